@@ -1,0 +1,28 @@
+//! Command-line interface of `pesgw`. One file per subcommand; this file only dispatches.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod validate;
+
+/// PES Federation Gateway: regional gateway, federation node and operator tools.
+#[derive(Debug, Parser)]
+#[command(name = "pesgw", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check ID numbers, USCCs, division or occupation codes, one result line per value.
+    Validate(validate::ValidateArgs),
+}
+
+/// Runs the parsed command and returns the process exit code.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Validate(args) => validate::run(args),
+    }
+}

@@ -1,0 +1,10 @@
+//! # PES Federation Gateway
+//!
+//! One gateway runs per region (province). Provincial systems push exports to it; adapters
+//! normalise them into the unified national schema (`pes-schemas`); the gateway stores them,
+//! answers local and federated queries, and writes every access to a transparency log.
+//!
+//! Module map (see `../shared/DESIGN.md` section 2):
+//! - (later) `ingest`, `store`, `audit`, `federation`, `query`, `auth`, `api`, `web`.
+//!
+//! The `pesgw` binary's command-line interface lives in `src/cli/` and is not part of this library.

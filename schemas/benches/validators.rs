@@ -1,0 +1,2 @@
+//! Validator throughput (filled in by the foundation issue).
+fn main() {}
