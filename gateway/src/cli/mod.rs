@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod certs;
 mod validate;
 
 /// PES Federation Gateway: regional gateway, federation node and operator tools.
@@ -18,11 +19,14 @@ pub struct Cli {
 enum Command {
     /// Check ID numbers, USCCs, division or occupation codes, one result line per value.
     Validate(validate::ValidateArgs),
+    /// Development PKI: federation CA, gateway certificates, revocation, CRL.
+    Certs(certs::CertsArgs),
 }
 
 /// Runs the parsed command and returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate(args) => validate::run(args),
+        Command::Certs(args) => certs::run(args),
     }
 }
