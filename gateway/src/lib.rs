@@ -8,3 +8,5 @@
 //! - (later) `ingest`, `store`, `audit`, `federation`, `query`, `auth`, `api`, `web`.
 //!
 //! The `pesgw` binary's command-line interface lives in `src/cli/` and is not part of this library.
+
+pub mod federation;

@@ -1,0 +1,7 @@
+//! Federation: how regional gateways trust and call each other.
+//!
+//! - [`trust`]: the signed trust list (members, pins, keys, policies, witnesses).
+//! - [`tls`]: mutual TLS (rustls, ring, TLS 1.3), peer identity from the SAN, [`tls::VerifiedPeer`].
+
+pub mod tls;
+pub mod trust;

@@ -1,0 +1,272 @@
+//! The federation trust list (`federation.json`): who the members are, how to reach them, which
+//! keys and certificates are theirs, what each caller may ask, and the witness keys.
+//!
+//! The list is issued by the national authority and signed with its root key as a C2SP
+//! signed-note. A gateway verifies it at start and on every reload, refuses a list whose
+//! version is not higher than the one it holds or which has expired, and keeps serving with the
+//! last good list when a reload is refused.
+
+use std::collections::BTreeSet;
+
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Format tag of the trust list body.
+pub const TRUST_LIST_FORMAT: &str = "pes-federation-v1";
+
+/// The trust list body (the text of the signed note).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustList {
+    /// Always [`TRUST_LIST_FORMAT`].
+    pub format: String,
+    /// Monotonic version: a gateway never accepts a version lower than or equal to its current one.
+    pub version: u64,
+    /// When the national authority issued this version.
+    pub issued_at: DateTime<Utc>,
+    /// After this instant the list is refused.
+    pub expires_at: DateTime<Utc>,
+    /// Member gateways.
+    pub members: Vec<Member>,
+    /// What each caller may ask of the others.
+    pub policies: Vec<CallerPolicy>,
+    /// Keys of the witnesses that cosign checkpoints (C2SP vkey strings).
+    pub witnesses: Vec<WitnessKey>,
+}
+
+/// One member gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Member {
+    /// GB/T 2260 code of the region the gateway serves; its certificates carry
+    /// `URI:pes://region/<region>`.
+    pub region: String,
+    /// Human-readable name.
+    pub name: String,
+    /// Base URL for federation calls (`https://...`).
+    pub url: String,
+    /// `sha256/<base64>` pins of the SubjectPublicKeyInfo of its TLS certificates (server and client).
+    pub spki_pins: Vec<String>,
+    /// Its Ed25519 request/response signing keys.
+    pub signing_keys: Vec<MemberKey>,
+}
+
+/// A member's signing key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberKey {
+    /// Key id used as the RFC 9421 `keyid` parameter; unique across the federation.
+    pub kid: String,
+    /// Raw 32-byte Ed25519 public key, standard base64.
+    pub public_key: String,
+    /// Start of validity.
+    pub not_before: DateTime<Utc>,
+    /// End of validity.
+    pub not_after: DateTime<Utc>,
+}
+
+impl MemberKey {
+    /// The raw public key bytes (validated to be 32 bytes when the list was checked).
+    pub fn public_key_bytes(&self) -> Result<Vec<u8>, TrustError> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&self.public_key)
+            .map_err(|_| {
+                TrustError::Invalid(format!("key {}: public key is not base64", self.kid))
+            })?;
+        if bytes.len() != 32 {
+            return Err(TrustError::Invalid(format!(
+                "key {}: Ed25519 public key must be 32 bytes",
+                self.kid
+            )));
+        }
+        Ok(bytes)
+    }
+
+    /// Whether the key may be used at `now`.
+    pub fn valid_at(&self, now: DateTime<Utc>) -> bool {
+        self.not_before <= now && now <= self.not_after
+    }
+}
+
+/// What one calling member may ask of the others.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallerPolicy {
+    /// Region code of the calling member.
+    pub caller: String,
+    /// Datasets it may query (record types, e.g. `vacancy`).
+    pub datasets: Vec<String>,
+    /// Purposes it may state.
+    pub purposes: Vec<String>,
+    /// Protected fields (`name`, `id_number`, `phone`) it may receive in person lookups.
+    #[serde(default)]
+    pub protected_fields: Vec<String>,
+    /// Small-cell threshold: cells from fewer records are suppressed at the source.
+    #[serde(default = "default_k")]
+    pub k: u32,
+}
+
+fn default_k() -> u32 {
+    5
+}
+
+/// A witness that cosigns checkpoints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessKey {
+    /// Witness name (as in its cosignature lines).
+    pub name: String,
+    /// C2SP verifier key string `<name>+<hex key id>+<base64 key>`.
+    pub vkey: String,
+}
+
+/// Trust list errors. `Invalid`, `Expired`, `NotNewer` and `BadSignature` are the issuer's or
+/// operator's to fix; the gateway keeps its last good list when they occur on reload.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TrustError {
+    /// The body is not a well-formed trust list.
+    #[error("trust list is invalid: {0}")]
+    Invalid(String),
+    /// The list's `expires_at` has passed.
+    #[error("trust list version {version} expired at {expires_at}")]
+    Expired {
+        /// Version of the refused list.
+        version: u64,
+        /// Its expiry.
+        expires_at: DateTime<Utc>,
+    },
+    /// The list is not newer than the one in force (rollback or replay).
+    #[error("trust list version {offered} is not newer than version {current} in force")]
+    NotNewer {
+        /// Version offered.
+        offered: u64,
+        /// Version in force.
+        current: u64,
+    },
+    /// The signed-note signature by the national root key is missing or wrong.
+    #[error("trust list signature does not verify: {0}")]
+    BadSignature(String),
+    /// Reading the file failed.
+    #[error("reading trust list {path}: {source}")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+impl TrustList {
+    /// Parses and checks a trust list body (not its signature).
+    pub fn from_json(text: &str) -> Result<Self, TrustError> {
+        let list: TrustList =
+            serde_json::from_str(text).map_err(|e| TrustError::Invalid(e.to_string()))?;
+        list.check()?;
+        Ok(list)
+    }
+
+    /// Structural checks: format tag, region codes, unique regions and key ids, key sizes,
+    /// pin format, policies naming members.
+    pub fn check(&self) -> Result<(), TrustError> {
+        if self.format != TRUST_LIST_FORMAT {
+            return Err(TrustError::Invalid(format!(
+                "format is not {TRUST_LIST_FORMAT}"
+            )));
+        }
+        if self.expires_at <= self.issued_at {
+            return Err(TrustError::Invalid(
+                "expires_at is not after issued_at".into(),
+            ));
+        }
+        let mut regions = BTreeSet::new();
+        let mut kids = BTreeSet::new();
+        for m in &self.members {
+            if !is_region_code(&m.region) {
+                return Err(TrustError::Invalid(format!(
+                    "bad region code {:?}",
+                    m.region
+                )));
+            }
+            if !regions.insert(m.region.as_str()) {
+                return Err(TrustError::Invalid(format!(
+                    "region {} listed twice",
+                    m.region
+                )));
+            }
+            if !m.url.starts_with("https://") {
+                return Err(TrustError::Invalid(format!(
+                    "member {} url is not https",
+                    m.region
+                )));
+            }
+            for pin in &m.spki_pins {
+                let ok = pin
+                    .strip_prefix("sha256/")
+                    .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+                    .is_some_and(|d| d.len() == 32);
+                if !ok {
+                    return Err(TrustError::Invalid(format!(
+                        "member {} pin {pin:?}",
+                        m.region
+                    )));
+                }
+            }
+            for k in &m.signing_keys {
+                k.public_key_bytes()?;
+                if !kids.insert(k.kid.as_str()) {
+                    return Err(TrustError::Invalid(format!("kid {} listed twice", k.kid)));
+                }
+            }
+        }
+        for p in &self.policies {
+            if !regions.contains(p.caller.as_str()) {
+                return Err(TrustError::Invalid(format!(
+                    "policy for non-member {}",
+                    p.caller
+                )));
+            }
+            if p.k == 0 {
+                return Err(TrustError::Invalid(format!(
+                    "policy for {}: k must be >= 1",
+                    p.caller
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The member serving `region`.
+    pub fn member(&self, region: &str) -> Option<&Member> {
+        self.members.iter().find(|m| m.region == region)
+    }
+
+    /// The member owning key `kid`, and the key.
+    pub fn key(&self, kid: &str) -> Option<(&Member, &MemberKey)> {
+        self.members
+            .iter()
+            .find_map(|m| m.signing_keys.iter().find(|k| k.kid == kid).map(|k| (m, k)))
+    }
+
+    /// The policy for calls made by `caller`.
+    pub fn policy_for(&self, caller: &str) -> Option<&CallerPolicy> {
+        self.policies.iter().find(|p| p.caller == caller)
+    }
+
+    /// Whether the list is still valid at `now`.
+    pub fn check_not_expired(&self, now: DateTime<Utc>) -> Result<(), TrustError> {
+        if now >= self.expires_at {
+            return Err(TrustError::Expired {
+                version: self.version,
+                expires_at: self.expires_at,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Six ASCII digits (GB/T 2260).
+pub(crate) fn is_region_code(s: &str) -> bool {
+    s.len() == 6 && s.bytes().all(|b| b.is_ascii_digit())
+}
