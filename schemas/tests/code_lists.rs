@@ -260,8 +260,7 @@ fn id_number_province_prefixes_agree_with_the_division_list() {
         .map(|d| d.code[..2].parse().unwrap())
         .collect();
     for p in 0..100u8 {
-        // 83 (Taiwan residents' residence permits) is the one accepted prefix with no division.
-        if pes_schemas::id_number::is_known_province_prefix(p) && p != 83 {
+        if pes_schemas::id_number::is_known_province_prefix(p) {
             assert!(listed.contains(&p), "{p}");
         }
     }
