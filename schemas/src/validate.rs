@@ -463,8 +463,8 @@ impl Checker {
         }
     }
 
-    /// Checks a non-protected-agnostic text: length and no control characters. The message
-    /// never echoes the text (it may be a protected field such as a name).
+    /// Checks a free-text field: present if required, not too long, no control characters.
+    /// The message never echoes the text (it may be a protected field such as a name).
     fn text(&mut self, path: &str, s: &str, max_chars: usize, required: bool) {
         let n = s.chars().count();
         if required && s.trim().is_empty() {
