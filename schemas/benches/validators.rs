@@ -125,7 +125,10 @@ fn print_medians() {
     let codes = usccs();
     let id_rate = median_rate(&ids, |s| id_number::validate(s).is_ok());
     let uscc_rate = median_rate(&codes, |s| uscc::validate(s).is_ok());
-    for (name, rate) in [("id_number::validate", id_rate), ("uscc::validate", uscc_rate)] {
+    for (name, rate) in [
+        ("id_number::validate", id_rate),
+        ("uscc::validate", uscc_rate),
+    ] {
         println!(
             "median {name}: {:.1} M/s (floor {:.1} M/s, {:.1}x)",
             rate / 1e6,
