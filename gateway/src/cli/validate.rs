@@ -75,35 +75,19 @@ pub fn check(kind: Kind, value: &str) -> Verdict {
 }
 
 fn check_division(value: &str) -> Verdict {
-    if value.len() != 6 || !value.bytes().all(|b| b.is_ascii_digit()) {
-        return Err("invalid_format: a division code is 6 digits".into());
-    }
-    match codes::division(value) {
-        None => Err("unknown_division: not a GB/T 2260 code in the 2023 list".into()),
-        Some(d) if d.retired => Err(format!(
-            "retired_division: {} was retired (now {}); valid only inside ID numbers",
-            d.name,
-            d.successor.unwrap_or("merged")
-        )),
-        Some(d) => {
-            let level = match d.level {
-                DivisionLevel::Province => "province",
-                DivisionLevel::Prefecture => "prefecture",
-                DivisionLevel::County => "county",
-            };
-            Ok(format!("{} ({level})", d.name))
-        }
-    }
+    let d = codes::validate_division(value).map_err(|e| format!("{}: {e}", e.code()))?;
+    let level = match d.level {
+        DivisionLevel::Province => "province",
+        DivisionLevel::Prefecture => "prefecture",
+        DivisionLevel::County => "county",
+    };
+    Ok(format!("{} ({level})", d.name))
 }
 
 fn check_occupation(value: &str) -> Verdict {
-    if !codes::is_occupation_format(value) {
-        return Err("invalid_format: an occupation code is X-XX-XX-XX".into());
-    }
-    match codes::occupation(value) {
-        Some(o) if codes::is_occupation(value) => Ok(o.name.to_string()),
-        _ => Err("unknown_occupation: not in the 2022 occupational classification list".into()),
-    }
+    codes::validate_occupation(value)
+        .map(|o| o.name.to_string())
+        .map_err(|e| format!("{}: {e}", e.code()))
 }
 
 /// Runs `pesgw validate`.
