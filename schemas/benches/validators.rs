@@ -12,6 +12,7 @@ use std::time::Instant;
 use criterion::{criterion_group, Criterion, Throughput};
 use pes_schemas::id_number::{self, IdNumber};
 use pes_schemas::uscc::{self, Uscc, CHARSET};
+use pes_schemas::validate::validate_record;
 
 const BATCH: usize = 1_000;
 
@@ -100,6 +101,21 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.finish();
+
+    // Whole-record validation, as ingest runs it on every record.
+    let fixture = |name: &str| -> pes_schemas::Record {
+        let path = format!("{}/tests/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    let person = fixture("person");
+    let vacancy = fixture("vacancy");
+    assert!(validate_record(&person).is_ok() && validate_record(&vacancy).is_ok());
+    c.bench_function("validate_record_person", |b| {
+        b.iter(|| black_box(validate_record(black_box(&person)).is_ok()))
+    });
+    c.bench_function("validate_record_vacancy", |b| {
+        b.iter(|| black_box(validate_record(black_box(&vacancy)).is_ok()))
+    });
 }
 
 /// Median values per second of `f` over a batch, from 101 samples of 200 batches each.
