@@ -192,7 +192,10 @@ fn receipt_verifies_offline_and_fails_for_another_entry() {
     let f = fixture();
     let rt = rt();
     let text = rt.block_on(f.log.receipt(1234)).unwrap();
-    assert!(text.starts_with("c2sp.org/tlog-proof@v1\nindex 1234\n"));
+    assert!(text.starts_with("c2sp.org/tlog-proof@v1\nextra "));
+    assert!(text.contains("\nindex 1234\n"));
+    let (r, _) = receipt::verify_with_extra(&text, f.log.verifier_key(), &[], 0).unwrap();
+    assert_eq!(r.extra.as_deref(), Some(&f.entries[1234][..]));
     let (r, vc) = receipt::verify(&text, &f.entries[1234], f.log.verifier_key(), &[], 0).unwrap();
     assert_eq!(r.index, 1234);
     assert!(vc.checkpoint.size > 1234);

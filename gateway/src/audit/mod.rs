@@ -416,7 +416,8 @@ impl AuditLog {
     }
 
     /// A C2SP tlog-proof receipt for entry `index` against the latest checkpoint, publishing a
-    /// new checkpoint first if the latest one does not cover the entry yet.
+    /// new checkpoint first if the latest one does not cover the entry yet. The entry's
+    /// canonical bytes ride in the `extra` line, so the receipt is self-contained.
     pub async fn receipt(&self, index: u64) -> Result<String, AuditError> {
         let mut cp = self.checkpoint().ok_or(AuditError::Closed)?;
         if cp.checkpoint.size <= index {
@@ -428,7 +429,11 @@ impl AuditLog {
             cp = self.checkpoint_now().await?;
         }
         let proof = self.inclusion_proof(index, cp.checkpoint.size)?;
-        Ok(receipt::format(index, &proof, &cp.text, None))
+        let entry = self
+            .entries(index, index + 1)?
+            .pop()
+            .ok_or(AuditError::Closed)?;
+        Ok(receipt::format(index, &proof, &cp.text, Some(&entry)))
     }
 
     /// Attaches witness cosignature lines to the latest checkpoint if it is still the one of

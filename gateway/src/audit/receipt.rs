@@ -162,6 +162,21 @@ pub fn verify(
     Ok((r, vc))
 }
 
+/// Verifies a self-contained receipt, whose `extra` line carries the entry's canonical bytes.
+/// Returns the entry with the receipt.
+pub fn verify_with_extra(
+    text: &str,
+    log_key: &VerifierKey,
+    witness_keys: &[VerifierKey],
+    min_cosignatures: usize,
+) -> Result<(Receipt, VerifiedCheckpoint), ReceiptError> {
+    let r = parse(text)?;
+    let entry = r.extra.clone().ok_or(ReceiptError::Malformed(
+        "receipt carries no entry in its extra line",
+    ))?;
+    verify(text, &entry, log_key, witness_keys, min_cosignatures)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
