@@ -80,7 +80,7 @@ fn crash_child() {
                     println!("ACK {}", r.index);
                 }
             }
-            if i % 640 == 0 {
+            if i.is_multiple_of(640) {
                 let cp = log.checkpoint_now().await.unwrap();
                 println!("CP {}", B64.encode(&cp.text));
             }

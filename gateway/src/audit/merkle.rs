@@ -77,7 +77,7 @@ pub fn subtree_root<E>(
     if len == 0 {
         return Ok(empty_root());
     }
-    if len.is_power_of_two() && start % len == 0 {
+    if len.is_power_of_two() && start & (len - 1) == 0 {
         let level = len.trailing_zeros();
         return complete(level, start >> level);
     }

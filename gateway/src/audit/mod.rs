@@ -228,7 +228,7 @@ impl AuditLog {
             let cp = checkpoint::verify_checkpoint(&text, &verifier, &[])
                 .ok()?
                 .checkpoint;
-            (cp.size == state.size && cp.root == state.root).then(|| SignedCheckpoint {
+            (cp.size == state.size && cp.root == state.root).then_some(SignedCheckpoint {
                 checkpoint: cp,
                 text,
             })

@@ -1,8 +1,9 @@
 //! `pesgw audit`: offline verification of a gateway's audit log and of single receipts, and
 //! key generation for logs and witnesses.
 //!
-//! Exit codes: 0 verified; 1 verification failed (the message names the entry); 2 fork (both
-//! signed checkpoints are printed as evidence); 3 usage or I/O error.
+//! Exit codes: 0 verified; 1 verification failed (the message names the entry); 3 fork (both
+//! signed checkpoints are printed as evidence); 2 usage error (clap); other errors 1 with
+//! `error:` on stderr.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -40,13 +41,13 @@ enum AuditCommand {
 }
 
 #[derive(Debug, clap::Args)]
-#[group(id = "source", required = true, multiple = false)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["url", "dir"])))]
 struct VerifyArgs {
     /// Base URL of the gateway (e.g. http://127.0.0.1:8443).
-    #[arg(long, group = "source")]
+    #[arg(long)]
     url: Option<String>,
     /// Log directory (read directly; the gateway should not be writing it).
-    #[arg(long, group = "source")]
+    #[arg(long)]
     dir: Option<PathBuf>,
     /// The log's verifier key (`name+keyid+key`), or a file holding it.
     #[arg(long)]
@@ -190,7 +191,7 @@ fn verify_cmd(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         }
         Err(e @ VerifyError::Fork { .. }) => {
             println!("{e}");
-            Ok(ExitCode::from(2))
+            Ok(ExitCode::from(3))
         }
         Err(e) => {
             println!("FAILED: {e}");
