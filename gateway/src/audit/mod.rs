@@ -64,6 +64,17 @@ pub struct SignedCheckpoint {
     pub text: String,
 }
 
+/// Counters of an open log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogStats {
+    /// Entries in the log.
+    pub size: u64,
+    /// Appends acknowledged since open.
+    pub appended: u64,
+    /// Group commits (fdatasyncs of `entries.log`) since open.
+    pub batches: u64,
+}
+
 /// Tuning of an [`AuditLog`].
 #[derive(Debug, Clone)]
 pub struct LogOptions {
@@ -143,6 +154,7 @@ pub(crate) struct Shared {
     latest: RwLock<Option<Arc<SignedCheckpoint>>>,
     failure: RwLock<Option<String>>,
     appended: AtomicU64,
+    batches: AtomicU64,
     latest_tx: watch::Sender<Option<Arc<SignedCheckpoint>>>,
     /// Serialises rewrites of the checkpoint file (publication and added cosignatures).
     checkpoint_lock: Mutex<()>,
@@ -219,6 +231,7 @@ impl AuditLog {
             latest: RwLock::new(None),
             failure: RwLock::new(None),
             appended: AtomicU64::new(0),
+            batches: AtomicU64::new(0),
             latest_tx,
             checkpoint_lock: Mutex::new(()),
         });
@@ -327,11 +340,14 @@ impl AuditLog {
         self.shared.head().size
     }
 
-    /// Appends acknowledged since open.
-    pub fn appended_since_open(&self) -> u64 {
-        self.shared
-            .appended
-            .load(std::sync::atomic::Ordering::Relaxed)
+    /// Counters since open (for metrics and benches).
+    pub fn stats(&self) -> LogStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        LogStats {
+            size: self.size(),
+            appended: self.shared.appended.load(Relaxed),
+            batches: self.shared.batches.load(Relaxed),
+        }
     }
 
     /// The latest published checkpoint (there is always one after open).
