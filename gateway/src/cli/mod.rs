@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod audit;
 mod validate;
 
 /// PES Federation Gateway: regional gateway, federation node and operator tools.
@@ -18,11 +19,14 @@ pub struct Cli {
 enum Command {
     /// Check ID numbers, USCCs, division or occupation codes, one result line per value.
     Validate(validate::ValidateArgs),
+    /// Audit log tools: verify a log or a receipt, generate log and witness keys.
+    Audit(audit::AuditArgs),
 }
 
 /// Runs the parsed command and returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate(args) => validate::run(args),
+        Command::Audit(args) => audit::run(args),
     }
 }
