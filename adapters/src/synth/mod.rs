@@ -1,0 +1,1 @@
+//! Synthetic exports (filled in next).
