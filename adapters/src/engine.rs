@@ -171,13 +171,13 @@ impl<'m> Emitter<'m> {
             let slot = defs.iter().position(|d| d.name == name);
             let more = match errors.len() {
                 1 => String::new(),
-                n => format!(" (and {} more: {})", n - 1, errors[1..].iter().map(|e| e.code.as_str()).collect::<Vec<_>>().join(", ")),
+                n => format!(" (and {} more: {})", n - 1, errors[1..].iter().map(|e| e.code).collect::<Vec<_>>().join(", ")),
             };
             let message = format!("{}{more}", first.message);
             let mut err = match slot {
-                Some(slot) => self.field_error(spec, slot, frame, RowErrorCode::Invalid, Some(first.code.clone()), message),
+                Some(slot) => self.field_error(spec, slot, frame, RowErrorCode::Invalid, Some(first.code.to_string()), message),
                 None => {
-                    let mut e = self.field_error(spec, 0, frame, RowErrorCode::Invalid, Some(first.code.clone()), message);
+                    let mut e = self.field_error(spec, 0, frame, RowErrorCode::Invalid, Some(first.code.to_string()), message);
                     e.raw_value = None;
                     e
                 }
@@ -210,6 +210,11 @@ impl<'m> Emitter<'m> {
                 v = V::Text(Cow::Owned(d.clone()));
             }
         }
+        if let (Some(p), V::Text(t)) = (&f.prefix, &v) {
+            if !t.is_empty() {
+                v = V::Text(Cow::Owned(format!("{p}{t}")));
+            }
+        }
         Ok(v)
     }
 
@@ -230,7 +235,7 @@ impl<'m> Emitter<'m> {
             };
             if raw.is_empty() {
                 None
-            } else if def.protected {
+            } else if def.protected || reads_protected_source(spec, f) {
                 Some(mask(&raw))
             } else {
                 Some(raw)
@@ -260,4 +265,13 @@ fn read<'f, F: Frame>(s: &SourceRef, frame: &'f F) -> V<'f> {
         SourceRef::Row => V::Text(Cow::Owned(frame.row().to_string())),
         SourceRef::Index => V::Text(Cow::Owned(frame.index().to_string())),
     }
+}
+
+/// Whether a field reads a source that a protected field of the same record also reads (sex
+/// derived from the ID number shows the ID number as its raw value, so it must be masked too).
+fn reads_protected_source(spec: &RecordSpec, field: &Field) -> bool {
+    let defs = fields_of(spec.record_type);
+    spec.fields.iter().zip(defs).any(|(f, d)| {
+        d.protected && f.as_ref().is_some_and(|f| f.sources.iter().any(|s| field.sources.contains(s)))
+    })
 }

@@ -22,6 +22,7 @@
 //! them masked ([`mask`]), and keep the raw row only for quarantine.
 
 mod adapter;
+pub mod check;
 mod encoding;
 mod engine;
 mod formats;

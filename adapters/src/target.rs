@@ -430,13 +430,13 @@ pub(crate) fn build_body(t: RecordType, vals: &mut [V<'_>], keyer: &PersonKeyer)
 /// National code lists each record type draws on (keys of the record's `code_lists`).
 pub(crate) fn code_lists_of(t: RecordType) -> &'static [&'static str] {
     match t {
-        RecordType::Person => &["gbt2261.1", "gbt4658", "gbt2260"],
-        RecordType::JobSeekerRegistration => &["occupation", "gbt2260"],
-        RecordType::Employer => &["gb32100", "gbt4754", "gbt2260"],
-        RecordType::Vacancy => &["occupation", "gbt4754", "gbt4658", "gbt2260"],
-        RecordType::EmploymentEvent => &["occupation", "gbt2260"],
-        RecordType::TrainingRecord => &["occupation"],
-        RecordType::PlatformWork => &["gb32100", "gbt2260", "occupation"],
-        RecordType::ServiceEvent => &["gbt2260"],
+        RecordType::Person => &["gbt2261_1", "gbt4658", "gbt2260", "key_groups"],
+        RecordType::JobSeekerRegistration => &["occupations", "gbt2260", "seeker_categories"],
+        RecordType::Employer => &["gbt4754", "gbt2260"],
+        RecordType::Vacancy => &["occupations", "gbt4754", "gbt4658", "gbt2260"],
+        RecordType::EmploymentEvent => &["occupations", "gbt2260", "employment_forms"],
+        RecordType::TrainingRecord => &["occupations"],
+        RecordType::PlatformWork => &["gbt2260", "occupations", "platform_types"],
+        RecordType::ServiceEvent => &["gbt2260", "service_kinds"],
     }
 }

@@ -16,6 +16,7 @@ pub(crate) enum Step {
     Trim,
     Halfwidth,
     Upper,
+    Lower,
     DigitsOnly,
     Date(Vec<DateFormat>),
     Month(Vec<String>),
@@ -89,6 +90,13 @@ fn apply_text<'a>(step: &Step, t: Cow<'a, str>, tables: &[CodeTable]) -> Result<
                 V::Text(t)
             }
         }
+        Step::Lower => {
+            if t.bytes().any(|b| b.is_ascii_uppercase()) {
+                V::Text(Cow::Owned(t.to_ascii_lowercase()))
+            } else {
+                V::Text(t)
+            }
+        }
         Step::DigitsOnly => {
             if t.bytes().all(|b| b.is_ascii_digit()) {
                 V::Text(t)
@@ -135,7 +143,7 @@ fn apply_text<'a>(step: &Step, t: Cow<'a, str>, tables: &[CodeTable]) -> Result<
             if t.is_empty() {
                 return Ok(V::Absent);
             }
-            V::Date(id(&t)?.birth_date().ok_or_else(|| fail(RowErrorCode::BadIdNumber, "ID number holds no valid birth date"))?)
+            V::Date(id(&t)?.birth_date())
         }
     })
 }

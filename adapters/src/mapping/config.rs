@@ -216,6 +216,9 @@ pub struct FieldConfig {
     /// Transforms applied in order.
     #[serde(default)]
     pub transforms: Vec<Spanned<Transform>>,
+    /// Text put before a non-empty result (e.g. `R-` to tell a row's records apart).
+    #[serde(default)]
+    pub prefix: Option<String>,
 }
 
 /// One source or several.
@@ -238,6 +241,8 @@ pub enum Transform {
     FullwidthToHalfwidth,
     /// Upper-case ASCII letters.
     Upper,
+    /// Lower-case ASCII letters (`NEW_ENTRANT` -> `new_entrant`).
+    Lower,
     /// Remove every character that is not an ASCII digit (phone numbers).
     DigitsOnly,
     /// Parse a date trying each format in turn: chrono formats such as `%Y年%m月%d日`, or

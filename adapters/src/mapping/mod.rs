@@ -81,6 +81,7 @@ pub(crate) struct Field {
     pub constant: Option<String>,
     pub default: Option<String>,
     pub steps: Vec<Step>,
+    pub prefix: Option<String>,
 }
 
 /// A compiled record declaration.
@@ -320,7 +321,10 @@ impl Compiler<'_> {
                     None => {
                         return Err(self.err(
                             target.span(),
-                            format!("code table '{name}': unknown national code list '{list}' (known: division, occupation, education, industry, sex)"),
+                            format!(
+                                "code table '{name}': unknown national code list '{list}' (known: {})",
+                                national::CODE_TABLE_TARGETS.join(", ")
+                            ),
                         ))
                     }
                     Some(false) => {
@@ -445,6 +449,7 @@ impl Compiler<'_> {
                 Transform::Trim => Step::Trim,
                 Transform::FullwidthToHalfwidth => Step::Halfwidth,
                 Transform::Upper => Step::Upper,
+                Transform::Lower => Step::Lower,
                 Transform::DigitsOnly => Step::DigitsOnly,
                 Transform::Date(formats) => {
                     if formats.is_empty() {
@@ -477,7 +482,7 @@ impl Compiler<'_> {
                 Transform::BirthDateFromId => Step::BirthDateFromId,
             });
         }
-        Ok(Field { sources, sep: f.sep.unwrap_or_else(|| "-".into()), constant: f.value, default: f.default, steps })
+        Ok(Field { sources, sep: f.sep.unwrap_or_else(|| "-".into()), constant: f.value, default: f.default, steps, prefix: f.prefix })
     }
 
     fn source(&mut self, s: &str, format: &Format, span: Range<usize>, nested: bool) -> Result<SourceRef, MappingError> {

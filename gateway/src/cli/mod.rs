@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod adapters;
+mod synth;
 mod validate;
 
 /// PES Federation Gateway: regional gateway, federation node and operator tools.
@@ -18,11 +20,17 @@ pub struct Cli {
 enum Command {
     /// Check ID numbers, USCCs, division or occupation codes, one result line per value.
     Validate(validate::ValidateArgs),
+    /// Work with provincial adapters (declarative mappings).
+    Adapters(adapters::AdaptersArgs),
+    /// Write a synthetic provincial export in a mapping's format.
+    Synth(synth::SynthArgs),
 }
 
 /// Runs the parsed command and returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate(args) => validate::run(args),
+        Command::Adapters(args) => adapters::run(args),
+        Command::Synth(args) => synth::run(args),
     }
 }
