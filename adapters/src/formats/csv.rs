@@ -1,7 +1,10 @@
 //! Delimited text: header or column indexes, any supported encoding, streamed row by row.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::io::Read;
+use std::rc::Rc;
 
 use crate::adapter::{AdapterError, DecodeContext, DecodeSummary, Decoded, SinkError};
 use crate::encoding::{encoding_of, io_to_adapter, StrictDecoder};
@@ -45,6 +48,48 @@ impl Frame for CsvFrame<'_> {
     }
 }
 
+/// Remembers where the line breaks of the decoded text are, so that a record's start byte can be
+/// turned into a line number (the csv crate's own line count is off by one after CRLF).
+#[derive(Default)]
+struct Lines {
+    /// Offsets of line feeds not yet passed.
+    pending: VecDeque<u64>,
+    /// Line feeds already passed.
+    passed: u64,
+    /// Bytes read so far.
+    read: u64,
+}
+
+impl Lines {
+    /// 1-based line of the byte at `offset` (a record start); offsets must not decrease.
+    fn line_at(&mut self, offset: u64) -> u64 {
+        // A record "starts" at the LF of a preceding CRLF, so an LF at the offset is passed too.
+        while self.pending.front().is_some_and(|nl| *nl <= offset) {
+            self.pending.pop_front();
+            self.passed += 1;
+        }
+        self.passed + 1
+    }
+}
+
+struct LineCounting<R> {
+    inner: R,
+    lines: Rc<RefCell<Lines>>,
+}
+
+impl<R: Read> Read for LineCounting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut lines = self.lines.borrow_mut();
+        let base = lines.read;
+        for i in memchr::memchr_iter(b'\n', &buf[..n]) {
+            lines.pending.push_back(base + i as u64);
+        }
+        lines.read += n as u64;
+        Ok(n)
+    }
+}
+
 fn csv_error(e: csv::Error, encoding: EncodingName) -> AdapterError {
     let location = e.position().map(|p| format!("line {}", p.line())).unwrap_or_else(|| "unknown position".into());
     match e.into_kind() {
@@ -63,7 +108,8 @@ pub(crate) fn decode(
     let Format::Csv { encoding, delimiter, quote, quoting, header, multiline_fields } = mapping.format else {
         return Err(AdapterError::Malformed { location: "mapping".into(), message: "not a CSV mapping".into() });
     };
-    let reader = StrictDecoder::new(input, encoding_of(encoding));
+    let lines = Rc::new(RefCell::new(Lines::default()));
+    let reader = LineCounting { inner: StrictDecoder::new(input, encoding_of(encoding)), lines: Rc::clone(&lines) };
     let mut rdr = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .quote(quote)
@@ -80,17 +126,14 @@ pub(crate) fn decode(
             return Ok(emitter.summary);
         }
         let names: Vec<&str> = rec.iter().map(|h| h.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}')).collect();
-        let mut cols = Vec::with_capacity(mapping.paths.len());
-        for p in &mapping.paths {
-            match names.iter().position(|h| h == p) {
-                Some(i) => cols.push(Some(i)),
-                None => {
-                    return Err(AdapterError::Malformed {
-                        location: "line 1".into(),
-                        message: format!("the header has no column '{p}' that the mapping reads"),
-                    })
-                }
-            }
+        let cols: Vec<Option<usize>> = mapping.paths.iter().map(|p| names.iter().position(|h| h == p)).collect();
+        let missing: Vec<&str> =
+            mapping.paths.iter().zip(&cols).filter(|(_, c)| c.is_none()).map(|(p, _)| p.as_str()).collect();
+        if !missing.is_empty() {
+            return Err(AdapterError::Malformed {
+                location: "line 1".into(),
+                message: format!("the header lacks columns the mapping reads: {}", missing.join(", ")),
+            });
         }
         (cols, Some(names.len()))
     } else {
@@ -104,7 +147,7 @@ pub(crate) fn decode(
         }
         row += 1;
         emitter.summary.rows += 1;
-        let line = rec.position().map(|p| p.line()).unwrap_or(0);
+        let line = lines.borrow_mut().line_at(rec.position().map(|p| p.byte()).unwrap_or(0));
         if !multiline_fields && rec.iter().any(|f| f.contains(['\n', '\r'])) {
             return Err(AdapterError::Malformed {
                 location: format!("line {line}"),
