@@ -46,7 +46,7 @@ pub struct DecodeSummary {
 }
 
 /// Stable machine-readable codes of row errors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RowErrorCode {
     /// A required field is empty or absent.

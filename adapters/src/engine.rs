@@ -120,7 +120,7 @@ impl<'m> Emitter<'m> {
         }
     }
 
-    fn build<F: Frame>(&self, spec: &RecordSpec, frame: &F, ctx: &DecodeContext<'_>) -> Result<Record, Box<RowError>> {
+    pub(crate) fn build<F: Frame>(&self, spec: &RecordSpec, frame: &F, ctx: &DecodeContext<'_>) -> Result<Record, Box<RowError>> {
         let defs = fields_of(spec.record_type);
         let mut vals: Vec<V<'_>> = Vec::with_capacity(defs.len());
         for (slot, field) in spec.fields.iter().enumerate() {
@@ -189,7 +189,7 @@ impl<'m> Emitter<'m> {
     }
 
     /// Reads and transforms one field.
-    fn value<'f, F: Frame>(&self, f: &Field, frame: &'f F) -> Result<V<'f>, transform::StepFail> {
+    pub(crate) fn value<'f, F: Frame>(&self, f: &Field, frame: &'f F) -> Result<V<'f>, transform::StepFail> {
         let mut v: V<'f> = match (&f.constant, f.sources.as_slice()) {
             (Some(c), _) => V::Text(Cow::Owned(c.clone())),
             (None, [one]) => read(one, frame),
