@@ -5,8 +5,14 @@
 //! answers local and federated queries, and writes every access to a transparency log.
 //!
 //! Module map (see `../shared/DESIGN.md` section 2):
-//! - (later) `ingest`, `store`, `audit`, `federation`, `query`, `auth`, `api`, `web`.
+//! - `audit`: the transparency log (canonical events, RFC 6962 tree, checkpoints, proofs,
+//!   witnessing, offline verifier).
+//! - `signed_note`: C2SP signed notes with Ed25519 (checkpoints, cosignatures, trust list).
+//! - `federation`: trust list, mTLS, RFC 9421 signatures between gateways.
+//! - (later) `ingest`, `store`, `query`, `auth`, `api`, `web`.
 //!
 //! The `pesgw` binary's command-line interface lives in `src/cli/` and is not part of this library.
 
+pub mod audit;
 pub mod federation;
+pub mod signed_note;
