@@ -144,8 +144,9 @@ impl VerifierKey {
     /// Parses `name+hexkeyid+base64(type||pubkey)`; the key id must match the key.
     pub fn parse(text: &str) -> Result<Self, NoteError> {
         let text = text.trim();
-        let mut parts = text.rsplitn(3, '+');
-        let (Some(b64), Some(hexid), Some(name)) = (parts.next(), parts.next(), parts.next())
+        // Split from the left: names have no '+', but base64 key data may.
+        let mut parts = text.splitn(3, '+');
+        let (Some(name), Some(hexid), Some(b64)) = (parts.next(), parts.next(), parts.next())
         else {
             return Err(NoteError::BadKey("expected name+keyid+key"));
         };
@@ -259,8 +260,9 @@ impl SigningKey {
             .trim()
             .strip_prefix("PRIVATE+KEY+")
             .ok_or(NoteError::BadKey("expected PRIVATE+KEY+ prefix"))?;
-        let mut parts = rest.rsplitn(3, '+');
-        let (Some(b64), Some(hexid), Some(name)) = (parts.next(), parts.next(), parts.next())
+        // Split from the left: names have no '+', but base64 key data may.
+        let mut parts = rest.splitn(3, '+');
+        let (Some(name), Some(hexid), Some(b64)) = (parts.next(), parts.next(), parts.next())
         else {
             return Err(NoteError::BadKey("expected PRIVATE+KEY+name+keyid+key"));
         };
@@ -485,6 +487,25 @@ mod tests {
         let mut m = b"example.com/log\n\x01".to_vec();
         m.extend_from_slice(k.verifier().public_key());
         assert_eq!(k.verifier().id(), digest(&SHA256, &m).as_ref()[..4]);
+    }
+
+    #[test]
+    fn keys_whose_base64_contains_plus_round_trip_through_text() {
+        // Regression: parsing split from the right and broke on '+' inside the base64 data.
+        let mut seen_plus = false;
+        for i in 0..=255u8 {
+            let k =
+                SigningKey::from_seed("pes-federation-root", KeyType::Ed25519, [i; 32]).unwrap();
+            let private = k.to_private_text();
+            let public = k.verifier().to_string();
+            seen_plus |= private.matches('+').count() > 4 || public.matches('+').count() > 2;
+            assert_eq!(
+                SigningKey::parse(&private).unwrap().verifier(),
+                k.verifier()
+            );
+            assert_eq!(&VerifierKey::parse(&public).unwrap(), k.verifier());
+        }
+        assert!(seen_plus);
     }
 
     #[test]

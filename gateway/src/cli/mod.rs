@@ -4,10 +4,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod audit;
 mod adapters;
-mod synth;
+mod audit;
 mod certs;
+mod federation;
+mod synth;
 mod validate;
 
 /// PES Federation Gateway: regional gateway, federation node and operator tools.
@@ -30,6 +31,8 @@ enum Command {
     Synth(synth::SynthArgs),
     /// Development PKI: federation CA, gateway certificates, revocation, CRL.
     Certs(certs::CertsArgs),
+    /// Federation trust list: draft from a PKI, sign with the root key, verify.
+    Federation(federation::FederationArgs),
 }
 
 /// Runs the parsed command and returns the process exit code.
@@ -40,5 +43,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Adapters(args) => adapters::run(args),
         Command::Synth(args) => synth::run(args),
         Command::Certs(args) => certs::run(args),
+        Command::Federation(args) => federation::run(args),
     }
 }

@@ -270,3 +270,191 @@ impl TrustList {
 pub(crate) fn is_region_code(s: &str) -> bool {
     s.len() == 6 && s.bytes().all(|b| b.is_ascii_digit())
 }
+
+/// Signs a trust list with the national root key: the note body is the pretty-printed JSON.
+pub fn sign_trust_list(
+    list: &TrustList,
+    root: &crate::signed_note::SigningKey,
+) -> Result<String, TrustError> {
+    list.check()?;
+    let mut body =
+        serde_json::to_string_pretty(list).map_err(|e| TrustError::Invalid(e.to_string()))?;
+    body.push('\n');
+    root.sign(&body)
+        .map_err(|e| TrustError::Invalid(format!("cannot sign: {e}")))
+}
+
+/// Verifies a signed trust list against the root verifier key and checks it is well formed and
+/// not expired at `now`. Does not compare versions (see [`TrustStore`]).
+pub fn verify_trust_list(
+    text: &str,
+    root: &crate::signed_note::VerifierKey,
+    now: DateTime<Utc>,
+) -> Result<TrustList, TrustError> {
+    let note = crate::signed_note::Note::parse(text)
+        .map_err(|e| TrustError::BadSignature(e.to_string()))?;
+    note.verify(std::slice::from_ref(root))
+        .map_err(|e| TrustError::BadSignature(e.to_string()))?;
+    let list = TrustList::from_json(&note.body)?;
+    list.check_not_expired(now)?;
+    Ok(list)
+}
+
+/// The trust list in force, verified at start and on every reload. A refused reload leaves the
+/// last good list in force.
+#[derive(Debug)]
+pub struct TrustStore {
+    root: crate::signed_note::VerifierKey,
+    path: std::path::PathBuf,
+    current: std::sync::RwLock<std::sync::Arc<TrustList>>,
+}
+
+/// What a reload did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reloaded {
+    /// A newer version is now in force.
+    Updated {
+        /// Version replaced.
+        from: u64,
+        /// Version now in force.
+        to: u64,
+    },
+    /// The file holds the list already in force.
+    Unchanged(u64),
+}
+
+impl TrustStore {
+    /// Reads and verifies `path` at start. Fails if the list does not verify or has expired.
+    pub fn open(
+        path: &std::path::Path,
+        root: crate::signed_note::VerifierKey,
+        now: DateTime<Utc>,
+    ) -> Result<Self, TrustError> {
+        let list = verify_trust_list(&read(path)?, &root, now)?;
+        tracing::info!(
+            version = list.version,
+            members = list.members.len(),
+            "trust list loaded"
+        );
+        Ok(TrustStore {
+            root,
+            path: path.to_owned(),
+            current: std::sync::RwLock::new(std::sync::Arc::new(list)),
+        })
+    }
+
+    /// The list in force.
+    pub fn current(&self) -> std::sync::Arc<TrustList> {
+        match self.current.read() {
+            Ok(g) => std::sync::Arc::clone(&g),
+            // A writer panicked mid-swap; the Arc inside is still a complete list.
+            Err(poisoned) => std::sync::Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Re-reads the file. Refuses (keeping the current list) a list that does not verify, has
+    /// expired, or has a lower version, or the same version with different content.
+    pub fn reload(&self, now: DateTime<Utc>) -> Result<Reloaded, TrustError> {
+        let result = read(&self.path).and_then(|text| self.offer(&text, now));
+        if let Err(e) = &result {
+            tracing::warn!(error = %e, "trust list reload refused; keeping the last good list");
+        }
+        result
+    }
+
+    /// Offers a signed list (as text) to the store, with the same rules as [`TrustStore::reload`].
+    pub fn offer(&self, text: &str, now: DateTime<Utc>) -> Result<Reloaded, TrustError> {
+        let list = verify_trust_list(text, &self.root, now)?;
+        let mut guard = match self.current.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let current = guard.version;
+        if list.version == current && list == **guard {
+            return Ok(Reloaded::Unchanged(current));
+        }
+        if list.version <= current {
+            return Err(TrustError::NotNewer {
+                offered: list.version,
+                current,
+            });
+        }
+        let to = list.version;
+        *guard = std::sync::Arc::new(list);
+        tracing::info!(from = current, to, "trust list updated");
+        Ok(Reloaded::Updated { from: current, to })
+    }
+}
+
+fn read(path: &std::path::Path) -> Result<String, TrustError> {
+    std::fs::read_to_string(path).map_err(|source| TrustError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// A draft trust list from a development PKI's `index.json`: each member gets the pins of its
+/// unrevoked certificates and its signing key (valid from `now` for `validity`), and a default
+/// policy (the datasets and purposes given, no protected fields, k = 5).
+pub fn draft_from_pki(
+    index: &pes_certs::PkiIndex,
+    members: &[(String, String, String)],
+    version: u64,
+    now: DateTime<Utc>,
+    validity: chrono::Duration,
+    datasets: &[String],
+    purposes: &[String],
+) -> Result<TrustList, TrustError> {
+    let mut out = Vec::new();
+    for (region, name, url) in members {
+        let spki_pins: Vec<String> = index
+            .for_region(region)
+            .filter(|c| c.revoked_at.is_none())
+            .map(|c| c.spki_pin.clone())
+            .collect();
+        if spki_pins.is_empty() {
+            return Err(TrustError::Invalid(format!(
+                "no certificate for region {region} in the PKI"
+            )));
+        }
+        let signing_keys = index
+            .signing_keys
+            .iter()
+            .filter(|k| &k.region == region)
+            .map(|k| MemberKey {
+                kid: k.kid.clone(),
+                public_key: k.public_key.clone(),
+                not_before: now - chrono::Duration::minutes(5),
+                not_after: now + validity,
+            })
+            .collect();
+        out.push(Member {
+            region: region.clone(),
+            name: name.clone(),
+            url: url.clone(),
+            spki_pins,
+            signing_keys,
+        });
+    }
+    let policies = out
+        .iter()
+        .map(|m| CallerPolicy {
+            caller: m.region.clone(),
+            datasets: datasets.to_vec(),
+            purposes: purposes.to_vec(),
+            protected_fields: Vec::new(),
+            k: default_k(),
+        })
+        .collect();
+    let list = TrustList {
+        format: TRUST_LIST_FORMAT.into(),
+        version,
+        issued_at: now,
+        expires_at: now + validity,
+        members: out,
+        policies,
+        witnesses: Vec::new(),
+    };
+    list.check()?;
+    Ok(list)
+}
