@@ -164,3 +164,122 @@ pub fn url(port: u16, path: &str) -> String {
 pub fn tmp_path(dir: &tempfile::TempDir, name: &str) -> PathBuf {
     dir.path().join(name)
 }
+
+// ---- signed federation endpoint -------------------------------------------------------------
+
+use pes_gateway::federation::httpsig::{RequestVerifier, SigningKey};
+use pes_gateway::federation::inbound::{signed_response, unix_now, verify_inbound, InboundContext};
+use pes_gateway::federation::trust::{sign_trust_list, TrustStore};
+use pes_gateway::signed_note;
+
+/// What a test endpoint does after verifying the request.
+#[derive(Clone, Copy)]
+pub enum Behaviour {
+    /// Answer correctly.
+    Honest,
+    /// Change the body after signing it.
+    TamperAfterSigning,
+    /// Sign the answer with another member's key.
+    SignWithKeyOf(&'static str),
+}
+
+impl Pki {
+    pub fn signing_key(&self, region: &str) -> SigningKey {
+        let p = self.paths(region);
+        SigningKey::from_files(&p.signing_key, &p.signing_pub).unwrap()
+    }
+}
+
+/// Writes `trust` signed by a fresh root into `dir` and opens a store on it.
+pub fn trust_store(dir: &Path, trust: &TrustList) -> std::sync::Arc<TrustStore> {
+    let root =
+        signed_note::SigningKey::generate("pes-federation-root", signed_note::KeyType::Ed25519)
+            .unwrap();
+    let path = dir.join("federation.json");
+    std::fs::write(&path, sign_trust_list(trust, &root).unwrap()).unwrap();
+    std::sync::Arc::new(TrustStore::open(&path, root.verifier().clone(), Utc::now()).unwrap())
+}
+
+struct Endpoint {
+    ctx: InboundContext,
+    behaviour: Behaviour,
+    other_key: Option<SigningKey>,
+}
+
+async fn echo(req: HttpRequest, body: web::Bytes, ep: web::Data<Endpoint>) -> HttpResponse {
+    let now = unix_now();
+    let fed = match verify_inbound(&req, &body, &ep.ctx, now) {
+        Ok(f) => f,
+        Err(refusal) => return refusal.to_response(),
+    };
+    let answer = serde_json::json!({
+        "answered_by": "server",
+        "caller": fed.peer.region(),
+        "request_id": fed.signature.request_id(),
+        "echo": String::from_utf8_lossy(&body),
+    })
+    .to_string()
+    .into_bytes();
+    let key = ep.other_key.as_ref().unwrap_or(&ep.ctx.key);
+    let mut resp = signed_response(
+        key,
+        &fed.signature,
+        actix_web::http::StatusCode::OK,
+        "application/json",
+        answer,
+        now,
+    )
+    .unwrap();
+    if let Behaviour::TamperAfterSigning = ep.behaviour {
+        let headers = resp.headers().clone();
+        let mut forged = HttpResponse::Ok();
+        for (k, v) in headers.iter() {
+            forged.insert_header((k.clone(), v.clone()));
+        }
+        resp = forged.body("{\"answered_by\":\"server\",\"total\":999999}");
+    }
+    resp
+}
+
+/// Starts a real mTLS + signed endpoint `POST /v1/federation/echo` for `region`.
+pub fn start_signed(
+    pki: &Pki,
+    region: &str,
+    trust: TrustList,
+    behaviour: Behaviour,
+) -> RunningServer {
+    let (config, verifier) = tls::server_config(&pki.server_files(region)).unwrap();
+    let listener = free_listener();
+    let port = listener.local_addr().unwrap().port();
+    let store = trust_store(&pki.path().join(region), &trust);
+    let other_key = match behaviour {
+        Behaviour::SignWithKeyOf(r) => Some(pki.signing_key(r)),
+        _ => None,
+    };
+    let ep = web::Data::new(Endpoint {
+        ctx: InboundContext {
+            trust: store,
+            verifier: RequestVerifier::new(vec![format!("127.0.0.1:{port}")], 10_000),
+            key: pki.signing_key(region),
+        },
+        behaviour,
+        other_key,
+    });
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(ep.clone())
+            .route("/v1/federation/echo", web::post().to(echo))
+    })
+    .workers(1)
+    .on_connect(tls::on_connect)
+    .listen_rustls_0_23(listener, config)
+    .unwrap()
+    .run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    RunningServer {
+        port,
+        handle,
+        verifier,
+    }
+}

@@ -1,0 +1,163 @@
+//! Calling a peer: sign the request, send it over the pinned mTLS client, verify the signed
+//! answer. The error kinds are the per-region statuses of a fan-out answer.
+
+use std::time::{Duration, Instant};
+
+use super::httpsig::{
+    verify_response, Headers, RequestToSign, ResponseChecked, SignatureError, SigningKey,
+    REQUEST_ID_HEADER,
+};
+use super::trust::TrustList;
+
+/// A verified answer from a peer.
+#[derive(Debug, Clone)]
+pub struct PeerAnswer {
+    /// HTTP status (2xx).
+    pub status: u16,
+    /// Body bytes (covered by the verified signature).
+    pub body: Vec<u8>,
+    /// Proof of who answered, with the response signature kept as evidence.
+    pub checked: ResponseChecked,
+    /// Wall time of the call.
+    pub latency: Duration,
+}
+
+/// Why a peer call gave no usable answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallError {
+    /// No answer within the deadline.
+    #[error("timed out")]
+    Timeout,
+    /// No connection (down, refused, TLS handshake refused).
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+    /// The peer refused the request (problem `type` slug and status).
+    #[error("denied with {status}: {problem}")]
+    Denied {
+        /// HTTP status.
+        status: u16,
+        /// Problem type of the refusal, if given.
+        problem: String,
+    },
+    /// The answer's signature did not verify.
+    #[error("bad response signature: {0}")]
+    BadSignature(SignatureError),
+    /// Anything else (our own signing failed, unreadable body).
+    #[error("error: {0}")]
+    Error(String),
+}
+
+impl CallError {
+    /// The per-region status of DESIGN section 5.
+    pub fn status_label(&self) -> &'static str {
+        match self {
+            CallError::Timeout => "timeout",
+            CallError::Unreachable(_) => "unreachable",
+            CallError::Denied { .. } => "denied",
+            CallError::BadSignature(_) => "bad_signature",
+            CallError::Error(_) => "error",
+        }
+    }
+}
+
+/// A call to make.
+#[derive(Debug, Clone)]
+pub struct PeerCall<'a> {
+    /// Region of the peer called (its answer must be signed by one of its keys).
+    pub region: &'a str,
+    /// Full URL (`https://host:port/path`).
+    pub url: &'a str,
+    /// Request id, propagated and covered by the signature.
+    pub request_id: &'a str,
+    /// JSON body.
+    pub body: Vec<u8>,
+}
+
+/// POSTs a signed JSON request and verifies the signed answer. `client` must come from
+/// `tls::http_client` for this peer (pinned, timeouts set).
+pub async fn call_peer(
+    client: &reqwest::Client,
+    key: &SigningKey,
+    trust: &TrustList,
+    call: PeerCall<'_>,
+    now: impl Fn() -> i64,
+) -> Result<PeerAnswer, CallError> {
+    let started = Instant::now();
+    let content_type = "application/json";
+    let signed = key
+        .sign_request(
+            &RequestToSign {
+                method: "POST",
+                target_uri: call.url,
+                content_type: Some(content_type),
+                request_id: call.request_id,
+                body: &call.body,
+            },
+            now(),
+        )
+        .map_err(|e| CallError::Error(e.to_string()))?;
+    let request_signature = signed.signature.clone();
+    let resp = client
+        .post(call.url)
+        .header("content-type", content_type)
+        .header(REQUEST_ID_HEADER, call.request_id)
+        .header("content-digest", signed.content_digest)
+        .header("signature-input", signed.signature_input)
+        .header("signature", signed.signature)
+        .body(call.body)
+        .send()
+        .await
+        .map_err(classify)?;
+    let status = resp.status().as_u16();
+    let headers = Headers::from_reqwest(resp.headers());
+    let body = resp.bytes().await.map_err(classify)?.to_vec();
+    let signed_answer = headers.get("signature").is_some();
+    if !(200..300).contains(&status) && !signed_answer {
+        // Refusals before the signature check are not signed; report them as denials.
+        return Err(CallError::Denied {
+            status,
+            problem: problem_slug(&body),
+        });
+    }
+    let checked = verify_response(
+        status,
+        &headers,
+        &body,
+        &request_signature,
+        call.region,
+        trust,
+        now(),
+    )
+    .map_err(CallError::BadSignature)?;
+    if !(200..300).contains(&status) {
+        return Err(CallError::Denied {
+            status,
+            problem: problem_slug(&body),
+        });
+    }
+    Ok(PeerAnswer {
+        status,
+        body,
+        checked,
+        latency: started.elapsed(),
+    })
+}
+
+fn classify(e: reqwest::Error) -> CallError {
+    if e.is_timeout() {
+        CallError::Timeout
+    } else if e.is_connect() {
+        CallError::Unreachable(e.to_string())
+    } else {
+        CallError::Error(e.to_string())
+    }
+}
+
+fn problem_slug(body: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_owned))
+        .map(|t| t.rsplit('/').next().unwrap_or_default().to_owned())
+        .unwrap_or_default()
+}
