@@ -93,12 +93,18 @@ pub trait LogSource {
 pub struct EntryBatch {
     buf: Vec<u8>,
     spans: Vec<(usize, usize)>,
+    /// Expected CRC32C of each entry, when the source stores one (checked while hashing).
+    crcs: Vec<u32>,
 }
 
 impl EntryBatch {
     /// A batch over `buf` with entries at the given `(start, end)` byte spans.
     pub fn new(buf: Vec<u8>, spans: Vec<(usize, usize)>) -> Self {
-        Self { buf, spans }
+        Self {
+            buf,
+            spans,
+            crcs: Vec::new(),
+        }
     }
     /// Number of entries.
     pub fn len(&self) -> usize {
@@ -185,7 +191,11 @@ pub fn verify_log(
         if batch.is_empty() {
             break;
         }
-        for h in leaf_hashes(&batch) {
+        let hashes = leaf_hashes(&batch).map_err(|k| VerifyError::Entry {
+            index: next + k as u64,
+            reason: "CRC mismatch (corrupted or tampered)".into(),
+        })?;
+        for h in hashes {
             leaves.push(h);
             range.push(h, |_| {});
             if let Some((old, _)) = &saved_cp {
@@ -231,32 +241,46 @@ pub fn verify_log(
     })
 }
 
-/// Leaf hashes of a batch, computed on all cores (hashing dominates verification).
-fn leaf_hashes(batch: &EntryBatch) -> Vec<Hash> {
+/// Leaf hashes of a batch, computed on all cores (hashing dominates verification), checking
+/// each entry's CRC on the way. Returns the position in the batch of the first bad CRC.
+fn leaf_hashes(batch: &EntryBatch) -> Result<Vec<Hash>, usize> {
+    let work = |first: usize, spans: &[(usize, usize)]| -> Result<Vec<Hash>, usize> {
+        let mut out = Vec::with_capacity(spans.len());
+        for (k, &(a, b)) in spans.iter().enumerate() {
+            let entry = &batch.buf[a..b];
+            if let Some(&crc) = batch.crcs.get(first + k) {
+                if crc32c::crc32c(entry) != crc {
+                    return Err(first + k);
+                }
+            }
+            out.push(merkle::leaf_hash(entry));
+        }
+        Ok(out)
+    };
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(8);
     if threads == 1 || batch.len() < 1024 {
-        return batch.iter().map(merkle::leaf_hash).collect();
+        return work(0, &batch.spans);
     }
     let per = batch.len().div_ceil(threads);
-    std::thread::scope(|s| {
+    let parts: Vec<Result<Vec<Hash>, usize>> = std::thread::scope(|s| {
         let handles: Vec<_> = batch
             .spans
             .chunks(per)
-            .map(|c| {
-                s.spawn(move || {
-                    c.iter()
-                        .map(|&(a, b)| merkle::leaf_hash(&batch.buf[a..b]))
-                        .collect::<Vec<_>>()
-                })
-            })
+            .enumerate()
+            .map(|(n, c)| s.spawn(move || work(n * per, c)))
             .collect();
         handles
             .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect()
-    })
+    });
+    let mut out = Vec::with_capacity(batch.len());
+    for part in parts {
+        out.extend(part?);
+    }
+    Ok(out)
 }
 
 /// Walks from the signed root to the first leaf whose recomputed hash differs from the
@@ -408,6 +432,7 @@ impl LogSource for DirSource {
         }
         let mut buf = std::mem::take(&mut self.pending);
         let mut spans = Vec::with_capacity((to - from) as usize);
+        let mut crcs = Vec::with_capacity((to - from) as usize);
         let mut pos = 0usize;
         while self.next_index < to {
             let index = self.next_index;
@@ -442,18 +467,13 @@ impl LogSource for DirSource {
                 continue;
             }
             let payload = (pos + 8, pos + 8 + len);
-            if crc32c::crc32c(&buf[payload.0..payload.1]) != crc {
-                return Err(VerifyError::Entry {
-                    index,
-                    reason: "CRC mismatch (corrupted or tampered)".into(),
-                });
-            }
+            crcs.push(crc);
             spans.push(payload);
             pos = payload.1;
             self.next_index += 1;
         }
         self.pending = buf[pos..].to_vec();
-        Ok(EntryBatch::new(buf, spans))
+        Ok(EntryBatch { buf, spans, crcs })
     }
 
     fn children(&mut self, start: u64, end: u64, _size: u64) -> Result<(Hash, Hash), VerifyError> {
