@@ -586,7 +586,7 @@ fn witness_client_loop_cosigns_each_new_checkpoint() {
                 loop {
                     let cp = log.checkpoint().unwrap();
                     if cp.checkpoint.size == size
-                        && verify_checkpoint(&cp.text, log.verifier_key(), &[wkey.clone()])
+                        && verify_checkpoint(&cp.text, log.verifier_key(), std::slice::from_ref(&wkey))
                             .unwrap()
                             .cosignatures
                             .len()
