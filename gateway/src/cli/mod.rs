@@ -5,6 +5,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod audit;
+mod adapters;
+mod synth;
 mod validate;
 
 /// PES Federation Gateway: regional gateway, federation node and operator tools.
@@ -21,6 +23,10 @@ enum Command {
     Validate(validate::ValidateArgs),
     /// Audit log tools: verify a log or a receipt, generate log and witness keys.
     Audit(audit::AuditArgs),
+    /// Work with provincial adapters (declarative mappings).
+    Adapters(adapters::AdaptersArgs),
+    /// Write a synthetic provincial export in a mapping's format.
+    Synth(synth::SynthArgs),
 }
 
 /// Runs the parsed command and returns the process exit code.
@@ -28,5 +34,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate(args) => validate::run(args),
         Command::Audit(args) => audit::run(args),
+        Command::Adapters(args) => adapters::run(args),
+        Command::Synth(args) => synth::run(args),
     }
 }
