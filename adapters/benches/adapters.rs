@@ -434,6 +434,16 @@ fn main() {
     let quick = std::env::args().any(|a| a == "--test") || std::env::var_os("PES_BENCH_QUICK").is_some();
     let (csv_rows, json_items) = if quick { (2_000, 500) } else { (200_000, 50_000) };
 
+    let only = std::env::var("PES_BENCH_ONLY").unwrap_or_default();
+    if only != "json" {
+        csv_bench(csv_rows);
+    }
+    if only != "csv" {
+        json_bench(json_items);
+    }
+}
+
+fn csv_bench(csv_rows: u64) {
     let gd = mapping("gd_440000_csv.toml");
     let gd_bytes = export(&gd, csv_rows);
     let gd_tables = tables("gd_440000_csv.toml");
@@ -442,6 +452,9 @@ fn main() {
     assert_eq!((rows, records), (frows, frecords), "floor and adapter see the same rows and records");
     println!("Guangdong GB18030 CSV: {rows} rows, {records} records, {} bytes (median of {RUNS} runs)", gd_bytes.len());
     report("CSV rows", "rows", rows, adapter_t, floor_t, 300_000.0);
+}
+
+fn json_bench(json_items: u64) {
 
     let zj = mapping("zj_330000_json.toml");
     let zj_bytes = export(&zj, json_items);
