@@ -5,6 +5,12 @@
 //! answers local and federated queries, and writes every access to a transparency log.
 //!
 //! Module map (see `../shared/DESIGN.md` section 2):
-//! - (later) `ingest`, `store`, `audit`, `federation`, `query`, `auth`, `api`, `web`.
+//! - `audit`: the transparency log (canonical events, RFC 6962 tree, checkpoints, proofs,
+//!   witnessing, offline verifier).
+//! - `signed_note`: C2SP signed notes with Ed25519 (checkpoints, cosignatures, trust list).
+//! - (later) `ingest`, `store`, `federation`, `query`, `auth`, `api`, `web`.
 //!
 //! The `pesgw` binary's command-line interface lives in `src/cli/` and is not part of this library.
+
+pub mod audit;
+pub mod signed_note;

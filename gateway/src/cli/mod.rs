@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod audit;
 mod adapters;
 mod synth;
 mod validate;
@@ -20,6 +21,8 @@ pub struct Cli {
 enum Command {
     /// Check ID numbers, USCCs, division or occupation codes, one result line per value.
     Validate(validate::ValidateArgs),
+    /// Audit log tools: verify a log or a receipt, generate log and witness keys.
+    Audit(audit::AuditArgs),
     /// Work with provincial adapters (declarative mappings).
     Adapters(adapters::AdaptersArgs),
     /// Write a synthetic provincial export in a mapping's format.
@@ -30,6 +33,7 @@ enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate(args) => validate::run(args),
+        Command::Audit(args) => audit::run(args),
         Command::Adapters(args) => adapters::run(args),
         Command::Synth(args) => synth::run(args),
     }
