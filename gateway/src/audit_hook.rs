@@ -66,19 +66,32 @@ impl AuditHook {
     /// Opens (or creates) the event file in `dir`.
     pub fn open(dir: &Path) -> Result<AuditHook, AuditError> {
         let path = dir.join("audit-events.jsonl");
-        let err = |source| AuditError { path: path.clone(), source };
+        let err = |source| AuditError {
+            path: path.clone(),
+            source,
+        };
         std::fs::create_dir_all(dir).map_err(err)?;
         let next = match std::fs::read(&path) {
             Ok(b) => b.iter().filter(|c| **c == b'\n').count() as u64,
             Err(_) => 0,
         };
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(err)?;
-        Ok(AuditHook { path, inner: tokio::sync::Mutex::new(Inner { file, next }) })
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(err)?;
+        Ok(AuditHook {
+            path,
+            inner: tokio::sync::Mutex::new(Inner { file, next }),
+        })
     }
 
     /// Appends one event and returns its receipt.
     pub async fn record(&self, event: &AuditEvent) -> Result<AuditReceipt, AuditError> {
-        let json = serde_json::to_vec(event).map_err(|e| AuditError { path: self.path.clone(), source: std::io::Error::other(e) })?;
+        let json = serde_json::to_vec(event).map_err(|e| AuditError {
+            path: self.path.clone(),
+            source: std::io::Error::other(e),
+        })?;
         let mut leaf = Vec::with_capacity(json.len() + 1);
         leaf.push(0u8);
         leaf.extend_from_slice(&json);
@@ -86,10 +99,16 @@ impl AuditHook {
         let mut inner = self.inner.lock().await;
         let mut line = json;
         line.push(b'\n');
-        inner.file.write_all(&line).map_err(|source| AuditError { path: self.path.clone(), source })?;
+        inner.file.write_all(&line).map_err(|source| AuditError {
+            path: self.path.clone(),
+            source,
+        })?;
         let index = inner.next;
         inner.next += 1;
-        Ok(AuditReceipt { index, leaf_hash: hash })
+        Ok(AuditReceipt {
+            index,
+            leaf_hash: hash,
+        })
     }
 
     /// Number of events logged.

@@ -53,9 +53,15 @@ impl Role {
 
     /// Parses the snake_case name.
     pub fn parse(s: &str) -> Option<Role> {
-        [Role::Pusher, Role::Analyst, Role::Caseworker, Role::Auditor, Role::Admin]
-            .into_iter()
-            .find(|r| r.as_str() == s)
+        [
+            Role::Pusher,
+            Role::Analyst,
+            Role::Caseworker,
+            Role::Auditor,
+            Role::Admin,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
     }
 }
 
@@ -171,7 +177,11 @@ impl Verifier {
         validation.set_audience(&[AUDIENCE]);
         validation.leeway = LEEWAY_SECS;
         validation.validate_exp = true;
-        Verifier { keys, validation, region: region.to_string() }
+        Verifier {
+            keys,
+            validation,
+            region: region.to_string(),
+        }
     }
 
     /// Loads the JWKS file and builds a verifier.
@@ -231,7 +241,11 @@ impl KindName for jsonwebtoken::errors::Error {
 }
 
 /// Issues a token signed with an Ed25519 PKCS#8 key (`pesgw token issue`, tests, the demo).
-pub fn issue(pkcs8: &[u8], kid: &str, claims: &Claims) -> Result<String, jsonwebtoken::errors::Error> {
+pub fn issue(
+    pkcs8: &[u8],
+    kid: &str,
+    claims: &Claims,
+) -> Result<String, jsonwebtoken::errors::Error> {
     let mut header = Header::new(Algorithm::EdDSA);
     header.kid = Some(kid.to_string());
     jsonwebtoken::encode(&header, claims, &EncodingKey::from_ed_der(pkcs8))
@@ -246,7 +260,14 @@ pub fn now_secs() -> u64 {
 }
 
 /// Claims for a new token valid `ttl_secs` from now.
-pub fn claims_for(sub: &str, role: Role, region: &str, sources: Vec<String>, purposes: Vec<String>, ttl_secs: u64) -> Claims {
+pub fn claims_for(
+    sub: &str,
+    role: Role,
+    region: &str,
+    sources: Vec<String>,
+    purposes: Vec<String>,
+    ttl_secs: u64,
+) -> Claims {
     let now = now_secs();
     Claims {
         iss: ISSUER.into(),
@@ -282,22 +303,39 @@ mod tests {
     #[test]
     fn good_token_verifies_with_role() {
         let (der, kid, v) = setup();
-        let c = claims_for("gd-hr-system", Role::Pusher, "440000", vec!["gd-hr".into()], vec![], 60);
+        let c = claims_for(
+            "gd-hr-system",
+            Role::Pusher,
+            "440000",
+            vec!["gd-hr".into()],
+            vec![],
+            60,
+        );
         let t = issue(&der, &kid, &c).unwrap();
         let a = v.verify(&t, &[Role::Pusher]).unwrap();
         assert!(a.may_push("gd-hr"));
         assert!(!a.may_push("gd-edu"));
-        assert_eq!(v.verify(&t, &[Role::Analyst]).unwrap_err(), AuthError::WrongRole);
+        assert_eq!(
+            v.verify(&t, &[Role::Analyst]).unwrap_err(),
+            AuthError::WrongRole
+        );
     }
 
     #[test]
     fn wrong_region_and_expired_are_refused() {
         let (der, kid, v) = setup();
         let c = claims_for("x", Role::Pusher, "510000", vec![], vec![], 60);
-        assert_eq!(v.verify(&issue(&der, &kid, &c).unwrap(), &[Role::Pusher]).unwrap_err(), AuthError::WrongRegion);
+        assert_eq!(
+            v.verify(&issue(&der, &kid, &c).unwrap(), &[Role::Pusher])
+                .unwrap_err(),
+            AuthError::WrongRegion
+        );
         let mut c = claims_for("x", Role::Pusher, "440000", vec![], vec![], 60);
         c.exp = now_secs() - 3600;
-        assert!(matches!(v.verify(&issue(&der, &kid, &c).unwrap(), &[Role::Pusher]), Err(AuthError::Invalid(_))));
+        assert!(matches!(
+            v.verify(&issue(&der, &kid, &c).unwrap(), &[Role::Pusher]),
+            Err(AuthError::Invalid(_))
+        ));
     }
 
     #[test]
@@ -305,12 +343,19 @@ mod tests {
         let (_der, kid, v) = setup();
         let c = claims_for("x", Role::Admin, "440000", vec![], vec![], 60);
         let payload = b64(&serde_json::to_value(&c).unwrap());
-        let none = format!("{}.{}.", b64(&serde_json::json!({"alg":"none","typ":"JWT","kid":kid})), payload);
+        let none = format!(
+            "{}.{}.",
+            b64(&serde_json::json!({"alg":"none","typ":"JWT","kid":kid})),
+            payload
+        );
         assert!(v.verify(&none, &[Role::Admin]).is_err());
         let mut h = Header::new(Algorithm::HS256);
         h.kid = Some(kid.clone());
         let hs = jsonwebtoken::encode(&h, &c, &EncodingKey::from_secret(b"secret")).unwrap();
-        assert_eq!(v.verify(&hs, &[Role::Admin]).unwrap_err(), AuthError::BadHeader);
+        assert_eq!(
+            v.verify(&hs, &[Role::Admin]).unwrap_err(),
+            AuthError::BadHeader
+        );
     }
 
     #[test]
@@ -328,6 +373,9 @@ mod tests {
         let (der, _kid, v) = setup();
         let c = claims_for("x", Role::Admin, "440000", vec![], vec![], 60);
         let t = issue(&der, "other", &c).unwrap();
-        assert_eq!(v.verify(&t, &[Role::Admin]).unwrap_err(), AuthError::UnknownKey);
+        assert_eq!(
+            v.verify(&t, &[Role::Admin]).unwrap_err(),
+            AuthError::UnknownKey
+        );
     }
 }

@@ -98,7 +98,10 @@ pub struct StoreTuning {
 
 impl Default for StoreTuning {
     fn default() -> Self {
-        StoreTuning { cache_capacity_mib: 64, flush_every_ms: 1000 }
+        StoreTuning {
+            cache_capacity_mib: 64,
+            flush_every_ms: 1000,
+        }
     }
 }
 
@@ -136,14 +139,19 @@ pub enum ConfigError {
 }
 
 fn invalid(key: impl Into<String>, problem: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { key: key.into(), problem: problem.into() }
+    ConfigError::Invalid {
+        key: key.into(),
+        problem: problem.into(),
+    }
 }
 
 impl GatewayConfig {
     /// Reads, parses and checks a config file; relative paths are resolved against its folder.
     pub fn load(path: &Path) -> Result<GatewayConfig, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let mut cfg: GatewayConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
             message: e.to_string().trim().replace('\n', " "),
@@ -177,7 +185,10 @@ impl GatewayConfig {
         if !is_province_code(&self.region) {
             return Err(invalid(
                 "region",
-                format!("`{}` is not a GB/T 2260 province code (six digits ending in 0000)", self.region),
+                format!(
+                    "`{}` is not a GB/T 2260 province code (six digits ending in 0000)",
+                    self.region
+                ),
             ));
         }
         self.listen_addr()?;
@@ -191,7 +202,10 @@ impl GatewayConfig {
             return Err(invalid("limits.max_rows_per_batch", "must be positive"));
         }
         if self.limits.max_concurrent_pushes_per_pusher == 0 {
-            return Err(invalid("limits.max_concurrent_pushes_per_pusher", "must be positive"));
+            return Err(invalid(
+                "limits.max_concurrent_pushes_per_pusher",
+                "must be positive",
+            ));
         }
         if self.limits.max_apply_lag_batches == 0 {
             return Err(invalid("limits.max_apply_lag_batches", "must be positive"));
@@ -204,7 +218,9 @@ impl GatewayConfig {
         }
         for (id, src) in &self.sources {
             let valid_id = !id.is_empty()
-                && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
             if !valid_id {
                 return Err(invalid(
                     format!("sources.{id}"),
@@ -224,7 +240,10 @@ impl GatewayConfig {
             ("keys.jwks", &self.keys.jwks),
         ] {
             if !path.is_file() {
-                return Err(invalid(key, format!("file {} does not exist", path.display())));
+                return Err(invalid(
+                    key,
+                    format!("file {} does not exist", path.display()),
+                ));
             }
         }
         Ok(())
@@ -232,9 +251,12 @@ impl GatewayConfig {
 
     /// The parsed listen address.
     pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
-        self.listen
-            .parse()
-            .map_err(|_| invalid("listen", format!("`{}` is not an address like 127.0.0.1:8440", self.listen)))
+        self.listen.parse().map_err(|_| {
+            invalid(
+                "listen",
+                format!("`{}` is not an address like 127.0.0.1:8440", self.listen),
+            )
+        })
     }
 
     /// Writes the config as TOML.
@@ -245,7 +267,10 @@ impl GatewayConfig {
 
 /// Whether `code` looks like a GB/T 2260 province-level code (`NN0000`).
 pub fn is_province_code(code: &str) -> bool {
-    code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) && code.ends_with("0000") && !code.starts_with("00")
+    code.len() == 6
+        && code.bytes().all(|b| b.is_ascii_digit())
+        && code.ends_with("0000")
+        && !code.starts_with("00")
 }
 
 #[cfg(test)]
@@ -286,30 +311,44 @@ mapping = "native"
     #[test]
     fn bad_region_names_the_key() {
         let dir = tempfile::tempdir().unwrap();
-        let err = GatewayConfig::load(&write(dir.path(), &GOOD.replace("440000", "441234"))).unwrap_err();
+        let err =
+            GatewayConfig::load(&write(dir.path(), &GOOD.replace("440000", "441234"))).unwrap_err();
         assert!(err.to_string().contains("`region`"), "{err}");
     }
 
     #[test]
     fn bad_listen_names_the_key() {
         let dir = tempfile::tempdir().unwrap();
-        let err = GatewayConfig::load(&write(dir.path(), &GOOD.replace("127.0.0.1:8440", "nowhere"))).unwrap_err();
+        let err = GatewayConfig::load(&write(
+            dir.path(),
+            &GOOD.replace("127.0.0.1:8440", "nowhere"),
+        ))
+        .unwrap_err();
         assert!(err.to_string().contains("`listen`"), "{err}");
     }
 
     #[test]
     fn missing_and_unknown_keys_are_named() {
         let dir = tempfile::tempdir().unwrap();
-        let err = GatewayConfig::load(&write(dir.path(), &GOOD.replace("region = \"440000\"\n", ""))).unwrap_err();
+        let err = GatewayConfig::load(&write(
+            dir.path(),
+            &GOOD.replace("region = \"440000\"\n", ""),
+        ))
+        .unwrap_err();
         assert!(err.to_string().contains("region"), "{err}");
-        let err = GatewayConfig::load(&write(dir.path(), &format!("colour = 1\n{GOOD}"))).unwrap_err();
+        let err =
+            GatewayConfig::load(&write(dir.path(), &format!("colour = 1\n{GOOD}"))).unwrap_err();
         assert!(err.to_string().contains("colour"), "{err}");
     }
 
     #[test]
     fn missing_mapping_file_is_named() {
         let dir = tempfile::tempdir().unwrap();
-        let err = GatewayConfig::load(&write(dir.path(), &GOOD.replace("\"native\"", "\"gd.toml\""))).unwrap_err();
+        let err = GatewayConfig::load(&write(
+            dir.path(),
+            &GOOD.replace("\"native\"", "\"gd.toml\""),
+        ))
+        .unwrap_err();
         assert!(err.to_string().contains("sources.gd-hr.mapping"), "{err}");
     }
 }

@@ -46,16 +46,25 @@ pub enum KeyError {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, KeyError> {
-    std::fs::read(path).map_err(|source| KeyError::Io { path: path.to_path_buf(), source })
+    std::fs::read(path).map_err(|source| KeyError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
-    std::fs::write(path, bytes).map_err(|source| KeyError::Io { path: path.to_path_buf(), source })?;
+    std::fs::write(path, bytes).map_err(|source| KeyError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         let perm = std::fs::Permissions::from_mode(0o600);
-        std::fs::set_permissions(path, perm).map_err(|source| KeyError::Io { path: path.to_path_buf(), source })?;
+        std::fs::set_permissions(path, perm).map_err(|source| KeyError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
     }
     Ok(())
 }
@@ -70,8 +79,10 @@ pub fn generate_ed25519() -> Result<Vec<u8>, KeyError> {
 /// Loads an Ed25519 key pair from a PKCS#8 DER file.
 pub fn load_ed25519(path: &Path) -> Result<Ed25519KeyPair, KeyError> {
     let der = read(path)?;
-    Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der)
-        .map_err(|e| KeyError::Malformed { path: path.to_path_buf(), problem: format!("not an Ed25519 PKCS#8 key: {e}") })
+    Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der).map_err(|e| KeyError::Malformed {
+        path: path.to_path_buf(),
+        problem: format!("not an Ed25519 PKCS#8 key: {e}"),
+    })
 }
 
 /// The `kid` of an Ed25519 public key: base64url of the first 8 bytes of its SHA-256.
@@ -124,8 +135,10 @@ impl Jwks {
     /// Reads a JWKS file.
     pub fn load(path: &Path) -> Result<Jwks, KeyError> {
         let bytes = read(path)?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| KeyError::Malformed { path: path.to_path_buf(), problem: format!("not a JWKS: {e}") })
+        serde_json::from_slice(&bytes).map_err(|e| KeyError::Malformed {
+            path: path.to_path_buf(),
+            problem: format!("not a JWKS: {e}"),
+        })
     }
 }
 
@@ -152,21 +165,35 @@ impl DataKey {
             problem: "an AES-256 key is 32 bytes".into(),
         })?;
         let mut prefix = [0u8; 4];
-        SystemRandom::new().fill(&mut prefix).map_err(|_| KeyError::Random)?;
-        Ok(DataKey { key: LessSafeKey::new(unbound), prefix, counter: AtomicU64::new(0) })
+        SystemRandom::new()
+            .fill(&mut prefix)
+            .map_err(|_| KeyError::Random)?;
+        Ok(DataKey {
+            key: LessSafeKey::new(unbound),
+            prefix,
+            counter: AtomicU64::new(0),
+        })
     }
 
     /// Loads the key from a file of 32 raw bytes.
     pub fn load(path: &Path) -> Result<DataKey, KeyError> {
         let bytes = read(path)?;
         if bytes.len() != 32 {
-            return Err(KeyError::Malformed { path: path.to_path_buf(), problem: "an AES-256 key is 32 bytes".into() });
+            return Err(KeyError::Malformed {
+                path: path.to_path_buf(),
+                problem: "an AES-256 key is 32 bytes".into(),
+            });
         }
         DataKey::from_bytes(&bytes)
     }
 
     /// Seals `plaintext` bound to `aad`, appending `nonce || ciphertext || tag` to `out`.
-    pub fn seal_into(&self, aad: &[u8], plaintext: &[u8], out: &mut Vec<u8>) -> Result<(), KeyError> {
+    pub fn seal_into(
+        &self,
+        aad: &[u8],
+        plaintext: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), KeyError> {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let mut nonce = [0u8; NONCE_LEN];
         nonce[..4].copy_from_slice(&self.prefix);
@@ -176,7 +203,11 @@ impl DataKey {
         out.extend_from_slice(plaintext);
         let mut body = out.split_off(start);
         self.key
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut body)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                &mut body,
+            )
             .map_err(|_| KeyError::Unseal)?;
         out.extend_from_slice(&body);
         Ok(())
@@ -197,7 +228,10 @@ impl DataKey {
         let (nonce, body) = sealed.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| KeyError::Unseal)?;
         let mut buf = body.to_vec();
-        let plain = self.key.open_in_place(nonce, Aad::from(aad), &mut buf).map_err(|_| KeyError::Unseal)?;
+        let plain = self
+            .key
+            .open_in_place(nonce, Aad::from(aad), &mut buf)
+            .map_err(|_| KeyError::Unseal)?;
         let len = plain.len();
         buf.truncate(len);
         Ok(buf)
@@ -215,12 +249,17 @@ pub struct InitOutcome {
 
 /// Writes a working `gateway.toml` and fresh keys into `dir` for `region`.
 pub fn init(dir: &Path, region: &str, listen: &str) -> Result<InitOutcome, KeyError> {
-    let io = |source| KeyError::Io { path: dir.to_path_buf(), source };
+    let io = |source| KeyError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
     std::fs::create_dir_all(dir.join("keys")).map_err(io)?;
     let signing = generate_ed25519()?;
     write(&dir.join("keys/signing.pk8"), &signing)?;
     let mut data_key = [0u8; 32];
-    SystemRandom::new().fill(&mut data_key).map_err(|_| KeyError::Random)?;
+    SystemRandom::new()
+        .fill(&mut data_key)
+        .map_err(|_| KeyError::Random)?;
     write(&dir.join("keys/data.key"), &data_key)?;
     let jwt = generate_ed25519()?;
     write(&dir.join("keys/jwt-issuer.pk8"), &jwt)?;
@@ -228,11 +267,19 @@ pub fn init(dir: &Path, region: &str, listen: &str) -> Result<InitOutcome, KeyEr
     let jwk = Jwk::ed25519(pair.public_key().as_ref());
     let jwt_kid = jwk.kid.clone();
     let jwks = Jwks { keys: vec![jwk] };
-    let jwks_json = serde_json::to_vec_pretty(&jwks)
-        .map_err(|e| KeyError::Malformed { path: dir.join("keys/jwks.json"), problem: e.to_string() })?;
+    let jwks_json = serde_json::to_vec_pretty(&jwks).map_err(|e| KeyError::Malformed {
+        path: dir.join("keys/jwks.json"),
+        problem: e.to_string(),
+    })?;
     write(&dir.join("keys/jwks.json"), &jwks_json)?;
     let mut sources = std::collections::BTreeMap::new();
-    sources.insert("native".to_string(), SourceConfig { mapping: "native".into(), pushers: vec![] });
+    sources.insert(
+        "native".to_string(),
+        SourceConfig {
+            mapping: "native".into(),
+            pushers: vec![],
+        },
+    );
     let cfg = GatewayConfig {
         region: region.to_string(),
         listen: listen.to_string(),
@@ -249,11 +296,18 @@ pub fn init(dir: &Path, region: &str, listen: &str) -> Result<InitOutcome, KeyEr
         k: 5,
     };
     let config_path = dir.join("gateway.toml");
-    let text = cfg
-        .to_toml()
-        .map_err(|e| KeyError::Malformed { path: config_path.clone(), problem: e.to_string() })?;
-    std::fs::write(&config_path, text).map_err(|source| KeyError::Io { path: config_path.clone(), source })?;
-    Ok(InitOutcome { config_path, jwt_kid })
+    let text = cfg.to_toml().map_err(|e| KeyError::Malformed {
+        path: config_path.clone(),
+        problem: e.to_string(),
+    })?;
+    std::fs::write(&config_path, text).map_err(|source| KeyError::Io {
+        path: config_path.clone(),
+        source,
+    })?;
+    Ok(InitOutcome {
+        config_path,
+        jwt_kid,
+    })
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ pub mod config;
 pub mod ingest;
 pub mod keys;
 pub mod metrics;
+pub mod native_sample;
 pub mod node;
 pub mod problem;
 pub mod query;

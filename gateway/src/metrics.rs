@@ -25,7 +25,8 @@ pub struct Metrics {
 
 fn hist(name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
     #[allow(clippy::expect_used)] // constant, valid options: construction cannot fail
-    Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets)).expect("valid histogram options")
+    Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
+        .expect("valid histogram options")
 }
 
 impl Default for Metrics {
@@ -41,9 +42,15 @@ impl Metrics {
         let registry = Registry::new();
         let m = Metrics {
             registry: registry.clone(),
-            ingested_rows: IntCounter::new("pes_ingested_rows_total", "Records accepted into the journal").expect("metric"),
-            quarantined_rows: IntCounter::new("pes_quarantined_rows_total", "Rows quarantined").expect("metric"),
-            refused_pushes: IntCounter::new("pes_refused_pushes_total", "Pushes refused").expect("metric"),
+            ingested_rows: IntCounter::new(
+                "pes_ingested_rows_total",
+                "Records accepted into the journal",
+            )
+            .expect("metric"),
+            quarantined_rows: IntCounter::new("pes_quarantined_rows_total", "Rows quarantined")
+                .expect("metric"),
+            refused_pushes: IntCounter::new("pes_refused_pushes_total", "Pushes refused")
+                .expect("metric"),
             batch_latency: hist(
                 "pes_ingest_batch_seconds",
                 "Push latency until acknowledgement",
@@ -59,8 +66,16 @@ impl Metrics {
                 "Aggregate query latency",
                 prometheus::exponential_buckets(0.00005, 2.0, 16).unwrap_or_default(),
             ),
-            apply_lag_batches: IntGauge::new("pes_apply_lag_batches", "Batches acknowledged but not yet applied").expect("metric"),
-            apply_lag_bytes: IntGauge::new("pes_apply_lag_bytes", "Journal bytes acknowledged but not yet applied").expect("metric"),
+            apply_lag_batches: IntGauge::new(
+                "pes_apply_lag_batches",
+                "Batches acknowledged but not yet applied",
+            )
+            .expect("metric"),
+            apply_lag_bytes: IntGauge::new(
+                "pes_apply_lag_bytes",
+                "Journal bytes acknowledged but not yet applied",
+            )
+            .expect("metric"),
         };
         for c in [&m.ingested_rows, &m.quarantined_rows, &m.refused_pushes] {
             registry.register(Box::new(c.clone())).expect("register");

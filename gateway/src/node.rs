@@ -88,14 +88,33 @@ impl Node {
         let journal_dir: PathBuf = data.join("journal");
         std::fs::create_dir_all(&journal_dir).map_err(StartError::Thread)?;
         let replayed = apply::replay(&store, &state, &journal_dir)?;
-        tracing::info!(replayed, applied = state.applied.load(Ordering::Acquire), "journal replayed");
+        tracing::info!(
+            replayed,
+            applied = state.applied.load(Ordering::Acquire),
+            "journal replayed"
+        );
         let metrics = Arc::new(Metrics::new());
         let (tx, rx) = mpsc::sync_channel(config.limits.max_apply_lag_batches as usize);
         let m = metrics.clone();
-        let (journal, end) = Journal::open(&journal_dir, tx, Box::new(move |d| m.journal_fsync.observe(d.as_secs_f64())))?;
+        let (journal, end) = Journal::open(
+            &journal_dir,
+            tx,
+            Box::new(move |d| m.journal_fsync.observe(d.as_secs_f64())),
+        )?;
         state.journal_end.store(end, Ordering::Release);
         apply::spawn(store.clone(), state.clone(), rx, journal_dir).map_err(StartError::Thread)?;
         let audit = AuditHook::open(&data.join("audit"))?;
-        Ok(Node { config, store, journal, state, data_key, verifier, audit, metrics, sources, in_flight: Default::default() })
+        Ok(Node {
+            config,
+            store,
+            journal,
+            state,
+            data_key,
+            verifier,
+            audit,
+            metrics,
+            sources,
+            in_flight: Default::default(),
+        })
     }
 }

@@ -50,7 +50,12 @@ impl Problem {
 
     /// 401.
     pub fn unauthorized(detail: impl Into<String>) -> Problem {
-        Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", "Authentication required", detail)
+        Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Authentication required",
+            detail,
+        )
     }
     /// 403.
     pub fn forbidden(detail: impl Into<String>) -> Problem {
@@ -66,11 +71,21 @@ impl Problem {
     }
     /// 500, with a generic detail: the cause goes to the log, not to the client.
     pub fn internal() -> Problem {
-        Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", "the gateway failed; see its log")
+        Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+            "the gateway failed; see its log",
+        )
     }
     /// 503.
     pub fn unavailable(detail: impl Into<String>) -> Problem {
-        let mut p = Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Temporarily unavailable", detail);
+        let mut p = Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "Temporarily unavailable",
+            detail,
+        );
         p.retry_after = Some(1);
         p
     }

@@ -37,7 +37,12 @@ impl Source {
 
     /// Whether the media type (without parameters) is accepted.
     pub fn accepts(&self, content_type: &str) -> bool {
-        let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let essence = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         self.content_types().iter().any(|c| *c == essence)
     }
 
@@ -62,9 +67,18 @@ impl Sources {
             let decoder = if sc.mapping == "native" {
                 Decoder::Native
             } else {
-                return Err(SourceError { source_id: id.clone(), problem: "mapping-based adapters are not wired in yet".into() });
+                return Err(SourceError {
+                    source_id: id.clone(),
+                    problem: "mapping-based adapters are not wired in yet".into(),
+                });
             };
-            map.insert(id.clone(), Source { decoder, pushers: sc.pushers.clone() });
+            map.insert(
+                id.clone(),
+                Source {
+                    decoder,
+                    pushers: sc.pushers.clone(),
+                },
+            );
         }
         Ok(Sources { map })
     }

@@ -70,7 +70,11 @@ struct Slot<'a> {
 
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
-        let mut m = self.node.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        let mut m = self
+            .node
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         if let Some(n) = m.get_mut(&self.sub) {
             *n = n.saturating_sub(1);
             if *n == 0 {
@@ -87,15 +91,31 @@ fn take_slot<'a>(node: &'a Node, sub: &str) -> Option<Slot<'a>> {
         return None;
     }
     *n += 1;
-    Some(Slot { node, sub: sub.to_string() })
+    Some(Slot {
+        node,
+        sub: sub.to_string(),
+    })
 }
 
 fn ingest_problem(e: &IngestError) -> Problem {
     match e {
-        IngestError::Encoding { encoding, location } => Problem::bad_request("body-encoding", format!("body is not valid {encoding} at {location}; nothing from it was taken")),
-        IngestError::Malformed { location, message } => Problem::bad_request("malformed-body", format!("malformed body at {location}: {message}; nothing from it was taken")),
-        IngestError::TooManyRows { limit } => Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "too-many-rows", "Batch too large", format!("a batch may hold at most {limit} rows; split the file")),
-        IngestError::Io(_) => Problem::bad_request("body-read", "the request body could not be read"),
+        IngestError::Encoding { encoding, location } => Problem::bad_request(
+            "body-encoding",
+            format!("body is not valid {encoding} at {location}; nothing from it was taken"),
+        ),
+        IngestError::Malformed { location, message } => Problem::bad_request(
+            "malformed-body",
+            format!("malformed body at {location}: {message}; nothing from it was taken"),
+        ),
+        IngestError::TooManyRows { limit } => Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-many-rows",
+            "Batch too large",
+            format!("a batch may hold at most {limit} rows; split the file"),
+        ),
+        IngestError::Io(_) => {
+            Problem::bad_request("body-read", "the request body could not be read")
+        }
         IngestError::Journal(_) | IngestError::Store(_) => {
             tracing::error!(error = %e, "ingest failed");
             Problem::unavailable("the gateway cannot make the batch durable right now")
@@ -104,7 +124,13 @@ fn ingest_problem(e: &IngestError) -> Problem {
 }
 
 /// Handles a push.
-pub async fn ingest(req: HttpRequest, path: web::Path<String>, params: web::Query<IngestParams>, mut payload: web::Payload, node: State) -> Result<HttpResponse, Problem> {
+pub async fn ingest(
+    req: HttpRequest,
+    path: web::Path<String>,
+    params: web::Query<IngestParams>,
+    mut payload: web::Payload,
+    node: State,
+) -> Result<HttpResponse, Problem> {
     let started = Instant::now();
     let source_id = path.into_inner();
     let auth = authenticate(&node, &req, &[Role::Pusher], "ingest").await?;
@@ -114,31 +140,85 @@ pub async fn ingest(req: HttpRequest, path: web::Path<String>, params: web::Quer
         p
     };
     let Some(source) = node.sources.get(&source_id) else {
-        return Err(fail(refuse(&node, &req, "ingest", Some(&auth), Problem::not_found("unknown-source", format!("no source `{source_id}` is registered")), detail).await));
+        return Err(fail(
+            refuse(
+                &node,
+                &req,
+                "ingest",
+                Some(&auth),
+                Problem::not_found(
+                    "unknown-source",
+                    format!("no source `{source_id}` is registered"),
+                ),
+                detail,
+            )
+            .await,
+        ));
     };
-    if !auth.may_push(&source_id) || (!source.pushers.is_empty() && !source.pushers.iter().any(|p| p == auth.sub())) {
-        return Err(fail(refuse(&node, &req, "ingest", Some(&auth), Problem::forbidden(format!("this token may not push to `{source_id}`")), detail).await));
+    if !auth.may_push(&source_id)
+        || (!source.pushers.is_empty() && !source.pushers.iter().any(|p| p == auth.sub()))
+    {
+        return Err(fail(
+            refuse(
+                &node,
+                &req,
+                "ingest",
+                Some(&auth),
+                Problem::forbidden(format!("this token may not push to `{source_id}`")),
+                detail,
+            )
+            .await,
+        ));
     }
-    let ct = req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let ct = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     if !source.accepts(ct) {
         let p = Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported-media-type",
             "Unsupported media type",
-            format!("source `{source_id}` takes {}", source.content_types().join(", ")),
+            format!(
+                "source `{source_id}` takes {}",
+                source.content_types().join(", ")
+            ),
         );
-        return Err(fail(refuse(&node, &req, "ingest", Some(&auth), p, detail).await));
+        return Err(fail(
+            refuse(&node, &req, "ingest", Some(&auth), p, detail).await,
+        ));
     }
     let Some(_slot) = take_slot(&node, auth.sub()) else {
-        let mut p = Problem::new(StatusCode::TOO_MANY_REQUESTS, "too-many-pushes", "Too many pushes", "this pusher has too many pushes in flight");
+        let mut p = Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too-many-pushes",
+            "Too many pushes",
+            "this pusher has too many pushes in flight",
+        );
         p.retry_after = Some(1);
-        return Err(fail(refuse(&node, &req, "ingest", Some(&auth), p, detail).await));
+        return Err(fail(
+            refuse(&node, &req, "ingest", Some(&auth), p, detail).await,
+        ));
     };
     let max = node.config.limits.max_body_bytes;
-    let too_large = || Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "body-too-large", "Body too large", format!("the body exceeds {max} bytes"));
-    let declared = req.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let too_large = || {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body-too-large",
+            "Body too large",
+            format!("the body exceeds {max} bytes"),
+        )
+    };
+    let declared = req
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max) {
-        return Err(fail(refuse(&node, &req, "ingest", Some(&auth), too_large(), detail).await));
+        return Err(fail(
+            refuse(&node, &req, "ingest", Some(&auth), too_large(), detail).await,
+        ));
     }
     // Read the body as a stream, hashing as it comes, and stop at the limit.
     let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0).min(max) as usize);
@@ -146,10 +226,24 @@ pub async fn ingest(req: HttpRequest, path: web::Path<String>, params: web::Quer
     while let Some(chunk) = payload.next().await {
         let chunk = match chunk {
             Ok(c) => c,
-            Err(_) => return Err(fail(refuse(&node, &req, "ingest", Some(&auth), Problem::bad_request("body-read", "the request body could not be read"), detail).await)),
+            Err(_) => {
+                return Err(fail(
+                    refuse(
+                        &node,
+                        &req,
+                        "ingest",
+                        Some(&auth),
+                        Problem::bad_request("body-read", "the request body could not be read"),
+                        detail,
+                    )
+                    .await,
+                ))
+            }
         };
         if body.len() as u64 + chunk.len() as u64 > max {
-            return Err(fail(refuse(&node, &req, "ingest", Some(&auth), too_large(), detail).await));
+            return Err(fail(
+                refuse(&node, &req, "ingest", Some(&auth), too_large(), detail).await,
+            ));
         }
         hasher.update(&chunk);
         body.extend_from_slice(&chunk);
@@ -157,7 +251,11 @@ pub async fn ingest(req: HttpRequest, path: web::Path<String>, params: web::Quer
     let mut batch_id = [0u8; 32];
     batch_id.copy_from_slice(hasher.finish().as_ref());
     let batch_hex = hex::encode(batch_id);
-    let idem = req.headers().get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let idem = req
+        .headers()
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
 
     // A body pushed before is recognised by its hash and changes nothing.
     let known = {
@@ -172,7 +270,11 @@ pub async fn ingest(req: HttpRequest, path: web::Path<String>, params: web::Quer
     };
     if let Some(summary) = known {
         let detail = serde_json::json!({ "source": source_id, "batch_id": batch_hex, "raw_sha256": batch_hex, "duplicate": true, "idempotency_key": idem });
-        let receipt = audit(&node, event(&node, &req, "ingest", Some(&auth), 200, detail)).await?;
+        let receipt = audit(
+            &node,
+            event(&node, &req, "ingest", Some(&auth), 200, detail),
+        )
+        .await?;
         let resp = IngestResponse {
             batch_id: batch_hex,
             source: source_id,
@@ -189,7 +291,11 @@ pub async fn ingest(req: HttpRequest, path: web::Path<String>, params: web::Quer
         return Ok(HttpResponse::Ok().json(resp));
     }
     let forget = |node: &Node| {
-        node.state.batches.lock().unwrap_or_else(|p| p.into_inner()).remove(&batch_id);
+        node.state
+            .batches
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&batch_id);
     };
 
     let node2 = node.clone();
@@ -208,7 +314,10 @@ pub async fn ingest(req: HttpRequest, path: web::Path<String>, params: web::Quer
             max_rows: node.config.limits.max_rows_per_batch,
         };
         let mut sink = EntrySink::new(&input, body.len());
-        let source = node.sources.get(&sid).ok_or_else(|| IngestError::Io("source vanished".into()))?;
+        let source = node
+            .sources
+            .get(&sid)
+            .ok_or_else(|| IngestError::Io("source vanished".into()))?;
         source.decode(&body, &mut sink)?;
         Ok::<_, IngestError>(sink.finish())
     })
@@ -219,11 +328,23 @@ pub async fn ingest(req: HttpRequest, path: web::Path<String>, params: web::Quer
             forget(&node);
             let mut d = detail.clone();
             d["batch_id"] = batch_hex.clone().into();
-            return Err(fail(refuse(&node, &req, "ingest", Some(&auth), ingest_problem(&e), d).await));
+            return Err(fail(
+                refuse(&node, &req, "ingest", Some(&auth), ingest_problem(&e), d).await,
+            ));
         }
         Err(_) => {
             forget(&node);
-            return Err(fail(refuse(&node, &req, "ingest", Some(&auth), Problem::internal(), detail).await));
+            return Err(fail(
+                refuse(
+                    &node,
+                    &req,
+                    "ingest",
+                    Some(&auth),
+                    Problem::internal(),
+                    detail,
+                )
+                .await,
+            ));
         }
     };
     node.state.batches_journaled.fetch_add(1, Ordering::AcqRel);
@@ -232,13 +353,25 @@ pub async fn ingest(req: HttpRequest, path: web::Path<String>, params: web::Quer
         Err(e) => {
             node.state.batches_journaled.fetch_sub(1, Ordering::AcqRel);
             forget(&node);
-            return Err(fail(refuse(&node, &req, "ingest", Some(&auth), ingest_problem(&IngestError::Journal(e)), detail).await));
+            return Err(fail(
+                refuse(
+                    &node,
+                    &req,
+                    "ingest",
+                    Some(&auth),
+                    ingest_problem(&IngestError::Journal(e)),
+                    detail,
+                )
+                .await,
+            ));
         }
     };
     node.state.journal_end.fetch_max(end, Ordering::AcqRel);
     node.metrics.ingested_rows.inc_by(decoded.accepted);
     node.metrics.quarantined_rows.inc_by(decoded.quarantined);
-    node.metrics.batch_latency.observe(started.elapsed().as_secs_f64());
+    node.metrics
+        .batch_latency
+        .observe(started.elapsed().as_secs_f64());
 
     let mut applied = false;
     let mut unchanged = None;
@@ -250,7 +383,21 @@ pub async fn ingest(req: HttpRequest, path: web::Path<String>, params: web::Quer
             unchanged = Some(s.outcome.unchanged);
         }
     }
-    respond(&node, &req, &auth, decoded.accepted, decoded.quarantined, decoded.row_errors, batch_hex, source_id, idem, end, applied, unchanged).await
+    respond(
+        &node,
+        &req,
+        &auth,
+        decoded.accepted,
+        decoded.quarantined,
+        decoded.row_errors,
+        batch_hex,
+        source_id,
+        idem,
+        end,
+        applied,
+        unchanged,
+    )
+    .await
 }
 
 #[allow(clippy::too_many_arguments)]

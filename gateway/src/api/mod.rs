@@ -38,10 +38,16 @@ pub const REQUEST_ID: &str = "x-request-id";
 
 /// The request id set by the middleware.
 pub fn request_id(req: &HttpRequest) -> String {
-    req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default()
+    req.extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default()
 }
 
-async fn request_ids(req: ServiceRequest, next: Next<impl MessageBody>) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+async fn request_ids(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let id = req
         .headers()
         .get(REQUEST_ID)
@@ -54,7 +60,8 @@ async fn request_ids(req: ServiceRequest, next: Next<impl MessageBody>) -> Resul
     let _enter = span.enter();
     let mut res = next.call(req).await?;
     if let Ok(v) = HeaderValue::from_str(&id) {
-        res.headers_mut().insert(HeaderName::from_static(REQUEST_ID), v);
+        res.headers_mut()
+            .insert(HeaderName::from_static(REQUEST_ID), v);
     }
     Ok(res)
 }
@@ -63,7 +70,9 @@ async fn request_ids(req: ServiceRequest, next: Next<impl MessageBody>) -> Resul
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/v1/ingest/{source}").route(web::post().to(ingest::ingest)))
         .service(web::resource("/v1/query").route(web::post().to(query::aggregate)))
-        .service(web::resource("/v1/reports/supply-demand").route(web::get().to(query::supply_demand)))
+        .service(
+            web::resource("/v1/reports/supply-demand").route(web::get().to(query::supply_demand)),
+        )
         .service(web::resource("/v1/records/{record_id}").route(web::get().to(records::get_record)))
         .service(web::resource("/v1/quarantine").route(web::get().to(records::list_quarantine)))
         .service(web::resource("/healthz").route(web::get().to(ops::healthz)))
@@ -75,9 +84,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// JSON bodies that fail to parse become problems, not actix's plain-text errors.
 pub fn json_config() -> web::JsonConfig {
-    web::JsonConfig::default().limit(1 << 20).error_handler(|err, _req| {
-        Problem::bad_request("malformed-json", format!("request body is not the expected JSON: {}", short(&err.to_string()))).into()
-    })
+    web::JsonConfig::default()
+        .limit(1 << 20)
+        .error_handler(|err, _req| {
+            Problem::bad_request(
+                "malformed-json",
+                format!(
+                    "request body is not the expected JSON: {}",
+                    short(&err.to_string())
+                ),
+            )
+            .into()
+        })
 }
 
 fn short(s: &str) -> String {
@@ -92,8 +110,12 @@ pub async fn serve(node: Arc<Node>) -> std::io::Result<()> {
         App::new()
             .app_data(data.clone())
             .app_data(json_config())
-            .app_data(web::QueryConfig::default().error_handler(|err, _| Problem::bad_request("bad-query-string", short(&err.to_string())).into()))
-            .app_data(web::PathConfig::default().error_handler(|err, _| Problem::bad_request("bad-path", short(&err.to_string())).into()))
+            .app_data(web::QueryConfig::default().error_handler(|err, _| {
+                Problem::bad_request("bad-query-string", short(&err.to_string())).into()
+            }))
+            .app_data(web::PathConfig::default().error_handler(|err, _| {
+                Problem::bad_request("bad-path", short(&err.to_string())).into()
+            }))
             .wrap(from_fn(request_ids))
             .configure(configure)
     })
@@ -103,13 +125,22 @@ pub async fn serve(node: Arc<Node>) -> std::io::Result<()> {
 }
 
 /// Builds an audit event for a request.
-pub fn event(node: &Node, req: &HttpRequest, action: &str, actor: Option<&Authenticated>, status: u16, detail: serde_json::Value) -> AuditEvent {
+pub fn event(
+    node: &Node,
+    req: &HttpRequest,
+    action: &str,
+    actor: Option<&Authenticated>,
+    status: u16,
+    detail: serde_json::Value,
+) -> AuditEvent {
     AuditEvent {
         time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         gateway: node.config.region.clone(),
         request_id: request_id(req),
         action: action.to_string(),
-        actor_sub: actor.map(|a| a.sub().to_string()).unwrap_or_else(|| "anonymous".into()),
+        actor_sub: actor
+            .map(|a| a.sub().to_string())
+            .unwrap_or_else(|| "anonymous".into()),
         actor_role: actor.map(|a| a.role().as_str().to_string()),
         outcome: match status {
             200..=299 => "ok",
@@ -131,9 +162,23 @@ pub async fn audit(node: &Node, ev: AuditEvent) -> Result<AuditReceipt, Problem>
 }
 
 /// Audits a refusal and returns the problem to answer with.
-pub async fn refuse(node: &Node, req: &HttpRequest, action: &str, actor: Option<&Authenticated>, mut p: Problem, detail: serde_json::Value) -> Problem {
+pub async fn refuse(
+    node: &Node,
+    req: &HttpRequest,
+    action: &str,
+    actor: Option<&Authenticated>,
+    mut p: Problem,
+    detail: serde_json::Value,
+) -> Problem {
     p.request_id = Some(request_id(req));
-    let ev = event(node, req, action, actor, p.status, serde_json::json!({ "problem": p.slug(), "detail": detail }));
+    let ev = event(
+        node,
+        req,
+        action,
+        actor,
+        p.status,
+        serde_json::json!({ "problem": p.slug(), "detail": detail }),
+    );
     match audit(node, ev).await {
         Ok(_) => p,
         Err(e) => e,
@@ -141,14 +186,34 @@ pub async fn refuse(node: &Node, req: &HttpRequest, action: &str, actor: Option<
 }
 
 /// Verifies the bearer token for `allowed` roles; refusals (401/403) are audited.
-pub async fn authenticate(node: &Node, req: &HttpRequest, allowed: &[Role], action: &str) -> Result<Authenticated, Problem> {
-    let header = req.headers().get("authorization").and_then(|v| v.to_str().ok());
+pub async fn authenticate(
+    node: &Node,
+    req: &HttpRequest,
+    allowed: &[Role],
+    action: &str,
+) -> Result<Authenticated, Problem> {
+    let header = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok());
     let result = Verifier::bearer(header).and_then(|t| node.verifier.verify(t, allowed));
     match result {
         Ok(a) => Ok(a),
         Err(e) => {
-            let p = if e.is_forbidden() { Problem::forbidden(e.to_string()) } else { Problem::unauthorized(e.to_string()) };
-            Err(refuse(node, req, action, None, p, serde_json::json!({ "auth": e.to_string() })).await)
+            let p = if e.is_forbidden() {
+                Problem::forbidden(e.to_string())
+            } else {
+                Problem::unauthorized(e.to_string())
+            };
+            Err(refuse(
+                node,
+                req,
+                action,
+                None,
+                p,
+                serde_json::json!({ "auth": e.to_string() }),
+            )
+            .await)
         }
     }
 }

@@ -38,15 +38,24 @@ pub async fn readyz(node: State) -> HttpResponse {
 
 /// Prometheus text exposition.
 pub async fn metrics(node: State) -> HttpResponse {
-    node.metrics.apply_lag_batches.set(node.state.lag_batches() as i64);
-    node.metrics.apply_lag_bytes.set(node.state.lag_bytes() as i64);
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(node.metrics.render())
+    node.metrics
+        .apply_lag_batches
+        .set(node.state.lag_batches() as i64);
+    node.metrics
+        .apply_lag_bytes
+        .set(node.state.lag_bytes() as i64);
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(node.metrics.render())
 }
 
 /// The OpenAPI document of the regional gateway.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "PES regional gateway", description = "Ingest, local queries and records of one regional gateway"),
+    info(
+        title = "PES regional gateway",
+        description = "Ingest, local queries and records of one regional gateway"
+    ),
     components(schemas(
         crate::problem::Problem,
         crate::api::ingest::IngestResponse,

@@ -39,23 +39,37 @@ pub async fn run_plan(node: &web::Data<Node>, plan: Plan) -> Result<Answer, Quer
         return Ok(a);
     }
     let n = node.clone();
-    web::block(move || plan.by_scan(&n.store, &region)).await.map_err(|_| QueryError::Store(crate::store::StoreError::Malformed))?
+    web::block(move || plan.by_scan(&n.store, &region))
+        .await
+        .map_err(|_| QueryError::Store(crate::store::StoreError::Malformed))?
 }
 
 /// Answers an aggregate query from this region's records.
-pub async fn aggregate(req: HttpRequest, body: web::Json<QueryRequest>, node: State) -> Result<HttpResponse, Problem> {
+pub async fn aggregate(
+    req: HttpRequest,
+    body: web::Json<QueryRequest>,
+    node: State,
+) -> Result<HttpResponse, Problem> {
     let started = Instant::now();
     let auth = authenticate(&node, &req, &[Role::Analyst, Role::Admin], "query").await?;
     let q = body.into_inner();
-    let digest = hex::encode(ring::digest::digest(&ring::digest::SHA256, &serde_json::to_vec(&q).unwrap_or_default()));
-    let detail = serde_json::json!({ "dataset": q.dataset, "query_sha256": digest, "purpose": q.purpose });
+    let digest = hex::encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        &serde_json::to_vec(&q).unwrap_or_default(),
+    ));
+    let detail =
+        serde_json::json!({ "dataset": q.dataset, "query_sha256": digest, "purpose": q.purpose });
     let plan = match Plan::new(&q, &node.config.region) {
         Ok(p) => p,
-        Err(e) => return Err(refuse(&node, &req, "query", Some(&auth), query_problem(&e), detail).await),
+        Err(e) => {
+            return Err(refuse(&node, &req, "query", Some(&auth), query_problem(&e), detail).await)
+        }
     };
     let answer = match run_plan(&node, plan).await {
         Ok(a) => a,
-        Err(e) => return Err(refuse(&node, &req, "query", Some(&auth), query_problem(&e), detail).await),
+        Err(e) => {
+            return Err(refuse(&node, &req, "query", Some(&auth), query_problem(&e), detail).await)
+        }
     };
     let mut cells = answer.cells;
     suppress(&mut cells, node.config.k);
@@ -63,7 +77,9 @@ pub async fn aggregate(req: HttpRequest, body: web::Json<QueryRequest>, node: St
     d["cells"] = cells.len().into();
     d["answered_from"] = if answer.from_rollup { "rollup" } else { "scan" }.into();
     let receipt = audit(&node, event(&node, &req, "query", Some(&auth), 200, d)).await?;
-    node.metrics.query_latency.observe(started.elapsed().as_secs_f64());
+    node.metrics
+        .query_latency
+        .observe(started.elapsed().as_secs_f64());
     let out = QueryAnswer {
         dataset: q.dataset,
         region: node.config.region.clone(),
@@ -73,7 +89,9 @@ pub async fn aggregate(req: HttpRequest, body: web::Json<QueryRequest>, node: St
         as_of: as_of(&node),
         cells,
     };
-    Ok(HttpResponse::Ok().insert_header(("x-audit-index", receipt.index.to_string())).json(out))
+    Ok(HttpResponse::Ok()
+        .insert_header(("x-audit-index", receipt.index.to_string()))
+        .json(out))
 }
 
 /// One row of the supply-and-demand report.
@@ -106,7 +124,13 @@ pub struct SupplyDemand {
 
 /// Vacancy-to-seeker ratio by occupation major group.
 pub async fn supply_demand(req: HttpRequest, node: State) -> Result<HttpResponse, Problem> {
-    let auth = authenticate(&node, &req, &[Role::Analyst, Role::Admin], "report.supply_demand").await?;
+    let auth = authenticate(
+        &node,
+        &req,
+        &[Role::Analyst, Role::Admin],
+        "report.supply_demand",
+    )
+    .await?;
     let mk = |dataset: &str, status: &str, measure: &str| QueryRequest {
         dataset: dataset.into(),
         measures: vec![measure.into()],
@@ -115,8 +139,13 @@ pub async fn supply_demand(req: HttpRequest, node: State) -> Result<HttpResponse
         ..Default::default()
     };
     let region = node.config.region.clone();
-    let side = |q: QueryRequest| -> Result<Plan, Problem> { Plan::new(&q, &region).map_err(|e| query_problem(&e)) };
-    let (pv, ps) = (side(mk("vacancy", "open", "sum"))?, side(mk("job_seeker_registration", "active", "count"))?);
+    let side = |q: QueryRequest| -> Result<Plan, Problem> {
+        Plan::new(&q, &region).map_err(|e| query_problem(&e))
+    };
+    let (pv, ps) = (
+        side(mk("vacancy", "open", "sum"))?,
+        side(mk("job_seeker_registration", "active", "count"))?,
+    );
     let v = run_plan(&node, pv).await.map_err(|e| query_problem(&e))?;
     let s = run_plan(&node, ps).await.map_err(|e| query_problem(&e))?;
     let k = node.config.k;
@@ -139,16 +168,47 @@ pub async fn supply_demand(req: HttpRequest, node: State) -> Result<HttpResponse
             // A side drawn from fewer than k records is withheld.
             let vac_ok = n_vac == 0 || n_vac as u64 >= k;
             let seek_ok = n_seek == 0 || n_seek as u64 >= k;
-            let open_vacancies = if vac_ok { Some(openings.unwrap_or(0)) } else { None };
-            let active_seekers = if seek_ok { Some(seekers.unwrap_or(0)) } else { None };
+            let open_vacancies = if vac_ok {
+                Some(openings.unwrap_or(0))
+            } else {
+                None
+            };
+            let active_seekers = if seek_ok {
+                Some(seekers.unwrap_or(0))
+            } else {
+                None
+            };
             let ratio = match (open_vacancies, active_seekers) {
-                (Some(o), Some(s)) if s > 0 => Some(((o as f64 / s as f64) * 100.0).round() / 100.0),
+                (Some(o), Some(s)) if s > 0 => {
+                    Some(((o as f64 / s as f64) * 100.0).round() / 100.0)
+                }
                 _ => None,
             };
-            SupplyDemandRow { region: region.clone(), occupation_major: occ, open_vacancies, active_seekers, ratio, suppressed: !(vac_ok && seek_ok) }
+            SupplyDemandRow {
+                region: region.clone(),
+                occupation_major: occ,
+                open_vacancies,
+                active_seekers,
+                ratio,
+                suppressed: !(vac_ok && seek_ok),
+            }
         })
         .collect();
-    audit(&node, event(&node, &req, "report.supply_demand", Some(&auth), 200, serde_json::json!({}))).await?;
-    Ok(HttpResponse::Ok().json(SupplyDemand { rows, k, as_of: as_of(&node) }))
+    audit(
+        &node,
+        event(
+            &node,
+            &req,
+            "report.supply_demand",
+            Some(&auth),
+            200,
+            serde_json::json!({}),
+        ),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(SupplyDemand {
+        rows,
+        k,
+        as_of: as_of(&node),
+    }))
 }
-

@@ -4,6 +4,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
+mod init;
+mod push;
+mod query;
+mod serve;
+mod token;
 mod validate;
 
 /// PES Federation Gateway: regional gateway, federation node and operator tools.
@@ -18,11 +24,29 @@ pub struct Cli {
 enum Command {
     /// Check ID numbers, USCCs, division or occupation codes, one result line per value.
     Validate(validate::ValidateArgs),
+    /// Run a regional gateway.
+    Serve(serve::ServeArgs),
+    /// Write a working gateway.toml and fresh keys.
+    Init(init::InitArgs),
+    /// Issue bearer tokens.
+    Token(token::TokenArgs),
+    /// Push export files to a gateway.
+    Push(push::PushArgs),
+    /// Run an aggregate query against a gateway.
+    Query(query::QueryArgs),
+    /// Benchmarks, each printed beside its floor.
+    Bench(bench::BenchArgs),
 }
 
 /// Runs the parsed command and returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate(args) => validate::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Init(args) => init::run(args),
+        Command::Token(args) => token::run(args),
+        Command::Push(args) => push::run(args),
+        Command::Query(args) => query::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }

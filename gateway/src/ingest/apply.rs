@@ -65,12 +65,16 @@ impl ApplyState {
 
     /// Batches acknowledged but not yet applied.
     pub fn lag_batches(&self) -> u64 {
-        self.batches_journaled.load(Ordering::Acquire).saturating_sub(self.batches_applied.load(Ordering::Acquire))
+        self.batches_journaled
+            .load(Ordering::Acquire)
+            .saturating_sub(self.batches_applied.load(Ordering::Acquire))
     }
 
     /// Journal bytes acknowledged but not yet applied.
     pub fn lag_bytes(&self) -> u64 {
-        self.journal_end.load(Ordering::Acquire).saturating_sub(self.applied.load(Ordering::Acquire))
+        self.journal_end
+            .load(Ordering::Acquire)
+            .saturating_sub(self.applied.load(Ordering::Acquire))
     }
 
     /// Waits until the store has applied the journal up to `offset`.
@@ -83,7 +87,12 @@ impl ApplyState {
 }
 
 /// Applies one entry to the store and the rollups.
-pub fn apply_one(store: &Store, state: &ApplyState, d: &Durable, deltas: &mut Vec<(crate::store::facts::Facts, i64)>) -> Result<ApplyOutcome, StoreError> {
+pub fn apply_one(
+    store: &Store,
+    state: &ApplyState,
+    d: &Durable,
+    deltas: &mut Vec<(crate::store::facts::Facts, i64)>,
+) -> Result<ApplyOutcome, StoreError> {
     let entry = Entry::parse(&d.payload).map_err(|_| StoreError::Malformed)?;
     deltas.clear();
     let outcome = store.apply_entry(&entry, d.end_offset, deltas)?;
@@ -101,15 +110,25 @@ pub fn apply_one(store: &Store, state: &ApplyState, d: &Durable, deltas: &mut Ve
         outcome,
         end_offset: d.end_offset,
     };
-    state.batches.lock().unwrap_or_else(|p| p.into_inner()).insert(entry.batch_id, Some(summary));
-    state.records_applied.fetch_add(outcome.applied, Ordering::Relaxed);
+    state
+        .batches
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(entry.batch_id, Some(summary));
+    state
+        .records_applied
+        .fetch_add(outcome.applied, Ordering::Relaxed);
     state.applied.store(d.end_offset, Ordering::Release);
     state.applied_tx.send_replace(d.end_offset);
     Ok(outcome)
 }
 
 /// Applies every journal entry past the store's applied offset (start-up catch-up).
-pub fn replay(store: &Store, state: &ApplyState, journal_dir: &std::path::Path) -> Result<u64, crate::ingest::IngestError> {
+pub fn replay(
+    store: &Store,
+    state: &ApplyState,
+    journal_dir: &std::path::Path,
+) -> Result<u64, crate::ingest::IngestError> {
     let from = store.applied_offset()?;
     let mut deltas = Vec::new();
     let mut n = 0;
@@ -125,8 +144,16 @@ pub fn replay(store: &Store, state: &ApplyState, journal_dir: &std::path::Path) 
 }
 
 /// Starts the applier thread.
-pub fn spawn(store: Store, state: Arc<ApplyState>, rx: mpsc::Receiver<Durable>, journal_dir: PathBuf) -> std::io::Result<()> {
-    std::thread::Builder::new().name("applier".into()).spawn(move || run(store, state, rx, journal_dir)).map(|_| ())
+pub fn spawn(
+    store: Store,
+    state: Arc<ApplyState>,
+    rx: mpsc::Receiver<Durable>,
+    journal_dir: PathBuf,
+) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("applier".into())
+        .spawn(move || run(store, state, rx, journal_dir))
+        .map(|_| ())
 }
 
 fn run(store: Store, state: Arc<ApplyState>, rx: mpsc::Receiver<Durable>, journal_dir: PathBuf) {

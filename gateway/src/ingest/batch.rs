@@ -24,13 +24,24 @@ pub struct EntryBuilder {
 
 impl EntryBuilder {
     /// Starts an entry for a batch.
-    pub fn new(batch_id: &[u8; 32], source: &str, ingested_at: &str, capacity: usize) -> EntryBuilder {
+    pub fn new(
+        batch_id: &[u8; 32],
+        source: &str,
+        ingested_at: &str,
+        capacity: usize,
+    ) -> EntryBuilder {
         let mut head = Vec::with_capacity(64);
         head.push(VERSION);
         head.extend_from_slice(batch_id);
         put_short(&mut head, source.as_bytes());
         put_short(&mut head, ingested_at.as_bytes());
-        EntryBuilder { records: Vec::with_capacity(capacity), quarantine: Vec::new(), n_records: 0, n_quarantine: 0, head }
+        EntryBuilder {
+            records: Vec::with_capacity(capacity),
+            quarantine: Vec::new(),
+            n_records: 0,
+            n_quarantine: 0,
+            head,
+        }
     }
 
     /// Appends one record; `write_key` and `write_value` append to the buffer they are given.
@@ -59,7 +70,8 @@ impl EntryBuilder {
     /// Appends one quarantined row (its value already holds the sealed raw row).
     pub fn push_quarantined(&mut self, row: u32, value: &[u8]) {
         self.quarantine.extend_from_slice(&row.to_le_bytes());
-        self.quarantine.extend_from_slice(&(value.len() as u32).to_le_bytes());
+        self.quarantine
+            .extend_from_slice(&(value.len() as u32).to_le_bytes());
         self.quarantine.extend_from_slice(value);
         self.n_quarantine += 1;
     }
@@ -153,7 +165,13 @@ impl<'a> Entry<'a> {
             let v = c.u32()? as usize;
             quarantined.push((row, c.take(v)?));
         }
-        Ok(Entry { batch_id, source, ingested_at, records, quarantined })
+        Ok(Entry {
+            batch_id,
+            source,
+            ingested_at,
+            records,
+            quarantined,
+        })
     }
 }
 
@@ -164,16 +182,23 @@ mod tests {
     #[test]
     fn entry_round_trips() {
         let mut b = EntryBuilder::new(&[7; 32], "gd-hr", "2026-01-01T00:00:00Z", 0);
-        b.push_record::<()>(|k| k.extend_from_slice(b"k1"), |v| {
-            v.extend_from_slice(b"value-1");
-            Ok(())
-        })
+        b.push_record::<()>(
+            |k| k.extend_from_slice(b"k1"),
+            |v| {
+                v.extend_from_slice(b"value-1");
+                Ok(())
+            },
+        )
         .unwrap();
-        assert!(b.push_record(|k| k.extend_from_slice(b"bad"), |v| {
-            v.push(1);
-            Err("nope")
-        })
-        .is_err());
+        assert!(b
+            .push_record(
+                |k| k.extend_from_slice(b"bad"),
+                |v| {
+                    v.push(1);
+                    Err("nope")
+                }
+            )
+            .is_err());
         b.push_quarantined(3, b"q");
         let bytes = b.finish();
         let e = Entry::parse(&bytes).unwrap();

@@ -101,7 +101,12 @@ impl<'a> EntrySink<'a> {
     /// Starts an entry.
     pub fn new(input: &'a DecodeInput<'a>, body_len: usize) -> EntrySink<'a> {
         EntrySink {
-            builder: EntryBuilder::new(input.batch_id, input.source, input.ingested_at, body_len + body_len / 4),
+            builder: EntryBuilder::new(
+                input.batch_id,
+                input.source,
+                input.ingested_at,
+                body_len + body_len / 4,
+            ),
             batch_hex: hex::encode(input.batch_id),
             input,
             rows: 0,
@@ -114,16 +119,30 @@ impl<'a> EntrySink<'a> {
         let row = self.rows;
         self.rows += 1;
         if self.rows > self.input.max_rows {
-            return Err(IngestError::TooManyRows { limit: self.input.max_rows });
+            return Err(IngestError::TooManyRows {
+                limit: self.input.max_rows,
+            });
         }
         Ok(row as u32)
     }
 
     /// Takes one decoded record: checks its envelope, then encodes it into the entry.
-    pub fn record(&mut self, mut record: Record, location: String, raw_row: impl FnOnce() -> String) -> Result<(), IngestError> {
+    pub fn record(
+        &mut self,
+        mut record: Record,
+        location: String,
+        raw_row: impl FnOnce() -> String,
+    ) -> Result<(), IngestError> {
         let row = self.next_row()?;
         if let Some((field, message)) = envelope_problem(&record, self.input) {
-            return self.quarantine(RowProblem { row, location, field: Some(field.into()), code: "invalid".into(), message, raw_row: raw_row() });
+            return self.quarantine(RowProblem {
+                row,
+                location,
+                field: Some(field.into()),
+                code: "invalid".into(),
+                message,
+                raw_row: raw_row(),
+            });
         }
         record.provenance.raw_sha256.clone_from(&self.batch_hex);
         record.provenance.ingested_at = self.input.ingested_at.to_string();
@@ -131,8 +150,14 @@ impl<'a> EntrySink<'a> {
         let today = self.input.today;
         let (rtype, id) = (record.record_type(), record.record_id.clone());
         self.builder
-            .push_record(|k| encode_key(rtype, &id, k), |v| encode_value(&mut record, key, today, v).map(|_| ()))
-            .map_err(|e| IngestError::Malformed { location, message: format!("record could not be encoded: {e}") })
+            .push_record(
+                |k| encode_key(rtype, &id, k),
+                |v| encode_value(&mut record, key, today, v).map(|_| ()),
+            )
+            .map_err(|e| IngestError::Malformed {
+                location,
+                message: format!("record could not be encoded: {e}"),
+            })
     }
 
     /// Takes one row that failed.
@@ -166,7 +191,12 @@ impl<'a> EntrySink<'a> {
     /// Finishes the entry.
     pub fn finish(self) -> Decoded {
         let accepted = u64::from(self.builder.records());
-        Decoded { payload: self.builder.finish(), accepted, quarantined: self.quarantined, row_errors: self.row_errors }
+        Decoded {
+            payload: self.builder.finish(),
+            accepted,
+            quarantined: self.quarantined,
+            row_errors: self.row_errors,
+        }
     }
 }
 
@@ -174,13 +204,25 @@ impl<'a> EntrySink<'a> {
 /// and source, and its id must be the deterministic one.
 fn envelope_problem(r: &Record, input: &DecodeInput<'_>) -> Option<(&'static str, String)> {
     if r.region != input.region {
-        return Some(("region", format!("record region {} is not this gateway's region {}", r.region, input.region)));
+        return Some((
+            "region",
+            format!(
+                "record region {} is not this gateway's region {}",
+                r.region, input.region
+            ),
+        ));
     }
     if r.source != input.source {
-        return Some(("source", "record source differs from the source pushed to".into()));
+        return Some((
+            "source",
+            "record source differs from the source pushed to".into(),
+        ));
     }
     if r.record_id != Record::make_id(&r.region, &r.source, &r.source_record_id) {
-        return Some(("record_id", "record_id must be <region>:<source>:<source_record_id>".into()));
+        return Some((
+            "record_id",
+            "record_id must be <region>:<source>:<source_record_id>".into(),
+        ));
     }
     None
 }
@@ -210,7 +252,10 @@ pub fn decode_native(body: &[u8], sink: &mut EntrySink<'_>) -> Result<(), Ingest
                 raw_row: line.to_string(),
             })?,
             Err(e) => {
-                return Err(IngestError::Malformed { location, message: format!("not JSON (column {})", e.column()) });
+                return Err(IngestError::Malformed {
+                    location,
+                    message: format!("not JSON (column {})", e.column()),
+                });
             }
         }
     }

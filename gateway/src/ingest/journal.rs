@@ -38,7 +38,10 @@ pub enum JournalError {
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> JournalError + '_ {
-    move |source| JournalError::Io { path: path.to_path_buf(), source }
+    move |source| JournalError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// A durable entry handed on to the applier, in journal order.
@@ -75,7 +78,11 @@ pub fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, JournalError> {
         let entry = entry.map_err(io(dir))?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if let Some(base) = name.strip_prefix("seg-").and_then(|s| s.strip_suffix(".wal")).and_then(|s| s.parse::<u64>().ok()) {
+        if let Some(base) = name
+            .strip_prefix("seg-")
+            .and_then(|s| s.strip_suffix(".wal"))
+            .and_then(|s| s.parse::<u64>().ok())
+        {
             out.push((base, entry.path()));
         }
     }
@@ -86,13 +93,23 @@ pub fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, JournalError> {
 /// Reads the valid frames of one segment; returns them with the length of the valid prefix.
 fn read_segment(path: &Path) -> Result<(Vec<(u64, Vec<u8>)>, u64), JournalError> {
     let mut bytes = Vec::new();
-    File::open(path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(io(path))?;
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(io(path))?;
     let mut frames = Vec::new();
     let mut pos = 0usize;
     while pos + 8 <= bytes.len() {
-        let len = u32::from_le_bytes([bytes[pos], bytes[pos + 1], bytes[pos + 2], bytes[pos + 3]]) as usize;
-        let crc = u32::from_le_bytes([bytes[pos + 4], bytes[pos + 5], bytes[pos + 6], bytes[pos + 7]]);
-        let Some(payload) = bytes.get(pos + 8..pos + 8 + len) else { break };
+        let len = u32::from_le_bytes([bytes[pos], bytes[pos + 1], bytes[pos + 2], bytes[pos + 3]])
+            as usize;
+        let crc = u32::from_le_bytes([
+            bytes[pos + 4],
+            bytes[pos + 5],
+            bytes[pos + 6],
+            bytes[pos + 7],
+        ]);
+        let Some(payload) = bytes.get(pos + 8..pos + 8 + len) else {
+            break;
+        };
         if crc32c::crc32c(payload) != crc {
             break;
         }
@@ -115,7 +132,10 @@ pub fn read_after(dir: &Path, after: u64) -> Result<Vec<Durable>, JournalError> 
         let (frames, _) = read_segment(path)?;
         for (end, payload) in frames {
             if base + end > after {
-                out.push(Durable { end_offset: base + end, payload });
+                out.push(Durable {
+                    end_offset: base + end,
+                    payload,
+                });
             }
         }
     }
@@ -139,7 +159,11 @@ impl Journal {
     /// Opens (or creates) the journal in `dir`, cuts off a torn tail, and starts the writer.
     /// Each durable entry is also sent on `applied_tx` (bounded: a full channel makes pushes wait,
     /// which bounds the apply lag). Returns the handle and the offset of the journal's end.
-    pub fn open(dir: &Path, applied_tx: mpsc::SyncSender<Durable>, on_sync: SyncObserver) -> Result<(Journal, u64), JournalError> {
+    pub fn open(
+        dir: &Path,
+        applied_tx: mpsc::SyncSender<Durable>,
+        on_sync: SyncObserver,
+    ) -> Result<(Journal, u64), JournalError> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let segs = segments(dir)?;
         let (base, path, len) = match segs.last() {
@@ -149,14 +173,28 @@ impl Journal {
             }
             None => (0, segment_path(dir, 0), 0),
         };
-        let file = OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&path).map_err(io(&path))?;
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(io(&path))?;
         file.set_len(len).map_err(io(&path))?;
         let mut file = file;
         file.seek(SeekFrom::Start(len)).map_err(io(&path))?;
         file.sync_all().map_err(io(&path))?;
         sync_dir(dir)?;
         let (tx, rx) = mpsc::channel::<Append>();
-        let writer = Writer { dir: dir.to_path_buf(), base, pos: len, file, path, applied_tx, on_sync };
+        let writer = Writer {
+            dir: dir.to_path_buf(),
+            base,
+            pos: len,
+            file,
+            path,
+            applied_tx,
+            on_sync,
+        };
         std::thread::Builder::new()
             .name("journal-writer".into())
             .spawn(move || writer.run(rx))
@@ -170,7 +208,9 @@ impl Journal {
             return Err(JournalError::TooLarge);
         }
         let (done, wait) = tokio::sync::oneshot::channel();
-        self.tx.send(Append { payload, done }).map_err(|_| JournalError::Closed)?;
+        self.tx
+            .send(Append { payload, done })
+            .map_err(|_| JournalError::Closed)?;
         wait.await.map_err(|_| JournalError::Closed)?
     }
 }
@@ -202,7 +242,14 @@ impl Writer {
                     for (a, end) in group.into_iter().zip(ends) {
                         let _ = a.done.send(Ok(end));
                         // Blocks when the applier is too far behind: pushes wait (bounded lag).
-                        if self.applied_tx.send(Durable { end_offset: end, payload: a.payload }).is_err() {
+                        if self
+                            .applied_tx
+                            .send(Durable {
+                                end_offset: end,
+                                payload: a.payload,
+                            })
+                            .is_err()
+                        {
                             tracing::error!("applier stopped; journal writer stops");
                             return;
                         }
@@ -219,7 +266,11 @@ impl Writer {
         }
     }
 
-    fn write_group(&mut self, group: &mut [Append], buf: &mut Vec<u8>) -> Result<Vec<u64>, JournalError> {
+    fn write_group(
+        &mut self,
+        group: &mut [Append],
+        buf: &mut Vec<u8>,
+    ) -> Result<Vec<u64>, JournalError> {
         if self.pos >= SEGMENT_BYTES {
             self.rotate()?;
         }
@@ -253,7 +304,12 @@ impl Writer {
         self.base += self.pos;
         self.pos = 0;
         self.path = segment_path(&self.dir, self.base);
-        self.file = OpenOptions::new().create(true).truncate(true).write(true).open(&self.path).map_err(io(&self.path))?;
+        self.file = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(&self.path)
+            .map_err(io(&self.path))?;
         sync_dir(&self.dir)?;
         Ok(())
     }
@@ -302,7 +358,10 @@ mod tests {
         let next = j.append(b"next".to_vec()).await.unwrap();
         assert_eq!(next, 24);
         let all = read_after(dir.path(), 0).unwrap();
-        assert_eq!(all.iter().map(|d| d.payload.clone()).collect::<Vec<_>>(), vec![b"kept".to_vec(), b"next".to_vec()]);
+        assert_eq!(
+            all.iter().map(|d| d.payload.clone()).collect::<Vec<_>>(),
+            vec![b"kept".to_vec(), b"next".to_vec()]
+        );
     }
 
     #[test]
@@ -312,7 +371,11 @@ mod tests {
             std::fs::write(segment_path(dir.path(), base), b"").unwrap();
         }
         assert_eq!(prune(dir.path(), 150).unwrap(), 1);
-        let left: Vec<u64> = segments(dir.path()).unwrap().into_iter().map(|s| s.0).collect();
+        let left: Vec<u64> = segments(dir.path())
+            .unwrap()
+            .into_iter()
+            .map(|s| s.0)
+            .collect();
         assert_eq!(left, vec![100, 200]);
     }
 }

@@ -23,8 +23,12 @@ fn parse_dim(name: &str, rtype: RecordType) -> Result<QDim, QueryError> {
     if name == "province" {
         return Ok(QDim::Province);
     }
-    let bad = || QueryError::BadDimension { dim: name.to_string(), dataset: rtype.as_str().to_string() };
-    let d: Dim = serde_json::from_value(serde_json::Value::String(name.to_string())).map_err(|_| bad())?;
+    let bad = || QueryError::BadDimension {
+        dim: name.to_string(),
+        dataset: rtype.as_str().to_string(),
+    };
+    let d: Dim =
+        serde_json::from_value(serde_json::Value::String(name.to_string())).map_err(|_| bad())?;
     if !Dim::applicable(rtype).contains(&d) {
         return Err(bad());
     }
@@ -56,7 +60,8 @@ pub struct Answer {
 impl Plan {
     /// Parses and checks a request for this region.
     pub fn new(req: &QueryRequest, region: &str) -> Result<Plan, QueryError> {
-        let rtype = RecordType::parse(&req.dataset).ok_or_else(|| QueryError::UnknownDataset(req.dataset.clone()))?;
+        let rtype = RecordType::parse(&req.dataset)
+            .ok_or_else(|| QueryError::UnknownDataset(req.dataset.clone()))?;
         let mut want_sum = false;
         for m in &req.measures {
             match m.as_str() {
@@ -65,14 +70,19 @@ impl Plan {
                 _ => return Err(QueryError::BadMeasure(m.clone())),
             }
         }
-        let group_by = req.group_by.iter().map(|g| parse_dim(g, rtype)).collect::<Result<Vec<_>, _>>()?;
+        let group_by = req
+            .group_by
+            .iter()
+            .map(|g| parse_dim(g, rtype))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut filters = Vec::new();
         let mut excluded = false;
         for (name, values) in &req.filters {
             match parse_dim(name, rtype)? {
                 QDim::Province => excluded |= !values.iter().any(|v| v == region),
                 QDim::Stored(d) => {
-                    let mut vs: Vec<u32> = values.iter().filter_map(|v| d.parse(rtype, v)).collect();
+                    let mut vs: Vec<u32> =
+                        values.iter().filter_map(|v| d.parse(rtype, v)).collect();
                     vs.sort_unstable();
                     vs.dedup();
                     filters.push((d, vs));
@@ -82,23 +92,43 @@ impl Plan {
         let month = |s: &Option<String>| -> Result<Option<u32>, QueryError> {
             match s {
                 None => Ok(None),
-                Some(m) => Dim::Month.parse(rtype, m).filter(|v| *v != 0).map(Some).ok_or_else(|| QueryError::BadMonth(m.clone())),
+                Some(m) => Dim::Month
+                    .parse(rtype, m)
+                    .filter(|v| *v != 0)
+                    .map(Some)
+                    .ok_or_else(|| QueryError::BadMonth(m.clone())),
             }
         };
         let (from, to) = (month(&req.date_from)?, month(&req.date_to)?);
         if from.is_some() || to.is_some() {
             if !Dim::applicable(rtype).contains(&Dim::Month) {
-                return Err(QueryError::BadDimension { dim: "month".into(), dataset: rtype.as_str().into() });
+                return Err(QueryError::BadDimension {
+                    dim: "month".into(),
+                    dataset: rtype.as_str().into(),
+                });
             }
             let (lo, hi) = (from.unwrap_or(1), to.unwrap_or(u32::MAX));
             // A month range becomes a filter on the month dimension; the rollups hold months.
             filters.push((Dim::Month, RangeSet::months(lo, hi)));
         }
-        Ok(Plan { rtype, group_by, filters, excluded, want_sum })
+        Ok(Plan {
+            rtype,
+            group_by,
+            filters,
+            excluded,
+            want_sum,
+        })
     }
 
     fn needed(&self) -> Vec<Dim> {
-        let mut v: Vec<Dim> = self.group_by.iter().filter_map(|g| match g { QDim::Stored(d) => Some(*d), QDim::Province => None }).collect();
+        let mut v: Vec<Dim> = self
+            .group_by
+            .iter()
+            .filter_map(|g| match g {
+                QDim::Stored(d) => Some(*d),
+                QDim::Province => None,
+            })
+            .collect();
         v.extend(self.filters.iter().map(|f| f.0));
         v.sort();
         v.dedup();
@@ -106,7 +136,12 @@ impl Plan {
     }
 
     /// Runs the plan against the rollups, or the store when no cube fits.
-    pub fn run(&self, rollups: &Rollups, store: &Store, region: &str) -> Result<Answer, QueryError> {
+    pub fn run(
+        &self,
+        rollups: &Rollups,
+        store: &Store,
+        region: &str,
+    ) -> Result<Answer, QueryError> {
         match self.from_rollup(rollups, region) {
             Some(a) => Ok(a),
             None => self.by_scan(store, region),
@@ -124,7 +159,11 @@ impl Plan {
         }
         let cube = rollups.fitting_cube(self.rtype, &needed)?;
         let pos = |d: Dim| cube.dims.iter().position(|x| *x == d);
-        let filters: Vec<(usize, &Vec<u32>)> = self.filters.iter().filter_map(|(d, vs)| pos(*d).map(|p| (p, vs))).collect();
+        let filters: Vec<(usize, &Vec<u32>)> = self
+            .filters
+            .iter()
+            .filter_map(|(d, vs)| pos(*d).map(|p| (p, vs)))
+            .collect();
         let gpos: Vec<Option<usize>> = self
             .group_by
             .iter()
@@ -135,8 +174,14 @@ impl Plan {
             .collect();
         let mut groups: FxHashMap<Vec<u32>, Counters> = FxHashMap::default();
         for (key, c) in &cube.cells {
-            if filters.iter().all(|(p, vs)| vs.binary_search(&key[*p]).is_ok()) {
-                let g: Vec<u32> = gpos.iter().map(|p| p.map(|p| key[p]).unwrap_or(0)).collect();
+            if filters
+                .iter()
+                .all(|(p, vs)| vs.binary_search(&key[*p]).is_ok())
+            {
+                let g: Vec<u32> = gpos
+                    .iter()
+                    .map(|p| p.map(|p| key[p]).unwrap_or(0))
+                    .collect();
                 let e = groups.entry(g).or_default();
                 e.count += c.count;
                 e.sum += c.sum;
@@ -158,8 +203,17 @@ impl Plan {
         Ok(self.finish(groups, false, region))
     }
 
-    fn finish(&self, groups: FxHashMap<Vec<u32>, Counters>, from_rollup: bool, region: &str) -> Answer {
-        let sum_measure = if self.want_sum { sum_measure(self.rtype) } else { None };
+    fn finish(
+        &self,
+        groups: FxHashMap<Vec<u32>, Counters>,
+        from_rollup: bool,
+        region: &str,
+    ) -> Answer {
+        let sum_measure = if self.want_sum {
+            sum_measure(self.rtype)
+        } else {
+            None
+        };
         let mut cells: Vec<Cell> = groups
             .into_iter()
             .filter(|(_, c)| c.count != 0)
@@ -179,19 +233,42 @@ impl Plan {
             })
             .collect();
         cells.sort_by(|a, b| a.group.cmp(&b.group));
-        Answer { cells, from_rollup, sum_measure }
+        Answer {
+            cells,
+            from_rollup,
+            sum_measure,
+        }
     }
 
     /// Adds one record's facts to the groups (the scan path), expanding key groups.
     fn scan_one(&self, f: &Facts, groups: &mut FxHashMap<Vec<u32>, Counters>) {
-        let kg_used = self.group_by.contains(&QDim::Stored(Dim::KeyGroup)) || self.filters.iter().any(|x| x.0 == Dim::KeyGroup);
-        let kgs: Vec<u32> = if kg_used { (0..KEY_GROUPS.len() as u32).filter(|g| f.key_groups & (1 << g) != 0).map(|g| g + 1).collect() } else { vec![0] };
+        let kg_used = self.group_by.contains(&QDim::Stored(Dim::KeyGroup))
+            || self.filters.iter().any(|x| x.0 == Dim::KeyGroup);
+        let kgs: Vec<u32> = if kg_used {
+            (0..KEY_GROUPS.len() as u32)
+                .filter(|g| f.key_groups & (1 << g) != 0)
+                .map(|g| g + 1)
+                .collect()
+        } else {
+            vec![0]
+        };
         for kg in kgs {
             let val = |d: Dim| if d == Dim::KeyGroup { kg } else { f.get(d) };
-            if !self.filters.iter().all(|(d, vs)| vs.binary_search(&val(*d)).is_ok()) {
+            if !self
+                .filters
+                .iter()
+                .all(|(d, vs)| vs.binary_search(&val(*d)).is_ok())
+            {
                 continue;
             }
-            let g: Vec<u32> = self.group_by.iter().map(|d| match d { QDim::Stored(d) => val(*d), QDim::Province => 0 }).collect();
+            let g: Vec<u32> = self
+                .group_by
+                .iter()
+                .map(|d| match d {
+                    QDim::Stored(d) => val(*d),
+                    QDim::Province => 0,
+                })
+                .collect();
             let e = groups.entry(g).or_default();
             e.count += 1;
             e.sum += i64::from(f.measure);
@@ -200,7 +277,10 @@ impl Plan {
 }
 
 fn dim_name(d: Dim) -> String {
-    serde_json::to_value(d).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+    serde_json::to_value(d)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 /// Month ranges as explicit value sets (a few hundred months at most in practice).
@@ -215,7 +295,11 @@ impl RangeSet {
             if (1..=12).contains(&(m % 100)) {
                 out.push(m);
             }
-            m = if m % 100 >= 12 { (m / 100 + 1) * 100 + 1 } else { m + 1 };
+            m = if m % 100 >= 12 {
+                (m / 100 + 1) * 100 + 1
+            } else {
+                m + 1
+            };
         }
         out
     }

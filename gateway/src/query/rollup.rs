@@ -63,7 +63,13 @@ impl Rollups {
                         }
                     }
                 }
-                cubes.into_iter().map(|dims| Cube { dims, cells: FxHashMap::default() }).collect()
+                cubes
+                    .into_iter()
+                    .map(|dims| Cube {
+                        dims,
+                        cells: FxHashMap::default(),
+                    })
+                    .collect()
             })
             .collect();
         Rollups { by_type }
@@ -115,7 +121,12 @@ impl Rollups {
     }
 }
 
-fn add(cells: &mut FxHashMap<[u32; MAX_CUBE_DIMS], Counters>, key: [u32; MAX_CUBE_DIMS], sign: i64, measure: i64) {
+fn add(
+    cells: &mut FxHashMap<[u32; MAX_CUBE_DIMS], Counters>,
+    key: [u32; MAX_CUBE_DIMS],
+    sign: i64,
+    measure: i64,
+) {
     let c = cells.entry(key).or_default();
     c.count += sign;
     c.sum += measure;
@@ -126,6 +137,8 @@ fn add(cells: &mut FxHashMap<[u32; MAX_CUBE_DIMS], Counters>, key: [u32; MAX_CUB
 
 /// Whether two rollups hold the same counts (empty cells are never stored).
 pub fn same_counts(a: &Rollups, b: &Rollups) -> bool {
-    a.by_type.iter().zip(&b.by_type).all(|(ca, cb)| ca.iter().zip(cb).all(|(x, y)| x.cells == y.cells))
+    a.by_type
+        .iter()
+        .zip(&b.by_type)
+        .all(|(ca, cb)| ca.iter().zip(cb).all(|(x, y)| x.cells == y.cells))
 }
-

@@ -20,10 +20,23 @@ mod tests {
 
     #[test]
     fn cells_below_k_lose_count_and_sum() {
-        let mk = |n| Cell { group: Default::default(), count: Some(n), sum: Some(n * 2), suppressed: false };
+        let mk = |n| Cell {
+            group: Default::default(),
+            count: Some(n),
+            sum: Some(n * 2),
+            suppressed: false,
+        };
         let mut cells = vec![mk(4), mk(5)];
         suppress(&mut cells, 5);
-        assert_eq!(cells[0], Cell { group: Default::default(), count: None, sum: None, suppressed: true });
+        assert_eq!(
+            cells[0],
+            Cell {
+                group: Default::default(),
+                count: None,
+                sum: None,
+                suppressed: true
+            }
+        );
         assert_eq!(cells[1].count, Some(5));
     }
 }

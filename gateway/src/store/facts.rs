@@ -10,7 +10,19 @@ use serde::{Deserialize, Serialize};
 
 /// A dimension of aggregate queries (DESIGN section 5). `province` is the gateway's own region
 /// and is not stored per record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Dim {
     /// GB/T 2260 prefecture (`440100`).
@@ -72,8 +84,16 @@ impl Dim {
                 }
             }
             Dim::AgeBand => AGE_BANDS.get(v as usize - 1).copied().unwrap_or("?").into(),
-            Dim::KeyGroup => KEY_GROUPS.get(v as usize - 1).copied().unwrap_or("?").into(),
-            Dim::Status => status_names(rtype).get(v as usize - 1).copied().unwrap_or("?").into(),
+            Dim::KeyGroup => KEY_GROUPS
+                .get(v as usize - 1)
+                .copied()
+                .unwrap_or("?")
+                .into(),
+            Dim::Status => status_names(rtype)
+                .get(v as usize - 1)
+                .copied()
+                .unwrap_or("?")
+                .into(),
             Dim::Month => format!("{}-{:02}", v / 100, v % 100),
         }
     }
@@ -89,8 +109,14 @@ impl Dim {
             Dim::OccupationMinor => occ_minor(s),
             Dim::Education | Dim::Sex => small_code(s),
             Dim::AgeBand => AGE_BANDS.iter().position(|b| *b == s).map(|i| i as u32 + 1),
-            Dim::KeyGroup => KEY_GROUPS.iter().position(|b| *b == s).map(|i| i as u32 + 1),
-            Dim::Status => status_names(rtype).iter().position(|b| *b == s).map(|i| i as u32 + 1),
+            Dim::KeyGroup => KEY_GROUPS
+                .iter()
+                .position(|b| *b == s)
+                .map(|i| i as u32 + 1),
+            Dim::Status => status_names(rtype)
+                .iter()
+                .position(|b| *b == s)
+                .map(|i| i as u32 + 1),
             Dim::Month => month_code(s),
         }
     }
@@ -100,19 +126,34 @@ impl Dim {
         use Dim::*;
         match rtype {
             RecordType::Person => &[Prefecture, Education, Sex, AgeBand, KeyGroup],
-            RecordType::JobSeekerRegistration => &[Prefecture, OccupationMajor, OccupationMinor, Status, Month],
+            RecordType::JobSeekerRegistration => {
+                &[Prefecture, OccupationMajor, OccupationMinor, Status, Month]
+            }
             RecordType::Employer => &[Prefecture, Status],
-            RecordType::Vacancy => &[Prefecture, OccupationMajor, OccupationMinor, Education, Status, Month],
-            RecordType::EmploymentEvent => &[Prefecture, OccupationMajor, OccupationMinor, Status, Month],
+            RecordType::Vacancy => &[
+                Prefecture,
+                OccupationMajor,
+                OccupationMinor,
+                Education,
+                Status,
+                Month,
+            ],
+            RecordType::EmploymentEvent => {
+                &[Prefecture, OccupationMajor, OccupationMinor, Status, Month]
+            }
             RecordType::TrainingRecord => &[OccupationMajor, OccupationMinor, Status, Month],
-            RecordType::PlatformWork => &[Prefecture, OccupationMajor, OccupationMinor, Status, Month],
+            RecordType::PlatformWork => {
+                &[Prefecture, OccupationMajor, OccupationMinor, Status, Month]
+            }
             RecordType::ServiceEvent => &[Prefecture, Status, Month],
         }
     }
 }
 
 /// Age bands.
-pub const AGE_BANDS: [&str; 7] = ["16-24", "25-34", "35-44", "45-54", "55-64", "65+", "under-16"];
+pub const AGE_BANDS: [&str; 7] = [
+    "16-24", "25-34", "35-44", "45-54", "55-64", "65+", "under-16",
+];
 /// Key groups, in schema order.
 pub const KEY_GROUPS: [&str; 7] = [
     "college_graduate",
@@ -133,10 +174,28 @@ pub fn status_names(rtype: RecordType) -> &'static [&'static str] {
         RecordType::JobSeekerRegistration => &["active", "matched", "expired", "withdrawn"],
         RecordType::Employer => &["micro", "small", "medium", "large"],
         RecordType::Vacancy => &["open", "filled", "closed", "expired"],
-        RecordType::EmploymentEvent => &["hired", "separated", "unemployment_registered", "unemployment_deregistered"],
+        RecordType::EmploymentEvent => &[
+            "hired",
+            "separated",
+            "unemployment_registered",
+            "unemployment_deregistered",
+        ],
         RecordType::TrainingRecord => &["in_progress", "completed", "certified", "dropped_out"],
-        RecordType::PlatformWork => &["food_delivery", "ride_hailing", "courier", "freight", "domestic_services", "other"],
-        RecordType::ServiceEvent => &["referral", "counselling", "policy_consultation", "training_referral", "gig_match"],
+        RecordType::PlatformWork => &[
+            "food_delivery",
+            "ride_hailing",
+            "courier",
+            "freight",
+            "domestic_services",
+            "other",
+        ],
+        RecordType::ServiceEvent => &[
+            "referral",
+            "counselling",
+            "policy_consultation",
+            "training_referral",
+            "gig_match",
+        ],
     }
 }
 
@@ -204,11 +263,20 @@ impl Facts {
 
     /// Computes the facts of a record; `today` places the age band.
     pub fn of(record: &Record, today: NaiveDate) -> Facts {
-        let mut f = Facts { rtype: record.record_type(), vals: [0; DIMS], key_groups: 0, measure: 0 };
+        let mut f = Facts {
+            rtype: record.record_type(),
+            vals: [0; DIMS],
+            key_groups: 0,
+            measure: 0,
+        };
         let set = |f: &mut Facts, d: Dim, v: Option<u32>| f.vals[d.index()] = v.unwrap_or(0);
         match &record.body {
             RecordBody::Person(p) => {
-                set(&mut f, Dim::Prefecture, division_prefecture(&p.residence_division));
+                set(
+                    &mut f,
+                    Dim::Prefecture,
+                    division_prefecture(&p.residence_division),
+                );
                 set(&mut f, Dim::Education, small_code(&p.education));
                 set(&mut f, Dim::Sex, small_code(&p.sex));
                 set(&mut f, Dim::AgeBand, Some(age_band(p.birth_date, today)));
@@ -217,7 +285,11 @@ impl Facts {
                 }
             }
             RecordBody::JobSeekerRegistration(r) => {
-                set(&mut f, Dim::Prefecture, division_prefecture(&r.desired_division));
+                set(
+                    &mut f,
+                    Dim::Prefecture,
+                    division_prefecture(&r.desired_division),
+                );
                 if let Some(o) = r.desired_occupations.first() {
                     set(&mut f, Dim::OccupationMajor, occ_major(o));
                     set(&mut f, Dim::OccupationMinor, occ_minor(o));
@@ -226,20 +298,36 @@ impl Facts {
                 set(&mut f, Dim::Month, Some(date_month(r.registered_on)));
             }
             RecordBody::Employer(e) => {
-                set(&mut f, Dim::Prefecture, division_prefecture(&e.reg_division));
+                set(
+                    &mut f,
+                    Dim::Prefecture,
+                    division_prefecture(&e.reg_division),
+                );
                 set(&mut f, Dim::Status, Some(e.size_class as u32 + 1));
             }
             RecordBody::Vacancy(v) => {
-                set(&mut f, Dim::Prefecture, division_prefecture(&v.work_division));
+                set(
+                    &mut f,
+                    Dim::Prefecture,
+                    division_prefecture(&v.work_division),
+                );
                 set(&mut f, Dim::OccupationMajor, occ_major(&v.occupation));
                 set(&mut f, Dim::OccupationMinor, occ_minor(&v.occupation));
-                set(&mut f, Dim::Education, v.min_education.as_deref().and_then(small_code));
+                set(
+                    &mut f,
+                    Dim::Education,
+                    v.min_education.as_deref().and_then(small_code),
+                );
                 set(&mut f, Dim::Status, Some(v.status as u32 + 1));
                 set(&mut f, Dim::Month, Some(date_month(v.posted_on)));
                 f.measure = v.openings;
             }
             RecordBody::EmploymentEvent(e) => {
-                set(&mut f, Dim::Prefecture, division_prefecture(&e.work_division));
+                set(
+                    &mut f,
+                    Dim::Prefecture,
+                    division_prefecture(&e.work_division),
+                );
                 if let Some(o) = &e.occupation {
                     set(&mut f, Dim::OccupationMajor, occ_major(o));
                     set(&mut f, Dim::OccupationMinor, occ_minor(o));
@@ -248,14 +336,26 @@ impl Facts {
                 set(&mut f, Dim::Month, Some(date_month(e.date)));
             }
             RecordBody::TrainingRecord(t) => {
-                set(&mut f, Dim::OccupationMajor, occ_major(&t.target_occupation));
-                set(&mut f, Dim::OccupationMinor, occ_minor(&t.target_occupation));
+                set(
+                    &mut f,
+                    Dim::OccupationMajor,
+                    occ_major(&t.target_occupation),
+                );
+                set(
+                    &mut f,
+                    Dim::OccupationMinor,
+                    occ_minor(&t.target_occupation),
+                );
                 set(&mut f, Dim::Status, Some(t.outcome as u32 + 1));
                 set(&mut f, Dim::Month, Some(date_month(t.start_on)));
                 f.measure = t.subsidy_cny.unwrap_or(0);
             }
             RecordBody::PlatformWork(p) => {
-                set(&mut f, Dim::Prefecture, division_prefecture(&p.city_division));
+                set(
+                    &mut f,
+                    Dim::Prefecture,
+                    division_prefecture(&p.city_division),
+                );
                 set(&mut f, Dim::OccupationMajor, occ_major(&p.occupation));
                 set(&mut f, Dim::OccupationMinor, occ_minor(&p.occupation));
                 set(&mut f, Dim::Status, Some(p.platform_type as u32 + 1));
@@ -287,7 +387,9 @@ fn digits(s: &str, n: usize) -> Option<u32> {
     if b.len() < n || !b[..n].iter().all(u8::is_ascii_digit) {
         return None;
     }
-    b[..n].iter().try_fold(0u32, |acc, d| Some(acc * 10 + u32::from(d - b'0')))
+    b[..n]
+        .iter()
+        .try_fold(0u32, |acc, d| Some(acc * 10 + u32::from(d - b'0')))
 }
 
 fn division_prefecture(s: &str) -> Option<u32> {
@@ -384,12 +486,24 @@ mod tests {
     #[test]
     fn status_tables_follow_enum_declaration_order() {
         use pes_schemas::{RegistrationStatus as R, VacancyStatus as V};
-        for (i, s) in [R::Active, R::Matched, R::Expired, R::Withdrawn].into_iter().enumerate() {
-            assert_eq!(serde_json::to_value(s).unwrap(), status_names(RecordType::JobSeekerRegistration)[i]);
+        for (i, s) in [R::Active, R::Matched, R::Expired, R::Withdrawn]
+            .into_iter()
+            .enumerate()
+        {
+            assert_eq!(
+                serde_json::to_value(s).unwrap(),
+                status_names(RecordType::JobSeekerRegistration)[i]
+            );
             assert_eq!(s as usize, i);
         }
-        for (i, s) in [V::Open, V::Filled, V::Closed, V::Expired].into_iter().enumerate() {
-            assert_eq!(serde_json::to_value(s).unwrap(), status_names(RecordType::Vacancy)[i]);
+        for (i, s) in [V::Open, V::Filled, V::Closed, V::Expired]
+            .into_iter()
+            .enumerate()
+        {
+            assert_eq!(
+                serde_json::to_value(s).unwrap(),
+                status_names(RecordType::Vacancy)[i]
+            );
             assert_eq!(s as usize, i);
         }
     }

@@ -91,14 +91,20 @@ impl Store {
     /// version never replaces what is stored), stores the quarantined rows and the batch summary,
     /// and records `end_offset` — all in one sled batch. The rollup changes (old version out, new
     /// in) are pushed to `deltas`, for the caller to apply once the batch is stored.
-    pub fn apply_entry(&self, entry: &Entry<'_>, end_offset: u64, deltas: &mut Vec<(Facts, i64)>) -> Result<ApplyOutcome, StoreError> {
+    pub fn apply_entry(
+        &self,
+        entry: &Entry<'_>,
+        end_offset: u64,
+        deltas: &mut Vec<(Facts, i64)>,
+    ) -> Result<ApplyOutcome, StoreError> {
         let mut order: Vec<usize> = (0..entry.records.len()).collect();
         // Sorting by key, newest version first, lets one pass keep the newest of duplicates
         // inside the batch, and gives sled its keys in order.
         order.sort_unstable_by(|&a, &b| {
             let (ka, va) = entry.records[a];
             let (kb, vb) = entry.records[b];
-            ka.cmp(kb).then_with(|| value::value_version(vb).cmp(&value::value_version(va)))
+            ka.cmp(kb)
+                .then_with(|| value::value_version(vb).cmp(&value::value_version(va)))
         });
         let mut batch = sled::Batch::default();
         let mut out = ApplyOutcome::default();
@@ -139,7 +145,10 @@ impl Store {
         };
         let mut bkey = vec![BATCH_PREFIX];
         bkey.extend_from_slice(&entry.batch_id);
-        batch.insert(bkey, serde_json::to_vec(&summary).map_err(|_| StoreError::Malformed)?);
+        batch.insert(
+            bkey,
+            serde_json::to_vec(&summary).map_err(|_| StoreError::Malformed)?,
+        );
         batch.insert(APPLIED_KEY, &end_offset.to_le_bytes());
         self.db.apply_batch(batch)?;
         Ok(out)
@@ -164,8 +173,13 @@ impl Store {
     }
 
     /// Iterates the values of one record type.
-    pub fn scan_type(&self, rtype: pes_schemas::RecordType) -> impl Iterator<Item = Result<sled::IVec, StoreError>> {
-        self.db.scan_prefix([facts::rtype_byte(rtype)]).map(|r| r.map(|(_, v)| v).map_err(StoreError::from))
+    pub fn scan_type(
+        &self,
+        rtype: pes_schemas::RecordType,
+    ) -> impl Iterator<Item = Result<sled::IVec, StoreError>> {
+        self.db
+            .scan_prefix([facts::rtype_byte(rtype)])
+            .map(|r| r.map(|(_, v)| v).map_err(StoreError::from))
     }
 
     /// Rebuilds rollups from every stored record.
@@ -186,19 +200,33 @@ impl Store {
         let mut out = Vec::new();
         for kv in self.db.scan_prefix([BATCH_PREFIX]) {
             let (k, v) = kv?;
-            let id: [u8; 32] = k.get(1..33).and_then(|s| s.try_into().ok()).ok_or(StoreError::Malformed)?;
-            out.push((id, serde_json::from_slice(&v).map_err(|_| StoreError::Malformed)?));
+            let id: [u8; 32] = k
+                .get(1..33)
+                .and_then(|s| s.try_into().ok())
+                .ok_or(StoreError::Malformed)?;
+            out.push((
+                id,
+                serde_json::from_slice(&v).map_err(|_| StoreError::Malformed)?,
+            ));
         }
         Ok(out)
     }
 
     /// Every quarantined row as `(key, value)`.
-    pub fn quarantined(&self) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec), StoreError>> {
-        self.db.scan_prefix([QUARANTINE_PREFIX]).map(|r| r.map_err(StoreError::from))
+    pub fn quarantined(
+        &self,
+    ) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec), StoreError>> {
+        self.db
+            .scan_prefix([QUARANTINE_PREFIX])
+            .map(|r| r.map_err(StoreError::from))
     }
 
     /// One quarantined row.
-    pub fn quarantined_row(&self, batch_id: &[u8; 32], row: u32) -> Result<Option<sled::IVec>, StoreError> {
+    pub fn quarantined_row(
+        &self,
+        batch_id: &[u8; 32],
+        row: u32,
+    ) -> Result<Option<sled::IVec>, StoreError> {
         Ok(self.db.get(quarantine_key(batch_id, row))?)
     }
 

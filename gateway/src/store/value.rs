@@ -36,7 +36,12 @@ pub fn encode_key(rtype: RecordType, record_id: &str, out: &mut Vec<u8>) {
 }
 
 /// Encodes a record's value into `out`, sealing and removing its protected fields.
-pub fn encode_value(record: &mut Record, key: &DataKey, today: NaiveDate, out: &mut Vec<u8>) -> Result<Facts, ValueError> {
+pub fn encode_value(
+    record: &mut Record,
+    key: &DataKey,
+    today: NaiveDate,
+    out: &mut Vec<u8>,
+) -> Result<Facts, ValueError> {
     let facts = Facts::of(record, today);
     let protected = match &mut record.body {
         RecordBody::Person(p) => p.protected.take(),
@@ -58,7 +63,8 @@ pub fn encode_value(record: &mut Record, key: &DataKey, today: NaiveDate, out: &
 
 /// The version stored at the front of a value.
 pub fn value_version(v: &[u8]) -> Option<u64> {
-    v.get(..8).map(|b| u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+    v.get(..8)
+        .map(|b| u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
 }
 
 /// The facts stored in a value.
@@ -69,7 +75,9 @@ pub fn value_facts(v: &[u8]) -> Option<Facts> {
 fn json_part(v: &[u8]) -> Result<(&[u8], &[u8]), ValueError> {
     let lb = v.get(HEAD..HEAD + 4).ok_or(ValueError::Malformed)?;
     let len = u32::from_le_bytes([lb[0], lb[1], lb[2], lb[3]]) as usize;
-    let json = v.get(HEAD + 4..HEAD + 4 + len).ok_or(ValueError::Malformed)?;
+    let json = v
+        .get(HEAD + 4..HEAD + 4 + len)
+        .ok_or(ValueError::Malformed)?;
     Ok((json, &v[HEAD + 4 + len..]))
 }
 
