@@ -80,7 +80,7 @@ pub fn record(i: u64, region: &str, source: &str, version: u64) -> Record {
             desired_division: div,
             registered_on: date(h >> 3),
             valid_until: None,
-            status: if (h >> 50) % 4 == 0 {
+            status: if (h >> 50) & 3 == 0 {
                 RegistrationStatus::Matched
             } else {
                 RegistrationStatus::Active
@@ -99,7 +99,7 @@ pub fn record(i: u64, region: &str, source: &str, version: u64) -> Record {
             salary_max: Some(6500),
             posted_on: date(h >> 5),
             valid_through: None,
-            status: if (h >> 52) % 3 == 0 {
+            status: if matches!((h >> 52) % 3, 0) {
                 VacancyStatus::Filled
             } else {
                 VacancyStatus::Open

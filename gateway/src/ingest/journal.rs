@@ -91,7 +91,10 @@ pub fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, JournalError> {
 }
 
 /// Reads the valid frames of one segment; returns them with the length of the valid prefix.
-fn read_segment(path: &Path) -> Result<(Vec<(u64, Vec<u8>)>, u64), JournalError> {
+/// Frames of a segment as `(end position, payload)`.
+type Frames = Vec<(u64, Vec<u8>)>;
+
+fn read_segment(path: &Path) -> Result<(Frames, u64), JournalError> {
     let mut bytes = Vec::new();
     File::open(path)
         .and_then(|mut f| f.read_to_end(&mut bytes))
