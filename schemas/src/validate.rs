@@ -1,0 +1,553 @@
+//! Whole-record validation: every field of every record type against the schema's rules and the
+//! code lists.
+//!
+//! [`validate_record`] collects every problem rather than stopping at the first, so a quarantined
+//! row lists all its faults at once. Each [`FieldError`] names the field by JSON pointer and
+//! carries a stable `code`. Messages never contain the value of a protected field.
+//!
+//! Rules beyond the JSON Schema (which checks shapes only): code-list membership, USCC and ID
+//! check characters, dates in order and not implausible, `record_id` consistency, and agreement
+//! of a person's birth date and sex with their ID number.
+
+use chrono::{DateTime, Datelike, NaiveDate};
+use thiserror::Error;
+
+use crate::codes::{self, DivisionLevel};
+use crate::id_number::{self, IdNumber};
+use crate::record::*;
+use crate::{person_key, uscc};
+
+/// One problem with one field of a record.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{path}: {message} ({code})")]
+pub struct FieldError {
+    /// JSON pointer of the field, e.g. `/employer_uscc` or `/protected/id_number`.
+    pub path: String,
+    /// Stable machine-readable reason, e.g. `invalid_uscc`.
+    pub code: &'static str,
+    /// Human-readable explanation; never contains a protected value.
+    pub message: String,
+}
+
+/// Earliest year accepted for any date in a record.
+pub const MIN_YEAR: i32 = 1900;
+/// Latest year accepted for any date in a record.
+pub const MAX_YEAR: i32 = 2100;
+/// Longest free-text field accepted, in characters.
+pub const MAX_TEXT_CHARS: usize = 500;
+
+/// Checks every field of a record. `Ok(())` or every problem found.
+pub fn validate_record(record: &Record) -> Result<(), Vec<FieldError>> {
+    let mut v = Checker::default();
+    v.envelope(record);
+    match &record.body {
+        RecordBody::Person(b) => v.person(b),
+        RecordBody::JobSeekerRegistration(b) => v.registration(b),
+        RecordBody::Employer(b) => v.employer(b),
+        RecordBody::Vacancy(b) => v.vacancy(b),
+        RecordBody::EmploymentEvent(b) => v.employment_event(b),
+        RecordBody::TrainingRecord(b) => v.training(b),
+        RecordBody::PlatformWork(b) => v.platform_work(b),
+        RecordBody::ServiceEvent(b) => v.service_event(b),
+    }
+    if v.errors.is_empty() {
+        Ok(())
+    } else {
+        Err(v.errors)
+    }
+}
+
+#[derive(Default)]
+struct Checker {
+    errors: Vec<FieldError>,
+}
+
+impl Checker {
+    fn push(&mut self, path: &str, code: &'static str, message: impl Into<String>) {
+        self.errors.push(FieldError {
+            path: path.to_string(),
+            code,
+            message: message.into(),
+        });
+    }
+
+    fn envelope(&mut self, r: &Record) {
+        let expected = Record::make_id(&r.region, &r.source, &r.source_record_id);
+        if r.record_id != expected {
+            self.push(
+                "/record_id",
+                "record_id_mismatch",
+                "record_id must be <region>:<source>:<source_record_id>",
+            );
+        }
+        match codes::current_division(&r.region) {
+            Some(d) if d.level == DivisionLevel::Province => {}
+            _ => self.push(
+                "/region",
+                "invalid_region",
+                format!(
+                    "region {:?} is not a current provincial-level GB/T 2260 code",
+                    r.region
+                ),
+            ),
+        }
+        if !is_identifier(&r.source) {
+            self.push(
+                "/source",
+                "invalid_source",
+                "source must be 1-64 characters of a-z, 0-9, '-', '_' or '.'",
+            );
+        }
+        if r.source_record_id.is_empty() || r.source_record_id.chars().count() > 128 {
+            self.push(
+                "/source_record_id",
+                "invalid_source_record_id",
+                "source_record_id must be 1-128 characters",
+            );
+        } else if r.source_record_id.chars().any(char::is_control) {
+            self.push(
+                "/source_record_id",
+                "invalid_source_record_id",
+                "source_record_id must not contain control characters",
+            );
+        }
+        if !is_schema_v1(&r.schema_version) {
+            self.push(
+                "/schema_version",
+                "unsupported_schema_version",
+                format!("schema_version {:?} is not 1.x.y", r.schema_version),
+            );
+        }
+        for (list, version) in &r.code_lists {
+            let path = format!("/code_lists/{}", escape_pointer(list));
+            if codes::version(list).is_none() {
+                self.push(
+                    &path,
+                    "unknown_code_list",
+                    format!("unknown code list {list:?}"),
+                );
+            } else if version.is_empty() {
+                self.push(
+                    &path,
+                    "invalid_code_list_version",
+                    "version must not be empty",
+                );
+            }
+        }
+        let p = &r.provenance;
+        if !(p.raw_sha256.len() == 64
+            && p.raw_sha256
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        {
+            self.push(
+                "/provenance/raw_sha256",
+                "invalid_sha256",
+                "raw_sha256 must be 64 lower-case hex digits",
+            );
+        }
+        if !is_identifier(&p.adapter_id) {
+            self.push(
+                "/provenance/adapter_id",
+                "invalid_adapter_id",
+                "adapter_id must be 1-64 characters of a-z, 0-9, '-', '_' or '.'",
+            );
+        }
+        self.text("/provenance/adapter_version", &p.adapter_version, 64, true);
+        if DateTime::parse_from_rfc3339(&p.ingested_at).is_err() {
+            self.push(
+                "/provenance/ingested_at",
+                "invalid_datetime",
+                "ingested_at must be an RFC 3339 date-time",
+            );
+        }
+        self.text("/provenance/location", &p.location, MAX_TEXT_CHARS, true);
+    }
+
+    fn person(&mut self, b: &Person) {
+        self.person_key("/person_key", &b.person_key);
+        if codes::sex(&b.sex).is_none() {
+            self.push(
+                "/sex",
+                "unknown_sex",
+                format!("{:?} is not a GB/T 2261.1 code", b.sex),
+            );
+        }
+        self.date("/birth_date", b.birth_date);
+        if b.birth_date > today() {
+            self.push("/birth_date", "future_date", "birth_date is in the future");
+        }
+        self.education("/education", &b.education);
+        self.division("/hukou_division", &b.hukou_division);
+        self.division("/residence_division", &b.residence_division);
+        if let Some(year) = b.graduation_year {
+            let year = i32::from(year);
+            if !(MIN_YEAR..=MAX_YEAR).contains(&year) || year < b.birth_date.year() {
+                self.push(
+                    "/graduation_year",
+                    "out_of_range",
+                    format!(
+                        "graduation_year {year} is before birth or outside {MIN_YEAR}-{MAX_YEAR}"
+                    ),
+                );
+            }
+        }
+        for (i, g) in b.key_groups.iter().enumerate() {
+            if b.key_groups[..i].contains(g) {
+                self.push(
+                    &format!("/key_groups/{i}"),
+                    "duplicate",
+                    "key group listed twice",
+                );
+            }
+        }
+        if let Some(p) = &b.protected {
+            self.text("/protected/name", &p.name, 100, true);
+            match IdNumber::parse(&p.id_number) {
+                Err(e) => self.push(
+                    "/protected/id_number",
+                    "invalid_id_number",
+                    format!("{} ({})", e, e.code()),
+                ),
+                Ok(id) if id.as_str() != p.id_number => self.push(
+                    "/protected/id_number",
+                    "id_number_not_normalised",
+                    "id_number must be stored in its normalised 18-character form",
+                ),
+                Ok(id) => {
+                    if id.birth_date() != b.birth_date {
+                        self.push(
+                            "/birth_date",
+                            "id_number_mismatch",
+                            "birth_date differs from the birth date in id_number",
+                        );
+                    }
+                    if (b.sex == "1" || b.sex == "2") && b.sex != id.sex_code() {
+                        self.push(
+                            "/sex",
+                            "id_number_mismatch",
+                            "sex differs from the sex in id_number",
+                        );
+                    }
+                }
+            }
+            if let Some(phone) = &p.phone {
+                if !is_mobile(phone) {
+                    self.push(
+                        "/protected/phone",
+                        "invalid_phone",
+                        "phone must be an 11-digit mainland mobile number starting 13-19",
+                    );
+                }
+            }
+        }
+    }
+
+    fn registration(&mut self, b: &JobSeekerRegistration) {
+        self.person_key("/person_key", &b.person_key);
+        for (i, code) in b.desired_occupations.iter().enumerate() {
+            let path = format!("/desired_occupations/{i}");
+            self.occupation(&path, code);
+            if b.desired_occupations[..i].contains(code) {
+                self.push(&path, "duplicate", "occupation listed twice");
+            }
+        }
+        self.division("/desired_division", &b.desired_division);
+        self.date("/registered_on", b.registered_on);
+        if let Some(until) = b.valid_until {
+            self.date("/valid_until", until);
+            self.order("/valid_until", "registered_on", b.registered_on, until);
+        }
+    }
+
+    fn employer(&mut self, b: &Employer) {
+        self.uscc("/uscc", &b.uscc);
+        self.text("/name", &b.name, 200, true);
+        self.industry("/industry", &b.industry);
+        self.division("/reg_division", &b.reg_division);
+    }
+
+    fn vacancy(&mut self, b: &Vacancy) {
+        self.uscc("/employer_uscc", &b.employer_uscc);
+        self.text("/title", &b.title, 200, true);
+        self.occupation("/occupation", &b.occupation);
+        self.industry("/industry", &b.industry);
+        self.division("/work_division", &b.work_division);
+        if b.openings == 0 {
+            self.push("/openings", "out_of_range", "openings must be at least 1");
+        }
+        if let Some(e) = &b.min_education {
+            self.education("/min_education", e);
+        }
+        if let (Some(min), Some(max)) = (b.salary_min, b.salary_max) {
+            if min > max {
+                self.push(
+                    "/salary_max",
+                    "out_of_order",
+                    "salary_max is below salary_min",
+                );
+            }
+        }
+        self.date("/posted_on", b.posted_on);
+        if let Some(through) = b.valid_through {
+            self.date("/valid_through", through);
+            self.order("/valid_through", "posted_on", b.posted_on, through);
+        }
+    }
+
+    fn employment_event(&mut self, b: &EmploymentEvent) {
+        self.person_key("/person_key", &b.person_key);
+        if let Some(u) = &b.employer_uscc {
+            self.uscc("/employer_uscc", u);
+        }
+        if let Some(o) = &b.occupation {
+            self.occupation("/occupation", o);
+        }
+        self.division("/work_division", &b.work_division);
+        self.date("/date", b.date);
+        if let Some(reason) = &b.reason {
+            self.text("/reason", reason, MAX_TEXT_CHARS, false);
+        }
+    }
+
+    fn training(&mut self, b: &TrainingRecord) {
+        self.person_key("/person_key", &b.person_key);
+        self.uscc("/provider_uscc", &b.provider_uscc);
+        self.occupation("/target_occupation", &b.target_occupation);
+        self.date("/start_on", b.start_on);
+        if let Some(end) = b.end_on {
+            self.date("/end_on", end);
+            self.order("/end_on", "start_on", b.start_on, end);
+        }
+        if let Some(level) = b.certificate_level {
+            if !(1..=5).contains(&level) {
+                self.push(
+                    "/certificate_level",
+                    "out_of_range",
+                    format!("certificate_level {level} is not 1-5"),
+                );
+            }
+        }
+    }
+
+    fn platform_work(&mut self, b: &PlatformWork) {
+        self.person_key("/person_key", &b.person_key);
+        self.uscc("/platform_uscc", &b.platform_uscc);
+        self.occupation("/occupation", &b.occupation);
+        self.division("/city_division", &b.city_division);
+        match parse_month(&b.period_month) {
+            None => self.push(
+                "/period_month",
+                "invalid_month",
+                format!(
+                    "period_month {:?} is not YYYY-MM ({MIN_YEAR}-{MAX_YEAR})",
+                    b.period_month
+                ),
+            ),
+            Some((year, month)) => {
+                let days = id_number::days_in_month(year, month);
+                if u32::from(b.active_days) > days {
+                    self.push(
+                        "/active_days",
+                        "out_of_range",
+                        format!(
+                            "active_days {} exceeds the {days} days of the month",
+                            b.active_days
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    fn service_event(&mut self, b: &ServiceEvent) {
+        if let Some(k) = &b.person_key {
+            self.person_key("/person_key", k);
+        }
+        if !is_identifier(&b.station_id) {
+            self.push(
+                "/station_id",
+                "invalid_station_id",
+                "station_id must be 1-64 characters of a-z, 0-9, '-', '_' or '.'",
+            );
+        }
+        self.division("/division", &b.division);
+        self.date("/date", b.date);
+    }
+
+    // Field rules shared by several record types.
+
+    fn person_key(&mut self, path: &str, key: &str) {
+        if !person_key::is_well_formed(key) {
+            self.push(
+                path,
+                "invalid_person_key",
+                "person_key must be 43 base64url characters (HMAC-SHA256)",
+            );
+        }
+    }
+
+    fn uscc(&mut self, path: &str, code: &str) {
+        if let Err(e) = uscc::validate(code) {
+            self.push(path, "invalid_uscc", format!("{} ({})", e, e.code()));
+        }
+    }
+
+    fn division(&mut self, path: &str, code: &str) {
+        match codes::division(code) {
+            None => self.push(
+                path,
+                "unknown_division",
+                format!("{code:?} is not a GB/T 2260 division code"),
+            ),
+            Some(d) if d.retired => self.push(
+                path,
+                "retired_division",
+                format!(
+                    "{code:?} is a retired division code (now {})",
+                    d.successor.unwrap_or("merged")
+                ),
+            ),
+            Some(_) => {}
+        }
+    }
+
+    fn occupation(&mut self, path: &str, code: &str) {
+        if codes::occupation(code).is_none() {
+            self.push(
+                path,
+                "unknown_occupation",
+                format!("{code:?} is not a 2022 occupational classification code"),
+            );
+        }
+    }
+
+    fn industry(&mut self, path: &str, code: &str) {
+        if codes::industry(code).is_none() {
+            self.push(
+                path,
+                "unknown_industry",
+                format!("{code:?} is not a GB/T 4754-2017 section or division"),
+            );
+        }
+    }
+
+    fn education(&mut self, path: &str, code: &str) {
+        if codes::education(code).is_none() {
+            self.push(
+                path,
+                "unknown_education",
+                format!("{code:?} is not a GB/T 4658 education code"),
+            );
+        }
+    }
+
+    fn date(&mut self, path: &str, date: NaiveDate) {
+        if !(MIN_YEAR..=MAX_YEAR).contains(&date.year()) {
+            self.push(
+                path,
+                "date_out_of_range",
+                format!("year {} is outside {MIN_YEAR}-{MAX_YEAR}", date.year()),
+            );
+        }
+    }
+
+    fn order(&mut self, path: &str, earlier_name: &str, earlier: NaiveDate, later: NaiveDate) {
+        if later < earlier {
+            let field = path.trim_start_matches('/');
+            self.push(
+                path,
+                "out_of_order",
+                format!("{field} is before {earlier_name}"),
+            );
+        }
+    }
+
+    /// Checks a non-protected-agnostic text: length and no control characters. The message
+    /// never echoes the text (it may be a protected field such as a name).
+    fn text(&mut self, path: &str, s: &str, max_chars: usize, required: bool) {
+        let n = s.chars().count();
+        if required && s.trim().is_empty() {
+            self.push(path, "required", "must not be empty");
+        } else if n > max_chars {
+            self.push(
+                path,
+                "too_long",
+                format!("longer than {max_chars} characters"),
+            );
+        } else if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+            self.push(path, "invalid_text", "contains control characters");
+        }
+    }
+}
+
+/// `YYYY-MM` with a year in range and month 1-12.
+fn parse_month(s: &str) -> Option<(u32, u32)> {
+    let b = s.as_bytes();
+    if b.len() != 7 || b[4] != b'-' || !b[..4].iter().chain(&b[5..]).all(u8::is_ascii_digit) {
+        return None;
+    }
+    let year: u32 = s[..4].parse().ok()?;
+    let month: u32 = s[5..].parse().ok()?;
+    let year_ok = (MIN_YEAR as u32..=MAX_YEAR as u32).contains(&year);
+    (year_ok && (1..=12).contains(&month)).then_some((year, month))
+}
+
+/// Identifiers of sources, adapters and stations: 1-64 of `a-z 0-9 - _ .`.
+fn is_identifier(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
+}
+
+fn is_schema_v1(s: &str) -> bool {
+    let mut parts = s.split('.');
+    parts.next() == Some("1")
+        && parts.clone().count() == 2
+        && parts.all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn is_mobile(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 11
+        && b[0] == b'1'
+        && (b'3'..=b'9').contains(&b[1])
+        && b.iter().all(u8::is_ascii_digit)
+}
+
+fn escape_pointer(s: &str) -> String {
+    s.replace('~', "~0").replace('/', "~1")
+}
+
+/// Today in China Standard Time.
+fn today() -> NaiveDate {
+    let now = chrono::Utc::now();
+    match chrono::FixedOffset::east_opt(8 * 3600) {
+        Some(cst) => now.with_timezone(&cst).date_naive(),
+        None => now.date_naive(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn month_parsing_checks_shape_and_range() {
+        assert_eq!(parse_month("2024-02"), Some((2024, 2)));
+        assert_eq!(parse_month("2024-13"), None);
+        assert_eq!(parse_month("2024-00"), None);
+        assert_eq!(parse_month("24-02"), None);
+        assert_eq!(parse_month("1899-12"), None);
+        assert_eq!(parse_month("2024/02"), None);
+    }
+
+    #[test]
+    fn schema_version_must_be_major_one() {
+        assert!(is_schema_v1("1.0.0"));
+        assert!(is_schema_v1("1.12.3"));
+        assert!(!is_schema_v1("2.0.0"));
+        assert!(!is_schema_v1("1.0"));
+        assert!(!is_schema_v1("1.0.x"));
+    }
+}

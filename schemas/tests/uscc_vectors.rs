@@ -1,0 +1,127 @@
+//! Known-good and known-bad GB 32100 unified social credit codes, and properties of the check.
+
+use pes_schemas::uscc::{self, check_char, Uscc, UsccError, CHARSET};
+use proptest::prelude::*;
+
+#[test]
+fn known_good_codes_are_valid() {
+    for s in [
+        "91350100M000100Y43", // the standard's example
+        "914403001922038216", // a Shenzhen enterprise
+        "9144030071526726XG", // check character G
+        "91110000100010433L", // check character L
+        "91440300MA5FQ70910", // check character 0
+    ] {
+        let u = Uscc::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+        assert_eq!(u.as_str(), s);
+    }
+}
+
+#[test]
+fn check_character_zero_is_computed_and_accepted() {
+    assert_eq!(check_char(b"91440300MA5FQ7091"), b'0');
+    assert!(uscc::validate("91440300MA5FQ70910").is_ok());
+    assert_eq!(
+        uscc::validate("91440300MA5FQ7091Y"),
+        Err(UsccError::CheckChar)
+    );
+}
+
+#[test]
+fn every_authority_code_of_the_standard_is_accepted() {
+    for a in b"123456789ANY" {
+        let mut s = format!("{}1110000MA00000000", *a as char).into_bytes();
+        s.truncate(17);
+        s.push(check_char(&s));
+        let s = String::from_utf8(s).unwrap();
+        let u = Uscc::parse(&s).unwrap_or_else(|e| panic!("{s}: {e}"));
+        assert_eq!(u.authority(), *a as char);
+    }
+}
+
+#[test]
+fn parts_are_exposed() {
+    let u = Uscc::parse("91350100M000100Y43").unwrap();
+    assert_eq!(u.authority(), '9');
+    assert_eq!(u.org_type(), '1');
+    assert_eq!(u.division(), "350100");
+    assert_eq!(u.org_code(), "M000100Y4");
+    assert_eq!(u.type_name(), Some("企业"));
+}
+
+#[test]
+fn known_bad_codes_are_rejected_with_the_reason() {
+    use UsccError::*;
+    let with_check = |first17: &str| {
+        let mut s = first17.as_bytes().to_vec();
+        s.push(check_char(&s));
+        String::from_utf8(s).unwrap()
+    };
+    let cases: Vec<(String, UsccError)> = vec![
+        (String::new(), Length { len: 0 }),
+        ("91350100M000100Y4".into(), Length { len: 17 }),
+        ("91350100M000100Y433".into(), Length { len: 19 }),
+        ("91350100M000100Y44".into(), CheckChar),
+        ("91350100m000100Y43".into(), Charset { position: 9 }),
+        ("91350100M000100Y4\u{ff13}".into(), Charset { position: 18 }),
+        (with_check("91350100I00010034"), Charset { position: 9 }),
+        (with_check("91350100O00010034"), Charset { position: 9 }),
+        (with_check("91350100S00010034"), Charset { position: 9 }),
+        (with_check("91350100V00010034"), Charset { position: 9 }),
+        (with_check("91350100Z00010034"), Charset { position: 9 }),
+        ("91350100M000100Y4I".into(), Charset { position: 18 }),
+        (with_check("01350100M000100Y4"), Authority),
+        (with_check("B1350100M000100Y4"), Authority),
+        (with_check("X1350100M000100Y4"), Authority),
+        (with_check("913501A0M000100Y4"), Division),
+    ];
+    for (input, expected) in cases {
+        assert_eq!(Uscc::parse(&input).map(|_| ()), Err(expected), "{input:?}");
+        assert_eq!(uscc::validate(&input), Err(expected), "{input:?}");
+    }
+}
+
+fn first17() -> impl Strategy<Value = Vec<u8>> {
+    (
+        prop::sample::select(b"123456789ANY".to_vec()),
+        prop::sample::select(CHARSET.to_vec()),
+        0u32..1_000_000,
+        prop::collection::vec(prop::sample::select(CHARSET.to_vec()), 9),
+    )
+        .prop_map(|(a, t, division, org)| {
+            let mut s = vec![a, t];
+            s.extend_from_slice(format!("{division:06}").as_bytes());
+            s.extend_from_slice(&org);
+            s
+        })
+}
+
+proptest! {
+    #[test]
+    fn any_17_characters_plus_the_computed_check_is_valid(first in first17()) {
+        let mut s = first.clone();
+        s.push(check_char(&first));
+        let s = String::from_utf8(s).unwrap();
+        let u = Uscc::parse(&s).unwrap();
+        prop_assert_eq!(u.as_str(), s.as_str());
+    }
+
+    #[test]
+    fn any_single_character_change_is_rejected(
+        first in first17(),
+        pos in 0usize..18,
+        replacement in prop::sample::select(CHARSET.to_vec()),
+    ) {
+        let mut s = first.clone();
+        s.push(check_char(&first));
+        prop_assume!(s[pos] != replacement);
+        s[pos] = replacement;
+        let s = String::from_utf8(s).unwrap();
+        prop_assert!(Uscc::parse(&s).is_err(), "{} accepted", s);
+    }
+
+    #[test]
+    fn arbitrary_input_never_panics(s in ".{0,24}") {
+        let _ = Uscc::parse(&s);
+    }
+}
