@@ -2,8 +2,6 @@
 //!
 //! Record `i` is always the same record; `version` lets tests push newer versions of it.
 
-use std::collections::BTreeMap;
-
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chrono::NaiveDate;
@@ -18,10 +16,41 @@ fn mix(mut x: u64) -> u64 {
 }
 
 const PREFECTURES: [&str; 6] = ["01", "03", "04", "06", "13", "19"];
-const MINORS: [&str; 8] = [
-    "2-02", "2-05", "3-01", "4-01", "4-02", "5-01", "6-02", "6-18",
-];
 const EDUCATION: [&str; 5] = ["10", "20", "21", "30", "40"];
+
+/// Listed occupations (细类) of the 2022 classification.
+fn occupations() -> &'static [&'static str] {
+    static OCC: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    OCC.get_or_init(|| {
+        pes_schemas::codes::all_occupations()
+            .iter()
+            .filter(|o| pes_schemas::codes::is_occupation(o.code))
+            .map(|o| o.code)
+            .collect()
+    })
+}
+
+/// A valid GB 11643 ID number for a division, birth date and order number.
+fn make_id_number(div: &str, birth: NaiveDate, order: u64) -> String {
+    let mut s = format!("{div}{}{order:03}", birth.format("%Y%m%d"));
+    let c = pes_schemas::id_number::check_char(s.as_bytes());
+    s.push(c as char);
+    s
+}
+
+/// A valid GB 32100 USCC for a division and serial.
+fn make_uscc(div: &str, serial: u64) -> String {
+    const SET: &[u8] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
+    let mut s = format!("91{div}");
+    let mut x = serial;
+    for _ in 0..9 {
+        s.push(SET[(x % 31) as usize] as char);
+        x /= 31;
+    }
+    let c = pes_schemas::uscc::check_char(s.as_bytes());
+    s.push(c as char);
+    s
+}
 
 fn date(h: u64) -> NaiveDate {
     NaiveDate::from_ymd_opt(
@@ -36,26 +65,31 @@ fn date(h: u64) -> NaiveDate {
 pub fn record(i: u64, region: &str, source: &str, version: u64) -> Record {
     let h = mix(i);
     let div = format!("{}{}00", &region[..2], PREFECTURES[(h % 6) as usize]);
-    let occ = format!(
-        "{}-{:02}-{:02}",
-        MINORS[((h >> 4) % 8) as usize],
-        1 + (h >> 12) % 9,
-        1 + (h >> 20) % 9
-    );
+    let occs = occupations();
+    let occ = occs
+        .get(((h >> 4) % occs.len().max(1) as u64) as usize)
+        .copied()
+        .unwrap_or("2-02-01-01")
+        .to_string();
     let body = match i % 3 {
         0 => {
-            let id = format!(
-                "{}19{:02}0101{:03}X",
-                &div[..6],
-                60 + (h >> 24) % 40,
-                (h >> 32) % 1000
-            );
+            let birth = NaiveDate::from_ymd_opt(
+                1960 + ((h >> 24) % 40) as i32,
+                1 + ((h >> 30) % 12) as u32,
+                1 + ((h >> 34) % 28) as u32,
+            )
+            .unwrap_or_default();
+            let order = (h >> 40) % 1000;
+            let id = make_id_number(&div, birth, order);
             RecordBody::Person(Person {
                 person_key: URL_SAFE_NO_PAD
                     .encode(ring::digest::digest(&ring::digest::SHA256, id.as_bytes()).as_ref()),
-                sex: if h & 1 == 0 { "1".into() } else { "2".into() },
-                birth_date: NaiveDate::from_ymd_opt(1960 + ((h >> 24) % 40) as i32, 1, 1)
-                    .unwrap_or_default(),
+                sex: if order % 2 == 1 {
+                    "1".into()
+                } else {
+                    "2".into()
+                },
+                birth_date: birth,
                 education: EDUCATION[((h >> 40) % 5) as usize].into(),
                 hukou_division: div.clone(),
                 hukou_nature: HukouNature::Resident,
@@ -74,7 +108,8 @@ pub fn record(i: u64, region: &str, source: &str, version: u64) -> Record {
             })
         }
         1 => RecordBody::JobSeekerRegistration(JobSeekerRegistration {
-            person_key: URL_SAFE_NO_PAD.encode(h.to_le_bytes()),
+            person_key: URL_SAFE_NO_PAD
+                .encode(ring::digest::digest(&ring::digest::SHA256, &h.to_le_bytes()).as_ref()),
             seeker_category: SeekerCategory::Unemployed,
             desired_occupations: vec![occ],
             desired_division: div,
@@ -87,10 +122,10 @@ pub fn record(i: u64, region: &str, source: &str, version: u64) -> Record {
             },
         }),
         _ => RecordBody::Vacancy(Vacancy {
-            employer_uscc: "91440300MA5FXXXX0X".into(),
+            employer_uscc: make_uscc(&div, h >> 13),
             title: "操作工".into(),
             occupation: occ,
-            industry: "C39".into(),
+            industry: "C38".into(),
             work_division: div,
             openings: 1 + ((h >> 36) % 5) as u32,
             min_education: Some(EDUCATION[((h >> 40) % 5) as usize].into()),
@@ -114,12 +149,13 @@ pub fn record(i: u64, region: &str, source: &str, version: u64) -> Record {
         source_record_id: sid,
         record_version: version,
         schema_version: SCHEMA_VERSION.into(),
-        code_lists: BTreeMap::from([("gbt2260".to_string(), "2023".to_string())]),
+        code_lists: pes_schemas::codes::code_list_versions(),
         provenance: Provenance {
-            raw_sha256: String::new(),
+            // The gateway stamps the real batch hash and ingest time.
+            raw_sha256: "0".repeat(64),
             adapter_id: "native".into(),
             adapter_version: "1".into(),
-            ingested_at: String::new(),
+            ingested_at: "2026-01-01T00:00:00Z".into(),
             location: format!("line:{}", i + 1),
         },
         body,
@@ -135,4 +171,21 @@ pub fn ndjson(range: std::ops::Range<u64>, region: &str, source: &str, version: 
         out.push(b'\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_records_pass_national_validation() {
+        for i in 0..300 {
+            let r = record(i, "440000", "gd-hr", 1);
+            assert_eq!(
+                pes_schemas::validate::validate_record(&r),
+                Ok(()),
+                "record {i}"
+            );
+        }
+    }
 }

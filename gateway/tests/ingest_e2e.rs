@@ -204,6 +204,7 @@ fn invalid_rows_are_quarantined_and_listed_masked() {
     let mut body = ndjson(0..6, REGION, SOURCE, 1);
     let mut bad = record(100, REGION, SOURCE, 1);
     bad.region = "510000".into();
+    bad.record_id = pes_schemas::Record::make_id("510000", SOURCE, &bad.source_record_id);
     body.extend(serde_json::to_vec(&bad).unwrap());
     body.extend_from_slice(b"\n{\"record_id\":\"x\"}\n");
     let v = g.push(body, true);

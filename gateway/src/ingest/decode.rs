@@ -144,8 +144,7 @@ impl<'a> EntrySink<'a> {
                 raw_row: raw_row(),
             });
         }
-        record.provenance.raw_sha256.clone_from(&self.batch_hex);
-        record.provenance.ingested_at = self.input.ingested_at.to_string();
+        self.stamp(&mut record);
         let key = self.input.key;
         let today = self.input.today;
         let (rtype, id) = (record.record_type(), record.record_id.clone());
@@ -158,6 +157,12 @@ impl<'a> EntrySink<'a> {
                 location,
                 message: format!("record could not be encoded: {e}"),
             })
+    }
+
+    /// Sets the provenance fields the gateway owns: the batch hash and the ingest time.
+    pub fn stamp(&self, record: &mut Record) {
+        record.provenance.raw_sha256.clone_from(&self.batch_hex);
+        record.provenance.ingested_at = self.input.ingested_at.to_string();
     }
 
     /// Takes one row that failed.
@@ -242,7 +247,28 @@ pub fn decode_native(body: &[u8], sink: &mut EntrySink<'_>) -> Result<(), Ingest
         }
         let location = format!("line:{}", i + 1);
         match serde_json::from_str::<Record>(line) {
-            Ok(record) => sink.record(record, location, || line.to_string())?,
+            Ok(mut record) => match {
+                sink.stamp(&mut record);
+                pes_schemas::validate::validate_record(&record)
+            } {
+                Ok(()) => sink.record(record, location, || line.to_string())?,
+                Err(errors) => sink.row_error(RowProblem {
+                    row: 0,
+                    location,
+                    field: errors.first().map(|e| e.path.clone()),
+                    code: errors
+                        .first()
+                        .map(|e| e.code)
+                        .unwrap_or("invalid")
+                        .to_string(),
+                    message: errors
+                        .iter()
+                        .map(|e| e.message.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                    raw_row: line.to_string(),
+                })?,
+            },
             Err(e) if e.is_data() => sink.row_error(RowProblem {
                 row: 0,
                 location,
