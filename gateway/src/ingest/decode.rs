@@ -247,28 +247,29 @@ pub fn decode_native(body: &[u8], sink: &mut EntrySink<'_>) -> Result<(), Ingest
         }
         let location = format!("line:{}", i + 1);
         match serde_json::from_str::<Record>(line) {
-            Ok(mut record) => match {
+            Ok(mut record) => {
                 sink.stamp(&mut record);
-                pes_schemas::validate::validate_record(&record)
-            } {
-                Ok(()) => sink.record(record, location, || line.to_string())?,
-                Err(errors) => sink.row_error(RowProblem {
-                    row: 0,
-                    location,
-                    field: errors.first().map(|e| e.path.clone()),
-                    code: errors
-                        .first()
-                        .map(|e| e.code)
-                        .unwrap_or("invalid")
-                        .to_string(),
-                    message: errors
-                        .iter()
-                        .map(|e| e.message.as_str())
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                    raw_row: line.to_string(),
-                })?,
-            },
+                let verdict = pes_schemas::validate::validate_record(&record);
+                match verdict {
+                    Ok(()) => sink.record(record, location, || line.to_string())?,
+                    Err(errors) => sink.row_error(RowProblem {
+                        row: 0,
+                        location,
+                        field: errors.first().map(|e| e.path.clone()),
+                        code: errors
+                            .first()
+                            .map(|e| e.code)
+                            .unwrap_or("invalid")
+                            .to_string(),
+                        message: errors
+                            .iter()
+                            .map(|e| e.message.as_str())
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                        raw_row: line.to_string(),
+                    })?,
+                }
+            }
             Err(e) if e.is_data() => sink.row_error(RowProblem {
                 row: 0,
                 location,
