@@ -16,6 +16,8 @@ use proptest::prelude::*;
 fn push(store: &Store, rollups: &mut Rollups, key: &DataKey, batch: &[(u64, u64, bool)], n: u64) {
     let mut b = EntryBuilder::new(&[n as u8; 32], "gd-hr", "2026-01-01T00:00:00Z", 0);
     let today = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+    let batch_id = [n as u8; 32];
+    let mut shared = None;
     for &(i, version, flip) in batch {
         let mut r = record(i, "440000", "gd-hr", version);
         if flip {
@@ -35,11 +37,11 @@ fn push(store: &Store, rollups: &mut Rollups, key: &DataKey, batch: &[(u64, u64,
         let (t, id) = (r.record_type(), r.record_id.clone());
         b.push_record(
             |k| encode_key(t, &id, k),
-            |v| encode_value(&mut r, key, today, v).map(|_| ()),
+            |v| encode_value(&mut r, key, today, &batch_id, &mut shared, v).map(|_| ()),
         )
         .unwrap();
     }
-    let bytes = b.finish();
+    let bytes = b.finish(b"{}");
     let entry = Entry::parse(&bytes).unwrap();
     let mut deltas = Vec::new();
     store.apply_entry(&entry, n, &mut deltas).unwrap();

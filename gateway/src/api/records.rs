@@ -8,7 +8,6 @@ use crate::api::{audit, authenticate, event, refuse, State};
 use crate::auth::Role;
 use crate::ingest::decode::{quarantine_id, QuarantinedRow, RowProblem};
 use crate::problem::Problem;
-use crate::store::value::{decode_value, has_protected};
 
 /// Query parameters of a record read.
 #[derive(Debug, Deserialize)]
@@ -46,30 +45,19 @@ pub async fn get_record(
             return Err(refuse(&node, &req, "record.read", Some(&auth), p, detail).await);
         }
     }
-    let value = match node.store.get_record(&id) {
-        Ok(Some(v)) => v,
+    let (record, protected) = match node.store.read_record(&id, &node.data_key, params.reveal) {
+        Ok(Some(r)) => r,
         Ok(None) => {
-            return Err(refuse(
-                &node,
-                &req,
-                "record.read",
-                Some(&auth),
-                Problem::not_found("unknown-record", "no such record"),
-                detail,
-            )
-            .await)
+            let p = Problem::not_found("unknown-record", "no such record");
+            return Err(refuse(&node, &req, "record.read", Some(&auth), p, detail).await);
         }
         Err(e) => {
             tracing::error!(error = %e, "record read failed");
             return Err(Problem::internal());
         }
     };
-    let record = decode_value(&value, &node.data_key, params.reveal).map_err(|e| {
-        tracing::error!(error = %e, "stored record could not be decoded");
-        Problem::internal()
-    })?;
     let mut d = detail;
-    d["revealed"] = (params.reveal && has_protected(&value)).into();
+    d["revealed"] = (params.reveal && protected).into();
     let receipt = audit(
         &node,
         event(&node, &req, "record.read", Some(&auth), 200, d),
@@ -77,7 +65,7 @@ pub async fn get_record(
     .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "record": record,
-        "protected_withheld": !params.reveal && has_protected(&value),
+        "protected_withheld": !params.reveal && protected,
         "audit_receipt": receipt,
         "as_of": as_of(&node),
     })))

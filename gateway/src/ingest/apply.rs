@@ -198,6 +198,17 @@ fn run(store: Store, state: Arc<ApplyState>, rx: mpsc::Receiver<Durable>, journa
             }
             last_flush = Instant::now();
             dirty = false;
+            release_freed_memory();
         }
+    }
+}
+
+/// Hands memory freed by large batches back to the OS, so resident memory tracks live data
+/// rather than the largest push seen.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks glibc's own free lists; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }

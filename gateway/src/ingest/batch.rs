@@ -1,8 +1,8 @@
 //! The journal entry of one pushed batch: normalised records (already encoded for the store,
 //! protected fields sealed) and quarantined rows (raw row sealed).
 //!
-//! Layout: `u8 version | [32] batch id | u16+source | u16+ingested_at | u32 records |
-//! u32 quarantined | records: (u16+key, u32+value)* | quarantined: (u32 row, u32+value)*`.
+//! Layout: `u8 version | [32] batch id | u16+source | u16+ingested_at | u32+shared envelope |
+//! u32 records | u32 quarantined | records: (u16+key, u32+value)* | quarantined: (u32 row, u32+value)*`.
 //! Records are appended while the body is decoded, so the entry is built without a second copy.
 
 /// Entry format version.
@@ -81,10 +81,12 @@ impl EntryBuilder {
         self.n_records
     }
 
-    /// Finishes the entry.
-    pub fn finish(self) -> Vec<u8> {
+    /// Finishes the entry; `shared` is the batch's shared envelope (JSON, may be empty).
+    pub fn finish(self, shared: &[u8]) -> Vec<u8> {
         let mut out = self.head;
-        out.reserve(8 + self.records.len() + self.quarantine.len());
+        out.reserve(12 + shared.len() + self.records.len() + self.quarantine.len());
+        out.extend_from_slice(&(shared.len() as u32).to_le_bytes());
+        out.extend_from_slice(shared);
         out.extend_from_slice(&self.n_records.to_le_bytes());
         out.extend_from_slice(&self.n_quarantine.to_le_bytes());
         out.extend_from_slice(&self.records);
@@ -108,6 +110,8 @@ pub struct Entry<'a> {
     pub source: &'a str,
     /// RFC 3339 ingest time.
     pub ingested_at: &'a str,
+    /// The batch's shared envelope (JSON; empty when the batch has no records).
+    pub shared: &'a [u8],
     /// `(key, value)` of each record, in input order.
     pub records: Vec<(&'a [u8], &'a [u8])>,
     /// `(row, value)` of each quarantined row.
@@ -150,6 +154,8 @@ impl<'a> Entry<'a> {
         batch_id.copy_from_slice(c.take(32)?);
         let source = c.str16()?;
         let ingested_at = c.str16()?;
+        let shared_len = c.u32()? as usize;
+        let shared = c.take(shared_len)?;
         let n_records = c.u32()? as usize;
         let n_quarantine = c.u32()? as usize;
         let mut records = Vec::with_capacity(n_records.min(b.len() / 8));
@@ -169,6 +175,7 @@ impl<'a> Entry<'a> {
             batch_id,
             source,
             ingested_at,
+            shared,
             records,
             quarantined,
         })
@@ -200,9 +207,10 @@ mod tests {
             )
             .is_err());
         b.push_quarantined(3, b"q");
-        let bytes = b.finish();
+        let bytes = b.finish(b"{}");
         let e = Entry::parse(&bytes).unwrap();
         assert_eq!(e.source, "gd-hr");
+        assert_eq!(e.shared, b"{}");
         assert_eq!(e.records, vec![(&b"k1"[..], &b"value-1"[..])]);
         assert_eq!(e.quarantined, vec![(3, &b"q"[..])]);
         assert!(Entry::parse(&bytes[..bytes.len() - 1]).is_err());

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::ingest::batch::EntryBuilder;
 use crate::ingest::IngestError;
 use crate::keys::DataKey;
-use crate::store::value::{encode_key, encode_value};
+use crate::store::value::{encode_key, encode_value, SharedEnvelope};
 
 /// Content types the native (national NDJSON) source accepts.
 pub const NATIVE_CONTENT_TYPES: &[&str] = &["application/x-ndjson", "application/jsonl"];
@@ -95,6 +95,7 @@ pub struct EntrySink<'a> {
     rows: u64,
     quarantined: u64,
     row_errors: Vec<RowProblem>,
+    shared: Option<SharedEnvelope>,
 }
 
 impl<'a> EntrySink<'a> {
@@ -112,6 +113,7 @@ impl<'a> EntrySink<'a> {
             rows: 0,
             quarantined: 0,
             row_errors: Vec::new(),
+            shared: None,
         }
     }
 
@@ -147,11 +149,13 @@ impl<'a> EntrySink<'a> {
         self.stamp(&mut record);
         let key = self.input.key;
         let today = self.input.today;
+        let batch_id = self.input.batch_id;
+        let shared = &mut self.shared;
         let (rtype, id) = (record.record_type(), record.record_id.clone());
         self.builder
             .push_record(
                 |k| encode_key(rtype, &id, k),
-                |v| encode_value(&mut record, key, today, v).map(|_| ()),
+                |v| encode_value(&mut record, key, today, batch_id, shared, v).map(|_| ()),
             )
             .map_err(|e| IngestError::Malformed {
                 location,
@@ -196,8 +200,13 @@ impl<'a> EntrySink<'a> {
     /// Finishes the entry.
     pub fn finish(self) -> Decoded {
         let accepted = u64::from(self.builder.records());
+        let shared = self
+            .shared
+            .as_ref()
+            .and_then(|s| serde_json::to_vec(s).ok())
+            .unwrap_or_default();
         Decoded {
-            payload: self.builder.finish(),
+            payload: self.builder.finish(&shared),
             accepted,
             quarantined: self.quarantined,
             row_errors: self.row_errors,

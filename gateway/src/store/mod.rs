@@ -4,7 +4,7 @@
 //! Everything one journal entry changes goes into one `apply_batch` on one tree, so the records
 //! and the applied offset are always recorded together (two trees would not be atomic together).
 //! Key prefixes: a record-type byte (0..8) for records, `0xF0` for the applied offset, `0xF1` for
-//! batch summaries, `0xF2` for quarantined rows.
+//! batch summaries, `0xF2` for quarantined rows, `0xF3` for each batch's shared envelope.
 
 pub mod facts;
 pub mod value;
@@ -20,6 +20,7 @@ use facts::Facts;
 
 const APPLIED_KEY: &[u8] = b"\xF0applied";
 const BATCH_PREFIX: u8 = 0xF1;
+const ENVELOPE_PREFIX: u8 = 0xF3;
 /// Key prefix of quarantined rows.
 pub const QUARANTINE_PREFIX: u8 = 0xF2;
 
@@ -132,6 +133,11 @@ impl Store {
             batch.insert(key, val);
             out.applied += 1;
         }
+        if !entry.shared.is_empty() && out.applied > 0 {
+            let mut ekey = vec![ENVELOPE_PREFIX];
+            ekey.extend_from_slice(&entry.batch_id);
+            batch.insert(ekey, entry.shared);
+        }
         for (row, val) in &entry.quarantined {
             batch.insert(quarantine_key(&entry.batch_id, *row), *val);
         }
@@ -158,6 +164,29 @@ impl Store {
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         Ok(())
+    }
+
+    /// Reads a record by id; protected fields are opened only with `reveal`. Returns the record
+    /// and whether it holds protected fields.
+    pub fn read_record(
+        &self,
+        record_id: &str,
+        key: &crate::keys::DataKey,
+        reveal: bool,
+    ) -> Result<Option<(pes_schemas::Record, bool)>, StoreError> {
+        let Some(v) = self.get_record(record_id)? else {
+            return Ok(None);
+        };
+        let batch = value::value_batch(&v).ok_or(StoreError::Malformed)?;
+        let mut ekey = vec![ENVELOPE_PREFIX];
+        ekey.extend_from_slice(&batch);
+        let shared: Option<value::SharedEnvelope> = match self.db.get(ekey)? {
+            Some(b) => Some(serde_json::from_slice(&b).map_err(|_| StoreError::Malformed)?),
+            None => None,
+        };
+        let record = value::decode_value(record_id, &v, shared.as_ref(), key, reveal)
+            .map_err(|_| StoreError::Malformed)?;
+        Ok(Some((record, value::has_protected(&v))))
     }
 
     /// Looks a record's value up by record id, trying each record type's key space.
