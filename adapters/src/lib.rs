@@ -1,3 +1,45 @@
-//! Adapters: turn provincial exports (CSV, fixed-width, JSON, XML) into unified national records.
+//! # pes-adapters: provincial exports in, national records out
 //!
-//! Filled in by the adapters issue; see `../shared/DESIGN.md` section 4.
+//! Provincial systems export what they have: GB18030 CSV with Chinese headers, fixed-width
+//! mainframe files, nested JSON from a REST API, XML. An [`Adapter`] decodes one such export,
+//! streaming, into validated national records ([`pes_schemas::Record`]) and row errors, handed
+//! one at a time to a sink. Onboarding a province takes a mapping file, not a release:
+//!
+//! ```text
+//!   TOML mapping ──Mapping::from_path──▶ Mapping ──build_adapter──▶ Box<dyn Adapter>
+//!                                                                       │ decode(reader, ctx, sink)
+//!   raw bytes ─▶ encoding (strict) ─▶ format (csv | fixed_width | json | xml) ─▶ rows/items
+//!        ─▶ engine: sources ─▶ transforms ─▶ typed body ─▶ envelope ─▶ validate ─▶ sink
+//! ```
+//!
+//! - [`mapping`]: the TOML form, checked against the schema and code lists; every mistake names
+//!   its line.
+//! - `formats`: how each format finds rows and values; `engine`: how a row becomes a record.
+//! - [`synth`]: a deterministic generator of realistic exports in any mapping's format, with
+//!   planted defects, for demos, tests and benchmarks.
+//!
+//! Protected values (name, ID number, phone) never appear in errors or logs: row errors carry
+//! them masked ([`mask`]), and keep the raw row only for quarantine.
+
+mod adapter;
+pub mod check;
+mod encoding;
+mod engine;
+mod formats;
+mod mapped;
+pub mod mapping;
+mod mask;
+pub mod national;
+mod registry;
+pub mod synth;
+mod target;
+mod transform;
+
+// Public interface.
+pub use adapter::{
+    Adapter, AdapterError, DecodeContext, DecodeSummary, Decoded, RowError, RowErrorCode, SinkError,
+};
+pub use mapped::{build_adapter, MappedAdapter};
+pub use mapping::{Mapping, MappingError};
+pub use mask::{mask, masked};
+pub use registry::Registry;

@@ -19,10 +19,13 @@
 //! - [`query`]: `plan`, `rollup`, `suppress`.
 //! - [`api`]: the actix-web HTTP surface; [`problem`]: RFC 9457 errors; [`metrics`].
 //! - [`node`]: opens all of the above as one running gateway.
+//! - [`audit`]: the transparency log (canonical events, RFC 6962 tree, checkpoints, proofs,
+//!   witnessing, offline verifier); [`signed_note`]: C2SP signed notes with Ed25519.
 //!
 //! The `pesgw` binary's command-line interface lives in `src/cli/` and is not part of this library.
 
 pub mod api;
+pub mod audit;
 pub mod audit_hook;
 pub mod auth;
 pub mod config;
@@ -33,5 +36,6 @@ pub mod native_sample;
 pub mod node;
 pub mod problem;
 pub mod query;
+pub mod signed_note;
 pub mod sources;
 pub mod store;

@@ -17,6 +17,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::LazyLock;
 
+use thiserror::Error;
+
 /// Code-list name and the version this build embeds. Records name the versions they were
 /// normalised with in `code_lists`.
 pub const VERSIONS: [(&str, &str); 10] = [
@@ -320,6 +322,96 @@ pub fn province_of(code: &str) -> Option<&'static Division> {
     let mut buf = [b'0'; 6];
     buf[..2].copy_from_slice(prefix.as_bytes());
     division(std::str::from_utf8(&buf).ok()?)
+}
+
+/// Why a string is not a usable division code (as a field of its own, not inside an ID number).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum DivisionError {
+    /// Not six ASCII digits.
+    #[error("division: a GB/T 2260 code is 6 digits")]
+    Format,
+    /// Six digits, but not in the code list.
+    #[error("division: not a GB/T 2260 code in the 2023 list")]
+    Unknown,
+    /// A retired code: valid only inside ID numbers issued before it was retired.
+    #[error("division: retired code (now {successor}); valid only inside ID numbers")]
+    Retired {
+        /// The current code that took its place.
+        successor: &'static str,
+    },
+}
+
+impl DivisionError {
+    /// A stable machine-readable reason code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DivisionError::Format => "invalid_format",
+            DivisionError::Unknown => "unknown_division",
+            DivisionError::Retired { .. } => "retired_division",
+        }
+    }
+}
+
+/// Checks a division code given as a field of its own: a current code of the list.
+pub fn validate_division(code: &str) -> Result<&'static Division, DivisionError> {
+    if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(DivisionError::Format);
+    }
+    match division(code) {
+        None => Err(DivisionError::Unknown),
+        Some(d) if d.retired => Err(DivisionError::Retired {
+            successor: d.successor.unwrap_or("merged"),
+        }),
+        Some(d) => Ok(d),
+    }
+}
+
+/// Why a string is not a listed occupation code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum OccupationError {
+    /// Not of the form `X-XX-XX-XX` (and, where groups are allowed, not a group prefix either).
+    #[error("occupation: not of the form X-XX-XX-XX")]
+    Format,
+    /// Well formed, but not in the 2022 list.
+    #[error("occupation: not in the 2022 occupational classification list")]
+    Unknown,
+}
+
+impl OccupationError {
+    /// A stable machine-readable reason code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            OccupationError::Format => "invalid_format",
+            OccupationError::Unknown => "unknown_occupation",
+        }
+    }
+}
+
+/// Checks an occupation code: the `X-XX-XX-XX` form and membership of the 2022 list (细类 only).
+pub fn validate_occupation(code: &str) -> Result<&'static Occupation, OccupationError> {
+    if !is_occupation_format(code) {
+        return Err(OccupationError::Format);
+    }
+    occupation(code)
+        .filter(|o| o.level == OccupationLevel::Occupation)
+        .ok_or(OccupationError::Unknown)
+}
+
+/// Checks a code that may be an occupation or a group prefix (`X`, `X-XX`, `X-XX-XX`), as
+/// desired occupations and aggregate filters allow.
+pub fn validate_occupation_or_group(code: &str) -> Result<&'static Occupation, OccupationError> {
+    let b = code.as_bytes();
+    let shaped = matches!(b.len(), 1 | 4 | 7 | 10)
+        && b.iter().enumerate().all(|(i, c)| match i {
+            1 | 4 | 7 => *c == b'-',
+            _ => c.is_ascii_digit(),
+        });
+    if !shaped {
+        return Err(OccupationError::Format);
+    }
+    occupation(code).ok_or(OccupationError::Unknown)
 }
 
 /// Looks up an occupational classification code of any level.

@@ -84,12 +84,12 @@ const CHECK_CHARS: &[u8; 11] = b"10X98765432";
 /// Earliest accepted birth year: older dates are data errors, not people.
 const MIN_BIRTH_YEAR: u32 = 1800;
 
-/// Provincial-level division codes (first two digits) accepted in ID numbers: the 31 mainland
-/// provinces of GB/T 2260, Taiwan 71, Hong Kong 81, Macao 82, and 83, which residence permits
-/// for Taiwan residents carry (they follow GB 11643).
-const KNOWN_PROVINCES: [u8; 35] = [
+/// Provincial-level division codes (first two digits) accepted in ID numbers: the 34
+/// provincial-level divisions of GB/T 2260 (31 mainland, Taiwan 71, Hong Kong 81, Macao 82), the
+/// same set as the `province` rows of `codes/divisions.csv` (a test checks this).
+const KNOWN_PROVINCES: [u8; 34] = [
     11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51, 52,
-    53, 54, 61, 62, 63, 64, 65, 71, 81, 82, 83,
+    53, 54, 61, 62, 63, 64, 65, 71, 81, 82,
 ];
 
 /// Lookup table: `PROVINCE_TABLE[n]` is true when `n` is a known province prefix.

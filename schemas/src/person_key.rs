@@ -44,10 +44,12 @@ impl PersonKeyer {
 /// last character encodes only 2 meaningful bits (so it decodes to exactly 32 bytes).
 pub fn is_well_formed(s: &str) -> bool {
     let b = s.as_bytes();
+    // 32 bytes = 42 full characters + one carrying 4 bits, whose low 2 bits must be zero.
     b.len() == PERSON_KEY_LEN
-        && b.iter()
+        && b[..PERSON_KEY_LEN - 1]
+            .iter()
             .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_')
-        && URL_SAFE_NO_PAD.decode(b).is_ok_and(|v| v.len() == 32)
+        && b"AEIMQUYcgkosw048".contains(&b[PERSON_KEY_LEN - 1])
 }
 
 #[cfg(test)]
@@ -82,6 +84,17 @@ mod tests {
             PersonKeyer::new(b"a").key(&id),
             PersonKeyer::new(b"b").key(&id)
         );
+    }
+
+    #[test]
+    fn well_formed_means_decodes_to_exactly_32_bytes() {
+        for last in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_" {
+            let mut k = "A".repeat(42).into_bytes();
+            k.push(*last);
+            let k = String::from_utf8(k).unwrap();
+            let decodes = URL_SAFE_NO_PAD.decode(&k).is_ok_and(|v| v.len() == 32);
+            assert_eq!(is_well_formed(&k), decodes, "{k}");
+        }
     }
 
     #[test]

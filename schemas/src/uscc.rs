@@ -10,9 +10,12 @@
 //! | 9-17 | GB 11714 organisation code (9 characters) |
 //! | 18 | check character: weights 3^(i-1) mod 31, `(31 - sum mod 31) mod 31` mapped to the set |
 //!
-//! The type character is only checked against the character set: the standard's type tables
-//! have been extended since 2015 and differ between sources, so rejecting unlisted pairs would
-//! refuse real codes. [`Uscc::type_name`] names the pairs that are well established.
+//! The type character is checked only where the standard's table is certain: every type the
+//! standard defines is a digit `1`-`9` (`9` meaning "other" for most authorities), and the
+//! market-regulation authority `9` has exactly the types `1` (enterprise), `2` (individual
+//! business) and `3` (farmers' cooperative). Other (authority, type) pairs are accepted even when
+//! the 2015 table does not list them, because the tables have been extended since and sources
+//! differ; [`Uscc::type_name`] names the pairs that are well established.
 //! Lower-case letters are not part of the standard's character set and are rejected.
 
 use thiserror::Error;
@@ -36,6 +39,9 @@ pub enum UsccError {
     /// The first character is not a registration authority (1-9, A, N, Y).
     #[error("uscc: registration authority code is not one of 1-9, A, N, Y")]
     Authority,
+    /// The organisation type (character 2) is not one the standard defines for the authority.
+    #[error("uscc: organisation type code is not defined for the registration authority")]
+    OrgType,
     /// Characters 3-8 are not six digits.
     #[error("uscc: division code (characters 3-8) is not six digits")]
     Division,
@@ -51,6 +57,7 @@ impl UsccError {
             UsccError::Length { .. } => "invalid_length",
             UsccError::Charset { .. } => "invalid_character",
             UsccError::Authority => "unknown_authority",
+            UsccError::OrgType => "unknown_org_type",
             UsccError::Division => "invalid_division",
             UsccError::CheckChar => "check_char_mismatch",
         }
@@ -79,6 +86,14 @@ static VALUES: [u8; 256] = {
 /// Whether `b` may be the registration-authority character.
 fn is_authority(b: u8) -> bool {
     matches!(b, b'1'..=b'9' | b'A' | b'N' | b'Y')
+}
+
+/// Whether `t` may be the organisation-type character under authority `a` (see module docs).
+fn is_org_type(a: u8, t: u8) -> bool {
+    match a {
+        b'9' => matches!(t, b'1'..=b'3'),
+        _ => matches!(t, b'1'..=b'9'),
+    }
 }
 
 /// Computes the check character of the first 17 characters.
@@ -123,6 +138,9 @@ fn check(input: &[u8]) -> Result<(), UsccError> {
     if !is_authority(input[0]) {
         return Err(UsccError::Authority);
     }
+    if !is_org_type(input[0], input[1]) {
+        return Err(UsccError::OrgType);
+    }
     if !input[2..8].iter().all(u8::is_ascii_digit) {
         return Err(UsccError::Division);
     }
@@ -156,7 +174,7 @@ impl std::fmt::Display for Uscc {
 }
 
 impl Uscc {
-    /// Parses and checks a USCC: length, character set, authority, division digits, check.
+    /// Parses and checks a USCC: length, character set, authority, type, division digits, check.
     pub fn parse(input: &str) -> Result<Uscc, UsccError> {
         let bytes = input.as_bytes();
         check(bytes)?;

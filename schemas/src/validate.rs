@@ -394,31 +394,18 @@ impl Checker {
     }
 
     fn division(&mut self, path: &str, code: &str) {
-        match codes::division(code) {
-            None => self.push(
-                path,
-                "unknown_division",
-                format!("{code:?} is not a GB/T 2260 division code"),
-            ),
-            Some(d) if d.retired => self.push(
-                path,
-                "retired_division",
-                format!(
-                    "{code:?} is a retired division code (now {})",
-                    d.successor.unwrap_or("merged")
-                ),
-            ),
-            Some(_) => {}
+        if let Err(e) = codes::validate_division(code) {
+            let code_name = match e {
+                codes::DivisionError::Format => "unknown_division",
+                _ => e.code(),
+            };
+            self.push(path, code_name, format!("{code:?}: {e}"));
         }
     }
 
     fn occupation(&mut self, path: &str, code: &str) {
-        if codes::occupation(code).is_none() {
-            self.push(
-                path,
-                "unknown_occupation",
-                format!("{code:?} is not a 2022 occupational classification code"),
-            );
+        if let Err(e) = codes::validate_occupation_or_group(code) {
+            self.push(path, "unknown_occupation", format!("{code:?}: {e}"));
         }
     }
 
@@ -463,8 +450,8 @@ impl Checker {
         }
     }
 
-    /// Checks a non-protected-agnostic text: length and no control characters. The message
-    /// never echoes the text (it may be a protected field such as a name).
+    /// Checks a free-text field: present if required, not too long, no control characters.
+    /// The message never echoes the text (it may be a protected field such as a name).
     fn text(&mut self, path: &str, s: &str, max_chars: usize, required: bool) {
         let n = s.chars().count();
         if required && s.trim().is_empty() {

@@ -260,9 +260,63 @@ fn id_number_province_prefixes_agree_with_the_division_list() {
         .map(|d| d.code[..2].parse().unwrap())
         .collect();
     for p in 0..100u8 {
-        // 83 (Taiwan residents' residence permits) is the one accepted prefix with no division.
-        if pes_schemas::id_number::is_known_province_prefix(p) && p != 83 {
+        if pes_schemas::id_number::is_known_province_prefix(p) {
             assert!(listed.contains(&p), "{p}");
         }
     }
+}
+
+#[test]
+fn division_validator_names_the_reason() {
+    use codes::DivisionError;
+    assert_eq!(codes::validate_division("440305").unwrap().name, "南山区");
+    assert_eq!(
+        codes::validate_division("44030"),
+        Err(DivisionError::Format)
+    );
+    assert_eq!(
+        codes::validate_division("44030a"),
+        Err(DivisionError::Format)
+    );
+    assert_eq!(
+        codes::validate_division("449999"),
+        Err(DivisionError::Unknown)
+    );
+    assert_eq!(
+        codes::validate_division("370284"),
+        Err(DivisionError::Retired {
+            successor: "370211"
+        })
+    );
+}
+
+#[test]
+fn occupation_validator_checks_form_and_membership() {
+    use codes::OccupationError;
+    assert_eq!(
+        codes::validate_occupation("6-31-01-03").unwrap().name,
+        "电工"
+    );
+    assert_eq!(
+        codes::validate_occupation("6-31-01"),
+        Err(OccupationError::Format)
+    );
+    assert_eq!(
+        codes::validate_occupation("6-31-01-3"),
+        Err(OccupationError::Format)
+    );
+    assert_eq!(
+        codes::validate_occupation("6-31-01-99"),
+        Err(OccupationError::Unknown)
+    );
+    assert!(codes::validate_occupation_or_group("6-31-01").is_ok());
+    assert!(codes::validate_occupation_or_group("6").is_ok());
+    assert_eq!(
+        codes::validate_occupation_or_group("9"),
+        Err(OccupationError::Unknown)
+    );
+    assert_eq!(
+        codes::validate_occupation_or_group("6-3"),
+        Err(OccupationError::Format)
+    );
 }

@@ -333,6 +333,8 @@ fn schemas_reject_malformed_values() {
         ("employer", "uscc", json!("91350100M000100Y4")),
         ("employer", "uscc", json!("01350100M000100Y43")),
         ("employer", "uscc", json!("91350100I000100Y43")),
+        ("employer", "uscc", json!("94350100M000100Y43")),
+        ("employer", "uscc", json!("5A350100M000100Y43")),
         ("employer", "industry", json!("I6")),
         ("employer", "reg_division", json!("4403")),
         ("vacancy", "occupation", json!("2-2-10-03")),

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use chrono::NaiveDate;
 use pes_schemas::validate::{validate_record, FieldError};
 use pes_schemas::*;
 use serde_json::{json, Value};
@@ -199,4 +200,54 @@ fn every_error_is_reported_not_just_the_first() {
         v["name"] = json!("");
     });
     assert_eq!(e.len(), 4, "{e:?}");
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever a provincial system puts in the protected fields, no error message echoes it.
+        #[test]
+        fn error_messages_never_contain_protected_values(
+            id in "[0-9]{17}[0-9Xx]|[0-9]{15}|[0-9A-Z]{10,20}",
+            phone in "[02-9][0-9]{10}|[0-9]{5,9}",
+            name in "[\u{4e00}-\u{9fa5}]{2,4}|",
+        ) {
+            let errors = {
+                let mut v = fixture("person");
+                v["protected"] = json!({"name": name, "id_number": id, "phone": phone});
+                let rec: Record = serde_json::from_value(v).unwrap();
+                validate_record(&rec).err().unwrap_or_default()
+            };
+            // The phone never matches `1[3-9]…`, so there is always at least that error.
+            prop_assert!(!errors.is_empty());
+            for e in &errors {
+                prop_assert!(!e.message.contains(&id), "{}", e);
+                prop_assert!(!e.message.contains(&phone), "{}", e);
+                prop_assert!(name.is_empty() || !e.message.contains(&name), "{}", e);
+            }
+        }
+
+        /// A person whose birth date and sex come from a valid ID number validates.
+        #[test]
+        fn person_derived_from_any_valid_id_validates(
+            county in prop::sample::select(vec!["110105", "440305", "650102", "412723"]),
+            days in 0i64..40_000,
+            order in 0u32..1000,
+        ) {
+            let born = NaiveDate::from_ymd_opt(1915, 1, 1).unwrap() + chrono::Duration::days(days);
+            let first17 = format!("{county}{}{order:03}", born.format("%Y%m%d"));
+            let check = id_number::check_char(first17.as_bytes()) as char;
+            let id = id_number::IdNumber::parse(&format!("{first17}{check}")).unwrap();
+            let mut v = fixture("person");
+            v["sex"] = json!(id.sex_code());
+            v["birth_date"] = json!(id.birth_date());
+            v["graduation_year"] = json!(null);
+            v["protected"]["id_number"] = json!(id.as_str());
+            v["person_key"] = json!(person_key::PersonKeyer::new(b"k").key(&id));
+            let rec: Record = serde_json::from_value(v).unwrap();
+            prop_assert_eq!(validate_record(&rec), Ok(()));
+        }
+    }
 }

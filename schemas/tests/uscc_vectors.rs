@@ -40,6 +40,21 @@ fn every_authority_code_of_the_standard_is_accepted() {
 }
 
 #[test]
+fn types_outside_the_certain_table_are_accepted_when_they_are_digits() {
+    // 5-4 and Y-2 are not in the 2015 table but may be in later amendments.
+    for first17 in [
+        "54350100M000100Y4",
+        "Y2350100M000100Y4",
+        "N9350100M000100Y4",
+    ] {
+        let mut s = first17.as_bytes().to_vec();
+        s.push(check_char(&s));
+        let s = String::from_utf8(s).unwrap();
+        assert!(Uscc::parse(&s).is_ok(), "{s}");
+    }
+}
+
+#[test]
 fn parts_are_exposed() {
     let u = Uscc::parse("91350100M000100Y43").unwrap();
     assert_eq!(u.authority(), '9');
@@ -74,6 +89,11 @@ fn known_bad_codes_are_rejected_with_the_reason() {
         (with_check("B1350100M000100Y4"), Authority),
         (with_check("X1350100M000100Y4"), Authority),
         (with_check("913501A0M000100Y4"), Division),
+        (with_check("94350100M000100Y4"), OrgType),
+        (with_check("99350100M000100Y4"), OrgType),
+        (with_check("9A350100M000100Y4"), OrgType),
+        (with_check("10350100M000100Y4"), OrgType),
+        (with_check("5A350100M000100Y4"), OrgType),
     ];
     for (input, expected) in cases {
         assert_eq!(Uscc::parse(&input).map(|_| ()), Err(expected), "{input:?}");
@@ -84,11 +104,13 @@ fn known_bad_codes_are_rejected_with_the_reason() {
 fn first17() -> impl Strategy<Value = Vec<u8>> {
     (
         prop::sample::select(b"123456789ANY".to_vec()),
-        prop::sample::select(CHARSET.to_vec()),
+        0u8..9,
         0u32..1_000_000,
         prop::collection::vec(prop::sample::select(CHARSET.to_vec()), 9),
     )
         .prop_map(|(a, t, division, org)| {
+            // Type 1-9; the market-regulation authority 9 has types 1-3 only.
+            let t = if a == b'9' { b'1' + t % 3 } else { b'1' + t };
             let mut s = vec![a, t];
             s.extend_from_slice(format!("{division:06}").as_bytes());
             s.extend_from_slice(&org);

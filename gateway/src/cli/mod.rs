@@ -4,6 +4,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod audit;
+mod adapters;
+mod synth;
 mod bench;
 mod init;
 mod push;
@@ -24,6 +27,12 @@ pub struct Cli {
 enum Command {
     /// Check ID numbers, USCCs, division or occupation codes, one result line per value.
     Validate(validate::ValidateArgs),
+    /// Audit log tools: verify a log or a receipt, generate log and witness keys.
+    Audit(audit::AuditArgs),
+    /// Work with provincial adapters (declarative mappings).
+    Adapters(adapters::AdaptersArgs),
+    /// Write a synthetic provincial export in a mapping's format.
+    Synth(synth::SynthArgs),
     /// Run a regional gateway.
     Serve(serve::ServeArgs),
     /// Write a working gateway.toml and fresh keys.
@@ -42,6 +51,9 @@ enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate(args) => validate::run(args),
+        Command::Audit(args) => audit::run(args),
+        Command::Adapters(args) => adapters::run(args),
+        Command::Synth(args) => synth::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Init(args) => init::run(args),
         Command::Token(args) => token::run(args),

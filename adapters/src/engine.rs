@@ -1,0 +1,277 @@
+//! The mapping engine: from one row (a [`Frame`]) and one record declaration to a validated
+//! national record or a row error. Formats only say how to read a value at a path.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use pes_schemas::{Provenance, Record, RecordType, SCHEMA_VERSION};
+
+use crate::adapter::{DecodeContext, DecodeSummary, Decoded, RowError, RowErrorCode, SinkError};
+use crate::mapping::{CondTest, Condition, Field, Mapping, RecordSpec, SourceRef};
+use crate::mask::mask;
+use crate::national;
+use crate::target::{build_body, code_lists_of, fields_of, V};
+use crate::transform;
+
+/// One row, item or nested element as the engine sees it.
+pub(crate) trait Frame {
+    /// Value at path `idx` of the mapping's path table; `item` reads the enclosing item.
+    fn path(&self, idx: usize, item: bool) -> V<'_>;
+    /// 1-based row or item number.
+    fn row(&self) -> u64;
+    /// 0-based index inside the `each` array.
+    fn index(&self) -> usize;
+    /// Location for provenance and errors.
+    fn location(&self) -> String;
+    /// 1-based input line where the row starts, if known.
+    fn line(&self) -> Option<u64>;
+    /// The raw row text, for quarantine.
+    fn raw(&self) -> String;
+}
+
+/// Turns frames into records for one decode run, counting as it goes.
+pub(crate) struct Emitter<'m> {
+    mapping: &'m Mapping,
+    code_lists: Vec<BTreeMap<String, String>>,
+    pub summary: DecodeSummary,
+}
+
+fn type_index(t: RecordType) -> usize {
+    RecordType::ALL.iter().position(|x| *x == t).unwrap_or(0)
+}
+
+impl<'m> Emitter<'m> {
+    pub(crate) fn new(mapping: &'m Mapping) -> Self {
+        let versions = national::code_list_versions();
+        let code_lists = RecordType::ALL
+            .iter()
+            .map(|t| {
+                code_lists_of(*t)
+                    .iter()
+                    .filter_map(|name| versions.get(*name).map(|v| (name.to_string(), v.clone())))
+                    .collect()
+            })
+            .collect();
+        Emitter { mapping, code_lists, summary: DecodeSummary::default() }
+    }
+
+    /// Whether the record's condition holds for this frame.
+    pub(crate) fn applies<F: Frame>(&self, spec: &RecordSpec, frame: &F) -> bool {
+        match &spec.when {
+            None => true,
+            Some(c) => self.holds(c, frame),
+        }
+    }
+
+    fn holds<F: Frame>(&self, c: &Condition, frame: &F) -> bool {
+        let v = read(&c.source, frame);
+        let text = v.display();
+        let text = text.trim();
+        match &c.test {
+            CondTest::OneOf(values) => values.iter().any(|x| x == text),
+            CondTest::Present(want) => text.is_empty() != *want,
+        }
+    }
+
+    /// Sends a row error.
+    pub(crate) fn row_error(
+        &mut self,
+        err: RowError,
+        sink: &mut dyn FnMut(Decoded) -> Result<(), SinkError>,
+    ) -> Result<(), SinkError> {
+        self.summary.row_errors += 1;
+        sink(Decoded::RowError(Box::new(err)))
+    }
+
+    /// A row error about the whole row (shape, syntax).
+    pub(crate) fn bad_row<F: Frame>(
+        &mut self,
+        frame: &F,
+        message: impl Into<String>,
+        sink: &mut dyn FnMut(Decoded) -> Result<(), SinkError>,
+    ) -> Result<(), SinkError> {
+        let err = RowError {
+            location: frame.location(),
+            line: frame.line(),
+            field: None,
+            raw_value: None,
+            code: RowErrorCode::BadRow,
+            detail_code: None,
+            message: message.into(),
+            raw_row: frame.raw(),
+        };
+        self.row_error(err, sink)
+    }
+
+    /// Builds, validates and sends the record `spec` declares for `frame` (or a row error).
+    pub(crate) fn emit<F: Frame>(
+        &mut self,
+        spec: &RecordSpec,
+        frame: &F,
+        ctx: &DecodeContext<'_>,
+        sink: &mut dyn FnMut(Decoded) -> Result<(), SinkError>,
+    ) -> Result<(), SinkError> {
+        match self.build(spec, frame, ctx) {
+            Ok(record) => {
+                self.summary.records += 1;
+                sink(Decoded::Record(Box::new(record)))
+            }
+            Err(err) => self.row_error(*err, sink),
+        }
+    }
+
+    pub(crate) fn build<F: Frame>(&self, spec: &RecordSpec, frame: &F, ctx: &DecodeContext<'_>) -> Result<Record, Box<RowError>> {
+        let defs = fields_of(spec.record_type);
+        let mut vals: Vec<V<'_>> = Vec::with_capacity(defs.len());
+        for (slot, field) in spec.fields.iter().enumerate() {
+            let v = match field {
+                None => V::Absent,
+                Some(f) => self.value(f, frame).map_err(|fail| {
+                    self.field_error(spec, slot, frame, fail.code, None, fail.message)
+                })?,
+            };
+            vals.push(v);
+        }
+        let source_record_id = match std::mem::replace(&mut vals[0], V::Absent) {
+            V::Text(t) if !t.is_empty() => t.into_owned(),
+            _ => {
+                return Err(self.field_error(spec, 0, frame, RowErrorCode::Missing, None, "source record id is missing".into()))
+            }
+        };
+        let record_version = match std::mem::replace(&mut vals[1], V::Absent) {
+            V::Text(t) if !t.is_empty() => t.trim().parse::<u64>().map_err(|_| {
+                self.field_error(spec, 1, frame, RowErrorCode::BadNumber, None, "record version is not a whole number".into())
+            })?,
+            _ => 1,
+        };
+        let body = build_body(spec.record_type, &mut vals, ctx.keyer)
+            .map_err(|fail| self.field_error(spec, fail.slot, frame, fail.code, None, fail.message))?;
+        let record = Record {
+            record_id: Record::make_id(ctx.region, ctx.source, &source_record_id),
+            region: ctx.region.to_string(),
+            source: ctx.source.to_string(),
+            source_record_id,
+            record_version,
+            schema_version: SCHEMA_VERSION.to_string(),
+            code_lists: self.code_lists[type_index(spec.record_type)].clone(),
+            provenance: Provenance {
+                raw_sha256: ctx.raw_sha256.to_string(),
+                adapter_id: self.mapping.id.clone(),
+                adapter_version: self.mapping.version.clone(),
+                ingested_at: ctx.ingested_at.to_string(),
+                location: frame.location(),
+            },
+            body,
+        };
+        if let Err(errors) = national::validate_record(&record) {
+            let first = &errors[0];
+            let path = first.path.trim_start_matches('/').replace('/', ".");
+            let name = path.rsplit('.').next().unwrap_or(&path);
+            let name = if name == "person_key" { "id_number" } else { name };
+            let slot = defs.iter().position(|d| d.name == name);
+            let more = match errors.len() {
+                1 => String::new(),
+                n => format!(" (and {} more: {})", n - 1, errors[1..].iter().map(|e| e.code).collect::<Vec<_>>().join(", ")),
+            };
+            let message = format!("{}{more}", first.message);
+            let mut err = match slot {
+                Some(slot) => self.field_error(spec, slot, frame, RowErrorCode::Invalid, Some(first.code.to_string()), message),
+                None => {
+                    let mut e = self.field_error(spec, 0, frame, RowErrorCode::Invalid, Some(first.code.to_string()), message);
+                    e.raw_value = None;
+                    e
+                }
+            };
+            err.field = Some(format!("{}.{}", spec.record_type, path));
+            return Err(err);
+        }
+        Ok(record)
+    }
+
+    /// Reads and transforms one field.
+    pub(crate) fn value<'f, F: Frame>(&self, f: &Field, frame: &'f F) -> Result<V<'f>, transform::StepFail> {
+        let mut v: V<'f> = match (&f.constant, f.sources.as_slice()) {
+            (Some(c), _) => V::Text(Cow::Owned(c.clone())),
+            (None, [one]) => read(one, frame),
+            (None, many) => {
+                let parts: Vec<String> = many.iter().map(|s| read(s, frame).display()).collect();
+                if parts.iter().all(String::is_empty) {
+                    V::Absent
+                } else {
+                    V::Text(Cow::Owned(parts.join(&f.sep)))
+                }
+            }
+        };
+        for step in &f.steps {
+            v = transform::apply(step, v, &self.mapping.tables)?;
+        }
+        if v.is_empty() {
+            if let Some(d) = &f.default {
+                v = V::Text(Cow::Owned(d.clone()));
+            }
+        }
+        if let (Some(p), V::Text(t)) = (&f.prefix, &v) {
+            if !t.is_empty() {
+                v = V::Text(Cow::Owned(format!("{p}{t}")));
+            }
+        }
+        Ok(v)
+    }
+
+    fn field_error<F: Frame>(
+        &self,
+        spec: &RecordSpec,
+        slot: usize,
+        frame: &F,
+        code: RowErrorCode,
+        detail_code: Option<String>,
+        message: String,
+    ) -> Box<RowError> {
+        let def = fields_of(spec.record_type)[slot];
+        let raw_value = spec.fields[slot].as_ref().and_then(|f| {
+            let raw = match (&f.constant, f.sources.as_slice()) {
+                (Some(c), _) => c.clone(),
+                (None, sources) => sources.iter().map(|s| read(s, frame).display()).collect::<Vec<_>>().join(&f.sep),
+            };
+            if raw.is_empty() {
+                None
+            } else if def.protected || reads_protected_source(spec, f) {
+                Some(mask(&raw))
+            } else {
+                Some(raw)
+            }
+        });
+        let source = spec.fields[slot]
+            .as_ref()
+            .and_then(|f| f.sources.first())
+            .map(|s| format!(" (source {})", self.mapping.source_text(s)))
+            .unwrap_or_default();
+        Box::new(RowError {
+            location: frame.location(),
+            line: frame.line(),
+            field: Some(format!("{}.{}", spec.record_type, def.name)),
+            raw_value,
+            code,
+            detail_code,
+            message: format!("{message}{source}"),
+            raw_row: frame.raw(),
+        })
+    }
+}
+
+fn read<'f, F: Frame>(s: &SourceRef, frame: &'f F) -> V<'f> {
+    match s {
+        SourceRef::Path { idx, item } => frame.path(*idx, *item),
+        SourceRef::Row => V::Text(Cow::Owned(frame.row().to_string())),
+        SourceRef::Index => V::Text(Cow::Owned(frame.index().to_string())),
+    }
+}
+
+/// Whether a field reads a source that a protected field of the same record also reads (sex
+/// derived from the ID number shows the ID number as its raw value, so it must be masked too).
+fn reads_protected_source(spec: &RecordSpec, field: &Field) -> bool {
+    let defs = fields_of(spec.record_type);
+    spec.fields.iter().zip(defs).any(|(f, d)| {
+        d.protected && f.as_ref().is_some_and(|f| f.sources.iter().any(|s| field.sources.contains(s)))
+    })
+}

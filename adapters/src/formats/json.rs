@@ -1,0 +1,344 @@
+//! JSON exports: a top-level array streamed item by item, or NDJSON. Sources are JSON Pointers;
+//! `each` points at a nested array and yields one record per element.
+//!
+//! A small scanner finds each item's bytes (tracking strings, escapes and nesting) so that only
+//! one item is held at a time; serde_json then parses that item alone.
+
+use std::borrow::Cow;
+use std::io::{BufRead, BufReader, Read};
+
+use serde_json::Value;
+
+use crate::adapter::{AdapterError, DecodeContext, DecodeSummary, Decoded, SinkError};
+use crate::engine::{Emitter, Frame};
+use crate::mapping::{Format, JsonLayout, Mapping};
+use crate::target::V;
+
+/// Splits a JSON Pointer into unescaped reference tokens.
+pub(crate) fn pointer_tokens(p: &str) -> Vec<String> {
+    if p.is_empty() {
+        return Vec::new();
+    }
+    p.split('/').skip(1).map(|t| t.replace("~1", "/").replace("~0", "~")).collect()
+}
+
+fn resolve<'v>(mut v: &'v Value, tokens: &[String]) -> Option<&'v Value> {
+    for t in tokens {
+        v = match v {
+            Value::Object(m) => m.get(t)?,
+            Value::Array(a) => a.get(t.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(v)
+}
+
+fn scalar(v: &Value) -> Option<Cow<'_, str>> {
+    match v {
+        Value::String(s) => Some(Cow::Borrowed(s)),
+        Value::Number(n) => Some(Cow::Owned(n.to_string())),
+        Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
+        _ => None,
+    }
+}
+
+fn to_v(v: Option<&Value>) -> V<'_> {
+    match v {
+        None | Some(Value::Null) | Some(Value::Object(_)) => V::Absent,
+        Some(Value::Array(a)) => V::List(a.iter().filter_map(scalar).collect()),
+        Some(other) => scalar(other).map(V::Text).unwrap_or(V::Absent),
+    }
+}
+
+struct JsonFrame<'a> {
+    item: &'a Value,
+    elem: &'a Value,
+    tokens: &'a [Vec<String>],
+    row: u64,
+    index: usize,
+    location: &'a str,
+    line: u64,
+    raw: &'a [u8],
+}
+
+impl Frame for JsonFrame<'_> {
+    fn path(&self, idx: usize, item: bool) -> V<'_> {
+        let base = if item { self.item } else { self.elem };
+        to_v(resolve(base, &self.tokens[idx]))
+    }
+    fn row(&self) -> u64 {
+        self.row
+    }
+    fn index(&self) -> usize {
+        self.index
+    }
+    fn location(&self) -> String {
+        self.location.to_string()
+    }
+    fn line(&self) -> Option<u64> {
+        Some(self.line)
+    }
+    fn raw(&self) -> String {
+        String::from_utf8_lossy(self.raw).into_owned()
+    }
+}
+
+/// Scans JSON text from a buffered reader, keeping line and byte counts.
+struct Scanner<R> {
+    r: R,
+    line: u64,
+    offset: u64,
+}
+
+impl<R: BufRead> Scanner<R> {
+    fn malformed(&self, message: impl Into<String>) -> AdapterError {
+        AdapterError::Malformed { location: format!("line {}, byte {}", self.line, self.offset), message: message.into() }
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.offset += n as u64;
+        self.r.consume(n);
+    }
+
+    /// Skips white space; returns the next byte without consuming it.
+    fn peek(&mut self) -> Result<Option<u8>, AdapterError> {
+        loop {
+            let buf = self.r.fill_buf()?;
+            if buf.is_empty() {
+                return Ok(None);
+            }
+            let ws = buf.iter().take_while(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n')).count();
+            let lines = buf[..ws].iter().filter(|b| **b == b'\n').count() as u64;
+            let next = buf.get(ws).copied();
+            self.line += lines;
+            self.consume(ws);
+            if let Some(b) = next {
+                return Ok(Some(b));
+            }
+        }
+    }
+
+    /// Reads one JSON value's bytes into `out` (which is cleared first).
+    fn value(&mut self, out: &mut Vec<u8>) -> Result<(), AdapterError> {
+        out.clear();
+        let mut depth = 0u32;
+        let mut in_str = false;
+        let mut escape = false;
+        let mut started = false;
+        loop {
+            let buf = self.r.fill_buf()?;
+            if buf.is_empty() {
+                if depth == 0 && started && !in_str {
+                    return Ok(());
+                }
+                return Err(self.malformed("input ends inside a value: truncated JSON"));
+            }
+            let mut end = None;
+            for (i, &b) in buf.iter().enumerate() {
+                if in_str {
+                    if escape {
+                        escape = false;
+                    } else if b == b'\\' {
+                        escape = true;
+                    } else if b == b'"' {
+                        in_str = false;
+                        if depth == 0 {
+                            end = Some(i + 1);
+                            break;
+                        }
+                    }
+                    continue;
+                }
+                match b {
+                    b'"' => {
+                        in_str = true;
+                        started = true;
+                    }
+                    b'{' | b'[' => {
+                        depth += 1;
+                        started = true;
+                    }
+                    b'}' | b']' => {
+                        if depth == 0 {
+                            end = Some(i);
+                            break;
+                        }
+                        depth -= 1;
+                        if depth == 0 {
+                            end = Some(i + 1);
+                            break;
+                        }
+                    }
+                    b',' | b' ' | b'\t' | b'\r' | b'\n' if depth == 0 => {
+                        end = Some(i);
+                        break;
+                    }
+                    _ => started = true,
+                }
+            }
+            let take = end.unwrap_or(buf.len());
+            out.extend_from_slice(&buf[..take]);
+            self.line += buf[..take].iter().filter(|b| **b == b'\n').count() as u64;
+            self.consume(take);
+            if end.is_some() {
+                if out.is_empty() {
+                    return Err(self.malformed("expected a value"));
+                }
+                return Ok(());
+            }
+        }
+    }
+}
+
+struct Run<'m, 'c, 's> {
+    mapping: &'m Mapping,
+    tokens: Vec<Vec<String>>,
+    emitter: Emitter<'m>,
+    ctx: &'c DecodeContext<'c>,
+    sink: &'s mut dyn FnMut(Decoded) -> Result<(), SinkError>,
+}
+
+impl Run<'_, '_, '_> {
+    fn item(&mut self, bytes: &[u8], row: u64, line: u64, location: &str, offset: u64) -> Result<(), AdapterError> {
+        self.emitter.summary.rows += 1;
+        if let Err(e) = std::str::from_utf8(bytes) {
+            return Err(AdapterError::Encoding {
+                encoding: "UTF-8".into(),
+                location: format!("byte {}", offset + e.valid_up_to() as u64),
+            });
+        }
+        let null = Value::Null;
+        let value: Value = match serde_json::from_slice(bytes) {
+            Ok(v) => v,
+            Err(e) => {
+                let frame = JsonFrame { item: &null, elem: &null, tokens: &self.tokens, row, index: 0, location, line, raw: bytes };
+                let msg = format!("not valid JSON: {} (line {} of the item)", e.classify_message(), e.line());
+                self.emitter.bad_row(&frame, msg, self.sink)?;
+                return Ok(());
+            }
+        };
+        if !value.is_object() {
+            let frame = JsonFrame { item: &value, elem: &value, tokens: &self.tokens, row, index: 0, location, line, raw: bytes };
+            self.emitter.bad_row(&frame, "an item must be a JSON object", self.sink)?;
+            return Ok(());
+        }
+        for spec in &self.mapping.records {
+            match spec.each {
+                None => {
+                    let frame = JsonFrame { item: &value, elem: &value, tokens: &self.tokens, row, index: 0, location, line, raw: bytes };
+                    if self.emitter.applies(spec, &frame) {
+                        self.emitter.emit(spec, &frame, self.ctx, self.sink)?;
+                    }
+                }
+                Some(each) => {
+                    let elems: Vec<&Value> = match resolve(&value, &self.tokens[each]) {
+                        Some(Value::Array(a)) => a.iter().collect(),
+                        Some(v @ Value::Object(_)) => vec![v],
+                        _ => Vec::new(),
+                    };
+                    let each_path = &self.mapping.paths[each];
+                    for (index, elem) in elems.into_iter().enumerate() {
+                        let loc = format!("{location}{each_path}/{index}");
+                        let frame = JsonFrame { item: &value, elem, tokens: &self.tokens, row, index, location: &loc, line, raw: bytes };
+                        if self.emitter.applies(spec, &frame) {
+                            self.emitter.emit(spec, &frame, self.ctx, self.sink)?;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+trait ClassifyMessage {
+    fn classify_message(&self) -> &'static str;
+}
+
+impl ClassifyMessage for serde_json::Error {
+    fn classify_message(&self) -> &'static str {
+        match self.classify() {
+            serde_json::error::Category::Syntax => "syntax error",
+            serde_json::error::Category::Eof => "unexpected end",
+            serde_json::error::Category::Data => "unexpected data",
+            serde_json::error::Category::Io => "read error",
+        }
+    }
+}
+
+/// Decodes a JSON export.
+pub(crate) fn decode(
+    mapping: &Mapping,
+    input: &mut dyn Read,
+    ctx: &DecodeContext<'_>,
+    sink: &mut dyn FnMut(Decoded) -> Result<(), SinkError>,
+) -> Result<DecodeSummary, AdapterError> {
+    let Format::Json { layout } = mapping.format else {
+        return Err(AdapterError::Malformed { location: "mapping".into(), message: "not a JSON mapping".into() });
+    };
+    let tokens = mapping.paths.iter().map(|p| pointer_tokens(p)).collect();
+    let mut run = Run { mapping, tokens, emitter: Emitter::new(mapping), ctx, sink };
+    let mut reader = BufReader::with_capacity(64 * 1024, input);
+    // A UTF-8 byte-order mark is tolerated.
+    let bom = if reader.fill_buf()?.starts_with(b"\xef\xbb\xbf") { 3 } else { 0 };
+    reader.consume(bom);
+    let mut buf = Vec::with_capacity(4096);
+    match layout {
+        JsonLayout::Ndjson => {
+            let mut line = 0u64;
+            let mut offset = bom as u64;
+            let mut row = 0u64;
+            loop {
+                buf.clear();
+                let n = reader.read_until(b'\n', &mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                line += 1;
+                let start = offset;
+                offset += n as u64;
+                let text = buf.trim_ascii();
+                if text.is_empty() {
+                    continue;
+                }
+                row += 1;
+                let location = format!("line:{line}");
+                run.item(text, row, line, &location, start)?;
+            }
+        }
+        JsonLayout::Array => {
+            let mut sc = Scanner { r: reader, line: 1, offset: bom as u64 };
+            match sc.peek()? {
+                Some(b'[') => sc.consume(1),
+                Some(_) => return Err(sc.malformed("expected '[' at the start of a JSON array export")),
+                None => return Ok(run.emitter.summary),
+            }
+            let mut row = 0u64;
+            if sc.peek()? == Some(b']') {
+                sc.consume(1);
+            } else {
+                loop {
+                    sc.peek()?;
+                    let (line, offset) = (sc.line, sc.offset);
+                    sc.value(&mut buf)?;
+                    let location = format!("/{row}");
+                    row += 1;
+                    run.item(&buf, row, line, &location, offset)?;
+                    match sc.peek()? {
+                        Some(b',') => sc.consume(1),
+                        Some(b']') => {
+                            sc.consume(1);
+                            break;
+                        }
+                        Some(_) => return Err(sc.malformed("expected ',' or ']' after an item")),
+                        None => return Err(sc.malformed("input ends inside the array: truncated JSON")),
+                    }
+                }
+            }
+            if sc.peek()?.is_some() {
+                return Err(sc.malformed("unexpected data after the end of the array"));
+            }
+        }
+    }
+    Ok(run.emitter.summary)
+}

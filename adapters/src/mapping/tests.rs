@@ -1,0 +1,133 @@
+//! Mapping checks: each mistake is refused with the line of the TOML file that holds it.
+
+use super::*;
+
+const BASE: &str = r#"id = "t-csv"
+version = "1"
+region = "440000"
+
+[format]
+type = "csv"
+
+[[records]]
+type = "service_event"
+[records.fields]
+source_record_id = { from = "id" }
+station_id = { from = "station" }
+division = { from = "div" }
+service = { from = "kind" }
+date = { from = "date", transforms = [{ date = ["%Y-%m-%d"] }] }
+outcome = { from = "outcome" }
+"#;
+
+fn err_of(text: &str) -> MappingError {
+    Mapping::from_toml_str(text, None).expect_err("mapping should be refused")
+}
+
+#[test]
+fn base_mapping_compiles() {
+    let m = Mapping::from_toml_str(BASE, None).unwrap();
+    assert_eq!(m.record_types(), vec![RecordType::ServiceEvent]);
+}
+
+#[test]
+fn unknown_target_field_names_its_line() {
+    let text = BASE.replace("outcome = { from = \"outcome\" }", "outcome = { from = \"outcome\" }\nresult = { from = \"x\" }");
+    let e = err_of(&text);
+    assert_eq!(e.line, Some(17), "{e}");
+    assert!(e.message.contains("unknown field 'result'"), "{e}");
+}
+
+#[test]
+fn unknown_transform_names_its_line() {
+    let text = BASE.replace("station_id = { from = \"station\" }", "station_id = { from = \"station\", transforms = [\"titlecase\"] }");
+    let e = err_of(&text);
+    assert_eq!(e.line, Some(12), "{e}");
+    assert!(e.message.contains("titlecase"), "{e}");
+}
+
+#[test]
+fn unknown_code_table_names_its_line() {
+    let text = BASE.replace("service = { from = \"kind\" }", "service = { from = \"kind\", transforms = [{ code_table = \"nope\" }] }");
+    let e = err_of(&text);
+    assert_eq!(e.line, Some(14), "{e}");
+    assert!(e.message.contains("unknown code table 'nope'"), "{e}");
+}
+
+#[test]
+fn unknown_national_code_list_names_its_line() {
+    let text = BASE.replace(
+        "[[records]]",
+        "[code_tables.kinds]\ntarget = \"services\"\nentries = { \"a\" = \"referral\" }\n\n[[records]]",
+    );
+    let e = err_of(&text);
+    assert_eq!(e.line, Some(9), "{e}");
+    assert!(e.message.contains("unknown national code list 'services'"), "{e}");
+}
+
+#[test]
+fn code_table_value_outside_its_national_list_is_refused() {
+    let text = BASE.replace(
+        "[[records]]",
+        "[code_tables.occ]\ntarget = \"occupation\"\nentries = { \"x\" = \"9-99-99-99\" }\n\n[[records]]",
+    );
+    let e = err_of(&text);
+    assert!(e.message.contains("'9-99-99-99' is not in the national occupation code list"), "{e}");
+    assert_eq!(e.line, Some(8), "{e}");
+}
+
+#[test]
+fn unknown_record_type_names_its_line() {
+    let e = err_of(&BASE.replace("type = \"service_event\"", "type = \"job_offer\""));
+    assert_eq!(e.line, Some(9), "{e}");
+    assert!(e.message.contains("unknown record type 'job_offer'"), "{e}");
+}
+
+#[test]
+fn missing_required_field_is_refused() {
+    let e = err_of(&BASE.replace("division = { from = \"div\" }\n", ""));
+    assert!(e.message.contains("needs field 'division'"), "{e}");
+}
+
+#[test]
+fn toml_syntax_errors_name_their_line() {
+    let e = err_of(&BASE.replace("division = { from = \"div\" }", "division = { from = \"div\" "));
+    assert_eq!(e.line, Some(13), "{e}");
+}
+
+#[test]
+fn unknown_option_names_its_line() {
+    let e = err_of(&BASE.replace("station_id = { from = \"station\" }", "station_id = { form = \"station\" }"));
+    assert_eq!(e.line, Some(12), "{e}");
+    assert!(e.message.contains("form"), "{e}");
+}
+
+#[test]
+fn json_sources_must_be_pointers_and_caret_needs_each() {
+    let json = BASE.replace("type = \"csv\"", "type = \"json\"\nlayout = \"array\"");
+    let e = err_of(&json);
+    assert!(e.message.contains("is not a JSON Pointer"), "{e}");
+    let fixed = json.replace("from = \"", "from = \"/").replace("from = \"/id\"", "from = \"^/id\"");
+    let e = err_of(&fixed);
+    assert!(e.message.contains("`^` reads the item from inside `each` only"), "{e}");
+}
+
+#[test]
+fn fixed_width_sources_must_be_declared_columns() {
+    let text = BASE.replace(
+        "type = \"csv\"",
+        "type = \"fixed_width\"\ncolumns = { id = { start = 1, length = 4 } }",
+    );
+    let e = err_of(&text);
+    assert!(e.message.contains("is not a declared fixed-width column"), "{e}");
+}
+
+#[test]
+fn shipped_mappings_all_load_from_the_directory() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings");
+    let reg = crate::Registry::load_dir(&dir).unwrap();
+    assert_eq!(reg.len(), 4);
+    for id in ["gd-hrss-csv", "sc-ldjy-fixed", "zj-rest-json", "bj-ggjy-xml"] {
+        assert!(reg.get(id).is_some(), "{id}");
+    }
+}

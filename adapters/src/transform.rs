@@ -1,0 +1,269 @@
+//! Field transforms: pure functions from one value to the next, each failing with a row error code.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use chrono::{Duration, NaiveDate};
+
+use crate::adapter::RowErrorCode;
+use crate::mapping::OnUnknown;
+use crate::national::IdNumber;
+use crate::target::V;
+
+/// A compiled transform step.
+#[derive(Debug, Clone)]
+pub(crate) enum Step {
+    Trim,
+    Halfwidth,
+    Upper,
+    Lower,
+    DigitsOnly,
+    Date(Vec<DateFormat>),
+    Month(Vec<String>),
+    Table(usize),
+    Split(String),
+    SexFromId,
+    BirthDateFromId,
+}
+
+/// A date format: chrono pattern or Excel serial day number.
+#[derive(Debug, Clone)]
+pub(crate) enum DateFormat {
+    Pattern(String),
+    ExcelSerial,
+}
+
+/// A compiled code table.
+#[derive(Debug, Clone)]
+pub(crate) struct CodeTable {
+    pub name: String,
+    pub entries: HashMap<String, String>,
+    pub on_unknown: OnUnknown,
+}
+
+/// Why a transform refused a value.
+#[derive(Debug)]
+pub(crate) struct StepFail {
+    pub code: RowErrorCode,
+    pub message: String,
+}
+
+fn fail(code: RowErrorCode, message: impl Into<String>) -> StepFail {
+    StepFail { code, message: message.into() }
+}
+
+/// Applies one step.
+pub(crate) fn apply<'a>(step: &Step, v: V<'a>, tables: &[CodeTable]) -> Result<V<'a>, StepFail> {
+    match v {
+        V::Absent => Ok(V::Absent),
+        V::List(items) => {
+            if matches!(step, Step::Split(_)) {
+                return Ok(V::List(items));
+            }
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                match apply_text(step, item, tables)? {
+                    V::Text(t) => out.push(t),
+                    V::Date(d) => out.push(Cow::Owned(d.to_string())),
+                    V::List(l) => out.extend(l),
+                    V::Absent => {}
+                }
+            }
+            Ok(V::List(out))
+        }
+        V::Date(d) => match step {
+            Step::Date(_) => Ok(V::Date(d)),
+            _ => apply_text(step, Cow::Owned(d.to_string()), tables),
+        },
+        V::Text(t) => apply_text(step, t, tables),
+    }
+}
+
+fn apply_text<'a>(step: &Step, t: Cow<'a, str>, tables: &[CodeTable]) -> Result<V<'a>, StepFail> {
+    Ok(match step {
+        Step::Trim => V::Text(trim(t)),
+        Step::Halfwidth => V::Text(halfwidth(t)),
+        Step::Upper => {
+            if t.bytes().any(|b| b.is_ascii_lowercase()) {
+                V::Text(Cow::Owned(t.to_ascii_uppercase()))
+            } else {
+                V::Text(t)
+            }
+        }
+        Step::Lower => {
+            if t.bytes().any(|b| b.is_ascii_uppercase()) {
+                V::Text(Cow::Owned(t.to_ascii_lowercase()))
+            } else {
+                V::Text(t)
+            }
+        }
+        Step::DigitsOnly => {
+            if t.bytes().all(|b| b.is_ascii_digit()) {
+                V::Text(t)
+            } else {
+                V::Text(Cow::Owned(t.chars().filter(char::is_ascii_digit).collect()))
+            }
+        }
+        Step::Date(formats) => {
+            if t.is_empty() {
+                return Ok(V::Absent);
+            }
+            V::Date(parse_date(&t, formats).ok_or_else(|| fail(RowErrorCode::BadDate, "date matches none of the mapping's formats"))?)
+        }
+        Step::Month(formats) => {
+            if t.is_empty() {
+                return Ok(V::Absent);
+            }
+            V::Text(Cow::Owned(parse_month(&t, formats).ok_or_else(|| fail(RowErrorCode::BadDate, "month matches none of the mapping's formats"))?))
+        }
+        Step::Table(i) => {
+            if t.is_empty() {
+                return Ok(V::Absent);
+            }
+            let table = &tables[*i];
+            match table.entries.get(t.as_ref()) {
+                Some(code) => V::Text(Cow::Owned(code.clone())),
+                None if table.on_unknown == OnUnknown::Pass => V::Text(t),
+                None => {
+                    return Err(fail(
+                        RowErrorCode::UnknownLocalCode,
+                        format!("local code not in code table '{}'", table.name),
+                    ))
+                }
+            }
+        }
+        Step::Split(sep) => V::List(split(t, sep)),
+        Step::SexFromId => {
+            if t.is_empty() {
+                return Ok(V::Absent);
+            }
+            V::Text(Cow::Borrowed(id(&t)?.sex_code()))
+        }
+        Step::BirthDateFromId => {
+            if t.is_empty() {
+                return Ok(V::Absent);
+            }
+            V::Date(id(&t)?.birth_date())
+        }
+    })
+}
+
+fn id(t: &str) -> Result<IdNumber, StepFail> {
+    IdNumber::parse(t.trim()).map_err(|_| fail(RowErrorCode::BadIdNumber, "not a valid GB 11643 ID number"))
+}
+
+fn split<'a>(t: Cow<'a, str>, sep: &str) -> Vec<Cow<'a, str>> {
+    match t {
+        Cow::Borrowed(b) => b.split(sep).map(str::trim).filter(|s| !s.is_empty()).map(Cow::Borrowed).collect(),
+        Cow::Owned(o) => o
+            .split(sep)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| Cow::Owned(s.to_string()))
+            .collect(),
+    }
+}
+
+fn is_space(c: char) -> bool {
+    c.is_whitespace() || c == '\u{3000}'
+}
+
+/// Trims white space, including the ideographic space, without copying.
+pub(crate) fn trim(t: Cow<'_, str>) -> Cow<'_, str> {
+    match t {
+        Cow::Borrowed(b) => Cow::Borrowed(b.trim_matches(is_space)),
+        Cow::Owned(o) => {
+            let s = o.trim_matches(is_space);
+            if s.len() == o.len() {
+                Cow::Owned(o)
+            } else {
+                Cow::Owned(s.to_string())
+            }
+        }
+    }
+}
+
+/// Full-width ASCII variants (U+FF01..=U+FF5E) and U+3000 to half-width; copies only if needed.
+pub(crate) fn halfwidth(t: Cow<'_, str>) -> Cow<'_, str> {
+    let needs = t.chars().any(|c| ('\u{FF01}'..='\u{FF5E}').contains(&c) || c == '\u{3000}');
+    if !needs {
+        return t;
+    }
+    Cow::Owned(
+        t.chars()
+            .map(|c| match c {
+                '\u{3000}' => ' ',
+                '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+                _ => c,
+            })
+            .collect(),
+    )
+}
+
+/// Excel's day 0 is 1899-12-30 once its 1900 leap-year bug is accounted for.
+fn excel_epoch() -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(1899, 12, 30)
+}
+
+fn parse_date(t: &str, formats: &[DateFormat]) -> Option<NaiveDate> {
+    formats.iter().find_map(|f| match f {
+        DateFormat::Pattern(p) => NaiveDate::parse_from_str(t, p).ok(),
+        DateFormat::ExcelSerial => {
+            // Serial numbers may carry a time fraction ("45356.5").
+            let whole = t.split('.').next()?;
+            if whole.is_empty() || whole.len() > 6 || !whole.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let days: i64 = whole.parse().ok()?;
+            // Serial 60 is Excel's phantom 1900-02-29; serials below 61 are off by one.
+            let days = if days < 61 { days + 1 } else { days };
+            excel_epoch()?.checked_add_signed(Duration::days(days))
+        }
+    })
+}
+
+fn parse_month(t: &str, formats: &[String]) -> Option<String> {
+    formats.iter().find_map(|f| {
+        let d = NaiveDate::parse_from_str(&format!("{t}|01"), &format!("{f}|%d")).ok()?;
+        Some(d.format("%Y-%m").to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(t: &str, f: &[DateFormat]) -> Option<String> {
+        parse_date(t, f).map(|d| d.to_string())
+    }
+
+    #[test]
+    fn dates_in_every_listed_format() {
+        let f = vec![
+            DateFormat::Pattern("%Y-%m-%d".into()),
+            DateFormat::Pattern("%Y%m%d".into()),
+            DateFormat::Pattern("%Y/%m/%d".into()),
+            DateFormat::Pattern("%Y年%m月%d日".into()),
+            DateFormat::ExcelSerial,
+        ];
+        assert_eq!(date("2024-03-05", &f).as_deref(), Some("2024-03-05"));
+        assert_eq!(date("20240305", &f).as_deref(), Some("2024-03-05"));
+        assert_eq!(date("2024/3/5", &f).as_deref(), Some("2024-03-05"));
+        assert_eq!(date("2024年3月5日", &f).as_deref(), Some("2024-03-05"));
+        assert_eq!(date("45356", &f).as_deref(), Some("2024-03-05"));
+        assert_eq!(date("1", &f).as_deref(), Some("1900-01-01"));
+        assert_eq!(date("2024-02-30", &f), None);
+    }
+
+    #[test]
+    fn fullwidth_digits_and_letters_become_halfwidth() {
+        assert_eq!(halfwidth(Cow::Borrowed("１１０１０５Ｘ\u{3000}ａ")), "110105X a");
+        assert!(matches!(halfwidth(Cow::Borrowed("plain")), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn months_normalise_to_year_dash_month() {
+        assert_eq!(parse_month("202403", &["%Y%m".into()]).as_deref(), Some("2024-03"));
+        assert_eq!(parse_month("2024年3月", &["%Y年%m月".into()]).as_deref(), Some("2024-03"));
+    }
+}
