@@ -4,11 +4,9 @@
 //! A small scanner finds each item's bytes (tracking strings, escapes and nesting) so that only
 //! one item is held at a time; serde_json then parses that item alone.
 
-use std::borrow::Cow;
 use std::io::{BufRead, BufReader, Read};
 
-use serde_json::Value;
-
+use super::json_value::JVal;
 use crate::adapter::{AdapterError, DecodeContext, DecodeSummary, Decoded, SinkError};
 use crate::engine::{Emitter, Frame};
 use crate::mapping::{Format, JsonLayout, Mapping};
@@ -19,43 +17,27 @@ pub(crate) fn pointer_tokens(p: &str) -> Vec<String> {
     if p.is_empty() {
         return Vec::new();
     }
-    p.split('/')
-        .skip(1)
-        .map(|t| t.replace("~1", "/").replace("~0", "~"))
-        .collect()
+    p.split('/').skip(1).map(|t| t.replace("~1", "/").replace("~0", "~")).collect()
 }
 
-fn resolve<'v>(mut v: &'v Value, tokens: &[String]) -> Option<&'v Value> {
+fn resolve<'v, 'a>(mut v: &'v JVal<'a>, tokens: &[String]) -> Option<&'v JVal<'a>> {
     for t in tokens {
-        v = match v {
-            Value::Object(m) => m.get(t)?,
-            Value::Array(a) => a.get(t.parse::<usize>().ok()?)?,
-            _ => return None,
-        };
+        v = v.get(t)?;
     }
     Some(v)
 }
 
-fn scalar(v: &Value) -> Option<Cow<'_, str>> {
+fn to_v<'v>(v: Option<&'v JVal<'_>>) -> V<'v> {
     match v {
-        Value::String(s) => Some(Cow::Borrowed(s)),
-        Value::Number(n) => Some(Cow::Owned(n.to_string())),
-        Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
-        _ => None,
-    }
-}
-
-fn to_v(v: Option<&Value>) -> V<'_> {
-    match v {
-        None | Some(Value::Null) | Some(Value::Object(_)) => V::Absent,
-        Some(Value::Array(a)) => V::List(a.iter().filter_map(scalar).collect()),
-        Some(other) => scalar(other).map(V::Text).unwrap_or(V::Absent),
+        None | Some(JVal::Null) | Some(JVal::Obj(_)) => V::Absent,
+        Some(JVal::Arr(a)) => V::List(a.iter().filter_map(JVal::scalar).collect()),
+        Some(other) => other.scalar().map(V::Text).unwrap_or(V::Absent),
     }
 }
 
 struct JsonFrame<'a> {
-    item: &'a Value,
-    elem: &'a Value,
+    item: &'a JVal<'a>,
+    elem: &'a JVal<'a>,
     tokens: &'a [Vec<String>],
     row: u64,
     index: usize,
@@ -95,10 +77,7 @@ struct Scanner<R> {
 
 impl<R: BufRead> Scanner<R> {
     fn malformed(&self, message: impl Into<String>) -> AdapterError {
-        AdapterError::Malformed {
-            location: format!("line {}, byte {}", self.line, self.offset),
-            message: message.into(),
-        }
+        AdapterError::Malformed { location: format!("line {}, byte {}", self.line, self.offset), message: message.into() }
     }
 
     fn consume(&mut self, n: usize) {
@@ -113,10 +92,7 @@ impl<R: BufRead> Scanner<R> {
             if buf.is_empty() {
                 return Ok(None);
             }
-            let ws = buf
-                .iter()
-                .take_while(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
-                .count();
+            let ws = buf.iter().take_while(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n')).count();
             let lines = buf[..ws].iter().filter(|b| **b == b'\n').count() as u64;
             let next = buf.get(ws).copied();
             self.line += lines;
@@ -208,95 +184,48 @@ struct Run<'m, 'c, 's> {
 }
 
 impl Run<'_, '_, '_> {
-    fn item(
-        &mut self,
-        bytes: &[u8],
-        row: u64,
-        line: u64,
-        location: &str,
-        offset: u64,
-    ) -> Result<(), AdapterError> {
+    fn item(&mut self, bytes: &[u8], row: u64, line: u64, location: &str, offset: u64) -> Result<(), AdapterError> {
         self.emitter.summary.rows += 1;
-        if let Err(e) = std::str::from_utf8(bytes) {
-            return Err(AdapterError::Encoding {
-                encoding: "UTF-8".into(),
-                location: format!("byte {}", offset + e.valid_up_to() as u64),
-            });
-        }
-        let null = Value::Null;
-        let value: Value = match serde_json::from_slice(bytes) {
+        let null = JVal::Null;
+        let value: JVal<'_> = match serde_json::from_slice(bytes) {
             Ok(v) => v,
             Err(e) => {
-                let frame = JsonFrame {
-                    item: &null,
-                    elem: &null,
-                    tokens: &self.tokens,
-                    row,
-                    index: 0,
-                    location,
-                    line,
-                    raw: bytes,
-                };
-                let msg = format!(
-                    "not valid JSON: {} (line {} of the item)",
-                    e.classify_message(),
-                    e.line()
-                );
+                // serde_json checks UTF-8 too; an invalid sequence is a fault of the file.
+                if let Err(u) = std::str::from_utf8(bytes) {
+                    return Err(AdapterError::Encoding {
+                        encoding: "UTF-8".into(),
+                        location: format!("byte {}", offset + u.valid_up_to() as u64),
+                    });
+                }
+                let frame = JsonFrame { item: &null, elem: &null, tokens: &self.tokens, row, index: 0, location, line, raw: bytes };
+                let msg = format!("not valid JSON: {} (line {} of the item)", e.classify_message(), e.line());
                 self.emitter.bad_row(&frame, msg, self.sink)?;
                 return Ok(());
             }
         };
         if !value.is_object() {
-            let frame = JsonFrame {
-                item: &value,
-                elem: &value,
-                tokens: &self.tokens,
-                row,
-                index: 0,
-                location,
-                line,
-                raw: bytes,
-            };
-            self.emitter
-                .bad_row(&frame, "an item must be a JSON object", self.sink)?;
+            let frame = JsonFrame { item: &value, elem: &value, tokens: &self.tokens, row, index: 0, location, line, raw: bytes };
+            self.emitter.bad_row(&frame, "an item must be a JSON object", self.sink)?;
             return Ok(());
         }
         for spec in &self.mapping.records {
             match spec.each {
                 None => {
-                    let frame = JsonFrame {
-                        item: &value,
-                        elem: &value,
-                        tokens: &self.tokens,
-                        row,
-                        index: 0,
-                        location,
-                        line,
-                        raw: bytes,
-                    };
+                    let frame = JsonFrame { item: &value, elem: &value, tokens: &self.tokens, row, index: 0, location, line, raw: bytes };
                     if self.emitter.applies(spec, &frame) {
                         self.emitter.emit(spec, &frame, self.ctx, self.sink)?;
                     }
                 }
                 Some(each) => {
-                    let elems: Vec<&Value> = match resolve(&value, &self.tokens[each]) {
-                        Some(Value::Array(a)) => a.iter().collect(),
-                        Some(v @ Value::Object(_)) => vec![v],
+                    let elems: Vec<&JVal<'_>> = match resolve(&value, &self.tokens[each]) {
+                        Some(JVal::Arr(a)) => a.iter().collect(),
+                        Some(v @ JVal::Obj(_)) => vec![v],
                         _ => Vec::new(),
                     };
                     let each_path = &self.mapping.paths[each];
                     for (index, elem) in elems.into_iter().enumerate() {
                         let loc = format!("{location}{each_path}/{index}");
-                        let frame = JsonFrame {
-                            item: &value,
-                            elem,
-                            tokens: &self.tokens,
-                            row,
-                            index,
-                            location: &loc,
-                            line,
-                            raw: bytes,
-                        };
+                        let frame = JsonFrame { item: &value, elem, tokens: &self.tokens, row, index, location: &loc, line, raw: bytes };
                         if self.emitter.applies(spec, &frame) {
                             self.emitter.emit(spec, &frame, self.ctx, self.sink)?;
                         }
@@ -331,26 +260,13 @@ pub(crate) fn decode(
     sink: &mut dyn FnMut(Decoded) -> Result<(), SinkError>,
 ) -> Result<DecodeSummary, AdapterError> {
     let Format::Json { layout } = mapping.format else {
-        return Err(AdapterError::Malformed {
-            location: "mapping".into(),
-            message: "not a JSON mapping".into(),
-        });
+        return Err(AdapterError::Malformed { location: "mapping".into(), message: "not a JSON mapping".into() });
     };
     let tokens = mapping.paths.iter().map(|p| pointer_tokens(p)).collect();
-    let mut run = Run {
-        mapping,
-        tokens,
-        emitter: Emitter::new(mapping),
-        ctx,
-        sink,
-    };
+    let mut run = Run { mapping, tokens, emitter: Emitter::new(mapping), ctx, sink };
     let mut reader = BufReader::with_capacity(64 * 1024, input);
     // A UTF-8 byte-order mark is tolerated.
-    let bom = if reader.fill_buf()?.starts_with(b"\xef\xbb\xbf") {
-        3
-    } else {
-        0
-    };
+    let bom = if reader.fill_buf()?.starts_with(b"\xef\xbb\xbf") { 3 } else { 0 };
     reader.consume(bom);
     let mut buf = Vec::with_capacity(4096);
     match layout {
@@ -377,16 +293,10 @@ pub(crate) fn decode(
             }
         }
         JsonLayout::Array => {
-            let mut sc = Scanner {
-                r: reader,
-                line: 1,
-                offset: bom as u64,
-            };
+            let mut sc = Scanner { r: reader, line: 1, offset: bom as u64 };
             match sc.peek()? {
                 Some(b'[') => sc.consume(1),
-                Some(_) => {
-                    return Err(sc.malformed("expected '[' at the start of a JSON array export"))
-                }
+                Some(_) => return Err(sc.malformed("expected '[' at the start of a JSON array export")),
                 None => return Ok(run.emitter.summary),
             }
             let mut row = 0u64;
@@ -407,9 +317,7 @@ pub(crate) fn decode(
                             break;
                         }
                         Some(_) => return Err(sc.malformed("expected ',' or ']' after an item")),
-                        None => {
-                            return Err(sc.malformed("input ends inside the array: truncated JSON"))
-                        }
+                        None => return Err(sc.malformed("input ends inside the array: truncated JSON")),
                     }
                 }
             }
