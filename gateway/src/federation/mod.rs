@@ -1,11 +1,13 @@
 //! Federation: how regional gateways trust and call each other.
 //!
 //! - [`trust`]: the signed trust list (members, pins, keys, policies, witnesses).
+//! - [`fanout`]: concurrent per-peer calls with deadlines, per-region status, merged cells.
 //! - [`httpsig`]: RFC 9421 request and response signatures, profile `pes-fed-v1`.
 //! - [`inbound`]: serving calls: peer + signature checks ([`inbound::verify_inbound`]), signed answers.
 //! - [`outbound`]: calling a peer and verifying its signed answer ([`outbound::call_peer`]).
 //! - [`tls`]: mutual TLS (rustls, ring, TLS 1.3), peer identity from the SAN, [`tls::VerifiedPeer`].
 
+pub mod fanout;
 pub mod httpsig;
 pub mod inbound;
 pub mod outbound;

@@ -173,8 +173,12 @@ use pes_gateway::federation::trust::{sign_trust_list, TrustStore};
 use pes_gateway::signed_note;
 
 /// What a test endpoint does after verifying the request.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub enum Behaviour {
+    /// Answer with this JSON document.
+    Answer(serde_json::Value),
+    /// Wait this long before answering (a hung peer).
+    Hang(std::time::Duration),
     /// Answer correctly.
     Honest,
     /// Change the body after signing it.
@@ -212,12 +216,18 @@ async fn echo(req: HttpRequest, body: web::Bytes, ep: web::Data<Endpoint>) -> Ht
         Ok(f) => f,
         Err(refusal) => return refusal.to_response(),
     };
-    let answer = serde_json::json!({
+    if let Behaviour::Hang(d) = ep.behaviour {
+        actix_web::rt::time::sleep(d).await;
+    }
+    let answer = match &ep.behaviour {
+        Behaviour::Answer(v) => v.clone(),
+        _ => serde_json::json!({
         "answered_by": "server",
         "caller": fed.peer.region(),
         "request_id": fed.signature.request_id(),
         "echo": String::from_utf8_lossy(&body),
-    })
+        }),
+    }
     .to_string()
     .into_bytes();
     let key = ep.other_key.as_ref().unwrap_or(&ep.ctx.key);
@@ -252,7 +262,7 @@ pub fn start_signed(
     let listener = free_listener();
     let port = listener.local_addr().unwrap().port();
     let store = trust_store(&pki.path().join(region), &trust);
-    let other_key = match behaviour {
+    let other_key = match &behaviour {
         Behaviour::SignWithKeyOf(r) => Some(pki.signing_key(r)),
         _ => None,
     };
@@ -269,6 +279,7 @@ pub fn start_signed(
         App::new()
             .app_data(ep.clone())
             .route("/v1/federation/echo", web::post().to(echo))
+            .route("/v1/federation/query", web::post().to(echo))
     })
     .workers(1)
     .on_connect(tls::on_connect)
