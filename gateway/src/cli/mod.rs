@@ -6,14 +6,14 @@ use clap::{Parser, Subcommand};
 
 mod adapters;
 mod audit;
+mod bench;
 mod certs;
 mod federation;
-mod synth;
-mod bench;
 mod init;
 mod push;
 mod query;
 mod serve;
+mod synth;
 mod token;
 mod validate;
 

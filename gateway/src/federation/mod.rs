@@ -5,11 +5,13 @@
 //! - [`httpsig`]: RFC 9421 request and response signatures, profile `pes-fed-v1`.
 //! - [`inbound`]: serving calls: peer + signature checks ([`inbound::verify_inbound`]), signed answers.
 //! - [`outbound`]: calling a peer and verifying its signed answer ([`outbound::call_peer`]).
+//! - [`service`]: `POST /v1/federation/query` of a regional gateway (policy, suppression, audit).
 //! - [`tls`]: mutual TLS (rustls, ring, TLS 1.3), peer identity from the SAN, [`tls::VerifiedPeer`].
 
 pub mod fanout;
 pub mod httpsig;
 pub mod inbound;
 pub mod outbound;
+pub mod service;
 pub mod tls;
 pub mod trust;

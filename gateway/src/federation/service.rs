@@ -1,0 +1,208 @@
+//! The federation endpoint of a regional gateway: `POST /v1/federation/query`.
+//!
+//! A peer's request is checked (mTLS member + `pes-fed-v1` signature), authorised by the trust
+//! list policy for the calling member (dataset, purpose), answered from this region's records
+//! with small cells suppressed at `max(policy k, local k)`, audited with the calling member and
+//! the purpose, and signed. Refusals are audited too.
+//!
+//! Wiring (the federation listener is mTLS only):
+//!
+//! ```text
+//! HttpServer::new(move || App::new().app_data(node.clone()).app_data(fed.clone())
+//!         .configure(federation::service::configure))
+//!     .on_connect(federation::tls::on_connect)          // before bind_rustls_0_23
+//!     .bind_rustls_0_23(addr, server_config)?
+//! ```
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+use super::inbound::{
+    signed_response, unix_now, verify_inbound, FederationRequest, InboundContext,
+};
+use crate::api::{audit, event, query::run_plan};
+use crate::audit_hook::AuditReceipt;
+use crate::node::Node;
+use crate::query::plan::Plan;
+use crate::query::suppress::suppress;
+use crate::query::{QueryAnswer, QueryRequest};
+
+/// Path of the federated aggregate query.
+pub const QUERY_PATH: &str = "/v1/federation/query";
+
+/// Registers the federation routes. Needs `web::Data<Node>` and `web::Data<InboundContext>`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource(QUERY_PATH).route(web::post().to(query)));
+}
+
+/// A region's signed answer to a federated aggregate query.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FederatedAnswer {
+    /// The local answer, suppressed at the source.
+    #[serde(flatten)]
+    pub answer: QueryAnswer,
+    /// Receipt of the audit entry the serving region wrote for this request.
+    pub receipt: AuditReceipt,
+}
+
+async fn query(
+    req: HttpRequest,
+    body: web::Bytes,
+    node: web::Data<Node>,
+    fed: web::Data<InboundContext>,
+) -> HttpResponse {
+    let now = unix_now();
+    let checked = match verify_inbound(&req, &body, &fed, now) {
+        Ok(c) => c,
+        Err(refusal) => {
+            let peer = peer_hint(&req);
+            let ev = event(
+                &node,
+                &req,
+                "federation.query",
+                None,
+                refusal.status().as_u16(),
+                serde_json::json!({ "problem": refusal.slug(), "peer": peer }),
+            );
+            let mut ev = ev;
+            ev.actor_sub = format!("peer:{peer}");
+            ev.actor_role = Some("peer".into());
+            if audit(&node, ev).await.is_err() {
+                return unavailable();
+            }
+            return refusal.to_response();
+        }
+    };
+    match answer(&req, &body, &node, &fed, &checked).await {
+        Ok(resp) => resp,
+        Err(resp) => resp,
+    }
+}
+
+async fn answer(
+    req: &HttpRequest,
+    body: &[u8],
+    node: &web::Data<Node>,
+    fed: &InboundContext,
+    checked: &FederationRequest,
+) -> Result<HttpResponse, HttpResponse> {
+    let caller = checked.peer.region().to_owned();
+    let q: QueryRequest = serde_json::from_slice(body)
+        .map_err(|e| problem_signed(fed, checked, 400, "malformed-json", &e.to_string()))?;
+    let digest = hex::encode(ring::digest::digest(&ring::digest::SHA256, body));
+    let mut detail = serde_json::json!({
+        "peer": caller,
+        "purpose": q.purpose,
+        "dataset": q.dataset,
+        "query_sha256": digest,
+        "caller_request_id": checked.signature.request_id(),
+    });
+    let policy = checked.trust.policy_for(&caller);
+    let allowed = policy.is_some_and(|p| {
+        p.datasets.iter().any(|d| *d == q.dataset)
+            && q.purpose
+                .as_ref()
+                .is_some_and(|pur| p.purposes.contains(pur))
+    });
+    let k = policy
+        .map(|p| u64::from(p.k))
+        .unwrap_or(0)
+        .max(node.config.k);
+    let (status, slug, result) = if !allowed {
+        (403, "policy_denied", None)
+    } else {
+        match Plan::new(&q, &node.config.region) {
+            Err(e) => (400, "bad-query", Some(Err(e.to_string()))),
+            Ok(plan) => match run_plan(node, plan).await {
+                Err(e) => {
+                    tracing::error!(error = %e, "federated query failed");
+                    (500, "internal", Some(Err("the gateway failed".to_owned())))
+                }
+                Ok(a) => (200, "", Some(Ok(a))),
+            },
+        }
+    };
+    detail["k"] = k.into();
+    if status != 200 {
+        detail["problem"] = slug.into();
+    }
+    let mut ev = event(node, req, "federation.query", None, status, detail);
+    ev.actor_sub = format!("member:{caller}");
+    ev.actor_role = Some("peer".into());
+    let receipt = audit(node, ev).await.map_err(|_| unavailable())?;
+    let answer = match result {
+        Some(Ok(a)) => a,
+        Some(Err(msg)) => return Err(problem_signed(fed, checked, status, slug, &msg)),
+        None => {
+            let msg = format!("policy for {caller} does not allow this dataset or purpose");
+            return Err(problem_signed(fed, checked, status, slug, &msg));
+        }
+    };
+    let mut cells = answer.cells;
+    suppress(&mut cells, k);
+    let out = FederatedAnswer {
+        answer: QueryAnswer {
+            dataset: q.dataset,
+            region: node.config.region.clone(),
+            answered_from: if answer.from_rollup { "rollup" } else { "scan" }.into(),
+            sum_measure: answer.sum_measure.map(str::to_string),
+            k,
+            as_of: crate::api::ingest::as_of(node),
+            cells,
+        },
+        receipt,
+    };
+    let json = serde_json::to_vec(&out).map_err(|_| unavailable())?;
+    signed_response(
+        &fed.key,
+        &checked.signature,
+        StatusCode::OK,
+        "application/json",
+        json,
+        unix_now(),
+    )
+    .map_err(|_| unavailable())
+}
+
+/// A refusal after the signature verified: signed, so the caller can prove what it was told.
+fn problem_signed(
+    fed: &InboundContext,
+    checked: &FederationRequest,
+    status: u16,
+    slug: &str,
+    detail: &str,
+) -> HttpResponse {
+    let body = serde_json::json!({
+        "type": format!("https://pes.example/problems/{slug}"),
+        "title": "Federation request refused",
+        "status": status,
+        "detail": detail,
+    })
+    .to_string()
+    .into_bytes();
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
+    signed_response(
+        &fed.key,
+        &checked.signature,
+        code,
+        "application/problem+json",
+        body,
+        unix_now(),
+    )
+    .unwrap_or_else(|_| unavailable())
+}
+
+fn unavailable() -> HttpResponse {
+    HttpResponse::ServiceUnavailable()
+        .content_type("application/problem+json")
+        .body(r#"{"type":"https://pes.example/problems/unavailable","title":"Temporarily unavailable","status":503}"#)
+}
+
+/// The region named by the peer certificate, for auditing refusals (not yet verified).
+fn peer_hint(req: &HttpRequest) -> String {
+    req.conn_data::<super::tls::PeerCertificate>()
+        .and_then(|c| super::tls::PeerIdentity::from_leaf(c.0.as_ref()).ok())
+        .map(|id| id.region)
+        .unwrap_or_else(|| "unknown".into())
+}
