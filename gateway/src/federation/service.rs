@@ -100,7 +100,7 @@ async fn answer(
     });
     let policy = checked.trust.policy_for(&caller);
     let allowed = policy.is_some_and(|p| {
-        p.datasets.iter().any(|d| *d == q.dataset)
+        p.datasets.contains(&q.dataset)
             && q.purpose
                 .as_ref()
                 .is_some_and(|pur| p.purposes.contains(pur))
