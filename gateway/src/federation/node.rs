@@ -1,0 +1,351 @@
+//! A gateway's federation side, assembled: trust store, mTLS listener serving
+//! `/v1/federation/query`, pinned peer clients, periodic reload of the trust list and CRL, and
+//! the federated aggregate (local part in-process, remote parts fanned out, merged, audited).
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use actix_web::{web, App, HttpServer};
+use serde::{Deserialize, Serialize};
+
+use super::fanout::{fan_out, merge_answers, FanOut, MergedCell, PeerSet, RegionStatus};
+use super::httpsig::{RequestVerifier, SignatureError, SigningKey};
+use super::inbound::InboundContext;
+use super::service::{self, FederatedAnswer, QUERY_PATH};
+use super::tls::{self, CallTimeouts, ReloadableClientVerifier, TlsError, TlsFiles};
+use super::trust::{Reloaded, TrustError, TrustStore};
+use crate::audit_hook::AuditEvent;
+use crate::node::Node;
+use crate::query::plan::Plan;
+use crate::query::suppress::suppress;
+use crate::query::{QueryAnswer, QueryError, QueryRequest};
+use crate::signed_note::VerifierKey;
+
+/// `[federation]` settings of a gateway.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederationConfig {
+    /// mTLS listener for peers, e.g. `127.0.0.1:9443`.
+    pub listen: String,
+    /// PKI directory (layout of `pes_certs::GatewayPaths`).
+    pub pki_dir: PathBuf,
+    /// Signed trust list.
+    pub trust_list: PathBuf,
+    /// National root verifier key (`name+keyid+key`).
+    pub root_key: String,
+    /// Per-peer deadline in milliseconds.
+    #[serde(default = "default_deadline_ms")]
+    pub deadline_ms: u64,
+    /// Seconds between reloads of the trust list and the CRL.
+    #[serde(default = "default_reload_secs")]
+    pub reload_secs: u64,
+}
+
+fn default_deadline_ms() -> u64 {
+    2000
+}
+
+fn default_reload_secs() -> u64 {
+    10
+}
+
+/// Why the federation side could not start. The operator's to fix.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FederationError {
+    /// TLS material.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// Trust list.
+    #[error(transparent)]
+    Trust(#[from] TrustError),
+    /// Signing key.
+    #[error(transparent)]
+    Key(#[from] SignatureError),
+    /// Root key text.
+    #[error("root key: {0}")]
+    RootKey(String),
+    /// This gateway's region is not in the trust list.
+    #[error("region {0} is not a member of the trust list")]
+    NotMember(String),
+}
+
+/// The running federation side of one gateway.
+#[derive(Debug)]
+pub struct Federation {
+    region: String,
+    config: FederationConfig,
+    inbound: web::Data<InboundContext>,
+    peers: RwLock<Arc<PeerSet>>,
+    client_files: TlsFiles,
+    server_files: TlsFiles,
+    verifier: RwLock<Option<Arc<ReloadableClientVerifier>>>,
+}
+
+impl Federation {
+    /// Loads keys, certificates and the trust list (verified) for `region`.
+    pub fn open(region: &str, config: FederationConfig) -> Result<Arc<Self>, FederationError> {
+        let root = VerifierKey::parse(config.root_key.trim())
+            .map_err(|e| FederationError::RootKey(e.to_string()))?;
+        let trust = Arc::new(TrustStore::open(
+            &config.trust_list,
+            root,
+            chrono::Utc::now(),
+        )?);
+        let list = trust.current();
+        let me = list
+            .member(region)
+            .ok_or_else(|| FederationError::NotMember(region.to_owned()))?;
+        let own_authorities = authority_of(&me.url).into_iter().collect();
+        let paths = pes_certs::GatewayPaths::new(&config.pki_dir, region);
+        let key = SigningKey::from_files(&paths.signing_key, &paths.signing_pub)?;
+        let client_files = TlsFiles {
+            ca: paths.ca_cert.clone(),
+            crl: paths.crl.clone(),
+            cert: paths.client_cert.clone(),
+            key: paths.client_key.clone(),
+        };
+        let server_files = TlsFiles {
+            ca: paths.ca_cert,
+            crl: paths.crl,
+            cert: paths.server_cert,
+            key: paths.server_key,
+        };
+        let peers = PeerSet::from_trust(&list, region, &client_files, timeouts(&config))?;
+        Ok(Arc::new(Federation {
+            region: region.to_owned(),
+            inbound: web::Data::new(InboundContext {
+                trust,
+                verifier: RequestVerifier::new(own_authorities, 100_000),
+                key,
+            }),
+            peers: RwLock::new(Arc::new(peers)),
+            client_files,
+            server_files,
+            verifier: RwLock::new(None),
+            config,
+        }))
+    }
+
+    /// The peers in force.
+    pub fn peers(&self) -> Arc<PeerSet> {
+        match self.peers.read() {
+            Ok(g) => Arc::clone(&g),
+            Err(p) => Arc::clone(&p.into_inner()),
+        }
+    }
+
+    /// Replaces the peer set (e.g. URLs known only after start, in tests and demos).
+    pub fn set_peers(&self, peers: PeerSet) {
+        let mut g = match self.peers.write() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        *g = Arc::new(peers);
+    }
+
+    /// Inbound context (trust store, verifier, signing key).
+    pub fn inbound(&self) -> &web::Data<InboundContext> {
+        &self.inbound
+    }
+
+    /// Re-reads the trust list (rebuilding peer clients when it changed) and the CRL. Refusals
+    /// are logged and the last good state stays in force.
+    pub fn reload(&self) -> Result<Reloaded, FederationError> {
+        let r = self.inbound.trust.reload(chrono::Utc::now())?;
+        if let Reloaded::Updated { .. } = r {
+            let list = self.inbound.trust.current();
+            let peers = PeerSet::from_trust(
+                &list,
+                &self.region,
+                &self.client_files,
+                timeouts(&self.config),
+            )?;
+            self.set_peers(peers);
+        }
+        let verifier = self.verifier.read().ok().and_then(|g| g.clone());
+        if let Some(v) = verifier {
+            let reloaded = tls::load_certs(&self.server_files.ca)
+                .and_then(|ca| v.reload(&ca, tls::load_crls(&self.server_files.crl)?));
+            if let Err(e) = reloaded {
+                tracing::warn!(error = %e, "CRL reload refused; keeping the current one");
+            }
+        }
+        Ok(r)
+    }
+
+    /// Serves `/v1/federation/query` on the mTLS listener until stopped, reloading the trust
+    /// list and CRL every `reload_secs`. Runs on an actix system.
+    pub async fn serve(self: Arc<Self>, node: web::Data<Node>) -> std::io::Result<()> {
+        let (config, verifier) =
+            tls::server_config(&self.server_files).map_err(std::io::Error::other)?;
+        if let Ok(mut g) = self.verifier.write() {
+            *g = Some(verifier);
+        }
+        let inbound = self.inbound.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(node.clone())
+                .app_data(inbound.clone())
+                .configure(service::configure)
+        })
+        // Must come before bind_rustls_0_23: it stores the peer's leaf certificate.
+        .on_connect(tls::on_connect)
+        .bind_rustls_0_23(&self.config.listen, config)?
+        .run();
+        let me = Arc::clone(&self);
+        let period = Duration::from_secs(self.config.reload_secs.max(1));
+        actix_web::rt::spawn(async move {
+            loop {
+                actix_web::rt::time::sleep(period).await;
+                let _ = me.reload();
+            }
+        });
+        server.await
+    }
+
+    /// Answers an aggregate query across `q.regions` (`["all"]` = every member): this region's
+    /// part in-process, the others fanned out with signatures, each under the deadline. Audits
+    /// the outcome with every region's status and receipt.
+    pub async fn aggregate(
+        &self,
+        node: &web::Data<Node>,
+        q: &QueryRequest,
+        request_id: &str,
+        actor_sub: &str,
+    ) -> Result<FederatedQueryAnswer, QueryError> {
+        let trust = self.inbound.trust.current();
+        let regions: Vec<String> = if q.regions.iter().any(|r| r == "all") {
+            trust.members.iter().map(|m| m.region.clone()).collect()
+        } else {
+            q.regions.clone()
+        };
+        let remote: Vec<String> = regions
+            .iter()
+            .filter(|r| **r != self.region)
+            .cloned()
+            .collect();
+        let body = serde_json::to_vec(&QueryRequest {
+            regions: Vec::new(),
+            ..q.clone()
+        })
+        .unwrap_or_default();
+        let peers = self.peers();
+        let fan = fan_out(
+            &peers,
+            &self.inbound.key,
+            &trust,
+            FanOut {
+                regions: &remote,
+                path: QUERY_PATH,
+                request_id,
+                body: &body,
+                deadline: Duration::from_millis(self.config.deadline_ms),
+            },
+        );
+        let local = async {
+            if !regions.contains(&self.region) {
+                return Ok(None);
+            }
+            let started = std::time::Instant::now();
+            let plan = Plan::new(q, &node.config.region)?;
+            let answer = crate::api::query::run_plan(node, plan).await?;
+            let mut cells = answer.cells;
+            suppress(&mut cells, node.config.k);
+            let out = QueryAnswer {
+                dataset: q.dataset.clone(),
+                region: self.region.clone(),
+                answered_from: if answer.from_rollup { "rollup" } else { "scan" }.into(),
+                sum_measure: answer.sum_measure.map(str::to_string),
+                k: node.config.k,
+                as_of: crate::api::ingest::as_of(node),
+                cells,
+            };
+            Ok::<_, QueryError>(Some((out, started.elapsed())))
+        };
+        let (outcomes, local) = tokio::join!(fan, local);
+        let mut answers = Vec::new();
+        let mut statuses = Vec::new();
+        if let Some((a, latency)) = local? {
+            statuses.push(RegionStatus {
+                region: self.region.clone(),
+                status: "ok".into(),
+                latency_ms: latency.as_secs_f64() * 1000.0,
+                receipt: None,
+                detail: None,
+            });
+            answers.push(a);
+        }
+        for o in &outcomes {
+            let mut status = o.status();
+            if let Ok(ans) = &o.result {
+                match serde_json::from_slice::<FederatedAnswer>(&ans.body) {
+                    Ok(fa) => answers.push(fa.answer),
+                    Err(_) => {
+                        status.status = "error".into();
+                        status.detail = Some("answer does not parse".into());
+                    }
+                }
+            }
+            statuses.push(status);
+        }
+        let complete = statuses.iter().all(|s| s.status == "ok");
+        let cells = merge_answers(&answers);
+        let event = AuditEvent {
+            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            gateway: self.region.clone(),
+            request_id: request_id.to_owned(),
+            action: "federation.fanout".into(),
+            actor_sub: actor_sub.to_owned(),
+            actor_role: None,
+            outcome: if complete { "ok" } else { "partial" }.into(),
+            status: 200,
+            detail: serde_json::json!({
+                "dataset": q.dataset,
+                "purpose": q.purpose,
+                "regions": statuses,
+            }),
+        };
+        let receipt = node.audit.record(&event).await.ok();
+        Ok(FederatedQueryAnswer {
+            dataset: q.dataset.clone(),
+            complete,
+            regions: statuses,
+            cells,
+            receipt: receipt.and_then(|r| serde_json::to_value(r).ok()),
+        })
+    }
+}
+
+/// The merged answer of a federated aggregate query.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FederatedQueryAnswer {
+    /// Record type.
+    pub dataset: String,
+    /// Whether every region asked answered `ok`.
+    pub complete: bool,
+    /// Every region asked, with status, latency and receipt.
+    pub regions: Vec<RegionStatus>,
+    /// Merged cells (suppressed parts flagged).
+    pub cells: Vec<MergedCell>,
+    /// Receipt of the calling gateway's own audit entry for this query.
+    pub receipt: Option<serde_json::Value>,
+}
+
+fn timeouts(config: &FederationConfig) -> CallTimeouts {
+    let deadline = Duration::from_millis(config.deadline_ms.max(1));
+    CallTimeouts {
+        connect: deadline,
+        request: deadline,
+    }
+}
+
+fn authority_of(url: &str) -> Option<String> {
+    let u = reqwest::Url::parse(url).ok()?;
+    let host = u.host_str()?.to_ascii_lowercase();
+    Some(match u.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host,
+    })
+}
