@@ -121,12 +121,37 @@ impl DatePattern {
     }
 }
 
-/// A compiled code table.
+/// A compiled code table: entries sorted by local code (binary search beats hashing for the
+/// short keys and small tables provinces use).
 #[derive(Debug, Clone)]
 pub(crate) struct CodeTable {
     pub name: String,
-    pub entries: HashMap<String, String>,
+    pub entries: Vec<(String, String)>,
     pub on_unknown: OnUnknown,
+}
+
+impl CodeTable {
+    pub(crate) fn new(
+        name: String,
+        entries: HashMap<String, String>,
+        on_unknown: OnUnknown,
+    ) -> CodeTable {
+        let mut entries: Vec<(String, String)> = entries.into_iter().collect();
+        entries.sort_unstable();
+        CodeTable {
+            name,
+            entries,
+            on_unknown,
+        }
+    }
+
+    /// The national code for a local code.
+    pub(crate) fn get(&self, local: &str) -> Option<&str> {
+        self.entries
+            .binary_search_by(|(k, _)| k.as_str().cmp(local))
+            .ok()
+            .map(|i| self.entries[i].1.as_str())
+    }
 }
 
 /// Why a transform refused a value.
@@ -226,8 +251,8 @@ fn apply_text<'a>(
                 return Ok(V::Absent);
             }
             let table = &tables[*i];
-            match table.entries.get(t.as_ref()) {
-                Some(code) => V::Text(Cow::Borrowed(code.as_str())),
+            match table.get(t.as_ref()) {
+                Some(code) => V::Text(Cow::Borrowed(code)),
                 None if table.on_unknown == OnUnknown::Pass => V::Text(t),
                 None => {
                     return Err(fail(

@@ -729,7 +729,7 @@ impl<'m> Planner<'m> {
             return nat;
         };
         let table = &self.m.tables[*ti];
-        let mut allowed: Vec<&String> = table.entries.values().collect();
+        let mut allowed: Vec<&String> = table.entries.iter().map(|(_, v)| v).collect();
         allowed.sort();
         allowed.dedup();
         if allowed.is_empty() {
