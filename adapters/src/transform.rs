@@ -306,6 +306,12 @@ fn is_space(c: char) -> bool {
 
 /// Trims white space, including the ideographic space, without copying.
 pub(crate) fn trim(t: Cow<'_, str>) -> Cow<'_, str> {
+    let b = t.as_bytes();
+    if b.first().is_some_and(|c| c.is_ascii_graphic())
+        && b.last().is_some_and(|c| c.is_ascii_graphic())
+    {
+        return t;
+    }
     match t {
         Cow::Borrowed(b) => Cow::Borrowed(b.trim_matches(is_space)),
         Cow::Owned(o) => {
@@ -321,6 +327,9 @@ pub(crate) fn trim(t: Cow<'_, str>) -> Cow<'_, str> {
 
 /// Full-width ASCII variants (U+FF01..=U+FF5E) and U+3000 to half-width; copies only if needed.
 pub(crate) fn halfwidth(t: Cow<'_, str>) -> Cow<'_, str> {
+    if t.is_ascii() {
+        return t;
+    }
     let needs = t
         .chars()
         .any(|c| ('\u{FF01}'..='\u{FF5E}').contains(&c) || c == '\u{3000}');
