@@ -537,7 +537,14 @@ fn tables(path: &str) -> HashMap<&'static str, HashMap<String, String>> {
         .collect()
 }
 
-fn report(what: &str, unit: &str, n: u64, adapter: (Duration, Duration), floor: (Duration, Duration), target: f64) {
+fn report(
+    what: &str,
+    unit: &str,
+    n: u64,
+    adapter: (Duration, Duration),
+    floor: (Duration, Duration),
+    target: f64,
+) {
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
     let (a, f) = (rate(adapter.0), rate(floor.0));
     let ratio = a / f;
@@ -549,7 +556,11 @@ fn report(what: &str, unit: &str, n: u64, adapter: (Duration, Duration), floor: 
     println!(
         "{:<13} target >= {target:.0} {unit}/s and >= 0.50 of floor: {}",
         "",
-        if a >= target && ratio >= 0.5 { "met" } else { "NOT met" }
+        if a >= target && ratio >= 0.5 {
+            "met"
+        } else {
+            "NOT met"
+        }
     );
 }
 

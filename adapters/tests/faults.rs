@@ -217,3 +217,20 @@ fn a_refusing_sink_stops_the_run() {
     assert!(matches!(result, Err(AdapterError::Sink(_))));
     assert_eq!(seen, 2);
 }
+
+#[test]
+fn an_oversized_line_is_a_fault_not_an_unbounded_buffer() {
+    let text = std::fs::read_to_string(common::crate_dir().join("mappings/zj_330000_json.toml"))
+        .unwrap()
+        .replace("layout = \"array\"", "layout = \"ndjson\"");
+    let m = Mapping::from_toml_str(&text, None).unwrap();
+    let mut bytes = b"{\"personId\": \"".to_vec();
+    bytes.resize(bytes.len() + (64 << 20) + 10, b'a');
+    let fault = common::run(&m, &bytes)
+        .fault
+        .expect("oversized line refused");
+    assert!(
+        fault.contains("line 1") && fault.contains("longer than"),
+        "{fault}"
+    );
+}

@@ -172,6 +172,12 @@ impl<R: BufRead> Scanner<R> {
             }
             let take = end.unwrap_or(buf.len());
             out.extend_from_slice(&buf[..take]);
+            if out.len() > super::MAX_ITEM_BYTES {
+                return Err(self.malformed(format!(
+                    "an item is longer than {} bytes",
+                    super::MAX_ITEM_BYTES
+                )));
+            }
             self.line += buf[..take].iter().filter(|b| **b == b'\n').count() as u64;
             self.consume(take);
             if end.is_some() {
@@ -346,7 +352,7 @@ pub(crate) fn decode(
             let mut row = 0u64;
             loop {
                 buf.clear();
-                let n = reader.read_until(b'\n', &mut buf)?;
+                let n = super::read_line(&mut reader, &mut buf, line + 1)?;
                 if n == 0 {
                     break;
                 }
