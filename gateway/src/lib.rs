@@ -8,9 +8,11 @@
 //! - `audit`: the transparency log (canonical events, RFC 6962 tree, checkpoints, proofs,
 //!   witnessing, offline verifier).
 //! - `signed_note`: C2SP signed notes with Ed25519 (checkpoints, cosignatures, trust list).
-//! - (later) `ingest`, `store`, `federation`, `query`, `auth`, `api`, `web`.
+//! - `web`: the dashboard (embedded HTML/CSS/JS, strict CSP) served at `/` and `/ui/`.
+//! - (later) `ingest`, `store`, `federation`, `query`, `auth`, `api`.
 //!
 //! The `pesgw` binary's command-line interface lives in `src/cli/` and is not part of this library.
 
 pub mod audit;
 pub mod signed_note;
+pub mod web;
