@@ -105,10 +105,28 @@ fn short(s: &str) -> String {
 /// Runs the HTTP server until it stops.
 pub async fn serve(node: Arc<Node>) -> std::io::Result<()> {
     let addr = node.config.listen_addr().map_err(std::io::Error::other)?;
+    start(node, addr, None, |_| {})?.await
+}
+
+/// Binds the gateway's HTTP server to `addr` and returns it running (await it, or stop it through
+/// its handle). `extra` registers more app data or routes: the demo registers its sign-in tokens
+/// for the dashboard this way. With `workers: None` the server has one worker per CPU and stops
+/// on SIGINT/SIGTERM itself; with `Some(n)` it is embedded: `n` workers and no signal handling,
+/// the caller stops it through its handle.
+pub fn start<F>(
+    node: Arc<Node>,
+    addr: std::net::SocketAddr,
+    workers: Option<usize>,
+    extra: F,
+) -> std::io::Result<actix_web::dev::Server>
+where
+    F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
+{
     let data = web::Data::from(node);
-    HttpServer::new(move || {
+    let mut server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .configure(extra.clone())
             .app_data(json_config())
             .app_data(web::QueryConfig::default().error_handler(|err, _| {
                 Problem::bad_request("bad-query-string", short(&err.to_string())).into()
@@ -119,10 +137,11 @@ pub async fn serve(node: Arc<Node>) -> std::io::Result<()> {
             .wrap(from_fn(request_ids))
             .configure(crate::web::configure)
             .configure(configure)
-    })
-    .bind(addr)?
-    .run()
-    .await
+    });
+    if let Some(n) = workers {
+        server = server.workers(n).disable_signals();
+    }
+    Ok(server.bind(addr)?.run())
 }
 
 /// Builds an audit event for a request.

@@ -68,10 +68,14 @@ pub struct DemoGateway {
 
 /// Registers the dashboard routes (`/`, `/ui/`, `/ui/{asset}`, `/ui/demo/tokens.json`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/").route(web::get().to(shell)))
-        .service(web::resource("/ui").route(web::get().to(shell)))
-        .service(web::resource("/ui/").route(web::get().to(shell)))
-        .service(web::resource("/ui/demo/tokens.json").route(web::get().to(demo_tokens)))
+    for path in ["/", "/ui", "/ui/"] {
+        cfg.service(
+            web::resource(path)
+                .route(web::get().to(shell))
+                .route(web::head().to(shell)),
+        );
+    }
+    cfg.service(web::resource("/ui/demo/tokens.json").route(web::get().to(demo_tokens)))
         .service(web::resource("/ui/{name}").route(web::get().to(asset)));
 }
 

@@ -82,6 +82,11 @@
       el.append(k instanceof Node ? k : document.createTextNode(String(k)));
     }
   }
+  /** Replaces an element's children (null and false children are skipped). */
+  function fill(el, ...kids) {
+    while (el.firstChild) el.firstChild.remove();
+    append(el, kids);
+  }
   const bi = (zh, en) => [zh, ' ', h('span', { class: 'en' }, en)];
   const fmtInt = (n) => Number(n).toLocaleString('en-US');
   const fmtRatio = (r) => (r === null || r === undefined || !isFinite(r) ? '—' : r.toFixed(2));
@@ -122,7 +127,7 @@
   function showWho() {
     const c = session.claims();
     const who = byId('who');
-    who.replaceChildren(
+    fill(who, 
       h('span', { class: 'pill', id: 'who-text', 'data-role': c ? c.role : '' },
         c ? c.role + ' · ' + c.sub + ' · ' + regionName(c.region) : '未登录 · not signed in'),
       c ? h('button', { class: 'secondary', on: { click: () => { session.token = ''; showWho(); route(); } } }, '退出 Sign out') : null);
@@ -293,11 +298,11 @@
   function needSignIn(body, roles) {
     const c = session.claims();
     if (!c) {
-      body.replaceChildren(h('div', { class: 'notice' }, '请先登录。 Please sign in first: ', h('a', { href: '#/signin' }, '登录 Sign in')));
+      fill(body, h('div', { class: 'notice' }, '请先登录。 Please sign in first: ', h('a', { href: '#/signin' }, '登录 Sign in')));
       return true;
     }
     if (roles && !roles.includes(c.role)) {
-      body.replaceChildren(h('div', { class: 'notice' },
+      fill(body, h('div', { class: 'notice' },
         '此页面需要角色 This page needs the role ' + roles.join(' / ') + '；当前 current: ' + c.role + '. ',
         h('a', { href: '#/signin' }, '切换角色 Switch role')));
       return true;
@@ -345,7 +350,7 @@
       const totS = sum('seekers'); const totV = sum('vacancies');
       const ok = seek.regions.filter((r) => r.status === 'ok').length;
       const kpi = (v, zh, en, key) => h('div', { class: 'card kpi' }, h('div', { class: 'v', 'data-kpi': key }, v), h('div', { class: 'l' }, bi(zh, en)));
-      body.replaceChildren(
+      fill(body, 
         h('div', { class: 'grid g3' },
           kpi(fmtInt(totS) + (anySup ? '+' : ''), '登记求职人数', 'registered job seekers (active)', 'seekers'),
           kpi(fmtInt(totV) + (anySup ? '+' : ''), '岗位空缺数', 'open vacancies (openings)', 'vacancies'),
@@ -366,7 +371,7 @@
       paintSwatches(body);
       performance.mark('pes:overview-data');
     } catch (e) {
-      body.replaceChildren(errorBox(e));
+      fill(body, errorBox(e));
     }
   }
 
@@ -396,7 +401,7 @@
         ratio: !m.vacSup && !m.seekSup && m.seek > 0 ? Math.round((m.vac / m.seek) * 100) / 100 : null,
       }));
       const regions = [...new Set((data.rows || []).map((r) => r.region))];
-      body.replaceChildren(
+      fill(body, 
         h('div', { class: 'card' }, h('h3', {}, bi('按职业大类', 'By occupation major group')), pairedBars(rows, k)),
         h('div', { class: 'card', style: null }, h('h3', {}, bi('明细', 'Rows by region')),
           h('div', { class: 'scroll' }, h('table', { id: 'occupations-table' },
@@ -410,7 +415,7 @@
           h('p', { class: 'muted' }, regions.length + ' 个区域 regions · k = ' + k)));
       paintSwatches(body);
     } catch (e) {
-      body.replaceChildren(errorBox(e));
+      fill(body, errorBox(e));
     }
   }
 
@@ -446,7 +451,7 @@
         .sort((a, b) => b.total - a.total).slice(0, 8)
         .map((r, i) => ({ name: regionName(r.code), color: palette[i], points: r.pts }));
       const regions = [...table.keys()].sort();
-      body.replaceChildren(
+      fill(body, 
         h('div', { class: 'card' }, h('h3', {}, bi('各区域重点群体人数', 'People in each key group by region')),
           h('div', { class: 'scroll' }, h('table', { id: 'groups-table' },
             h('thead', {}, h('tr', {}, h('th', {}, bi('区域', 'Region')), KEY_GROUPS.map(([, zh, en]) => h('th', { class: 'num' }, bi(zh, en))))),
@@ -458,7 +463,7 @@
           h('p', { class: 'muted' }, '网关的人员记录不带月份维度，故按月趋势以求职登记计。 Person records carry no month dimension in the query engine, so the monthly trend counts job-seeker registrations.')));
       paintSwatches(body);
     } catch (e) {
-      body.replaceChildren(errorBox(e));
+      fill(body, errorBox(e));
     }
   }
 
@@ -555,7 +560,7 @@
       rows.length ? h('table', { id: 'health-table' }, h('thead', {}, h('tr', {}, h('th', {}, bi('区域', 'Region')), h('th', {}, bi('状态', 'Status')), h('th', { class: 'num' }, bi('延迟', 'Latency')),
         h('th', {}, bi('检查点大小', 'Checkpoint size')), h('th', {}, bi('联署数', 'Cosignatures')))), h('tbody', {}, rows))
         : h('p', { class: 'muted' }, '登录为分析员后显示各区域应答。 Sign in as an analyst to see each region\'s answer.')));
-    body.replaceChildren(h('div', { class: 'grid g2' }, cards));
+    fill(body, h('div', { class: 'grid g2' }, cards));
     // The checkpoint with cosignatures, when this role may read it.
     try {
       const [{ data: text }, { data: keyLine }] = await Promise.all([api('/v1/audit/checkpoint', { accept: 'text/plain' }), api('/v1/audit/key', { accept: 'text/plain' })]);
@@ -579,25 +584,25 @@
     const run = async (ev) => {
       ev.preventDefault();
       const req = { purpose: purpose.value, legal_basis: basis.value.trim(), regions: boxes.map((b) => b.firstChild).filter((i) => i.checked).map((i) => i.value) };
-      if (!req.legal_basis) { result.replaceChildren(errorBox('法律依据必填 A legal basis is required')); return; }
+      if (!req.legal_basis) { fill(result, errorBox('法律依据必填 A legal basis is required')); return; }
       req[kind.value] = ident.value.trim();
       ident.value = ''; // the ID number is not kept in the page
-      result.replaceChildren(h('div', { class: 'muted' }, '查询中… Looking up…'));
+      fill(result, h('div', { class: 'muted' }, '查询中… Looking up…'));
       try {
         const r = await personLookup(req);
-        result.replaceChildren(h('div', { class: 'card' },
+        fill(result, h('div', { class: 'card' },
           h('h3', {}, bi('结果', 'Result'), r.person_key ? h('span', { class: 'mono' }, ' person_key ' + r.person_key) : null),
           h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, bi('区域', 'Region')), h('th', {}, bi('状态', 'Status')), h('th', { class: 'num' }, bi('延迟', 'Latency')), h('th', {}, bi('结果', 'Fields allowed by policy')))),
             h('tbody', {}, r.regions.map((x) => h('tr', { 'data-region': x.region }, h('td', {}, regionName(x.region)),
               h('td', { class: x.status === 'ok' ? 'ok' : 'bad' }, x.status), h('td', { class: 'num' }, x.latency_ms === null || x.latency_ms === undefined ? '—' : Number(x.latency_ms).toFixed(1) + ' ms'),
               h('td', {}, !x.found ? '未找到 not found' : Object.entries(x.fields).map(([kk, v]) => h('div', {}, h('b', {}, kk + ': '), typeof v === 'object' ? JSON.stringify(v) : String(v))))))))));
       } catch (e) {
-        result.replaceChildren(e.status === 404 && !e.type
+        fill(result, e.status === 404 && !e.type
           ? h('div', { class: 'notice' }, '此网关尚未提供跨区域查询接口 (POST /v1/persons/lookup)。 This gateway does not offer person lookup yet.')
           : errorBox(e));
       }
     };
-    body.replaceChildren(
+    fill(body, 
       h('form', { class: 'card', on: { submit: run } },
         h('div', { class: 'row' }, h('label', {}, bi('标识类型', 'Identifier'), kind), h('label', {}, bi('身份证号 / person_key', 'ID number or person_key'), ident)),
         h('div', { class: 'row' }, h('label', {}, bi('查询目的', 'Purpose'), purpose), h('label', {}, bi('法律依据', 'Legal basis'), basis)),
@@ -712,7 +717,7 @@
     const body = byId('audit-body');
     if (needSignIn(body, ['auditor', 'admin'])) return;
     let cp;
-    try { cp = await fetchCheckpoint(); } catch (e) { body.replaceChildren(errorBox(e)); return; }
+    try { cp = await fetchCheckpoint(); } catch (e) { fill(body, errorBox(e)); return; }
     let sig = null;
     try { sig = await checkLogSignature(cp, (await api('/v1/audit/key', { accept: 'text/plain' })).data); } catch (e) { sig = { ok: false, why: String(e.message) }; }
     const verdict = h('div', { id: 'verify-verdict' });
@@ -721,13 +726,13 @@
     const verifyBtn = h('button', { id: 'verify-button', type: 'button' }, '在浏览器中校验 Verify in this browser');
     verifyBtn.addEventListener('click', async () => {
       verifyBtn.disabled = true;
-      verdict.replaceChildren(h('div', { class: 'muted' }, '校验中… Verifying…'));
+      fill(verdict, h('div', { class: 'muted' }, '校验中… Verifying…'));
       try {
-        const r = await verifyLog(idx.value === '' ? null : Number(idx.value), (steps) => stepList.replaceChildren(...steps.map((t) => h('li', {}, t))));
-        verdict.replaceChildren(h('div', { class: 'verdict ok', 'data-verdict': 'verified' },
+        const r = await verifyLog(idx.value === '' ? null : Number(idx.value), (steps) => fill(stepList, ...steps.map((t) => h('li', {}, t))));
+        fill(verdict, h('div', { class: 'verdict ok', 'data-verdict': 'verified' },
           '✔ 已验证 Verified: entry ' + r.index + ' is in the log, and the log of size ' + fmtInt(r.cp.size) + ' is consistent with its earlier state.'));
       } catch (e) {
-        verdict.replaceChildren(h('div', { class: 'verdict bad', 'data-verdict': 'failed' }, '✘ 校验失败 Verification failed: ' + (e.message || e)));
+        fill(verdict, h('div', { class: 'verdict bad', 'data-verdict': 'failed' }, '✘ 校验失败 Verification failed: ' + (e.message || e)));
       } finally { verifyBtn.disabled = false; }
     });
 
@@ -741,17 +746,17 @@
     };
     const loadList = async (ev) => {
       if (ev) ev.preventDefault();
-      list.replaceChildren(h('div', { class: 'muted' }, '加载中… Loading…'));
+      fill(list, h('div', { class: 'muted' }, '加载中… Loading…'));
       try {
         const now = await fetchCheckpoint();
         const rows = await findEntries(now.size, { action: f.action.value, actor: f.actor.value.trim(), region: f.region.value.trim(), since: f.since.value.trim(), until: f.until.value.trim() }, 200);
-        list.replaceChildren(h('p', { class: 'muted' }, rows.length + ' 条（最新在前，最多 200） entries, newest first'),
+        fill(list, h('p', { class: 'muted' }, rows.length + ' 条（最新在前，最多 200） entries, newest first'),
           h('div', { class: 'scroll' }, h('table', { id: 'audit-table' }, eventHead(), h('tbody', {}, rows.map((r) => {
             const tr = eventRow(r.index, r.event);
             tr.addEventListener('click', () => { idx.value = String(r.index); });
             return tr;
           })))));
-      } catch (e) { list.replaceChildren(errorBox(e)); }
+      } catch (e) { fill(list, errorBox(e)); }
     };
 
     const pk = h('input', { name: 'person_key', size: 50, placeholder: 'person_key (base64url)' });
@@ -760,16 +765,16 @@
       ev.preventDefault();
       const key = pk.value.trim();
       if (!key) return;
-      pkOut.replaceChildren(h('div', { class: 'muted' }, '加载中… Loading…'));
+      fill(pkOut, h('div', { class: 'muted' }, '加载中… Loading…'));
       try {
         const now = await fetchCheckpoint();
         const rows = await findEntries(now.size, { person_key: key }, 1000);
-        pkOut.replaceChildren(h('p', {}, bi('共 ' + rows.length + ' 次访问', 'accesses to this person_key (who, when, for what purpose)')),
+        fill(pkOut, h('p', {}, bi('共 ' + rows.length + ' 次访问', 'accesses to this person_key (who, when, for what purpose)')),
           rows.length ? h('table', { id: 'person-table' }, eventHead(), h('tbody', {}, rows.map((r) => eventRow(r.index, r.event)))) : h('p', { class: 'muted' }, '无记录 none recorded'));
-      } catch (e) { pkOut.replaceChildren(errorBox(e)); }
+      } catch (e) { fill(pkOut, errorBox(e)); }
     };
 
-    body.replaceChildren(
+    fill(body, 
       h('div', { class: 'grid g2' },
         checkpointCard(cp, sig),
         h('div', { class: 'card' }, h('h3', {}, bi('校验', 'Verify')),
@@ -795,7 +800,7 @@
     const useToken = (t, next) => {
       session.token = t.trim();
       const c = session.claims();
-      if (!c) { session.token = ''; msg.replaceChildren(errorBox('这不是 JWT。 That is not a JWT.')); return; }
+      if (!c) { session.token = ''; fill(msg, errorBox('这不是 JWT。 That is not a JWT.')); return; }
       showWho();
       location.hash = next || (c.role === 'auditor' ? '#/audit' : c.role === 'caseworker' ? '#/caseworker' : '#/overview');
     };
@@ -804,7 +809,7 @@
         h('p', { class: 'muted' }, '这些令牌仅由 pesgw demo 提供。 These tokens exist only on a gateway started by pesgw demo.'),
         h('div', { class: 'roles' }, demo.tokens.map((t) => h('button', { class: 'secondary', 'data-role': t.role, on: { click: () => useToken(t.token) } }, t.role + ' · ' + regionName(t.region)))))
       : null;
-    body.replaceChildren(h('div', { class: 'grid g2' },
+    fill(body, h('div', { class: 'grid g2' },
       h('form', { class: 'card', on: { submit: (e) => { e.preventDefault(); useToken(ta.value); } } },
         h('h3', {}, bi('粘贴令牌', 'Paste a token')),
         h('p', { class: 'muted' }, '令牌由 pesgw token issue 签发，仅保存在本标签页 (sessionStorage)。 Issued by pesgw token issue; kept in this tab only.'),
