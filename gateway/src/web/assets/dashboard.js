@@ -493,9 +493,11 @@
   /** Checks the log's Ed25519 signature of a checkpoint with WebCrypto; null when unsupported. */
   async function checkLogSignature(cp, keyLine) {
     // Verifier key: <name>+<keyid hex>+base64(0x01 || public key).
-    const parts = keyLine.trim().split('+');
-    if (parts.length < 3) return { ok: false, why: 'malformed verifier key' };
-    const keyB64 = parts.pop(); const keyid = parts.pop(); const name = parts.join('+');
+    // The name has no '+', the key id is 8 hex digits; the base64 key may itself hold '+'.
+    const line = keyLine.trim();
+    const a = line.indexOf('+');
+    const name = line.slice(0, a); const keyid = line.slice(a + 1, a + 9); const keyB64 = line.slice(a + 10);
+    if (a <= 0 || line[a + 9] !== '+' || !/^[0-9a-f]{8}$/.test(keyid)) return { ok: false, why: 'malformed verifier key' };
     const key = PesMerkle.fromB64(keyB64);
     if (key[0] !== 0x01 || key.length !== 33) return { ok: false, why: 'verifier key is not Ed25519' };
     const sig = cp.sigs.find((g) => g.name === name && g.keyid === keyid && !g.cosignature);
