@@ -599,7 +599,7 @@
               h('td', { class: x.status === 'ok' ? 'ok' : 'bad' }, x.status), h('td', { class: 'num' }, x.latency_ms === null || x.latency_ms === undefined ? '—' : Number(x.latency_ms).toFixed(1) + ' ms'),
               h('td', {}, !x.found ? '未找到 not found' : Object.entries(x.fields).map(([kk, v]) => h('div', {}, h('b', {}, kk + ': '), typeof v === 'object' ? JSON.stringify(v) : String(v))))))))));
       } catch (e) {
-        fill(result, e.status === 404 && !e.type
+        fill(result, e.status === 404 && (!e.type || e.type.endsWith('/not-found'))
           ? h('div', { class: 'notice' }, '此网关尚未提供跨区域查询接口 (POST /v1/persons/lookup)。 This gateway does not offer person lookup yet.')
           : errorBox(e));
       }
