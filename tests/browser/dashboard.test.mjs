@@ -250,10 +250,8 @@ async function main() {
     await api(fed, fed.tokens.analyst, '/v1/reports/supply-demand');
     await new Promise((r) => setTimeout(r, 1500)); // checkpoints are published within a second
     await page.click('#verify-button');
-    await page.waitForFunction(() => {
-      const el = document.querySelector('#verify-verdict [data-verdict]');
-      return el && document.querySelector('#verify-steps').textContent.includes('checkpoint this browser verified before');
-    }, null, { timeout: 60000 }).catch(() => {});
+    // (No waitForFunction: the page enforces Trusted Types, which blocks evaluated strings.)
+    await page.waitForSelector('#verify-verdict [data-verdict]', { timeout: 60000 });
     const v2 = await page.getAttribute('#verify-verdict [data-verdict]', 'data-verdict');
     const steps2 = await page.textContent('#verify-steps');
     log('verify #2:', steps2);

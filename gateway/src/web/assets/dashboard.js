@@ -178,7 +178,12 @@
         latency_ms: r.latency_ms !== undefined ? r.latency_ms : r.latency, receipt: r.receipt || null,
       }))
       : [{ region: data.region, status: 'ok', latency_ms: ms, receipt: null }];
-    return { cells: data.cells || [], k: data.k || 5, as_of: data.as_of, regions: perRegion, raw: data };
+    // Merged fan-out cells say `includes_suppressed`; a cell with no count left is suppressed.
+    const cells = (data.cells || []).map((c) => ({
+      group: c.group || {}, count: c.count, sum: c.sum,
+      suppressed: !!c.suppressed || (!!c.includes_suppressed && (c.count === null || c.count === undefined)),
+    }));
+    return { cells, k: data.k || 5, as_of: data.as_of, regions: perRegion, raw: data };
   }
 
   // ADAPTER (person lookup). DESIGN section 5: `POST /v1/persons/lookup` with an ID number or a
@@ -225,9 +230,10 @@
 
   /** Paired horizontal bars (vacancies, seekers) with the ratio at the right. */
   function pairedBars(rows, k) {
-    const W = 1000; const rowH = 46; const left = 270; const right = 90;
+    const W = 1000; const rowH = 46; const left = 270; const right = 100;
     const max = Math.max(1, ...rows.flatMap((r) => [r.vac || 0, r.seek || 0]));
-    const scale = (v) => ((W - left - right) * v) / max;
+    // Room after the longest bar for its label, before the ratio column.
+    const scale = (v) => ((W - left - right - 70) * v) / max;
     const svg = s('svg', { viewBox: '0 0 ' + W + ' ' + (rows.length * rowH + 24), width: '100%', role: 'img', 'aria-label': '职业供需 supply and demand by occupation' });
     svg.append(s('text', { x: W - right + 10, y: 14, 'font-size': 12, fill: '#5b6775' }, '求人倍率 ratio'));
     rows.forEach((r, i) => {
@@ -548,7 +554,9 @@
     }
     const rows = lastRegions.map((r) => {
       let cp = null;
-      if (r.receipt) { try { cp = parseCheckpoint(r.receipt.slice(r.receipt.indexOf('\n\n') + 2)); } catch (e) { cp = null; } }
+      // A receipt is a tlog-proof (text: its checkpoint follows the first blank line) or a JSON
+      // reference {log_origin, index, leaf_hash}.
+      if (typeof r.receipt === 'string') { try { cp = parseCheckpoint(r.receipt.slice(r.receipt.indexOf('\n\n') + 2)); } catch (e) { cp = null; } }
       return h('tr', { 'data-region': r.region }, h('td', {}, regionName(r.region)),
         h('td', { class: r.status === 'ok' ? 'ok' : 'bad' }, r.status === 'ok' ? '正常 up' : r.status),
         h('td', { class: 'num' }, r.latency_ms !== undefined && r.latency_ms !== null ? Number(r.latency_ms).toFixed(1) + ' ms' : '—'),
@@ -564,6 +572,10 @@
         : h('p', { class: 'muted' }, '登录为分析员后显示各区域应答。 Sign in as an analyst to see each region\'s answer.')));
     fill(body, h('div', { class: 'grid g2' }, cards));
     // The checkpoint with cosignatures, when this role may read it.
+    if (!['auditor', 'admin'].includes(c.role)) {
+      body.append(h('div', { class: 'card muted' }, '检查点与联署需要审计员角色。 The checkpoint and its cosignatures need the auditor role: ', h('a', { href: '#/signin' }, '切换角色 Switch role')));
+      return;
+    }
     try {
       const [{ data: text }, { data: keyLine }] = await Promise.all([api('/v1/audit/checkpoint', { accept: 'text/plain' }), api('/v1/audit/key', { accept: 'text/plain' })]);
       const cp = parseCheckpoint(text);
@@ -686,7 +698,9 @@
   function eventRow(ix, ev) {
     const a = ev.actor || {};
     return h('tr', { 'data-index': String(ix) },
-      h('td', { class: 'num' }, String(ix)), h('td', { class: 'mono' }, ev.time || ''), h('td', {}, ev.action || ''),
+      h('td', { class: 'num' }, String(ix)),
+      h('td', { class: 'mono nowrap', title: ev.time || '' }, (ev.time || '').replace('T', ' ').replace(/\.\d+Z$|Z$/, '')),
+      h('td', {}, ev.action || ''),
       h('td', {}, (a.sub || '') + (a.role ? ' (' + a.role + ')' : '') + (a.region ? ' ' + a.region : '') + (a.peer_member ? ' peer ' + a.peer_member : '')),
       h('td', {}, ev.purpose || ''), h('td', {}, ev.legal_basis || ''),
       h('td', { class: ev.outcome === 'ok' ? 'ok' : ev.outcome === 'denied' || ev.outcome === 'error' ? 'bad' : '' }, ev.outcome || ''),
