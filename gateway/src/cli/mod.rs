@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod audit;
 mod adapters;
+mod audit;
 mod synth;
 mod validate;
 
