@@ -388,3 +388,13 @@ fn a_failed_write_stops_the_log_instead_of_acknowledging() {
     assert_eq!(log.size(), 0);
     assert_eq!(log.checkpoint().unwrap().checkpoint.size, 0);
 }
+
+#[test]
+fn a_cosigning_key_cannot_sign_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = SigningKey::from_seed("pes.example/440000", KeyType::Cosignature, [1; 32]).unwrap();
+    assert!(matches!(
+        AuditLog::open(dir.path(), w, LogOptions::default()),
+        Err(AuditError::Note(_))
+    ));
+}
