@@ -19,7 +19,7 @@ pub use config::{
 
 use crate::national;
 use crate::target::{fields_of, FieldDef};
-use crate::transform::{CodeTable, DateFormat, Step};
+use crate::transform::{CodeTable, DateFormat, DatePattern, Step};
 
 /// A mapping that cannot be used. Fault: the mapping's author.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -458,7 +458,7 @@ impl Compiler<'_> {
                     Step::Date(
                         formats
                             .into_iter()
-                            .map(|p| if p == "excel" { DateFormat::ExcelSerial } else { DateFormat::Pattern(p) })
+                            .map(|p| if p == "excel" { DateFormat::ExcelSerial } else { DateFormat::Pattern(DatePattern::new(p)) })
                             .collect(),
                     )
                 }

@@ -709,8 +709,18 @@ impl<'m> Planner<'m> {
         }
         candidates.sort_by_key(|(k, u, i)| (*k, matches!(u, UnitRef::Item), *i));
         candidates.dedup();
-        candidates.shuffle(&mut self.rng);
-        for (kind, unit, idx) in candidates.into_iter().take(4) {
+        // Kinds first, uniformly, so that kinds with many candidate fields do not dominate.
+        let mut kinds: Vec<DefectKind> = candidates.iter().map(|c| c.0).collect();
+        kinds.dedup();
+        kinds.shuffle(&mut self.rng);
+        let mut tries = Vec::new();
+        for kind in kinds {
+            let of_kind: Vec<_> = candidates.iter().filter(|c| c.0 == kind).copied().collect();
+            if let Some(c) = of_kind.choose(&mut self.rng) {
+                tries.push(*c);
+            }
+        }
+        for (kind, unit, idx) in tries.into_iter().take(4) {
             let slot = match unit {
                 UnitRef::Item => item.values.get_mut(&idx),
                 UnitRef::Elem(each, j) => item
@@ -792,7 +802,7 @@ impl<'m> Planner<'m> {
             }
             f.steps.iter().find_map(|s| match s {
                 Step::Date(formats) => formats.iter().find_map(|d| match d {
-                    DateFormat::Pattern(p) => Some(p.clone()),
+                    DateFormat::Pattern(p) => Some(p.text.clone()),
                     DateFormat::ExcelSerial => None,
                 }),
                 _ => None,
@@ -827,7 +837,7 @@ fn days_in_month(first: NaiveDate) -> u32 {
 
 fn format_date(d: NaiveDate, f: &DateFormat) -> String {
     match f {
-        DateFormat::Pattern(p) => d.format(p).to_string(),
+        DateFormat::Pattern(p) => d.format(&p.text).to_string(),
         DateFormat::ExcelSerial => {
             let epoch = NaiveDate::from_ymd_opt(1899, 12, 30).unwrap_or_default();
             (d - epoch).num_days().to_string()

@@ -1,0 +1,219 @@
+//! The HTTP surface of a regional gateway (actix-web 4).
+//!
+//! - [`ingest`]: `POST /v1/ingest/{source}`.
+//! - [`query`]: `POST /v1/query`, `GET /v1/reports/supply-demand`.
+//! - [`records`]: `GET /v1/records/{record_id}`, `GET /v1/quarantine`.
+//! - [`ops`]: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
+//!
+//! Every handler authenticates through [`authenticate`], which audits refusals, and every answer
+//! that is an error is a [`Problem`].
+
+pub mod ingest;
+pub mod ops;
+pub mod query;
+pub mod records;
+
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::{from_fn, Next};
+use actix_web::{web, App, HttpMessage, HttpRequest, HttpServer};
+
+use crate::audit_hook::{AuditEvent, AuditReceipt};
+use crate::auth::{Authenticated, Role, Verifier};
+use crate::node::Node;
+use crate::problem::Problem;
+
+/// Shared state of the handlers.
+pub type State = web::Data<Node>;
+
+/// The request id of a request (from `X-Request-Id`, or generated).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// Header that carries request ids across gateways.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// The request id set by the middleware.
+pub fn request_id(req: &HttpRequest) -> String {
+    req.extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default()
+}
+
+async fn request_ids(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.path());
+    let _enter = span.enter();
+    let mut res = next.call(req).await?;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut()
+            .insert(HeaderName::from_static(REQUEST_ID), v);
+    }
+    Ok(res)
+}
+
+/// Registers every route of the regional gateway.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/v1/ingest/{source}").route(web::post().to(ingest::ingest)))
+        .service(web::resource("/v1/query").route(web::post().to(query::aggregate)))
+        .service(
+            web::resource("/v1/reports/supply-demand").route(web::get().to(query::supply_demand)),
+        )
+        .service(web::resource("/v1/records/{record_id}").route(web::get().to(records::get_record)))
+        .service(web::resource("/v1/quarantine").route(web::get().to(records::list_quarantine)))
+        .service(web::resource("/healthz").route(web::get().to(ops::healthz)))
+        .service(web::resource("/readyz").route(web::get().to(ops::readyz)))
+        .service(web::resource("/metrics").route(web::get().to(ops::metrics)))
+        .service(web::resource("/openapi.json").route(web::get().to(ops::openapi)))
+        .default_service(web::to(ops::not_found));
+}
+
+/// JSON bodies that fail to parse become problems, not actix's plain-text errors.
+pub fn json_config() -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(1 << 20)
+        .error_handler(|err, _req| {
+            Problem::bad_request(
+                "malformed-json",
+                format!(
+                    "request body is not the expected JSON: {}",
+                    short(&err.to_string())
+                ),
+            )
+            .into()
+        })
+}
+
+fn short(s: &str) -> String {
+    s.chars().take(200).collect()
+}
+
+/// Runs the HTTP server until it stops.
+pub async fn serve(node: Arc<Node>) -> std::io::Result<()> {
+    let addr = node.config.listen_addr().map_err(std::io::Error::other)?;
+    let data = web::Data::from(node);
+    HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(json_config())
+            .app_data(web::QueryConfig::default().error_handler(|err, _| {
+                Problem::bad_request("bad-query-string", short(&err.to_string())).into()
+            }))
+            .app_data(web::PathConfig::default().error_handler(|err, _| {
+                Problem::bad_request("bad-path", short(&err.to_string())).into()
+            }))
+            .wrap(from_fn(request_ids))
+            .configure(configure)
+    })
+    .bind(addr)?
+    .run()
+    .await
+}
+
+/// Builds an audit event for a request.
+pub fn event(
+    node: &Node,
+    req: &HttpRequest,
+    action: &str,
+    actor: Option<&Authenticated>,
+    status: u16,
+    detail: serde_json::Value,
+) -> AuditEvent {
+    AuditEvent {
+        time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        gateway: node.config.region.clone(),
+        request_id: request_id(req),
+        action: action.to_string(),
+        actor_sub: actor
+            .map(|a| a.sub().to_string())
+            .unwrap_or_else(|| "anonymous".into()),
+        actor_role: actor.map(|a| a.role().as_str().to_string()),
+        outcome: match status {
+            200..=299 => "ok",
+            400..=499 => "refused",
+            _ => "error",
+        }
+        .to_string(),
+        status,
+        detail,
+    }
+}
+
+/// Audits an event; a failing audit log fails the request (nothing goes unaudited).
+pub async fn audit(node: &Node, ev: AuditEvent) -> Result<AuditReceipt, Problem> {
+    node.audit.record(&ev).await.map_err(|e| {
+        tracing::error!(error = %e, "audit log append failed");
+        Problem::unavailable("the audit log is not available")
+    })
+}
+
+/// Audits a refusal and returns the problem to answer with.
+pub async fn refuse(
+    node: &Node,
+    req: &HttpRequest,
+    action: &str,
+    actor: Option<&Authenticated>,
+    mut p: Problem,
+    detail: serde_json::Value,
+) -> Problem {
+    p.request_id = Some(request_id(req));
+    let ev = event(
+        node,
+        req,
+        action,
+        actor,
+        p.status,
+        serde_json::json!({ "problem": p.slug(), "detail": detail }),
+    );
+    match audit(node, ev).await {
+        Ok(_) => p,
+        Err(e) => e,
+    }
+}
+
+/// Verifies the bearer token for `allowed` roles; refusals (401/403) are audited.
+pub async fn authenticate(
+    node: &Node,
+    req: &HttpRequest,
+    allowed: &[Role],
+    action: &str,
+) -> Result<Authenticated, Problem> {
+    let header = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok());
+    let result = Verifier::bearer(header).and_then(|t| node.verifier.verify(t, allowed));
+    match result {
+        Ok(a) => Ok(a),
+        Err(e) => {
+            let p = if e.is_forbidden() {
+                Problem::forbidden(e.to_string())
+            } else {
+                Problem::unauthorized(e.to_string())
+            };
+            Err(refuse(
+                node,
+                req,
+                action,
+                None,
+                p,
+                serde_json::json!({ "auth": e.to_string() }),
+            )
+            .await)
+        }
+    }
+}
