@@ -49,7 +49,10 @@ pub(crate) struct StepFail {
 }
 
 fn fail(code: RowErrorCode, message: impl Into<String>) -> StepFail {
-    StepFail { code, message: message.into() }
+    StepFail {
+        code,
+        message: message.into(),
+    }
 }
 
 /// Applies one step.
@@ -108,13 +111,23 @@ fn apply_text<'a>(step: &Step, t: Cow<'a, str>, tables: &[CodeTable]) -> Result<
             if t.is_empty() {
                 return Ok(V::Absent);
             }
-            V::Date(parse_date(&t, formats).ok_or_else(|| fail(RowErrorCode::BadDate, "date matches none of the mapping's formats"))?)
+            V::Date(parse_date(&t, formats).ok_or_else(|| {
+                fail(
+                    RowErrorCode::BadDate,
+                    "date matches none of the mapping's formats",
+                )
+            })?)
         }
         Step::Month(formats) => {
             if t.is_empty() {
                 return Ok(V::Absent);
             }
-            V::Text(Cow::Owned(parse_month(&t, formats).ok_or_else(|| fail(RowErrorCode::BadDate, "month matches none of the mapping's formats"))?))
+            V::Text(Cow::Owned(parse_month(&t, formats).ok_or_else(|| {
+                fail(
+                    RowErrorCode::BadDate,
+                    "month matches none of the mapping's formats",
+                )
+            })?))
         }
         Step::Table(i) => {
             if t.is_empty() {
@@ -149,12 +162,18 @@ fn apply_text<'a>(step: &Step, t: Cow<'a, str>, tables: &[CodeTable]) -> Result<
 }
 
 fn id(t: &str) -> Result<IdNumber, StepFail> {
-    IdNumber::parse(t.trim()).map_err(|_| fail(RowErrorCode::BadIdNumber, "not a valid GB 11643 ID number"))
+    IdNumber::parse(t.trim())
+        .map_err(|_| fail(RowErrorCode::BadIdNumber, "not a valid GB 11643 ID number"))
 }
 
 fn split<'a>(t: Cow<'a, str>, sep: &str) -> Vec<Cow<'a, str>> {
     match t {
-        Cow::Borrowed(b) => b.split(sep).map(str::trim).filter(|s| !s.is_empty()).map(Cow::Borrowed).collect(),
+        Cow::Borrowed(b) => b
+            .split(sep)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(Cow::Borrowed)
+            .collect(),
         Cow::Owned(o) => o
             .split(sep)
             .map(str::trim)
@@ -185,7 +204,9 @@ pub(crate) fn trim(t: Cow<'_, str>) -> Cow<'_, str> {
 
 /// Full-width ASCII variants (U+FF01..=U+FF5E) and U+3000 to half-width; copies only if needed.
 pub(crate) fn halfwidth(t: Cow<'_, str>) -> Cow<'_, str> {
-    let needs = t.chars().any(|c| ('\u{FF01}'..='\u{FF5E}').contains(&c) || c == '\u{3000}');
+    let needs = t
+        .chars()
+        .any(|c| ('\u{FF01}'..='\u{FF5E}').contains(&c) || c == '\u{3000}');
     if !needs {
         return t;
     }
@@ -257,13 +278,25 @@ mod tests {
 
     #[test]
     fn fullwidth_digits_and_letters_become_halfwidth() {
-        assert_eq!(halfwidth(Cow::Borrowed("１１０１０５Ｘ\u{3000}ａ")), "110105X a");
-        assert!(matches!(halfwidth(Cow::Borrowed("plain")), Cow::Borrowed(_)));
+        assert_eq!(
+            halfwidth(Cow::Borrowed("１１０１０５Ｘ\u{3000}ａ")),
+            "110105X a"
+        );
+        assert!(matches!(
+            halfwidth(Cow::Borrowed("plain")),
+            Cow::Borrowed(_)
+        ));
     }
 
     #[test]
     fn months_normalise_to_year_dash_month() {
-        assert_eq!(parse_month("202403", &["%Y%m".into()]).as_deref(), Some("2024-03"));
-        assert_eq!(parse_month("2024年3月", &["%Y年%m月".into()]).as_deref(), Some("2024-03"));
+        assert_eq!(
+            parse_month("202403", &["%Y%m".into()]).as_deref(),
+            Some("2024-03")
+        );
+        assert_eq!(
+            parse_month("2024年3月", &["%Y年%m月".into()]).as_deref(),
+            Some("2024-03")
+        );
     }
 }

@@ -39,7 +39,8 @@ pub struct GatewayConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyFiles {
-    /// Ed25519 signing key (PKCS#8 DER) of this gateway.
+    /// Ed25519 signing key of this gateway (signed-note private key text; its name is the audit
+    /// log origin).
     pub signing_key: PathBuf,
     /// AES-256 data key (32 raw bytes) that encrypts protected fields and quarantined rows.
     pub data_key: PathBuf,

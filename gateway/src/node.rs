@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
 
-use crate::audit_hook::{AuditError, AuditHook};
+use crate::audit::{AuditError, AuditLog, LogOptions};
 use crate::auth::Verifier;
 use crate::config::GatewayConfig;
 use crate::ingest::apply::{self, ApplyState};
@@ -13,6 +13,7 @@ use crate::ingest::journal::{Journal, JournalError};
 use crate::ingest::IngestError;
 use crate::keys::{DataKey, KeyError};
 use crate::metrics::Metrics;
+use crate::signed_note::SigningKey;
 use crate::sources::{SourceError, Sources};
 use crate::store::{Store, StoreError};
 
@@ -56,8 +57,8 @@ pub struct Node {
     pub data_key: DataKey,
     /// Token verifier.
     pub verifier: Verifier,
-    /// Audit events.
-    pub audit: AuditHook,
+    /// The audit transparency log.
+    pub audit: Arc<AuditLog>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Decoders of the registered sources.
@@ -103,7 +104,20 @@ impl Node {
         )?;
         state.journal_end.store(end, Ordering::Release);
         apply::spawn(store.clone(), state.clone(), rx, journal_dir).map_err(StartError::Thread)?;
-        let audit = AuditHook::open(&data.join("audit"))?;
+        let key_text =
+            std::fs::read_to_string(&config.keys.signing_key).map_err(|source| KeyError::Io {
+                path: config.keys.signing_key.clone(),
+                source,
+            })?;
+        let signer = SigningKey::parse(&key_text).map_err(|e| KeyError::Malformed {
+            path: config.keys.signing_key.clone(),
+            problem: e.to_string(),
+        })?;
+        let audit = Arc::new(AuditLog::open(
+            &data.join("audit"),
+            signer,
+            LogOptions::default(),
+        )?);
         Ok(Node {
             config,
             store,

@@ -208,13 +208,32 @@ impl Gateway {
         panic!("never applied");
     }
 
-    pub fn audit_lines(&self) -> Vec<Value> {
-        let p = self.cfg.data_dir.join("audit/audit-events.jsonl");
-        std::fs::read_to_string(p)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+    /// Audit log entries read over `GET /v1/audit/entries`, waiting until at least `min` are
+    /// integrated.
+    pub fn audit_events(&self, min: usize) -> Vec<Value> {
+        let auditor = self.token(Role::Auditor, &[], &[]);
+        let mut last = Vec::new();
+        for _ in 0..300 {
+            let r = self
+                .http
+                .get(format!("{}/v1/audit/entries", self.base))
+                .bearer_auth(&auditor)
+                .send()
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 200);
+            last = r
+                .text()
+                .unwrap()
+                .lines()
+                .filter(|l| !l.is_empty())
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            if last.len() >= min {
+                return last;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        last
     }
 }
 

@@ -8,8 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
 
-use crate::api::{audit, authenticate, event, refuse, request_id, State};
-use crate::audit_hook::AuditReceipt;
+use crate::api::{audit, authenticate, event, refuse, request_id, AuditReceipt, State};
 use crate::auth::{Authenticated, Role};
 use crate::ingest::decode::{DecodeInput, EntrySink, RowProblem};
 use crate::ingest::IngestError;

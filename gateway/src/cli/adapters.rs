@@ -60,7 +60,8 @@ pub fn run(args: AdaptersArgs) -> anyhow::Result<ExitCode> {
 
 /// Lower-case hex SHA-256 of a file, streamed.
 pub fn file_sha256(path: &Path) -> anyhow::Result<String> {
-    let mut f = BufReader::new(File::open(path).with_context(|| format!("opening {}", path.display()))?);
+    let mut f =
+        BufReader::new(File::open(path).with_context(|| format!("opening {}", path.display()))?);
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -74,11 +75,19 @@ pub fn file_sha256(path: &Path) -> anyhow::Result<String> {
 }
 
 fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
-    let mapping = Mapping::from_path(&a.mapping).map_err(|e| anyhow::anyhow!("mapping rejected: {e}"))?;
+    let mapping =
+        Mapping::from_path(&a.mapping).map_err(|e| anyhow::anyhow!("mapping rejected: {e}"))?;
     let adapter = build_adapter(&mapping);
     let raw_sha256 = file_sha256(&a.sample)?;
-    let ingested_at = a.ingested_at.unwrap_or_else(|| chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-    let keyer = PersonKeyer::new(a.linkage_key.as_deref().unwrap_or(DEV_LINKAGE_KEY).as_bytes());
+    let ingested_at = a
+        .ingested_at
+        .unwrap_or_else(|| chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    let keyer = PersonKeyer::new(
+        a.linkage_key
+            .as_deref()
+            .unwrap_or(DEV_LINKAGE_KEY)
+            .as_bytes(),
+    );
     let source = a.source.unwrap_or_else(|| mapping.id.clone());
     let ctx = DecodeContext {
         region: &mapping.region,
@@ -87,7 +96,8 @@ fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
         ingested_at: &ingested_at,
         keyer: &keyer,
     };
-    let mut input = File::open(&a.sample).with_context(|| format!("opening {}", a.sample.display()))?;
+    let mut input =
+        File::open(&a.sample).with_context(|| format!("opening {}", a.sample.display()))?;
     let report = CheckReport::run(adapter.as_ref(), &mut input, &ctx).masked();
 
     let mut out = std::io::stdout().lock();
@@ -107,19 +117,38 @@ fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn print_tables(out: &mut dyn Write, r: &CheckReport) -> anyhow::Result<()> {
-    writeln!(out, "adapter {} {}: {} rows, {} records, {} row errors", r.adapter_id, r.adapter_version, r.summary.rows, r.summary.records, r.summary.row_errors)?;
+    writeln!(
+        out,
+        "adapter {} {}: {} rows, {} records, {} row errors",
+        r.adapter_id, r.adapter_version, r.summary.rows, r.summary.records, r.summary.row_errors
+    )?;
     writeln!(out)?;
-    writeln!(out, "{:<34} {:<24} {:<36} FIELDS", "LOCATION", "TYPE", "RECORD_ID")?;
+    writeln!(
+        out,
+        "{:<34} {:<24} {:<36} FIELDS",
+        "LOCATION", "TYPE", "RECORD_ID"
+    )?;
     for rec in &r.records {
         let mut body = serde_json::to_value(&rec.body)?;
         if let Some(obj) = body.as_object_mut() {
             obj.remove("record_type");
         }
-        writeln!(out, "{:<34} {:<24} {:<36} {}", rec.provenance.location, rec.record_type().as_str(), rec.record_id, body)?;
+        writeln!(
+            out,
+            "{:<34} {:<24} {:<36} {}",
+            rec.provenance.location,
+            rec.record_type().as_str(),
+            rec.record_id,
+            body
+        )?;
     }
     if !r.errors.is_empty() {
         writeln!(out)?;
-        writeln!(out, "{:<34} {:>5} {:<20} {:<36} {:<22} MESSAGE", "LOCATION", "LINE", "CODE", "FIELD", "VALUE")?;
+        writeln!(
+            out,
+            "{:<34} {:>5} {:<20} {:<36} {:<22} MESSAGE",
+            "LOCATION", "LINE", "CODE", "FIELD", "VALUE"
+        )?;
         for e in &r.errors {
             let code = match &e.detail_code {
                 Some(d) => format!("{}/{d}", e.code.as_str()),

@@ -4,14 +4,14 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod audit;
 mod adapters;
-mod synth;
+mod audit;
 mod bench;
 mod init;
 mod push;
 mod query;
 mod serve;
+mod synth;
 mod token;
 mod validate;
 
