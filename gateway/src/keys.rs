@@ -277,6 +277,11 @@ pub fn init(dir: &Path, region: &str, listen: &str) -> Result<InitOutcome, KeyEr
         .fill(&mut data_key)
         .map_err(|_| KeyError::Random)?;
     write(&dir.join("keys/data.key"), &data_key)?;
+    let mut linkage = [0u8; 32];
+    SystemRandom::new()
+        .fill(&mut linkage)
+        .map_err(|_| KeyError::Random)?;
+    write(&dir.join("keys/linkage.key"), &linkage)?;
     let jwt = generate_ed25519()?;
     write(&dir.join("keys/jwt-issuer.pk8"), &jwt)?;
     let pair = Ed25519KeyPair::from_pkcs8(&jwt).map_err(|_| KeyError::Random)?;
@@ -305,6 +310,7 @@ pub fn init(dir: &Path, region: &str, listen: &str) -> Result<InitOutcome, KeyEr
             data_key: PathBuf::from("keys/data.key"),
             jwt_issuer_key: PathBuf::from("keys/jwt-issuer.pk8"),
             jwks: PathBuf::from("keys/jwks.json"),
+            linkage_key: PathBuf::from("keys/linkage.key"),
         },
         sources,
         limits: Limits::default(),

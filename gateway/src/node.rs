@@ -63,6 +63,8 @@ pub struct Node {
     pub metrics: Arc<Metrics>,
     /// Decoders of the registered sources.
     pub sources: Sources,
+    /// Turns ID numbers into person keys (federation linkage key).
+    pub keyer: pes_schemas::person_key::PersonKeyer,
     /// Pushes in flight per pusher.
     pub in_flight: std::sync::Mutex<HashMap<String, u32>>,
 }
@@ -74,6 +76,11 @@ impl Node {
         let data_key = DataKey::load(&config.keys.data_key)?;
         let verifier = Verifier::from_file(&config.keys.jwks, &config.region)?;
         let sources = Sources::load(&config)?;
+        let linkage = std::fs::read(&config.keys.linkage_key).map_err(|source| KeyError::Io {
+            path: config.keys.linkage_key.clone(),
+            source,
+        })?;
+        let keyer = pes_schemas::person_key::PersonKeyer::new(&linkage);
         let data = config.data_dir.clone();
         std::fs::create_dir_all(&data).map_err(StartError::Thread)?;
         let store = Store::open(&data.join("store"), &config.store)?;
@@ -128,6 +135,7 @@ impl Node {
             audit,
             metrics,
             sources,
+            keyer,
             in_flight: Default::default(),
         })
     }

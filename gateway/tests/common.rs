@@ -15,6 +15,7 @@ pub const REGION: &str = "440000";
 pub const SOURCE: &str = "gd-hr";
 
 pub struct Gateway {
+    pub region: String,
     pub dir: tempfile::TempDir,
     pub config_path: PathBuf,
     pub cfg: GatewayConfig,
@@ -36,10 +37,15 @@ fn free_port() -> u16 {
 impl Gateway {
     /// Initialises a gateway with a native source `gd-hr`; `tweak` may change the config.
     pub fn start_with(tweak: impl FnOnce(&mut GatewayConfig)) -> Gateway {
+        Gateway::start_in(REGION, tweak)
+    }
+
+    /// A gateway of another region.
+    pub fn start_in(region: &str, tweak: impl FnOnce(&mut GatewayConfig)) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let out =
-            pes_gateway::keys::init(dir.path(), REGION, &format!("127.0.0.1:{port}")).unwrap();
+            pes_gateway::keys::init(dir.path(), region, &format!("127.0.0.1:{port}")).unwrap();
         let mut cfg = GatewayConfig::load(&out.config_path).unwrap();
         cfg.sources.insert(
             SOURCE.into(),
@@ -59,6 +65,7 @@ impl Gateway {
                 .as_ref(),
         );
         let mut g = Gateway {
+            region: region.to_string(),
             dir,
             config_path: out.config_path,
             base: format!("http://127.0.0.1:{port}"),
@@ -119,7 +126,7 @@ impl Gateway {
         let c = claims_for(
             &format!("{}-test", role.as_str()),
             role,
-            REGION,
+            &self.region,
             sources.iter().map(|s| s.to_string()).collect(),
             purposes.iter().map(|s| s.to_string()).collect(),
             600,

@@ -317,7 +317,7 @@ pub async fn ingest(
             .sources
             .get(&sid)
             .ok_or_else(|| IngestError::Io("source vanished".into()))?;
-        source.decode(&body, &mut sink)?;
+        source.decode(&body, &node.keyer, &mut sink)?;
         Ok::<_, IngestError>(sink.finish())
     })
     .await;
