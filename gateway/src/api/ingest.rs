@@ -134,8 +134,10 @@ pub async fn ingest(
     let source_id = path.into_inner();
     let auth = authenticate(&node, &req, &[Role::Pusher], "ingest").await?;
     let detail = serde_json::json!({ "source": source_id });
-    let fail = |p: Problem| {
+    let fail = |mut p: Problem| {
         node.metrics.refused_pushes.inc();
+        // The body may be partly unread: never reuse this connection.
+        p.close = true;
         p
     };
     let Some(source) = node.sources.get(&source_id) else {

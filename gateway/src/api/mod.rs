@@ -298,6 +298,9 @@ pub async fn authenticate(
             } else {
                 Problem::unauthorized(e.to_string())
             };
+            // Refused before the body was read: do not reuse the connection.
+            let mut p = p;
+            p.close = true;
             Err(refuse(
                 node,
                 req,
