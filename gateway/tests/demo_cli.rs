@@ -50,9 +50,16 @@ fn start(dir: &Path, port: u16) -> (Demo, Vec<String>) {
         .expect("pesgw demo starts");
     let out = child.stdout.take().unwrap();
     let demo = Demo(child);
+    // Keep reading stdout on a thread until the demo exits, so its last lines never hit a
+    // closed pipe; lines come back over a channel.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
     let mut lines = Vec::new();
-    for line in BufReader::new(out).lines() {
-        let line = line.unwrap();
+    for line in rx {
         let ready = line.starts_with("Ready in");
         lines.push(line);
         if ready {
@@ -88,7 +95,10 @@ fn demo_serves_dashboard_tokens_and_data_stops_on_ctrl_c_and_reuses_its_dir() {
     let text = lines.join("\n");
     assert!(text.contains(&format!("Dashboard (national)   http://127.0.0.1:{port}/")));
     assert!(text.contains("#/audit"));
-    assert!(text.contains("gd-hrss-csv"), "Guangdong pushes through its mapping: {text}");
+    assert!(
+        text.contains("gd-hrss-csv"),
+        "Guangdong pushes through its mapping: {text}"
+    );
 
     let info: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("demo.json")).unwrap()).unwrap();
@@ -116,10 +126,7 @@ fn demo_serves_dashboard_tokens_and_data_stops_on_ctrl_c_and_reuses_its_dir() {
         .unwrap();
     let tokens = tokens["tokens"].as_array().unwrap();
     assert!(tokens.iter().all(|t| t["region"] == "440000"));
-    let analyst = tokens
-        .iter()
-        .find(|t| t["role"] == "analyst")
-        .unwrap()["token"]
+    let analyst = tokens.iter().find(|t| t["role"] == "analyst").unwrap()["token"]
         .as_str()
         .unwrap()
         .to_string();

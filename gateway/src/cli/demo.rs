@@ -13,6 +13,7 @@
 //! Ctrl-C stops every server gracefully. `DIR/demo.json` lists URLs and tokens for scripts
 //! (the browser test reads it); the dashboard's sign-in page offers the same tokens as roles.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -193,11 +194,13 @@ pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn stop(handles: &[actix_web::dev::ServerHandle]) {
-    println!("\nstopping {} gateways…", handles.len());
+    // Whoever started the demo may have closed its end of stdout by now.
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "\nstopping {} gateways…", handles.len());
     for h in handles {
         h.stop(true).await;
     }
-    println!("stopped.");
+    let _ = writeln!(out, "stopped.");
 }
 
 /// The federation's person-linkage key: made once, reused by later runs.
