@@ -10,7 +10,7 @@
 // 5. Saves screenshots to artifacts/.
 //
 // Environment: PESGW (path to the binary), CHROMIUM (default /usr/bin/chromium),
-// PES_RECORDS (rows per export, default 3000).
+// PES_RECORDS (records the demo pushes, default 3000), PES_REGIONS (provinces, default 3).
 import { chromium } from 'playwright-core';
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -25,6 +25,7 @@ const repo = path.resolve(here, '../..');
 const PESGW = process.env.PESGW || path.join(repo, 'target/debug/pesgw');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const RECORDS = Number(process.env.PES_RECORDS || 3000);
+const REGIONS = Number(process.env.PES_REGIONS || 3);
 const artifacts = path.join(here, 'artifacts');
 fs.mkdirSync(artifacts, { recursive: true });
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pes-browser-'));
@@ -55,7 +56,7 @@ function hasDemo() {
 async function startDemo() {
   const dir = path.join(work, 'demo');
   const port = await freePort();
-  const child = spawn(PESGW, ['demo', '--dir', dir, '--regions', '3', '--records', String(RECORDS), '--port', String(port),
+  const child = spawn(PESGW, ['demo', '--dir', dir, '--regions', String(REGIONS), '--records', String(RECORDS), '--port', String(port),
     '--mappings', path.join(repo, 'adapters/mappings')], { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
   let out = '';

@@ -291,14 +291,16 @@ fn plan_pushes(gateways: &[Gateway], records: u64, mappings: &Path) -> Vec<PushP
         );
     }
     let provinces: Vec<&Gateway> = gateways.iter().filter(|g| g.region != NATIONAL).collect();
-    let base = records / provinces.len().max(1) as u64;
+    // Each province weighs between 60 and 140, so provinces differ in size; shares add up to
+    // `records`.
+    let weight = |g: &Gateway| 60 + mix(g.region.parse::<u64>().unwrap_or(0)) % 81;
+    let total: u64 = provinces.iter().map(|g| weight(g)).sum::<u64>().max(1);
     provinces
         .iter()
         .enumerate()
         .map(|(i, g)| {
             let h = mix(g.region.parse::<u64>().unwrap_or(0));
-            // Between 60% and 140% of an even share, so provinces differ in size.
-            let count = (base * (60 + h % 81) / 100).max(1);
+            let count = (records * weight(g) / total).max(1);
             let mapped = registry.as_ref().and_then(|r| {
                 r.iter()
                     .find(|m| m.region == g.region)
