@@ -192,7 +192,18 @@ impl<'m> Emitter<'m> {
             self.field_error(spec, fail.slot, frame, fail.code, None, fail.message)
         })?;
         let record = Record {
-            record_id: Record::make_id(ctx.region, ctx.source, &source_record_id),
+            // Same as `Record::make_id`, without the formatting machinery (hot path).
+            record_id: {
+                let mut id = String::with_capacity(
+                    ctx.region.len() + ctx.source.len() + source_record_id.len() + 2,
+                );
+                id.push_str(ctx.region);
+                id.push(':');
+                id.push_str(ctx.source);
+                id.push(':');
+                id.push_str(&source_record_id);
+                id
+            },
             region: ctx.region.to_string(),
             source: ctx.source.to_string(),
             source_record_id,

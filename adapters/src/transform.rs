@@ -121,12 +121,37 @@ impl DatePattern {
     }
 }
 
-/// A compiled code table.
+/// A compiled code table: entries sorted by local code (binary search beats hashing for the
+/// short keys and small tables provinces use).
 #[derive(Debug, Clone)]
 pub(crate) struct CodeTable {
     pub name: String,
-    pub entries: HashMap<String, String>,
+    pub entries: Vec<(String, String)>,
     pub on_unknown: OnUnknown,
+}
+
+impl CodeTable {
+    pub(crate) fn new(
+        name: String,
+        entries: HashMap<String, String>,
+        on_unknown: OnUnknown,
+    ) -> CodeTable {
+        let mut entries: Vec<(String, String)> = entries.into_iter().collect();
+        entries.sort_unstable();
+        CodeTable {
+            name,
+            entries,
+            on_unknown,
+        }
+    }
+
+    /// The national code for a local code.
+    pub(crate) fn get(&self, local: &str) -> Option<&str> {
+        self.entries
+            .binary_search_by(|(k, _)| k.as_str().cmp(local))
+            .ok()
+            .map(|i| self.entries[i].1.as_str())
+    }
 }
 
 /// Why a transform refused a value.
@@ -226,8 +251,8 @@ fn apply_text<'a>(
                 return Ok(V::Absent);
             }
             let table = &tables[*i];
-            match table.entries.get(t.as_ref()) {
-                Some(code) => V::Text(Cow::Borrowed(code.as_str())),
+            match table.get(t.as_ref()) {
+                Some(code) => V::Text(Cow::Borrowed(code)),
                 None if table.on_unknown == OnUnknown::Pass => V::Text(t),
                 None => {
                     return Err(fail(
@@ -281,6 +306,12 @@ fn is_space(c: char) -> bool {
 
 /// Trims white space, including the ideographic space, without copying.
 pub(crate) fn trim(t: Cow<'_, str>) -> Cow<'_, str> {
+    let b = t.as_bytes();
+    if b.first().is_some_and(|c| c.is_ascii_graphic())
+        && b.last().is_some_and(|c| c.is_ascii_graphic())
+    {
+        return t;
+    }
     match t {
         Cow::Borrowed(b) => Cow::Borrowed(b.trim_matches(is_space)),
         Cow::Owned(o) => {
@@ -296,6 +327,9 @@ pub(crate) fn trim(t: Cow<'_, str>) -> Cow<'_, str> {
 
 /// Full-width ASCII variants (U+FF01..=U+FF5E) and U+3000 to half-width; copies only if needed.
 pub(crate) fn halfwidth(t: Cow<'_, str>) -> Cow<'_, str> {
+    if t.is_ascii() {
+        return t;
+    }
     let needs = t
         .chars()
         .any(|c| ('\u{FF01}'..='\u{FF5E}').contains(&c) || c == '\u{3000}');

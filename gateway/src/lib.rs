@@ -27,7 +27,6 @@
 
 pub mod api;
 pub mod audit;
-pub mod audit_hook;
 pub mod auth;
 pub mod config;
 pub mod ingest;

@@ -400,11 +400,7 @@ impl Compiler<'_> {
                 }
             }
         }
-        Ok(CodeTable {
-            name: name.to_string(),
-            entries,
-            on_unknown: t.on_unknown,
-        })
+        Ok(CodeTable::new(name.to_string(), entries, t.on_unknown))
     }
 
     fn record(

@@ -180,7 +180,7 @@ fn abbreviation(region: &str) -> String {
 impl<'m> Planner<'m> {
     pub(crate) fn new(m: &'m Mapping, opts: &SynthOptions) -> Result<Self, SynthError> {
         let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
-        let counties = values::counties(&m.region);
+        let counties = values::counties(&m.region).to_vec();
         let prefectures = values::prefectures(&m.region);
         if counties.is_empty() {
             return Err(SynthError::Unsupported(format!(
@@ -704,7 +704,7 @@ impl<'m> Planner<'m> {
                     .record
                     .get("period_month")
                     .and_then(|m| NaiveDate::parse_from_str(&format!("{m}-01"), "%Y-%m-%d").ok())
-                    .map(|d| days_in_month(d))
+                    .map(days_in_month)
                     .unwrap_or(28);
                 Nat::Text(rng.gen_range(max / 3..=max).to_string())
             }
@@ -729,7 +729,7 @@ impl<'m> Planner<'m> {
             return nat;
         };
         let table = &self.m.tables[*ti];
-        let mut allowed: Vec<&String> = table.entries.values().collect();
+        let mut allowed: Vec<&String> = table.entries.iter().map(|(_, v)| v).collect();
         allowed.sort();
         allowed.dedup();
         if allowed.is_empty() {
@@ -756,10 +756,8 @@ impl<'m> Planner<'m> {
             Nat::Text(v) if allowed.iter().any(|a| **a == v) => Nat::Text(v),
             Nat::Text(_) => Nat::Text(pick(&mut self.rng)),
             Nat::List(items) => {
-                let kept: Vec<String> = items
-                    .into_iter()
-                    .filter(|i| allowed.iter().any(|a| *a == i))
-                    .collect();
+                let kept: Vec<String> =
+                    items.into_iter().filter(|i| allowed.contains(&i)).collect();
                 if kept.is_empty() && def.name == "desired_occupations" {
                     Nat::List(vec![pick(&mut self.rng)])
                 } else {
