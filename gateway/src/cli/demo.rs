@@ -576,6 +576,10 @@ fn print_ready(gateways: &[Gateway], dir: &Path, s: &Summary, took: Duration) {
     for g in &gateways[1..] {
         println!("  {:<22} {}/", g.name, g.url());
     }
+    println!(
+        "  (the national view fills in once the national gateway fans out to the provinces;\n   \
+         until then each province's dashboard shows its own data)"
+    );
     println!();
     println!(
         "Tokens for the national gateway (every gateway's are in {}/demo.json;",
