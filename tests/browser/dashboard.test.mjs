@@ -191,6 +191,21 @@ async function main() {
       assert.equal(Number(kpi.replace(/[,+]/g, '')), sum);
     });
 
+    // ------------------------------------------------ API latency of the dashboard's calls (printed, not asserted)
+    const calls = {
+      'query seekers by province': () => api(fed, fed.tokens.analyst, '/v1/query', { dataset: 'job_seeker_registration', measures: ['count'], group_by: ['province'], filters: { status: ['active'] }, regions }),
+      'query vacancies by province': () => api(fed, fed.tokens.analyst, '/v1/query', { dataset: 'vacancy', measures: ['count', 'sum'], group_by: ['province'], filters: { status: ['open'] }, regions }),
+      'query key groups': () => api(fed, fed.tokens.analyst, '/v1/query', { dataset: 'person', measures: ['count'], group_by: ['province', 'key_group'], regions }),
+      'query registrations by month': () => api(fed, fed.tokens.analyst, '/v1/query', { dataset: 'job_seeker_registration', measures: ['count'], group_by: ['province', 'month'], regions }),
+      'supply-demand report': () => api(fed, fed.tokens.analyst, '/v1/reports/supply-demand'),
+    };
+    for (const [name, call] of Object.entries(calls)) {
+      const ms = [];
+      for (let i = 0; i < 200; i++) { const t = performance.now(); await call(); ms.push(performance.now() - t); }
+      ms.sort((a, b) => a - b);
+      log(`latency ${name}: p50 ${ms[99].toFixed(1)} ms, p99 ${ms[197].toFixed(1)} ms (200 calls)`);
+    }
+
     // ------------------------------------------------ supply and demand by occupation
     await page.goto(fed.base + '/#/occupations');
     await page.waitForSelector('#occupations-table');
