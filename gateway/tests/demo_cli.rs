@@ -50,9 +50,16 @@ fn start(dir: &Path, port: u16) -> (Demo, Vec<String>) {
         .expect("pesgw demo starts");
     let out = child.stdout.take().unwrap();
     let demo = Demo(child);
+    // Keep reading stdout on a thread until the demo exits, so its last lines never hit a
+    // closed pipe; lines come back over a channel.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
     let mut lines = Vec::new();
-    for line in BufReader::new(out).lines() {
-        let line = line.unwrap();
+    for line in rx {
         let ready = line.starts_with("Ready in");
         lines.push(line);
         if ready {

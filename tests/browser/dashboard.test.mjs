@@ -10,7 +10,7 @@
 // 5. Saves screenshots to artifacts/.
 //
 // Environment: PESGW (path to the binary), CHROMIUM (default /usr/bin/chromium),
-// PES_RECORDS (rows per export, default 3000).
+// PES_RECORDS (records the demo pushes, default 3000), PES_REGIONS (provinces, default 3).
 import { chromium } from 'playwright-core';
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -25,6 +25,7 @@ const repo = path.resolve(here, '../..');
 const PESGW = process.env.PESGW || path.join(repo, 'target/debug/pesgw');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const RECORDS = Number(process.env.PES_RECORDS || 3000);
+const REGIONS = Number(process.env.PES_REGIONS || 3);
 const artifacts = path.join(here, 'artifacts');
 fs.mkdirSync(artifacts, { recursive: true });
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pes-browser-'));
@@ -55,7 +56,7 @@ function hasDemo() {
 async function startDemo() {
   const dir = path.join(work, 'demo');
   const port = await freePort();
-  const child = spawn(PESGW, ['demo', '--dir', dir, '--regions', '3', '--records', String(RECORDS), '--port', String(port),
+  const child = spawn(PESGW, ['demo', '--dir', dir, '--regions', String(REGIONS), '--records', String(RECORDS), '--port', String(port),
     '--mappings', path.join(repo, 'adapters/mappings')], { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
   let out = '';
@@ -97,10 +98,11 @@ function check(name, fn) {
   try { fn(); log('ok  ', name); } catch (e) { failures++; log('FAIL', name, '\n', e.message); }
 }
 
-async function signIn(page, fed, role) {
+/** Signs in by the demo's role picker, or by pasting the token (`paste`). */
+async function signIn(page, fed, role, paste = false) {
   await page.goto(fed.base + '/#/signin');
   const btn = page.locator(`button[data-role="${role}"]`);
-  if (fed.demo && await btn.count()) await btn.first().click();
+  if (!paste && await btn.count()) await btn.first().click();
   else {
     await page.fill('#token-input', fed.tokens[role]);
     await page.click('#page-signin button[type=submit]');
@@ -143,7 +145,7 @@ async function main() {
 
   try {
     // ------------------------------------------------ sign in as analyst, then measure a cold load
-    await signIn(page, fed, 'analyst');
+    await signIn(page, fed, 'analyst', true);
     await page.goto(fed.base + '/#/overview');
     await page.reload({ waitUntil: 'load' });
     await page.waitForSelector('#overview-table', { timeout: 30000 });
@@ -189,6 +191,21 @@ async function main() {
       const sum = seek.cells.reduce((t, c) => t + (c.count || 0), 0);
       assert.equal(Number(kpi.replace(/[,+]/g, '')), sum);
     });
+
+    // ------------------------------------------------ API latency of the dashboard's calls (printed, not asserted)
+    const calls = {
+      'query seekers by province': () => api(fed, fed.tokens.analyst, '/v1/query', { dataset: 'job_seeker_registration', measures: ['count'], group_by: ['province'], filters: { status: ['active'] }, regions }),
+      'query vacancies by province': () => api(fed, fed.tokens.analyst, '/v1/query', { dataset: 'vacancy', measures: ['count', 'sum'], group_by: ['province'], filters: { status: ['open'] }, regions }),
+      'query key groups': () => api(fed, fed.tokens.analyst, '/v1/query', { dataset: 'person', measures: ['count'], group_by: ['province', 'key_group'], regions }),
+      'query registrations by month': () => api(fed, fed.tokens.analyst, '/v1/query', { dataset: 'job_seeker_registration', measures: ['count'], group_by: ['province', 'month'], regions }),
+      'supply-demand report': () => api(fed, fed.tokens.analyst, '/v1/reports/supply-demand'),
+    };
+    for (const [name, call] of Object.entries(calls)) {
+      const ms = [];
+      for (let i = 0; i < 200; i++) { const t = performance.now(); await call(); ms.push(performance.now() - t); }
+      ms.sort((a, b) => a - b);
+      log(`latency ${name}: p50 ${ms[99].toFixed(1)} ms, p99 ${ms[197].toFixed(1)} ms (200 calls)`);
+    }
 
     // ------------------------------------------------ supply and demand by occupation
     await page.goto(fed.base + '/#/occupations');

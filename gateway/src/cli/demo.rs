@@ -4,15 +4,18 @@
 //!
 //! Every gateway is a full regional gateway (`Node` + the HTTP API + the dashboard), each a
 //! separate server on its own 127.0.0.1 port, all in this one process. Keys and configs come from
-//! the same code as `pesgw init`; tokens from the same code as `pesgw token issue`. Provinces
-//! with a shipped mapping (`--mappings`) get a synthetic export in their own format, decoded by
-//! their mapping; every province also gets national-schema records (job seekers, vacancies,
-//! people in key groups), varied per province so the map has something to show.
+//! the same code as `pesgw init`; tokens from the same code as `pesgw token issue`; every
+//! gateway shares one federation linkage key, so a person has the same person_key everywhere.
+//! A province with a shipped mapping (`--mappings`) gets that mapping registered as a source and
+//! a synthetic export in its own format pushed through it (GB18030 CSV, fixed-width, JSON, XML);
+//! every province also gets national-schema NDJSON (job seekers, vacancies, people in key
+//! groups), varied per province so the map has something to show.
 //!
 //! A second run with the same `--dir` reuses keys, configs and data (nothing is pushed twice).
 //! Ctrl-C stops every server gracefully. `DIR/demo.json` lists URLs and tokens for scripts
 //! (the browser test reads it); the dashboard's sign-in page offers the same tokens as roles.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -22,9 +25,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use pes_adapters::{build_adapter, DecodeContext, Decoded, Mapping, Registry};
+use pes_adapters::{build_adapter, Mapping};
 use pes_gateway::auth::{claims_for, issue, Role};
-use pes_gateway::config::GatewayConfig;
+use pes_gateway::config::{GatewayConfig, SourceConfig};
 use pes_gateway::node::Node;
 use pes_gateway::web::{DemoGateway, DemoToken, DemoTokens};
 use ring::signature::KeyPair as _;
@@ -91,6 +94,7 @@ struct Gateway {
     config: GatewayConfig,
     tokens: Vec<DemoToken>,
     pusher: String,
+    mapping: Option<Mapping>,
 }
 
 impl Gateway {
@@ -114,7 +118,8 @@ pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
         .try_init();
     let started = Instant::now();
     std::fs::create_dir_all(&a.dir).with_context(|| format!("creating {}", a.dir.display()))?;
-    let linkage_key = linkage_key(&a.dir)?;
+    let linkage_path = linkage_key(&a.dir)?;
+    let mappings = load_mappings(&a.mappings);
 
     let mut regions = vec![(NATIONAL, "全国 National")];
     regions.extend(PROVINCES.iter().take(a.regions).copied());
@@ -124,7 +129,8 @@ pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
             .port
             .checked_add(i as u16)
             .context("--port leaves no room for every gateway")?;
-        gateways.push(prepare(&a.dir, region, name, port)?);
+        let mapping = mappings.iter().find(|(_, m)| m.region == *region).cloned();
+        gateways.push(prepare(&a.dir, region, name, port, &linkage_path, mapping)?);
     }
     let directory: Vec<DemoGateway> = gateways
         .iter()
@@ -140,7 +146,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("starting the {} gateway", g.region))?;
         nodes.push(Arc::new(node));
     }
-    let plans = plan_pushes(&gateways, a.records, &a.mappings);
+    let plans = plan_pushes(&gateways, a.records);
 
     actix_web::rt::System::new().block_on(async move {
         let mut handles = Vec::new();
@@ -166,9 +172,8 @@ pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
 
         // Pushes run on a plain thread: the blocking HTTP client must not run on the runtime.
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let linkage = linkage_key.clone();
         std::thread::spawn(move || {
-            let _ = tx.send(push_all(&plans, &linkage));
+            let _ = tx.send(push_all(&plans));
         });
         tokio::select! {
             r = rx => match r {
@@ -193,29 +198,60 @@ pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn stop(handles: &[actix_web::dev::ServerHandle]) {
-    println!("\nstopping {} gateways…", handles.len());
+    // Whoever started the demo may have closed its end of stdout by now.
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "\nstopping {} gateways…", handles.len());
     for h in handles {
         h.stop(true).await;
     }
-    println!("stopped.");
+    let _ = writeln!(out, "stopped.");
 }
 
-/// The federation's person-linkage key: made once, reused by later runs.
-fn linkage_key(dir: &Path) -> anyhow::Result<Vec<u8>> {
-    let path = dir.join("linkage.key");
+/// The federation's person-linkage key, shared by every gateway: made once, reused later.
+fn linkage_key(dir: &Path) -> anyhow::Result<PathBuf> {
+    let path = std::path::absolute(dir.join("linkage.key"))?;
     if let Ok(k) = std::fs::read(&path) {
         anyhow::ensure!(k.len() == 32, "{} is not a 32-byte key", path.display());
-        return Ok(k);
+        return Ok(path);
     }
     let mut k = vec![0u8; 32];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut k)
         .map_err(|_| anyhow::anyhow!("no randomness for the linkage key"))?;
     std::fs::write(&path, &k).with_context(|| format!("writing {}", path.display()))?;
-    Ok(k)
+    Ok(path)
+}
+
+/// The shipped mappings (file, mapping); none when the directory is missing.
+fn load_mappings(dir: &Path) -> Vec<(PathBuf, Mapping)> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        println!(
+            "no mappings at {}: every province gets national-schema records only",
+            dir.display()
+        );
+        return vec![];
+    };
+    let mut out = Vec::new();
+    for p in rd.filter_map(|e| e.ok().map(|e| e.path())) {
+        if p.extension().is_some_and(|x| x == "toml") {
+            match Mapping::from_path(&p) {
+                Ok(m) => out.push((std::path::absolute(&p).unwrap_or(p), m)),
+                Err(e) => println!("skipping mapping {}: {e}", p.display()),
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
 }
 
 /// Writes (first run) or reuses (later runs) one gateway's config and keys, and issues tokens.
-fn prepare(root: &Path, region: &str, name: &str, port: u16) -> anyhow::Result<Gateway> {
+fn prepare(
+    root: &Path,
+    region: &str,
+    name: &str,
+    port: u16,
+    linkage: &Path,
+    mapping: Option<(PathBuf, Mapping)>,
+) -> anyhow::Result<Gateway> {
     let dir = root.join(region);
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let path = dir.join("gateway.toml");
@@ -225,6 +261,18 @@ fn prepare(root: &Path, region: &str, name: &str, port: u16) -> anyhow::Result<G
     }
     let mut config = GatewayConfig::load(&path)?;
     config.listen = addr.to_string();
+    config.keys.linkage_key = linkage.to_path_buf();
+    let mut sources = vec![SOURCE.to_string()];
+    if let Some((file, m)) = &mapping {
+        config.sources.insert(
+            m.id.clone(),
+            SourceConfig {
+                mapping: file.to_string_lossy().into_owned(),
+                pushers: vec![],
+            },
+        );
+        sources.push(m.id.clone());
+    }
     let der = std::fs::read(&config.keys.jwt_issuer_key)
         .with_context(|| format!("reading {}", config.keys.jwt_issuer_key.display()))?;
     let pair = pes_gateway::keys::load_ed25519(&config.keys.jwt_issuer_key)?;
@@ -245,7 +293,7 @@ fn prepare(root: &Path, region: &str, name: &str, port: u16) -> anyhow::Result<G
             token: t,
         });
     }
-    let (_, pusher) = token(Role::Pusher, vec![SOURCE.into()], vec![])?;
+    let (_, pusher) = token(Role::Pusher, sources, vec![])?;
     Ok(Gateway {
         region: region.into(),
         name: name.into(),
@@ -254,6 +302,7 @@ fn prepare(root: &Path, region: &str, name: &str, port: u16) -> anyhow::Result<G
         config,
         tokens,
         pusher,
+        mapping: mapping.map(|(_, m)| m),
     })
 }
 
@@ -279,28 +328,18 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-fn plan_pushes(gateways: &[Gateway], records: u64, mappings: &Path) -> Vec<PushPlan> {
-    let registry = Registry::load_dir(mappings).ok();
-    if registry.is_none() {
-        println!(
-            "no mappings at {}: every province gets national-schema records only",
-            mappings.display()
-        );
-    }
+fn plan_pushes(gateways: &[Gateway], records: u64) -> Vec<PushPlan> {
     let provinces: Vec<&Gateway> = gateways.iter().filter(|g| g.region != NATIONAL).collect();
-    let base = records / provinces.len().max(1) as u64;
+    // Each province weighs between 60 and 140, so provinces differ in size; shares add up to
+    // `records`.
+    let weight = |g: &Gateway| 60 + mix(g.region.parse::<u64>().unwrap_or(0)) % 81;
+    let total: u64 = provinces.iter().map(|g| weight(g)).sum::<u64>().max(1);
     provinces
         .iter()
         .enumerate()
         .map(|(i, g)| {
             let h = mix(g.region.parse::<u64>().unwrap_or(0));
-            // Between 60% and 140% of an even share, so provinces differ in size.
-            let count = (base * (60 + h % 81) / 100).max(1);
-            let mapped = registry.as_ref().and_then(|r| {
-                r.iter()
-                    .find(|m| m.region == g.region)
-                    .map(|m| (m.clone(), (count / 5).max(1)))
-            });
+            let count = (records * weight(g) / total).max(1);
             PushPlan {
                 region: g.region.clone(),
                 url: g.url(),
@@ -309,7 +348,7 @@ fn plan_pushes(gateways: &[Gateway], records: u64, mappings: &Path) -> Vec<PushP
                 first: (i as u64 + 1) * 100_000_000,
                 count,
                 drop_vacancy_pct: (h >> 8) % 70,
-                mapped,
+                mapped: g.mapping.clone().map(|m| (m, (count / 5).max(1))),
             }
         })
         .collect()
@@ -324,7 +363,7 @@ struct Summary {
     mapped: Vec<String>,
 }
 
-fn push_all(plans: &[PushPlan], linkage_key: &[u8]) -> anyhow::Result<Summary> {
+fn push_all(plans: &[PushPlan]) -> anyhow::Result<Summary> {
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(300))
         .build()?;
@@ -348,13 +387,12 @@ fn push_all(plans: &[PushPlan], linkage_key: &[u8]) -> anyhow::Result<Summary> {
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> "),
     );
-    let keyer = pes_schemas::person_key::PersonKeyer::new(linkage_key);
     for p in todo {
         let (mut accepted, mut quarantined) = (0, 0);
         if let Some((mapping, rows)) = &p.mapped {
             pb.set_message(format!("{} via {}", p.region, mapping.id));
-            let body = mapped_export(mapping, *rows, p.region.as_str(), &keyer)?;
-            let (a, q) = push_ndjson(&client, p, &body, true)?;
+            let (body, content_type) = mapped_export(mapping, *rows, &p.region)?;
+            let (a, q) = push(&client, p, &mapping.id, content_type, body, true)?;
             accepted += a;
             quarantined += q;
             s.mapped.push(format!("{} ({})", p.region, mapping.id));
@@ -380,7 +418,14 @@ fn push_all(plans: &[PushPlan], linkage_key: &[u8]) -> anyhow::Result<Summary> {
                 serde_json::to_writer(&mut body, &rec)?;
                 body.push(b'\n');
             }
-            let (a, q) = push_ndjson(&client, p, &body, stop == end)?;
+            let (a, q) = push(
+                &client,
+                p,
+                SOURCE,
+                "application/x-ndjson",
+                body,
+                stop == end,
+            )?;
             accepted += a;
             quarantined += q;
             pb.inc(stop - start);
@@ -412,15 +457,13 @@ fn wait_healthy(client: &reqwest::blocking::Client, url: &str) -> anyhow::Result
     }
 }
 
-/// A synthetic export in the mapping's own format, decoded by that mapping into national
-/// records (NDJSON). The gateway's ingest takes national NDJSON; mapped sources are decoded here
-/// with the same adapter code a mapped source would use.
+/// A synthetic export in the mapping's own format (the bytes the provincial system would send),
+/// and the media type its adapter takes.
 fn mapped_export(
     mapping: &Mapping,
     rows: u64,
     region: &str,
-    keyer: &pes_schemas::person_key::PersonKeyer,
-) -> anyhow::Result<Vec<u8>> {
+) -> anyhow::Result<(Vec<u8>, &'static str)> {
     let opts = pes_adapters::synth::SynthOptions {
         rows,
         seed: mix(region.parse::<u64>().unwrap_or(1)),
@@ -429,42 +472,24 @@ fn mapped_export(
     };
     let mut raw = Vec::new();
     pes_adapters::synth::write_export(mapping, &opts, &mut raw)?;
-    let sha = hex::encode(ring::digest::digest(&ring::digest::SHA256, &raw));
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let ctx = DecodeContext {
-        region,
-        source: SOURCE,
-        raw_sha256: &sha,
-        ingested_at: &now,
-        keyer,
-    };
-    let mut out = Vec::new();
-    let mut write_err = None;
-    let adapter = build_adapter(mapping);
-    let mut input: &[u8] = &raw;
-    adapter.decode(&mut input as &mut dyn std::io::Read, &ctx, &mut |d| {
-        if let Decoded::Record(r) = d {
-            if let Err(e) = serde_json::to_writer(&mut out, &r) {
-                write_err = Some(e);
-            }
-            out.push(b'\n');
-        }
-        Ok(())
-    })?;
-    if let Some(e) = write_err {
-        return Err(e.into());
-    }
-    Ok(out)
+    let content_type = build_adapter(mapping)
+        .content_types()
+        .first()
+        .copied()
+        .unwrap_or("application/octet-stream");
+    Ok((raw, content_type))
 }
 
-fn push_ndjson(
+fn push(
     client: &reqwest::blocking::Client,
     p: &PushPlan,
-    body: &[u8],
+    source: &str,
+    content_type: &str,
+    body: Vec<u8>,
     wait: bool,
 ) -> anyhow::Result<(u64, u64)> {
     let url = format!(
-        "{}/v1/ingest/{SOURCE}{}",
+        "{}/v1/ingest/{source}{}",
         p.url,
         if wait { "?wait=applied" } else { "" }
     );
@@ -474,8 +499,8 @@ fn push_ndjson(
         let r = client
             .post(&url)
             .bearer_auth(&p.token)
-            .header("content-type", "application/x-ndjson")
-            .body(body.to_vec())
+            .header("content-type", content_type)
+            .body(body.clone())
             .send()?;
         let status = r.status();
         let v: serde_json::Value = r.json().unwrap_or(serde_json::Value::Null);
@@ -551,6 +576,10 @@ fn print_ready(gateways: &[Gateway], dir: &Path, s: &Summary, took: Duration) {
     for g in &gateways[1..] {
         println!("  {:<22} {}/", g.name, g.url());
     }
+    println!(
+        "  (the national view fills in once the national gateway fans out to the provinces;\n   \
+         until then each province's dashboard shows its own data)"
+    );
     println!();
     println!(
         "Tokens for the national gateway (every gateway's are in {}/demo.json;",

@@ -560,7 +560,8 @@
       return h('tr', { 'data-region': r.region }, h('td', {}, regionName(r.region)),
         h('td', { class: r.status === 'ok' ? 'ok' : 'bad' }, r.status === 'ok' ? '正常 up' : r.status),
         h('td', { class: 'num' }, r.latency_ms !== undefined && r.latency_ms !== null ? Number(r.latency_ms).toFixed(1) + ' ms' : '—'),
-        h('td', {}, cp ? fmtInt(cp.size) : '—'), h('td', {}, cp ? String(cp.sigs.filter((g) => g.cosignature).length) : '—'));
+        h('td', {}, cp ? fmtInt(cp.size) : r.receipt && r.receipt.index !== undefined ? 'entry #' + r.receipt.index : '—'),
+        h('td', {}, cp ? String(cp.sigs.filter((g) => g.cosignature).length) : '—'));
     });
     cards.push(h('div', { class: 'card' }, h('h3', {}, bi('本网关', 'This gateway')),
       h('table', {}, h('tbody', {},
