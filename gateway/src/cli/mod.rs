@@ -6,7 +6,14 @@ use clap::{Parser, Subcommand};
 
 mod adapters;
 mod audit;
+mod bench;
+mod demo;
+mod init;
+mod push;
+mod query;
+mod serve;
 mod synth;
+mod token;
 mod validate;
 
 /// PES Federation Gateway: regional gateway, federation node and operator tools.
@@ -27,6 +34,21 @@ enum Command {
     Adapters(adapters::AdaptersArgs),
     /// Write a synthetic provincial export in a mapping's format.
     Synth(synth::SynthArgs),
+    /// Run a regional gateway.
+    Serve(serve::ServeArgs),
+    /// Write a working gateway.toml and fresh keys.
+    Init(init::InitArgs),
+    /// Issue bearer tokens.
+    Token(token::TokenArgs),
+    /// Push export files to a gateway.
+    Push(push::PushArgs),
+    /// Run an aggregate query against a gateway.
+    Query(query::QueryArgs),
+    /// Benchmarks, each printed beside its floor.
+    Bench(bench::BenchArgs),
+    /// Start a national and N provincial gateways on loopback with synthetic data, and print
+    /// the dashboard URL and tokens.
+    Demo(demo::DemoArgs),
 }
 
 /// Runs the parsed command and returns the process exit code.
@@ -36,5 +58,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(args) => audit::run(args),
         Command::Adapters(args) => adapters::run(args),
         Command::Synth(args) => synth::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Init(args) => init::run(args),
+        Command::Token(args) => token::run(args),
+        Command::Push(args) => push::run(args),
+        Command::Query(args) => query::run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::Demo(args) => demo::run(args),
     }
 }

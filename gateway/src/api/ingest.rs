@@ -1,0 +1,438 @@
+//! `POST /v1/ingest/{source}`: authenticated, streaming, durable ingest (DESIGN section 4).
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt as _;
+use serde::{Deserialize, Serialize};
+
+use crate::api::{audit, authenticate, event, refuse, request_id, AuditReceipt, State};
+use crate::auth::{Authenticated, Role};
+use crate::ingest::decode::{DecodeInput, EntrySink, RowProblem};
+use crate::ingest::IngestError;
+use crate::node::Node;
+use crate::problem::Problem;
+use crate::query::AsOf;
+
+/// Query parameters of a push.
+#[derive(Debug, Deserialize)]
+pub struct IngestParams {
+    /// `applied`: answer only once the batch is applied to the store (read-your-writes).
+    #[serde(default)]
+    pub wait: Option<String>,
+}
+
+/// The answer to a push.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct IngestResponse {
+    /// SHA-256 (hex) of the body.
+    pub batch_id: String,
+    /// Source pushed to.
+    pub source: String,
+    /// Valid records journaled (0 for a duplicate batch).
+    pub accepted: u64,
+    /// Rows quarantined.
+    pub quarantined: u64,
+    /// Records the store already held at that version or newer; known once applied.
+    pub unchanged: Option<u64>,
+    /// The same body was pushed before: nothing changed.
+    pub duplicate: bool,
+    /// Whether the batch is applied to the store.
+    pub applied: bool,
+    /// Row errors (the first 1000; all are quarantined).
+    pub row_errors: Vec<RowProblem>,
+    /// Audit receipt of this push.
+    pub audit_receipt: AuditReceipt,
+    /// Journal offset just past this batch.
+    pub journal_offset: u64,
+    /// Freshness of the store.
+    pub as_of: AsOf,
+}
+
+/// Current freshness.
+pub fn as_of(node: &Node) -> AsOf {
+    let s = &node.state;
+    AsOf {
+        applied_offset: s.applied.load(Ordering::Acquire),
+        journal_offset: s.journal_end.load(Ordering::Acquire),
+        lag_batches: s.lag_batches(),
+    }
+}
+
+/// Releases a pusher's concurrency slot when dropped.
+struct Slot<'a> {
+    node: &'a Node,
+    sub: String,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let mut m = self
+            .node
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = m.get_mut(&self.sub) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(&self.sub);
+            }
+        }
+    }
+}
+
+fn take_slot<'a>(node: &'a Node, sub: &str) -> Option<Slot<'a>> {
+    let mut m = node.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+    let n = m.entry(sub.to_string()).or_insert(0);
+    if *n >= node.config.limits.max_concurrent_pushes_per_pusher {
+        return None;
+    }
+    *n += 1;
+    Some(Slot {
+        node,
+        sub: sub.to_string(),
+    })
+}
+
+fn ingest_problem(e: &IngestError) -> Problem {
+    match e {
+        IngestError::Encoding { encoding, location } => Problem::bad_request(
+            "body-encoding",
+            format!("body is not valid {encoding} at {location}; nothing from it was taken"),
+        ),
+        IngestError::Malformed { location, message } => Problem::bad_request(
+            "malformed-body",
+            format!("malformed body at {location}: {message}; nothing from it was taken"),
+        ),
+        IngestError::TooManyRows { limit } => Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-many-rows",
+            "Batch too large",
+            format!("a batch may hold at most {limit} rows; split the file"),
+        ),
+        IngestError::Io(_) => {
+            Problem::bad_request("body-read", "the request body could not be read")
+        }
+        IngestError::Journal(_) | IngestError::Store(_) => {
+            tracing::error!(error = %e, "ingest failed");
+            Problem::unavailable("the gateway cannot make the batch durable right now")
+        }
+    }
+}
+
+/// Handles a push.
+pub async fn ingest(
+    req: HttpRequest,
+    path: web::Path<String>,
+    params: web::Query<IngestParams>,
+    mut payload: web::Payload,
+    node: State,
+) -> Result<HttpResponse, Problem> {
+    let started = Instant::now();
+    let source_id = path.into_inner();
+    let auth = authenticate(&node, &req, &[Role::Pusher], "ingest").await?;
+    let detail = serde_json::json!({ "source": source_id });
+    let fail = |mut p: Problem| {
+        node.metrics.refused_pushes.inc();
+        // The body may be partly unread: never reuse this connection.
+        p.close = true;
+        p
+    };
+    let Some(source) = node.sources.get(&source_id) else {
+        return Err(fail(
+            refuse(
+                &node,
+                &req,
+                "ingest",
+                Some(&auth),
+                Problem::not_found(
+                    "unknown-source",
+                    format!("no source `{source_id}` is registered"),
+                ),
+                detail,
+            )
+            .await,
+        ));
+    };
+    if !auth.may_push(&source_id)
+        || (!source.pushers.is_empty() && !source.pushers.iter().any(|p| p == auth.sub()))
+    {
+        return Err(fail(
+            refuse(
+                &node,
+                &req,
+                "ingest",
+                Some(&auth),
+                Problem::forbidden(format!("this token may not push to `{source_id}`")),
+                detail,
+            )
+            .await,
+        ));
+    }
+    let ct = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !source.accepts(ct) {
+        let p = Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+            format!(
+                "source `{source_id}` takes {}",
+                source.content_types().join(", ")
+            ),
+        );
+        return Err(fail(
+            refuse(&node, &req, "ingest", Some(&auth), p, detail).await,
+        ));
+    }
+    let Some(_slot) = take_slot(&node, auth.sub()) else {
+        let mut p = Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too-many-pushes",
+            "Too many pushes",
+            "this pusher has too many pushes in flight",
+        );
+        p.retry_after = Some(1);
+        return Err(fail(
+            refuse(&node, &req, "ingest", Some(&auth), p, detail).await,
+        ));
+    };
+    let max = node.config.limits.max_body_bytes;
+    let too_large = || {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body-too-large",
+            "Body too large",
+            format!("the body exceeds {max} bytes"),
+        )
+    };
+    let declared = req
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max) {
+        return Err(fail(
+            refuse(&node, &req, "ingest", Some(&auth), too_large(), detail).await,
+        ));
+    }
+    // Read the body as a stream, hashing as it comes, and stop at the limit.
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0).min(max) as usize);
+    let mut hasher = ring::digest::Context::new(&ring::digest::SHA256);
+    while let Some(chunk) = payload.next().await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(_) => {
+                return Err(fail(
+                    refuse(
+                        &node,
+                        &req,
+                        "ingest",
+                        Some(&auth),
+                        Problem::bad_request("body-read", "the request body could not be read"),
+                        detail,
+                    )
+                    .await,
+                ))
+            }
+        };
+        if body.len() as u64 + chunk.len() as u64 > max {
+            return Err(fail(
+                refuse(&node, &req, "ingest", Some(&auth), too_large(), detail).await,
+            ));
+        }
+        hasher.update(&chunk);
+        body.extend_from_slice(&chunk);
+    }
+    let mut batch_id = [0u8; 32];
+    batch_id.copy_from_slice(hasher.finish().as_ref());
+    let batch_hex = hex::encode(batch_id);
+    let idem = req
+        .headers()
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+
+    // A body pushed before is recognised by its hash and changes nothing.
+    let known = {
+        let mut b = node.state.batches.lock().unwrap_or_else(|p| p.into_inner());
+        match b.get(&batch_id) {
+            Some(s) => Some(s.clone()),
+            None => {
+                b.insert(batch_id, None);
+                None
+            }
+        }
+    };
+    if let Some(summary) = known {
+        let detail = serde_json::json!({ "source": source_id, "batch_id": batch_hex, "raw_sha256": batch_hex, "duplicate": true, "idempotency_key": idem });
+        let receipt = audit(
+            &node,
+            event(&node, &req, "ingest", Some(&auth), 200, detail),
+        )
+        .await?;
+        let resp = IngestResponse {
+            batch_id: batch_hex,
+            source: source_id,
+            accepted: 0,
+            quarantined: 0,
+            unchanged: summary.as_ref().map(|s| s.records),
+            duplicate: true,
+            applied: summary.is_some(),
+            row_errors: vec![],
+            audit_receipt: receipt,
+            journal_offset: summary.as_ref().map(|s| s.end_offset).unwrap_or(0),
+            as_of: as_of(&node),
+        };
+        return Ok(HttpResponse::Ok().json(resp));
+    }
+    let forget = |node: &Node| {
+        node.state
+            .batches
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&batch_id);
+    };
+
+    let node2 = node.clone();
+    let sid = source_id.clone();
+    let decoded = web::block(move || {
+        let node = node2;
+        let now = chrono::Utc::now();
+        let ingested_at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let input = DecodeInput {
+            region: &node.config.region,
+            source: &sid,
+            batch_id: &batch_id,
+            ingested_at: &ingested_at,
+            today: now.date_naive(),
+            key: &node.data_key,
+            max_rows: node.config.limits.max_rows_per_batch,
+        };
+        let mut sink = EntrySink::new(&input, body.len());
+        let source = node
+            .sources
+            .get(&sid)
+            .ok_or_else(|| IngestError::Io("source vanished".into()))?;
+        source.decode(&body, &node.keyer, &mut sink)?;
+        Ok::<_, IngestError>(sink.finish())
+    })
+    .await;
+    let decoded = match decoded {
+        Ok(Ok(d)) => d,
+        Ok(Err(e)) => {
+            forget(&node);
+            let mut d = detail.clone();
+            d["batch_id"] = batch_hex.clone().into();
+            return Err(fail(
+                refuse(&node, &req, "ingest", Some(&auth), ingest_problem(&e), d).await,
+            ));
+        }
+        Err(_) => {
+            forget(&node);
+            return Err(fail(
+                refuse(
+                    &node,
+                    &req,
+                    "ingest",
+                    Some(&auth),
+                    Problem::internal(),
+                    detail,
+                )
+                .await,
+            ));
+        }
+    };
+    node.state.batches_journaled.fetch_add(1, Ordering::AcqRel);
+    let end = match node.journal.append(decoded.payload).await {
+        Ok(end) => end,
+        Err(e) => {
+            node.state.batches_journaled.fetch_sub(1, Ordering::AcqRel);
+            forget(&node);
+            return Err(fail(
+                refuse(
+                    &node,
+                    &req,
+                    "ingest",
+                    Some(&auth),
+                    ingest_problem(&IngestError::Journal(e)),
+                    detail,
+                )
+                .await,
+            ));
+        }
+    };
+    node.state.journal_end.fetch_max(end, Ordering::AcqRel);
+    node.metrics.ingested_rows.inc_by(decoded.accepted);
+    node.metrics.quarantined_rows.inc_by(decoded.quarantined);
+    node.metrics
+        .batch_latency
+        .observe(started.elapsed().as_secs_f64());
+
+    let mut applied = false;
+    let mut unchanged = None;
+    if params.wait.as_deref() == Some("applied") {
+        node.state.wait_applied(end).await;
+        let b = node.state.batches.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(Some(s)) = b.get(&batch_id) {
+            applied = true;
+            unchanged = Some(s.outcome.unchanged);
+        }
+    }
+    respond(
+        &node,
+        &req,
+        &auth,
+        decoded.accepted,
+        decoded.quarantined,
+        decoded.row_errors,
+        batch_hex,
+        source_id,
+        idem,
+        end,
+        applied,
+        unchanged,
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn respond(
+    node: &Node,
+    req: &HttpRequest,
+    auth: &Authenticated,
+    accepted: u64,
+    quarantined: u64,
+    row_errors: Vec<RowProblem>,
+    batch_hex: String,
+    source: String,
+    idem: Option<String>,
+    end: u64,
+    applied: bool,
+    unchanged: Option<u64>,
+) -> Result<HttpResponse, Problem> {
+    let detail = serde_json::json!({
+        "source": source, "batch_id": batch_hex, "raw_sha256": batch_hex,
+        "accepted": accepted, "quarantined": quarantined, "journal_offset": end, "idempotency_key": idem,
+    });
+    let receipt = audit(node, event(node, req, "ingest", Some(auth), 200, detail)).await?;
+    tracing::info!(request_id = %request_id(req), batch = %batch_hex, accepted, quarantined, "batch journaled");
+    Ok(HttpResponse::Ok().json(IngestResponse {
+        batch_id: batch_hex,
+        source,
+        accepted,
+        quarantined,
+        unchanged,
+        duplicate: false,
+        applied,
+        row_errors,
+        audit_receipt: receipt,
+        journal_offset: end,
+        as_of: as_of(node),
+    }))
+}

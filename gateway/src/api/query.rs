@@ -1,0 +1,214 @@
+//! `POST /v1/query` and `GET /v1/reports/supply-demand`.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+use crate::api::ingest::as_of;
+use crate::api::{audit, authenticate, event, refuse, State};
+use crate::auth::Role;
+use crate::node::Node;
+use crate::problem::Problem;
+use crate::query::plan::{Answer, Plan};
+use crate::query::suppress::suppress;
+use crate::query::{AsOf, QueryAnswer, QueryError, QueryRequest};
+
+fn query_problem(e: &QueryError) -> Problem {
+    match e {
+        QueryError::Store(_) => {
+            tracing::error!(error = %e, "query scan failed");
+            Problem::internal()
+        }
+        QueryError::UnknownDataset(_) => Problem::bad_request("unknown-dataset", e.to_string()),
+        QueryError::BadDimension { .. } => Problem::bad_request("bad-dimension", e.to_string()),
+        QueryError::BadMeasure(_) => Problem::bad_request("bad-measure", e.to_string()),
+        QueryError::BadMonth(_) => Problem::bad_request("bad-month", e.to_string()),
+    }
+}
+
+/// Runs a plan: rollups inline (microseconds), a scan on the blocking pool.
+pub async fn run_plan(node: &web::Data<Node>, plan: Plan) -> Result<Answer, QueryError> {
+    let region = node.config.region.clone();
+    let fast = {
+        let r = node.state.rollups.read().unwrap_or_else(|p| p.into_inner());
+        plan.from_rollup(&r, &region)
+    };
+    if let Some(a) = fast {
+        return Ok(a);
+    }
+    let n = node.clone();
+    web::block(move || plan.by_scan(&n.store, &region))
+        .await
+        .map_err(|_| QueryError::Store(crate::store::StoreError::Malformed))?
+}
+
+/// Answers an aggregate query from this region's records.
+pub async fn aggregate(
+    req: HttpRequest,
+    body: web::Json<QueryRequest>,
+    node: State,
+) -> Result<HttpResponse, Problem> {
+    let started = Instant::now();
+    let auth = authenticate(&node, &req, &[Role::Analyst, Role::Admin], "query").await?;
+    let q = body.into_inner();
+    let digest = hex::encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        &serde_json::to_vec(&q).unwrap_or_default(),
+    ));
+    let detail =
+        serde_json::json!({ "dataset": q.dataset, "query_sha256": digest, "purpose": q.purpose });
+    let plan = match Plan::new(&q, &node.config.region) {
+        Ok(p) => p,
+        Err(e) => {
+            return Err(refuse(&node, &req, "query", Some(&auth), query_problem(&e), detail).await)
+        }
+    };
+    let answer = match run_plan(&node, plan).await {
+        Ok(a) => a,
+        Err(e) => {
+            return Err(refuse(&node, &req, "query", Some(&auth), query_problem(&e), detail).await)
+        }
+    };
+    let mut cells = answer.cells;
+    suppress(&mut cells, node.config.k);
+    let mut d = detail;
+    d["cells"] = cells.len().into();
+    d["answered_from"] = if answer.from_rollup { "rollup" } else { "scan" }.into();
+    let receipt = audit(&node, event(&node, &req, "query", Some(&auth), 200, d)).await?;
+    node.metrics
+        .query_latency
+        .observe(started.elapsed().as_secs_f64());
+    let out = QueryAnswer {
+        dataset: q.dataset,
+        region: node.config.region.clone(),
+        answered_from: if answer.from_rollup { "rollup" } else { "scan" }.into(),
+        sum_measure: answer.sum_measure.map(str::to_string),
+        k: node.config.k,
+        as_of: as_of(&node),
+        cells,
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header(("x-audit-index", receipt.index.to_string()))
+        .json(out))
+}
+
+/// One row of the supply-and-demand report.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SupplyDemandRow {
+    /// Region.
+    pub region: String,
+    /// Occupation major group.
+    pub occupation_major: String,
+    /// Openings in open vacancies (absent when suppressed).
+    pub open_vacancies: Option<i64>,
+    /// Active job-seeker registrations (absent when suppressed).
+    pub active_seekers: Option<i64>,
+    /// Vacancy-to-seeker ratio (求人倍率), absent when either side is suppressed or zero seekers.
+    pub ratio: Option<f64>,
+    /// Whether a part was suppressed.
+    pub suppressed: bool,
+}
+
+/// The supply-and-demand report.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SupplyDemand {
+    /// Rows by occupation major group.
+    pub rows: Vec<SupplyDemandRow>,
+    /// Suppression threshold.
+    pub k: u64,
+    /// Freshness.
+    pub as_of: AsOf,
+}
+
+/// Vacancy-to-seeker ratio by occupation major group.
+pub async fn supply_demand(req: HttpRequest, node: State) -> Result<HttpResponse, Problem> {
+    let auth = authenticate(
+        &node,
+        &req,
+        &[Role::Analyst, Role::Admin],
+        "report.supply_demand",
+    )
+    .await?;
+    let mk = |dataset: &str, status: &str, measure: &str| QueryRequest {
+        dataset: dataset.into(),
+        measures: vec![measure.into()],
+        group_by: vec!["occupation_major".into()],
+        filters: BTreeMap::from([("status".to_string(), vec![status.to_string()])]),
+        ..Default::default()
+    };
+    let region = node.config.region.clone();
+    let side = |q: QueryRequest| -> Result<Plan, Problem> {
+        Plan::new(&q, &region).map_err(|e| query_problem(&e))
+    };
+    let (pv, ps) = (
+        side(mk("vacancy", "open", "sum"))?,
+        side(mk("job_seeker_registration", "active", "count"))?,
+    );
+    let v = run_plan(&node, pv).await.map_err(|e| query_problem(&e))?;
+    let s = run_plan(&node, ps).await.map_err(|e| query_problem(&e))?;
+    let k = node.config.k;
+    let mut by_occ: BTreeMap<String, (Option<i64>, Option<i64>, i64, i64)> = BTreeMap::new();
+    for c in v.cells {
+        let occ = c.group.get("occupation_major").cloned().unwrap_or_default();
+        let e = by_occ.entry(occ).or_default();
+        e.0 = c.sum;
+        e.2 = c.count.unwrap_or(0);
+    }
+    for c in s.cells {
+        let occ = c.group.get("occupation_major").cloned().unwrap_or_default();
+        let e = by_occ.entry(occ).or_default();
+        e.1 = c.count;
+        e.3 = c.count.unwrap_or(0);
+    }
+    let rows = by_occ
+        .into_iter()
+        .map(|(occ, (openings, seekers, n_vac, n_seek))| {
+            // A side drawn from fewer than k records is withheld.
+            let vac_ok = n_vac == 0 || n_vac as u64 >= k;
+            let seek_ok = n_seek == 0 || n_seek as u64 >= k;
+            let open_vacancies = if vac_ok {
+                Some(openings.unwrap_or(0))
+            } else {
+                None
+            };
+            let active_seekers = if seek_ok {
+                Some(seekers.unwrap_or(0))
+            } else {
+                None
+            };
+            let ratio = match (open_vacancies, active_seekers) {
+                (Some(o), Some(s)) if s > 0 => {
+                    Some(((o as f64 / s as f64) * 100.0).round() / 100.0)
+                }
+                _ => None,
+            };
+            SupplyDemandRow {
+                region: region.clone(),
+                occupation_major: occ,
+                open_vacancies,
+                active_seekers,
+                ratio,
+                suppressed: !(vac_ok && seek_ok),
+            }
+        })
+        .collect();
+    audit(
+        &node,
+        event(
+            &node,
+            &req,
+            "report.supply_demand",
+            Some(&auth),
+            200,
+            serde_json::json!({}),
+        ),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(SupplyDemand {
+        rows,
+        k,
+        as_of: as_of(&node),
+    }))
+}

@@ -1,0 +1,381 @@
+//! Bearer-token authentication: EdDSA JWTs pinned by `kid`, and roles.
+//!
+//! The algorithm is fixed to EdDSA by the verifier and never read from the token header; `iss`,
+//! `aud`, `exp` and `sub` are required (jsonwebtoken only checks `iss`/`aud` when present unless
+//! they are listed in `required_spec_claims`); leeway is a few seconds, not the 60 s default.
+//! A successful check returns [`Authenticated`], which only [`Verifier::verify`] can build, so a
+//! handler that takes it cannot have skipped the check.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::keys::{Jwks, KeyError};
+
+/// Issuer of gateway tokens.
+pub const ISSUER: &str = "pes-token-issuer";
+/// Audience of gateway tokens.
+pub const AUDIENCE: &str = "pes-gateway";
+/// Clock skew tolerated on `exp`/`nbf`, in seconds.
+pub const LEEWAY_SECS: u64 = 5;
+
+/// Roles of users and systems (DESIGN section 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// A provincial system that pushes exports.
+    Pusher,
+    /// A dashboard analyst: aggregates only.
+    Analyst,
+    /// A caseworker: person-level lookups with a purpose.
+    Caseworker,
+    /// An auditor: the audit log.
+    Auditor,
+    /// An operator.
+    Admin,
+}
+
+impl Role {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Pusher => "pusher",
+            Role::Analyst => "analyst",
+            Role::Caseworker => "caseworker",
+            Role::Auditor => "auditor",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Parses the snake_case name.
+    pub fn parse(s: &str) -> Option<Role> {
+        [
+            Role::Pusher,
+            Role::Analyst,
+            Role::Caseworker,
+            Role::Auditor,
+            Role::Admin,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+    }
+}
+
+/// Claims of a gateway token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    /// Issuer.
+    pub iss: String,
+    /// Audience.
+    pub aud: String,
+    /// Subject: the user or system.
+    pub sub: String,
+    /// Expiry, seconds since the epoch.
+    pub exp: u64,
+    /// Issued at.
+    #[serde(default)]
+    pub iat: u64,
+    /// Role.
+    pub role: Role,
+    /// Region the token is valid for.
+    pub region: String,
+    /// Sources a pusher may push to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<String>,
+    /// Purposes a caseworker may state (e.g. `case_management`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub purposes: Vec<String>,
+}
+
+/// Proof that a bearer token verified: only [`Verifier::verify`] builds it.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    claims: Claims,
+}
+
+impl Authenticated {
+    /// Subject.
+    pub fn sub(&self) -> &str {
+        &self.claims.sub
+    }
+    /// Role.
+    pub fn role(&self) -> Role {
+        self.claims.role
+    }
+    /// Region claim.
+    pub fn region(&self) -> &str {
+        &self.claims.region
+    }
+    /// Whether the token lets its holder push to `source`.
+    pub fn may_push(&self, source: &str) -> bool {
+        self.claims.sources.iter().any(|s| s == source)
+    }
+    /// Whether the token allows `purpose`.
+    pub fn allows_purpose(&self, purpose: &str) -> bool {
+        self.claims.purposes.iter().any(|p| p == purpose)
+    }
+}
+
+/// Why a token was refused. Every variant is the caller's fault; 401 except where noted.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AuthError {
+    /// No `Authorization: Bearer` header.
+    #[error("missing bearer token")]
+    Missing,
+    /// Header unparsable, algorithm not EdDSA, or no `kid`.
+    #[error("token header refused")]
+    BadHeader,
+    /// `kid` not in the pinned JWKS.
+    #[error("unknown key id")]
+    UnknownKey,
+    /// Signature, expiry, issuer, audience or a required claim failed.
+    #[error("token invalid: {0}")]
+    Invalid(String),
+    /// Token is for another region (403).
+    #[error("token is for another region")]
+    WrongRegion,
+    /// Token's role may not do this (403).
+    #[error("role not allowed")]
+    WrongRole,
+}
+
+impl AuthError {
+    /// Whether this is a 403 (authenticated but not allowed) rather than a 401.
+    pub fn is_forbidden(&self) -> bool {
+        matches!(self, AuthError::WrongRegion | AuthError::WrongRole)
+    }
+}
+
+/// Verifies bearer tokens against the pinned JWKS for one region.
+pub struct Verifier {
+    keys: HashMap<String, DecodingKey>,
+    validation: Validation,
+    region: String,
+}
+
+impl Verifier {
+    /// Builds a verifier from a JWKS; only Ed25519 keys are taken.
+    pub fn new(jwks: &Jwks, region: &str) -> Verifier {
+        let mut keys = HashMap::new();
+        for k in &jwks.keys {
+            if k.kty != "OKP" || k.crv != "Ed25519" {
+                continue;
+            }
+            if let Ok(raw) = URL_SAFE_NO_PAD.decode(&k.x) {
+                if raw.len() == 32 {
+                    keys.insert(k.kid.clone(), DecodingKey::from_ed_der(&raw));
+                }
+            }
+        }
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_required_spec_claims(&["iss", "aud", "exp", "sub"]);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_exp = true;
+        Verifier {
+            keys,
+            validation,
+            region: region.to_string(),
+        }
+    }
+
+    /// Loads the JWKS file and builds a verifier.
+    pub fn from_file(path: &Path, region: &str) -> Result<Verifier, KeyError> {
+        Ok(Verifier::new(&Jwks::load(path)?, region))
+    }
+
+    /// Verifies a token and checks its region and role.
+    pub fn verify(&self, token: &str, allowed: &[Role]) -> Result<Authenticated, AuthError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::BadHeader)?;
+        // The algorithm is pinned here and in `validation`; the header only has to agree.
+        if header.alg != Algorithm::EdDSA {
+            return Err(AuthError::BadHeader);
+        }
+        let kid = header.kid.ok_or(AuthError::BadHeader)?;
+        let key = self.keys.get(&kid).ok_or(AuthError::UnknownKey)?;
+        let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation)
+            .map_err(|e| AuthError::Invalid(e.kind_name()))?;
+        let claims = data.claims;
+        if claims.region != self.region {
+            return Err(AuthError::WrongRegion);
+        }
+        if !allowed.contains(&claims.role) {
+            return Err(AuthError::WrongRole);
+        }
+        Ok(Authenticated { claims })
+    }
+
+    /// Extracts the bearer token from an `Authorization` header value.
+    pub fn bearer(header: Option<&str>) -> Result<&str, AuthError> {
+        let value = header.ok_or(AuthError::Missing)?;
+        let token = value.strip_prefix("Bearer ").ok_or(AuthError::Missing)?;
+        Ok(token.trim())
+    }
+}
+
+trait KindName {
+    fn kind_name(&self) -> String;
+}
+
+impl KindName for jsonwebtoken::errors::Error {
+    /// A short, stable name of the failure that leaks nothing of the token.
+    fn kind_name(&self) -> String {
+        use jsonwebtoken::errors::ErrorKind as K;
+        match self.kind() {
+            K::ExpiredSignature => "expired",
+            K::InvalidSignature => "bad signature",
+            K::InvalidIssuer => "wrong issuer",
+            K::InvalidAudience => "wrong audience",
+            K::MissingRequiredClaim(_) => "missing required claim",
+            K::ImmatureSignature => "not yet valid",
+            K::InvalidAlgorithm => "algorithm refused",
+            _ => "malformed",
+        }
+        .to_string()
+    }
+}
+
+/// Issues a token signed with an Ed25519 PKCS#8 key (`pesgw token issue`, tests, the demo).
+pub fn issue(
+    pkcs8: &[u8],
+    kid: &str,
+    claims: &Claims,
+) -> Result<String, jsonwebtoken::errors::Error> {
+    let mut header = Header::new(Algorithm::EdDSA);
+    header.kid = Some(kid.to_string());
+    jsonwebtoken::encode(&header, claims, &EncodingKey::from_ed_der(pkcs8))
+}
+
+/// Seconds since the Unix epoch.
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Claims for a new token valid `ttl_secs` from now.
+pub fn claims_for(
+    sub: &str,
+    role: Role,
+    region: &str,
+    sources: Vec<String>,
+    purposes: Vec<String>,
+    ttl_secs: u64,
+) -> Claims {
+    let now = now_secs();
+    Claims {
+        iss: ISSUER.into(),
+        aud: AUDIENCE.into(),
+        sub: sub.into(),
+        exp: now + ttl_secs,
+        iat: now,
+        role,
+        region: region.into(),
+        sources,
+        purposes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::{generate_ed25519, Jwk};
+    use ring::signature::{Ed25519KeyPair, KeyPair};
+
+    fn setup() -> (Vec<u8>, String, Verifier) {
+        let der = generate_ed25519().unwrap();
+        let pair = Ed25519KeyPair::from_pkcs8(&der).unwrap();
+        let jwk = Jwk::ed25519(pair.public_key().as_ref());
+        let kid = jwk.kid.clone();
+        (der, kid, Verifier::new(&Jwks { keys: vec![jwk] }, "440000"))
+    }
+
+    fn b64(v: &serde_json::Value) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap())
+    }
+
+    #[test]
+    fn good_token_verifies_with_role() {
+        let (der, kid, v) = setup();
+        let c = claims_for(
+            "gd-hr-system",
+            Role::Pusher,
+            "440000",
+            vec!["gd-hr".into()],
+            vec![],
+            60,
+        );
+        let t = issue(&der, &kid, &c).unwrap();
+        let a = v.verify(&t, &[Role::Pusher]).unwrap();
+        assert!(a.may_push("gd-hr"));
+        assert!(!a.may_push("gd-edu"));
+        assert_eq!(
+            v.verify(&t, &[Role::Analyst]).unwrap_err(),
+            AuthError::WrongRole
+        );
+    }
+
+    #[test]
+    fn wrong_region_and_expired_are_refused() {
+        let (der, kid, v) = setup();
+        let c = claims_for("x", Role::Pusher, "510000", vec![], vec![], 60);
+        assert_eq!(
+            v.verify(&issue(&der, &kid, &c).unwrap(), &[Role::Pusher])
+                .unwrap_err(),
+            AuthError::WrongRegion
+        );
+        let mut c = claims_for("x", Role::Pusher, "440000", vec![], vec![], 60);
+        c.exp = now_secs() - 3600;
+        assert!(matches!(
+            v.verify(&issue(&der, &kid, &c).unwrap(), &[Role::Pusher]),
+            Err(AuthError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn alg_none_and_hs256_are_refused() {
+        let (_der, kid, v) = setup();
+        let c = claims_for("x", Role::Admin, "440000", vec![], vec![], 60);
+        let payload = b64(&serde_json::to_value(&c).unwrap());
+        let none = format!(
+            "{}.{}.",
+            b64(&serde_json::json!({"alg":"none","typ":"JWT","kid":kid})),
+            payload
+        );
+        assert!(v.verify(&none, &[Role::Admin]).is_err());
+        let mut h = Header::new(Algorithm::HS256);
+        h.kid = Some(kid.clone());
+        let hs = jsonwebtoken::encode(&h, &c, &EncodingKey::from_secret(b"secret")).unwrap();
+        assert_eq!(
+            v.verify(&hs, &[Role::Admin]).unwrap_err(),
+            AuthError::BadHeader
+        );
+    }
+
+    #[test]
+    fn missing_required_claim_is_refused() {
+        let (der, kid, v) = setup();
+        let mut h = Header::new(Algorithm::EdDSA);
+        h.kid = Some(kid);
+        let claims = serde_json::json!({"sub":"x","exp":now_secs()+60,"role":"admin","region":"440000","aud":AUDIENCE});
+        let t = jsonwebtoken::encode(&h, &claims, &EncodingKey::from_ed_der(&der)).unwrap();
+        assert!(v.verify(&t, &[Role::Admin]).is_err());
+    }
+
+    #[test]
+    fn unknown_kid_is_refused() {
+        let (der, _kid, v) = setup();
+        let c = claims_for("x", Role::Admin, "440000", vec![], vec![], 60);
+        let t = issue(&der, "other", &c).unwrap();
+        assert_eq!(
+            v.verify(&t, &[Role::Admin]).unwrap_err(),
+            AuthError::UnknownKey
+        );
+    }
+}

@@ -1,0 +1,525 @@
+//! `pesgw bench ingest`: measures ingest and queries beside their floors, in one run.
+//!
+//! Floors: bare parsing of the same rows (NDJSON into records, and a CSV rendering of them with
+//! the `csv` crate) and a bare sled `apply_batch` of the same rows (same cache size and flush
+//! interval, one flush at the end). Measured: acknowledged ingest over HTTP into a `pesgw serve`
+//! child process, fully applied ingest, rollup query latency with every record stored, and the
+//! server's resident memory.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+use pes_gateway::auth::{claims_for, issue, Role};
+use pes_gateway::config::{GatewayConfig, SourceConfig};
+use pes_gateway::native_sample;
+use ring::signature::KeyPair;
+
+/// Arguments of `pesgw bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    command: BenchCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Ingest and query throughput beside the bare parse and sled floors.
+    Ingest(IngestBench),
+}
+
+#[derive(Debug, Args)]
+struct IngestBench {
+    /// Records to push.
+    #[arg(long, default_value_t = 1_000_000)]
+    records: u64,
+    /// Rows per pushed batch.
+    #[arg(long, default_value_t = 10_000)]
+    batch_rows: u64,
+    /// Concurrent pushing clients.
+    #[arg(long, default_value_t = 2)]
+    pushers: usize,
+    /// Aggregate queries to time.
+    #[arg(long, default_value_t = 300)]
+    queries: usize,
+    /// Push a mapping's synthetic CSV export through its adapter instead of native NDJSON.
+    #[arg(long)]
+    mapping: Option<PathBuf>,
+    /// Work directory (a temporary one by default).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+const REGION: &str = "440000";
+const SOURCE: &str = "bench";
+
+/// What the bench pushes.
+struct Workload {
+    label: String,
+    region: String,
+    source: String,
+    mapping: Option<pes_adapters::Mapping>,
+    mapping_path: Option<PathBuf>,
+    content_type: String,
+    rows: u64,
+    bodies: Vec<Vec<u8>>,
+}
+
+/// Native NDJSON records, or a mapping's synthetic export split into batches.
+fn workload(a: &IngestBench) -> anyhow::Result<Workload> {
+    let Some(path) = &a.mapping else {
+        let mut bodies = Vec::new();
+        let mut start = 0;
+        while start < a.records {
+            let end = (start + a.batch_rows).min(a.records);
+            bodies.push(native_sample::ndjson(start..end, REGION, SOURCE, 1));
+            start = end;
+        }
+        return Ok(Workload {
+            label: "native NDJSON national records".into(),
+            region: REGION.into(),
+            source: SOURCE.into(),
+            mapping: None,
+            mapping_path: None,
+            content_type: "application/x-ndjson".into(),
+            rows: a.records,
+            bodies,
+        });
+    };
+    let mapping = pes_adapters::Mapping::from_path(path)?;
+    let opts = pes_adapters::synth::SynthOptions {
+        rows: a.records,
+        seed: 7,
+        defect_rate: 0.0,
+        keep_expected: false,
+    };
+    let mut export = Vec::new();
+    pes_adapters::synth::write_export(&mapping, &opts, &mut export)?;
+    let ct = pes_adapters::build_adapter(&mapping).content_types()[0].to_string();
+    if ct != "text/csv" {
+        anyhow::bail!("--mapping: the bench splits CSV exports only");
+    }
+    Ok(Workload {
+        label: format!("{} synthetic export ({})", mapping.id, ct),
+        region: mapping.region.clone(),
+        source: "bench".into(),
+        bodies: super::push::split_batches(&export, a.batch_rows as usize, true),
+        mapping: Some(mapping),
+        mapping_path: Some(path.clone()),
+        content_type: ct,
+        rows: a.records,
+    })
+}
+
+/// Key of a raw row for the bare sled floor: its first field (the record id), made unique.
+fn row_key(line: &[u8], n: u64) -> Vec<u8> {
+    let first = line.split(|c| *c == b',').next().unwrap_or_default();
+    let mut k = first.to_vec();
+    k.extend_from_slice(&n.to_be_bytes());
+    k
+}
+
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn rate(n: u64, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64()
+}
+
+/// Runs the bench.
+pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    let BenchCommand::Ingest(a) = args.command;
+    let tmp = tempfile::tempdir()?;
+    let dir = a.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
+    std::fs::create_dir_all(&dir)?;
+    println!(
+        "pesgw bench ingest: {} records, {} rows per batch, {} pushers, dir {}",
+        a.records,
+        a.batch_rows,
+        a.pushers,
+        dir.display()
+    );
+
+    let t = Instant::now();
+    let mut w = workload(&a)?;
+    let bodies = std::mem::take(&mut w.bodies);
+    let total_bytes: usize = bodies.iter().map(Vec::len).sum();
+    println!(
+        "workload: {} ({} rows, {} MB in {} batches), generated in {:.1}s",
+        w.label,
+        w.rows,
+        total_bytes / 1_000_000,
+        bodies.len(),
+        t.elapsed().as_secs_f64()
+    );
+
+    // Floor 1: bare CSV parsing of the same rows (the native workload is rendered as CSV).
+    let csv_bodies: Vec<Vec<u8>> = match &w.mapping {
+        Some(_) => bodies.clone(),
+        None => bodies
+            .iter()
+            .map(|b| to_csv(b))
+            .collect::<anyhow::Result<_>>()?,
+    };
+    let t = Instant::now();
+    let mut csv_rows = 0u64;
+    for b in &csv_bodies {
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(true)
+            .from_reader(&b[..]);
+        let mut rec = csv::ByteRecord::new();
+        while rdr.read_byte_record(&mut rec)? {
+            csv_rows += 1;
+        }
+    }
+    let parse_csv = rate(csv_rows, t.elapsed());
+    // Floor 1b: the decoder alone (adapter, or JSON parse for native), one core.
+    let t = Instant::now();
+    let decoded = match &w.mapping {
+        Some(m) => {
+            let adapter = pes_adapters::build_adapter(m);
+            let keyer = pes_schemas::person_key::PersonKeyer::new(b"bench");
+            let raw = "0".repeat(64);
+            let ctx = pes_adapters::DecodeContext {
+                region: &w.region,
+                source: &w.source,
+                raw_sha256: &raw,
+                ingested_at: "2026-01-01T00:00:00.000Z",
+                keyer: &keyer,
+            };
+            let mut n = 0u64;
+            for b in &bodies {
+                adapter.decode(&mut &b[..], &ctx, &mut |d| {
+                    n += u64::from(matches!(d, pes_adapters::Decoded::Record(_)));
+                    Ok(())
+                })?;
+            }
+            n
+        }
+        None => {
+            let mut n = 0u64;
+            for b in &bodies {
+                for line in b.split(|c| *c == b'\n').filter(|l| !l.is_empty()) {
+                    let r: pes_schemas::Record = serde_json::from_slice(line)?;
+                    n += u64::from(r.record_version > 0);
+                }
+            }
+            n
+        }
+    };
+    let decode_floor = rate(decoded, t.elapsed());
+    drop(csv_bodies);
+
+    // Floor 2: bare sled apply_batch of the same rows (raw row keyed by its first field), same
+    // tuning, one flush at the end.
+    let tuning = pes_gateway::config::StoreTuning::default();
+    let sled_dir = dir.join("bare-sled");
+    let _ = std::fs::remove_dir_all(&sled_dir);
+    let db = sled::Config::new()
+        .path(&sled_dir)
+        .cache_capacity(tuning.cache_capacity_mib * 1024 * 1024)
+        .flush_every_ms(Some(tuning.flush_every_ms))
+        .mode(sled::Mode::HighThroughput)
+        .open()?;
+    let t = Instant::now();
+    let mut sled_rows = 0u64;
+    for b in &bodies {
+        let mut batch = sled::Batch::default();
+        let mut lines = b.split(|c| *c == b'\n').filter(|l| !l.is_empty());
+        if w.mapping.is_some() {
+            lines.next(); // header
+        }
+        for (i, line) in lines.enumerate() {
+            let key = row_key(line, sled_rows + i as u64);
+            batch.insert(key, line);
+        }
+        sled_rows += b.split(|c| *c == b'\n').filter(|l| !l.is_empty()).count() as u64
+            - u64::from(w.mapping.is_some());
+        db.apply_batch(batch)?;
+    }
+    db.flush()?;
+    let sled_floor = rate(sled_rows, t.elapsed());
+    drop(db);
+    let _ = std::fs::remove_dir_all(&sled_dir);
+
+    // The server, as a child process so its memory is its own.
+    let gw_dir = dir.join("gateway");
+    let _ = std::fs::remove_dir_all(&gw_dir);
+    let port = free_port()?;
+    let init = pes_gateway::keys::init(&gw_dir, &w.region, &format!("127.0.0.1:{port}"))?;
+    let mut cfg = GatewayConfig::load(&init.config_path)?;
+    cfg.sources.insert(
+        w.source.clone(),
+        SourceConfig {
+            mapping: w
+                .mapping_path
+                .as_ref()
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "native".into()),
+            pushers: vec![],
+        },
+    );
+    cfg.limits.max_concurrent_pushes_per_pusher = 64;
+    std::fs::write(&init.config_path, cfg.to_toml()?)?;
+    let child = Command::new(std::env::current_exe()?)
+        .args(["serve", "--config"])
+        .arg(&init.config_path)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .context("starting pesgw serve")?;
+    let child = ChildGuard(child);
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(600))
+        .build()?;
+    wait_healthy(&client, &base)?;
+    let der = std::fs::read(&cfg.keys.jwt_issuer_key)?;
+    let kid = pes_gateway::keys::key_id(
+        pes_gateway::keys::load_ed25519(&cfg.keys.jwt_issuer_key)?
+            .public_key()
+            .as_ref(),
+    );
+    let pusher = issue(
+        &der,
+        &kid,
+        &claims_for(
+            "bench-pusher",
+            Role::Pusher,
+            &w.region,
+            vec![w.source.clone()],
+            vec![],
+            3600,
+        ),
+    )?;
+    let analyst = issue(
+        &der,
+        &kid,
+        &claims_for(
+            "bench-analyst",
+            Role::Analyst,
+            &w.region,
+            vec![],
+            vec![],
+            3600,
+        ),
+    )?;
+
+    // Acknowledged and fully applied ingest over HTTP.
+    let bodies = Arc::new(bodies);
+    let next = Arc::new(AtomicUsize::new(0));
+    let accepted = Arc::new(Mutex::new(0u64));
+    let t0 = Instant::now();
+    let handles: Vec<_> = (0..a.pushers.max(1))
+        .map(|_| {
+            let (bodies, next, accepted, client, pusher, base) = (
+                bodies.clone(),
+                next.clone(),
+                accepted.clone(),
+                client.clone(),
+                pusher.clone(),
+                base.clone(),
+            );
+            let (source, ct) = (w.source.clone(), w.content_type.clone());
+            std::thread::spawn(move || -> anyhow::Result<()> {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(b) = bodies.get(i) else {
+                        return Ok(());
+                    };
+                    let r = client
+                        .post(format!("{base}/v1/ingest/{source}"))
+                        .bearer_auth(&pusher)
+                        .header("content-type", ct.as_str())
+                        .body(b.clone())
+                        .send()?;
+                    let status = r.status();
+                    let v: serde_json::Value = r.json()?;
+                    if !status.is_success() {
+                        anyhow::bail!("push failed: {status} {v}");
+                    }
+                    *accepted.lock().unwrap_or_else(|p| p.into_inner()) +=
+                        v["accepted"].as_u64().unwrap_or(0);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join()
+            .map_err(|_| anyhow::anyhow!("pusher thread panicked"))??;
+    }
+    let acked = t0.elapsed();
+    let n_acc = *accepted.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        let v: serde_json::Value = client.get(format!("{base}/readyz")).send()?.json()?;
+        let asof = &v["as_of"];
+        if asof["applied_offset"] == asof["journal_offset"] && asof["lag_batches"] == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let applied = t0.elapsed();
+
+    // Rollup query latency with every record stored.
+    let q = serde_json::json!({ "dataset": "job_seeker_registration", "measures": ["count"], "group_by": ["prefecture", "occupation_major"], "filters": { "status": ["active"] } });
+    let mut lat = Vec::with_capacity(a.queries);
+    let mut from = String::new();
+    for _ in 0..a.queries {
+        let t = Instant::now();
+        let v: serde_json::Value = client
+            .post(format!("{base}/v1/query"))
+            .bearer_auth(&analyst)
+            .json(&q)
+            .send()?
+            .json()?;
+        lat.push(t.elapsed());
+        from = v["answered_from"].as_str().unwrap_or("?").to_string();
+    }
+    lat.sort();
+    let median = lat.get(lat.len() / 2).copied().unwrap_or_default();
+    let p99 = lat.get(lat.len() * 99 / 100).copied().unwrap_or_default();
+    let (rss, hwm) = rss_of(child.0.id());
+    drop(child);
+
+    let ack_rate = rate(n_acc, acked);
+    let app_rate = rate(n_acc, applied);
+    println!();
+    println!("{:<48} {:>14} {:>10}", "measure", "value", "target");
+    println!(
+        "{:<48} {:>14.0} {:>10}",
+        "floor: decoder alone, one core (records/s)", decode_floor, ""
+    );
+    println!(
+        "{:<48} {:>14.0} {:>10}",
+        "floor: bare CSV parse, same rows (rows/s)", parse_csv, ""
+    );
+    println!(
+        "{:<48} {:>14.0} {:>10}",
+        "floor: bare sled apply_batch + flush (rows/s)", sled_floor, ""
+    );
+    println!(
+        "{:<48} {:>14.0} {:>10}",
+        "acknowledged ingest over HTTP (records/s)", ack_rate, ">=250000"
+    );
+    println!(
+        "{:<48} {:>14.0} {:>10}",
+        "fully applied ingest (records/s)", app_rate, ">=100000"
+    );
+    println!(
+        "{:<48} {:>13.0}% {:>10}",
+        "fully applied / bare sled floor",
+        100.0 * app_rate / sled_floor,
+        ">=75%"
+    );
+    println!(
+        "{:<48} {:>14.3} {:>10}",
+        format!("rollup query median over HTTP, {} records (ms)", n_acc),
+        median.as_secs_f64() * 1e3,
+        "<2"
+    );
+    println!(
+        "{:<48} {:>14.3} {:>10}",
+        "rollup query p99 (ms)",
+        p99.as_secs_f64() * 1e3,
+        ""
+    );
+    println!(
+        "{:<48} {:>14} {:>10}",
+        "query answered from", from, "rollup"
+    );
+    println!(
+        "{:<48} {:>14} {:>10}",
+        format!("server RSS with {} records (MB)", n_acc),
+        rss / 1024,
+        "<300"
+    );
+    println!(
+        "{:<48} {:>14} {:>10}",
+        "server peak RSS (MB)",
+        hwm / 1024,
+        ""
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn to_csv(ndjson: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "record_id",
+        "version",
+        "type",
+        "division",
+        "code",
+        "status",
+        "date",
+        "name",
+        "id_number",
+        "phone",
+    ])?;
+    for line in ndjson.split(|c| *c == b'\n').filter(|l| !l.is_empty()) {
+        let v: serde_json::Value = serde_json::from_slice(line)?;
+        let s = |k: &str| {
+            v[k].as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| v[k].to_string())
+        };
+        w.write_record([
+            s("record_id"),
+            s("record_version"),
+            s("record_type"),
+            s("work_division"),
+            s("occupation"),
+            s("status"),
+            s("posted_on"),
+            v["protected"]["name"].to_string(),
+            v["protected"]["id_number"].to_string(),
+            v["protected"]["phone"].to_string(),
+        ])?;
+    }
+    Ok(w.into_inner()?)
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn wait_healthy(client: &reqwest::blocking::Client, base: &str) -> anyhow::Result<()> {
+    for _ in 0..300 {
+        if client
+            .get(format!("{base}/healthz"))
+            .send()
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    anyhow::bail!("the gateway did not become healthy")
+}
+
+/// `(VmRSS, VmHWM)` in KiB of a process.
+fn rss_of(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}

@@ -1,0 +1,47 @@
+//! `pesgw serve --config gateway.toml`: runs a regional gateway.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Args;
+use pes_gateway::config::GatewayConfig;
+use pes_gateway::node::Node;
+
+/// Arguments of `pesgw serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The gateway's config file.
+    #[arg(long, default_value = "gateway.toml")]
+    config: PathBuf,
+}
+
+/// Runs the server until it is stopped.
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    limit_malloc_arenas();
+    let config = GatewayConfig::load(&args.config)?;
+    let listen = config.listen.clone();
+    let node = Arc::new(Node::open(config).context("starting the gateway")?);
+    tracing::info!(%listen, region = %node.config.region, "regional gateway listening");
+    actix_web::rt::System::new()
+        .block_on(pes_gateway::api::serve(node))
+        .context("HTTP server")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Caps glibc's malloc arenas: with one arena per worker thread, memory freed after a large push
+/// stays resident in idle arenas.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: called once at start, before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}

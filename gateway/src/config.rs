@@ -1,0 +1,361 @@
+//! `gateway.toml`: the regional gateway's configuration.
+//!
+//! Loading never panics: every problem becomes a [`ConfigError`] that names the key at fault and
+//! what is wrong with it, so an operator can fix the file without reading code.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration of one regional gateway.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// GB/T 2260 province code of this gateway's region, e.g. `440000`.
+    pub region: String,
+    /// Address the HTTP API listens on, e.g. `127.0.0.1:8440`.
+    pub listen: String,
+    /// Directory that holds the journal, the sled store and the audit log.
+    pub data_dir: PathBuf,
+    /// Key files (relative paths are taken from the config file's directory).
+    pub keys: KeyFiles,
+    /// Registered sources: source id to mapping and allowed pushers.
+    #[serde(default)]
+    pub sources: BTreeMap<String, SourceConfig>,
+    /// Limits on ingest.
+    #[serde(default)]
+    pub limits: Limits,
+    /// sled tuning; both values are always set explicitly (sled's defaults are 1 GiB / 500 ms).
+    #[serde(default)]
+    pub store: StoreTuning,
+    /// Small-cell suppression threshold: cells from fewer than `k` records are suppressed.
+    #[serde(default = "default_k")]
+    pub k: u64,
+}
+
+/// Paths of the key files.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyFiles {
+    /// Ed25519 signing key of this gateway (signed-note private key text; its name is the audit
+    /// log origin).
+    pub signing_key: PathBuf,
+    /// AES-256 data key (32 raw bytes) that encrypts protected fields and quarantined rows.
+    pub data_key: PathBuf,
+    /// Ed25519 JWT issuer key (PKCS#8 DER) used by `pesgw token issue`.
+    pub jwt_issuer_key: PathBuf,
+    /// JWKS file with the public keys accepted for bearer tokens, pinned by `kid`.
+    pub jwks: PathBuf,
+    /// Federation linkage key (raw bytes) that turns ID numbers into person keys; shared by
+    /// every gateway of the federation.
+    pub linkage_key: PathBuf,
+}
+
+/// One registered source (a provincial system that pushes exports).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// Adapter mapping TOML, or the word `native` for NDJSON already in the national schema.
+    pub mapping: String,
+    /// Token subjects allowed to push to this source; empty means any pusher whose token names
+    /// the source.
+    #[serde(default)]
+    pub pushers: Vec<String>,
+}
+
+/// Limits on ingest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest request body accepted, in bytes (read as a stream, refused with 413 past it).
+    pub max_body_bytes: u64,
+    /// Most rows one batch may hold.
+    pub max_rows_per_batch: u64,
+    /// Most pushes one pusher may have in flight at once (429 past it).
+    pub max_concurrent_pushes_per_pusher: u32,
+    /// Most journaled batches the store may be behind before pushes wait for it.
+    pub max_apply_lag_batches: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 256 * 1024 * 1024,
+            max_rows_per_batch: 2_000_000,
+            max_concurrent_pushes_per_pusher: 4,
+            max_apply_lag_batches: 8,
+        }
+    }
+}
+
+/// sled tuning.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreTuning {
+    /// sled page cache, in MiB.
+    pub cache_capacity_mib: u64,
+    /// sled background flush interval, in milliseconds.
+    pub flush_every_ms: u64,
+}
+
+impl Default for StoreTuning {
+    fn default() -> Self {
+        StoreTuning {
+            cache_capacity_mib: 64,
+            flush_every_ms: 1000,
+        }
+    }
+}
+
+fn default_k() -> u64 {
+    5
+}
+
+/// A configuration problem, naming the key and what is wrong (the operator's fault).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema (the message names the key).
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The TOML parser's description, which names the key and line.
+        message: String,
+    },
+    /// A key has a value that is not allowed.
+    #[error("config key `{key}`: {problem}")]
+    Invalid {
+        /// Dotted key path.
+        key: String,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+fn invalid(key: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        problem: problem.into(),
+    }
+}
+
+impl GatewayConfig {
+    /// Reads, parses and checks a config file; relative paths are resolved against its folder.
+    pub fn load(path: &Path) -> Result<GatewayConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut cfg: GatewayConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim().replace('\n', " "),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        cfg.resolve_paths(base);
+        cfg.check()?;
+        Ok(cfg)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut self.data_dir);
+        fix(&mut self.keys.signing_key);
+        fix(&mut self.keys.data_key);
+        fix(&mut self.keys.jwt_issuer_key);
+        fix(&mut self.keys.jwks);
+        fix(&mut self.keys.linkage_key);
+        for src in self.sources.values_mut() {
+            if src.mapping != "native" && Path::new(&src.mapping).is_relative() {
+                src.mapping = base.join(&src.mapping).to_string_lossy().into_owned();
+            }
+        }
+    }
+
+    /// Checks values that TOML types alone cannot.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if !is_province_code(&self.region) {
+            return Err(invalid(
+                "region",
+                format!(
+                    "`{}` is not a GB/T 2260 province code (six digits ending in 0000)",
+                    self.region
+                ),
+            ));
+        }
+        self.listen_addr()?;
+        if self.k == 0 {
+            return Err(invalid("k", "must be at least 1"));
+        }
+        if self.limits.max_body_bytes == 0 {
+            return Err(invalid("limits.max_body_bytes", "must be positive"));
+        }
+        if self.limits.max_rows_per_batch == 0 {
+            return Err(invalid("limits.max_rows_per_batch", "must be positive"));
+        }
+        if self.limits.max_concurrent_pushes_per_pusher == 0 {
+            return Err(invalid(
+                "limits.max_concurrent_pushes_per_pusher",
+                "must be positive",
+            ));
+        }
+        if self.limits.max_apply_lag_batches == 0 {
+            return Err(invalid("limits.max_apply_lag_batches", "must be positive"));
+        }
+        if self.store.cache_capacity_mib == 0 {
+            return Err(invalid("store.cache_capacity_mib", "must be positive"));
+        }
+        if self.store.flush_every_ms == 0 {
+            return Err(invalid("store.flush_every_ms", "must be positive"));
+        }
+        for (id, src) in &self.sources {
+            let valid_id = !id.is_empty()
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !valid_id {
+                return Err(invalid(
+                    format!("sources.{id}"),
+                    "source ids use lower-case letters, digits and '-' only",
+                ));
+            }
+            if src.mapping != "native" && !Path::new(&src.mapping).is_file() {
+                return Err(invalid(
+                    format!("sources.{id}.mapping"),
+                    format!("mapping file {} does not exist", src.mapping),
+                ));
+            }
+        }
+        for (key, path) in [
+            ("keys.signing_key", &self.keys.signing_key),
+            ("keys.data_key", &self.keys.data_key),
+            ("keys.jwks", &self.keys.jwks),
+            ("keys.linkage_key", &self.keys.linkage_key),
+        ] {
+            if !path.is_file() {
+                return Err(invalid(
+                    key,
+                    format!("file {} does not exist", path.display()),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The parsed listen address.
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.listen.parse().map_err(|_| {
+            invalid(
+                "listen",
+                format!("`{}` is not an address like 127.0.0.1:8440", self.listen),
+            )
+        })
+    }
+
+    /// Writes the config as TOML.
+    pub fn to_toml(&self) -> Result<String, ConfigError> {
+        toml::to_string_pretty(self).map_err(|e| invalid("(whole file)", e.to_string()))
+    }
+}
+
+/// Whether `code` looks like a GB/T 2260 province-level code (`NN0000`).
+pub fn is_province_code(code: &str) -> bool {
+    code.len() == 6
+        && code.bytes().all(|b| b.is_ascii_digit())
+        && code.ends_with("0000")
+        && !code.starts_with("00")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, body: &str) -> PathBuf {
+        for f in ["signing.key", "data.key", "jwks.json", "linkage.key"] {
+            std::fs::write(dir.join(f), b"x").unwrap();
+        }
+        let p = dir.join("gateway.toml");
+        std::fs::write(&p, body).unwrap();
+        p
+    }
+
+    const GOOD: &str = r#"
+region = "440000"
+listen = "127.0.0.1:8440"
+data_dir = "data"
+[keys]
+signing_key = "signing.key"
+data_key = "data.key"
+jwt_issuer_key = "jwt.key"
+jwks = "jwks.json"
+linkage_key = "linkage.key"
+[sources.gd-hr]
+mapping = "native"
+"#;
+
+    #[test]
+    fn good_config_loads_with_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = GatewayConfig::load(&write(dir.path(), GOOD)).unwrap();
+        assert_eq!(cfg.k, 5);
+        assert_eq!(cfg.limits.max_body_bytes, 256 * 1024 * 1024);
+        assert_eq!(cfg.data_dir, dir.path().join("data"));
+    }
+
+    #[test]
+    fn bad_region_names_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let err =
+            GatewayConfig::load(&write(dir.path(), &GOOD.replace("440000", "441234"))).unwrap_err();
+        assert!(err.to_string().contains("`region`"), "{err}");
+    }
+
+    #[test]
+    fn bad_listen_names_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = GatewayConfig::load(&write(
+            dir.path(),
+            &GOOD.replace("127.0.0.1:8440", "nowhere"),
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("`listen`"), "{err}");
+    }
+
+    #[test]
+    fn missing_and_unknown_keys_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = GatewayConfig::load(&write(
+            dir.path(),
+            &GOOD.replace("region = \"440000\"\n", ""),
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("region"), "{err}");
+        let err =
+            GatewayConfig::load(&write(dir.path(), &format!("colour = 1\n{GOOD}"))).unwrap_err();
+        assert!(err.to_string().contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn missing_mapping_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = GatewayConfig::load(&write(
+            dir.path(),
+            &GOOD.replace("\"native\"", "\"gd.toml\""),
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("sources.gd-hr.mapping"), "{err}");
+    }
+}

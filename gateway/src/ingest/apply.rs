@@ -1,0 +1,214 @@
+//! The applier: takes durable journal entries in order and applies them to the store behind the
+//! acknowledgement, then adjusts the in-memory rollups.
+//!
+//! It flushes sled when it has caught up (or every half second under load); the applied offset
+//! was written in the same sled batch as the records, so after the flush both are on disk
+//! together and journal segments wholly below that offset may be pruned. On start,
+//! [`replay`] applies every journal entry past the store's applied offset; re-applying an entry
+//! changes nothing because versions are compared.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use crate::ingest::batch::Entry;
+use crate::ingest::journal::{self, Durable};
+use crate::query::rollup::Rollups;
+use crate::store::{ApplyOutcome, BatchSummary, Store, StoreError};
+
+/// Rollup deltas applied per write-lock hold, so queries are not stalled by a large batch.
+const ROLLUP_CHUNK: usize = 4096;
+
+/// Progress of ingest, shared between the journal, the applier, the API and metrics.
+pub struct ApplyState {
+    /// Journal offset past the last acknowledged batch.
+    pub journal_end: AtomicU64,
+    /// Journal offset the store has applied.
+    pub applied: AtomicU64,
+    /// Applied offset that a sled flush has made durable.
+    pub flushed: AtomicU64,
+    /// Batches acknowledged since start.
+    pub batches_journaled: AtomicU64,
+    /// Batches applied since start.
+    pub batches_applied: AtomicU64,
+    /// Records applied since start.
+    pub records_applied: AtomicU64,
+    /// Known batches by id: applied ones with their outcome, pending ones with `None`.
+    pub batches: Mutex<HashMap<[u8; 32], Option<BatchSummary>>>,
+    /// In-memory rollups.
+    pub rollups: RwLock<Rollups>,
+    /// Wakes readers waiting for their batch to be applied.
+    pub applied_tx: tokio::sync::watch::Sender<u64>,
+    /// Set when the applier failed; `/readyz` reports it.
+    pub failed: AtomicU64,
+}
+
+impl ApplyState {
+    /// Fresh state.
+    pub fn new(rollups: Rollups, applied: u64) -> ApplyState {
+        let (applied_tx, _) = tokio::sync::watch::channel(applied);
+        ApplyState {
+            journal_end: AtomicU64::new(applied),
+            applied: AtomicU64::new(applied),
+            flushed: AtomicU64::new(applied),
+            batches_journaled: AtomicU64::new(0),
+            batches_applied: AtomicU64::new(0),
+            records_applied: AtomicU64::new(0),
+            batches: Mutex::new(HashMap::new()),
+            rollups: RwLock::new(rollups),
+            applied_tx,
+            failed: AtomicU64::new(0),
+        }
+    }
+
+    /// Batches acknowledged but not yet applied.
+    pub fn lag_batches(&self) -> u64 {
+        self.batches_journaled
+            .load(Ordering::Acquire)
+            .saturating_sub(self.batches_applied.load(Ordering::Acquire))
+    }
+
+    /// Journal bytes acknowledged but not yet applied.
+    pub fn lag_bytes(&self) -> u64 {
+        self.journal_end
+            .load(Ordering::Acquire)
+            .saturating_sub(self.applied.load(Ordering::Acquire))
+    }
+
+    /// Waits until the store has applied the journal up to `offset`.
+    pub async fn wait_applied(&self, offset: u64) {
+        let mut rx = self.applied_tx.subscribe();
+        // `wait_for` returns at once if the condition already holds; an error means the applier
+        // is gone, and the caller answers with the lag it sees.
+        let _ = rx.wait_for(|v| *v >= offset).await;
+    }
+}
+
+/// Applies one entry to the store and the rollups.
+pub fn apply_one(
+    store: &Store,
+    state: &ApplyState,
+    d: &Durable,
+    deltas: &mut Vec<(crate::store::facts::Facts, i64)>,
+) -> Result<ApplyOutcome, StoreError> {
+    let entry = Entry::parse(&d.payload).map_err(|_| StoreError::Malformed)?;
+    deltas.clear();
+    let outcome = store.apply_entry(&entry, d.end_offset, deltas)?;
+    for chunk in deltas.chunks(ROLLUP_CHUNK) {
+        let mut r = state.rollups.write().unwrap_or_else(|p| p.into_inner());
+        for (f, sign) in chunk {
+            r.apply(f, *sign);
+        }
+    }
+    let summary = BatchSummary {
+        source: entry.source.to_string(),
+        ingested_at: entry.ingested_at.to_string(),
+        records: entry.records.len() as u64,
+        quarantined: entry.quarantined.len() as u64,
+        outcome,
+        end_offset: d.end_offset,
+    };
+    state
+        .batches
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(entry.batch_id, Some(summary));
+    state
+        .records_applied
+        .fetch_add(outcome.applied, Ordering::Relaxed);
+    state.applied.store(d.end_offset, Ordering::Release);
+    state.applied_tx.send_replace(d.end_offset);
+    Ok(outcome)
+}
+
+/// Applies every journal entry past the store's applied offset (start-up catch-up).
+pub fn replay(
+    store: &Store,
+    state: &ApplyState,
+    journal_dir: &std::path::Path,
+) -> Result<u64, crate::ingest::IngestError> {
+    let from = store.applied_offset()?;
+    let mut deltas = Vec::new();
+    let mut n = 0;
+    for d in journal::read_after(journal_dir, from)? {
+        apply_one(store, state, &d, &mut deltas)?;
+        n += 1;
+    }
+    store.flush()?;
+    let applied = state.applied.load(Ordering::Acquire);
+    state.flushed.store(applied, Ordering::Release);
+    state.journal_end.store(applied, Ordering::Release);
+    Ok(n)
+}
+
+/// Starts the applier thread.
+pub fn spawn(
+    store: Store,
+    state: Arc<ApplyState>,
+    rx: mpsc::Receiver<Durable>,
+    journal_dir: PathBuf,
+) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("applier".into())
+        .spawn(move || run(store, state, rx, journal_dir))
+        .map(|_| ())
+}
+
+fn run(store: Store, state: Arc<ApplyState>, rx: mpsc::Receiver<Durable>, journal_dir: PathBuf) {
+    let mut deltas = Vec::new();
+    let mut last_flush = Instant::now();
+    let mut dirty = false;
+    loop {
+        let d = if dirty {
+            match rx.recv_timeout(Duration::from_millis(20)) {
+                Ok(d) => Some(d),
+                Err(mpsc::RecvTimeoutError::Timeout) => None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        } else {
+            match rx.recv() {
+                Ok(d) => Some(d),
+                Err(_) => break,
+            }
+        };
+        let idle = d.is_none();
+        if let Some(d) = d {
+            if let Err(e) = apply_one(&store, &state, &d, &mut deltas) {
+                tracing::error!(error = %e, "applying a journal entry failed; the applier stops and replays on restart");
+                state.failed.store(1, Ordering::Release);
+                return;
+            }
+            state.batches_applied.fetch_add(1, Ordering::AcqRel);
+            dirty = true;
+        }
+        if dirty && (idle || last_flush.elapsed() > Duration::from_millis(500)) {
+            let applied = state.applied.load(Ordering::Acquire);
+            if let Err(e) = store.flush() {
+                tracing::error!(error = %e, "sled flush failed");
+                state.failed.store(1, Ordering::Release);
+                return;
+            }
+            state.flushed.store(applied, Ordering::Release);
+            // sled's flush does not reach the drive cache (sled #1452): keep one segment more
+            // than strictly needed by pruning only below what was flushed before this one.
+            if let Err(e) = journal::prune(&journal_dir, applied) {
+                tracing::warn!(error = %e, "journal prune failed");
+            }
+            last_flush = Instant::now();
+            dirty = false;
+            release_freed_memory();
+        }
+    }
+}
+
+/// Hands memory freed by large batches back to the OS, so resident memory tracks live data
+/// rather than the largest push seen.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks glibc's own free lists; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}

@@ -1,0 +1,317 @@
+//! Turns a pushed body into a journal entry: decode through the source's adapter, check the
+//! envelope, encode each valid record for the store (protected fields sealed) and quarantine the
+//! rows that fail, with their raw text sealed.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use chrono::NaiveDate;
+use pes_schemas::Record;
+use serde::{Deserialize, Serialize};
+
+use crate::ingest::batch::EntryBuilder;
+use crate::ingest::IngestError;
+use crate::keys::DataKey;
+use crate::store::value::{encode_key, encode_value, SharedEnvelope};
+
+/// Content types the native (national NDJSON) source accepts.
+pub const NATIVE_CONTENT_TYPES: &[&str] = &["application/x-ndjson", "application/jsonl"];
+
+/// A row that failed, as reported to the pusher and kept in quarantine. Never holds protected
+/// values outside `raw_row`, which is only ever stored sealed.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RowProblem {
+    /// 0-based index of the row among the batch's rows (records and failures alike).
+    pub row: u32,
+    /// Where in the input: `line:7`, `row:12`, a JSON Pointer.
+    pub location: String,
+    /// Field path in the national record, if the problem is about one field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Stable code.
+    pub code: String,
+    /// What is wrong.
+    pub message: String,
+    /// The raw row (never serialised: kept sealed in quarantine only).
+    #[serde(skip)]
+    pub raw_row: String,
+}
+
+/// What decoding one body produced.
+pub struct Decoded {
+    /// The journal entry.
+    pub payload: Vec<u8>,
+    /// Valid records.
+    pub accepted: u64,
+    /// Quarantined rows.
+    pub quarantined: u64,
+    /// The first row problems (capped), for the response.
+    pub row_errors: Vec<RowProblem>,
+}
+
+/// Most row problems returned in one response (all are quarantined).
+pub const MAX_REPORTED_ROW_ERRORS: usize = 1000;
+
+/// Everything decoding needs besides the body.
+pub struct DecodeInput<'a> {
+    /// Gateway region.
+    pub region: &'a str,
+    /// Source id.
+    pub source: &'a str,
+    /// SHA-256 of the body.
+    pub batch_id: &'a [u8; 32],
+    /// RFC 3339 ingest time.
+    pub ingested_at: &'a str,
+    /// Today's date (age bands).
+    pub today: NaiveDate,
+    /// Data key.
+    pub key: &'a DataKey,
+    /// Row cap.
+    pub max_rows: u64,
+}
+
+/// A stored quarantined row.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QuarantinedRow {
+    /// Source id.
+    pub source: String,
+    /// Batch id (hex).
+    pub batch_id: String,
+    /// The problem.
+    pub problem: RowProblem,
+    /// The raw row, sealed with the quarantine id as AAD (base64).
+    pub raw_sealed: String,
+}
+
+/// Id of a quarantined row: `<batch id hex>-<row>`.
+pub fn quarantine_id(batch_hex: &str, row: u32) -> String {
+    format!("{batch_hex}-{row}")
+}
+
+/// Collects records and row problems into a journal entry.
+pub struct EntrySink<'a> {
+    input: &'a DecodeInput<'a>,
+    builder: EntryBuilder,
+    batch_hex: String,
+    rows: u64,
+    quarantined: u64,
+    row_errors: Vec<RowProblem>,
+    shared: Option<SharedEnvelope>,
+}
+
+impl<'a> EntrySink<'a> {
+    /// Starts an entry.
+    pub fn new(input: &'a DecodeInput<'a>, body_len: usize) -> EntrySink<'a> {
+        EntrySink {
+            builder: EntryBuilder::new(
+                input.batch_id,
+                input.source,
+                input.ingested_at,
+                body_len + body_len / 4,
+            ),
+            batch_hex: hex::encode(input.batch_id),
+            input,
+            rows: 0,
+            quarantined: 0,
+            row_errors: Vec::new(),
+            shared: None,
+        }
+    }
+
+    fn next_row(&mut self) -> Result<u32, IngestError> {
+        let row = self.rows;
+        self.rows += 1;
+        if self.rows > self.input.max_rows {
+            return Err(IngestError::TooManyRows {
+                limit: self.input.max_rows,
+            });
+        }
+        Ok(row as u32)
+    }
+
+    /// Takes one decoded record: checks its envelope, then encodes it into the entry.
+    pub fn record(
+        &mut self,
+        mut record: Record,
+        location: String,
+        raw_row: impl FnOnce() -> String,
+    ) -> Result<(), IngestError> {
+        let row = self.next_row()?;
+        if let Some((field, message)) = envelope_problem(&record, self.input) {
+            return self.quarantine(RowProblem {
+                row,
+                location,
+                field: Some(field.into()),
+                code: "invalid".into(),
+                message,
+                raw_row: raw_row(),
+            });
+        }
+        self.stamp(&mut record);
+        let key = self.input.key;
+        let today = self.input.today;
+        let batch_id = self.input.batch_id;
+        let shared = &mut self.shared;
+        let (rtype, id) = (record.record_type(), record.record_id.clone());
+        self.builder
+            .push_record(
+                |k| encode_key(rtype, &id, k),
+                |v| encode_value(&mut record, key, today, batch_id, shared, v).map(|_| ()),
+            )
+            .map_err(|e| IngestError::Malformed {
+                location,
+                message: format!("record could not be encoded: {e}"),
+            })
+    }
+
+    /// What this sink was started with.
+    pub fn input(&self) -> &DecodeInput<'a> {
+        self.input
+    }
+
+    /// Sets the provenance fields the gateway owns: the batch hash and the ingest time.
+    pub fn stamp(&self, record: &mut Record) {
+        record.provenance.raw_sha256.clone_from(&self.batch_hex);
+        record.provenance.ingested_at = self.input.ingested_at.to_string();
+    }
+
+    /// Takes one row that failed.
+    pub fn row_error(&mut self, mut problem: RowProblem) -> Result<(), IngestError> {
+        problem.row = self.next_row()?;
+        self.quarantine(problem)
+    }
+
+    fn quarantine(&mut self, problem: RowProblem) -> Result<(), IngestError> {
+        let qid = quarantine_id(&self.batch_hex, problem.row);
+        let sealed = self
+            .input
+            .key
+            .seal(qid.as_bytes(), problem.raw_row.as_bytes())
+            .map_err(|_| IngestError::Io("sealing failed".into()))?;
+        let stored = QuarantinedRow {
+            source: self.input.source.to_string(),
+            batch_id: self.batch_hex.clone(),
+            problem: problem.clone(),
+            raw_sealed: STANDARD.encode(sealed),
+        };
+        let value = serde_json::to_vec(&stored).map_err(|e| IngestError::Io(e.to_string()))?;
+        self.builder.push_quarantined(problem.row, &value);
+        self.quarantined += 1;
+        if self.row_errors.len() < MAX_REPORTED_ROW_ERRORS {
+            self.row_errors.push(problem);
+        }
+        Ok(())
+    }
+
+    /// Finishes the entry.
+    pub fn finish(self) -> Decoded {
+        let accepted = u64::from(self.builder.records());
+        let shared = self
+            .shared
+            .as_ref()
+            .and_then(|s| serde_json::to_vec(s).ok())
+            .unwrap_or_default();
+        Decoded {
+            payload: self.builder.finish(&shared),
+            accepted,
+            quarantined: self.quarantined,
+            row_errors: self.row_errors,
+        }
+    }
+}
+
+/// The envelope check every record passes, whatever its adapter: it must belong to this region
+/// and source, and its id must be the deterministic one.
+fn envelope_problem(r: &Record, input: &DecodeInput<'_>) -> Option<(&'static str, String)> {
+    if r.region != input.region {
+        return Some((
+            "region",
+            format!(
+                "record region {} is not this gateway's region {}",
+                r.region, input.region
+            ),
+        ));
+    }
+    if r.source != input.source {
+        return Some((
+            "source",
+            "record source differs from the source pushed to".into(),
+        ));
+    }
+    if r.record_id != Record::make_id(&r.region, &r.source, &r.source_record_id) {
+        return Some((
+            "record_id",
+            "record_id must be <region>:<source>:<source_record_id>".into(),
+        ));
+    }
+    None
+}
+
+/// Decodes a native body: NDJSON, one national record per line. A line that is not JSON makes
+/// the body malformed (nothing is taken); a line that is JSON but not a valid record is
+/// quarantined.
+pub fn decode_native(body: &[u8], sink: &mut EntrySink<'_>) -> Result<(), IngestError> {
+    let text = std::str::from_utf8(body).map_err(|e| IngestError::Encoding {
+        encoding: "UTF-8".into(),
+        location: format!("byte {}", e.valid_up_to()),
+    })?;
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let location = format!("line:{}", i + 1);
+        match serde_json::from_str::<Record>(line) {
+            Ok(mut record) => {
+                sink.stamp(&mut record);
+                let verdict = pes_schemas::validate::validate_record(&record);
+                match verdict {
+                    Ok(()) => sink.record(record, location, || line.to_string())?,
+                    Err(errors) => sink.row_error(RowProblem {
+                        row: 0,
+                        location,
+                        field: errors.first().map(|e| e.path.clone()),
+                        code: errors
+                            .first()
+                            .map(|e| e.code)
+                            .unwrap_or("invalid")
+                            .to_string(),
+                        message: errors
+                            .iter()
+                            .map(|e| e.message.as_str())
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                        raw_row: line.to_string(),
+                    })?,
+                }
+            }
+            Err(e) if e.is_data() => sink.row_error(RowProblem {
+                row: 0,
+                location,
+                field: None,
+                code: "invalid".into(),
+                message: data_error_message(&e),
+                raw_row: line.to_string(),
+            })?,
+            Err(e) => {
+                return Err(IngestError::Malformed {
+                    location,
+                    message: format!("not JSON (column {})", e.column()),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// serde's data errors may quote the offending value, which could be protected: keep only the
+/// part before any quoted value.
+fn data_error_message(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    if msg.starts_with("missing field") || msg.starts_with("unknown field") {
+        // These quote a field name, never a value.
+        let cut = msg.find(" at line").unwrap_or(msg.len());
+        return format!("not a valid national record: {}", &msg[..cut]);
+    }
+    let cut = msg.find(['`', '"']).unwrap_or(msg.len());
+    format!("not a valid national record: {}", msg[..cut].trim())
+}

@@ -1,0 +1,50 @@
+//! Ingest: push → decode → validate → journal → (later) store.
+//!
+//! - [`journal`]: the durability point (CRC32C frames, fdatasync group commit).
+//! - [`batch`]: the journal entry of one pushed batch.
+//! - [`apply`]: applies durable entries to sled behind the acknowledgement.
+//! - [`decode`]: turns a pushed body into a journal entry, quarantining rows that fail.
+
+pub mod apply;
+pub mod batch;
+pub mod decode;
+pub mod journal;
+
+use crate::store::StoreError;
+
+/// Why a push was refused or failed. Variants say whose fault it is.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IngestError {
+    /// The body is not valid in its declared encoding (pusher's fault, 400).
+    #[error("body is not valid {encoding} at {location}")]
+    Encoding {
+        /// Declared encoding.
+        encoding: String,
+        /// Where.
+        location: String,
+    },
+    /// The body is malformed beyond a single row (pusher's fault, 400).
+    #[error("malformed body at {location}: {message}")]
+    Malformed {
+        /// Where.
+        location: String,
+        /// What is wrong (never holds row content).
+        message: String,
+    },
+    /// The batch holds more rows than allowed (pusher's fault, 413).
+    #[error("batch has more than {limit} rows")]
+    TooManyRows {
+        /// The limit.
+        limit: u64,
+    },
+    /// The journal failed (operator's side, 503).
+    #[error(transparent)]
+    Journal(#[from] journal::JournalError),
+    /// The store failed (operator's side, 500).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Reading the body failed (transport).
+    #[error("reading body: {0}")]
+    Io(String),
+}

@@ -1,0 +1,98 @@
+//! Prometheus metrics of the gateway (`/metrics`).
+
+use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntGauge, Registry, TextEncoder};
+
+/// The gateway's metrics.
+pub struct Metrics {
+    registry: Registry,
+    /// Records accepted into the journal.
+    pub ingested_rows: IntCounter,
+    /// Rows quarantined.
+    pub quarantined_rows: IntCounter,
+    /// Pushes refused (any 4xx/5xx).
+    pub refused_pushes: IntCounter,
+    /// Push latency, request to acknowledgement.
+    pub batch_latency: Histogram,
+    /// Journal fdatasync latency.
+    pub journal_fsync: Histogram,
+    /// Aggregate query latency.
+    pub query_latency: Histogram,
+    /// Batches acknowledged but not applied.
+    pub apply_lag_batches: IntGauge,
+    /// Journal bytes acknowledged but not applied.
+    pub apply_lag_bytes: IntGauge,
+}
+
+fn hist(name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
+    #[allow(clippy::expect_used)] // constant, valid options: construction cannot fail
+    Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
+        .expect("valid histogram options")
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    #[allow(clippy::expect_used)] // names are constant and distinct: registration cannot fail
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let m = Metrics {
+            registry: registry.clone(),
+            ingested_rows: IntCounter::new(
+                "pes_ingested_rows_total",
+                "Records accepted into the journal",
+            )
+            .expect("metric"),
+            quarantined_rows: IntCounter::new("pes_quarantined_rows_total", "Rows quarantined")
+                .expect("metric"),
+            refused_pushes: IntCounter::new("pes_refused_pushes_total", "Pushes refused")
+                .expect("metric"),
+            batch_latency: hist(
+                "pes_ingest_batch_seconds",
+                "Push latency until acknowledgement",
+                prometheus::exponential_buckets(0.001, 2.0, 16).unwrap_or_default(),
+            ),
+            journal_fsync: hist(
+                "pes_journal_fsync_seconds",
+                "Journal fdatasync latency",
+                prometheus::exponential_buckets(0.00005, 2.0, 16).unwrap_or_default(),
+            ),
+            query_latency: hist(
+                "pes_query_seconds",
+                "Aggregate query latency",
+                prometheus::exponential_buckets(0.00005, 2.0, 16).unwrap_or_default(),
+            ),
+            apply_lag_batches: IntGauge::new(
+                "pes_apply_lag_batches",
+                "Batches acknowledged but not yet applied",
+            )
+            .expect("metric"),
+            apply_lag_bytes: IntGauge::new(
+                "pes_apply_lag_bytes",
+                "Journal bytes acknowledged but not yet applied",
+            )
+            .expect("metric"),
+        };
+        for c in [&m.ingested_rows, &m.quarantined_rows, &m.refused_pushes] {
+            registry.register(Box::new(c.clone())).expect("register");
+        }
+        for h in [&m.batch_latency, &m.journal_fsync, &m.query_latency] {
+            registry.register(Box::new(h.clone())).expect("register");
+        }
+        for g in [&m.apply_lag_batches, &m.apply_lag_bytes] {
+            registry.register(Box::new(g.clone())).expect("register");
+        }
+        m
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}

@@ -1,0 +1,142 @@
+//! Opening a regional gateway: keys, store, rollups, journal replay, journal writer and applier.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{mpsc, Arc};
+
+use crate::audit::{AuditError, AuditLog, LogOptions};
+use crate::auth::Verifier;
+use crate::config::GatewayConfig;
+use crate::ingest::apply::{self, ApplyState};
+use crate::ingest::journal::{Journal, JournalError};
+use crate::ingest::IngestError;
+use crate::keys::{DataKey, KeyError};
+use crate::metrics::Metrics;
+use crate::signed_note::SigningKey;
+use crate::sources::{SourceError, Sources};
+use crate::store::{Store, StoreError};
+
+/// Why the gateway could not start (operator's side).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A key file.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The store.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The journal.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// Replaying the journal.
+    #[error(transparent)]
+    Replay(#[from] IngestError),
+    /// The audit log.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    /// A source's adapter.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// A thread could not be started.
+    #[error("starting a thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// A running regional gateway's shared parts (everything the API handlers use).
+pub struct Node {
+    /// The configuration.
+    pub config: GatewayConfig,
+    /// Record store.
+    pub store: Store,
+    /// Journal handle.
+    pub journal: Journal,
+    /// Ingest progress and rollups.
+    pub state: Arc<ApplyState>,
+    /// Data key.
+    pub data_key: DataKey,
+    /// Token verifier.
+    pub verifier: Verifier,
+    /// The audit transparency log.
+    pub audit: Arc<AuditLog>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Decoders of the registered sources.
+    pub sources: Sources,
+    /// Turns ID numbers into person keys (federation linkage key).
+    pub keyer: pes_schemas::person_key::PersonKeyer,
+    /// Pushes in flight per pusher.
+    pub in_flight: std::sync::Mutex<HashMap<String, u32>>,
+}
+
+impl Node {
+    /// Opens everything, replays the journal past the store's applied offset, and starts the
+    /// journal writer and the applier.
+    pub fn open(config: GatewayConfig) -> Result<Node, StartError> {
+        let data_key = DataKey::load(&config.keys.data_key)?;
+        let verifier = Verifier::from_file(&config.keys.jwks, &config.region)?;
+        let sources = Sources::load(&config)?;
+        let linkage = std::fs::read(&config.keys.linkage_key).map_err(|source| KeyError::Io {
+            path: config.keys.linkage_key.clone(),
+            source,
+        })?;
+        let keyer = pes_schemas::person_key::PersonKeyer::new(&linkage);
+        let data = config.data_dir.clone();
+        std::fs::create_dir_all(&data).map_err(StartError::Thread)?;
+        let store = Store::open(&data.join("store"), &config.store)?;
+        let applied = store.applied_offset()?;
+        let rollups = store.rebuild_rollups()?;
+        let state = Arc::new(ApplyState::new(rollups, applied));
+        {
+            let mut b = state.batches.lock().unwrap_or_else(|p| p.into_inner());
+            for (id, s) in store.batch_summaries()? {
+                b.insert(id, Some(s));
+            }
+        }
+        let journal_dir: PathBuf = data.join("journal");
+        std::fs::create_dir_all(&journal_dir).map_err(StartError::Thread)?;
+        let replayed = apply::replay(&store, &state, &journal_dir)?;
+        tracing::info!(
+            replayed,
+            applied = state.applied.load(Ordering::Acquire),
+            "journal replayed"
+        );
+        let metrics = Arc::new(Metrics::new());
+        let (tx, rx) = mpsc::sync_channel(config.limits.max_apply_lag_batches as usize);
+        let m = metrics.clone();
+        let (journal, end) = Journal::open(
+            &journal_dir,
+            tx,
+            Box::new(move |d| m.journal_fsync.observe(d.as_secs_f64())),
+        )?;
+        state.journal_end.store(end, Ordering::Release);
+        apply::spawn(store.clone(), state.clone(), rx, journal_dir).map_err(StartError::Thread)?;
+        let key_text =
+            std::fs::read_to_string(&config.keys.signing_key).map_err(|source| KeyError::Io {
+                path: config.keys.signing_key.clone(),
+                source,
+            })?;
+        let signer = SigningKey::parse(&key_text).map_err(|e| KeyError::Malformed {
+            path: config.keys.signing_key.clone(),
+            problem: e.to_string(),
+        })?;
+        let audit = Arc::new(AuditLog::open(
+            &data.join("audit"),
+            signer,
+            LogOptions::default(),
+        )?);
+        Ok(Node {
+            config,
+            store,
+            journal,
+            state,
+            data_key,
+            verifier,
+            audit,
+            metrics,
+            sources,
+            keyer,
+            in_flight: Default::default(),
+        })
+    }
+}

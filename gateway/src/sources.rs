@@ -1,0 +1,168 @@
+//! Registered sources and the decoder each one pushes through: a provincial mapping's adapter
+//! (`pes_adapters`), or `native` NDJSON already in the national schema.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use pes_adapters::{
+    build_adapter, Adapter, AdapterError, DecodeContext, Decoded, Mapping, SinkError,
+};
+use pes_schemas::person_key::PersonKeyer;
+
+use crate::config::GatewayConfig;
+use crate::ingest::decode::{decode_native, EntrySink, RowProblem, NATIVE_CONTENT_TYPES};
+use crate::ingest::IngestError;
+
+/// A source's decoder could not be built (operator's fault: a bad mapping or key).
+#[derive(Debug, thiserror::Error)]
+#[error("source `{source_id}`: {problem}")]
+pub struct SourceError {
+    source_id: String,
+    problem: String,
+}
+
+/// How a source's bodies are decoded.
+enum Decoder {
+    /// NDJSON of records already in the national schema.
+    Native,
+    /// A provincial mapping's adapter.
+    Mapped(Box<dyn Adapter>),
+}
+
+/// One registered source.
+pub struct Source {
+    decoder: Decoder,
+    /// Token subjects allowed to push (empty: any pusher whose token names the source).
+    pub pushers: Vec<String>,
+}
+
+impl Source {
+    /// Media types the source accepts.
+    pub fn content_types(&self) -> &[&'static str] {
+        match &self.decoder {
+            Decoder::Native => NATIVE_CONTENT_TYPES,
+            Decoder::Mapped(a) => a.content_types(),
+        }
+    }
+
+    /// Whether the media type (without parameters) is accepted.
+    pub fn accepts(&self, content_type: &str) -> bool {
+        let essence = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        self.content_types().iter().any(|c| *c == essence)
+    }
+
+    /// Decodes a body into the sink.
+    pub fn decode(
+        &self,
+        body: &[u8],
+        keyer: &PersonKeyer,
+        sink: &mut EntrySink<'_>,
+    ) -> Result<(), IngestError> {
+        let adapter = match &self.decoder {
+            Decoder::Native => return decode_native(body, sink),
+            Decoder::Mapped(a) => a,
+        };
+        let input = sink.input();
+        let (region, source, ingested_at) = (input.region, input.source, input.ingested_at);
+        let raw = hex::encode(input.batch_id);
+        let ctx = DecodeContext {
+            region,
+            source,
+            raw_sha256: &raw,
+            ingested_at,
+            keyer,
+        };
+        // The sink's own failure (say, the row cap) is kept here and returned as itself.
+        let mut failed: Option<IngestError> = None;
+        let mut on_item = |item: Decoded| -> Result<(), SinkError> {
+            let r = match item {
+                Decoded::Record(record) => {
+                    let location = record.provenance.location.clone();
+                    sink.record(*record, location, String::new)
+                }
+                Decoded::RowError(e) => sink.row_error(RowProblem {
+                    row: 0,
+                    location: e.location.clone(),
+                    field: e.field.clone(),
+                    code: e
+                        .detail_code
+                        .clone()
+                        .unwrap_or_else(|| e.code.as_str().to_string()),
+                    message: e.message.clone(),
+                    raw_row: e.raw_row.clone(),
+                }),
+            };
+            r.map_err(|e| {
+                let msg = e.to_string();
+                failed = Some(e);
+                SinkError(msg)
+            })
+        };
+        let result = adapter.decode(&mut &body[..], &ctx, &mut on_item);
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        match result {
+            Ok(_) => Ok(()),
+            Err(AdapterError::Encoding { encoding, location }) => {
+                Err(IngestError::Encoding { encoding, location })
+            }
+            Err(AdapterError::Malformed { location, message })
+            | Err(AdapterError::Refused { location, message }) => {
+                Err(IngestError::Malformed { location, message })
+            }
+            Err(e) => Err(IngestError::Io(e.to_string())),
+        }
+    }
+}
+
+/// All registered sources.
+pub struct Sources {
+    map: HashMap<String, Source>,
+}
+
+impl Sources {
+    /// Builds every source's decoder from the config.
+    pub fn load(cfg: &GatewayConfig) -> Result<Sources, SourceError> {
+        let mut map = HashMap::new();
+        for (id, sc) in &cfg.sources {
+            let decoder = if sc.mapping == "native" {
+                Decoder::Native
+            } else {
+                let mapping =
+                    Mapping::from_path(Path::new(&sc.mapping)).map_err(|e| SourceError {
+                        source_id: id.clone(),
+                        problem: e.to_string(),
+                    })?;
+                if mapping.region != cfg.region {
+                    return Err(SourceError {
+                        source_id: id.clone(),
+                        problem: format!(
+                            "mapping is for region {}, this gateway is {}",
+                            mapping.region, cfg.region
+                        ),
+                    });
+                }
+                Decoder::Mapped(build_adapter(&mapping))
+            };
+            map.insert(
+                id.clone(),
+                Source {
+                    decoder,
+                    pushers: sc.pushers.clone(),
+                },
+            );
+        }
+        Ok(Sources { map })
+    }
+
+    /// A source by id.
+    pub fn get(&self, id: &str) -> Option<&Source> {
+        self.map.get(id)
+    }
+}

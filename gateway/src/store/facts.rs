@@ -1,0 +1,510 @@
+//! Facts: the few coded values of a record that aggregates group and filter by.
+//!
+//! They are computed once, when a record is encoded for the journal, and stored at the front of
+//! the record's value, so rollups can take an old version out without parsing its JSON, and a
+//! scan can aggregate without decoding records.
+
+use chrono::{Datelike, NaiveDate};
+use pes_schemas::{Record, RecordBody, RecordType};
+use serde::{Deserialize, Serialize};
+
+/// A dimension of aggregate queries (DESIGN section 5). `province` is the gateway's own region
+/// and is not stored per record.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Dim {
+    /// GB/T 2260 prefecture (`440100`).
+    Prefecture,
+    /// Occupation major group (`2`).
+    OccupationMajor,
+    /// Occupation minor group (`2-02`).
+    OccupationMinor,
+    /// GB/T 4658 education code.
+    Education,
+    /// GB/T 2261.1 sex code.
+    Sex,
+    /// Age band at ingest (`16-24`, `25-34`, ...).
+    AgeBand,
+    /// Key service group (multi-valued: a person counts once in each of their groups).
+    KeyGroup,
+    /// The record type's status-like field (see [`status_names`]).
+    Status,
+    /// Month of the record's main date (`2024-03`).
+    Month,
+}
+
+/// Number of stored dimensions.
+pub const DIMS: usize = 9;
+
+impl Dim {
+    /// All stored dimensions, in index order.
+    pub const ALL: [Dim; DIMS] = [
+        Dim::Prefecture,
+        Dim::OccupationMajor,
+        Dim::OccupationMinor,
+        Dim::Education,
+        Dim::Sex,
+        Dim::AgeBand,
+        Dim::KeyGroup,
+        Dim::Status,
+        Dim::Month,
+    ];
+
+    /// Index into [`Facts::vals`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Renders a stored value as its code.
+    pub fn render(self, rtype: RecordType, v: u32) -> String {
+        if v == 0 {
+            return "none".into();
+        }
+        match self {
+            Dim::Prefecture => format!("{v:04}00"),
+            Dim::OccupationMajor => v.to_string(),
+            Dim::OccupationMinor => format!("{}-{:02}", v / 100, v % 100),
+            Dim::Education | Dim::Sex => {
+                if self == Dim::Education {
+                    format!("{:02}", v - 1)
+                } else {
+                    (v - 1).to_string()
+                }
+            }
+            Dim::AgeBand => AGE_BANDS.get(v as usize - 1).copied().unwrap_or("?").into(),
+            Dim::KeyGroup => KEY_GROUPS
+                .get(v as usize - 1)
+                .copied()
+                .unwrap_or("?")
+                .into(),
+            Dim::Status => status_names(rtype)
+                .get(v as usize - 1)
+                .copied()
+                .unwrap_or("?")
+                .into(),
+            Dim::Month => format!("{}-{:02}", v / 100, v % 100),
+        }
+    }
+
+    /// Parses a code as given in a filter into a stored value; `None` if it cannot match.
+    pub fn parse(self, rtype: RecordType, s: &str) -> Option<u32> {
+        if s == "none" {
+            return Some(0);
+        }
+        match self {
+            Dim::Prefecture => division_prefecture(s),
+            Dim::OccupationMajor => occ_major(s),
+            Dim::OccupationMinor => occ_minor(s),
+            Dim::Education | Dim::Sex => small_code(s),
+            Dim::AgeBand => AGE_BANDS.iter().position(|b| *b == s).map(|i| i as u32 + 1),
+            Dim::KeyGroup => KEY_GROUPS
+                .iter()
+                .position(|b| *b == s)
+                .map(|i| i as u32 + 1),
+            Dim::Status => status_names(rtype)
+                .iter()
+                .position(|b| *b == s)
+                .map(|i| i as u32 + 1),
+            Dim::Month => month_code(s),
+        }
+    }
+
+    /// Dimensions that carry a value for a record type.
+    pub fn applicable(rtype: RecordType) -> &'static [Dim] {
+        use Dim::*;
+        match rtype {
+            RecordType::Person => &[Prefecture, Education, Sex, AgeBand, KeyGroup],
+            RecordType::JobSeekerRegistration => {
+                &[Prefecture, OccupationMajor, OccupationMinor, Status, Month]
+            }
+            RecordType::Employer => &[Prefecture, Status],
+            RecordType::Vacancy => &[
+                Prefecture,
+                OccupationMajor,
+                OccupationMinor,
+                Education,
+                Status,
+                Month,
+            ],
+            RecordType::EmploymentEvent => {
+                &[Prefecture, OccupationMajor, OccupationMinor, Status, Month]
+            }
+            RecordType::TrainingRecord => &[OccupationMajor, OccupationMinor, Status, Month],
+            RecordType::PlatformWork => {
+                &[Prefecture, OccupationMajor, OccupationMinor, Status, Month]
+            }
+            RecordType::ServiceEvent => &[Prefecture, Status, Month],
+        }
+    }
+}
+
+/// Age bands.
+pub const AGE_BANDS: [&str; 7] = [
+    "16-24", "25-34", "35-44", "45-54", "55-64", "65+", "under-16",
+];
+/// Key groups, in schema order.
+pub const KEY_GROUPS: [&str; 7] = [
+    "college_graduate",
+    "migrant_worker",
+    "out_of_poverty",
+    "flexible_worker",
+    "disabled",
+    "veteran",
+    "long_term_unemployed",
+];
+
+/// Names of the `status` dimension's values per record type, in declaration order of the enum
+/// it comes from (registration status, vacancy status, event kind, training outcome, platform
+/// type, service kind, size class).
+pub fn status_names(rtype: RecordType) -> &'static [&'static str] {
+    match rtype {
+        RecordType::Person => &[],
+        RecordType::JobSeekerRegistration => &["active", "matched", "expired", "withdrawn"],
+        RecordType::Employer => &["micro", "small", "medium", "large"],
+        RecordType::Vacancy => &["open", "filled", "closed", "expired"],
+        RecordType::EmploymentEvent => &[
+            "hired",
+            "separated",
+            "unemployment_registered",
+            "unemployment_deregistered",
+        ],
+        RecordType::TrainingRecord => &["in_progress", "completed", "certified", "dropped_out"],
+        RecordType::PlatformWork => &[
+            "food_delivery",
+            "ride_hailing",
+            "courier",
+            "freight",
+            "domestic_services",
+            "other",
+        ],
+        RecordType::ServiceEvent => &[
+            "referral",
+            "counselling",
+            "policy_consultation",
+            "training_referral",
+            "gig_match",
+        ],
+    }
+}
+
+/// Name of the `sum` measure per record type, if it has one.
+pub fn sum_measure(rtype: RecordType) -> Option<&'static str> {
+    match rtype {
+        RecordType::Vacancy => Some("openings"),
+        RecordType::TrainingRecord => Some("subsidy_cny"),
+        RecordType::PlatformWork => Some("active_days"),
+        _ => None,
+    }
+}
+
+/// The coded values of one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Facts {
+    /// Record type.
+    pub rtype: RecordType,
+    /// One value per [`Dim`]; 0 is "none". `KeyGroup` is kept in `key_groups` instead.
+    pub vals: [u32; DIMS],
+    /// Bit i set: member of key group i.
+    pub key_groups: u8,
+    /// The type's summable measure (see [`sum_measure`]).
+    pub measure: u32,
+}
+
+/// Encoded length of [`Facts`].
+pub const FACTS_LEN: usize = 1 + 4 * DIMS + 1 + 4;
+
+impl Facts {
+    /// Appends the fixed-size encoding.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        out.push(rtype_byte(self.rtype));
+        for v in self.vals {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.push(self.key_groups);
+        out.extend_from_slice(&self.measure.to_le_bytes());
+    }
+
+    /// Decodes the fixed-size encoding.
+    pub fn decode(b: &[u8]) -> Option<Facts> {
+        if b.len() < FACTS_LEN {
+            return None;
+        }
+        let rtype = rtype_from_byte(b[0])?;
+        let mut vals = [0u32; DIMS];
+        for (i, v) in vals.iter_mut().enumerate() {
+            let o = 1 + 4 * i;
+            *v = u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
+        }
+        let o = 1 + 4 * DIMS;
+        Some(Facts {
+            rtype,
+            vals,
+            key_groups: b[o],
+            measure: u32::from_le_bytes([b[o + 1], b[o + 2], b[o + 3], b[o + 4]]),
+        })
+    }
+
+    /// The value of a dimension (0 for `KeyGroup`, which is multi-valued).
+    pub fn get(&self, d: Dim) -> u32 {
+        self.vals[d.index()]
+    }
+
+    /// Computes the facts of a record; `today` places the age band.
+    pub fn of(record: &Record, today: NaiveDate) -> Facts {
+        let mut f = Facts {
+            rtype: record.record_type(),
+            vals: [0; DIMS],
+            key_groups: 0,
+            measure: 0,
+        };
+        let set = |f: &mut Facts, d: Dim, v: Option<u32>| f.vals[d.index()] = v.unwrap_or(0);
+        match &record.body {
+            RecordBody::Person(p) => {
+                set(
+                    &mut f,
+                    Dim::Prefecture,
+                    division_prefecture(&p.residence_division),
+                );
+                set(&mut f, Dim::Education, small_code(&p.education));
+                set(&mut f, Dim::Sex, small_code(&p.sex));
+                set(&mut f, Dim::AgeBand, Some(age_band(p.birth_date, today)));
+                for g in &p.key_groups {
+                    f.key_groups |= 1 << (*g as u8);
+                }
+            }
+            RecordBody::JobSeekerRegistration(r) => {
+                set(
+                    &mut f,
+                    Dim::Prefecture,
+                    division_prefecture(&r.desired_division),
+                );
+                if let Some(o) = r.desired_occupations.first() {
+                    set(&mut f, Dim::OccupationMajor, occ_major(o));
+                    set(&mut f, Dim::OccupationMinor, occ_minor(o));
+                }
+                set(&mut f, Dim::Status, Some(r.status as u32 + 1));
+                set(&mut f, Dim::Month, Some(date_month(r.registered_on)));
+            }
+            RecordBody::Employer(e) => {
+                set(
+                    &mut f,
+                    Dim::Prefecture,
+                    division_prefecture(&e.reg_division),
+                );
+                set(&mut f, Dim::Status, Some(e.size_class as u32 + 1));
+            }
+            RecordBody::Vacancy(v) => {
+                set(
+                    &mut f,
+                    Dim::Prefecture,
+                    division_prefecture(&v.work_division),
+                );
+                set(&mut f, Dim::OccupationMajor, occ_major(&v.occupation));
+                set(&mut f, Dim::OccupationMinor, occ_minor(&v.occupation));
+                set(
+                    &mut f,
+                    Dim::Education,
+                    v.min_education.as_deref().and_then(small_code),
+                );
+                set(&mut f, Dim::Status, Some(v.status as u32 + 1));
+                set(&mut f, Dim::Month, Some(date_month(v.posted_on)));
+                f.measure = v.openings;
+            }
+            RecordBody::EmploymentEvent(e) => {
+                set(
+                    &mut f,
+                    Dim::Prefecture,
+                    division_prefecture(&e.work_division),
+                );
+                if let Some(o) = &e.occupation {
+                    set(&mut f, Dim::OccupationMajor, occ_major(o));
+                    set(&mut f, Dim::OccupationMinor, occ_minor(o));
+                }
+                set(&mut f, Dim::Status, Some(e.kind as u32 + 1));
+                set(&mut f, Dim::Month, Some(date_month(e.date)));
+            }
+            RecordBody::TrainingRecord(t) => {
+                set(
+                    &mut f,
+                    Dim::OccupationMajor,
+                    occ_major(&t.target_occupation),
+                );
+                set(
+                    &mut f,
+                    Dim::OccupationMinor,
+                    occ_minor(&t.target_occupation),
+                );
+                set(&mut f, Dim::Status, Some(t.outcome as u32 + 1));
+                set(&mut f, Dim::Month, Some(date_month(t.start_on)));
+                f.measure = t.subsidy_cny.unwrap_or(0);
+            }
+            RecordBody::PlatformWork(p) => {
+                set(
+                    &mut f,
+                    Dim::Prefecture,
+                    division_prefecture(&p.city_division),
+                );
+                set(&mut f, Dim::OccupationMajor, occ_major(&p.occupation));
+                set(&mut f, Dim::OccupationMinor, occ_minor(&p.occupation));
+                set(&mut f, Dim::Status, Some(p.platform_type as u32 + 1));
+                set(&mut f, Dim::Month, month_code(&p.period_month));
+                f.measure = u32::from(p.active_days);
+            }
+            RecordBody::ServiceEvent(s) => {
+                set(&mut f, Dim::Prefecture, division_prefecture(&s.division));
+                set(&mut f, Dim::Status, Some(s.service as u32 + 1));
+                set(&mut f, Dim::Month, Some(date_month(s.date)));
+            }
+        }
+        f
+    }
+}
+
+/// The byte that tags a record type in keys and values.
+pub fn rtype_byte(t: RecordType) -> u8 {
+    t as u8
+}
+
+/// Inverse of [`rtype_byte`].
+pub fn rtype_from_byte(b: u8) -> Option<RecordType> {
+    RecordType::ALL.get(b as usize).copied()
+}
+
+fn digits(s: &str, n: usize) -> Option<u32> {
+    let b = s.as_bytes();
+    if b.len() < n || !b[..n].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    b[..n]
+        .iter()
+        .try_fold(0u32, |acc, d| Some(acc * 10 + u32::from(d - b'0')))
+}
+
+fn division_prefecture(s: &str) -> Option<u32> {
+    if s.len() != 6 {
+        return None;
+    }
+    digits(s, 4)
+}
+
+fn occ_major(s: &str) -> Option<u32> {
+    digits(s, 1).filter(|d| (1..=8).contains(d))
+}
+
+fn occ_minor(s: &str) -> Option<u32> {
+    let b = s.as_bytes();
+    if b.len() < 4 || b[1] != b'-' {
+        return None;
+    }
+    Some(occ_major(s)? * 100 + digits(&s[2..], 2)?)
+}
+
+fn small_code(s: &str) -> Option<u32> {
+    if s.is_empty() || s.len() > 2 {
+        return None;
+    }
+    digits(s, s.len()).map(|v| v + 1)
+}
+
+fn date_month(d: NaiveDate) -> u32 {
+    d.year().max(0) as u32 * 100 + d.month()
+}
+
+fn month_code(s: &str) -> Option<u32> {
+    let b = s.as_bytes();
+    if b.len() != 7 || b[4] != b'-' {
+        return None;
+    }
+    let m = digits(&s[5..], 2)?;
+    (1..=12).contains(&m).then_some(digits(s, 4)? * 100 + m)
+}
+
+fn age_band(birth: NaiveDate, today: NaiveDate) -> u32 {
+    let mut age = today.year() - birth.year();
+    if (today.month(), today.day()) < (birth.month(), birth.day()) {
+        age -= 1;
+    }
+    match age {
+        i32::MIN..=15 => 7,
+        16..=24 => 1,
+        25..=34 => 2,
+        35..=44 => 3,
+        45..=54 => 4,
+        55..=64 => 5,
+        _ => 6,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn facts_round_trip_through_their_encoding() {
+        let f = Facts {
+            rtype: RecordType::Vacancy,
+            vals: [4401, 2, 202, 22, 0, 0, 0, 1, 202403],
+            key_groups: 0b101,
+            measure: 7,
+        };
+        let mut b = Vec::new();
+        f.encode_into(&mut b);
+        assert_eq!(b.len(), FACTS_LEN);
+        assert_eq!(Facts::decode(&b), Some(f));
+    }
+
+    #[test]
+    fn codes_render_and_parse_back() {
+        let t = RecordType::Vacancy;
+        for (d, s) in [
+            (Dim::Prefecture, "440100"),
+            (Dim::OccupationMajor, "2"),
+            (Dim::OccupationMinor, "2-02"),
+            (Dim::Education, "21"),
+            (Dim::Status, "filled"),
+            (Dim::Month, "2024-03"),
+            (Dim::KeyGroup, "veteran"),
+            (Dim::AgeBand, "25-34"),
+        ] {
+            let v = d.parse(t, s).unwrap();
+            assert_eq!(d.render(t, v), s, "{d:?}");
+        }
+    }
+
+    #[test]
+    fn status_tables_follow_enum_declaration_order() {
+        use pes_schemas::{RegistrationStatus as R, VacancyStatus as V};
+        for (i, s) in [R::Active, R::Matched, R::Expired, R::Withdrawn]
+            .into_iter()
+            .enumerate()
+        {
+            assert_eq!(
+                serde_json::to_value(s).unwrap(),
+                status_names(RecordType::JobSeekerRegistration)[i]
+            );
+            assert_eq!(s as usize, i);
+        }
+        for (i, s) in [V::Open, V::Filled, V::Closed, V::Expired]
+            .into_iter()
+            .enumerate()
+        {
+            assert_eq!(
+                serde_json::to_value(s).unwrap(),
+                status_names(RecordType::Vacancy)[i]
+            );
+            assert_eq!(s as usize, i);
+        }
+    }
+}

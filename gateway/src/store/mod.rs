@@ -1,0 +1,280 @@
+//! The record store: one sled tree holding records, batch summaries, quarantined rows and the
+//! applied journal offset.
+//!
+//! Everything one journal entry changes goes into one `apply_batch` on one tree, so the records
+//! and the applied offset are always recorded together (two trees would not be atomic together).
+//! Key prefixes: a record-type byte (0..8) for records, `0xF0` for the applied offset, `0xF1` for
+//! batch summaries, `0xF2` for quarantined rows, `0xF3` for each batch's shared envelope.
+
+pub mod facts;
+pub mod value;
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::StoreTuning;
+use crate::ingest::batch::Entry;
+use crate::query::rollup::Rollups;
+use facts::Facts;
+
+const APPLIED_KEY: &[u8] = b"\xF0applied";
+const BATCH_PREFIX: u8 = 0xF1;
+const ENVELOPE_PREFIX: u8 = 0xF3;
+/// Key prefix of quarantined rows.
+pub const QUARANTINE_PREFIX: u8 = 0xF2;
+
+/// Store failures: sled I/O or a corrupted store (operator's side).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// sled failed.
+    #[error("store: {0}")]
+    Sled(#[from] sled::Error),
+    /// A stored value could not be read.
+    #[error("store holds a malformed value")]
+    Malformed,
+}
+
+/// What applying one batch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplyOutcome {
+    /// Records written (new, or a newer version).
+    pub applied: u64,
+    /// Records skipped: the store already holds that version or a newer one.
+    pub unchanged: u64,
+}
+
+/// Summary of a batch, kept so that a re-push of the same body is recognised.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BatchSummary {
+    /// Source id.
+    pub source: String,
+    /// RFC 3339 ingest time of the first push.
+    pub ingested_at: String,
+    /// Valid records in the batch.
+    pub records: u64,
+    /// Quarantined rows.
+    pub quarantined: u64,
+    /// Outcome of applying it.
+    pub outcome: ApplyOutcome,
+    /// Journal offset just past the batch.
+    pub end_offset: u64,
+}
+
+/// The sled store.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+}
+
+impl Store {
+    /// Opens the store with cache size and flush interval set explicitly.
+    pub fn open(dir: &Path, tuning: &StoreTuning) -> Result<Store, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(tuning.cache_capacity_mib * 1024 * 1024)
+            .flush_every_ms(Some(tuning.flush_every_ms))
+            .mode(sled::Mode::HighThroughput)
+            .open()?;
+        Ok(Store { db })
+    }
+
+    /// The journal offset the store has applied up to.
+    pub fn applied_offset(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .db
+            .get(APPLIED_KEY)?
+            .and_then(|v| v.as_ref().try_into().ok().map(u64::from_le_bytes))
+            .unwrap_or(0))
+    }
+
+    /// Applies one journal entry: upserts records by key, ordered by version (a lower or equal
+    /// version never replaces what is stored), stores the quarantined rows and the batch summary,
+    /// and records `end_offset` — all in one sled batch. The rollup changes (old version out, new
+    /// in) are pushed to `deltas`, for the caller to apply once the batch is stored.
+    pub fn apply_entry(
+        &self,
+        entry: &Entry<'_>,
+        end_offset: u64,
+        deltas: &mut Vec<(Facts, i64)>,
+    ) -> Result<ApplyOutcome, StoreError> {
+        let mut order: Vec<usize> = (0..entry.records.len()).collect();
+        // Sorting by key, newest version first, lets one pass keep the newest of duplicates
+        // inside the batch, and gives sled its keys in order.
+        order.sort_unstable_by(|&a, &b| {
+            let (ka, va) = entry.records[a];
+            let (kb, vb) = entry.records[b];
+            ka.cmp(kb)
+                .then_with(|| value::value_version(vb).cmp(&value::value_version(va)))
+        });
+        let mut batch = sled::Batch::default();
+        let mut out = ApplyOutcome::default();
+        let mut prev: Option<&[u8]> = None;
+        for i in order {
+            let (key, val) = entry.records[i];
+            if prev == Some(key) {
+                out.unchanged += 1;
+                continue;
+            }
+            prev = Some(key);
+            let new_version = value::value_version(val).ok_or(StoreError::Malformed)?;
+            let new_facts = value::value_facts(val).ok_or(StoreError::Malformed)?;
+            let old = self.db.get(key)?;
+            if let Some(old) = &old {
+                let old_version = value::value_version(old).ok_or(StoreError::Malformed)?;
+                if old_version >= new_version {
+                    out.unchanged += 1;
+                    continue;
+                }
+                let old_facts = value::value_facts(old).ok_or(StoreError::Malformed)?;
+                deltas.push((old_facts, -1));
+            }
+            deltas.push((new_facts, 1));
+            batch.insert(key, val);
+            out.applied += 1;
+        }
+        if !entry.shared.is_empty() && out.applied > 0 {
+            let mut ekey = vec![ENVELOPE_PREFIX];
+            ekey.extend_from_slice(&entry.batch_id);
+            batch.insert(ekey, entry.shared);
+        }
+        for (row, val) in &entry.quarantined {
+            batch.insert(quarantine_key(&entry.batch_id, *row), *val);
+        }
+        let summary = BatchSummary {
+            source: entry.source.to_string(),
+            ingested_at: entry.ingested_at.to_string(),
+            records: entry.records.len() as u64,
+            quarantined: entry.quarantined.len() as u64,
+            outcome: out,
+            end_offset,
+        };
+        let mut bkey = vec![BATCH_PREFIX];
+        bkey.extend_from_slice(&entry.batch_id);
+        batch.insert(
+            bkey,
+            serde_json::to_vec(&summary).map_err(|_| StoreError::Malformed)?,
+        );
+        batch.insert(APPLIED_KEY, &end_offset.to_le_bytes());
+        self.db.apply_batch(batch)?;
+        Ok(out)
+    }
+
+    /// Flushes sled to disk (blocking: call from the applier thread, never an async worker).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Reads a record by id; protected fields are opened only with `reveal`. Returns the record
+    /// and whether it holds protected fields.
+    pub fn read_record(
+        &self,
+        record_id: &str,
+        key: &crate::keys::DataKey,
+        reveal: bool,
+    ) -> Result<Option<(pes_schemas::Record, bool)>, StoreError> {
+        let Some(v) = self.get_record(record_id)? else {
+            return Ok(None);
+        };
+        let batch = value::value_batch(&v).ok_or(StoreError::Malformed)?;
+        let mut ekey = vec![ENVELOPE_PREFIX];
+        ekey.extend_from_slice(&batch);
+        let shared: Option<value::SharedEnvelope> = match self.db.get(ekey)? {
+            Some(b) => Some(serde_json::from_slice(&b).map_err(|_| StoreError::Malformed)?),
+            None => None,
+        };
+        let record = value::decode_value(record_id, &v, shared.as_ref(), key, reveal)
+            .map_err(|_| StoreError::Malformed)?;
+        Ok(Some((record, value::has_protected(&v))))
+    }
+
+    /// Looks a record's value up by record id, trying each record type's key space.
+    pub fn get_record(&self, record_id: &str) -> Result<Option<sled::IVec>, StoreError> {
+        for t in pes_schemas::RecordType::ALL {
+            let mut key = Vec::with_capacity(record_id.len() + 1);
+            value::encode_key(t, record_id, &mut key);
+            if let Some(v) = self.db.get(&key)? {
+                return Ok(Some(v));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Iterates the values of one record type.
+    pub fn scan_type(
+        &self,
+        rtype: pes_schemas::RecordType,
+    ) -> impl Iterator<Item = Result<sled::IVec, StoreError>> {
+        self.db
+            .scan_prefix([facts::rtype_byte(rtype)])
+            .map(|r| r.map(|(_, v)| v).map_err(StoreError::from))
+    }
+
+    /// Rebuilds rollups from every stored record.
+    pub fn rebuild_rollups(&self) -> Result<Rollups, StoreError> {
+        let mut r = Rollups::new();
+        for t in pes_schemas::RecordType::ALL {
+            for v in self.scan_type(t) {
+                let v = v?;
+                let f: Facts = value::value_facts(&v).ok_or(StoreError::Malformed)?;
+                r.apply(&f, 1);
+            }
+        }
+        Ok(r)
+    }
+
+    /// Summaries of every applied batch, by batch id.
+    pub fn batch_summaries(&self) -> Result<Vec<([u8; 32], BatchSummary)>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.db.scan_prefix([BATCH_PREFIX]) {
+            let (k, v) = kv?;
+            let id: [u8; 32] = k
+                .get(1..33)
+                .and_then(|s| s.try_into().ok())
+                .ok_or(StoreError::Malformed)?;
+            out.push((
+                id,
+                serde_json::from_slice(&v).map_err(|_| StoreError::Malformed)?,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Every quarantined row as `(key, value)`.
+    pub fn quarantined(
+        &self,
+    ) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec), StoreError>> {
+        self.db
+            .scan_prefix([QUARANTINE_PREFIX])
+            .map(|r| r.map_err(StoreError::from))
+    }
+
+    /// One quarantined row.
+    pub fn quarantined_row(
+        &self,
+        batch_id: &[u8; 32],
+        row: u32,
+    ) -> Result<Option<sled::IVec>, StoreError> {
+        Ok(self.db.get(quarantine_key(batch_id, row))?)
+    }
+
+    /// Number of records of one type (counts keys; for tests and the bench).
+    pub fn count_type(&self, rtype: pes_schemas::RecordType) -> usize {
+        self.db.scan_prefix([facts::rtype_byte(rtype)]).count()
+    }
+
+    /// Bytes sled reports on disk.
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+}
+
+/// Key of a quarantined row.
+pub fn quarantine_key(batch_id: &[u8; 32], row: u32) -> Vec<u8> {
+    let mut k = Vec::with_capacity(37);
+    k.push(QUARANTINE_PREFIX);
+    k.extend_from_slice(batch_id);
+    k.extend_from_slice(&row.to_be_bytes());
+    k
+}

@@ -1,0 +1,269 @@
+//! The stored form of one record: the key and a compact value.
+//!
+//! Key: one byte of record type, then the record id, so a scan of one record type is a prefix
+//! scan and a record is one sled write.
+//!
+//! Value: `record_version` (u64 LE), [`Facts`] (fixed size), a form byte, the batch id (32
+//! bytes), the record's location in its export (u16 LE length first), its JSON (u32 LE length
+//! first), then the protected fields sealed with AES-256-GCM under the data key with the record
+//! id as AAD (empty when there are none).
+//!
+//! In the compact form (0) the JSON is the typed body only: the envelope fields every record of a
+//! batch shares (schema version, code lists, raw hash, adapter, ingest time) are stored once per
+//! batch as a [`SharedEnvelope`], and record id, region, source and source record id come from
+//! the key. That keeps a value to a few hundred bytes. A record whose shared fields differ from
+//! its batch's is stored whole (form 1).
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use pes_schemas::{PersonProtected, Provenance, Record, RecordBody, RecordType};
+use serde::{Deserialize, Serialize};
+
+use crate::keys::{DataKey, KeyError};
+use crate::store::facts::{rtype_byte, Facts, FACTS_LEN};
+
+/// Why a record could not be encoded or decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum ValueError {
+    /// JSON (de)serialisation failed (program fault, or a corrupted store).
+    #[error("record encoding: {0}")]
+    Json(#[from] serde_json::Error),
+    /// Sealing or opening the protected fields failed.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The stored bytes are too short or malformed, or the batch envelope is missing.
+    #[error("stored value is malformed")]
+    Malformed,
+}
+
+/// Envelope fields shared by the records of one batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SharedEnvelope {
+    /// Schema version.
+    pub schema_version: String,
+    /// Code-list versions.
+    pub code_lists: BTreeMap<String, String>,
+    /// Hash of the pushed batch.
+    pub raw_sha256: String,
+    /// Adapter id.
+    pub adapter_id: String,
+    /// Adapter version.
+    pub adapter_version: String,
+    /// Ingest time.
+    pub ingested_at: String,
+}
+
+impl SharedEnvelope {
+    /// The shared fields of a record.
+    pub fn of(r: &Record) -> SharedEnvelope {
+        SharedEnvelope {
+            schema_version: r.schema_version.clone(),
+            code_lists: r.code_lists.clone(),
+            raw_sha256: r.provenance.raw_sha256.clone(),
+            adapter_id: r.provenance.adapter_id.clone(),
+            adapter_version: r.provenance.adapter_version.clone(),
+            ingested_at: r.provenance.ingested_at.clone(),
+        }
+    }
+
+    /// Whether a record carries exactly these shared fields.
+    pub fn matches(&self, r: &Record) -> bool {
+        self.schema_version == r.schema_version
+            && self.code_lists == r.code_lists
+            && self.raw_sha256 == r.provenance.raw_sha256
+            && self.adapter_id == r.provenance.adapter_id
+            && self.adapter_version == r.provenance.adapter_version
+            && self.ingested_at == r.provenance.ingested_at
+    }
+}
+
+const HEAD: usize = 8 + FACTS_LEN;
+const FORM_COMPACT: u8 = 0;
+const FORM_WHOLE: u8 = 1;
+
+/// Appends the key of a record to `out`.
+pub fn encode_key(rtype: RecordType, record_id: &str, out: &mut Vec<u8>) {
+    out.push(rtype_byte(rtype));
+    out.extend_from_slice(record_id.as_bytes());
+}
+
+/// Encodes a record's value into `out`, sealing and removing its protected fields. `shared` is
+/// the batch's shared envelope: set from the first record, compared with the others.
+pub fn encode_value(
+    record: &mut Record,
+    key: &DataKey,
+    today: NaiveDate,
+    batch_id: &[u8; 32],
+    shared: &mut Option<SharedEnvelope>,
+    out: &mut Vec<u8>,
+) -> Result<Facts, ValueError> {
+    let facts = Facts::of(record, today);
+    let protected = match &mut record.body {
+        RecordBody::Person(p) => p.protected.take(),
+        _ => None,
+    };
+    let compact = match shared {
+        Some(s) => s.matches(record),
+        None => {
+            *shared = Some(SharedEnvelope::of(record));
+            true
+        }
+    };
+    out.extend_from_slice(&record.record_version.to_le_bytes());
+    facts.encode_into(out);
+    out.push(if compact { FORM_COMPACT } else { FORM_WHOLE });
+    out.extend_from_slice(batch_id);
+    let loc = record.provenance.location.as_bytes();
+    let loc = &loc[..loc.len().min(u16::MAX as usize)];
+    out.extend_from_slice(&(loc.len() as u16).to_le_bytes());
+    out.extend_from_slice(loc);
+    let len_at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    if compact {
+        serde_json::to_writer(&mut *out, &record.body)?;
+    } else {
+        serde_json::to_writer(&mut *out, &*record)?;
+    }
+    let json_len = (out.len() - len_at - 4) as u32;
+    out[len_at..len_at + 4].copy_from_slice(&json_len.to_le_bytes());
+    if let Some(p) = protected {
+        let plain = serde_json::to_vec(&p)?;
+        key.seal_into(record.record_id.as_bytes(), &plain, out)?;
+    }
+    Ok(facts)
+}
+
+/// The version stored at the front of a value.
+pub fn value_version(v: &[u8]) -> Option<u64> {
+    v.get(..8)
+        .map(|b| u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+}
+
+/// The facts stored in a value.
+pub fn value_facts(v: &[u8]) -> Option<Facts> {
+    Facts::decode(v.get(8..HEAD)?)
+}
+
+struct Parts<'a> {
+    form: u8,
+    batch_id: [u8; 32],
+    location: &'a [u8],
+    json: &'a [u8],
+    sealed: &'a [u8],
+}
+
+fn parts(v: &[u8]) -> Result<Parts<'_>, ValueError> {
+    let form = *v.get(HEAD).ok_or(ValueError::Malformed)?;
+    let batch_id: [u8; 32] = v
+        .get(HEAD + 1..HEAD + 33)
+        .and_then(|b| b.try_into().ok())
+        .ok_or(ValueError::Malformed)?;
+    let mut pos = HEAD + 33;
+    let lb = v.get(pos..pos + 2).ok_or(ValueError::Malformed)?;
+    let loc_len = u16::from_le_bytes([lb[0], lb[1]]) as usize;
+    pos += 2;
+    let location = v.get(pos..pos + loc_len).ok_or(ValueError::Malformed)?;
+    pos += loc_len;
+    let jb = v.get(pos..pos + 4).ok_or(ValueError::Malformed)?;
+    let json_len = u32::from_le_bytes([jb[0], jb[1], jb[2], jb[3]]) as usize;
+    pos += 4;
+    let json = v.get(pos..pos + json_len).ok_or(ValueError::Malformed)?;
+    Ok(Parts {
+        form,
+        batch_id,
+        location,
+        json,
+        sealed: &v[pos + json_len..],
+    })
+}
+
+/// The batch a stored record came from.
+pub fn value_batch(v: &[u8]) -> Option<[u8; 32]> {
+    parts(v).ok().map(|p| p.batch_id)
+}
+
+/// Decodes a stored record. `record_id` is from its key; `shared` is its batch's envelope.
+/// Protected fields are opened only when `reveal` is set.
+pub fn decode_value(
+    record_id: &str,
+    v: &[u8],
+    shared: Option<&SharedEnvelope>,
+    key: &DataKey,
+    reveal: bool,
+) -> Result<Record, ValueError> {
+    let p = parts(v)?;
+    let mut record: Record = if p.form == FORM_WHOLE {
+        serde_json::from_slice(p.json)?
+    } else {
+        let shared = shared.ok_or(ValueError::Malformed)?;
+        let body: RecordBody = serde_json::from_slice(p.json)?;
+        let mut it = record_id.splitn(3, ':');
+        let (region, source, srid) = (
+            it.next().unwrap_or(""),
+            it.next().unwrap_or(""),
+            it.next().unwrap_or(""),
+        );
+        Record {
+            record_id: record_id.to_string(),
+            region: region.to_string(),
+            source: source.to_string(),
+            source_record_id: srid.to_string(),
+            record_version: value_version(v).ok_or(ValueError::Malformed)?,
+            schema_version: shared.schema_version.clone(),
+            code_lists: shared.code_lists.clone(),
+            provenance: Provenance {
+                raw_sha256: shared.raw_sha256.clone(),
+                adapter_id: shared.adapter_id.clone(),
+                adapter_version: shared.adapter_version.clone(),
+                ingested_at: shared.ingested_at.clone(),
+                location: String::from_utf8_lossy(p.location).into_owned(),
+            },
+            body,
+        }
+    };
+    if reveal && !p.sealed.is_empty() {
+        let plain = key.open(record.record_id.as_bytes(), p.sealed)?;
+        let prot: PersonProtected = serde_json::from_slice(&plain)?;
+        if let RecordBody::Person(person) = &mut record.body {
+            person.protected = Some(prot);
+        }
+    }
+    Ok(record)
+}
+
+/// Whether a stored value holds sealed protected fields.
+pub fn has_protected(v: &[u8]) -> bool {
+    parts(v).map(|p| !p.sealed.is_empty()).unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::native_sample::record;
+
+    #[test]
+    fn compact_and_whole_values_decode_to_the_record() {
+        let key = DataKey::from_bytes(&[1; 32]).unwrap();
+        let today = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+        let mut shared = None;
+        for (i, tweak) in [(0u64, false), (1, false), (2, true), (3, false)] {
+            let original = record(i, "440000", "gd-hr", 3);
+            let mut r = original.clone();
+            if tweak {
+                r.code_lists.insert("extra".into(), "9".into());
+            }
+            let want = r.clone();
+            let mut v = Vec::new();
+            encode_value(&mut r, &key, today, &[5; 32], &mut shared, &mut v).unwrap();
+            assert_eq!(v[HEAD], if tweak { FORM_WHOLE } else { FORM_COMPACT });
+            let back = decode_value(&want.record_id, &v, shared.as_ref(), &key, true).unwrap();
+            assert_eq!(back, want, "record {i}");
+            let hidden = decode_value(&want.record_id, &v, shared.as_ref(), &key, false).unwrap();
+            if let RecordBody::Person(p) = &hidden.body {
+                assert!(p.protected.is_none());
+                assert!(has_protected(&v));
+            }
+        }
+    }
+}
