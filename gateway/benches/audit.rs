@@ -1,7 +1,8 @@
 //! Audit log benchmark: each figure is printed beside its floor, measured in the same run.
 //!
 //! `cargo bench -p pes-gateway --bench audit` (set `AUDIT_BENCH_N` to change the log size,
-//! default 1,000,000; `AUDIT_BENCH_DIR` to put the log on another disk).
+//! default 1,000,000; `AUDIT_BENCH_DIR` to put the log on another disk; `AUDIT_BENCH_KEEP=1` to
+//! keep the log for profiling `pesgw audit verify --dir`).
 //!
 //! - durable appends/s (group commit, C concurrent callers) vs. the floor: SHA-256 of the same
 //!   canonical bytes + one write + fdatasync per batch of the same average size;
@@ -258,4 +259,12 @@ fn main() {
         vfloor
     );
     println!("  target >= 1,000,000 entries/s");
+    if std::env::var("AUDIT_BENCH_KEEP").is_ok() {
+        println!(
+            "kept log at {} (verifier key {})",
+            dir.display(),
+            policy.log_key
+        );
+        std::mem::forget(tmp);
+    }
 }

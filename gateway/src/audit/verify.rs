@@ -86,6 +86,8 @@ pub trait LogSource {
     /// The committed hashes of the two children of the tree node covering leaves `[start, end)`
     /// in the tree of `size` (unauthenticated; the verifier checks them against the parent).
     fn children(&mut self, start: u64, end: u64, size: u64) -> Result<(Hash, Hash), VerifyError>;
+    /// Hands a consumed batch back so its buffer can be reused (optional).
+    fn recycle(&mut self, _batch: EntryBatch) {}
 }
 
 /// Consecutive entries held in one buffer (no per-entry allocation).
@@ -205,6 +207,7 @@ pub fn verify_log(
             }
         }
         next += batch.len() as u64;
+        source.recycle(batch);
         progress(next, size);
     }
     let computed = range.root();
@@ -379,6 +382,8 @@ pub struct DirSource {
     log: File,
     /// Bytes read from `entries.log` but not yet returned (a partial frame at most).
     pending: Vec<u8>,
+    /// A consumed batch's buffer, reused to avoid fresh allocations and page faults.
+    spare: Vec<u8>,
     next_index: u64,
     files: Files,
     read_block: usize,
@@ -394,6 +399,7 @@ impl DirSource {
             dir: dir.to_owned(),
             log: File::open(dir.join("entries.log"))?,
             pending: Vec::new(),
+            spare: Vec::new(),
             next_index: 0,
             files: Files::open(dir)?,
             read_block: READ_BLOCK,
@@ -430,7 +436,9 @@ impl LogSource for DirSource {
             self.pending.clear();
             self.next_index = from;
         }
-        let mut buf = std::mem::take(&mut self.pending);
+        let mut buf = std::mem::take(&mut self.spare);
+        buf.clear();
+        buf.extend_from_slice(&self.pending);
         let mut spans = Vec::with_capacity((to - from) as usize);
         let mut crcs = Vec::with_capacity((to - from) as usize);
         let mut pos = 0usize;
@@ -472,8 +480,13 @@ impl LogSource for DirSource {
             pos = payload.1;
             self.next_index += 1;
         }
-        self.pending = buf[pos..].to_vec();
+        self.pending.clear();
+        self.pending.extend_from_slice(&buf[pos..]);
         Ok(EntryBatch { buf, spans, crcs })
+    }
+
+    fn recycle(&mut self, batch: EntryBatch) {
+        self.spare = batch.buf;
     }
 
     fn children(&mut self, start: u64, end: u64, _size: u64) -> Result<(Hash, Hash), VerifyError> {
