@@ -27,12 +27,22 @@ use serde::Deserialize;
 const RUNS: usize = 7;
 
 fn mapping(name: &str) -> Mapping {
-    Mapping::from_path(&Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings").join(name)).expect("shipped mapping")
+    Mapping::from_path(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("mappings")
+            .join(name),
+    )
+    .expect("shipped mapping")
 }
 
 fn export(m: &Mapping, rows: u64) -> Vec<u8> {
     let mut out = Vec::new();
-    let opts = SynthOptions { rows, seed: 2024, defect_rate: 0.0, keep_expected: false };
+    let opts = SynthOptions {
+        rows,
+        seed: 2024,
+        defect_rate: 0.0,
+        keep_expected: false,
+    };
     synth::write_export(m, &opts, &mut out).expect("synth");
     out
 }
@@ -75,7 +85,10 @@ fn adapter_run(m: &Mapping, bytes: &[u8]) -> (u64, u64) {
             Ok(())
         })
         .expect("decode");
-    assert_eq!(errors, 0, "clean synthetic input decodes without row errors");
+    assert_eq!(
+        errors, 0,
+        "clean synthetic input decodes without row errors"
+    );
     (summary.rows, records)
 }
 
@@ -99,10 +112,14 @@ impl Envelope {
             adapter_id: m.id.clone(),
             adapter_version: m.version.clone(),
             ingested_at: "2024-06-30T00:00:00Z".into(),
-            code_lists: [("gbt2260", "2023"), ("occupations", "2022"), ("gbt4658", "2006")]
-                .into_iter()
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-                .collect(),
+            code_lists: [
+                ("gbt2260", "2023"),
+                ("occupations", "2022"),
+                ("gbt4658", "2006"),
+            ]
+            .into_iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect(),
         }
     }
 
@@ -140,7 +157,15 @@ fn half(s: String) -> String {
     if s.is_ascii() {
         return s;
     }
-    s.chars().map(|c| if ('\u{FF01}'..='\u{FF5E}').contains(&c) { char::from_u32(c as u32 - 0xFEE0).unwrap_or(c) } else { c }).collect()
+    s.chars()
+        .map(|c| {
+            if ('\u{FF01}'..='\u{FF5E}').contains(&c) {
+                char::from_u32(c as u32 - 0xFEE0).unwrap_or(c)
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 fn opt(s: &str) -> Option<String> {
@@ -148,7 +173,8 @@ fn opt(s: &str) -> Option<String> {
 }
 
 fn enum_of<T: for<'de> Deserialize<'de>>(s: &str) -> T {
-    T::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(s)).expect("enum value")
+    T::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(s))
+        .expect("enum value")
 }
 
 #[derive(Deserialize)]
@@ -196,9 +222,15 @@ struct GdRow {
 }
 
 /// The hand-written Guangdong CSV reader: decode, parse, move into records. No validation.
-fn csv_floor(m: &Mapping, bytes: &[u8], tables: &HashMap<&str, HashMap<String, String>>) -> (u64, u64) {
+fn csv_floor(
+    m: &Mapping,
+    bytes: &[u8],
+    tables: &HashMap<&str, HashMap<String, String>>,
+) -> (u64, u64) {
     let env = Envelope::new(m);
-    let text = encoding_rs::GB18030.decode_without_bom_handling_and_without_replacement(bytes).expect("GB18030");
+    let text = encoding_rs::GB18030
+        .decode_without_bom_handling_and_without_replacement(bytes)
+        .expect("GB18030");
     let mut rdr = csv::Reader::from_reader(text.as_bytes());
     let t = |name: &str, k: &str| tables[name].get(k).cloned().unwrap_or_default();
     let (mut rows, mut records) = (0u64, 0u64);
@@ -209,7 +241,11 @@ fn csv_floor(m: &Mapping, bytes: &[u8], tables: &HashMap<&str, HashMap<String, S
         rows += 1;
         let loc = format!("row:{rows}");
         let birth = date(&r.id_number[6..14], "%Y%m%d").expect("birth");
-        let sex = if (r.id_number.as_bytes()[16] - b'0') % 2 == 1 { "1" } else { "2" };
+        let sex = if (r.id_number.as_bytes()[16] - b'0') % 2 == 1 {
+            "1"
+        } else {
+            "2"
+        };
         let person = Person {
             person_key: r.id_number.clone(),
             sex: sex.into(),
@@ -219,20 +255,44 @@ fn csv_floor(m: &Mapping, bytes: &[u8], tables: &HashMap<&str, HashMap<String, S
             hukou_nature: enum_of(&t("hukou_nature", &r.hukou_nature)),
             residence_division: r.residence,
             graduation_year: r.graduation.parse().ok(),
-            key_groups: r.groups.split('、').filter(|s| !s.is_empty()).map(|g| enum_of(&t("gd_key_groups", g))).collect(),
-            protected: Some(PersonProtected { name: r.name, id_number: r.id_number.clone(), phone: opt(&r.phone) }),
+            key_groups: r
+                .groups
+                .split('、')
+                .filter(|s| !s.is_empty())
+                .map(|g| enum_of(&t("gd_key_groups", g)))
+                .collect(),
+            protected: Some(PersonProtected {
+                name: r.name,
+                id_number: r.id_number.clone(),
+                phone: opt(&r.phone),
+            }),
         };
-        black_box(env.record(format!("P-{}", r.id), 1, loc.clone(), RecordBody::Person(person)));
+        black_box(env.record(
+            format!("P-{}", r.id),
+            1,
+            loc.clone(),
+            RecordBody::Person(person),
+        ));
         let reg = JobSeekerRegistration {
             person_key: r.id_number.clone(),
             seeker_category: enum_of(&t("seeker_category", &r.category)),
-            desired_occupations: r.occupations.split(';').filter(|s| !s.is_empty()).map(|o| t("gd_occupation", o)).collect(),
+            desired_occupations: r
+                .occupations
+                .split(';')
+                .filter(|s| !s.is_empty())
+                .map(|o| t("gd_occupation", o))
+                .collect(),
             desired_division: r.division.clone(),
             registered_on: date(&r.registered, "%Y年%m月%d日").expect("date"),
             valid_until: date(&r.valid_until, "%Y年%m月%d日"),
             status: enum_of(&t("registration_status", &r.status)),
         };
-        black_box(env.record(format!("R-{}", r.id), 1, loc.clone(), RecordBody::JobSeekerRegistration(reg)));
+        black_box(env.record(
+            format!("R-{}", r.id),
+            1,
+            loc.clone(),
+            RecordBody::JobSeekerRegistration(reg),
+        ));
         records += 2;
         if r.employed == "已就业" {
             let ev = EmploymentEvent {
@@ -245,7 +305,12 @@ fn csv_floor(m: &Mapping, bytes: &[u8], tables: &HashMap<&str, HashMap<String, S
                 date: date(&r.hired_on, "%Y年%m月%d日").expect("date"),
                 reason: None,
             };
-            black_box(env.record(format!("E-{}", r.id), 1, loc, RecordBody::EmploymentEvent(ev)));
+            black_box(env.record(
+                format!("E-{}", r.id),
+                1,
+                loc,
+                RecordBody::EmploymentEvent(ev),
+            ));
             records += 1;
         }
     }
@@ -322,7 +387,11 @@ struct ZjService {
 }
 
 /// The hand-written Zhejiang JSON reader: parse typed structs, move into records. No validation.
-fn json_floor(m: &Mapping, bytes: &[u8], tables: &HashMap<&str, HashMap<String, String>>) -> (u64, u64) {
+fn json_floor(
+    m: &Mapping,
+    bytes: &[u8],
+    tables: &HashMap<&str, HashMap<String, String>>,
+) -> (u64, u64) {
     let env = Envelope::new(m);
     let items: Vec<ZjPerson> = serde_json::from_slice(bytes).expect("json");
     let t = |name: &str, k: &str| tables[name].get(k).cloned().unwrap_or_default();
@@ -331,7 +400,11 @@ fn json_floor(m: &Mapping, bytes: &[u8], tables: &HashMap<&str, HashMap<String, 
     for (i, p) in items.into_iter().enumerate() {
         let version: u64 = p.version.parse().unwrap_or(1);
         let birth = date(&p.id_card[6..14], "%Y%m%d").expect("birth");
-        let sex = if (p.id_card.as_bytes()[16] - b'0') % 2 == 1 { "1" } else { "2" };
+        let sex = if (p.id_card.as_bytes()[16] - b'0') % 2 == 1 {
+            "1"
+        } else {
+            "2"
+        };
         let person = Person {
             person_key: p.id_card.clone(),
             sex: sex.into(),
@@ -341,10 +414,23 @@ fn json_floor(m: &Mapping, bytes: &[u8], tables: &HashMap<&str, HashMap<String, 
             hukou_nature: enum_of(&t("hukou_nature", &p.hukou.nature)),
             residence_division: p.residence.division,
             graduation_year: p.graduation_year.and_then(|y| y.parse().ok()),
-            key_groups: p.tags.iter().map(|g| enum_of(&g.to_ascii_lowercase())).collect(),
-            protected: Some(PersonProtected { name: p.name, id_number: p.id_card.clone(), phone: p.mobile }),
+            key_groups: p
+                .tags
+                .iter()
+                .map(|g| enum_of(&g.to_ascii_lowercase()))
+                .collect(),
+            protected: Some(PersonProtected {
+                name: p.name,
+                id_number: p.id_card.clone(),
+                phone: p.mobile,
+            }),
         };
-        black_box(env.record(p.person_id, version, format!("/{i}"), RecordBody::Person(person)));
+        black_box(env.record(
+            p.person_id,
+            version,
+            format!("/{i}"),
+            RecordBody::Person(person),
+        ));
         records += 1;
         for (j, r) in p.registrations.into_iter().enumerate() {
             let reg = JobSeekerRegistration {
@@ -356,7 +442,12 @@ fn json_floor(m: &Mapping, bytes: &[u8], tables: &HashMap<&str, HashMap<String, 
                 valid_until: r.valid_until.and_then(|d| date(&d, "%Y/%m/%d")),
                 status: enum_of(&r.status.to_ascii_lowercase()),
             };
-            black_box(env.record(r.reg_no, version, format!("/{i}/registrations/{j}"), RecordBody::JobSeekerRegistration(reg)));
+            black_box(env.record(
+                r.reg_no,
+                version,
+                format!("/{i}/registrations/{j}"),
+                RecordBody::JobSeekerRegistration(reg),
+            ));
             records += 1;
         }
         for (j, e) in p.employment_history.into_iter().enumerate() {
@@ -370,7 +461,12 @@ fn json_floor(m: &Mapping, bytes: &[u8], tables: &HashMap<&str, HashMap<String, 
                 date: date(&e.date, "%Y-%m-%d").expect("date"),
                 reason: e.reason,
             };
-            black_box(env.record(e.event_id, 1, format!("/{i}/employmentHistory/{j}"), RecordBody::EmploymentEvent(ev)));
+            black_box(env.record(
+                e.event_id,
+                1,
+                format!("/{i}/employmentHistory/{j}"),
+                RecordBody::EmploymentEvent(ev),
+            ));
             records += 1;
         }
         for (j, s) in p.services.into_iter().enumerate() {
@@ -382,7 +478,12 @@ fn json_floor(m: &Mapping, bytes: &[u8], tables: &HashMap<&str, HashMap<String, 
                 date: date(&s.date, "%Y%m%d").expect("date"),
                 outcome: enum_of(&s.result.to_ascii_lowercase()),
             };
-            black_box(env.record(s.service_id, 1, format!("/{i}/services/{j}"), RecordBody::ServiceEvent(sv)));
+            black_box(env.record(
+                s.service_id,
+                1,
+                format!("/{i}/services/{j}"),
+                RecordBody::ServiceEvent(sv),
+            ));
             records += 1;
         }
     }
@@ -403,7 +504,8 @@ fn tables(path: &str) -> HashMap<&'static str, HashMap<String, String>> {
         code_tables: HashMap<String, T>,
     }
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings");
-    let f: F = toml::from_str(&std::fs::read_to_string(dir.join(path)).expect("mapping")).expect("toml");
+    let f: F =
+        toml::from_str(&std::fs::read_to_string(dir.join(path)).expect("mapping")).expect("toml");
     f.code_tables
         .into_iter()
         .map(|(name, mut t)| {
@@ -431,8 +533,13 @@ fn report(what: &str, unit: &str, n: u64, adapter: Duration, floor: Duration, ta
 
 fn main() {
     // `cargo test --benches` runs this too; keep that quick.
-    let quick = std::env::args().any(|a| a == "--test") || std::env::var_os("PES_BENCH_QUICK").is_some();
-    let (csv_rows, json_items) = if quick { (2_000, 500) } else { (200_000, 50_000) };
+    let quick =
+        std::env::args().any(|a| a == "--test") || std::env::var_os("PES_BENCH_QUICK").is_some();
+    let (csv_rows, json_items) = if quick {
+        (2_000, 500)
+    } else {
+        (200_000, 50_000)
+    };
 
     let only = std::env::var("PES_BENCH_ONLY").unwrap_or_default();
     if only != "json" {
@@ -449,21 +556,41 @@ fn csv_bench(csv_rows: u64) {
     let gd_tables = tables("gd_440000_csv.toml");
     let (adapter_t, (rows, records)) = measure_pair(|| adapter_run(&gd, &gd_bytes));
     let (floor_t, (frows, frecords)) = measure_pair(|| csv_floor(&gd, &gd_bytes, &gd_tables));
-    assert_eq!((rows, records), (frows, frecords), "floor and adapter see the same rows and records");
-    println!("Guangdong GB18030 CSV: {rows} rows, {records} records, {} bytes (median of {RUNS} runs)", gd_bytes.len());
+    assert_eq!(
+        (rows, records),
+        (frows, frecords),
+        "floor and adapter see the same rows and records"
+    );
+    println!(
+        "Guangdong GB18030 CSV: {rows} rows, {records} records, {} bytes (median of {RUNS} runs)",
+        gd_bytes.len()
+    );
     report("CSV rows", "rows", rows, adapter_t, floor_t, 300_000.0);
 }
 
 fn json_bench(json_items: u64) {
-
     let zj = mapping("zj_330000_json.toml");
     let zj_bytes = export(&zj, json_items);
     let zj_tables = tables("zj_330000_json.toml");
     let (adapter_t, (items, records)) = measure_pair(|| adapter_run(&zj, &zj_bytes));
     let (floor_t, (fitems, frecords)) = measure_pair(|| json_floor(&zj, &zj_bytes, &zj_tables));
-    assert_eq!((items, records), (fitems, frecords), "floor and adapter see the same items and records");
-    println!("Zhejiang nested JSON: {items} items, {records} records, {} bytes (median of {RUNS} runs)", zj_bytes.len());
-    report("JSON records", "records", records, adapter_t, floor_t, 200_000.0);
+    assert_eq!(
+        (items, records),
+        (fitems, frecords),
+        "floor and adapter see the same items and records"
+    );
+    println!(
+        "Zhejiang nested JSON: {items} items, {records} records, {} bytes (median of {RUNS} runs)",
+        zj_bytes.len()
+    );
+    report(
+        "JSON records",
+        "records",
+        records,
+        adapter_t,
+        floor_t,
+        200_000.0,
+    );
 }
 
 fn measure_pair(mut f: impl FnMut() -> (u64, u64)) -> (Duration, (u64, u64)) {

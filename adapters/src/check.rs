@@ -28,7 +28,11 @@ pub struct CheckReport {
 
 impl CheckReport {
     /// Runs `adapter` over `input` and collects the result.
-    pub fn run(adapter: &dyn Adapter, input: &mut dyn Read, ctx: &DecodeContext<'_>) -> CheckReport {
+    pub fn run(
+        adapter: &dyn Adapter,
+        input: &mut dyn Read,
+        ctx: &DecodeContext<'_>,
+    ) -> CheckReport {
         let mut records = Vec::new();
         let mut errors = Vec::new();
         let result = adapter.decode(input, ctx, &mut |d| {
@@ -41,7 +45,11 @@ impl CheckReport {
         let (summary, fault) = match result {
             Ok(s) => (s, None),
             Err(e) => (
-                DecodeSummary { rows: 0, records: records.len() as u64, row_errors: errors.len() as u64 },
+                DecodeSummary {
+                    rows: 0,
+                    records: records.len() as u64,
+                    row_errors: errors.len() as u64,
+                },
                 Some(e.to_string()),
             ),
         };
@@ -57,6 +65,9 @@ impl CheckReport {
 
     /// A copy with protected fields masked, for display.
     pub fn masked(&self) -> CheckReport {
-        CheckReport { records: self.records.iter().map(masked).collect(), ..self.clone() }
+        CheckReport {
+            records: self.records.iter().map(masked).collect(),
+            ..self.clone()
+        }
     }
 }

@@ -44,8 +44,15 @@ impl std::error::Error for InvalidBytes {}
 /// Turns an I/O error from a [`StrictDecoder`] chain into an adapter error.
 pub(crate) fn io_to_adapter(e: io::Error, encoding: EncodingName) -> AdapterError {
     if e.get_ref().is_some_and(|inner| inner.is::<InvalidBytes>()) {
-        let offset = e.get_ref().and_then(|i| i.downcast_ref::<InvalidBytes>()).map(|b| b.offset).unwrap_or(0);
-        return AdapterError::Encoding { encoding: label(encoding).to_string(), location: format!("byte {offset}") };
+        let offset = e
+            .get_ref()
+            .and_then(|i| i.downcast_ref::<InvalidBytes>())
+            .map(|b| b.offset)
+            .unwrap_or(0);
+        return AdapterError::Encoding {
+            encoding: label(encoding).to_string(),
+            location: format!("byte {offset}"),
+        };
     }
     AdapterError::Io(e)
 }
@@ -92,7 +99,10 @@ impl<R: Read> StrictDecoder<R> {
     fn fill(&mut self) -> io::Result<()> {
         if self.out_start == self.out_end {
             if let Some(offset) = self.pending {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, InvalidBytes { offset }));
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    InvalidBytes { offset },
+                ));
             }
         }
         while self.out_start == self.out_end && !self.finished {
@@ -112,7 +122,9 @@ impl<R: Read> StrictDecoder<R> {
                 self.raw_end = n;
             }
             let src = &self.raw[self.raw_start..self.raw_end];
-            let (result, read, written) = self.decoder.decode_to_utf8_without_replacement(src, &mut self.out, self.eof);
+            let (result, read, written) =
+                self.decoder
+                    .decode_to_utf8_without_replacement(src, &mut self.out, self.eof);
             self.raw_start += read;
             self.consumed += read as u64;
             self.out_start = 0;
@@ -126,7 +138,9 @@ impl<R: Read> StrictDecoder<R> {
                 DecoderResult::OutputFull => {}
                 DecoderResult::Malformed(bad, after) => {
                     // The bad sequence ended `after` bytes before the read position.
-                    let offset = self.consumed.saturating_sub(u64::from(bad) + u64::from(after));
+                    let offset = self
+                        .consumed
+                        .saturating_sub(u64::from(bad) + u64::from(after));
                     // Hand out the good text first; the fault surfaces on the next fill.
                     self.pending = Some(offset);
                     self.finished = true;
@@ -148,7 +162,10 @@ impl<R: Read> Read for StrictDecoder<R> {
 }
 
 /// Decodes a whole byte slice strictly; `None` when it holds an invalid sequence.
-pub(crate) fn decode_slice<'b>(bytes: &'b [u8], encoding: &'static Encoding) -> Option<std::borrow::Cow<'b, str>> {
+pub(crate) fn decode_slice<'b>(
+    bytes: &'b [u8],
+    encoding: &'static Encoding,
+) -> Option<std::borrow::Cow<'b, str>> {
     encoding.decode_without_bom_handling_and_without_replacement(bytes)
 }
 
@@ -165,7 +182,12 @@ mod tests {
                 Ok(0) => return (String::from_utf8(out).unwrap(), None),
                 Ok(n) => out.extend_from_slice(&buf[..n]),
                 Err(e) => {
-                    let off = e.get_ref().unwrap().downcast_ref::<InvalidBytes>().unwrap().offset;
+                    let off = e
+                        .get_ref()
+                        .unwrap()
+                        .downcast_ref::<InvalidBytes>()
+                        .unwrap()
+                        .offset;
                     return (String::from_utf8(out).unwrap(), Some(off));
                 }
             }

@@ -46,8 +46,14 @@ impl Adapter for MappedAdapter {
         match self.mapping.format {
             Format::Csv { .. } => &["text/csv", "application/csv", "text/plain"],
             Format::FixedWidth { .. } => &["text/plain", "application/octet-stream"],
-            Format::Json { layout: crate::mapping::JsonLayout::Array } => &["application/json"],
-            Format::Json { .. } => &["application/x-ndjson", "application/jsonl", "application/json"],
+            Format::Json {
+                layout: crate::mapping::JsonLayout::Array,
+            } => &["application/json"],
+            Format::Json { .. } => &[
+                "application/x-ndjson",
+                "application/jsonl",
+                "application/json",
+            ],
             Format::Xml { .. } => &["application/xml", "text/xml"],
         }
     }
@@ -60,7 +66,9 @@ impl Adapter for MappedAdapter {
     ) -> Result<DecodeSummary, AdapterError> {
         let summary = match self.mapping.format {
             Format::Csv { .. } => formats::csv::decode(&self.mapping, input, ctx, sink),
-            Format::FixedWidth { .. } => formats::fixed_width::decode(&self.mapping, input, ctx, sink),
+            Format::FixedWidth { .. } => {
+                formats::fixed_width::decode(&self.mapping, input, ctx, sink)
+            }
             Format::Json { .. } => formats::json::decode(&self.mapping, input, ctx, sink),
             Format::Xml { .. } => formats::xml::decode(&self.mapping, input, ctx, sink),
         }?;

@@ -15,7 +15,11 @@ impl Registry {
     /// Loads every `*.toml` file in `dir` (not recursive). Fails on the first bad mapping or on
     /// two mappings with one id.
     pub fn load_dir(dir: &Path) -> Result<Registry, MappingError> {
-        let io_err = |e: std::io::Error| MappingError { file: Some(dir.to_path_buf()), line: None, message: e.to_string() };
+        let io_err = |e: std::io::Error| MappingError {
+            file: Some(dir.to_path_buf()),
+            line: None,
+            message: e.to_string(),
+        };
         let mut paths: Vec<_> = std::fs::read_dir(dir)
             .map_err(io_err)?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -26,7 +30,11 @@ impl Registry {
         for p in paths {
             let m = Mapping::from_path(&p)?;
             if reg.mappings.contains_key(&m.id) {
-                return Err(MappingError { file: Some(p), line: None, message: format!("duplicate adapter id '{}'", m.id) });
+                return Err(MappingError {
+                    file: Some(p),
+                    line: None,
+                    message: format!("duplicate adapter id '{}'", m.id),
+                });
             }
             reg.mappings.insert(m.id.clone(), m);
         }

@@ -78,11 +78,16 @@ impl DatePattern {
         if !lit.is_empty() {
             toks.push(DateToken::Lit(lit));
         }
-        DatePattern { fast: fast.then_some(toks), text }
+        DatePattern {
+            fast: fast.then_some(toks),
+            text,
+        }
     }
 
     pub(crate) fn parse(&self, s: &str) -> Option<NaiveDate> {
-        let Some(toks) = &self.fast else { return NaiveDate::parse_from_str(s, &self.text).ok() };
+        let Some(toks) = &self.fast else {
+            return NaiveDate::parse_from_str(s, &self.text).ok();
+        };
         let b = s.as_bytes();
         let mut i = 0;
         let (mut y, mut m, mut d) = (None, None, None);
@@ -116,12 +121,37 @@ impl DatePattern {
     }
 }
 
-/// A compiled code table.
+/// A compiled code table: entries sorted by local code (binary search beats hashing for the
+/// short keys and small tables provinces use).
 #[derive(Debug, Clone)]
 pub(crate) struct CodeTable {
     pub name: String,
-    pub entries: HashMap<String, String>,
+    pub entries: Vec<(String, String)>,
     pub on_unknown: OnUnknown,
+}
+
+impl CodeTable {
+    pub(crate) fn new(
+        name: String,
+        entries: HashMap<String, String>,
+        on_unknown: OnUnknown,
+    ) -> CodeTable {
+        let mut entries: Vec<(String, String)> = entries.into_iter().collect();
+        entries.sort_unstable();
+        CodeTable {
+            name,
+            entries,
+            on_unknown,
+        }
+    }
+
+    /// The national code for a local code.
+    pub(crate) fn get(&self, local: &str) -> Option<&str> {
+        self.entries
+            .binary_search_by(|(k, _)| k.as_str().cmp(local))
+            .ok()
+            .map(|i| self.entries[i].1.as_str())
+    }
 }
 
 /// Why a transform refused a value.
@@ -132,7 +162,10 @@ pub(crate) struct StepFail {
 }
 
 fn fail(code: RowErrorCode, message: impl Into<String>) -> StepFail {
-    StepFail { code, message: message.into() }
+    StepFail {
+        code,
+        message: message.into(),
+    }
 }
 
 /// Applies one step.
@@ -162,7 +195,11 @@ pub(crate) fn apply<'a>(step: &Step, v: V<'a>, tables: &'a [CodeTable]) -> Resul
     }
 }
 
-fn apply_text<'a>(step: &Step, t: Cow<'a, str>, tables: &'a [CodeTable]) -> Result<V<'a>, StepFail> {
+fn apply_text<'a>(
+    step: &Step,
+    t: Cow<'a, str>,
+    tables: &'a [CodeTable],
+) -> Result<V<'a>, StepFail> {
     Ok(match step {
         Step::Trim => V::Text(trim(t)),
         Step::Halfwidth => V::Text(halfwidth(t)),
@@ -191,21 +228,31 @@ fn apply_text<'a>(step: &Step, t: Cow<'a, str>, tables: &'a [CodeTable]) -> Resu
             if t.is_empty() {
                 return Ok(V::Absent);
             }
-            V::Date(parse_date(&t, formats).ok_or_else(|| fail(RowErrorCode::BadDate, "date matches none of the mapping's formats"))?)
+            V::Date(parse_date(&t, formats).ok_or_else(|| {
+                fail(
+                    RowErrorCode::BadDate,
+                    "date matches none of the mapping's formats",
+                )
+            })?)
         }
         Step::Month(formats) => {
             if t.is_empty() {
                 return Ok(V::Absent);
             }
-            V::Text(Cow::Owned(parse_month(&t, formats).ok_or_else(|| fail(RowErrorCode::BadDate, "month matches none of the mapping's formats"))?))
+            V::Text(Cow::Owned(parse_month(&t, formats).ok_or_else(|| {
+                fail(
+                    RowErrorCode::BadDate,
+                    "month matches none of the mapping's formats",
+                )
+            })?))
         }
         Step::Table(i) => {
             if t.is_empty() {
                 return Ok(V::Absent);
             }
             let table = &tables[*i];
-            match table.entries.get(t.as_ref()) {
-                Some(code) => V::Text(Cow::Borrowed(code.as_str())),
+            match table.get(t.as_ref()) {
+                Some(code) => V::Text(Cow::Borrowed(code)),
                 None if table.on_unknown == OnUnknown::Pass => V::Text(t),
                 None => {
                     return Err(fail(
@@ -232,12 +279,18 @@ fn apply_text<'a>(step: &Step, t: Cow<'a, str>, tables: &'a [CodeTable]) -> Resu
 }
 
 fn id(t: &str) -> Result<IdNumber, StepFail> {
-    IdNumber::parse(t.trim()).map_err(|_| fail(RowErrorCode::BadIdNumber, "not a valid GB 11643 ID number"))
+    IdNumber::parse(t.trim())
+        .map_err(|_| fail(RowErrorCode::BadIdNumber, "not a valid GB 11643 ID number"))
 }
 
 fn split<'a>(t: Cow<'a, str>, sep: &str) -> Vec<Cow<'a, str>> {
     match t {
-        Cow::Borrowed(b) => b.split(sep).map(str::trim).filter(|s| !s.is_empty()).map(Cow::Borrowed).collect(),
+        Cow::Borrowed(b) => b
+            .split(sep)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(Cow::Borrowed)
+            .collect(),
         Cow::Owned(o) => o
             .split(sep)
             .map(str::trim)
@@ -253,6 +306,12 @@ fn is_space(c: char) -> bool {
 
 /// Trims white space, including the ideographic space, without copying.
 pub(crate) fn trim(t: Cow<'_, str>) -> Cow<'_, str> {
+    let b = t.as_bytes();
+    if b.first().is_some_and(|c| c.is_ascii_graphic())
+        && b.last().is_some_and(|c| c.is_ascii_graphic())
+    {
+        return t;
+    }
     match t {
         Cow::Borrowed(b) => Cow::Borrowed(b.trim_matches(is_space)),
         Cow::Owned(o) => {
@@ -268,7 +327,12 @@ pub(crate) fn trim(t: Cow<'_, str>) -> Cow<'_, str> {
 
 /// Full-width ASCII variants (U+FF01..=U+FF5E) and U+3000 to half-width; copies only if needed.
 pub(crate) fn halfwidth(t: Cow<'_, str>) -> Cow<'_, str> {
-    let needs = t.chars().any(|c| ('\u{FF01}'..='\u{FF5E}').contains(&c) || c == '\u{3000}');
+    if t.is_ascii() {
+        return t;
+    }
+    let needs = t
+        .chars()
+        .any(|c| ('\u{FF01}'..='\u{FF5E}').contains(&c) || c == '\u{3000}');
     if !needs {
         return t;
     }
@@ -340,11 +404,25 @@ mod tests {
 
     #[test]
     fn fast_date_patterns_agree_with_chrono() {
-        let cases = ["2024-03-05", "2024-3-5", "20240305", "2024/3/5", "2024年3月5日", "2024-02-30", "2024-03-05 ", "2024-003-05", ""];
+        let cases = [
+            "2024-03-05",
+            "2024-3-5",
+            "20240305",
+            "2024/3/5",
+            "2024年3月5日",
+            "2024-02-30",
+            "2024-03-05 ",
+            "2024-003-05",
+            "",
+        ];
         for p in ["%Y-%m-%d", "%Y%m%d", "%Y/%m/%d", "%Y年%m月%d日"] {
             let fast = DatePattern::new(p.into());
             for c in cases {
-                assert_eq!(fast.parse(c), NaiveDate::parse_from_str(c, p).ok(), "{p} {c:?}");
+                assert_eq!(
+                    fast.parse(c),
+                    NaiveDate::parse_from_str(c, p).ok(),
+                    "{p} {c:?}"
+                );
             }
         }
         // Stricter than chrono on purpose: a year has four digits.
@@ -353,13 +431,25 @@ mod tests {
 
     #[test]
     fn fullwidth_digits_and_letters_become_halfwidth() {
-        assert_eq!(halfwidth(Cow::Borrowed("１１０１０５Ｘ\u{3000}ａ")), "110105X a");
-        assert!(matches!(halfwidth(Cow::Borrowed("plain")), Cow::Borrowed(_)));
+        assert_eq!(
+            halfwidth(Cow::Borrowed("１１０１０５Ｘ\u{3000}ａ")),
+            "110105X a"
+        );
+        assert!(matches!(
+            halfwidth(Cow::Borrowed("plain")),
+            Cow::Borrowed(_)
+        ));
     }
 
     #[test]
     fn months_normalise_to_year_dash_month() {
-        assert_eq!(parse_month("202403", &["%Y%m".into()]).as_deref(), Some("2024-03"));
-        assert_eq!(parse_month("2024年3月", &["%Y年%m月".into()]).as_deref(), Some("2024-03"));
+        assert_eq!(
+            parse_month("202403", &["%Y%m".into()]).as_deref(),
+            Some("2024-03")
+        );
+        assert_eq!(
+            parse_month("2024年3月", &["%Y年%m月".into()]).as_deref(),
+            Some("2024-03")
+        );
     }
 }

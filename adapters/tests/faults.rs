@@ -3,7 +3,9 @@
 mod common;
 
 use pes_adapters::national::PersonKeyer;
-use pes_adapters::{build_adapter, AdapterError, DecodeContext, Decoded, Mapping, RowErrorCode, SinkError};
+use pes_adapters::{
+    build_adapter, AdapterError, DecodeContext, Decoded, Mapping, RowErrorCode, SinkError,
+};
 
 fn sample(name: &str) -> Vec<u8> {
     std::fs::read(common::crate_dir().join("samples").join(name)).unwrap()
@@ -26,11 +28,19 @@ fn first_lines(bytes: &[u8], n: usize) -> Vec<u8> {
 fn broken_csv_quoting_stops_at_its_line_after_delivering_earlier_rows() {
     let m = common::mapping("gd_440000_csv.toml");
     let mut bytes = first_lines(&sample("gd_440000_persons.csv"), 3);
-    bytes.extend(gb("GD2024000199,\"440106199804120232,陈志强,13800138000,本科\r\n"));
-    bytes.extend(first_lines(&sample("gd_440000_persons.csv"), 5).split_off(first_lines(&sample("gd_440000_persons.csv"), 4).len()));
+    bytes.extend(gb(
+        "GD2024000199,\"440106199804120232,陈志强,13800138000,本科\r\n",
+    ));
+    bytes.extend(
+        first_lines(&sample("gd_440000_persons.csv"), 5)
+            .split_off(first_lines(&sample("gd_440000_persons.csv"), 4).len()),
+    );
     let r = common::run(&m, &bytes);
     let fault = r.fault.expect("broken quoting is a fault");
-    assert!(fault.contains("line 4") && fault.contains("quoting"), "{fault}");
+    assert!(
+        fault.contains("line 4") && fault.contains("quoting"),
+        "{fault}"
+    );
     // Rows 1 and 2 (person + registration, and a hire for row 2) arrived before the fault.
     assert_eq!(r.records.len(), 5);
     assert_eq!(r.records.last().unwrap().provenance.location, "row:2");
@@ -45,7 +55,10 @@ fn invalid_gb18030_bytes_stop_with_their_offset_after_earlier_rows() {
     let r = common::run(&m, &bytes);
     let fault = r.fault.expect("invalid bytes are a fault");
     let offset = good.len() + "GD2024000199,".len();
-    assert!(fault.contains("GB18030") && fault.contains(&format!("byte {offset}")), "{fault}");
+    assert!(
+        fault.contains("GB18030") && fault.contains(&format!("byte {offset}")),
+        "{fault}"
+    );
     assert_eq!(r.records.len(), 7, "rows 1-3 are delivered");
 }
 
@@ -55,10 +68,14 @@ fn truncated_xml_is_a_fault_after_the_complete_items() {
     let full = sample("bj_110000_export.xml");
     let text = String::from_utf8(full).unwrap();
     let cut = text.find("<Title><![CDATA[").unwrap();
-    let r = common::run(&m, text[..cut].as_bytes());
+    let r = common::run(&m, &text.as_bytes()[..cut]);
     let fault = r.fault.expect("truncated XML is a fault");
     assert!(fault.contains("truncated XML"), "{fault}");
-    let ids: Vec<_> = r.records.iter().map(|r| r.source_record_id.as_str()).collect();
+    let ids: Vec<_> = r
+        .records
+        .iter()
+        .map(|r| r.source_record_id.as_str())
+        .collect();
     assert_eq!(ids, ["BJE-0001", "BJE-0002", "BJV-0001"]);
 }
 
@@ -70,7 +87,11 @@ fn truncated_json_is_a_fault_after_the_complete_items() {
     let r = common::run(&m, &text.as_bytes()[..cut]);
     let fault = r.fault.expect("truncated JSON is a fault");
     assert!(fault.contains("truncated JSON"), "{fault}");
-    assert_eq!(r.records.len(), 4, "the first person and its nested records");
+    assert_eq!(
+        r.records.len(),
+        4,
+        "the first person and its nested records"
+    );
 }
 
 #[test]
@@ -79,12 +100,23 @@ fn dtd_and_entity_expansion_are_refused() {
     let laughs = r#"<?xml version="1.0"?>
 <!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>
 <Export><Employers><Employer id="x"><Name>&lol2;</Name></Employer></Employers></Export>"#;
-    let fault = common::run(&m, laughs.as_bytes()).fault.expect("DTD refused");
-    assert!(fault.contains("refused") && fault.contains("DOCTYPE"), "{fault}");
+    let fault = common::run(&m, laughs.as_bytes())
+        .fault
+        .expect("DTD refused");
+    assert!(
+        fault.contains("refused") && fault.contains("DOCTYPE"),
+        "{fault}"
+    );
 
-    let undeclared = r#"<Export><Employers><Employer id="x"><Name>&xxe;</Name></Employer></Employers></Export>"#;
-    let fault = common::run(&m, undeclared.as_bytes()).fault.expect("entity refused");
-    assert!(fault.contains("refused") && fault.contains("&xxe;"), "{fault}");
+    let undeclared =
+        r#"<Export><Employers><Employer id="x"><Name>&xxe;</Name></Employer></Employers></Export>"#;
+    let fault = common::run(&m, undeclared.as_bytes())
+        .fault
+        .expect("entity refused");
+    assert!(
+        fault.contains("refused") && fault.contains("&xxe;"),
+        "{fault}"
+    );
 }
 
 #[test]
@@ -97,8 +129,15 @@ fn a_row_with_the_wrong_field_count_is_a_row_error_and_decoding_goes_on() {
     let r = common::run(&m, &bytes);
     assert!(r.fault.is_none());
     let e = &r.errors[0];
-    assert_eq!((e.location.as_str(), e.code), ("row:2", RowErrorCode::BadRow));
-    assert!(e.message.contains("3 fields, the header has 20"), "{}", e.message);
+    assert_eq!(
+        (e.location.as_str(), e.code),
+        ("row:2", RowErrorCode::BadRow)
+    );
+    assert!(
+        e.message.contains("3 fields, the header has 20"),
+        "{}",
+        e.message
+    );
     assert_eq!(e.raw_row, "GD2024000199,too,few");
     assert_eq!(r.records.len(), 8, "all other rows still decode");
 }
@@ -108,7 +147,10 @@ fn a_header_without_a_mapped_column_is_a_fault_naming_it() {
     let m = common::mapping("gd_440000_csv.toml");
     let bytes = gb("记录编号,身份证号码\r\nA,B\r\n");
     let fault = common::run(&m, &bytes).fault.unwrap();
-    assert!(fault.contains("line 1") && fault.contains("姓名"), "{fault}");
+    assert!(
+        fault.contains("line 1") && fault.contains("姓名"),
+        "{fault}"
+    );
 }
 
 #[test]
@@ -117,7 +159,8 @@ fn a_bad_ndjson_line_is_a_row_error_and_the_next_lines_decode() {
         .unwrap()
         .replace("layout = \"array\"", "layout = \"ndjson\"");
     let m = Mapping::from_toml_str(&text, None).unwrap();
-    let items: Vec<serde_json::Value> = serde_json::from_slice(&sample("zj_330000_persons.json")).unwrap();
+    let items: Vec<serde_json::Value> =
+        serde_json::from_slice(&sample("zj_330000_persons.json")).unwrap();
     let mut nd = String::new();
     nd.push_str(&serde_json::to_string(&items[0]).unwrap());
     nd.push_str("\n{\"personId\": oops}\n\n");
@@ -125,11 +168,18 @@ fn a_bad_ndjson_line_is_a_row_error_and_the_next_lines_decode() {
     nd.push('\n');
     let r = common::run(&m, nd.as_bytes());
     assert!(r.fault.is_none(), "{:?}", r.fault);
-    let bad: Vec<_> = r.errors.iter().filter(|e| e.code == RowErrorCode::BadRow).collect();
+    let bad: Vec<_> = r
+        .errors
+        .iter()
+        .filter(|e| e.code == RowErrorCode::BadRow)
+        .collect();
     assert_eq!(bad.len(), 1);
     assert_eq!(bad[0].location, "line:2");
     assert_eq!(bad[0].raw_row, "{\"personId\": oops}");
-    assert!(r.records.iter().any(|r| r.provenance.location.starts_with("line:4")));
+    assert!(r
+        .records
+        .iter()
+        .any(|r| r.provenance.location.starts_with("line:4")));
 }
 
 #[test]

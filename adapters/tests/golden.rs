@@ -16,6 +16,10 @@ fn golden_json(report: &pes_adapters::check::CheckReport) -> serde_json::Value {
         .map(|e| {
             let mut v = serde_json::to_value(e).unwrap();
             v["raw_row"] = json!(e.raw_row);
+            if e.code == pes_adapters::RowErrorCode::Invalid {
+                // The validator's wording belongs to pes-schemas; its stable code is kept.
+                v.as_object_mut().unwrap().remove("message");
+            }
             v
         })
         .collect();
@@ -37,18 +41,27 @@ fn every_shipped_sample_matches_its_golden_file() {
         let report = common::run_file(&mapping, &sample);
         assert!(report.fault.is_none(), "{}: {:?}", mapping.id, report.fault);
         let got = serde_json::to_string_pretty(&golden_json(&report)).unwrap() + "\n";
-        let golden = common::crate_dir().join("tests/golden").join(format!("{}.json", mapping.id));
+        let golden = common::crate_dir()
+            .join("tests/golden")
+            .join(format!("{}.json", mapping.id));
         if std::env::var_os("UPDATE_GOLDEN").is_some() {
             std::fs::write(&golden, &got).unwrap();
             continue;
         }
-        let want = std::fs::read_to_string(&golden)
-            .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDEN=1 to create)", golden.display()));
+        let want = std::fs::read_to_string(&golden).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (run with UPDATE_GOLDEN=1 to create)",
+                golden.display()
+            )
+        });
         if got != want {
             mismatches.push(golden.display().to_string());
         }
     }
-    assert!(mismatches.is_empty(), "output differs from golden files: {mismatches:?}");
+    assert!(
+        mismatches.is_empty(),
+        "output differs from golden files: {mismatches:?}"
+    );
 }
 
 #[test]
@@ -101,14 +114,24 @@ fn gb18030_name_outside_the_bmp_survives_intact() {
 #[test]
 fn protected_values_never_appear_in_error_messages_or_raw_values() {
     let mapping = common::mapping("gd_440000_csv.toml");
-    let report = common::run_file(&mapping, &common::crate_dir().join("samples/gd_440000_persons.csv"));
+    let report = common::run_file(
+        &mapping,
+        &common::crate_dir().join("samples/gd_440000_persons.csv"),
+    );
     let bad_id = "440111197901010550";
-    let with_bad_id: Vec<_> = report.errors.iter().filter(|e| e.location == "row:4").collect();
+    let with_bad_id: Vec<_> = report
+        .errors
+        .iter()
+        .filter(|e| e.location == "row:4")
+        .collect();
     assert!(!with_bad_id.is_empty());
     for e in &report.errors {
         assert!(!e.message.contains(bad_id));
         assert_ne!(e.raw_value.as_deref(), Some(bad_id));
-        assert!(!format!("{e:?}").contains(bad_id), "Debug leaks the raw row");
+        assert!(
+            !format!("{e:?}").contains(bad_id),
+            "Debug leaks the raw row"
+        );
         assert!(!e.to_string().contains(bad_id));
     }
     // The raw row is kept for quarantine, unmasked.

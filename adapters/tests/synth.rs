@@ -6,7 +6,9 @@ use std::collections::BTreeSet;
 
 use pes_adapters::check::CheckReport;
 use pes_adapters::national::PersonKeyer;
-use pes_adapters::synth::{self, DefectKind, SynthOptions, EXPECTED_INGESTED_AT, EXPECTED_LINKAGE_KEY, EXPECTED_RAW_SHA256};
+use pes_adapters::synth::{
+    self, DefectKind, SynthOptions, EXPECTED_INGESTED_AT, EXPECTED_LINKAGE_KEY, EXPECTED_RAW_SHA256,
+};
 use pes_adapters::{build_adapter, DecodeContext, Mapping};
 
 fn decode(mapping: &Mapping, bytes: &[u8]) -> CheckReport {
@@ -21,8 +23,18 @@ fn decode(mapping: &Mapping, bytes: &[u8]) -> CheckReport {
     CheckReport::run(build_adapter(mapping).as_ref(), &mut &bytes[..], &ctx)
 }
 
-fn generate(mapping: &Mapping, rows: u64, seed: u64, defects: f64) -> (Vec<u8>, synth::SynthReport) {
-    let opts = SynthOptions { rows, seed, defect_rate: defects, keep_expected: true };
+fn generate(
+    mapping: &Mapping,
+    rows: u64,
+    seed: u64,
+    defects: f64,
+) -> (Vec<u8>, synth::SynthReport) {
+    let opts = SynthOptions {
+        rows,
+        seed,
+        defect_rate: defects,
+        keep_expected: true,
+    };
     let mut out = Vec::new();
     let report = synth::write_export(mapping, &opts, &mut out).unwrap();
     (out, report)
@@ -35,25 +47,59 @@ fn adapters_find_exactly_the_generated_records_and_planted_defects() {
         let mapping = Mapping::from_path(&path).unwrap();
         let (bytes, report) = generate(&mapping, 400, 7, 0.1);
         let decoded = decode(&mapping, &bytes);
-        assert!(decoded.fault.is_none(), "{}: {:?}", mapping.id, decoded.fault);
+        assert!(
+            decoded.fault.is_none(),
+            "{}: {:?}",
+            mapping.id,
+            decoded.fault
+        );
         assert_eq!(report.rows, 400);
-        assert_eq!(decoded.records.len() as u64, report.record_count(), "{}", mapping.id);
-        assert!(decoded.records == report.expected, "{}: decoded records differ from the generated ones", mapping.id);
+        assert_eq!(
+            decoded.records.len() as u64,
+            report.record_count(),
+            "{}",
+            mapping.id
+        );
+        assert!(
+            decoded.records == report.expected,
+            "{}: decoded records differ from the generated ones",
+            mapping.id
+        );
 
         let mut want: Vec<(String, String)> = report
             .defects
             .iter()
-            .flat_map(|d| d.errors.iter().map(|e| (e.location.clone(), e.code.as_str().to_string())))
+            .flat_map(|d| {
+                d.errors
+                    .iter()
+                    .map(|e| (e.location.clone(), e.code.as_str().to_string()))
+            })
             .collect();
-        let mut got: Vec<(String, String)> =
-            decoded.errors.iter().map(|e| (e.location.clone(), e.code.as_str().to_string())).collect();
+        let mut got: Vec<(String, String)> = decoded
+            .errors
+            .iter()
+            .map(|e| (e.location.clone(), e.code.as_str().to_string()))
+            .collect();
         want.sort();
         got.sort();
-        assert_eq!(got, want, "{}: row errors differ from the planted defects", mapping.id);
-        assert!(report.defects.len() >= 20, "{}: only {} defects planted", mapping.id, report.defects.len());
+        assert_eq!(
+            got, want,
+            "{}: row errors differ from the planted defects",
+            mapping.id
+        );
+        assert!(
+            report.defects.len() >= 20,
+            "{}: only {} defects planted",
+            mapping.id,
+            report.defects.len()
+        );
         kinds.extend(report.defects.iter().map(|d| d.kind));
     }
-    assert_eq!(kinds, DefectKind::ALL.into_iter().collect(), "every defect kind is planted somewhere");
+    assert_eq!(
+        kinds,
+        DefectKind::ALL.into_iter().collect(),
+        "every defect kind is planted somewhere"
+    );
 }
 
 #[test]
@@ -74,7 +120,10 @@ fn generated_exports_cover_every_record_type_and_use_the_mapping_encoding() {
         let (bytes, report) = generate(&mapping, 300, 3, 0.0);
         types.extend(report.records.keys().copied());
         if mapping.id == "gd-hrss-csv" {
-            assert!(std::str::from_utf8(&bytes).is_err(), "GB18030 output is not UTF-8");
+            assert!(
+                std::str::from_utf8(&bytes).is_err(),
+                "GB18030 output is not UTF-8"
+            );
             let header = encoding_rs::GB18030.decode(&bytes).0;
             assert!(header.starts_with("记录编号") || header.contains("身份证号码"));
         }
@@ -95,10 +144,16 @@ fn generated_people_follow_regional_patterns() {
             _ => None,
         })
         .collect();
-    let outside = persons.iter().filter(|p| !p.hukou_division.starts_with("44")).count();
+    let outside = persons
+        .iter()
+        .filter(|p| !p.hukou_division.starts_with("44"))
+        .count();
     let share = outside as f64 / persons.len() as f64;
     assert!((0.2..0.5).contains(&share), "migrant share {share}");
-    let young = persons.iter().filter(|p| p.birth_date.to_string().as_str() > "1984-06-30").count();
+    let young = persons
+        .iter()
+        .filter(|p| p.birth_date.to_string().as_str() > "1984-06-30")
+        .count();
     assert!(young * 2 > persons.len(), "most job seekers are under 40");
 }
 
@@ -108,7 +163,17 @@ fn peek() {
     for (path, _) in common::shipped() {
         let mapping = Mapping::from_path(&path).unwrap();
         let (bytes, report) = generate(&mapping, 6, 5, 0.3);
-        let enc = if mapping.id.starts_with("gd") || mapping.id.starts_with("sc") { encoding_rs::GB18030 } else { encoding_rs::UTF_8 };
-        println!("==== {} {:?} defects {:?}\n{}", mapping.id, report.records, report.defects, &enc.decode(&bytes).0.chars().take(2500).collect::<String>());
+        let enc = if mapping.id.starts_with("gd") || mapping.id.starts_with("sc") {
+            encoding_rs::GB18030
+        } else {
+            encoding_rs::UTF_8
+        };
+        println!(
+            "==== {} {:?} defects {:?}\n{}",
+            mapping.id,
+            report.records,
+            report.defects,
+            &enc.decode(&bytes).0.chars().take(2500).collect::<String>()
+        );
     }
 }

@@ -1,12 +1,19 @@
-//! Registered sources and the decoder each one pushes through.
+//! Registered sources and the decoder each one pushes through: a provincial mapping's adapter
+//! (`pes_adapters`), or `native` NDJSON already in the national schema.
 
 use std::collections::HashMap;
+use std::path::Path;
+
+use pes_adapters::{
+    build_adapter, Adapter, AdapterError, DecodeContext, Decoded, Mapping, SinkError,
+};
+use pes_schemas::person_key::PersonKeyer;
 
 use crate::config::GatewayConfig;
-use crate::ingest::decode::{decode_native, EntrySink, NATIVE_CONTENT_TYPES};
+use crate::ingest::decode::{decode_native, EntrySink, RowProblem, NATIVE_CONTENT_TYPES};
 use crate::ingest::IngestError;
 
-/// A source's decoder could not be built (operator's fault: a bad mapping).
+/// A source's decoder could not be built (operator's fault: a bad mapping or key).
 #[derive(Debug, thiserror::Error)]
 #[error("source `{source_id}`: {problem}")]
 pub struct SourceError {
@@ -18,6 +25,8 @@ pub struct SourceError {
 enum Decoder {
     /// NDJSON of records already in the national schema.
     Native,
+    /// A provincial mapping's adapter.
+    Mapped(Box<dyn Adapter>),
 }
 
 /// One registered source.
@@ -32,6 +41,7 @@ impl Source {
     pub fn content_types(&self) -> &[&'static str] {
         match &self.decoder {
             Decoder::Native => NATIVE_CONTENT_TYPES,
+            Decoder::Mapped(a) => a.content_types(),
         }
     }
 
@@ -47,9 +57,66 @@ impl Source {
     }
 
     /// Decodes a body into the sink.
-    pub fn decode(&self, body: &[u8], sink: &mut EntrySink<'_>) -> Result<(), IngestError> {
-        match &self.decoder {
-            Decoder::Native => decode_native(body, sink),
+    pub fn decode(
+        &self,
+        body: &[u8],
+        keyer: &PersonKeyer,
+        sink: &mut EntrySink<'_>,
+    ) -> Result<(), IngestError> {
+        let adapter = match &self.decoder {
+            Decoder::Native => return decode_native(body, sink),
+            Decoder::Mapped(a) => a,
+        };
+        let input = sink.input();
+        let (region, source, ingested_at) = (input.region, input.source, input.ingested_at);
+        let raw = hex::encode(input.batch_id);
+        let ctx = DecodeContext {
+            region,
+            source,
+            raw_sha256: &raw,
+            ingested_at,
+            keyer,
+        };
+        // The sink's own failure (say, the row cap) is kept here and returned as itself.
+        let mut failed: Option<IngestError> = None;
+        let mut on_item = |item: Decoded| -> Result<(), SinkError> {
+            let r = match item {
+                Decoded::Record(record) => {
+                    let location = record.provenance.location.clone();
+                    sink.record(*record, location, String::new)
+                }
+                Decoded::RowError(e) => sink.row_error(RowProblem {
+                    row: 0,
+                    location: e.location.clone(),
+                    field: e.field.clone(),
+                    code: e
+                        .detail_code
+                        .clone()
+                        .unwrap_or_else(|| e.code.as_str().to_string()),
+                    message: e.message.clone(),
+                    raw_row: e.raw_row.clone(),
+                }),
+            };
+            r.map_err(|e| {
+                let msg = e.to_string();
+                failed = Some(e);
+                SinkError(msg)
+            })
+        };
+        let result = adapter.decode(&mut &body[..], &ctx, &mut on_item);
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        match result {
+            Ok(_) => Ok(()),
+            Err(AdapterError::Encoding { encoding, location }) => {
+                Err(IngestError::Encoding { encoding, location })
+            }
+            Err(AdapterError::Malformed { location, message })
+            | Err(AdapterError::Refused { location, message }) => {
+                Err(IngestError::Malformed { location, message })
+            }
+            Err(e) => Err(IngestError::Io(e.to_string())),
         }
     }
 }
@@ -67,10 +134,21 @@ impl Sources {
             let decoder = if sc.mapping == "native" {
                 Decoder::Native
             } else {
-                return Err(SourceError {
-                    source_id: id.clone(),
-                    problem: "mapping-based adapters are not wired in yet".into(),
-                });
+                let mapping =
+                    Mapping::from_path(Path::new(&sc.mapping)).map_err(|e| SourceError {
+                        source_id: id.clone(),
+                        problem: e.to_string(),
+                    })?;
+                if mapping.region != cfg.region {
+                    return Err(SourceError {
+                        source_id: id.clone(),
+                        problem: format!(
+                            "mapping is for region {}, this gateway is {}",
+                            mapping.region, cfg.region
+                        ),
+                    });
+                }
+                Decoder::Mapped(build_adapter(&mapping))
             };
             map.insert(
                 id.clone(),

@@ -28,7 +28,7 @@ fn event(i: u64) -> AuditEvent {
         sub: format!("user-{}", i % 4),
         role: ["pusher", "analyst", "caseworker", "auditor"][(i % 4) as usize].into(),
         region: Some("440000".into()),
-        peer_member: (i % 3 == 0).then(|| "510000".to_string()),
+        peer_member: i.is_multiple_of(3).then(|| "510000".to_string()),
     };
     let outcome = [
         Outcome::Ok,
@@ -39,7 +39,7 @@ fn event(i: u64) -> AuditEvent {
     ][(i % 5) as usize];
     let mut e = AuditEvent::new("440000", format!("golden-{i:03}"), actor, action, outcome);
     e.time = format!("2026-01-01T00:00:{:02}.000Z", i);
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         e.purpose = Some("employment-service".into());
         e.legal_basis = Some("employment-promotion-law".into());
     }

@@ -267,7 +267,7 @@ fn bad_tokens_are_refused_and_audited() {
     use base64::Engine as _;
     let g = Gateway::start();
     let body = ndjson(0..3, REGION, SOURCE, 1);
-    let before = g.audit_lines().len();
+    let before = g.audit_events(0).len();
     let analyst = g.token(Role::Analyst, &[], &[]);
     let mut other_region =
         pes_gateway::auth::claims_for("x", Role::Pusher, "510000", vec![SOURCE.into()], vec![], 60);
@@ -314,12 +314,15 @@ fn bad_tokens_are_refused_and_audited() {
             .unwrap()
             .starts_with("https://pes.example/problems/"));
     }
-    let lines = g.audit_lines();
+    let lines = g.audit_events(before + 6);
     let refusals: Vec<_> = lines[before..]
         .iter()
-        .filter(|e| e["outcome"] == "refused" && e["action"] == "ingest")
+        .filter(|e| e["outcome"] == "denied" && e["action"] == "access_denied")
         .collect();
     assert_eq!(refusals.len(), 6);
+    assert!(refusals
+        .iter()
+        .all(|e| e["reason"] == "unauthorized" || e["reason"] == "forbidden"));
     assert_eq!(g.total("person"), 0);
 }
 
@@ -398,12 +401,27 @@ fn bad_bodies_get_problems_and_lose_nothing_already_accepted() {
     g.wait_applied();
     assert_eq!(g.total("person"), 10);
     assert_eq!(g.total("vacancy"), 10);
-    let refused = g
-        .audit_lines()
+    let events = g.audit_events(7);
+    let refused: Vec<_> = events
         .iter()
-        .filter(|e| e["outcome"] == "refused")
-        .count();
-    assert!(refused >= 5);
+        .filter(|e| e["outcome"] == "invalid")
+        .filter_map(|e| e["reason"].as_str())
+        .collect();
+    for slug in [
+        "body-too-large",
+        "body-encoding",
+        "malformed-body",
+        "unsupported-media-type",
+        "unknown-source",
+    ] {
+        assert!(refused.contains(&slug), "{slug} not audited: {refused:?}");
+    }
+    let ok = events
+        .iter()
+        .find(|e| e["action"] == "ingest_push" && e["outcome"] == "ok")
+        .unwrap();
+    assert_eq!(ok["counts"]["accepted"], 30);
+    assert_eq!(ok["batch_id"].as_str().unwrap().len(), 64);
 }
 
 #[test]

@@ -18,6 +18,7 @@ struct CsvFrame<'a> {
     row: u64,
     line: u64,
     delimiter: u8,
+    location: String,
 }
 
 impl Frame for CsvFrame<'_> {
@@ -34,17 +35,23 @@ impl Frame for CsvFrame<'_> {
         0
     }
     fn location(&self) -> String {
-        format!("row:{}", self.row)
+        self.location.clone()
     }
     fn line(&self) -> Option<u64> {
         Some(self.line)
     }
     fn raw(&self) -> String {
-        let mut w = csv::WriterBuilder::new().delimiter(self.delimiter).terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new());
+        let mut w = csv::WriterBuilder::new()
+            .delimiter(self.delimiter)
+            .terminator(csv::Terminator::Any(b'\n'))
+            .from_writer(Vec::new());
         // Writing to a Vec cannot fail; an empty string is an acceptable fallback regardless.
         let _ = w.write_record(self.rec);
         let bytes = w.into_inner().unwrap_or_default();
-        String::from_utf8(bytes).unwrap_or_default().trim_end_matches('\n').to_string()
+        String::from_utf8(bytes)
+            .unwrap_or_default()
+            .trim_end_matches('\n')
+            .to_string()
     }
 }
 
@@ -91,10 +98,16 @@ impl<R: Read> Read for LineCounting<R> {
 }
 
 fn csv_error(e: csv::Error, encoding: EncodingName) -> AdapterError {
-    let location = e.position().map(|p| format!("line {}", p.line())).unwrap_or_else(|| "unknown position".into());
+    let location = e
+        .position()
+        .map(|p| format!("line {}", p.line()))
+        .unwrap_or_else(|| "unknown position".into());
     match e.into_kind() {
         csv::ErrorKind::Io(io) => io_to_adapter(io, encoding),
-        other => AdapterError::Malformed { location, message: format!("{other:?}") },
+        other => AdapterError::Malformed {
+            location,
+            message: format!("{other:?}"),
+        },
     }
 }
 
@@ -105,11 +118,25 @@ pub(crate) fn decode(
     ctx: &DecodeContext<'_>,
     sink: &mut dyn FnMut(Decoded) -> Result<(), SinkError>,
 ) -> Result<DecodeSummary, AdapterError> {
-    let Format::Csv { encoding, delimiter, quote, quoting, header, multiline_fields } = mapping.format else {
-        return Err(AdapterError::Malformed { location: "mapping".into(), message: "not a CSV mapping".into() });
+    let Format::Csv {
+        encoding,
+        delimiter,
+        quote,
+        quoting,
+        header,
+        multiline_fields,
+    } = mapping.format
+    else {
+        return Err(AdapterError::Malformed {
+            location: "mapping".into(),
+            message: "not a CSV mapping".into(),
+        });
     };
     let lines = Rc::new(RefCell::new(Lines::default()));
-    let reader = LineCounting { inner: StrictDecoder::new(input, encoding_of(encoding)), lines: Rc::clone(&lines) };
+    let reader = LineCounting {
+        inner: StrictDecoder::new(input, encoding_of(encoding)),
+        lines: Rc::clone(&lines),
+    };
     let mut rdr = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .quote(quote)
@@ -122,39 +149,76 @@ pub(crate) fn decode(
     let mut emitter = Emitter::new(mapping);
 
     let (cols, width): (Vec<Option<usize>>, Option<usize>) = if header {
-        if !rdr.read_record(&mut rec).map_err(|e| csv_error(e, encoding))? {
+        if !rdr
+            .read_record(&mut rec)
+            .map_err(|e| csv_error(e, encoding))?
+        {
             return Ok(emitter.summary);
         }
-        let names: Vec<&str> = rec.iter().map(|h| h.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}')).collect();
-        let cols: Vec<Option<usize>> = mapping.paths.iter().map(|p| names.iter().position(|h| h == p)).collect();
-        let missing: Vec<&str> =
-            mapping.paths.iter().zip(&cols).filter(|(_, c)| c.is_none()).map(|(p, _)| p.as_str()).collect();
+        let names: Vec<&str> = rec
+            .iter()
+            .map(|h| h.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}'))
+            .collect();
+        let cols: Vec<Option<usize>> = mapping
+            .paths
+            .iter()
+            .map(|p| names.iter().position(|h| h == p))
+            .collect();
+        let missing: Vec<&str> = mapping
+            .paths
+            .iter()
+            .zip(&cols)
+            .filter(|(_, c)| c.is_none())
+            .map(|(p, _)| p.as_str())
+            .collect();
         if !missing.is_empty() {
             return Err(AdapterError::Malformed {
                 location: "line 1".into(),
-                message: format!("the header lacks columns the mapping reads: {}", missing.join(", ")),
+                message: format!(
+                    "the header lacks columns the mapping reads: {}",
+                    missing.join(", ")
+                ),
             });
         }
         (cols, Some(names.len()))
     } else {
-        (mapping.paths.iter().map(|p| p.parse::<usize>().ok()).collect(), None)
+        (
+            mapping
+                .paths
+                .iter()
+                .map(|p| p.parse::<usize>().ok())
+                .collect(),
+            None,
+        )
     };
 
     let mut row = 0u64;
     loop {
-        if !rdr.read_record(&mut rec).map_err(|e| csv_error(e, encoding))? {
+        if !rdr
+            .read_record(&mut rec)
+            .map_err(|e| csv_error(e, encoding))?
+        {
             break;
         }
         row += 1;
         emitter.summary.rows += 1;
-        let line = lines.borrow_mut().line_at(rec.position().map(|p| p.byte()).unwrap_or(0));
+        let line = lines
+            .borrow_mut()
+            .line_at(rec.position().map(|p| p.byte()).unwrap_or(0));
         if !multiline_fields && rec.iter().any(|f| f.contains(['\n', '\r'])) {
             return Err(AdapterError::Malformed {
                 location: format!("line {line}"),
                 message: "a quoted field runs across lines: broken or unterminated quoting".into(),
             });
         }
-        let frame = CsvFrame { rec: &rec, cols: &cols, row, line, delimiter };
+        let frame = CsvFrame {
+            rec: &rec,
+            cols: &cols,
+            row,
+            line,
+            delimiter,
+            location: format!("row:{row}"),
+        };
         if let Some(w) = width {
             if rec.len() != w {
                 let msg = format!("row has {} fields, the header has {w}", rec.len());

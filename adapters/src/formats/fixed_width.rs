@@ -48,11 +48,23 @@ pub(crate) fn decode(
     ctx: &DecodeContext<'_>,
     sink: &mut dyn FnMut(Decoded) -> Result<(), SinkError>,
 ) -> Result<DecodeSummary, AdapterError> {
-    let Format::FixedWidth { encoding, skip_lines, columns } = &mapping.format else {
-        return Err(AdapterError::Malformed { location: "mapping".into(), message: "not a fixed-width mapping".into() });
+    let Format::FixedWidth {
+        encoding,
+        skip_lines,
+        columns,
+    } = &mapping.format
+    else {
+        return Err(AdapterError::Malformed {
+            location: "mapping".into(),
+            message: "not a fixed-width mapping".into(),
+        });
     };
     let enc = encoding_of(*encoding);
-    let ranges: Vec<_> = mapping.paths.iter().map(|p| columns.get(p).cloned()).collect();
+    let ranges: Vec<_> = mapping
+        .paths
+        .iter()
+        .map(|p| columns.get(p).cloned())
+        .collect();
     let mut reader = BufReader::with_capacity(64 * 1024, input);
     let mut emitter = Emitter::new(mapping);
     let mut buf = Vec::with_capacity(512);
@@ -87,7 +99,9 @@ pub(crate) fn decode(
         let mut values = Vec::with_capacity(ranges.len());
         let mut cut = None;
         for (p, r) in mapping.paths.iter().zip(&ranges) {
-            let v = r.as_ref().and_then(|r| bytes.get(r.start.min(bytes.len())..r.end.min(bytes.len())));
+            let v = r
+                .as_ref()
+                .and_then(|r| bytes.get(r.start.min(bytes.len())..r.end.min(bytes.len())));
             match v {
                 Some(slice) if !slice.is_empty() => match decode_slice(slice, enc) {
                     Some(s) => values.push(Some(s)),
@@ -99,9 +113,16 @@ pub(crate) fn decode(
                 _ => values.push(None),
             }
         }
-        let frame = FixedFrame { values: &values, text: &text, row, line: line_no };
+        let frame = FixedFrame {
+            values: &values,
+            text: &text,
+            row,
+            line: line_no,
+        };
         if let Some(col) = cut {
-            let msg = format!("column '{col}' splits a multi-byte character: the layout does not fit this line");
+            let msg = format!(
+                "column '{col}' splits a multi-byte character: the layout does not fit this line"
+            );
             emitter.bad_row(&frame, msg, sink)?;
             continue;
         }

@@ -48,7 +48,11 @@ impl Node {
         let mut texts: Vec<Cow<'_, str>> = nodes
             .into_iter()
             .filter_map(|n| match attr {
-                Some(a) => n.attrs.iter().find(|(k, _)| k == a).map(|(_, v)| Cow::Borrowed(v.as_str())),
+                Some(a) => n
+                    .attrs
+                    .iter()
+                    .find(|(k, _)| k == a)
+                    .map(|(_, v)| Cow::Borrowed(v.as_str())),
                 None => Some(Cow::Borrowed(n.text.as_str())),
             })
             .collect();
@@ -61,7 +65,10 @@ impl Node {
 }
 
 fn segments(p: &str) -> Vec<String> {
-    p.split('/').filter(|s| !s.is_empty()).map(str::to_string).collect()
+    p.split('/')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 struct XmlFrame<'a> {
@@ -101,19 +108,32 @@ fn xml_error(e: quick_xml::Error, encoding: EncodingName, line: u64, pos: u64) -
     match e {
         quick_xml::Error::Io(io) => {
             let owned = std::io::Error::new(io.kind(), io.to_string());
-            match io.get_ref().and_then(|i| i.downcast_ref::<crate::encoding::InvalidBytes>()) {
+            match io
+                .get_ref()
+                .and_then(|i| i.downcast_ref::<crate::encoding::InvalidBytes>())
+            {
                 Some(b) => io_to_adapter(
-                    std::io::Error::new(io.kind(), crate::encoding::InvalidBytes { offset: b.offset }),
+                    std::io::Error::new(
+                        io.kind(),
+                        crate::encoding::InvalidBytes { offset: b.offset },
+                    ),
                     encoding,
                 ),
                 None => AdapterError::Io(owned),
             }
         }
-        quick_xml::Error::Escape(quick_xml::escape::EscapeError::UnrecognizedEntity(_, name)) => AdapterError::Refused {
+        quick_xml::Error::Escape(quick_xml::escape::EscapeError::UnrecognizedEntity(_, name)) => {
+            AdapterError::Refused {
+                location: format!("line {line}, byte {pos}"),
+                message: format!(
+                    "entity '&{name};' is not one of the XML built-ins; entities are not expanded"
+                ),
+            }
+        }
+        other => AdapterError::Malformed {
             location: format!("line {line}, byte {pos}"),
-            message: format!("entity '&{name};' is not one of the XML built-ins; entities are not expanded"),
+            message: other.to_string(),
         },
-        other => AdapterError::Malformed { location: format!("line {line}, byte {pos}"), message: other.to_string() },
     }
 }
 
@@ -129,15 +149,23 @@ pub(crate) fn decode(
     sink: &mut dyn FnMut(Decoded) -> Result<(), SinkError>,
 ) -> Result<DecodeSummary, AdapterError> {
     let Format::Xml { encoding } = mapping.format else {
-        return Err(AdapterError::Malformed { location: "mapping".into(), message: "not an XML mapping".into() });
+        return Err(AdapterError::Malformed {
+            location: "mapping".into(),
+            message: "not an XML mapping".into(),
+        });
     };
     let segs: Vec<Vec<String>> = mapping.paths.iter().map(|p| segments(p)).collect();
-    let mut item_paths: Vec<&[String]> = mapping.records.iter().filter_map(|r| r.item.as_deref()).collect();
+    let mut item_paths: Vec<&[String]> = mapping
+        .records
+        .iter()
+        .filter_map(|r| r.item.as_deref())
+        .collect();
     item_paths.sort();
     item_paths.dedup();
     let mut item_counts = vec![0u64; item_paths.len()];
 
-    let decoded = BufReader::with_capacity(64 * 1024, StrictDecoder::new(input, encoding_of(encoding)));
+    let decoded =
+        BufReader::with_capacity(64 * 1024, StrictDecoder::new(input, encoding_of(encoding)));
     let mut reader = quick_xml::Reader::from_reader(decoded);
     let mut emitter = Emitter::new(mapping);
     let mut buf = Vec::with_capacity(4096);
@@ -152,13 +180,16 @@ pub(crate) fn decode(
     loop {
         buf.clear();
         let pos = reader.buffer_position();
-        let event = reader.read_event_into(&mut buf).map_err(|e| xml_error(e, encoding, line, pos))?;
+        let event = reader
+            .read_event_into(&mut buf)
+            .map_err(|e| xml_error(e, encoding, line, pos))?;
         let esc = move |e: quick_xml::Error| xml_error(e, encoding, line, pos);
         match event {
             Event::DocType(_) => {
                 return Err(AdapterError::Refused {
                     location: format!("line {line}, byte {pos}"),
-                    message: "a DOCTYPE declaration is not accepted (no DTDs, no entity expansion)".into(),
+                    message: "a DOCTYPE declaration is not accepted (no DTDs, no entity expansion)"
+                        .into(),
                 })
             }
             Event::Start(ref e) | Event::Empty(ref e) => {
@@ -173,11 +204,15 @@ pub(crate) fn decode(
                     }
                 }
                 if capture.is_some() {
-                    let mut node = Node { name, ..Node::default() };
+                    let mut node = Node {
+                        name,
+                        ..Node::default()
+                    };
                     for a in e.attributes() {
                         let a = a.map_err(|err| esc(err.into()))?;
                         let key = String::from_utf8_lossy(a.key.as_ref()).into_owned();
-                        node.attrs.push((key, a.unescape_value().map_err(esc)?.into_owned()));
+                        node.attrs
+                            .push((key, a.unescape_value().map_err(esc)?.into_owned()));
                     }
                     raw.push('<');
                     raw.push_str(&String::from_utf8_lossy(e));
@@ -187,12 +222,32 @@ pub(crate) fn decode(
                 if is_empty {
                     stack.pop();
                     if capture.is_some() {
-                        close(&mut open, &mut capture, &mut |node, path_idx, start_line| {
-                            row += 1;
-                            item_counts[path_idx] += 1;
-                            let loc = format!("/{}[{}]", item_paths[path_idx].join("/"), item_counts[path_idx]);
-                            item(mapping, &mut emitter, &segs, item_paths[path_idx], &node, row, &loc, start_line, &raw, ctx, sink)
-                        })?;
+                        close(
+                            &mut open,
+                            &mut capture,
+                            &mut |node, path_idx, start_line| {
+                                row += 1;
+                                item_counts[path_idx] += 1;
+                                let loc = format!(
+                                    "/{}[{}]",
+                                    item_paths[path_idx].join("/"),
+                                    item_counts[path_idx]
+                                );
+                                item(
+                                    mapping,
+                                    &mut emitter,
+                                    &segs,
+                                    item_paths[path_idx],
+                                    &node,
+                                    row,
+                                    &loc,
+                                    start_line,
+                                    &raw,
+                                    ctx,
+                                    sink,
+                                )
+                            },
+                        )?;
                     }
                 }
             }
@@ -202,12 +257,32 @@ pub(crate) fn decode(
                     raw.push_str("</");
                     raw.push_str(&String::from_utf8_lossy(e.name().as_ref()));
                     raw.push('>');
-                    close(&mut open, &mut capture, &mut |node, path_idx, start_line| {
-                        row += 1;
-                        item_counts[path_idx] += 1;
-                        let loc = format!("/{}[{}]", item_paths[path_idx].join("/"), item_counts[path_idx]);
-                        item(mapping, &mut emitter, &segs, item_paths[path_idx], &node, row, &loc, start_line, &raw, ctx, sink)
-                    })?;
+                    close(
+                        &mut open,
+                        &mut capture,
+                        &mut |node, path_idx, start_line| {
+                            row += 1;
+                            item_counts[path_idx] += 1;
+                            let loc = format!(
+                                "/{}[{}]",
+                                item_paths[path_idx].join("/"),
+                                item_counts[path_idx]
+                            );
+                            item(
+                                mapping,
+                                &mut emitter,
+                                &segs,
+                                item_paths[path_idx],
+                                &node,
+                                row,
+                                &loc,
+                                start_line,
+                                &raw,
+                                ctx,
+                                sink,
+                            )
+                        },
+                    )?;
                 }
             }
             Event::Text(ref t) => {
@@ -251,14 +326,18 @@ fn close(
     capture: &mut Option<(usize, u64)>,
     done: &mut dyn FnMut(Node, usize, u64) -> Result<(), AdapterError>,
 ) -> Result<(), AdapterError> {
-    let Some(node) = open.pop() else { return Ok(()) };
+    let Some(node) = open.pop() else {
+        return Ok(());
+    };
     match open.last_mut() {
         Some(parent) => {
             parent.children.push(node);
             Ok(())
         }
         None => {
-            let Some((path_idx, start_line)) = capture.take() else { return Ok(()) };
+            let Some((path_idx, start_line)) = capture.take() else {
+                return Ok(());
+            };
             done(node, path_idx, start_line)
         }
     }
@@ -279,10 +358,23 @@ fn item(
     sink: &mut dyn FnMut(Decoded) -> Result<(), SinkError>,
 ) -> Result<(), AdapterError> {
     emitter.summary.rows += 1;
-    for spec in mapping.records.iter().filter(|r| r.item.as_deref() == Some(path)) {
+    for spec in mapping
+        .records
+        .iter()
+        .filter(|r| r.item.as_deref() == Some(path))
+    {
         match spec.each {
             None => {
-                let frame = XmlFrame { item: node, elem: node, segs, row, index: 0, location, line, raw };
+                let frame = XmlFrame {
+                    item: node,
+                    elem: node,
+                    segs,
+                    row,
+                    index: 0,
+                    location,
+                    line,
+                    raw,
+                };
                 if emitter.applies(spec, &frame) {
                     emitter.emit(spec, &frame, ctx, sink)?;
                 }
@@ -292,7 +384,16 @@ fn item(
                 node.select(&segs[each], &mut elems);
                 for (index, elem) in elems.into_iter().enumerate() {
                     let loc = format!("{location}/{}[{}]", mapping.paths[each], index + 1);
-                    let frame = XmlFrame { item: node, elem, segs, row, index, location: &loc, line, raw };
+                    let frame = XmlFrame {
+                        item: node,
+                        elem,
+                        segs,
+                        row,
+                        index,
+                        location: &loc,
+                        line,
+                        raw,
+                    };
                     if emitter.applies(spec, &frame) {
                         emitter.emit(spec, &frame, ctx, sink)?;
                     }

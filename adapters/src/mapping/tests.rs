@@ -32,7 +32,10 @@ fn base_mapping_compiles() {
 
 #[test]
 fn unknown_target_field_names_its_line() {
-    let text = BASE.replace("outcome = { from = \"outcome\" }", "outcome = { from = \"outcome\" }\nresult = { from = \"x\" }");
+    let text = BASE.replace(
+        "outcome = { from = \"outcome\" }",
+        "outcome = { from = \"outcome\" }\nresult = { from = \"x\" }",
+    );
     let e = err_of(&text);
     assert_eq!(e.line, Some(17), "{e}");
     assert!(e.message.contains("unknown field 'result'"), "{e}");
@@ -40,7 +43,10 @@ fn unknown_target_field_names_its_line() {
 
 #[test]
 fn unknown_transform_names_its_line() {
-    let text = BASE.replace("station_id = { from = \"station\" }", "station_id = { from = \"station\", transforms = [\"titlecase\"] }");
+    let text = BASE.replace(
+        "station_id = { from = \"station\" }",
+        "station_id = { from = \"station\", transforms = [\"titlecase\"] }",
+    );
     let e = err_of(&text);
     assert_eq!(e.line, Some(12), "{e}");
     assert!(e.message.contains("titlecase"), "{e}");
@@ -48,7 +54,10 @@ fn unknown_transform_names_its_line() {
 
 #[test]
 fn unknown_code_table_names_its_line() {
-    let text = BASE.replace("service = { from = \"kind\" }", "service = { from = \"kind\", transforms = [{ code_table = \"nope\" }] }");
+    let text = BASE.replace(
+        "service = { from = \"kind\" }",
+        "service = { from = \"kind\", transforms = [{ code_table = \"nope\" }] }",
+    );
     let e = err_of(&text);
     assert_eq!(e.line, Some(14), "{e}");
     assert!(e.message.contains("unknown code table 'nope'"), "{e}");
@@ -62,7 +71,10 @@ fn unknown_national_code_list_names_its_line() {
     );
     let e = err_of(&text);
     assert_eq!(e.line, Some(9), "{e}");
-    assert!(e.message.contains("unknown national code list 'services'"), "{e}");
+    assert!(
+        e.message.contains("unknown national code list 'services'"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -72,7 +84,11 @@ fn code_table_value_outside_its_national_list_is_refused() {
         "[code_tables.occ]\ntarget = \"occupation\"\nentries = { \"x\" = \"9-99-99-99\" }\n\n[[records]]",
     );
     let e = err_of(&text);
-    assert!(e.message.contains("'9-99-99-99' is not in the national occupation code list"), "{e}");
+    assert!(
+        e.message
+            .contains("'9-99-99-99' is not in the national occupation code list"),
+        "{e}"
+    );
     assert_eq!(e.line, Some(8), "{e}");
 }
 
@@ -91,13 +107,19 @@ fn missing_required_field_is_refused() {
 
 #[test]
 fn toml_syntax_errors_name_their_line() {
-    let e = err_of(&BASE.replace("division = { from = \"div\" }", "division = { from = \"div\" "));
+    let e = err_of(&BASE.replace(
+        "division = { from = \"div\" }",
+        "division = { from = \"div\" ",
+    ));
     assert_eq!(e.line, Some(13), "{e}");
 }
 
 #[test]
 fn unknown_option_names_its_line() {
-    let e = err_of(&BASE.replace("station_id = { from = \"station\" }", "station_id = { form = \"station\" }"));
+    let e = err_of(&BASE.replace(
+        "station_id = { from = \"station\" }",
+        "station_id = { form = \"station\" }",
+    ));
     assert_eq!(e.line, Some(12), "{e}");
     assert!(e.message.contains("form"), "{e}");
 }
@@ -107,9 +129,15 @@ fn json_sources_must_be_pointers_and_caret_needs_each() {
     let json = BASE.replace("type = \"csv\"", "type = \"json\"\nlayout = \"array\"");
     let e = err_of(&json);
     assert!(e.message.contains("is not a JSON Pointer"), "{e}");
-    let fixed = json.replace("from = \"", "from = \"/").replace("from = \"/id\"", "from = \"^/id\"");
+    let fixed = json
+        .replace("from = \"", "from = \"/")
+        .replace("from = \"/id\"", "from = \"^/id\"");
     let e = err_of(&fixed);
-    assert!(e.message.contains("`^` reads the item from inside `each` only"), "{e}");
+    assert!(
+        e.message
+            .contains("`^` reads the item from inside `each` only"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -119,7 +147,10 @@ fn fixed_width_sources_must_be_declared_columns() {
         "type = \"fixed_width\"\ncolumns = { id = { start = 1, length = 4 } }",
     );
     let e = err_of(&text);
-    assert!(e.message.contains("is not a declared fixed-width column"), "{e}");
+    assert!(
+        e.message.contains("is not a declared fixed-width column"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -127,7 +158,12 @@ fn shipped_mappings_all_load_from_the_directory() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings");
     let reg = crate::Registry::load_dir(&dir).unwrap();
     assert_eq!(reg.len(), 4);
-    for id in ["gd-hrss-csv", "sc-ldjy-fixed", "zj-rest-json", "bj-ggjy-xml"] {
+    for id in [
+        "gd-hrss-csv",
+        "sc-ldjy-fixed",
+        "zj-rest-json",
+        "bj-ggjy-xml",
+    ] {
         assert!(reg.get(id).is_some(), "{id}");
     }
 }

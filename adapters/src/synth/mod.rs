@@ -41,7 +41,12 @@ pub struct SynthOptions {
 
 impl Default for SynthOptions {
     fn default() -> Self {
-        SynthOptions { rows: 1000, seed: 1, defect_rate: 0.0, keep_expected: false }
+        SynthOptions {
+            rows: 1000,
+            seed: 1,
+            defect_rate: 0.0,
+            keep_expected: false,
+        }
     }
 }
 
@@ -155,7 +160,11 @@ pub enum SynthError {
 }
 
 /// Writes a synthetic export in `mapping`'s format to `out`, streaming.
-pub fn write_export(mapping: &Mapping, opts: &SynthOptions, out: &mut dyn Write) -> Result<SynthReport, SynthError> {
+pub fn write_export(
+    mapping: &Mapping,
+    opts: &SynthOptions,
+    out: &mut dyn Write,
+) -> Result<SynthReport, SynthError> {
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
     let report = plan::Planner::new(mapping, opts)?.run(&mut out)?;
     out.flush()?;

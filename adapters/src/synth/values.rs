@@ -1,6 +1,9 @@
 //! Plausible national values: people, employers, occupations and divisions with regional
 //! distributions. Everything is drawn from one seeded RNG, so a seed fixes every value.
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
 use chrono::{Datelike, Duration, NaiveDate};
 use pes_schemas::codes::{self, DivisionLevel, OccupationLevel};
 use pes_schemas::{id_number, uscc, RecordType};
@@ -28,14 +31,15 @@ pub(crate) fn weighted<'a, T>(rng: &mut ChaCha8Rng, items: &'a [(T, u32)]) -> &'
 }
 
 const SURNAMES: &[&str] = &[
-    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭", "何", "林", "罗",
-    "高", "郑", "梁", "谢", "宋", "唐", "许", "韩", "冯", "邓", "曹", "彭", "曾", "肖", "田", "董", "潘", "袁", "蔡",
-    "蒋", "余", "于", "杜", "叶", "程", "欧阳", "司马",
+    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭",
+    "何", "林", "罗", "高", "郑", "梁", "谢", "宋", "唐", "许", "韩", "冯", "邓", "曹", "彭", "曾",
+    "肖", "田", "董", "潘", "袁", "蔡", "蒋", "余", "于", "杜", "叶", "程", "欧阳", "司马",
 ];
 const GIVEN: &[&str] = &[
-    "伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明", "超", "秀英", "霞",
-    "平", "刚", "桂英", "志强", "建华", "晓燕", "子涵", "浩然", "欣怡", "梓萱", "宇轩", "雨桐", "俊杰", "思远", "佳琪",
-    "嘉怡", "德明", "秀兰", "建国", "海燕", "文博", "𠮷", "堃", "喆", "昇",
+    "伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明",
+    "超", "秀英", "霞", "平", "刚", "桂英", "志强", "建华", "晓燕", "子涵", "浩然", "欣怡", "梓萱",
+    "宇轩", "雨桐", "俊杰", "思远", "佳琪", "嘉怡", "德明", "秀兰", "建国", "海燕", "文博", "𠮷",
+    "堃", "喆", "昇",
 ];
 
 /// A Chinese name; now and then with a rare character outside the BMP or GB2312.
@@ -43,7 +47,12 @@ pub(crate) fn name(rng: &mut ChaCha8Rng) -> String {
     let mut s = SURNAMES.choose(rng).copied().unwrap_or("王").to_string();
     s.push_str(GIVEN.choose(rng).copied().unwrap_or("伟"));
     if rng.gen_bool(0.4) {
-        s.push_str(GIVEN[..GIVEN.len() - 4].choose(rng).copied().unwrap_or("明"));
+        s.push_str(
+            GIVEN[..GIVEN.len() - 4]
+                .choose(rng)
+                .copied()
+                .unwrap_or("明"),
+        );
     }
     s
 }
@@ -58,14 +67,21 @@ pub(crate) fn phone(rng: &mut ChaCha8Rng) -> String {
     s
 }
 
-/// Current county-level divisions of a province (by its 2-digit prefix), cached per call site.
-pub(crate) fn counties(province: &str) -> Vec<&'static str> {
-    let p = &province[..2.min(province.len())];
-    codes::all_divisions()
-        .iter()
-        .filter(|d| d.level == DivisionLevel::County && !d.retired && d.code.starts_with(p))
-        .map(|d| d.code)
-        .collect()
+/// Current county-level divisions of a province (by its 2-digit prefix).
+pub(crate) fn counties(province: &str) -> &'static [&'static str] {
+    static BY_PROVINCE: OnceLock<HashMap<&'static str, Vec<&'static str>>> = OnceLock::new();
+    let map = BY_PROVINCE.get_or_init(|| {
+        let mut m: HashMap<&'static str, Vec<&'static str>> = HashMap::new();
+        for d in codes::all_divisions() {
+            if d.level == DivisionLevel::County && !d.retired {
+                m.entry(&d.code[..2]).or_default().push(d.code);
+            }
+        }
+        m
+    });
+    map.get(&province[..2.min(province.len())])
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
 }
 
 /// Current prefecture-level divisions of a province.
@@ -80,7 +96,16 @@ pub(crate) fn prefectures(province: &str) -> Vec<&'static str> {
 
 /// Provinces that send migrant workers, with weights (by outflow).
 const ORIGINS: &[(&str, u32)] = &[
-    ("51", 18), ("41", 16), ("43", 12), ("36", 9), ("45", 8), ("52", 8), ("42", 7), ("34", 7), ("50", 5), ("53", 4),
+    ("51", 18),
+    ("41", 16),
+    ("43", 12),
+    ("36", 9),
+    ("45", 8),
+    ("52", 8),
+    ("42", 7),
+    ("34", 7),
+    ("50", 5),
+    ("53", 4),
 ];
 
 /// Occupation weights by region; codes are 2022 occupations.
@@ -88,27 +113,66 @@ fn occupation_weights(region: &str) -> &'static [(&'static str, u32)] {
     match &region[..2] {
         // Manufacturing and logistics.
         "44" => &[
-            ("6-20-01-01", 14), ("6-18-02-04", 8), ("6-05-01-03", 10), ("4-02-07-08", 10), ("4-01-02-03", 8),
-            ("4-02-06-01", 6), ("2-02-10-03", 6), ("4-03-02-01", 5), ("4-07-05-01", 6), ("4-09-08-01", 5),
-            ("4-01-06-02", 5), ("4-02-02-01", 5), ("4-10-01-06", 4), ("6-29-01-01", 3),
+            ("6-20-01-01", 14),
+            ("6-18-02-04", 8),
+            ("6-05-01-03", 10),
+            ("4-02-07-08", 10),
+            ("4-01-02-03", 8),
+            ("4-02-06-01", 6),
+            ("2-02-10-03", 6),
+            ("4-03-02-01", 5),
+            ("4-07-05-01", 6),
+            ("4-09-08-01", 5),
+            ("4-01-06-02", 5),
+            ("4-02-02-01", 5),
+            ("4-10-01-06", 4),
+            ("6-29-01-01", 3),
         ],
         // Professionals and services.
         "11" => &[
-            ("2-02-10-03", 18), ("2-06-03-00", 8), ("2-06-07-02", 7), ("4-01-06-01", 6), ("4-03-02-01", 8),
-            ("4-07-05-01", 7), ("4-09-08-01", 6), ("4-10-01-05", 6), ("4-10-01-06", 6), ("4-02-07-08", 8),
-            ("4-02-02-01", 6), ("2-08-01-01", 3), ("4-01-02-04", 5),
+            ("2-02-10-03", 18),
+            ("2-06-03-00", 8),
+            ("2-06-07-02", 7),
+            ("4-01-06-01", 6),
+            ("4-03-02-01", 8),
+            ("4-07-05-01", 7),
+            ("4-09-08-01", 6),
+            ("4-10-01-05", 6),
+            ("4-10-01-06", 6),
+            ("4-02-07-08", 8),
+            ("4-02-02-01", 6),
+            ("2-08-01-01", 3),
+            ("4-01-02-04", 5),
         ],
         // Commerce and e-commerce.
         "33" => &[
-            ("4-01-06-01", 12), ("4-01-06-02", 10), ("4-01-02-01", 8), ("4-01-02-03", 8), ("6-05-01-03", 8),
-            ("2-02-10-03", 9), ("4-02-07-08", 9), ("4-02-06-01", 6), ("6-20-01-01", 6), ("4-03-02-01", 5),
-            ("4-07-05-01", 4), ("4-02-02-01", 5),
+            ("4-01-06-01", 12),
+            ("4-01-06-02", 10),
+            ("4-01-02-01", 8),
+            ("4-01-02-03", 8),
+            ("6-05-01-03", 8),
+            ("2-02-10-03", 9),
+            ("4-02-07-08", 9),
+            ("4-02-06-01", 6),
+            ("6-20-01-01", 6),
+            ("4-03-02-01", 5),
+            ("4-07-05-01", 4),
+            ("4-02-02-01", 5),
         ],
         // Construction, catering, platform work.
         _ => &[
-            ("6-29-01-01", 10), ("4-03-02-01", 10), ("4-02-07-08", 10), ("4-02-02-01", 9), ("4-01-02-03", 8),
-            ("4-07-05-01", 7), ("4-09-08-01", 7), ("4-10-01-06", 6), ("4-10-01-05", 6), ("6-18-02-04", 5),
-            ("2-02-10-03", 5), ("4-02-05-01", 6),
+            ("6-29-01-01", 10),
+            ("4-03-02-01", 10),
+            ("4-02-07-08", 10),
+            ("4-02-02-01", 9),
+            ("4-01-02-03", 8),
+            ("4-07-05-01", 7),
+            ("4-09-08-01", 7),
+            ("4-10-01-06", 6),
+            ("4-10-01-05", 6),
+            ("6-18-02-04", 5),
+            ("2-02-10-03", 5),
+            ("4-02-05-01", 6),
         ],
     }
 }
@@ -121,9 +185,36 @@ pub(crate) fn occupation(rng: &mut ChaCha8Rng, region: &str) -> String {
 /// Education weights (GB/T 4658 codes) by region: Beijing and Zhejiang skew higher.
 fn education_weights(region: &str) -> &'static [(&'static str, u32)] {
     match &region[..2] {
-        "11" => &[("11", 3), ("14", 10), ("21", 32), ("31", 20), ("41", 8), ("61", 12), ("71", 13), ("81", 2)],
-        "33" => &[("14", 5), ("21", 22), ("31", 22), ("41", 10), ("47", 5), ("61", 14), ("71", 19), ("81", 3)],
-        _ => &[("14", 2), ("21", 14), ("31", 18), ("41", 10), ("47", 6), ("61", 16), ("71", 28), ("81", 6)],
+        "11" => &[
+            ("11", 3),
+            ("14", 10),
+            ("21", 32),
+            ("31", 20),
+            ("41", 8),
+            ("61", 12),
+            ("71", 13),
+            ("81", 2),
+        ],
+        "33" => &[
+            ("14", 5),
+            ("21", 22),
+            ("31", 22),
+            ("41", 10),
+            ("47", 5),
+            ("61", 14),
+            ("71", 19),
+            ("81", 3),
+        ],
+        _ => &[
+            ("14", 2),
+            ("21", 14),
+            ("31", 18),
+            ("41", 10),
+            ("47", 6),
+            ("61", 16),
+            ("71", 28),
+            ("81", 6),
+        ],
     }
 }
 
@@ -157,19 +248,37 @@ pub(crate) fn id_for(rng: &mut ChaCha8Rng, division: &str, birth: NaiveDate, mal
 /// A job seeker with the region's age, education and origin distributions.
 pub(crate) fn profile(rng: &mut ChaCha8Rng, region: &str, local: &[&'static str]) -> Profile {
     // Ages 16-60, most between 22 and 40.
-    let (lo, hi) = *weighted(rng, &[((16u32, 21u32), 12), ((22, 30), 36), ((31, 40), 28), ((41, 50), 16), ((51, 60), 8)]);
+    let (lo, hi) = *weighted(
+        rng,
+        &[
+            ((16u32, 21u32), 12),
+            ((22, 30), 36),
+            ((31, 40), 28),
+            ((41, 50), 16),
+            ((51, 60), 8),
+        ],
+    );
     let age = rng.gen_range(lo..=hi);
     let birth = as_of() - Duration::days(i64::from(age) * 365 + rng.gen_range(0..365));
     let male = rng.gen_bool(0.52);
-    let migrant = region != "110000" && rng.gen_bool(if region.starts_with("51") { 0.05 } else { 0.35 });
+    let migrant =
+        region != "110000" && rng.gen_bool(if region.starts_with("51") { 0.05 } else { 0.35 });
     let hukou_division = if migrant {
         let origin = weighted(rng, ORIGINS);
         let cs = counties(origin);
-        cs.choose(rng).map(|c| c.to_string()).unwrap_or_else(|| format!("{origin}0000"))
+        cs.choose(rng)
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| format!("{origin}0000"))
     } else {
-        local.choose(rng).map(|c| c.to_string()).unwrap_or_else(|| region.to_string())
+        local
+            .choose(rng)
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| region.to_string())
     };
-    let residence_division = local.choose(rng).map(|c| c.to_string()).unwrap_or_else(|| region.to_string());
+    let residence_division = local
+        .choose(rng)
+        .map(|c| c.to_string())
+        .unwrap_or_else(|| region.to_string());
     let education = *weighted(rng, education_weights(region));
     let graduate = matches!(education, "11" | "14" | "21" | "31");
     let graduation_year = if graduate {
@@ -189,7 +298,12 @@ pub(crate) fn profile(rng: &mut ChaCha8Rng, region: &str, local: &[&'static str]
             key_groups.push("out_of_poverty");
         }
     }
-    for (g, p) in [("flexible_worker", 0.12), ("disabled", 0.02), ("veteran", 0.03), ("long_term_unemployed", 0.05)] {
+    for (g, p) in [
+        ("flexible_worker", 0.12),
+        ("disabled", 0.02),
+        ("veteran", 0.03),
+        ("long_term_unemployed", 0.05),
+    ] {
         if rng.gen_bool(p) {
             key_groups.push(g);
         }
@@ -197,7 +311,14 @@ pub(crate) fn profile(rng: &mut ChaCha8Rng, region: &str, local: &[&'static str]
     let hukou_nature = if migrant {
         "agricultural"
     } else {
-        *weighted(rng, &[("agricultural", 3), ("non_agricultural", 4), ("resident", 5)])
+        *weighted(
+            rng,
+            &[
+                ("agricultural", 3),
+                ("non_agricultural", 4),
+                ("resident", 5),
+            ],
+        )
     };
     Profile {
         id_number: id_for(rng, &hukou_division, birth, male),
@@ -226,8 +347,16 @@ pub(crate) struct EmployerProfile {
 }
 
 const INDUSTRIES: &[(&str, &str, u32)] = &[
-    ("C39", "电子科技", 14), ("C18", "服装", 10), ("I65", "软件信息", 12), ("F52", "商贸", 12), ("H62", "餐饮管理", 10),
-    ("G60", "快递物流", 8), ("E47", "建设工程", 8), ("O80", "家政服务", 6), ("L72", "企业管理咨询", 5), ("C34", "机械设备", 8),
+    ("C39", "电子科技", 14),
+    ("C18", "服装", 10),
+    ("I65", "软件信息", 12),
+    ("F52", "商贸", 12),
+    ("H62", "餐饮管理", 10),
+    ("G60", "快递物流", 8),
+    ("E47", "建设工程", 8),
+    ("O80", "家政服务", 6),
+    ("L72", "企业管理咨询", 5),
+    ("C34", "机械设备", 8),
 ];
 
 /// A valid USCC for an enterprise registered in `division`.
@@ -242,26 +371,51 @@ pub(crate) fn uscc_for(rng: &mut ChaCha8Rng, division: &str) -> String {
     s
 }
 
+const SIZES: &[(&str, u32)] = &[("micro", 30), ("small", 40), ("medium", 20), ("large", 10)];
+const OWNERSHIPS: &[(&str, u32)] = &[
+    ("private", 70),
+    ("state_owned", 8),
+    ("collective", 2),
+    ("hk_mo_tw_invested", 6),
+    ("foreign_invested", 6),
+    ("public_institution", 4),
+    ("other", 4),
+];
+
 /// A pool of employers of a region, so that the same units recur across rows.
-pub(crate) fn employer_pool(rng: &mut ChaCha8Rng, region: &str, local: &[&'static str], n: usize) -> Vec<EmployerProfile> {
-    let city = codes::division(region).map(|d| d.name.trim_end_matches(['省', '市'])).unwrap_or("");
+pub(crate) fn employer_pool(
+    rng: &mut ChaCha8Rng,
+    region: &str,
+    local: &[&'static str],
+    n: usize,
+) -> Vec<EmployerProfile> {
+    let city = codes::division(region)
+        .map(|d| d.name.trim_end_matches(['省', '市']))
+        .unwrap_or("");
     (0..n)
         .map(|i| {
-            let division = local.choose(rng).map(|c| c.to_string()).unwrap_or_else(|| region.to_string());
+            let division = local
+                .choose(rng)
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| region.to_string());
             let (industry, trade, _) = *INDUSTRIES.choose(rng).unwrap_or(&INDUSTRIES[0]);
-            let words = ["华", "信", "达", "盛", "鑫", "宏", "远", "恒", "泰", "嘉", "瑞", "丰"];
+            let words = [
+                "华", "信", "达", "盛", "鑫", "宏", "远", "恒", "泰", "嘉", "瑞", "丰",
+            ];
             let a = words.choose(rng).copied().unwrap_or("华");
             let b = words.choose(rng).copied().unwrap_or("信");
+            let size_class = *weighted(rng, SIZES);
+            let ownership = *weighted(rng, OWNERSHIPS);
             EmployerProfile {
                 uscc: uscc_for(rng, &division),
-                name: format!("{city}{a}{b}{trade}有限公司{}", if i % 7 == 0 { "分公司" } else { "" }),
+                name: format!(
+                    "{city}{a}{b}{trade}有限公司{}",
+                    if i % 7 == 0 { "分公司" } else { "" }
+                ),
                 industry,
                 division,
-                size_class: *weighted(rng, &[("micro", 30), ("small", 40), ("medium", 20), ("large", 10)]),
-                ownership: *weighted(
-                    rng,
-                    &[("private", 70), ("state_owned", 8), ("collective", 2), ("hk_mo_tw_invested", 6), ("foreign_invested", 6), ("public_institution", 4), ("other", 4)],
-                ),
+                size_class,
+                ownership,
             }
         })
         .collect()
@@ -270,22 +424,94 @@ pub(crate) fn employer_pool(rng: &mut ChaCha8Rng, region: &str, local: &[&'stati
 /// Allowed values of schema enumerations, with weights, by record type and field.
 pub(crate) fn enum_domain(t: RecordType, field: &str) -> Option<&'static [(&'static str, u32)]> {
     Some(match (t, field) {
-        (_, "hukou_nature") => &[("agricultural", 3), ("non_agricultural", 4), ("resident", 5)],
-        (_, "seeker_category") => &[
-            ("unemployed", 30), ("new_entrant", 25), ("employed_seeking_change", 15), ("rural_labour", 20), ("retired", 3), ("other", 7),
+        (_, "hukou_nature") => &[
+            ("agricultural", 3),
+            ("non_agricultural", 4),
+            ("resident", 5),
         ],
-        (RecordType::JobSeekerRegistration, "status") => &[("active", 60), ("matched", 25), ("expired", 10), ("withdrawn", 5)],
-        (RecordType::Vacancy, "status") => &[("open", 60), ("filled", 20), ("closed", 10), ("expired", 10)],
-        (_, "kind") => &[("hired", 40), ("separated", 25), ("unemployment_registered", 20), ("unemployment_deregistered", 15)],
-        (_, "employment_form") => &[("unit", 65), ("self_employed", 10), ("flexible", 15), ("platform", 10)],
-        (_, "training_type") => &[("employment_skills", 50), ("skills_upgrading", 30), ("entrepreneurship", 10), ("apprenticeship", 7), ("other", 3)],
-        (RecordType::TrainingRecord, "outcome") => &[("in_progress", 20), ("completed", 25), ("certified", 45), ("dropped_out", 10)],
-        (RecordType::ServiceEvent, "outcome") => &[("completed", 50), ("placed", 20), ("pending", 20), ("no_result", 10)],
-        (_, "platform_type") => &[("food_delivery", 40), ("ride_hailing", 25), ("courier", 20), ("freight", 5), ("domestic_services", 7), ("other", 3)],
-        (_, "service") => &[("referral", 30), ("counselling", 25), ("policy_consultation", 20), ("training_referral", 10), ("gig_match", 15)],
+        (_, "seeker_category") => &[
+            ("unemployed", 30),
+            ("new_entrant", 25),
+            ("employed_seeking_change", 15),
+            ("rural_labour", 20),
+            ("retired", 3),
+            ("other", 7),
+        ],
+        (RecordType::JobSeekerRegistration, "status") => &[
+            ("active", 60),
+            ("matched", 25),
+            ("expired", 10),
+            ("withdrawn", 5),
+        ],
+        (RecordType::Vacancy, "status") => &[
+            ("open", 60),
+            ("filled", 20),
+            ("closed", 10),
+            ("expired", 10),
+        ],
+        (_, "kind") => &[
+            ("hired", 40),
+            ("separated", 25),
+            ("unemployment_registered", 20),
+            ("unemployment_deregistered", 15),
+        ],
+        (_, "employment_form") => &[
+            ("unit", 65),
+            ("self_employed", 10),
+            ("flexible", 15),
+            ("platform", 10),
+        ],
+        (_, "training_type") => &[
+            ("employment_skills", 50),
+            ("skills_upgrading", 30),
+            ("entrepreneurship", 10),
+            ("apprenticeship", 7),
+            ("other", 3),
+        ],
+        (RecordType::TrainingRecord, "outcome") => &[
+            ("in_progress", 20),
+            ("completed", 25),
+            ("certified", 45),
+            ("dropped_out", 10),
+        ],
+        (RecordType::ServiceEvent, "outcome") => &[
+            ("completed", 50),
+            ("placed", 20),
+            ("pending", 20),
+            ("no_result", 10),
+        ],
+        (_, "platform_type") => &[
+            ("food_delivery", 40),
+            ("ride_hailing", 25),
+            ("courier", 20),
+            ("freight", 5),
+            ("domestic_services", 7),
+            ("other", 3),
+        ],
+        (_, "service") => &[
+            ("referral", 30),
+            ("counselling", 25),
+            ("policy_consultation", 20),
+            ("training_referral", 10),
+            ("gig_match", 15),
+        ],
         (_, "size_class") => &[("micro", 30), ("small", 40), ("medium", 20), ("large", 10)],
-        (_, "ownership") => &[("private", 70), ("state_owned", 8), ("collective", 2), ("hk_mo_tw_invested", 6), ("foreign_invested", 6), ("public_institution", 4), ("other", 4)],
-        (_, "employment_type") => &[("full_time", 60), ("part_time", 12), ("flexible", 10), ("platform", 10), ("internship", 8)],
+        (_, "ownership") => &[
+            ("private", 70),
+            ("state_owned", 8),
+            ("collective", 2),
+            ("hk_mo_tw_invested", 6),
+            ("foreign_invested", 6),
+            ("public_institution", 4),
+            ("other", 4),
+        ],
+        (_, "employment_type") => &[
+            ("full_time", 60),
+            ("part_time", 12),
+            ("flexible", 10),
+            ("platform", 10),
+            ("internship", 8),
+        ],
         _ => return None,
     })
 }
@@ -297,5 +523,8 @@ pub(crate) fn recent_date(rng: &mut ChaCha8Rng, days: i64) -> NaiveDate {
 
 /// Name of an occupation, for vacancy titles.
 pub(crate) fn occupation_name(code: &str) -> &'static str {
-    codes::occupation(code).filter(|o| o.level == OccupationLevel::Occupation).map(|o| o.name).unwrap_or("普工")
+    codes::occupation(code)
+        .filter(|o| o.level == OccupationLevel::Occupation)
+        .map(|o| o.name)
+        .unwrap_or("普工")
 }

@@ -31,11 +31,28 @@ pub(crate) struct Writer<'m, 'o> {
 impl<'m, 'o> Writer<'m, 'o> {
     pub(crate) fn new(m: &'m Mapping, out: &'o mut dyn Write) -> Result<Self, SynthError> {
         let enc = match m.format {
-            Format::Csv { encoding, .. } | Format::FixedWidth { encoding, .. } | Format::Xml { encoding } => encoding_of(encoding),
+            Format::Csv { encoding, .. }
+            | Format::FixedWidth { encoding, .. }
+            | Format::Xml { encoding } => encoding_of(encoding),
             Format::Json { .. } => encoding_rs::UTF_8,
         };
-        let eol = if enc == encoding_rs::UTF_8 { "\n" } else { "\r\n" };
-        let mut w = Writer { m, out, enc, first: true, xml_open: Vec::new(), csv_columns: Vec::new(), csv_width: 0, csv: None, eol, item_name: String::new() };
+        let eol = if enc == encoding_rs::UTF_8 {
+            "\n"
+        } else {
+            "\r\n"
+        };
+        let mut w = Writer {
+            m,
+            out,
+            enc,
+            first: true,
+            xml_open: Vec::new(),
+            csv_columns: Vec::new(),
+            csv_width: 0,
+            csv: None,
+            eol,
+            item_name: String::new(),
+        };
         w.prelude()?;
         Ok(w)
     }
@@ -51,7 +68,12 @@ impl<'m, 'o> Writer<'m, 'o> {
 
     fn prelude(&mut self) -> Result<(), SynthError> {
         match &self.m.format {
-            Format::Csv { delimiter, quote, header, .. } => {
+            Format::Csv {
+                delimiter,
+                quote,
+                header,
+                ..
+            } => {
                 self.csv = Some((*delimiter, *quote));
                 if *header {
                     self.csv_columns = (0..self.m.paths.len()).collect();
@@ -59,18 +81,33 @@ impl<'m, 'o> Writer<'m, 'o> {
                     let header = self.m.paths.clone();
                     self.csv_row(&header)?;
                 } else {
-                    self.csv_columns = self.m.paths.iter().map(|p| p.parse::<usize>().unwrap_or(0)).collect();
+                    self.csv_columns = self
+                        .m
+                        .paths
+                        .iter()
+                        .map(|p| p.parse::<usize>().unwrap_or(0))
+                        .collect();
                     self.csv_width = self.csv_columns.iter().max().map(|m| m + 1).unwrap_or(0);
                 }
             }
             Format::FixedWidth { skip_lines, .. } => {
                 for i in 0..*skip_lines {
-                    let line = format!("SYNTH {} {} {}{}", self.m.id, self.m.version, i + 1, self.eol);
+                    let line = format!(
+                        "SYNTH {} {} {}{}",
+                        self.m.id,
+                        self.m.version,
+                        i + 1,
+                        self.eol
+                    );
                     self.put(&line)?;
                 }
             }
-            Format::Json { layout: JsonLayout::Array } => self.out.write_all(b"[\n")?,
-            Format::Json { layout: JsonLayout::Ndjson } => {}
+            Format::Json {
+                layout: JsonLayout::Array,
+            } => self.out.write_all(b"[\n")?,
+            Format::Json {
+                layout: JsonLayout::Ndjson,
+            } => {}
             Format::Xml { .. } => {
                 let label = self.enc.name();
                 self.put(&format!("<?xml version=\"1.0\" encoding=\"{label}\"?>\n"))?;
@@ -81,7 +118,9 @@ impl<'m, 'o> Writer<'m, 'o> {
 
     /// Writes one CSV row, quoting cells that need it.
     fn csv_row(&mut self, cells: &[String]) -> Result<(), SynthError> {
-        let Some((delim, quote)) = self.csv else { return Ok(()) };
+        let Some((delim, quote)) = self.csv else {
+            return Ok(());
+        };
         let (delim, quote) = (char::from(delim), char::from(quote));
         let mut line = String::new();
         for (i, c) in cells.iter().enumerate() {
@@ -105,7 +144,12 @@ impl<'m, 'o> Writer<'m, 'o> {
         let Some(path) = item_path else { return Ok(()) };
         self.item_name = path.last().cloned().unwrap_or_default();
         let container = &path[..path.len().saturating_sub(1)];
-        let common = self.xml_open.iter().zip(container).take_while(|(a, b)| a == b).count();
+        let common = self
+            .xml_open
+            .iter()
+            .zip(container)
+            .take_while(|(a, b)| a == b)
+            .count();
         while self.xml_open.len() > common {
             let name = self.xml_open.pop().unwrap_or_default();
             let indent = "  ".repeat(self.xml_open.len());
@@ -134,7 +178,10 @@ impl<'m, 'o> Writer<'m, 'o> {
                 let width = columns.values().map(|r| r.end).max().unwrap_or(0);
                 let mut line = vec![b' '; width];
                 for (idx, raw) in &item.values {
-                    let (Some(range), Raw::Text(t)) = (columns.get(&self.m.paths[*idx]), raw) else { continue };
+                    let (Some(range), Raw::Text(t)) = (columns.get(&self.m.paths[*idx]), raw)
+                    else {
+                        continue;
+                    };
                     let bytes = self.enc.encode(t).0;
                     let n = bytes.len().min(range.len());
                     line[range.start..range.start + n].copy_from_slice(&bytes[..n]);
@@ -155,13 +202,18 @@ impl<'m, 'o> Writer<'m, 'o> {
                             Value::Object(o)
                         })
                         .collect();
-                    set_pointer(&mut obj, &pointer_tokens(&self.m.paths[*each]), Value::Array(arr));
+                    set_pointer(
+                        &mut obj,
+                        &pointer_tokens(&self.m.paths[*each]),
+                        Value::Array(arr),
+                    );
                 }
                 if *layout == JsonLayout::Array && !self.first {
                     self.out.write_all(b",\n")?;
                 }
                 self.first = false;
-                serde_json::to_writer(&mut *self.out, &Value::Object(obj)).map_err(|e| SynthError::Io(e.into()))?;
+                serde_json::to_writer(&mut *self.out, &Value::Object(obj))
+                    .map_err(|e| SynthError::Io(e.into()))?;
                 if *layout == JsonLayout::Ndjson {
                     self.out.write_all(b"\n")?;
                 }
@@ -171,8 +223,13 @@ impl<'m, 'o> Writer<'m, 'o> {
                 let mut node = XNode::new(&self.item_name);
                 self.xml_unit(&mut node, &item.values);
                 for (each, units) in &item.elements {
-                    let segs: Vec<&str> = self.m.paths[*each].split('/').filter(|s| !s.is_empty()).collect();
-                    let Some((last, parents)) = segs.split_last() else { continue };
+                    let segs: Vec<&str> = self.m.paths[*each]
+                        .split('/')
+                        .filter(|s| !s.is_empty())
+                        .collect();
+                    let Some((last, parents)) = segs.split_last() else {
+                        continue;
+                    };
                     for u in units {
                         let mut child = XNode::new(last);
                         self.xml_unit(&mut child, u);
@@ -199,11 +256,16 @@ impl<'m, 'o> Writer<'m, 'o> {
 
     fn xml_unit(&self, node: &mut XNode, unit: &Unit) {
         for (idx, raw) in unit {
-            let segs: Vec<&str> = self.m.paths[*idx].split('/').filter(|s| !s.is_empty() && *s != ".").collect();
+            let segs: Vec<&str> = self.m.paths[*idx]
+                .split('/')
+                .filter(|s| !s.is_empty() && *s != ".")
+                .collect();
             match (segs.split_last(), raw) {
                 (_, Raw::Null) => {}
                 (Some((last, parents)), Raw::Text(t)) if last.starts_with('@') => {
-                    node.at(parents).attrs.push((last[1..].to_string(), t.clone()));
+                    node.at(parents)
+                        .attrs
+                        .push((last[1..].to_string(), t.clone()));
                 }
                 (Some((last, parents)), Raw::List(items)) => {
                     let parent = node.at(parents);
@@ -222,7 +284,9 @@ impl<'m, 'o> Writer<'m, 'o> {
 
     pub(crate) fn finish(&mut self) -> Result<(), SynthError> {
         match &self.m.format {
-            Format::Json { layout: JsonLayout::Array } => {
+            Format::Json {
+                layout: JsonLayout::Array,
+            } => {
                 if !self.first {
                     self.out.write_all(b"\n")?;
                 }
@@ -242,10 +306,14 @@ impl<'m, 'o> Writer<'m, 'o> {
 }
 
 fn set_pointer(obj: &mut Map<String, Value>, tokens: &[String], v: Value) {
-    let Some((last, parents)) = tokens.split_last() else { return };
+    let Some((last, parents)) = tokens.split_last() else {
+        return;
+    };
     let mut cur = obj;
     for t in parents {
-        let next = cur.entry(t.clone()).or_insert_with(|| Value::Object(Map::new()));
+        let next = cur
+            .entry(t.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
         match next {
             Value::Object(o) => cur = o,
             _ => return,
@@ -264,12 +332,19 @@ struct XNode {
 
 impl XNode {
     fn new(name: &str) -> XNode {
-        XNode { name: name.to_string(), attrs: Vec::new(), text: None, children: Vec::new() }
+        XNode {
+            name: name.to_string(),
+            attrs: Vec::new(),
+            text: None,
+            children: Vec::new(),
+        }
     }
 
     /// The descendant at a relative element path, created if missing (first match otherwise).
     fn at(&mut self, segs: &[&str]) -> &mut XNode {
-        let Some((first, rest)) = segs.split_first() else { return self };
+        let Some((first, rest)) = segs.split_first() else {
+            return self;
+        };
         let i = match self.children.iter().position(|c| c.name == *first) {
             Some(i) => i,
             None => {

@@ -8,8 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
 
-use crate::api::{audit, authenticate, event, refuse, request_id, State};
-use crate::audit_hook::AuditReceipt;
+use crate::api::{audit, authenticate, event, refuse, request_id, AuditReceipt, State};
 use crate::auth::{Authenticated, Role};
 use crate::ingest::decode::{DecodeInput, EntrySink, RowProblem};
 use crate::ingest::IngestError;
@@ -135,8 +134,10 @@ pub async fn ingest(
     let source_id = path.into_inner();
     let auth = authenticate(&node, &req, &[Role::Pusher], "ingest").await?;
     let detail = serde_json::json!({ "source": source_id });
-    let fail = |p: Problem| {
+    let fail = |mut p: Problem| {
         node.metrics.refused_pushes.inc();
+        // The body may be partly unread: never reuse this connection.
+        p.close = true;
         p
     };
     let Some(source) = node.sources.get(&source_id) else {
@@ -318,7 +319,7 @@ pub async fn ingest(
             .sources
             .get(&sid)
             .ok_or_else(|| IngestError::Io("source vanished".into()))?;
-        source.decode(&body, &mut sink)?;
+        source.decode(&body, &node.keyer, &mut sink)?;
         Ok::<_, IngestError>(sink.finish())
     })
     .await;

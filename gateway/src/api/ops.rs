@@ -67,7 +67,7 @@ pub async fn metrics(node: State) -> HttpResponse {
         crate::api::query::SupplyDemandRow,
         crate::api::records::QuarantineItem,
         crate::ingest::decode::RowProblem,
-        crate::audit_hook::AuditReceipt,
+        crate::api::AuditReceipt,
         crate::store::facts::Dim,
     ))
 )]

@@ -6,12 +6,13 @@ use clap::{Parser, Subcommand};
 
 mod adapters;
 mod audit;
-mod synth;
 mod bench;
+mod demo;
 mod init;
 mod push;
 mod query;
 mod serve;
+mod synth;
 mod token;
 mod validate;
 
@@ -45,6 +46,9 @@ enum Command {
     Query(query::QueryArgs),
     /// Benchmarks, each printed beside its floor.
     Bench(bench::BenchArgs),
+    /// Start a national and N provincial gateways on loopback with synthetic data, and print
+    /// the dashboard URL and tokens.
+    Demo(demo::DemoArgs),
 }
 
 /// Runs the parsed command and returns the process exit code.
@@ -60,5 +64,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Push(args) => push::run(args),
         Command::Query(args) => query::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Demo(args) => demo::run(args),
     }
 }

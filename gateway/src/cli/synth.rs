@@ -38,12 +38,22 @@ pub struct SynthArgs {
 
 /// Runs `pesgw synth`.
 pub fn run(a: SynthArgs) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!((0.0..=1.0).contains(&a.defects), "--defects must be between 0 and 1");
-    let mapping = Mapping::from_path(&a.mapping).map_err(|e| anyhow::anyhow!("mapping rejected: {e}"))?;
-    let opts = SynthOptions { rows: a.records, seed: a.seed, defect_rate: a.defects, keep_expected: false };
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&a.defects),
+        "--defects must be between 0 and 1"
+    );
+    let mapping =
+        Mapping::from_path(&a.mapping).map_err(|e| anyhow::anyhow!("mapping rejected: {e}"))?;
+    let opts = SynthOptions {
+        rows: a.records,
+        seed: a.seed,
+        defect_rate: a.defects,
+        keep_expected: false,
+    };
     let report = match &a.out {
         Some(path) => {
-            let mut f = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+            let mut f =
+                File::create(path).with_context(|| format!("creating {}", path.display()))?;
             let r = synth::write_export(&mapping, &opts, &mut f)?;
             f.sync_all()?;
             r
@@ -56,7 +66,19 @@ pub fn run(a: SynthArgs) -> anyhow::Result<ExitCode> {
         writeln!(f)?;
     }
     let mut err = std::io::stderr().lock();
-    writeln!(err, "{}: {} rows, {} valid records {:?}", mapping.id, report.rows, report.record_count(), report.records)?;
-    writeln!(err, "planted defects: {} {:?}", report.defects.len(), report.defects_by_kind())?;
+    writeln!(
+        err,
+        "{}: {} rows, {} valid records {:?}",
+        mapping.id,
+        report.rows,
+        report.record_count(),
+        report.records
+    )?;
+    writeln!(
+        err,
+        "planted defects: {} {:?}",
+        report.defects.len(),
+        report.defects_by_kind()
+    )?;
     Ok(ExitCode::SUCCESS)
 }

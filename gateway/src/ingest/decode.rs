@@ -163,6 +163,11 @@ impl<'a> EntrySink<'a> {
             })
     }
 
+    /// What this sink was started with.
+    pub fn input(&self) -> &DecodeInput<'a> {
+        self.input
+    }
+
     /// Sets the provenance fields the gateway owns: the batch hash and the ingest time.
     pub fn stamp(&self, record: &mut Record) {
         record.provenance.raw_sha256.clone_from(&self.batch_hex);
