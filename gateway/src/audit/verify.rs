@@ -153,7 +153,7 @@ pub struct Policy {
 
 /// Verifies the whole log. `saved` is the checkpoint text from the previous run.
 pub fn verify_log(
-    source: &mut dyn LogSource,
+    source: &mut (dyn LogSource + Send),
     policy: &Policy,
     saved: Option<&str>,
     mut progress: impl FnMut(u64, u64),
@@ -186,30 +186,51 @@ pub fn verify_log(
     let mut range = CompactRange::new();
     let mut leaves: Vec<Hash> = Vec::with_capacity(size.min(1 << 26) as usize);
     let mut root_at_saved = None;
-    let mut next = 0u64;
-    while next < size {
-        let to = (next + CHUNK).min(size);
-        let batch = source.entries(next, to)?;
-        if batch.is_empty() {
-            break;
-        }
-        let hashes = leaf_hashes(&batch).map_err(|k| VerifyError::Entry {
-            index: next + k as u64,
-            reason: "CRC mismatch (corrupted or tampered)".into(),
-        })?;
-        for h in hashes {
-            leaves.push(h);
-            range.push(h, |_| {});
-            if let Some((old, _)) = &saved_cp {
-                if range.size() == old.size {
-                    root_at_saved = Some(range.root());
+    // A reader thread fetches and frames the next batch while this one is hashed.
+    std::thread::scope(|scope| -> Result<(), VerifyError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(u64, EntryBatch), VerifyError>>(2);
+        let (back_tx, back_rx) = std::sync::mpsc::channel::<EntryBatch>();
+        let reader_source = &mut *source;
+        scope.spawn(move || {
+            let mut next = 0u64;
+            while next < size {
+                if let Ok(b) = back_rx.try_recv() {
+                    reader_source.recycle(b);
+                }
+                let to = (next + CHUNK).min(size);
+                let result = reader_source.entries(next, to);
+                let stop = !matches!(&result, Ok(b) if !b.is_empty());
+                let n = result.as_ref().map_or(0, |b| b.len() as u64);
+                if tx.send(result.map(|b| (next, b))).is_err() || stop {
+                    return;
+                }
+                next += n;
+            }
+        });
+        for item in rx {
+            let (first, batch) = item?;
+            if batch.is_empty() {
+                break;
+            }
+            let hashes = leaf_hashes(&batch).map_err(|k| VerifyError::Entry {
+                index: first + k as u64,
+                reason: "CRC mismatch (corrupted or tampered)".into(),
+            })?;
+            for h in hashes {
+                leaves.push(h);
+                range.push(h, |_| {});
+                if let Some((old, _)) = &saved_cp {
+                    if range.size() == old.size {
+                        root_at_saved = Some(range.root());
+                    }
                 }
             }
+            let done = first + batch.len() as u64;
+            let _ = back_tx.send(batch);
+            progress(done, size);
         }
-        next += batch.len() as u64;
-        source.recycle(batch);
-        progress(next, size);
-    }
+        Ok(())
+    })?;
     let computed = range.root();
     if leaves.len() as u64 != size || computed != vc.checkpoint.root {
         let index = locate(source, &leaves, size, &vc.checkpoint.root)?;
@@ -289,7 +310,7 @@ fn leaf_hashes(batch: &EntryBatch) -> Result<Vec<Hash>, usize> {
 /// Walks from the signed root to the first leaf whose recomputed hash differs from the
 /// committed one, authenticating every committed child pair against its parent.
 fn locate(
-    source: &mut dyn LogSource,
+    source: &mut (dyn LogSource + Send),
     leaves: &[Hash],
     size: u64,
     root: &Hash,
