@@ -103,7 +103,7 @@ pub struct StoreTuning {
 impl Default for StoreTuning {
     fn default() -> Self {
         StoreTuning {
-            cache_capacity_mib: 64,
+            cache_capacity_mib: 32,
             flush_every_ms: 1000,
         }
     }
