@@ -331,6 +331,7 @@ fn bad_bodies_get_problems_and_lose_nothing_already_accepted() {
     let g = Gateway::start_with(|c| {
         c.k = 1;
         c.limits.max_body_bytes = 64 * 1024;
+        c.limits.max_rows_per_batch = 50;
     });
     g.push(ndjson(0..30, REGION, SOURCE, 1), true);
     let t = g.pusher();
@@ -352,6 +353,13 @@ fn bad_bodies_get_problems_and_lose_nothing_already_accepted() {
         ndjson(100..400, REGION, SOURCE, 1),
         413,
         "body-too-large",
+    );
+    check(
+        SOURCE,
+        "application/x-ndjson",
+        ndjson(100..160, REGION, SOURCE, 1),
+        413,
+        "too-many-rows",
     );
     let mut misencoded = ndjson(100..103, REGION, SOURCE, 1);
     misencoded.extend_from_slice(b"\xff\xfe\n");
