@@ -10,6 +10,7 @@ mod bench;
 mod init;
 mod push;
 mod query;
+mod record;
 mod serve;
 mod synth;
 mod token;
@@ -43,6 +44,8 @@ enum Command {
     Push(push::PushArgs),
     /// Run an aggregate query against a gateway.
     Query(query::QueryArgs),
+    /// Read one record (caseworkers; protected fields only with --reveal).
+    Record(record::RecordArgs),
     /// Benchmarks, each printed beside its floor.
     Bench(bench::BenchArgs),
 }
@@ -59,6 +62,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token(args) => token::run(args),
         Command::Push(args) => push::run(args),
         Command::Query(args) => query::run(args),
+        Command::Record(args) => record::run(args),
         Command::Bench(args) => bench::run(args),
     }
 }
