@@ -2,6 +2,7 @@
 //! national record or a row error. Formats only say how to read a value at a path.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use pes_schemas::{Provenance, Record, RecordType, SCHEMA_VERSION};
@@ -33,6 +34,8 @@ pub(crate) trait Frame {
 pub(crate) struct Emitter<'m> {
     mapping: &'m Mapping,
     code_lists: Vec<BTreeMap<String, String>>,
+    /// The last ID number keyed and its key: a row's records usually share one person.
+    last_key: RefCell<Option<(String, String)>>,
     pub summary: DecodeSummary,
 }
 
@@ -55,6 +58,7 @@ impl<'m> Emitter<'m> {
         Emitter {
             mapping,
             code_lists,
+            last_key: RefCell::new(None),
             summary: DecodeSummary::default(),
         }
     }
@@ -69,8 +73,15 @@ impl<'m> Emitter<'m> {
 
     fn holds<F: Frame>(&self, c: &Condition, frame: &F) -> bool {
         let v = read(&c.source, frame);
-        let text = v.display();
-        let text = text.trim();
+        let owned;
+        let text = match &v {
+            V::Text(t) => t.trim(),
+            V::Absent => "",
+            other => {
+                owned = other.display();
+                owned.trim()
+            }
+        };
         match &c.test {
             CondTest::OneOf(values) => values.iter().any(|x| x == text),
             CondTest::Present(want) => text.is_empty() != *want,
@@ -167,11 +178,32 @@ impl<'m> Emitter<'m> {
             })?,
             _ => 1,
         };
-        let body = build_body(spec.record_type, &mut vals, ctx.keyer).map_err(|fail| {
+        let key_of = |id: &national::IdNumber| -> String {
+            if let Some((last_id, key)) = &*self.last_key.borrow() {
+                if last_id == id.as_str() {
+                    return key.clone();
+                }
+            }
+            let key = ctx.keyer.key(id);
+            *self.last_key.borrow_mut() = Some((id.as_str().to_string(), key.clone()));
+            key
+        };
+        let body = build_body(spec.record_type, &mut vals, &key_of).map_err(|fail| {
             self.field_error(spec, fail.slot, frame, fail.code, None, fail.message)
         })?;
         let record = Record {
-            record_id: Record::make_id(ctx.region, ctx.source, &source_record_id),
+            // Same as `Record::make_id`, without the formatting machinery (hot path).
+            record_id: {
+                let mut id = String::with_capacity(
+                    ctx.region.len() + ctx.source.len() + source_record_id.len() + 2,
+                );
+                id.push_str(ctx.region);
+                id.push(':');
+                id.push_str(ctx.source);
+                id.push(':');
+                id.push_str(&source_record_id);
+                id
+            },
             region: ctx.region.to_string(),
             source: ctx.source.to_string(),
             source_record_id,
@@ -240,12 +272,12 @@ impl<'m> Emitter<'m> {
 
     /// Reads and transforms one field.
     pub(crate) fn value<'f, F: Frame>(
-        &self,
-        f: &Field,
+        &'f self,
+        f: &'f Field,
         frame: &'f F,
     ) -> Result<V<'f>, transform::StepFail> {
         let mut v: V<'f> = match (&f.constant, f.sources.as_slice()) {
-            (Some(c), _) => V::Text(Cow::Owned(c.clone())),
+            (Some(c), _) => V::Text(Cow::Borrowed(c.as_str())),
             (None, [one]) => read(one, frame),
             (None, many) => {
                 let parts: Vec<String> = many.iter().map(|s| read(s, frame).display()).collect();
@@ -261,7 +293,7 @@ impl<'m> Emitter<'m> {
         }
         if v.is_empty() {
             if let Some(d) = &f.default {
-                v = V::Text(Cow::Owned(d.clone()));
+                v = V::Text(Cow::Borrowed(d.as_str()));
             }
         }
         if let (Some(p), V::Text(t)) = (&f.prefix, &v) {

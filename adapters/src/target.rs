@@ -15,7 +15,7 @@ use serde::de::value::{Error as ValueError, StrDeserializer};
 use serde::Deserialize;
 
 use crate::adapter::RowErrorCode;
-use crate::national::{IdNumber, PersonKeyer};
+use crate::national::IdNumber;
 
 /// A value on its way from a source to a target field.
 #[derive(Debug, Clone, PartialEq)]
@@ -349,7 +349,10 @@ impl<'a> Slots<'_, 'a> {
     }
 
     /// The raw ID number: parsed, normalised and keyed.
-    fn id(&mut self, keyer: &PersonKeyer) -> Result<Option<(IdNumber, String)>, FieldFail> {
+    fn id(
+        &mut self,
+        keyer: &dyn Fn(&IdNumber) -> String,
+    ) -> Result<Option<(IdNumber, String)>, FieldFail> {
         let slot = self.next;
         match self.opt_text()? {
             None => Ok(None),
@@ -361,13 +364,16 @@ impl<'a> Slots<'_, 'a> {
                         "not a valid GB 11643 ID number",
                     )
                 })?;
-                let key = keyer.key(&id);
+                let key = keyer(&id);
                 Ok(Some((id, key)))
             }
         }
     }
 
-    fn req_id(&mut self, keyer: &PersonKeyer) -> Result<(IdNumber, String), FieldFail> {
+    fn req_id(
+        &mut self,
+        keyer: &dyn Fn(&IdNumber) -> String,
+    ) -> Result<(IdNumber, String), FieldFail> {
         let slot = self.next;
         self.id(keyer)?
             .ok_or_else(|| Self::fail(slot, RowErrorCode::Missing, "required ID number is missing"))
@@ -380,10 +386,11 @@ pub(crate) fn parse_enum<T: for<'de> Deserialize<'de>>(s: &str) -> Option<T> {
 }
 
 /// Builds the typed body of a record from slot values (slots 0 and 1 are skipped: envelope).
+/// `keyer` turns a checked ID number into its person key.
 pub(crate) fn build_body(
     t: RecordType,
     vals: &mut [V<'_>],
-    keyer: &PersonKeyer,
+    keyer: &dyn Fn(&IdNumber) -> String,
 ) -> Result<RecordBody, FieldFail> {
     let mut s = Slots { vals, next: 2 };
     Ok(match t {

@@ -29,16 +29,129 @@ pub(crate) enum Step {
 /// A date format: chrono pattern or Excel serial day number.
 #[derive(Debug, Clone)]
 pub(crate) enum DateFormat {
-    Pattern(String),
+    Pattern(DatePattern),
     ExcelSerial,
 }
 
-/// A compiled code table.
+/// A chrono date pattern, with a fast path for the common ones (only `%Y`, `%m`, `%d` and
+/// literal text): chrono re-reads the pattern on every call, which dominated row cost.
+#[derive(Debug, Clone)]
+pub(crate) struct DatePattern {
+    /// The pattern as written.
+    pub text: String,
+    fast: Option<Vec<DateToken>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum DateToken {
+    Year,
+    Month,
+    Day,
+    Lit(String),
+}
+
+impl DatePattern {
+    pub(crate) fn new(text: String) -> DatePattern {
+        let mut toks = Vec::new();
+        let mut lit = String::new();
+        let mut chars = text.chars();
+        let mut fast = true;
+        while let Some(c) = chars.next() {
+            if c != '%' {
+                lit.push(c);
+                continue;
+            }
+            let tok = match chars.next() {
+                Some('Y') => DateToken::Year,
+                Some('m') => DateToken::Month,
+                Some('d') => DateToken::Day,
+                _ => {
+                    fast = false;
+                    break;
+                }
+            };
+            if !lit.is_empty() {
+                toks.push(DateToken::Lit(std::mem::take(&mut lit)));
+            }
+            toks.push(tok);
+        }
+        if !lit.is_empty() {
+            toks.push(DateToken::Lit(lit));
+        }
+        DatePattern {
+            fast: fast.then_some(toks),
+            text,
+        }
+    }
+
+    pub(crate) fn parse(&self, s: &str) -> Option<NaiveDate> {
+        let Some(toks) = &self.fast else {
+            return NaiveDate::parse_from_str(s, &self.text).ok();
+        };
+        let b = s.as_bytes();
+        let mut i = 0;
+        let (mut y, mut m, mut d) = (None, None, None);
+        let digits = |i: &mut usize, min: usize, max: usize| -> Option<u32> {
+            let start = *i;
+            while *i < b.len() && *i - start < max && b[*i].is_ascii_digit() {
+                *i += 1;
+            }
+            if *i - start < min {
+                return None;
+            }
+            s[start..*i].parse().ok()
+        };
+        for t in toks {
+            match t {
+                DateToken::Year => y = Some(digits(&mut i, 4, 4)? as i32),
+                DateToken::Month => m = Some(digits(&mut i, 1, 2)?),
+                DateToken::Day => d = Some(digits(&mut i, 1, 2)?),
+                DateToken::Lit(l) => {
+                    if !s[i..].starts_with(l.as_str()) {
+                        return None;
+                    }
+                    i += l.len();
+                }
+            }
+        }
+        if i != b.len() {
+            return None;
+        }
+        NaiveDate::from_ymd_opt(y?, m?, d?)
+    }
+}
+
+/// A compiled code table: entries sorted by local code (binary search beats hashing for the
+/// short keys and small tables provinces use).
 #[derive(Debug, Clone)]
 pub(crate) struct CodeTable {
     pub name: String,
-    pub entries: HashMap<String, String>,
+    pub entries: Vec<(String, String)>,
     pub on_unknown: OnUnknown,
+}
+
+impl CodeTable {
+    pub(crate) fn new(
+        name: String,
+        entries: HashMap<String, String>,
+        on_unknown: OnUnknown,
+    ) -> CodeTable {
+        let mut entries: Vec<(String, String)> = entries.into_iter().collect();
+        entries.sort_unstable();
+        CodeTable {
+            name,
+            entries,
+            on_unknown,
+        }
+    }
+
+    /// The national code for a local code.
+    pub(crate) fn get(&self, local: &str) -> Option<&str> {
+        self.entries
+            .binary_search_by(|(k, _)| k.as_str().cmp(local))
+            .ok()
+            .map(|i| self.entries[i].1.as_str())
+    }
 }
 
 /// Why a transform refused a value.
@@ -56,7 +169,7 @@ fn fail(code: RowErrorCode, message: impl Into<String>) -> StepFail {
 }
 
 /// Applies one step.
-pub(crate) fn apply<'a>(step: &Step, v: V<'a>, tables: &[CodeTable]) -> Result<V<'a>, StepFail> {
+pub(crate) fn apply<'a>(step: &Step, v: V<'a>, tables: &'a [CodeTable]) -> Result<V<'a>, StepFail> {
     match v {
         V::Absent => Ok(V::Absent),
         V::List(items) => {
@@ -82,7 +195,11 @@ pub(crate) fn apply<'a>(step: &Step, v: V<'a>, tables: &[CodeTable]) -> Result<V
     }
 }
 
-fn apply_text<'a>(step: &Step, t: Cow<'a, str>, tables: &[CodeTable]) -> Result<V<'a>, StepFail> {
+fn apply_text<'a>(
+    step: &Step,
+    t: Cow<'a, str>,
+    tables: &'a [CodeTable],
+) -> Result<V<'a>, StepFail> {
     Ok(match step {
         Step::Trim => V::Text(trim(t)),
         Step::Halfwidth => V::Text(halfwidth(t)),
@@ -134,8 +251,8 @@ fn apply_text<'a>(step: &Step, t: Cow<'a, str>, tables: &[CodeTable]) -> Result<
                 return Ok(V::Absent);
             }
             let table = &tables[*i];
-            match table.entries.get(t.as_ref()) {
-                Some(code) => V::Text(Cow::Owned(code.clone())),
+            match table.get(t.as_ref()) {
+                Some(code) => V::Text(Cow::Borrowed(code)),
                 None if table.on_unknown == OnUnknown::Pass => V::Text(t),
                 None => {
                     return Err(fail(
@@ -189,6 +306,12 @@ fn is_space(c: char) -> bool {
 
 /// Trims white space, including the ideographic space, without copying.
 pub(crate) fn trim(t: Cow<'_, str>) -> Cow<'_, str> {
+    let b = t.as_bytes();
+    if b.first().is_some_and(|c| c.is_ascii_graphic())
+        && b.last().is_some_and(|c| c.is_ascii_graphic())
+    {
+        return t;
+    }
     match t {
         Cow::Borrowed(b) => Cow::Borrowed(b.trim_matches(is_space)),
         Cow::Owned(o) => {
@@ -204,6 +327,9 @@ pub(crate) fn trim(t: Cow<'_, str>) -> Cow<'_, str> {
 
 /// Full-width ASCII variants (U+FF01..=U+FF5E) and U+3000 to half-width; copies only if needed.
 pub(crate) fn halfwidth(t: Cow<'_, str>) -> Cow<'_, str> {
+    if t.is_ascii() {
+        return t;
+    }
     let needs = t
         .chars()
         .any(|c| ('\u{FF01}'..='\u{FF5E}').contains(&c) || c == '\u{3000}');
@@ -228,7 +354,7 @@ fn excel_epoch() -> Option<NaiveDate> {
 
 fn parse_date(t: &str, formats: &[DateFormat]) -> Option<NaiveDate> {
     formats.iter().find_map(|f| match f {
-        DateFormat::Pattern(p) => NaiveDate::parse_from_str(t, p).ok(),
+        DateFormat::Pattern(p) => p.parse(t),
         DateFormat::ExcelSerial => {
             // Serial numbers may carry a time fraction ("45356.5").
             let whole = t.split('.').next()?;
@@ -261,10 +387,10 @@ mod tests {
     #[test]
     fn dates_in_every_listed_format() {
         let f = vec![
-            DateFormat::Pattern("%Y-%m-%d".into()),
-            DateFormat::Pattern("%Y%m%d".into()),
-            DateFormat::Pattern("%Y/%m/%d".into()),
-            DateFormat::Pattern("%Y年%m月%d日".into()),
+            DateFormat::Pattern(DatePattern::new("%Y-%m-%d".into())),
+            DateFormat::Pattern(DatePattern::new("%Y%m%d".into())),
+            DateFormat::Pattern(DatePattern::new("%Y/%m/%d".into())),
+            DateFormat::Pattern(DatePattern::new("%Y年%m月%d日".into())),
             DateFormat::ExcelSerial,
         ];
         assert_eq!(date("2024-03-05", &f).as_deref(), Some("2024-03-05"));
@@ -274,6 +400,33 @@ mod tests {
         assert_eq!(date("45356", &f).as_deref(), Some("2024-03-05"));
         assert_eq!(date("1", &f).as_deref(), Some("1900-01-01"));
         assert_eq!(date("2024-02-30", &f), None);
+    }
+
+    #[test]
+    fn fast_date_patterns_agree_with_chrono() {
+        let cases = [
+            "2024-03-05",
+            "2024-3-5",
+            "20240305",
+            "2024/3/5",
+            "2024年3月5日",
+            "2024-02-30",
+            "2024-03-05 ",
+            "2024-003-05",
+            "",
+        ];
+        for p in ["%Y-%m-%d", "%Y%m%d", "%Y/%m/%d", "%Y年%m月%d日"] {
+            let fast = DatePattern::new(p.into());
+            for c in cases {
+                assert_eq!(
+                    fast.parse(c),
+                    NaiveDate::parse_from_str(c, p).ok(),
+                    "{p} {c:?}"
+                );
+            }
+        }
+        // Stricter than chrono on purpose: a year has four digits.
+        assert_eq!(DatePattern::new("%Y-%m-%d".into()).parse("24-03-05"), None);
     }
 
     #[test]

@@ -68,7 +68,7 @@ fn truncated_xml_is_a_fault_after_the_complete_items() {
     let full = sample("bj_110000_export.xml");
     let text = String::from_utf8(full).unwrap();
     let cut = text.find("<Title><![CDATA[").unwrap();
-    let r = common::run(&m, text[..cut].as_bytes());
+    let r = common::run(&m, &text.as_bytes()[..cut]);
     let fault = r.fault.expect("truncated XML is a fault");
     assert!(fault.contains("truncated XML"), "{fault}");
     let ids: Vec<_> = r

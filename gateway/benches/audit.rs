@@ -175,7 +175,8 @@ fn main() {
     // Spot-check correctness outside the timed loop.
     let i = next();
     let p = log.inclusion_proof(i, n).expect("proof");
-    merkle::verify_inclusion(i, n, &merkle::leaf_hash(&payloads[i as usize]), &p, &root)
+    let stored = log.entries(i, i + 1).expect("entry");
+    merkle::verify_inclusion(i, n, &merkle::leaf_hash(&stored[0]), &p, &root)
         .expect("proof verifies");
 
     // Floor: the same number of 32-byte preads from a warm file plus the same number of

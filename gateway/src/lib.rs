@@ -21,6 +21,7 @@
 //! - [`node`]: opens all of the above as one running gateway.
 //! - [`audit`]: the transparency log (canonical events, RFC 6962 tree, checkpoints, proofs,
 //!   witnessing, offline verifier); [`signed_note`]: C2SP signed notes with Ed25519.
+//! - [`web`]: the dashboard (embedded HTML/CSS/JS, strict CSP) served at `/` and `/ui/`.
 //!
 //! The `pesgw` binary's command-line interface lives in `src/cli/` and is not part of this library.
 
@@ -38,3 +39,4 @@ pub mod query;
 pub mod signed_note;
 pub mod sources;
 pub mod store;
+pub mod web;

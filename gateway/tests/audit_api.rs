@@ -536,3 +536,115 @@ fn witness_client_learns_the_size_from_409_and_attaches_cosignatures() {
     assert_eq!(vc.cosignatures.len(), 1);
     assert_eq!(vc.cosignatures[0].timestamp, Some(1_700_000_000));
 }
+
+#[test]
+fn witness_client_loop_cosigns_each_new_checkpoint() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let ldir = tempfile::tempdir().unwrap();
+    let log = rt.block_on(log_with(ldir.path(), 4));
+    let wdir = tempfile::tempdir().unwrap();
+    let w = Arc::new(
+        Witness::open(witness_key(), vec![log.verifier_key().clone()], wdir.path()).unwrap(),
+    );
+    let wkey = w.verifier_key().clone();
+    let post = {
+        let w = w.clone();
+        move |body: String| {
+            let w = w.clone();
+            async move {
+                Ok::<_, String>(match w.add_checkpoint(&body, 1_700_000_001) {
+                    Ok(lines) => WitnessResponse {
+                        status: 200,
+                        body: lines,
+                    },
+                    Err(WitnessError::Conflict(s)) => WitnessResponse {
+                        status: 409,
+                        body: format!("{s}\n"),
+                    },
+                    Err(e) => WitnessResponse {
+                        status: e.status(),
+                        body: e.to_string(),
+                    },
+                })
+            }
+        }
+    };
+    rt.block_on(async {
+        let task = tokio::spawn(witness::run_client(log.clone(), vec![(wkey.clone(), post)]));
+        for round in 0..3u64 {
+            for i in 0..5 {
+                log.append(&event(100 + round * 5 + i, Action::Admin, None))
+                    .await
+                    .unwrap();
+            }
+            let size = log.checkpoint_now().await.unwrap().checkpoint.size;
+            // Hang guard only: wait until the witness has cosigned this size.
+            tokio::time::timeout(std::time::Duration::from_secs(30), async {
+                loop {
+                    let cp = log.checkpoint().unwrap();
+                    if cp.checkpoint.size == size
+                        && verify_checkpoint(
+                            &cp.text,
+                            log.verifier_key(),
+                            std::slice::from_ref(&wkey),
+                        )
+                        .unwrap()
+                        .cosignatures
+                        .len()
+                            == 1
+                    {
+                        return;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+            })
+            .await
+            .unwrap();
+            assert_eq!(w.witnessed_size("pes.example/440000"), size);
+        }
+        task.abort();
+    });
+}
+
+#[test]
+fn every_audit_route_is_in_the_openapi_document() {
+    use utoipa::OpenApi as _;
+    let doc = serde_json::to_value(pes_gateway::audit::api::AuditApiDoc::openapi()).unwrap();
+    for path in [
+        "/v1/audit/checkpoint",
+        "/v1/audit/key",
+        "/v1/audit/entries",
+        "/v1/audit/proof/inclusion",
+        "/v1/audit/proof/consistency",
+        "/v1/audit/receipt",
+        "/v1/audit/witness/add-checkpoint",
+    ] {
+        assert!(
+            doc["paths"][path].is_object(),
+            "{path} missing from OpenAPI"
+        );
+    }
+    let params: Vec<&str> = doc["paths"]["/v1/audit/entries"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for p in [
+        "from",
+        "to",
+        "since",
+        "until",
+        "actor",
+        "action",
+        "region",
+        "request_id",
+        "person_key",
+    ] {
+        assert!(params.contains(&p), "entries filter {p} undocumented");
+    }
+    assert!(doc["components"]["schemas"]["AuditEvent"].is_object());
+}

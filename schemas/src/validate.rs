@@ -72,8 +72,15 @@ impl Checker {
     }
 
     fn envelope(&mut self, r: &Record) {
-        let expected = Record::make_id(&r.region, &r.source, &r.source_record_id);
-        if r.record_id != expected {
+        // Compared piecewise: this runs for every ingested record, so it does not allocate.
+        let id_matches = r
+            .record_id
+            .strip_prefix(r.region.as_str())
+            .and_then(|rest| rest.strip_prefix(':'))
+            .and_then(|rest| rest.strip_prefix(r.source.as_str()))
+            .and_then(|rest| rest.strip_prefix(':'))
+            .is_some_and(|rest| rest == r.source_record_id);
+        if !id_matches {
             self.push(
                 "/record_id",
                 "record_id_mismatch",
@@ -119,16 +126,16 @@ impl Checker {
             );
         }
         for (list, version) in &r.code_lists {
-            let path = format!("/code_lists/{}", escape_pointer(list));
+            let path = || format!("/code_lists/{}", escape_pointer(list));
             if codes::version(list).is_none() {
                 self.push(
-                    &path,
+                    &path(),
                     "unknown_code_list",
                     format!("unknown code list {list:?}"),
                 );
             } else if version.is_empty() {
                 self.push(
-                    &path,
+                    &path(),
                     "invalid_code_list_version",
                     "version must not be empty",
                 );

@@ -4,11 +4,9 @@
 //! A small scanner finds each item's bytes (tracking strings, escapes and nesting) so that only
 //! one item is held at a time; serde_json then parses that item alone.
 
-use std::borrow::Cow;
 use std::io::{BufRead, BufReader, Read};
 
-use serde_json::Value;
-
+use super::json_value::JVal;
 use crate::adapter::{AdapterError, DecodeContext, DecodeSummary, Decoded, SinkError};
 use crate::engine::{Emitter, Frame};
 use crate::mapping::{Format, JsonLayout, Mapping};
@@ -25,37 +23,24 @@ pub(crate) fn pointer_tokens(p: &str) -> Vec<String> {
         .collect()
 }
 
-fn resolve<'v>(mut v: &'v Value, tokens: &[String]) -> Option<&'v Value> {
+fn resolve<'v, 'a>(mut v: &'v JVal<'a>, tokens: &[String]) -> Option<&'v JVal<'a>> {
     for t in tokens {
-        v = match v {
-            Value::Object(m) => m.get(t)?,
-            Value::Array(a) => a.get(t.parse::<usize>().ok()?)?,
-            _ => return None,
-        };
+        v = v.get(t)?;
     }
     Some(v)
 }
 
-fn scalar(v: &Value) -> Option<Cow<'_, str>> {
+fn to_v<'v>(v: Option<&'v JVal<'_>>) -> V<'v> {
     match v {
-        Value::String(s) => Some(Cow::Borrowed(s)),
-        Value::Number(n) => Some(Cow::Owned(n.to_string())),
-        Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
-        _ => None,
-    }
-}
-
-fn to_v(v: Option<&Value>) -> V<'_> {
-    match v {
-        None | Some(Value::Null) | Some(Value::Object(_)) => V::Absent,
-        Some(Value::Array(a)) => V::List(a.iter().filter_map(scalar).collect()),
-        Some(other) => scalar(other).map(V::Text).unwrap_or(V::Absent),
+        None | Some(JVal::Null) | Some(JVal::Obj(_)) => V::Absent,
+        Some(JVal::Arr(a)) => V::List(a.iter().filter_map(JVal::scalar).collect()),
+        Some(other) => other.scalar().map(V::Text).unwrap_or(V::Absent),
     }
 }
 
 struct JsonFrame<'a> {
-    item: &'a Value,
-    elem: &'a Value,
+    item: &'a JVal<'a>,
+    elem: &'a JVal<'a>,
     tokens: &'a [Vec<String>],
     row: u64,
     index: usize,
@@ -217,16 +202,17 @@ impl Run<'_, '_, '_> {
         offset: u64,
     ) -> Result<(), AdapterError> {
         self.emitter.summary.rows += 1;
-        if let Err(e) = std::str::from_utf8(bytes) {
-            return Err(AdapterError::Encoding {
-                encoding: "UTF-8".into(),
-                location: format!("byte {}", offset + e.valid_up_to() as u64),
-            });
-        }
-        let null = Value::Null;
-        let value: Value = match serde_json::from_slice(bytes) {
+        let null = JVal::Null;
+        let value: JVal<'_> = match serde_json::from_slice(bytes) {
             Ok(v) => v,
             Err(e) => {
+                // serde_json checks UTF-8 too; an invalid sequence is a fault of the file.
+                if let Err(u) = std::str::from_utf8(bytes) {
+                    return Err(AdapterError::Encoding {
+                        encoding: "UTF-8".into(),
+                        location: format!("byte {}", offset + u.valid_up_to() as u64),
+                    });
+                }
                 let frame = JsonFrame {
                     item: &null,
                     elem: &null,
@@ -279,9 +265,9 @@ impl Run<'_, '_, '_> {
                     }
                 }
                 Some(each) => {
-                    let elems: Vec<&Value> = match resolve(&value, &self.tokens[each]) {
-                        Some(Value::Array(a)) => a.iter().collect(),
-                        Some(v @ Value::Object(_)) => vec![v],
+                    let elems: Vec<&JVal<'_>> = match resolve(&value, &self.tokens[each]) {
+                        Some(JVal::Arr(a)) => a.iter().collect(),
+                        Some(v @ JVal::Obj(_)) => vec![v],
                         _ => Vec::new(),
                     };
                     let each_path = &self.mapping.paths[each];

@@ -4,4 +4,5 @@
 pub(crate) mod csv;
 pub(crate) mod fixed_width;
 pub(crate) mod json;
+mod json_value;
 pub(crate) mod xml;

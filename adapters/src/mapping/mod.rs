@@ -19,7 +19,7 @@ pub use config::{
 
 use crate::national;
 use crate::target::{fields_of, FieldDef};
-use crate::transform::{CodeTable, DateFormat, Step};
+use crate::transform::{CodeTable, DateFormat, DatePattern, Step};
 
 /// A mapping that cannot be used. Fault: the mapping's author.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -400,11 +400,7 @@ impl Compiler<'_> {
                 }
             }
         }
-        Ok(CodeTable {
-            name: name.to_string(),
-            entries,
-            on_unknown: t.on_unknown,
-        })
+        Ok(CodeTable::new(name.to_string(), entries, t.on_unknown))
     }
 
     fn record(
@@ -563,7 +559,7 @@ impl Compiler<'_> {
                                 if p == "excel" {
                                     DateFormat::ExcelSerial
                                 } else {
-                                    DateFormat::Pattern(p)
+                                    DateFormat::Pattern(DatePattern::new(p))
                                 }
                             })
                             .collect(),

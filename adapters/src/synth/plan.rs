@@ -180,7 +180,7 @@ fn abbreviation(region: &str) -> String {
 impl<'m> Planner<'m> {
     pub(crate) fn new(m: &'m Mapping, opts: &SynthOptions) -> Result<Self, SynthError> {
         let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
-        let counties = values::counties(&m.region);
+        let counties = values::counties(&m.region).to_vec();
         let prefectures = values::prefectures(&m.region);
         if counties.is_empty() {
             return Err(SynthError::Unsupported(format!(
@@ -704,7 +704,7 @@ impl<'m> Planner<'m> {
                     .record
                     .get("period_month")
                     .and_then(|m| NaiveDate::parse_from_str(&format!("{m}-01"), "%Y-%m-%d").ok())
-                    .map(|d| days_in_month(d))
+                    .map(days_in_month)
                     .unwrap_or(28);
                 Nat::Text(rng.gen_range(max / 3..=max).to_string())
             }
@@ -729,7 +729,7 @@ impl<'m> Planner<'m> {
             return nat;
         };
         let table = &self.m.tables[*ti];
-        let mut allowed: Vec<&String> = table.entries.values().collect();
+        let mut allowed: Vec<&String> = table.entries.iter().map(|(_, v)| v).collect();
         allowed.sort();
         allowed.dedup();
         if allowed.is_empty() {
@@ -756,10 +756,8 @@ impl<'m> Planner<'m> {
             Nat::Text(v) if allowed.iter().any(|a| **a == v) => Nat::Text(v),
             Nat::Text(_) => Nat::Text(pick(&mut self.rng)),
             Nat::List(items) => {
-                let kept: Vec<String> = items
-                    .into_iter()
-                    .filter(|i| allowed.iter().any(|a| *a == i))
-                    .collect();
+                let kept: Vec<String> =
+                    items.into_iter().filter(|i| allowed.contains(&i)).collect();
                 if kept.is_empty() && def.name == "desired_occupations" {
                     Nat::List(vec![pick(&mut self.rng)])
                 } else {
@@ -957,8 +955,18 @@ impl<'m> Planner<'m> {
         }
         candidates.sort_by_key(|(k, u, i)| (*k, matches!(u, UnitRef::Item), *i));
         candidates.dedup();
-        candidates.shuffle(&mut self.rng);
-        for (kind, unit, idx) in candidates.into_iter().take(4) {
+        // Kinds first, uniformly, so that kinds with many candidate fields do not dominate.
+        let mut kinds: Vec<DefectKind> = candidates.iter().map(|c| c.0).collect();
+        kinds.dedup();
+        kinds.shuffle(&mut self.rng);
+        let mut tries = Vec::new();
+        for kind in kinds {
+            let of_kind: Vec<_> = candidates.iter().filter(|c| c.0 == kind).copied().collect();
+            if let Some(c) = of_kind.choose(&mut self.rng) {
+                tries.push(*c);
+            }
+        }
+        for (kind, unit, idx) in tries.into_iter().take(4) {
             let slot = match unit {
                 UnitRef::Item => item.values.get_mut(&idx),
                 UnitRef::Elem(each, j) => item
@@ -1070,7 +1078,7 @@ impl<'m> Planner<'m> {
                 }
                 f.steps.iter().find_map(|s| match s {
                     Step::Date(formats) => formats.iter().find_map(|d| match d {
-                        DateFormat::Pattern(p) => Some(p.clone()),
+                        DateFormat::Pattern(p) => Some(p.text.clone()),
                         DateFormat::ExcelSerial => None,
                     }),
                     _ => None,
@@ -1109,7 +1117,7 @@ fn days_in_month(first: NaiveDate) -> u32 {
 
 fn format_date(d: NaiveDate, f: &DateFormat) -> String {
     match f {
-        DateFormat::Pattern(p) => d.format(p).to_string(),
+        DateFormat::Pattern(p) => d.format(&p.text).to_string(),
         DateFormat::ExcelSerial => {
             let epoch = NaiveDate::from_ymd_opt(1899, 12, 30).unwrap_or_default();
             (d - epoch).num_days().to_string()

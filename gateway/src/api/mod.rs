@@ -136,14 +136,32 @@ fn audit_access(node: Arc<Node>) -> crate::audit::api::AccessHook {
 /// Runs the HTTP server until it stops.
 pub async fn serve(node: Arc<Node>) -> std::io::Result<()> {
     let addr = node.config.listen_addr().map_err(std::io::Error::other)?;
+    start(node, addr, None, |_| {})?.await
+}
+
+/// Binds the gateway's HTTP server to `addr` and returns it running (await it, or stop it through
+/// its handle). `extra` registers more app data or routes: the demo registers its sign-in tokens
+/// for the dashboard this way. With `workers: None` the server has one worker per CPU and stops
+/// on SIGINT/SIGTERM itself; with `Some(n)` it is embedded: `n` workers and no signal handling,
+/// the caller stops it through its handle.
+pub fn start<F>(
+    node: Arc<Node>,
+    addr: std::net::SocketAddr,
+    workers: Option<usize>,
+    extra: F,
+) -> std::io::Result<actix_web::dev::Server>
+where
+    F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
+{
     let audit_api = web::Data::new(
         crate::audit::api::AuditApi::new(node.audit.clone(), None)
             .with_access(audit_access(node.clone())),
     );
     let data = web::Data::from(node);
-    HttpServer::new(move || {
+    let mut server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .configure(extra.clone())
             .app_data(audit_api.clone())
             .configure(crate::audit::api::configure)
             .app_data(json_config())
@@ -154,11 +172,13 @@ pub async fn serve(node: Arc<Node>) -> std::io::Result<()> {
                 Problem::bad_request("bad-path", short(&err.to_string())).into()
             }))
             .wrap(from_fn(request_ids))
+            .configure(crate::web::configure)
             .configure(configure)
-    })
-    .bind(addr)?
-    .run()
-    .await
+    });
+    if let Some(n) = workers {
+        server = server.workers(n).disable_signals();
+    }
+    Ok(server.bind(addr)?.run())
 }
 
 /// What the caller of an audited request keeps: where its audit entry sits in the log.

@@ -191,7 +191,7 @@ impl Shared {
 /// One gateway's audit transparency log. Cheap to share behind an `Arc` (or `web::Data`).
 pub struct AuditLog {
     shared: Arc<Shared>,
-    append_tx: Mutex<Option<SyncSender<sequence::Request>>>,
+    append_tx: RwLock<Option<SyncSender<sequence::Request>>>,
     publish_tx: Mutex<Option<std::sync::mpsc::Sender<publish::Command>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     verifier: VerifierKey,
@@ -210,6 +210,12 @@ impl AuditLog {
     /// is the log origin. Recovers from a crash: cuts a torn tail, rebuilds the tree after the
     /// last checkpoint, and refuses to open if the stored tree contradicts a signed root.
     pub fn open(dir: &Path, signer: SigningKey, opts: LogOptions) -> Result<Self, AuditError> {
+        if signer.verifier().kind() != crate::signed_note::KeyType::Ed25519 {
+            return Err(NoteError::BadKey(
+                "the log signs with an Ed25519 (0x01) key, not a cosigning key",
+            )
+            .into());
+        }
         let files = Arc::new(Files::open(dir)?);
         let state = publish::read_state(dir)?;
         let (writer, recovered) =
@@ -277,7 +283,7 @@ impl AuditLog {
         );
         Ok(Self {
             shared,
-            append_tx: Mutex::new(Some(append_tx)),
+            append_tx: RwLock::new(Some(append_tx)),
             publish_tx: Mutex::new(Some(publish_tx)),
             threads: Mutex::new(threads),
             verifier,
@@ -313,10 +319,15 @@ impl AuditLog {
         if let Some(reason) = self.shared.failure() {
             return Err(AuditError::Failed(reason));
         }
+        let leaf = merkle::leaf_hash(&payload);
         let (reply, rx) = oneshot::channel();
-        let guard = self.append_tx.lock().unwrap_or_else(|p| p.into_inner());
+        let guard = self.append_tx.read().unwrap_or_else(|p| p.into_inner());
         let tx = guard.as_ref().ok_or(AuditError::Closed)?;
-        match tx.try_send(sequence::Request { payload, reply }) {
+        match tx.try_send(sequence::Request {
+            payload,
+            leaf,
+            reply,
+        }) {
             Ok(()) => Ok(rx),
             Err(TrySendError::Full(_)) => Err(AuditError::Busy {
                 retry_after_secs: 1,
@@ -476,7 +487,12 @@ impl AuditLog {
         let mut added = 0;
         for line in lines.lines().filter(|l| !l.is_empty()) {
             let sig = NoteSignature::parse_line(line)?;
-            if note.signatures.contains(&sig) {
+            // One cosignature per witness key and checkpoint is enough.
+            if note
+                .signatures
+                .iter()
+                .any(|s| s.name == sig.name && s.id == sig.id)
+            {
                 continue;
             }
             let single = Note {
@@ -510,7 +526,7 @@ impl AuditLog {
         // The sequencer drains its queue before exiting; only then may the publisher sign
         // its final checkpoint.
         self.append_tx
-            .lock()
+            .write()
             .unwrap_or_else(|p| p.into_inner())
             .take();
         if !threads.is_empty() {

@@ -13,13 +13,15 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use super::merkle::{self, Hash};
+use super::merkle::Hash;
 use super::storage::Writer;
 use super::{AppendReceipt, AuditError, Head, Shared};
 
 /// One queued append.
 pub(crate) struct Request {
     pub(crate) payload: Vec<u8>,
+    /// Leaf hash, computed by the caller so hashing runs in parallel, off the commit path.
+    pub(crate) leaf: Hash,
     pub(crate) reply: oneshot::Sender<Result<AppendReceipt, AuditError>>,
 }
 
@@ -55,7 +57,7 @@ pub(crate) fn run(
         payloads.clear();
         leaves.clear();
         for r in &mut batch {
-            leaves.push(merkle::leaf_hash(&r.payload));
+            leaves.push(r.leaf);
             payloads.push(std::mem::take(&mut r.payload));
         }
         let first_index = writer.size();
@@ -82,6 +84,7 @@ pub(crate) fn run(
         shared
             .appended
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        shared.batches.fetch_add(1, Ordering::Relaxed);
         for (i, r) in batch.drain(..).enumerate() {
             let receipt = AppendReceipt {
                 index: first_index + i as u64,

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -355,4 +355,42 @@ where
         }
     }
     Err(AuditError::Failed("witness kept answering 409".into()))
+}
+
+/// Submits every checkpoint this log publishes to each witness; runs until its task is dropped
+/// (spawn it next to the server). Each
+/// witness is a verifier key and a transport (`post(body)` performs the add-checkpoint call);
+/// failures are logged and retried with the next checkpoint.
+pub async fn run_client<F, Fut>(log: Arc<AuditLog>, mut witnesses: Vec<(VerifierKey, F)>)
+where
+    F: FnMut(String) -> Fut,
+    Fut: Future<Output = Result<WitnessResponse, String>>,
+{
+    let mut rx = log.subscribe();
+    // Size each witness is known to hold, and the largest size submitted to it.
+    let mut known = vec![0u64; witnesses.len()];
+    let mut submitted = vec![0u64; witnesses.len()];
+    loop {
+        let size = rx
+            .borrow_and_update()
+            .as_ref()
+            .map_or(0, |cp| cp.checkpoint.size);
+        for (i, (key, post)) in witnesses.iter_mut().enumerate() {
+            if size == 0 || size <= submitted[i] {
+                continue;
+            }
+            match submit(&log, key, known[i], &mut *post).await {
+                Ok((s, _)) => {
+                    known[i] = s;
+                    submitted[i] = s;
+                }
+                Err(e) => {
+                    tracing::warn!(witness = key.name(), error = %e, "checkpoint not cosigned")
+                }
+            }
+        }
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
 }

@@ -16,7 +16,7 @@ use pes_gateway::audit::api::InclusionProofBody;
 use pes_gateway::audit::merkle::Hash;
 use pes_gateway::audit::publish::write_atomic;
 use pes_gateway::audit::receipt;
-use pes_gateway::audit::verify::{self, DirSource, LogSource, Policy, VerifyError};
+use pes_gateway::audit::verify::{self, DirSource, EntryBatch, LogSource, Policy, VerifyError};
 use pes_gateway::signed_note::{KeyType, SigningKey, VerifierKey};
 
 /// Arguments of `pesgw audit`.
@@ -320,13 +320,17 @@ impl LogSource for UrlSource {
             .map_err(|_| VerifyError::Source("checkpoint is not UTF-8".into()))
     }
 
-    fn entries(&mut self, from: u64, to: u64) -> Result<Vec<Vec<u8>>, VerifyError> {
+    fn entries(&mut self, from: u64, to: u64) -> Result<EntryBatch, VerifyError> {
         let body = self.get(&format!("/v1/audit/entries?from={from}&to={to}"))?;
-        let mut out: Vec<Vec<u8>> = body.split(|b| *b == b'\n').map(<[u8]>::to_vec).collect();
-        if out.last().is_some_and(Vec::is_empty) {
-            out.pop();
+        let mut spans = Vec::new();
+        let mut start = 0;
+        for (i, b) in body.iter().enumerate() {
+            if *b == b'\n' {
+                spans.push((start, i));
+                start = i + 1;
+            }
         }
-        Ok(out)
+        Ok(EntryBatch::new(body, spans))
     }
 
     fn children(&mut self, start: u64, end: u64, size: u64) -> Result<(Hash, Hash), VerifyError> {

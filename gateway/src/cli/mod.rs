@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod adapters;
 mod audit;
 mod bench;
+mod demo;
 mod init;
 mod push;
 mod query;
@@ -48,6 +49,9 @@ enum Command {
     Record(record::RecordArgs),
     /// Benchmarks, each printed beside its floor.
     Bench(bench::BenchArgs),
+    /// Start a national and N provincial gateways on loopback with synthetic data, and print
+    /// the dashboard URL and tokens.
+    Demo(demo::DemoArgs),
 }
 
 /// Runs the parsed command and returns the process exit code.
@@ -64,5 +68,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Query(args) => query::run(args),
         Command::Record(args) => record::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Demo(args) => demo::run(args),
     }
 }

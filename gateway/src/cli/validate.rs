@@ -34,8 +34,8 @@ pub struct ValidateArgs {
     kind: Kind,
     /// Values to check.
     values: Vec<String>,
-    /// Also read values from standard input, one per line (line endings are not part of the
-    /// value; no other trimming is done).
+    /// Also read values from standard input, one per line (line endings and a leading UTF-8
+    /// byte-order mark are not part of a value; no other trimming is done).
     #[arg(long)]
     stdin: bool,
 }
@@ -114,6 +114,7 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         let stdin = io::stdin();
         let mut input = stdin.lock();
         let mut line = Vec::new();
+        let mut first = true;
         loop {
             line.clear();
             let n = input
@@ -128,7 +129,13 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
                     line.pop();
                 }
             }
-            let value = String::from_utf8_lossy(&line);
+            // A byte-order mark at the start of a file saved by a Windows editor is not data.
+            let bytes = match (first, line.strip_prefix(b"\xEF\xBB\xBF")) {
+                (true, Some(rest)) => rest,
+                _ => &line[..],
+            };
+            first = false;
+            let value = String::from_utf8_lossy(bytes);
             emit(&value, &mut out).context("writing to standard output")?;
         }
     }
