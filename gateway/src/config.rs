@@ -85,7 +85,7 @@ impl Default for Limits {
             max_body_bytes: 256 * 1024 * 1024,
             max_rows_per_batch: 2_000_000,
             max_concurrent_pushes_per_pusher: 4,
-            max_apply_lag_batches: 8,
+            max_apply_lag_batches: 256,
         }
     }
 }
@@ -103,7 +103,7 @@ pub struct StoreTuning {
 impl Default for StoreTuning {
     fn default() -> Self {
         StoreTuning {
-            cache_capacity_mib: 64,
+            cache_capacity_mib: 32,
             flush_every_ms: 1000,
         }
     }

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use pes_adapters::mapping::{EncodingName, Format, JsonLayout};
 use pes_adapters::{
     build_adapter, Adapter, AdapterError, DecodeContext, Decoded, Mapping, SinkError,
 };
@@ -25,8 +26,33 @@ pub struct SourceError {
 enum Decoder {
     /// NDJSON of records already in the national schema.
     Native,
-    /// A provincial mapping's adapter.
-    Mapped(Box<dyn Adapter>),
+    /// A provincial mapping's adapter (and its format, to rebuild a body from one row).
+    Mapped(Box<dyn Adapter>, Box<Format>),
+}
+
+fn encoding_of(format: &Format) -> Option<&EncodingName> {
+    match format {
+        Format::Csv { encoding, .. } | Format::FixedWidth { encoding, .. } => Some(encoding),
+        _ => None,
+    }
+}
+
+fn encode(text: &str, enc: Option<&EncodingName>) -> Vec<u8> {
+    match enc {
+        Some(EncodingName::Gb18030) | Some(EncodingName::Gbk) => {
+            encoding_rs::GB18030.encode(text).0.into_owned()
+        }
+        _ => text.as_bytes().to_vec(),
+    }
+}
+
+fn decode_text(bytes: &[u8], enc: Option<&EncodingName>) -> String {
+    match enc {
+        Some(EncodingName::Gb18030) | Some(EncodingName::Gbk) => {
+            encoding_rs::GB18030.decode(bytes).0.into_owned()
+        }
+        _ => String::from_utf8_lossy(bytes).into_owned(),
+    }
 }
 
 /// One registered source.
@@ -41,7 +67,7 @@ impl Source {
     pub fn content_types(&self) -> &[&'static str] {
         match &self.decoder {
             Decoder::Native => NATIVE_CONTENT_TYPES,
-            Decoder::Mapped(a) => a.content_types(),
+            Decoder::Mapped(a, _) => a.content_types(),
         }
     }
 
@@ -63,10 +89,18 @@ impl Source {
         keyer: &PersonKeyer,
         sink: &mut EntrySink<'_>,
     ) -> Result<(), IngestError> {
-        let adapter = match &self.decoder {
+        let (adapter, format) = match &self.decoder {
             Decoder::Native => return decode_native(body, sink),
-            Decoder::Mapped(a) => a,
+            Decoder::Mapped(a, f) => (a, f),
         };
+        if let Format::Csv { header: true, .. } = **format {
+            let first = body.split(|b| *b == b'\n').next().unwrap_or_default();
+            sink.header = Some(
+                decode_text(first, encoding_of(format))
+                    .trim_end_matches('\r')
+                    .to_string(),
+            );
+        }
         let input = sink.input();
         let (region, source, ingested_at) = (input.region, input.source, input.ingested_at);
         let raw = hex::encode(input.batch_id);
@@ -121,6 +155,31 @@ impl Source {
     }
 }
 
+impl Source {
+    /// Rebuilds a body holding one quarantined row (with the export's header where it has
+    /// one), in the source's encoding; `None` when the format cannot hold a lone row (XML).
+    pub fn retry_body(&self, raw_row: &str, header: Option<&str>) -> Option<Vec<u8>> {
+        match &self.decoder {
+            Decoder::Native => Some(format!("{raw_row}\n").into_bytes()),
+            Decoder::Mapped(_, format) => {
+                let text = match &**format {
+                    Format::Csv { header: true, .. } => format!("{}\n{raw_row}\n", header?),
+                    Format::Csv { .. } => format!("{raw_row}\n"),
+                    Format::FixedWidth { skip_lines, .. } => {
+                        format!("{}{raw_row}\n", "\n".repeat(*skip_lines))
+                    }
+                    Format::Json {
+                        layout: JsonLayout::Array,
+                    } => format!("[{raw_row}]"),
+                    Format::Json { .. } => format!("{raw_row}\n"),
+                    _ => return None,
+                };
+                Some(encode(&text, encoding_of(format)))
+            }
+        }
+    }
+}
+
 /// All registered sources.
 pub struct Sources {
     map: HashMap<String, Source>,
@@ -148,7 +207,7 @@ impl Sources {
                         ),
                     });
                 }
-                Decoder::Mapped(build_adapter(&mapping))
+                Decoder::Mapped(build_adapter(&mapping), Box::new(mapping.format.clone()))
             };
             map.insert(
                 id.clone(),

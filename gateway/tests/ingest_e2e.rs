@@ -331,6 +331,7 @@ fn bad_bodies_get_problems_and_lose_nothing_already_accepted() {
     let g = Gateway::start_with(|c| {
         c.k = 1;
         c.limits.max_body_bytes = 64 * 1024;
+        c.limits.max_rows_per_batch = 50;
     });
     g.push(ndjson(0..30, REGION, SOURCE, 1), true);
     let t = g.pusher();
@@ -352,6 +353,13 @@ fn bad_bodies_get_problems_and_lose_nothing_already_accepted() {
         ndjson(100..400, REGION, SOURCE, 1),
         413,
         "body-too-large",
+    );
+    check(
+        SOURCE,
+        "application/x-ndjson",
+        ndjson(100..160, REGION, SOURCE, 1),
+        413,
+        "too-many-rows",
     );
     let mut misencoded = ndjson(100..103, REGION, SOURCE, 1);
     misencoded.extend_from_slice(b"\xff\xfe\n");
@@ -466,4 +474,128 @@ fn ops_endpoints_answer() {
         .json()
         .unwrap();
     assert!(sd["rows"].is_array());
+}
+
+fn pesgw(args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pesgw"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn cli_push_splits_retries_nothing_twice_and_query_and_record_read_back() {
+    let g = Gateway::start_with(k1);
+    let file = g.dir.path().join("export.ndjson");
+    std::fs::write(&file, ndjson(0..250, REGION, SOURCE, 1)).unwrap();
+    let token = g.pusher();
+    let push = |g: &Gateway| {
+        pesgw(&[
+            "push",
+            "--quiet",
+            "--wait",
+            "--batch-rows",
+            "100",
+            "--source",
+            SOURCE,
+            "--url",
+            &g.base,
+            "--token",
+            &token,
+            file.to_str().unwrap(),
+        ])
+    };
+    let (ok, out, err) = push(&g);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("pushed 3 batches")
+            && out.contains("250 accepted")
+            && out.contains("0 duplicate batches"),
+        "{out}"
+    );
+    let (ok, out, _) = push(&g);
+    assert!(ok);
+    assert!(
+        out.contains("0 accepted") && out.contains("3 duplicate batches"),
+        "{out}"
+    );
+    let analyst = g.token(Role::Analyst, &[], &[]);
+    let (ok, out, err) = pesgw(&[
+        "query",
+        "--json",
+        "--url",
+        &g.base,
+        "--token",
+        &analyst,
+        "--dataset",
+        "vacancy",
+        "--group-by",
+        "status",
+    ]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let total: i64 = v["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["count"].as_i64().unwrap())
+        .sum();
+    assert_eq!(total, expected(250).2);
+    let (ok, table, _) = pesgw(&[
+        "query",
+        "--url",
+        &g.base,
+        "--token",
+        &analyst,
+        "--dataset",
+        "vacancy",
+        "--group-by",
+        "status",
+    ]);
+    assert!(
+        ok && table.contains("status")
+            && table.contains("open")
+            && table.contains("answered from rollup"),
+        "{table}"
+    );
+    let id = record(0, REGION, SOURCE, 1).record_id;
+    let want = match record(0, REGION, SOURCE, 1).body {
+        pes_schemas::RecordBody::Person(p) => p.protected.unwrap().id_number,
+        _ => unreachable!(),
+    };
+    let cw = g.token(Role::Caseworker, &[], &["case_management"]);
+    let (ok, out, _) = pesgw(&["record", &id, "--url", &g.base, "--token", &cw]);
+    assert!(
+        ok && out.contains("person_key") && !out.contains(&want),
+        "{out}"
+    );
+    let (ok, out, _) = pesgw(&[
+        "record",
+        &id,
+        "--url",
+        &g.base,
+        "--token",
+        &cw,
+        "--purpose",
+        "case_management",
+        "--reveal",
+    ]);
+    assert!(ok && out.contains(&want), "{out}");
+    let (ok, _, err) = pesgw(&[
+        "record",
+        &id,
+        "--url",
+        &g.base,
+        "--token",
+        &cw,
+        "--purpose",
+        "curiosity",
+        "--reveal",
+    ]);
+    assert!(!ok && err.contains("403"), "{err}");
 }

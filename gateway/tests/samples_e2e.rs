@@ -98,3 +98,82 @@ fn every_shipped_sample_is_counted_back_by_query() {
         }
     }
 }
+
+/// Copies the shipped mappings (and their code tables) into `dir`.
+fn copy_mappings(dir: &Path) -> PathBuf {
+    let to = dir.join("mappings");
+    std::fs::create_dir_all(to.join("codes")).unwrap();
+    for f in ["gd_440000_csv.toml", "codes/gd_occupation.csv"] {
+        std::fs::copy(adapters_dir().join("mappings").join(f), to.join(f)).unwrap();
+    }
+    to
+}
+
+#[test]
+fn quarantined_row_is_retried_after_the_mapping_is_fixed() {
+    let work = tempfile::tempdir().unwrap();
+    let mappings = copy_mappings(work.path());
+    let mapping_path = mappings.join("gd_440000_csv.toml");
+    let mut g = Gateway::start_in("440000", |c| {
+        c.k = 1;
+        c.sources.insert(
+            "prov".into(),
+            SourceConfig {
+                mapping: mapping_path.to_string_lossy().into_owned(),
+                pushers: vec![],
+            },
+        );
+    });
+    // The first data row of the Guangdong sample, with a local occupation code the table lacks.
+    let sample = std::fs::read(adapters_dir().join("samples/gd_440000_persons.csv")).unwrap();
+    let (text, _, _) = encoding_rs::GB18030.decode(&sample);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let row = lines.next().unwrap().replace("GD0301;GD0302", "GD9999");
+    let body = encoding_rs::GB18030
+        .encode(&format!("{header}\n{row}\n"))
+        .0
+        .into_owned();
+    let token = g.token(pes_gateway::auth::Role::Pusher, &["prov"], &[]);
+    let (status, v, _) = g.push_raw("prov", &token, "text/csv", body, true);
+    assert_eq!(status, 200, "{v}");
+    // The person is valid; the registration with the unknown code is quarantined.
+    assert_eq!(v["accepted"], 1);
+    assert_eq!(v["quarantined"], 1);
+    assert_eq!(v["row_errors"][0]["code"], "unknown_local_code");
+    let admin = g.token(pes_gateway::auth::Role::Admin, &[], &[]);
+    let list = |g: &Gateway| -> serde_json::Value {
+        g.http
+            .get(format!("{}/v1/quarantine?source=prov", g.base))
+            .bearer_auth(&admin)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    let id = list(&g)["items"][0]["id"].as_str().unwrap().to_string();
+    // Retrying before the fix changes nothing and keeps exactly one entry.
+    let retry = |g: &Gateway| -> serde_json::Value {
+        g.http
+            .post(format!("{}/v1/quarantine/{id}/retry", g.base))
+            .bearer_auth(&admin)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    assert_eq!(retry(&g)["resolved"], false);
+    assert_eq!(list(&g)["items"].as_array().unwrap().len(), 1);
+    // The operator adds the code to the table and restarts the gateway.
+    let mut table = std::fs::read_to_string(mappings.join("codes/gd_occupation.csv")).unwrap();
+    table.push_str("GD9999,2-02-10-03\n");
+    std::fs::write(mappings.join("codes/gd_occupation.csv"), table).unwrap();
+    g.kill();
+    g.spawn();
+    let r = retry(&g);
+    assert_eq!(r["resolved"], true, "{r}");
+    assert!(r["accepted"].as_u64().unwrap() >= 1);
+    assert_eq!(list(&g)["items"].as_array().unwrap().len(), 0);
+    assert_eq!(g.total("job_seeker_registration"), 1);
+    assert_eq!(g.total("person"), 1);
+}

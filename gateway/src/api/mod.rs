@@ -75,6 +75,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .service(web::resource("/v1/records/{record_id}").route(web::get().to(records::get_record)))
         .service(web::resource("/v1/quarantine").route(web::get().to(records::list_quarantine)))
+        .service(
+            web::resource("/v1/quarantine/{id}/retry")
+                .route(web::post().to(records::retry_quarantined)),
+        )
         .service(web::resource("/healthz").route(web::get().to(ops::healthz)))
         .service(web::resource("/readyz").route(web::get().to(ops::readyz)))
         .service(web::resource("/metrics").route(web::get().to(ops::metrics)))

@@ -109,7 +109,7 @@ fn workload(a: &IngestBench) -> anyhow::Result<Workload> {
         source: "bench".into(),
         bodies: super::push::split_batches(&export, a.batch_rows as usize, true),
         mapping: Some(mapping),
-        mapping_path: Some(path.clone()),
+        mapping_path: Some(std::fs::canonicalize(path)?),
         content_type: ct,
         rows: a.records,
     })

@@ -11,6 +11,7 @@ mod demo;
 mod init;
 mod push;
 mod query;
+mod record;
 mod serve;
 mod synth;
 mod token;
@@ -44,6 +45,8 @@ enum Command {
     Push(push::PushArgs),
     /// Run an aggregate query against a gateway.
     Query(query::QueryArgs),
+    /// Read one record (caseworkers; protected fields only with --reveal).
+    Record(record::RecordArgs),
     /// Benchmarks, each printed beside its floor.
     Bench(bench::BenchArgs),
     /// Start a national and N provincial gateways on loopback with synthetic data, and print
@@ -63,6 +66,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token(args) => token::run(args),
         Command::Push(args) => push::run(args),
         Command::Query(args) => query::run(args),
+        Command::Record(args) => record::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Demo(args) => demo::run(args),
     }
