@@ -39,6 +39,9 @@ pub(crate) struct Emitter<'m> {
     pub summary: DecodeSummary,
 }
 
+/// Most target fields of any record type (vacancy has 15).
+const MAX_FIELDS: usize = 16;
+
 fn type_index(t: RecordType) -> usize {
     RecordType::ALL.iter().position(|x| *x == t).unwrap_or(0)
 }
@@ -55,7 +58,12 @@ impl<'m> Emitter<'m> {
                     .collect()
             })
             .collect();
-        Emitter { mapping, code_lists, last_key: RefCell::new(None), summary: DecodeSummary::default() }
+        Emitter {
+            mapping,
+            code_lists,
+            last_key: RefCell::new(None),
+            summary: DecodeSummary::default(),
+        }
     }
 
     /// Whether the record's condition holds for this frame.
@@ -130,27 +138,46 @@ impl<'m> Emitter<'m> {
         }
     }
 
-    pub(crate) fn build<F: Frame>(&self, spec: &RecordSpec, frame: &F, ctx: &DecodeContext<'_>) -> Result<Record, Box<RowError>> {
+    pub(crate) fn build<F: Frame>(
+        &self,
+        spec: &RecordSpec,
+        frame: &F,
+        ctx: &DecodeContext<'_>,
+    ) -> Result<Record, Box<RowError>> {
         let defs = fields_of(spec.record_type);
-        let mut vals: Vec<V<'_>> = Vec::with_capacity(defs.len());
-        for (slot, field) in spec.fields.iter().enumerate() {
-            let v = match field {
-                None => V::Absent,
-                Some(f) => self.value(f, frame).map_err(|fail| {
+        // On the stack: no record type has more than MAX_FIELDS target fields.
+        let mut slots: [V<'_>; MAX_FIELDS] = std::array::from_fn(|_| V::Absent);
+        let vals = &mut slots[..defs.len().min(MAX_FIELDS)];
+        for (slot, field) in spec.fields.iter().enumerate().take(MAX_FIELDS) {
+            if let Some(f) = field {
+                vals[slot] = self.value(f, frame).map_err(|fail| {
                     self.field_error(spec, slot, frame, fail.code, None, fail.message)
-                })?,
-            };
-            vals.push(v);
+                })?;
+            }
         }
         let source_record_id = match std::mem::replace(&mut vals[0], V::Absent) {
             V::Text(t) if !t.is_empty() => t.into_owned(),
             _ => {
-                return Err(self.field_error(spec, 0, frame, RowErrorCode::Missing, None, "source record id is missing".into()))
+                return Err(self.field_error(
+                    spec,
+                    0,
+                    frame,
+                    RowErrorCode::Missing,
+                    None,
+                    "source record id is missing".into(),
+                ))
             }
         };
         let record_version = match std::mem::replace(&mut vals[1], V::Absent) {
             V::Text(t) if !t.is_empty() => t.trim().parse::<u64>().map_err(|_| {
-                self.field_error(spec, 1, frame, RowErrorCode::BadNumber, None, "record version is not a whole number".into())
+                self.field_error(
+                    spec,
+                    1,
+                    frame,
+                    RowErrorCode::BadNumber,
+                    None,
+                    "record version is not a whole number".into(),
+                )
             })?,
             _ => 1,
         };
@@ -164,10 +191,22 @@ impl<'m> Emitter<'m> {
             *self.last_key.borrow_mut() = Some((id.as_str().to_string(), key.clone()));
             key
         };
-        let body = build_body(spec.record_type, &mut vals, &key_of)
-            .map_err(|fail| self.field_error(spec, fail.slot, frame, fail.code, None, fail.message))?;
+        let body = build_body(spec.record_type, vals, &key_of).map_err(|fail| {
+            self.field_error(spec, fail.slot, frame, fail.code, None, fail.message)
+        })?;
         let record = Record {
-            record_id: Record::make_id(ctx.region, ctx.source, &source_record_id),
+            // Same as `Record::make_id`, without the formatting machinery (hot path).
+            record_id: {
+                let mut id = String::with_capacity(
+                    ctx.region.len() + ctx.source.len() + source_record_id.len() + 2,
+                );
+                id.push_str(ctx.region);
+                id.push(':');
+                id.push_str(ctx.source);
+                id.push(':');
+                id.push_str(&source_record_id);
+                id
+            },
             region: ctx.region.to_string(),
             source: ctx.source.to_string(),
             source_record_id,
@@ -187,17 +226,43 @@ impl<'m> Emitter<'m> {
             let first = &errors[0];
             let path = first.path.trim_start_matches('/').replace('/', ".");
             let name = path.rsplit('.').next().unwrap_or(&path);
-            let name = if name == "person_key" { "id_number" } else { name };
+            let name = if name == "person_key" {
+                "id_number"
+            } else {
+                name
+            };
             let slot = defs.iter().position(|d| d.name == name);
             let more = match errors.len() {
                 1 => String::new(),
-                n => format!(" (and {} more: {})", n - 1, errors[1..].iter().map(|e| e.code).collect::<Vec<_>>().join(", ")),
+                n => format!(
+                    " (and {} more: {})",
+                    n - 1,
+                    errors[1..]
+                        .iter()
+                        .map(|e| e.code)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             };
             let message = format!("{}{more}", first.message);
             let mut err = match slot {
-                Some(slot) => self.field_error(spec, slot, frame, RowErrorCode::Invalid, Some(first.code.to_string()), message),
+                Some(slot) => self.field_error(
+                    spec,
+                    slot,
+                    frame,
+                    RowErrorCode::Invalid,
+                    Some(first.code.to_string()),
+                    message,
+                ),
                 None => {
-                    let mut e = self.field_error(spec, 0, frame, RowErrorCode::Invalid, Some(first.code.to_string()), message);
+                    let mut e = self.field_error(
+                        spec,
+                        0,
+                        frame,
+                        RowErrorCode::Invalid,
+                        Some(first.code.to_string()),
+                        message,
+                    );
                     e.raw_value = None;
                     e
                 }
@@ -209,7 +274,11 @@ impl<'m> Emitter<'m> {
     }
 
     /// Reads and transforms one field.
-    pub(crate) fn value<'f, F: Frame>(&'f self, f: &'f Field, frame: &'f F) -> Result<V<'f>, transform::StepFail> {
+    pub(crate) fn value<'f, F: Frame>(
+        &'f self,
+        f: &'f Field,
+        frame: &'f F,
+    ) -> Result<V<'f>, transform::StepFail> {
         let mut v: V<'f> = match (&f.constant, f.sources.as_slice()) {
             (Some(c), _) => V::Text(Cow::Borrowed(c.as_str())),
             (None, [one]) => read(one, frame),
@@ -251,7 +320,11 @@ impl<'m> Emitter<'m> {
         let raw_value = spec.fields[slot].as_ref().and_then(|f| {
             let raw = match (&f.constant, f.sources.as_slice()) {
                 (Some(c), _) => c.clone(),
-                (None, sources) => sources.iter().map(|s| read(s, frame).display()).collect::<Vec<_>>().join(&f.sep),
+                (None, sources) => sources
+                    .iter()
+                    .map(|s| read(s, frame).display())
+                    .collect::<Vec<_>>()
+                    .join(&f.sep),
             };
             if raw.is_empty() {
                 None
@@ -292,6 +365,20 @@ fn read<'f, F: Frame>(s: &SourceRef, frame: &'f F) -> V<'f> {
 fn reads_protected_source(spec: &RecordSpec, field: &Field) -> bool {
     let defs = fields_of(spec.record_type);
     spec.fields.iter().zip(defs).any(|(f, d)| {
-        d.protected && f.as_ref().is_some_and(|f| f.sources.iter().any(|s| field.sources.contains(s)))
+        d.protected
+            && f.as_ref()
+                .is_some_and(|f| f.sources.iter().any(|s| field.sources.contains(s)))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_record_type_fits_the_stack_slots() {
+        for t in RecordType::ALL {
+            assert!(fields_of(t).len() <= MAX_FIELDS, "{t}");
+        }
+    }
 }

@@ -12,7 +12,7 @@ pub fn mask(value: &str) -> String {
         n => {
             let mut s = String::with_capacity(value.len());
             s.push(chars[0]);
-            s.extend(std::iter::repeat('*').take(n - 2));
+            s.extend(std::iter::repeat_n('*', n - 2));
             s.push(chars[n - 1]);
             s
         }

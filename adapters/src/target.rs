@@ -64,13 +64,25 @@ pub(crate) struct FieldDef {
 }
 
 const fn req(name: &'static str) -> FieldDef {
-    FieldDef { name, required: true, protected: false }
+    FieldDef {
+        name,
+        required: true,
+        protected: false,
+    }
 }
 const fn opt(name: &'static str) -> FieldDef {
-    FieldDef { name, required: false, protected: false }
+    FieldDef {
+        name,
+        required: false,
+        protected: false,
+    }
 }
 const fn prot(name: &'static str, required: bool) -> FieldDef {
-    FieldDef { name, required, protected: true }
+    FieldDef {
+        name,
+        required,
+        protected: true,
+    }
 }
 
 /// Slot 0 and 1 of every record type.
@@ -216,7 +228,11 @@ impl<'a> Slots<'_, 'a> {
     }
 
     fn fail(slot: usize, code: RowErrorCode, message: impl Into<String>) -> FieldFail {
-        FieldFail { slot, code, message: message.into() }
+        FieldFail {
+            slot,
+            code,
+            message: message.into(),
+        }
     }
 
     fn opt_text(&mut self) -> Result<Option<String>, FieldFail> {
@@ -226,13 +242,18 @@ impl<'a> Slots<'_, 'a> {
             V::Text(t) if t.is_empty() => Ok(None),
             V::Text(t) => Ok(Some(t.into_owned())),
             V::Date(d) => Ok(Some(d.to_string())),
-            V::List(_) => Err(Self::fail(slot, RowErrorCode::BadValue, "a list where one value is expected")),
+            V::List(_) => Err(Self::fail(
+                slot,
+                RowErrorCode::BadValue,
+                "a list where one value is expected",
+            )),
         }
     }
 
     fn text(&mut self) -> Result<String, FieldFail> {
         let slot = self.next;
-        self.opt_text()?.ok_or_else(|| Self::fail(slot, RowErrorCode::Missing, "required value is missing"))
+        self.opt_text()?
+            .ok_or_else(|| Self::fail(slot, RowErrorCode::Missing, "required value is missing"))
     }
 
     fn opt_date(&mut self) -> Result<Option<NaiveDate>, FieldFail> {
@@ -243,14 +264,25 @@ impl<'a> Slots<'_, 'a> {
             V::Date(d) => Ok(Some(d)),
             V::Text(t) => NaiveDate::parse_from_str(&t, "%Y-%m-%d")
                 .map(Some)
-                .map_err(|_| Self::fail(slot, RowErrorCode::BadDate, "not a YYYY-MM-DD date (add a date transform)")),
-            V::List(_) => Err(Self::fail(slot, RowErrorCode::BadValue, "a list where a date is expected")),
+                .map_err(|_| {
+                    Self::fail(
+                        slot,
+                        RowErrorCode::BadDate,
+                        "not a YYYY-MM-DD date (add a date transform)",
+                    )
+                }),
+            V::List(_) => Err(Self::fail(
+                slot,
+                RowErrorCode::BadValue,
+                "a list where a date is expected",
+            )),
         }
     }
 
     fn date(&mut self) -> Result<NaiveDate, FieldFail> {
         let slot = self.next;
-        self.opt_date()?.ok_or_else(|| Self::fail(slot, RowErrorCode::Missing, "required date is missing"))
+        self.opt_date()?
+            .ok_or_else(|| Self::fail(slot, RowErrorCode::Missing, "required date is missing"))
     }
 
     fn opt_num<N: std::str::FromStr>(&mut self) -> Result<Option<N>, FieldFail> {
@@ -260,16 +292,17 @@ impl<'a> Slots<'_, 'a> {
             Some(t) => {
                 // Spreadsheet exports write integers as `3.0`.
                 let t = t.strip_suffix(".0").unwrap_or(&t);
-                t.parse::<N>()
-                    .map(Some)
-                    .map_err(|_| Self::fail(slot, RowErrorCode::BadNumber, "not a whole number in range"))
+                t.parse::<N>().map(Some).map_err(|_| {
+                    Self::fail(slot, RowErrorCode::BadNumber, "not a whole number in range")
+                })
             }
         }
     }
 
     fn num<N: std::str::FromStr>(&mut self) -> Result<N, FieldFail> {
         let slot = self.next;
-        self.opt_num()?.ok_or_else(|| Self::fail(slot, RowErrorCode::Missing, "required number is missing"))
+        self.opt_num()?
+            .ok_or_else(|| Self::fail(slot, RowErrorCode::Missing, "required number is missing"))
     }
 
     fn boolean(&mut self) -> Result<bool, FieldFail> {
@@ -278,14 +311,19 @@ impl<'a> Slots<'_, 'a> {
         match t.to_ascii_lowercase().as_str() {
             "true" | "1" | "y" | "yes" | "是" | "t" => Ok(true),
             "false" | "0" | "n" | "no" | "否" | "f" => Ok(false),
-            _ => Err(Self::fail(slot, RowErrorCode::BadValue, "not a yes/no value")),
+            _ => Err(Self::fail(
+                slot,
+                RowErrorCode::BadValue,
+                "not a yes/no value",
+            )),
         }
     }
 
     fn enumerated<T: for<'de> Deserialize<'de>>(&mut self) -> Result<T, FieldFail> {
         let slot = self.next;
         let t = self.text()?;
-        parse_enum(&t).ok_or_else(|| Self::fail(slot, RowErrorCode::BadValue, "not an allowed value"))
+        parse_enum(&t)
+            .ok_or_else(|| Self::fail(slot, RowErrorCode::BadValue, "not an allowed value"))
     }
 
     fn list(&mut self) -> Result<Vec<String>, FieldFail> {
@@ -303,27 +341,42 @@ impl<'a> Slots<'_, 'a> {
         let slot = self.next;
         self.list()?
             .iter()
-            .map(|s| parse_enum(s).ok_or_else(|| Self::fail(slot, RowErrorCode::BadValue, "not an allowed value")))
+            .map(|s| {
+                parse_enum(s)
+                    .ok_or_else(|| Self::fail(slot, RowErrorCode::BadValue, "not an allowed value"))
+            })
             .collect()
     }
 
     /// The raw ID number: parsed, normalised and keyed.
-    fn id(&mut self, keyer: &dyn Fn(&IdNumber) -> String) -> Result<Option<(IdNumber, String)>, FieldFail> {
+    fn id(
+        &mut self,
+        keyer: &dyn Fn(&IdNumber) -> String,
+    ) -> Result<Option<(IdNumber, String)>, FieldFail> {
         let slot = self.next;
         match self.opt_text()? {
             None => Ok(None),
             Some(raw) => {
-                let id = IdNumber::parse(&raw)
-                    .map_err(|_| Self::fail(slot, RowErrorCode::BadIdNumber, "not a valid GB 11643 ID number"))?;
+                let id = IdNumber::parse(&raw).map_err(|_| {
+                    Self::fail(
+                        slot,
+                        RowErrorCode::BadIdNumber,
+                        "not a valid GB 11643 ID number",
+                    )
+                })?;
                 let key = keyer(&id);
                 Ok(Some((id, key)))
             }
         }
     }
 
-    fn req_id(&mut self, keyer: &dyn Fn(&IdNumber) -> String) -> Result<(IdNumber, String), FieldFail> {
+    fn req_id(
+        &mut self,
+        keyer: &dyn Fn(&IdNumber) -> String,
+    ) -> Result<(IdNumber, String), FieldFail> {
         let slot = self.next;
-        self.id(keyer)?.ok_or_else(|| Self::fail(slot, RowErrorCode::Missing, "required ID number is missing"))
+        self.id(keyer)?
+            .ok_or_else(|| Self::fail(slot, RowErrorCode::Missing, "required ID number is missing"))
     }
 }
 
@@ -355,18 +408,24 @@ pub(crate) fn build_body(
                 residence_division: s.text()?,
                 graduation_year: s.opt_num()?,
                 key_groups: s.enum_list()?,
-                protected: Some(PersonProtected { name, id_number: id.as_str().to_string(), phone }),
+                protected: Some(PersonProtected {
+                    name,
+                    id_number: id.as_str().to_string(),
+                    phone,
+                }),
             })
         }
-        RecordType::JobSeekerRegistration => RecordBody::JobSeekerRegistration(JobSeekerRegistration {
-            person_key: s.req_id(keyer)?.1,
-            seeker_category: s.enumerated()?,
-            desired_occupations: s.list()?,
-            desired_division: s.text()?,
-            registered_on: s.date()?,
-            valid_until: s.opt_date()?,
-            status: s.enumerated()?,
-        }),
+        RecordType::JobSeekerRegistration => {
+            RecordBody::JobSeekerRegistration(JobSeekerRegistration {
+                person_key: s.req_id(keyer)?.1,
+                seeker_category: s.enumerated()?,
+                desired_occupations: s.list()?,
+                desired_division: s.text()?,
+                registered_on: s.date()?,
+                valid_until: s.opt_date()?,
+                status: s.enumerated()?,
+            })
+        }
         RecordType::Employer => RecordBody::Employer(Employer {
             uscc: s.text()?,
             name: s.text()?,

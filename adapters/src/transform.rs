@@ -78,11 +78,16 @@ impl DatePattern {
         if !lit.is_empty() {
             toks.push(DateToken::Lit(lit));
         }
-        DatePattern { fast: fast.then_some(toks), text }
+        DatePattern {
+            fast: fast.then_some(toks),
+            text,
+        }
     }
 
     pub(crate) fn parse(&self, s: &str) -> Option<NaiveDate> {
-        let Some(toks) = &self.fast else { return NaiveDate::parse_from_str(s, &self.text).ok() };
+        let Some(toks) = &self.fast else {
+            return NaiveDate::parse_from_str(s, &self.text).ok();
+        };
         let b = s.as_bytes();
         let mut i = 0;
         let (mut y, mut m, mut d) = (None, None, None);
@@ -116,12 +121,37 @@ impl DatePattern {
     }
 }
 
-/// A compiled code table.
+/// A compiled code table: entries sorted by local code (binary search beats hashing for the
+/// short keys and small tables provinces use).
 #[derive(Debug, Clone)]
 pub(crate) struct CodeTable {
     pub name: String,
-    pub entries: HashMap<String, String>,
+    pub entries: Vec<(String, String)>,
     pub on_unknown: OnUnknown,
+}
+
+impl CodeTable {
+    pub(crate) fn new(
+        name: String,
+        entries: HashMap<String, String>,
+        on_unknown: OnUnknown,
+    ) -> CodeTable {
+        let mut entries: Vec<(String, String)> = entries.into_iter().collect();
+        entries.sort_unstable();
+        CodeTable {
+            name,
+            entries,
+            on_unknown,
+        }
+    }
+
+    /// The national code for a local code.
+    pub(crate) fn get(&self, local: &str) -> Option<&str> {
+        self.entries
+            .binary_search_by(|(k, _)| k.as_str().cmp(local))
+            .ok()
+            .map(|i| self.entries[i].1.as_str())
+    }
 }
 
 /// Why a transform refused a value.
@@ -165,7 +195,11 @@ pub(crate) fn apply<'a>(step: &Step, v: V<'a>, tables: &'a [CodeTable]) -> Resul
     }
 }
 
-fn apply_text<'a>(step: &Step, t: Cow<'a, str>, tables: &'a [CodeTable]) -> Result<V<'a>, StepFail> {
+fn apply_text<'a>(
+    step: &Step,
+    t: Cow<'a, str>,
+    tables: &'a [CodeTable],
+) -> Result<V<'a>, StepFail> {
     Ok(match step {
         Step::Trim => V::Text(trim(t)),
         Step::Halfwidth => V::Text(halfwidth(t)),
@@ -217,8 +251,8 @@ fn apply_text<'a>(step: &Step, t: Cow<'a, str>, tables: &'a [CodeTable]) -> Resu
                 return Ok(V::Absent);
             }
             let table = &tables[*i];
-            match table.entries.get(t.as_ref()) {
-                Some(code) => V::Text(Cow::Borrowed(code.as_str())),
+            match table.get(t.as_ref()) {
+                Some(code) => V::Text(Cow::Borrowed(code)),
                 None if table.on_unknown == OnUnknown::Pass => V::Text(t),
                 None => {
                     return Err(fail(
@@ -272,6 +306,12 @@ fn is_space(c: char) -> bool {
 
 /// Trims white space, including the ideographic space, without copying.
 pub(crate) fn trim(t: Cow<'_, str>) -> Cow<'_, str> {
+    let b = t.as_bytes();
+    if b.first().is_some_and(|c| c.is_ascii_graphic())
+        && b.last().is_some_and(|c| c.is_ascii_graphic())
+    {
+        return t;
+    }
     match t {
         Cow::Borrowed(b) => Cow::Borrowed(b.trim_matches(is_space)),
         Cow::Owned(o) => {
@@ -287,6 +327,9 @@ pub(crate) fn trim(t: Cow<'_, str>) -> Cow<'_, str> {
 
 /// Full-width ASCII variants (U+FF01..=U+FF5E) and U+3000 to half-width; copies only if needed.
 pub(crate) fn halfwidth(t: Cow<'_, str>) -> Cow<'_, str> {
+    if t.is_ascii() {
+        return t;
+    }
     let needs = t
         .chars()
         .any(|c| ('\u{FF01}'..='\u{FF5E}').contains(&c) || c == '\u{3000}');
@@ -361,11 +404,25 @@ mod tests {
 
     #[test]
     fn fast_date_patterns_agree_with_chrono() {
-        let cases = ["2024-03-05", "2024-3-5", "20240305", "2024/3/5", "2024年3月5日", "2024-02-30", "2024-03-05 ", "2024-003-05", ""];
+        let cases = [
+            "2024-03-05",
+            "2024-3-5",
+            "20240305",
+            "2024/3/5",
+            "2024年3月5日",
+            "2024-02-30",
+            "2024-03-05 ",
+            "2024-003-05",
+            "",
+        ];
         for p in ["%Y-%m-%d", "%Y%m%d", "%Y/%m/%d", "%Y年%m月%d日"] {
             let fast = DatePattern::new(p.into());
             for c in cases {
-                assert_eq!(fast.parse(c), NaiveDate::parse_from_str(c, p).ok(), "{p} {c:?}");
+                assert_eq!(
+                    fast.parse(c),
+                    NaiveDate::parse_from_str(c, p).ok(),
+                    "{p} {c:?}"
+                );
             }
         }
         // Stricter than chrono on purpose: a year has four digits.

@@ -68,7 +68,7 @@ fn truncated_xml_is_a_fault_after_the_complete_items() {
     let full = sample("bj_110000_export.xml");
     let text = String::from_utf8(full).unwrap();
     let cut = text.find("<Title><![CDATA[").unwrap();
-    let r = common::run(&m, text[..cut].as_bytes());
+    let r = common::run(&m, &text.as_bytes()[..cut]);
     let fault = r.fault.expect("truncated XML is a fault");
     assert!(fault.contains("truncated XML"), "{fault}");
     let ids: Vec<_> = r
@@ -216,4 +216,21 @@ fn a_refusing_sink_stops_the_run() {
     });
     assert!(matches!(result, Err(AdapterError::Sink(_))));
     assert_eq!(seen, 2);
+}
+
+#[test]
+fn an_oversized_line_is_a_fault_not_an_unbounded_buffer() {
+    let text = std::fs::read_to_string(common::crate_dir().join("mappings/zj_330000_json.toml"))
+        .unwrap()
+        .replace("layout = \"array\"", "layout = \"ndjson\"");
+    let m = Mapping::from_toml_str(&text, None).unwrap();
+    let mut bytes = b"{\"personId\": \"".to_vec();
+    bytes.resize(bytes.len() + (64 << 20) + 10, b'a');
+    let fault = common::run(&m, &bytes)
+        .fault
+        .expect("oversized line refused");
+    assert!(
+        fault.contains("line 1") && fault.contains("longer than"),
+        "{fault}"
+    );
 }

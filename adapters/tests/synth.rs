@@ -156,24 +156,3 @@ fn generated_people_follow_regional_patterns() {
         .count();
     assert!(young * 2 > persons.len(), "most job seekers are under 40");
 }
-
-#[test]
-#[ignore = "prints a sample of each mapping's synthetic output"]
-fn peek() {
-    for (path, _) in common::shipped() {
-        let mapping = Mapping::from_path(&path).unwrap();
-        let (bytes, report) = generate(&mapping, 6, 5, 0.3);
-        let enc = if mapping.id.starts_with("gd") || mapping.id.starts_with("sc") {
-            encoding_rs::GB18030
-        } else {
-            encoding_rs::UTF_8
-        };
-        println!(
-            "==== {} {:?} defects {:?}\n{}",
-            mapping.id,
-            report.records,
-            report.defects,
-            &enc.decode(&bytes).0.chars().take(2500).collect::<String>()
-        );
-    }
-}

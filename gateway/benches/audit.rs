@@ -1,7 +1,8 @@
 //! Audit log benchmark: each figure is printed beside its floor, measured in the same run.
 //!
 //! `cargo bench -p pes-gateway --bench audit` (set `AUDIT_BENCH_N` to change the log size,
-//! default 1,000,000; `AUDIT_BENCH_DIR` to put the log on another disk).
+//! default 1,000,000; `AUDIT_BENCH_DIR` to put the log on another disk; `AUDIT_BENCH_KEEP=1` to
+//! keep the log for profiling `pesgw audit verify --dir`).
 //!
 //! - durable appends/s (group commit, C concurrent callers) vs. the floor: SHA-256 of the same
 //!   canonical bytes + one write + fdatasync per batch of the same average size;
@@ -55,6 +56,27 @@ fn event(i: u64) -> AuditEvent {
     e
 }
 
+/// CPU seconds (user + system) used by this process so far, from /proc/self/stat.
+fn cpu_time() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = after
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    // Fields 14 and 15 (utime, stime) are the 12th and 13th after the command name.
+    (f.get(11).unwrap_or(&0.0) + f.get(12).unwrap_or(&0.0)) / 100.0
+}
+
+/// The 1-minute load average, to judge how much the other processes on the machine disturbed
+/// a run.
+fn load_avg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 fn per_sec(n: u64, d: Duration) -> f64 {
     n as f64 / d.as_secs_f64()
 }
@@ -83,7 +105,7 @@ fn main() {
         .build()
         .expect("rt");
     let log = Arc::new(AuditLog::open(&dir, key, LogOptions::default()).expect("open"));
-    let start = Instant::now();
+    let (start, cpu0) = (Instant::now(), cpu_time());
     rt.block_on(async {
         let mut tasks = Vec::new();
         for t in 0..CONCURRENCY {
@@ -108,7 +130,7 @@ fn main() {
             t.await.expect("task");
         }
     });
-    let append_time = start.elapsed();
+    let (append_time, append_cpu) = (start.elapsed(), cpu_time() - cpu0);
     let stats = log.stats();
     assert_eq!(stats.size, n);
     let avg_batch = stats.appended as f64 / stats.batches as f64;
@@ -142,11 +164,11 @@ fn main() {
     let floor_time = start.elapsed();
     drop(f);
     println!();
-    println!("durable appends: {:>10.0} /s  ({n} appends in {:.2?}, {} fdatasyncs, avg batch {avg_batch:.1})",
-        per_sec(n, append_time), append_time, stats.batches);
+    println!("durable appends: {:>10.0} /s  ({n} appends in {:.2?}, {} fdatasyncs, avg batch {avg_batch:.1}; {:.2} CPU-s incl. building the events)",
+        per_sec(n, append_time), append_time, stats.batches, append_cpu);
     println!("  floor (SHA-256 + write + fdatasync, batch {batch}): {:>10.0} /s  ({:.2?}; {:.0} B/entry) [sink {sink}]",
         per_sec(n, floor_time), floor_time, bytes as f64 / n as f64);
-    println!("  target >= 20,000 /s");
+    println!("  target >= 20,000 /s (load avg {})", load_avg());
 
     // 2. Inclusion proofs, warm, at size n.
     let mut rng = 0x9E37_79B9_7F4A_7C15u64;
@@ -214,13 +236,13 @@ fn main() {
         witness_keys: vec![],
         min_cosignatures: 0,
     };
-    let start = Instant::now();
+    let (start, cpu0) = (Instant::now(), cpu_time());
     let mut src = DirSource::open(&dir).expect("dir source");
     let report = verify::verify_log(&mut src, &policy, None, |_, _| {}).expect("verification");
-    let vtime = start.elapsed();
+    let (vtime, vcpu) = (start.elapsed(), cpu_time() - cpu0);
     assert_eq!(report.entries, n);
     // Floor: read entries.log sequentially and SHA-256 every entry (no framing, no tree).
-    let start = Instant::now();
+    let (start, cpu0) = (Instant::now(), cpu_time());
     let mut file = File::open(dir.join("entries.log")).expect("entries.log");
     let mut chunk = vec![0u8; 1 << 20];
     let mut pending: Vec<u8> = Vec::new();
@@ -244,18 +266,29 @@ fn main() {
         }
         pending.drain(..pos);
     }
-    let vfloor = start.elapsed();
+    let (vfloor, fcpu) = (start.elapsed(), cpu_time() - cpu0);
     assert_eq!(hashed, n);
     println!();
     println!(
-        "full verification: {:>10.0} entries/s ({n} entries in {:.2?})",
+        "full verification: {:>10.0} entries/s ({n} entries in {:.2?}; {:.2} CPU-s, load avg {})",
         per_sec(n, vtime),
-        vtime
+        vtime,
+        vcpu,
+        load_avg()
     );
     println!(
-        "  floor (sequential read + SHA-256 per entry): {:>10.0} entries/s ({:.2?}) [sink {sink}]",
+        "  floor (sequential read + SHA-256 per entry): {:>10.0} entries/s ({:.2?}; {:.2} CPU-s) [sink {sink}]",
         per_sec(n, vfloor),
-        vfloor
+        vfloor,
+        fcpu
     );
     println!("  target >= 1,000,000 entries/s");
+    if std::env::var("AUDIT_BENCH_KEEP").is_ok() {
+        println!(
+            "kept log at {} (verifier key {})",
+            dir.display(),
+            policy.log_key
+        );
+        std::mem::forget(tmp);
+    }
 }

@@ -39,7 +39,8 @@ pub struct GatewayConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyFiles {
-    /// Ed25519 signing key (PKCS#8 DER) of this gateway.
+    /// Ed25519 signing key of this gateway (signed-note private key text; its name is the audit
+    /// log origin).
     pub signing_key: PathBuf,
     /// AES-256 data key (32 raw bytes) that encrypts protected fields and quarantined rows.
     pub data_key: PathBuf,
@@ -47,6 +48,9 @@ pub struct KeyFiles {
     pub jwt_issuer_key: PathBuf,
     /// JWKS file with the public keys accepted for bearer tokens, pinned by `kid`.
     pub jwks: PathBuf,
+    /// Federation linkage key (raw bytes) that turns ID numbers into person keys; shared by
+    /// every gateway of the federation.
+    pub linkage_key: PathBuf,
 }
 
 /// One registered source (a provincial system that pushes exports).
@@ -81,7 +85,7 @@ impl Default for Limits {
             max_body_bytes: 256 * 1024 * 1024,
             max_rows_per_batch: 2_000_000,
             max_concurrent_pushes_per_pusher: 4,
-            max_apply_lag_batches: 8,
+            max_apply_lag_batches: 256,
         }
     }
 }
@@ -99,7 +103,7 @@ pub struct StoreTuning {
 impl Default for StoreTuning {
     fn default() -> Self {
         StoreTuning {
-            cache_capacity_mib: 64,
+            cache_capacity_mib: 32,
             flush_every_ms: 1000,
         }
     }
@@ -173,6 +177,7 @@ impl GatewayConfig {
         fix(&mut self.keys.data_key);
         fix(&mut self.keys.jwt_issuer_key);
         fix(&mut self.keys.jwks);
+        fix(&mut self.keys.linkage_key);
         for src in self.sources.values_mut() {
             if src.mapping != "native" && Path::new(&src.mapping).is_relative() {
                 src.mapping = base.join(&src.mapping).to_string_lossy().into_owned();
@@ -238,6 +243,7 @@ impl GatewayConfig {
             ("keys.signing_key", &self.keys.signing_key),
             ("keys.data_key", &self.keys.data_key),
             ("keys.jwks", &self.keys.jwks),
+            ("keys.linkage_key", &self.keys.linkage_key),
         ] {
             if !path.is_file() {
                 return Err(invalid(
@@ -278,7 +284,7 @@ mod tests {
     use super::*;
 
     fn write(dir: &Path, body: &str) -> PathBuf {
-        for f in ["signing.key", "data.key", "jwks.json"] {
+        for f in ["signing.key", "data.key", "jwks.json", "linkage.key"] {
             std::fs::write(dir.join(f), b"x").unwrap();
         }
         let p = dir.join("gateway.toml");
@@ -295,6 +301,7 @@ signing_key = "signing.key"
 data_key = "data.key"
 jwt_issuer_key = "jwt.key"
 jwks = "jwks.json"
+linkage_key = "linkage.key"
 [sources.gd-hr]
 mapping = "native"
 "#;

@@ -1,6 +1,7 @@
 //! Key material of a gateway: generation (`pesgw init`), loading, and the AES-256-GCM data key.
 //!
-//! - Ed25519 signing key and JWT issuer key: PKCS#8 v2 DER files (ring).
+//! - Ed25519 signing key: signed-note private key text (its name is the audit log origin).
+//! - JWT issuer key: PKCS#8 v2 DER file (ring).
 //! - AES-256 data key: 32 raw bytes; seals protected fields and quarantined rows with the record
 //!   (or row) id as additional authenticated data.
 //! - JWKS: the public JWT keys accepted by this gateway, pinned by `kid`.
@@ -254,13 +255,33 @@ pub fn init(dir: &Path, region: &str, listen: &str) -> Result<InitOutcome, KeyEr
         source,
     };
     std::fs::create_dir_all(dir.join("keys")).map_err(io)?;
-    let signing = generate_ed25519()?;
-    write(&dir.join("keys/signing.pk8"), &signing)?;
+    // The gateway's Ed25519 signing key, in signed-note form: its name is the audit log origin.
+    // `SigningKey::parse` splits on '+', which standard base64 may contain: draw again until the
+    // text form reads back (a '+'-free encoding happens in a few tries).
+    let signing_text = (0..256)
+        .find_map(|_| {
+            let k = crate::signed_note::SigningKey::generate(
+                &format!("pes.example/{region}"),
+                crate::signed_note::KeyType::Ed25519,
+            )
+            .ok()?;
+            let text = k.to_private_text();
+            crate::signed_note::SigningKey::parse(&text)
+                .ok()
+                .map(|_| text)
+        })
+        .ok_or(KeyError::Random)?;
+    write(&dir.join("keys/signing.key"), signing_text.as_bytes())?;
     let mut data_key = [0u8; 32];
     SystemRandom::new()
         .fill(&mut data_key)
         .map_err(|_| KeyError::Random)?;
     write(&dir.join("keys/data.key"), &data_key)?;
+    let mut linkage = [0u8; 32];
+    SystemRandom::new()
+        .fill(&mut linkage)
+        .map_err(|_| KeyError::Random)?;
+    write(&dir.join("keys/linkage.key"), &linkage)?;
     let jwt = generate_ed25519()?;
     write(&dir.join("keys/jwt-issuer.pk8"), &jwt)?;
     let pair = Ed25519KeyPair::from_pkcs8(&jwt).map_err(|_| KeyError::Random)?;
@@ -285,10 +306,11 @@ pub fn init(dir: &Path, region: &str, listen: &str) -> Result<InitOutcome, KeyEr
         listen: listen.to_string(),
         data_dir: PathBuf::from("data"),
         keys: KeyFiles {
-            signing_key: PathBuf::from("keys/signing.pk8"),
+            signing_key: PathBuf::from("keys/signing.key"),
             data_key: PathBuf::from("keys/data.key"),
             jwt_issuer_key: PathBuf::from("keys/jwt-issuer.pk8"),
             jwks: PathBuf::from("keys/jwks.json"),
+            linkage_key: PathBuf::from("keys/linkage.key"),
         },
         sources,
         limits: Limits::default(),
@@ -341,7 +363,8 @@ mod tests {
         assert_eq!(cfg.region, "440000");
         let jwks = Jwks::load(&cfg.keys.jwks).unwrap();
         assert_eq!(jwks.keys[0].kid, out.jwt_kid);
-        load_ed25519(&cfg.keys.signing_key).unwrap();
+        let text = std::fs::read_to_string(&cfg.keys.signing_key).unwrap();
+        crate::signed_note::SigningKey::parse(&text).unwrap();
         DataKey::load(&cfg.keys.data_key).unwrap();
     }
 }

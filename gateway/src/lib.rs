@@ -22,12 +22,12 @@
 //! - [`audit`]: the transparency log (canonical events, RFC 6962 tree, checkpoints, proofs,
 //!   witnessing, offline verifier); [`signed_note`]: C2SP signed notes with Ed25519.
 //! - [`federation`]: trust list, mTLS, RFC 9421 signatures between gateways.
+//! - [`web`]: the dashboard (embedded HTML/CSS/JS, strict CSP) served at `/` and `/ui/`.
 //!
 //! The `pesgw` binary's command-line interface lives in `src/cli/` and is not part of this library.
 
 pub mod api;
 pub mod audit;
-pub mod audit_hook;
 pub mod auth;
 pub mod config;
 pub mod federation;
@@ -41,3 +41,4 @@ pub mod query;
 pub mod signed_note;
 pub mod sources;
 pub mod store;
+pub mod web;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
 
-use crate::audit_hook::{AuditError, AuditHook};
+use crate::audit::{AuditError, AuditLog, LogOptions};
 use crate::auth::Verifier;
 use crate::config::GatewayConfig;
 use crate::ingest::apply::{self, ApplyState};
@@ -13,6 +13,7 @@ use crate::ingest::journal::{Journal, JournalError};
 use crate::ingest::IngestError;
 use crate::keys::{DataKey, KeyError};
 use crate::metrics::Metrics;
+use crate::signed_note::SigningKey;
 use crate::sources::{SourceError, Sources};
 use crate::store::{Store, StoreError};
 
@@ -56,12 +57,14 @@ pub struct Node {
     pub data_key: DataKey,
     /// Token verifier.
     pub verifier: Verifier,
-    /// Audit events.
-    pub audit: AuditHook,
+    /// The audit transparency log.
+    pub audit: Arc<AuditLog>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Decoders of the registered sources.
     pub sources: Sources,
+    /// Turns ID numbers into person keys (federation linkage key).
+    pub keyer: pes_schemas::person_key::PersonKeyer,
     /// Pushes in flight per pusher.
     pub in_flight: std::sync::Mutex<HashMap<String, u32>>,
 }
@@ -73,6 +76,11 @@ impl Node {
         let data_key = DataKey::load(&config.keys.data_key)?;
         let verifier = Verifier::from_file(&config.keys.jwks, &config.region)?;
         let sources = Sources::load(&config)?;
+        let linkage = std::fs::read(&config.keys.linkage_key).map_err(|source| KeyError::Io {
+            path: config.keys.linkage_key.clone(),
+            source,
+        })?;
+        let keyer = pes_schemas::person_key::PersonKeyer::new(&linkage);
         let data = config.data_dir.clone();
         std::fs::create_dir_all(&data).map_err(StartError::Thread)?;
         let store = Store::open(&data.join("store"), &config.store)?;
@@ -103,7 +111,20 @@ impl Node {
         )?;
         state.journal_end.store(end, Ordering::Release);
         apply::spawn(store.clone(), state.clone(), rx, journal_dir).map_err(StartError::Thread)?;
-        let audit = AuditHook::open(&data.join("audit"))?;
+        let key_text =
+            std::fs::read_to_string(&config.keys.signing_key).map_err(|source| KeyError::Io {
+                path: config.keys.signing_key.clone(),
+                source,
+            })?;
+        let signer = SigningKey::parse(&key_text).map_err(|e| KeyError::Malformed {
+            path: config.keys.signing_key.clone(),
+            problem: e.to_string(),
+        })?;
+        let audit = Arc::new(AuditLog::open(
+            &data.join("audit"),
+            signer,
+            LogOptions::default(),
+        )?);
         Ok(Node {
             config,
             store,
@@ -114,6 +135,7 @@ impl Node {
             audit,
             metrics,
             sources,
+            keyer,
             in_flight: Default::default(),
         })
     }

@@ -28,6 +28,9 @@ pub struct Problem {
     /// Seconds to wait before retrying (429 and 503).
     #[serde(skip)]
     pub retry_after: Option<u32>,
+    /// Close the connection after answering: the request body may be partly unread.
+    #[serde(skip)]
+    pub close: bool,
 }
 
 impl Problem {
@@ -40,6 +43,7 @@ impl Problem {
             detail: detail.into(),
             request_id: None,
             retry_after: None,
+            close: false,
         }
     }
 
@@ -105,6 +109,9 @@ impl ResponseError for Problem {
     fn error_response(&self) -> HttpResponse {
         let mut b = HttpResponse::build(self.status_code());
         b.content_type("application/problem+json");
+        if self.close {
+            b.force_close();
+        }
         if let Some(s) = self.retry_after {
             b.insert_header(("Retry-After", s.to_string()));
         }

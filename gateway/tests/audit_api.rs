@@ -586,10 +586,14 @@ fn witness_client_loop_cosigns_each_new_checkpoint() {
                 loop {
                     let cp = log.checkpoint().unwrap();
                     if cp.checkpoint.size == size
-                        && verify_checkpoint(&cp.text, log.verifier_key(), std::slice::from_ref(&wkey))
-                            .unwrap()
-                            .cosignatures
-                            .len()
+                        && verify_checkpoint(
+                            &cp.text,
+                            log.verifier_key(),
+                            std::slice::from_ref(&wkey),
+                        )
+                        .unwrap()
+                        .cosignatures
+                        .len()
                             == 1
                     {
                         return;
@@ -618,7 +622,10 @@ fn every_audit_route_is_in_the_openapi_document() {
         "/v1/audit/receipt",
         "/v1/audit/witness/add-checkpoint",
     ] {
-        assert!(doc["paths"][path].is_object(), "{path} missing from OpenAPI");
+        assert!(
+            doc["paths"][path].is_object(),
+            "{path} missing from OpenAPI"
+        );
     }
     let params: Vec<&str> = doc["paths"]["/v1/audit/entries"]["get"]["parameters"]
         .as_array()
@@ -626,7 +633,17 @@ fn every_audit_route_is_in_the_openapi_document() {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    for p in ["from", "to", "since", "until", "actor", "action", "region", "request_id", "person_key"] {
+    for p in [
+        "from",
+        "to",
+        "since",
+        "until",
+        "actor",
+        "action",
+        "region",
+        "request_id",
+        "person_key",
+    ] {
         assert!(params.contains(&p), "entries filter {p} undocumented");
     }
     assert!(doc["components"]["schemas"]["AuditEvent"].is_object());

@@ -367,3 +367,34 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn a_failed_write_stops_the_log_instead_of_acknowledging() {
+    // Fault injection: entries.log is /dev/full, so every write fails with ENOSPC.
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink("/dev/full", dir.path().join("entries.log")).unwrap();
+    let rt = rt();
+    let log = AuditLog::open(dir.path(), key(), LogOptions::default()).unwrap();
+    let first = rt.block_on(log.append(&event(0)));
+    assert!(
+        matches!(first, Err(AuditError::Failed(ref m)) if m.contains("write failed")),
+        "{first:?}"
+    );
+    // Nothing was acknowledged or integrated, and later appends are refused without writing.
+    assert!(matches!(
+        rt.block_on(log.append(&event(1))),
+        Err(AuditError::Failed(_))
+    ));
+    assert_eq!(log.size(), 0);
+    assert_eq!(log.checkpoint().unwrap().checkpoint.size, 0);
+}
+
+#[test]
+fn a_cosigning_key_cannot_sign_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = SigningKey::from_seed("pes.example/440000", KeyType::Cosignature, [1; 32]).unwrap();
+    assert!(matches!(
+        AuditLog::open(dir.path(), w, LogOptions::default()),
+        Err(AuditError::Note(_))
+    ));
+}

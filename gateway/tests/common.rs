@@ -15,6 +15,7 @@ pub const REGION: &str = "440000";
 pub const SOURCE: &str = "gd-hr";
 
 pub struct Gateway {
+    pub region: String,
     pub dir: tempfile::TempDir,
     pub config_path: PathBuf,
     pub cfg: GatewayConfig,
@@ -36,10 +37,15 @@ fn free_port() -> u16 {
 impl Gateway {
     /// Initialises a gateway with a native source `gd-hr`; `tweak` may change the config.
     pub fn start_with(tweak: impl FnOnce(&mut GatewayConfig)) -> Gateway {
+        Gateway::start_in(REGION, tweak)
+    }
+
+    /// A gateway of another region.
+    pub fn start_in(region: &str, tweak: impl FnOnce(&mut GatewayConfig)) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let out =
-            pes_gateway::keys::init(dir.path(), REGION, &format!("127.0.0.1:{port}")).unwrap();
+            pes_gateway::keys::init(dir.path(), region, &format!("127.0.0.1:{port}")).unwrap();
         let mut cfg = GatewayConfig::load(&out.config_path).unwrap();
         cfg.sources.insert(
             SOURCE.into(),
@@ -59,6 +65,7 @@ impl Gateway {
                 .as_ref(),
         );
         let mut g = Gateway {
+            region: region.to_string(),
             dir,
             config_path: out.config_path,
             base: format!("http://127.0.0.1:{port}"),
@@ -119,7 +126,7 @@ impl Gateway {
         let c = claims_for(
             &format!("{}-test", role.as_str()),
             role,
-            REGION,
+            &self.region,
             sources.iter().map(|s| s.to_string()).collect(),
             purposes.iter().map(|s| s.to_string()).collect(),
             600,
@@ -208,13 +215,32 @@ impl Gateway {
         panic!("never applied");
     }
 
-    pub fn audit_lines(&self) -> Vec<Value> {
-        let p = self.cfg.data_dir.join("audit/audit-events.jsonl");
-        std::fs::read_to_string(p)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+    /// Audit log entries read over `GET /v1/audit/entries`, waiting until at least `min` are
+    /// integrated.
+    pub fn audit_events(&self, min: usize) -> Vec<Value> {
+        let auditor = self.token(Role::Auditor, &[], &[]);
+        let mut last = Vec::new();
+        for _ in 0..300 {
+            let r = self
+                .http
+                .get(format!("{}/v1/audit/entries", self.base))
+                .bearer_auth(&auditor)
+                .send()
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 200);
+            last = r
+                .text()
+                .unwrap()
+                .lines()
+                .filter(|l| !l.is_empty())
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            if last.len() >= min {
+                return last;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        last
     }
 }
 

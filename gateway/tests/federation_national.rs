@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use actix_web::web;
 use fed::{free_listener, Pki};
+use pes_gateway::audit::event::Actor;
 use pes_gateway::auth::{claims_for, issue, Role};
 use pes_gateway::config::{GatewayConfig, SourceConfig};
 use pes_gateway::federation::fanout::PeerSet;
@@ -33,6 +34,15 @@ struct Gw {
 
 fn port() -> u16 {
     free_listener().local_addr().unwrap().port()
+}
+
+fn analyst() -> Actor {
+    Actor {
+        sub: "analyst-1".into(),
+        role: "analyst".into(),
+        region: Some("100000".into()),
+        peer_member: None,
+    }
 }
 
 fn person_query(regions: &[&str]) -> QueryRequest {
@@ -154,7 +164,7 @@ async fn national_total_is_the_sum_of_regional_truths_and_a_down_region_is_marke
     for gw in &gws[1..] {
         let local = gw
             .fed
-            .aggregate(&gw.node, &person_query(&[&gw.region]), "truth", "test")
+            .aggregate(&gw.node, &person_query(&[&gw.region]), "truth", &analyst())
             .await
             .unwrap();
         assert_eq!(local.regions.len(), 1);
@@ -170,7 +180,7 @@ async fn national_total_is_the_sum_of_regional_truths_and_a_down_region_is_marke
             &national.node,
             &person_query(&["all"]),
             "req-nat",
-            "analyst",
+            &analyst(),
         )
         .await
         .unwrap();
@@ -210,7 +220,7 @@ async fn national_total_is_the_sum_of_regional_truths_and_a_down_region_is_marke
             &national.node,
             &person_query(&["all"]),
             "req-nat-2",
-            "analyst",
+            &analyst(),
         )
         .await
         .unwrap();
@@ -220,7 +230,7 @@ async fn national_total_is_the_sum_of_regional_truths_and_a_down_region_is_marke
     let without_510000 = truth
         - gws[3]
             .fed
-            .aggregate(&gws[3].node, &person_query(&["510000"]), "t", "test")
+            .aggregate(&gws[3].node, &person_query(&["510000"]), "t", &analyst())
             .await
             .unwrap()
             .cells[0]
@@ -228,16 +238,13 @@ async fn national_total_is_the_sum_of_regional_truths_and_a_down_region_is_marke
             .unwrap();
     assert_eq!(partial.cells[0].count, Some(without_510000));
     // The national gateway audited the partial outcome with every region's status.
-    let log = std::fs::read_to_string(
-        national
-            .node
-            .config
-            .data_dir
-            .join("audit/audit-events.jsonl"),
-    )
-    .unwrap();
-    let last: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
-    assert_eq!(last["action"], "federation.fanout");
+    let size = national.node.audit.size();
+    let entries = national.node.audit.entries(size - 1, size).unwrap();
+    let last: serde_json::Value = serde_json::from_slice(&entries[0]).unwrap();
+    assert_eq!(last["action"], "query_aggregate");
     assert_eq!(last["outcome"], "partial");
-    assert_eq!(last["detail"]["regions"][3]["status"], "unreachable");
+    assert_eq!(last["peer_receipts"][3]["region"], "510000");
+    assert_eq!(last["peer_receipts"][3]["status"], "unreachable");
+    // The regions that answered gave receipts of their own logs.
+    assert!(last["peer_receipts"][1]["index"].is_u64());
 }

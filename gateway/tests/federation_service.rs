@@ -17,15 +17,18 @@ use serde_json::Value;
 struct Served {
     port: u16,
     handle: actix_web::dev::ServerHandle,
-    audit_path: std::path::PathBuf,
+    node: web::Data<Node>,
     _dir: tempfile::TempDir,
 }
 
 fn audit_lines(s: &Served) -> Vec<Value> {
-    std::fs::read_to_string(&s.audit_path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
+    let size = s.node.audit.size();
+    s.node
+        .audit
+        .entries(0, size)
+        .unwrap()
+        .iter()
+        .map(|e| serde_json::from_slice(e).unwrap())
         .collect()
 }
 
@@ -37,8 +40,8 @@ fn start_gateway(
     let dir = tempfile::tempdir().unwrap();
     let out = pes_gateway::keys::init(dir.path(), region, "127.0.0.1:0").unwrap();
     let cfg = GatewayConfig::load(&out.config_path).unwrap();
-    let audit_path = cfg.data_dir.join("audit/audit-events.jsonl");
     let node = web::Data::new(Node::open(cfg).unwrap());
+    let node_for_test = node.clone();
     let (config, _verifier) = tls::server_config(&pki.server_files(region)).unwrap();
     let listener = free_listener();
     let port = listener.local_addr().unwrap().port();
@@ -63,7 +66,7 @@ fn start_gateway(
     Served {
         port,
         handle,
-        audit_path,
+        node: node_for_test,
         _dir: dir,
     }
 }
@@ -107,9 +110,10 @@ async fn member_query_is_answered_signed_suppressed_and_audited_with_peer_and_pu
     let lines = audit_lines(&gw);
     let last = lines.last().unwrap();
     assert_eq!(fa.receipt.index as usize, lines.len() - 1);
-    assert_eq!(last["action"], "federation.query");
-    assert_eq!(last["actor_sub"], "member:440000");
-    assert_eq!(last["detail"]["purpose"], "statistics");
+    assert_eq!(last["action"], "federation_serve");
+    assert_eq!(last["actor"]["peer_member"], "440000");
+    assert_eq!(last["purpose"], "statistics");
+    assert_eq!(last["dataset"], "vacancy");
     assert_eq!(last["outcome"], "ok");
 
     // A purpose the policy does not grant: a signed 403, audited.
@@ -135,8 +139,8 @@ async fn member_query_is_answered_signed_suppressed_and_audited_with_peer_and_pu
         }
     );
     let last = audit_lines(&gw).pop().unwrap();
-    assert_eq!(last["outcome"], "refused");
-    assert_eq!(last["detail"]["problem"], "policy_denied");
+    assert_eq!(last["outcome"], "denied");
+    assert_eq!(last["reason"], "policy_denied");
 
     // A replayed request: refused before any work, and audited with the claimed peer.
     let body = ask("statistics");
@@ -167,7 +171,9 @@ async fn member_query_is_answered_signed_suppressed_and_audited_with_peer_and_pu
         assert_eq!(resp.status().as_u16(), expected);
     }
     let last = audit_lines(&gw).pop().unwrap();
-    assert_eq!(last["detail"]["problem"], "replayed_nonce");
-    assert_eq!(last["actor_sub"], "peer:440000");
+    assert_eq!(last["reason"], "replayed_nonce");
+    assert_eq!(last["actor"]["region"], "440000");
+    // Not verified, so not recorded as the member.
+    assert!(last["actor"]["peer_member"].is_null());
     gw.handle.stop(false).await;
 }

@@ -267,7 +267,7 @@ fn bad_tokens_are_refused_and_audited() {
     use base64::Engine as _;
     let g = Gateway::start();
     let body = ndjson(0..3, REGION, SOURCE, 1);
-    let before = g.audit_lines().len();
+    let before = g.audit_events(0).len();
     let analyst = g.token(Role::Analyst, &[], &[]);
     let mut other_region =
         pes_gateway::auth::claims_for("x", Role::Pusher, "510000", vec![SOURCE.into()], vec![], 60);
@@ -314,12 +314,15 @@ fn bad_tokens_are_refused_and_audited() {
             .unwrap()
             .starts_with("https://pes.example/problems/"));
     }
-    let lines = g.audit_lines();
+    let lines = g.audit_events(before + 6);
     let refusals: Vec<_> = lines[before..]
         .iter()
-        .filter(|e| e["outcome"] == "refused" && e["action"] == "ingest")
+        .filter(|e| e["outcome"] == "denied" && e["action"] == "access_denied")
         .collect();
     assert_eq!(refusals.len(), 6);
+    assert!(refusals
+        .iter()
+        .all(|e| e["reason"] == "unauthorized" || e["reason"] == "forbidden"));
     assert_eq!(g.total("person"), 0);
 }
 
@@ -328,6 +331,7 @@ fn bad_bodies_get_problems_and_lose_nothing_already_accepted() {
     let g = Gateway::start_with(|c| {
         c.k = 1;
         c.limits.max_body_bytes = 64 * 1024;
+        c.limits.max_rows_per_batch = 50;
     });
     g.push(ndjson(0..30, REGION, SOURCE, 1), true);
     let t = g.pusher();
@@ -349,6 +353,13 @@ fn bad_bodies_get_problems_and_lose_nothing_already_accepted() {
         ndjson(100..400, REGION, SOURCE, 1),
         413,
         "body-too-large",
+    );
+    check(
+        SOURCE,
+        "application/x-ndjson",
+        ndjson(100..160, REGION, SOURCE, 1),
+        413,
+        "too-many-rows",
     );
     let mut misencoded = ndjson(100..103, REGION, SOURCE, 1);
     misencoded.extend_from_slice(b"\xff\xfe\n");
@@ -398,12 +409,27 @@ fn bad_bodies_get_problems_and_lose_nothing_already_accepted() {
     g.wait_applied();
     assert_eq!(g.total("person"), 10);
     assert_eq!(g.total("vacancy"), 10);
-    let refused = g
-        .audit_lines()
+    let events = g.audit_events(7);
+    let refused: Vec<_> = events
         .iter()
-        .filter(|e| e["outcome"] == "refused")
-        .count();
-    assert!(refused >= 5);
+        .filter(|e| e["outcome"] == "invalid")
+        .filter_map(|e| e["reason"].as_str())
+        .collect();
+    for slug in [
+        "body-too-large",
+        "body-encoding",
+        "malformed-body",
+        "unsupported-media-type",
+        "unknown-source",
+    ] {
+        assert!(refused.contains(&slug), "{slug} not audited: {refused:?}");
+    }
+    let ok = events
+        .iter()
+        .find(|e| e["action"] == "ingest_push" && e["outcome"] == "ok")
+        .unwrap();
+    assert_eq!(ok["counts"]["accepted"], 30);
+    assert_eq!(ok["batch_id"].as_str().unwrap().len(), 64);
 }
 
 #[test]
@@ -448,4 +474,128 @@ fn ops_endpoints_answer() {
         .json()
         .unwrap();
     assert!(sd["rows"].is_array());
+}
+
+fn pesgw(args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pesgw"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn cli_push_splits_retries_nothing_twice_and_query_and_record_read_back() {
+    let g = Gateway::start_with(k1);
+    let file = g.dir.path().join("export.ndjson");
+    std::fs::write(&file, ndjson(0..250, REGION, SOURCE, 1)).unwrap();
+    let token = g.pusher();
+    let push = |g: &Gateway| {
+        pesgw(&[
+            "push",
+            "--quiet",
+            "--wait",
+            "--batch-rows",
+            "100",
+            "--source",
+            SOURCE,
+            "--url",
+            &g.base,
+            "--token",
+            &token,
+            file.to_str().unwrap(),
+        ])
+    };
+    let (ok, out, err) = push(&g);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("pushed 3 batches")
+            && out.contains("250 accepted")
+            && out.contains("0 duplicate batches"),
+        "{out}"
+    );
+    let (ok, out, _) = push(&g);
+    assert!(ok);
+    assert!(
+        out.contains("0 accepted") && out.contains("3 duplicate batches"),
+        "{out}"
+    );
+    let analyst = g.token(Role::Analyst, &[], &[]);
+    let (ok, out, err) = pesgw(&[
+        "query",
+        "--json",
+        "--url",
+        &g.base,
+        "--token",
+        &analyst,
+        "--dataset",
+        "vacancy",
+        "--group-by",
+        "status",
+    ]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let total: i64 = v["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["count"].as_i64().unwrap())
+        .sum();
+    assert_eq!(total, expected(250).2);
+    let (ok, table, _) = pesgw(&[
+        "query",
+        "--url",
+        &g.base,
+        "--token",
+        &analyst,
+        "--dataset",
+        "vacancy",
+        "--group-by",
+        "status",
+    ]);
+    assert!(
+        ok && table.contains("status")
+            && table.contains("open")
+            && table.contains("answered from rollup"),
+        "{table}"
+    );
+    let id = record(0, REGION, SOURCE, 1).record_id;
+    let want = match record(0, REGION, SOURCE, 1).body {
+        pes_schemas::RecordBody::Person(p) => p.protected.unwrap().id_number,
+        _ => unreachable!(),
+    };
+    let cw = g.token(Role::Caseworker, &[], &["case_management"]);
+    let (ok, out, _) = pesgw(&["record", &id, "--url", &g.base, "--token", &cw]);
+    assert!(
+        ok && out.contains("person_key") && !out.contains(&want),
+        "{out}"
+    );
+    let (ok, out, _) = pesgw(&[
+        "record",
+        &id,
+        "--url",
+        &g.base,
+        "--token",
+        &cw,
+        "--purpose",
+        "case_management",
+        "--reveal",
+    ]);
+    assert!(ok && out.contains(&want), "{out}");
+    let (ok, _, err) = pesgw(&[
+        "record",
+        &id,
+        "--url",
+        &g.base,
+        "--token",
+        &cw,
+        "--purpose",
+        "curiosity",
+        "--reveal",
+    ]);
+    assert!(!ok && err.contains("403"), "{err}");
 }

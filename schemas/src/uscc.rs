@@ -10,12 +10,11 @@
 //! | 9-17 | GB 11714 organisation code (9 characters) |
 //! | 18 | check character: weights 3^(i-1) mod 31, `(31 - sum mod 31) mod 31` mapped to the set |
 //!
-//! The type character is checked only where the standard's table is certain: every type the
-//! standard defines is a digit `1`-`9` (`9` meaning "other" for most authorities), and the
-//! market-regulation authority `9` has exactly the types `1` (enterprise), `2` (individual
-//! business) and `3` (farmers' cooperative). Other (authority, type) pairs are accepted even when
-//! the 2015 table does not list them, because the tables have been extended since and sources
-//! differ; [`Uscc::type_name`] names the pairs that are well established.
+//! The type character (position 2) is only checked to be in the character set. The per-authority
+//! type tables have been extended by amendments since 2015 and published sources differ, so a
+//! validator that enforced one edition would refuse codes that registries issue today; a
+//! registry-issued code always carries a correct check character, which is what is enforced.
+//! [`Uscc::type_name`] names the (authority, type) pairs that are well established.
 //! Lower-case letters are not part of the standard's character set and are rejected.
 
 use thiserror::Error;
@@ -39,9 +38,6 @@ pub enum UsccError {
     /// The first character is not a registration authority (1-9, A, N, Y).
     #[error("uscc: registration authority code is not one of 1-9, A, N, Y")]
     Authority,
-    /// The organisation type (character 2) is not one the standard defines for the authority.
-    #[error("uscc: organisation type code is not defined for the registration authority")]
-    OrgType,
     /// Characters 3-8 are not six digits.
     #[error("uscc: division code (characters 3-8) is not six digits")]
     Division,
@@ -57,7 +53,6 @@ impl UsccError {
             UsccError::Length { .. } => "invalid_length",
             UsccError::Charset { .. } => "invalid_character",
             UsccError::Authority => "unknown_authority",
-            UsccError::OrgType => "unknown_org_type",
             UsccError::Division => "invalid_division",
             UsccError::CheckChar => "check_char_mismatch",
         }
@@ -86,14 +81,6 @@ static VALUES: [u8; 256] = {
 /// Whether `b` may be the registration-authority character.
 fn is_authority(b: u8) -> bool {
     matches!(b, b'1'..=b'9' | b'A' | b'N' | b'Y')
-}
-
-/// Whether `t` may be the organisation-type character under authority `a` (see module docs).
-fn is_org_type(a: u8, t: u8) -> bool {
-    match a {
-        b'9' => matches!(t, b'1'..=b'3'),
-        _ => matches!(t, b'1'..=b'9'),
-    }
 }
 
 /// Computes the check character of the first 17 characters.
@@ -137,9 +124,6 @@ fn check(input: &[u8]) -> Result<(), UsccError> {
     }
     if !is_authority(input[0]) {
         return Err(UsccError::Authority);
-    }
-    if !is_org_type(input[0], input[1]) {
-        return Err(UsccError::OrgType);
     }
     if !input[2..8].iter().all(u8::is_ascii_digit) {
         return Err(UsccError::Division);

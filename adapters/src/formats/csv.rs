@@ -18,6 +18,7 @@ struct CsvFrame<'a> {
     row: u64,
     line: u64,
     delimiter: u8,
+    location: String,
 }
 
 impl Frame for CsvFrame<'_> {
@@ -34,7 +35,7 @@ impl Frame for CsvFrame<'_> {
         0
     }
     fn location(&self) -> String {
-        format!("row:{}", self.row)
+        self.location.clone()
     }
     fn line(&self) -> Option<u64> {
         Some(self.line)
@@ -216,6 +217,7 @@ pub(crate) fn decode(
             row,
             line,
             delimiter,
+            location: format!("row:{row}"),
         };
         if let Some(w) = width {
             if rec.len() != w {

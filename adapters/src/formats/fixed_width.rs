@@ -1,7 +1,7 @@
 //! Fixed-width legacy exports: one row per line, columns at byte offsets in the legacy encoding.
 
 use std::borrow::Cow;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 
 use crate::adapter::{AdapterError, DecodeContext, DecodeSummary, Decoded, SinkError};
 use crate::encoding::{decode_slice, encoding_of, label};
@@ -73,7 +73,7 @@ pub(crate) fn decode(
     let mut row = 0u64;
     loop {
         buf.clear();
-        let n = reader.read_until(b'\n', &mut buf)?;
+        let n = super::read_line(&mut reader, &mut buf, line_no + 1)?;
         if n == 0 {
             break;
         }

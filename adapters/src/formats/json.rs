@@ -17,7 +17,10 @@ pub(crate) fn pointer_tokens(p: &str) -> Vec<String> {
     if p.is_empty() {
         return Vec::new();
     }
-    p.split('/').skip(1).map(|t| t.replace("~1", "/").replace("~0", "~")).collect()
+    p.split('/')
+        .skip(1)
+        .map(|t| t.replace("~1", "/").replace("~0", "~"))
+        .collect()
 }
 
 fn resolve<'v, 'a>(mut v: &'v JVal<'a>, tokens: &[String]) -> Option<&'v JVal<'a>> {
@@ -77,7 +80,10 @@ struct Scanner<R> {
 
 impl<R: BufRead> Scanner<R> {
     fn malformed(&self, message: impl Into<String>) -> AdapterError {
-        AdapterError::Malformed { location: format!("line {}, byte {}", self.line, self.offset), message: message.into() }
+        AdapterError::Malformed {
+            location: format!("line {}, byte {}", self.line, self.offset),
+            message: message.into(),
+        }
     }
 
     fn consume(&mut self, n: usize) {
@@ -92,7 +98,10 @@ impl<R: BufRead> Scanner<R> {
             if buf.is_empty() {
                 return Ok(None);
             }
-            let ws = buf.iter().take_while(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n')).count();
+            let ws = buf
+                .iter()
+                .take_while(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+                .count();
             let lines = buf[..ws].iter().filter(|b| **b == b'\n').count() as u64;
             let next = buf.get(ws).copied();
             self.line += lines;
@@ -163,6 +172,12 @@ impl<R: BufRead> Scanner<R> {
             }
             let take = end.unwrap_or(buf.len());
             out.extend_from_slice(&buf[..take]);
+            if out.len() > super::MAX_ITEM_BYTES {
+                return Err(self.malformed(format!(
+                    "an item is longer than {} bytes",
+                    super::MAX_ITEM_BYTES
+                )));
+            }
             self.line += buf[..take].iter().filter(|b| **b == b'\n').count() as u64;
             self.consume(take);
             if end.is_some() {
@@ -184,7 +199,14 @@ struct Run<'m, 'c, 's> {
 }
 
 impl Run<'_, '_, '_> {
-    fn item(&mut self, bytes: &[u8], row: u64, line: u64, location: &str, offset: u64) -> Result<(), AdapterError> {
+    fn item(
+        &mut self,
+        bytes: &[u8],
+        row: u64,
+        line: u64,
+        location: &str,
+        offset: u64,
+    ) -> Result<(), AdapterError> {
         self.emitter.summary.rows += 1;
         let null = JVal::Null;
         let value: JVal<'_> = match serde_json::from_slice(bytes) {
@@ -197,21 +219,53 @@ impl Run<'_, '_, '_> {
                         location: format!("byte {}", offset + u.valid_up_to() as u64),
                     });
                 }
-                let frame = JsonFrame { item: &null, elem: &null, tokens: &self.tokens, row, index: 0, location, line, raw: bytes };
-                let msg = format!("not valid JSON: {} (line {} of the item)", e.classify_message(), e.line());
+                let frame = JsonFrame {
+                    item: &null,
+                    elem: &null,
+                    tokens: &self.tokens,
+                    row,
+                    index: 0,
+                    location,
+                    line,
+                    raw: bytes,
+                };
+                let msg = format!(
+                    "not valid JSON: {} (line {} of the item)",
+                    e.classify_message(),
+                    e.line()
+                );
                 self.emitter.bad_row(&frame, msg, self.sink)?;
                 return Ok(());
             }
         };
         if !value.is_object() {
-            let frame = JsonFrame { item: &value, elem: &value, tokens: &self.tokens, row, index: 0, location, line, raw: bytes };
-            self.emitter.bad_row(&frame, "an item must be a JSON object", self.sink)?;
+            let frame = JsonFrame {
+                item: &value,
+                elem: &value,
+                tokens: &self.tokens,
+                row,
+                index: 0,
+                location,
+                line,
+                raw: bytes,
+            };
+            self.emitter
+                .bad_row(&frame, "an item must be a JSON object", self.sink)?;
             return Ok(());
         }
         for spec in &self.mapping.records {
             match spec.each {
                 None => {
-                    let frame = JsonFrame { item: &value, elem: &value, tokens: &self.tokens, row, index: 0, location, line, raw: bytes };
+                    let frame = JsonFrame {
+                        item: &value,
+                        elem: &value,
+                        tokens: &self.tokens,
+                        row,
+                        index: 0,
+                        location,
+                        line,
+                        raw: bytes,
+                    };
                     if self.emitter.applies(spec, &frame) {
                         self.emitter.emit(spec, &frame, self.ctx, self.sink)?;
                     }
@@ -225,7 +279,16 @@ impl Run<'_, '_, '_> {
                     let each_path = &self.mapping.paths[each];
                     for (index, elem) in elems.into_iter().enumerate() {
                         let loc = format!("{location}{each_path}/{index}");
-                        let frame = JsonFrame { item: &value, elem, tokens: &self.tokens, row, index, location: &loc, line, raw: bytes };
+                        let frame = JsonFrame {
+                            item: &value,
+                            elem,
+                            tokens: &self.tokens,
+                            row,
+                            index,
+                            location: &loc,
+                            line,
+                            raw: bytes,
+                        };
                         if self.emitter.applies(spec, &frame) {
                             self.emitter.emit(spec, &frame, self.ctx, self.sink)?;
                         }
@@ -260,13 +323,26 @@ pub(crate) fn decode(
     sink: &mut dyn FnMut(Decoded) -> Result<(), SinkError>,
 ) -> Result<DecodeSummary, AdapterError> {
     let Format::Json { layout } = mapping.format else {
-        return Err(AdapterError::Malformed { location: "mapping".into(), message: "not a JSON mapping".into() });
+        return Err(AdapterError::Malformed {
+            location: "mapping".into(),
+            message: "not a JSON mapping".into(),
+        });
     };
     let tokens = mapping.paths.iter().map(|p| pointer_tokens(p)).collect();
-    let mut run = Run { mapping, tokens, emitter: Emitter::new(mapping), ctx, sink };
+    let mut run = Run {
+        mapping,
+        tokens,
+        emitter: Emitter::new(mapping),
+        ctx,
+        sink,
+    };
     let mut reader = BufReader::with_capacity(64 * 1024, input);
     // A UTF-8 byte-order mark is tolerated.
-    let bom = if reader.fill_buf()?.starts_with(b"\xef\xbb\xbf") { 3 } else { 0 };
+    let bom = if reader.fill_buf()?.starts_with(b"\xef\xbb\xbf") {
+        3
+    } else {
+        0
+    };
     reader.consume(bom);
     let mut buf = Vec::with_capacity(4096);
     match layout {
@@ -276,7 +352,7 @@ pub(crate) fn decode(
             let mut row = 0u64;
             loop {
                 buf.clear();
-                let n = reader.read_until(b'\n', &mut buf)?;
+                let n = super::read_line(&mut reader, &mut buf, line + 1)?;
                 if n == 0 {
                     break;
                 }
@@ -293,10 +369,16 @@ pub(crate) fn decode(
             }
         }
         JsonLayout::Array => {
-            let mut sc = Scanner { r: reader, line: 1, offset: bom as u64 };
+            let mut sc = Scanner {
+                r: reader,
+                line: 1,
+                offset: bom as u64,
+            };
             match sc.peek()? {
                 Some(b'[') => sc.consume(1),
-                Some(_) => return Err(sc.malformed("expected '[' at the start of a JSON array export")),
+                Some(_) => {
+                    return Err(sc.malformed("expected '[' at the start of a JSON array export"))
+                }
                 None => return Ok(run.emitter.summary),
             }
             let mut row = 0u64;
@@ -317,7 +399,9 @@ pub(crate) fn decode(
                             break;
                         }
                         Some(_) => return Err(sc.malformed("expected ',' or ']' after an item")),
-                        None => return Err(sc.malformed("input ends inside the array: truncated JSON")),
+                        None => {
+                            return Err(sc.malformed("input ends inside the array: truncated JSON"))
+                        }
                     }
                 }
             }

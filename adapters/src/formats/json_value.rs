@@ -36,7 +36,11 @@ impl<'a> JVal<'a> {
             JVal::Str(s) => Some(Cow::Borrowed(s.as_ref())),
             JVal::Int(n) => Some(Cow::Owned(n.to_string())),
             JVal::Uint(n) => Some(Cow::Owned(n.to_string())),
-            JVal::Float(f) => Some(Cow::Owned(serde_json::Number::from_f64(*f).map(|n| n.to_string()).unwrap_or_default())),
+            JVal::Float(f) => Some(Cow::Owned(
+                serde_json::Number::from_f64(*f)
+                    .map(|n| n.to_string())
+                    .unwrap_or_default(),
+            )),
             JVal::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
             _ => None,
         }
@@ -141,9 +145,27 @@ mod tests {
         let text = r#"{"a":"x","b\n":"y\"","n":[1,-2,2.5,true,null]}"#;
         let v: JVal = serde_json::from_str(text).unwrap();
         assert!(matches!(v.get("a"), Some(JVal::Str(Cow::Borrowed("x")))));
-        assert_eq!(v.get("b\n").and_then(|x| x.scalar()).as_deref(), Some("y\""));
+        assert_eq!(
+            v.get("b\n").and_then(|x| x.scalar()).as_deref(),
+            Some("y\"")
+        );
         let n = v.get("n").unwrap();
-        let texts: Vec<_> = (0..5).map(|i| n.get(&i.to_string()).and_then(|x| x.scalar()).map(|c| c.into_owned())).collect();
-        assert_eq!(texts, [Some("1".into()), Some("-2".into()), Some("2.5".into()), Some("true".into()), None]);
+        let texts: Vec<_> = (0..5)
+            .map(|i| {
+                n.get(&i.to_string())
+                    .and_then(|x| x.scalar())
+                    .map(|c| c.into_owned())
+            })
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                Some("1".into()),
+                Some("-2".into()),
+                Some("2.5".into()),
+                Some("true".into()),
+                None
+            ]
+        );
     }
 }

@@ -252,6 +252,12 @@ pub(crate) fn decode(
                 }
             }
             Event::End(ref e) => {
+                if raw.len() > super::MAX_ITEM_BYTES {
+                    return Err(AdapterError::Malformed {
+                        location: format!("line {line}, byte {pos}"),
+                        message: format!("an item is longer than {} bytes", super::MAX_ITEM_BYTES),
+                    });
+                }
                 stack.pop();
                 if capture.is_some() {
                     raw.push_str("</");

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use pes_schemas::RecordType;
 
 pub use config::{
-    CodeTableConfig, ConditionConfig, EncodingName, FieldConfig, FixedColumn, FormatConfig, JsonLayout,
-    MappingConfig, OnUnknown, OneOrMany, RecordConfig, Transform,
+    CodeTableConfig, ConditionConfig, EncodingName, FieldConfig, FixedColumn, FormatConfig,
+    JsonLayout, MappingConfig, OnUnknown, OneOrMany, RecordConfig, Transform,
 };
 
 use crate::national;
@@ -165,7 +165,12 @@ impl Mapping {
             line: e.span().map(|s| line_of(text, s.start)),
             message: e.message().trim().to_string(),
         })?;
-        Compiler { text, base_dir, paths: Vec::new() }.compile(cfg)
+        Compiler {
+            text,
+            base_dir,
+            paths: Vec::new(),
+        }
+        .compile(cfg)
     }
 
     /// Loads a mapping file; code-table files are resolved beside it.
@@ -194,7 +199,9 @@ impl Mapping {
     /// The source path text of a source reference (for messages).
     pub(crate) fn source_text(&self, s: &SourceRef) -> String {
         match s {
-            SourceRef::Path { idx, item } => format!("{}{}", if *item { "^" } else { "" }, self.paths[*idx]),
+            SourceRef::Path { idx, item } => {
+                format!("{}{}", if *item { "^" } else { "" }, self.paths[*idx])
+            }
             SourceRef::Row => "$row".into(),
             SourceRef::Index => "$index".into(),
         }
@@ -202,7 +209,11 @@ impl Mapping {
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())].iter().filter(|b| **b == b'\n').count() + 1
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
 }
 
 struct Compiler<'t> {
@@ -213,13 +224,23 @@ struct Compiler<'t> {
 
 impl Compiler<'_> {
     fn err(&self, span: Range<usize>, message: impl Into<String>) -> MappingError {
-        MappingError { file: None, line: Some(line_of(self.text, span.start)), message: message.into() }
+        MappingError {
+            file: None,
+            line: Some(line_of(self.text, span.start)),
+            message: message.into(),
+        }
     }
 
     fn compile(mut self, cfg: MappingConfig) -> Result<Mapping, MappingError> {
         let region = cfg.region.get_ref();
-        if region.len() != 6 || !region.bytes().all(|b| b.is_ascii_digit()) || !region.ends_with("0000") {
-            return Err(self.err(cfg.region.span(), format!("region '{region}' is not a GB/T 2260 province code")));
+        if region.len() != 6
+            || !region.bytes().all(|b| b.is_ascii_digit())
+            || !region.ends_with("0000")
+        {
+            return Err(self.err(
+                cfg.region.span(),
+                format!("region '{region}' is not a GB/T 2260 province code"),
+            ));
         }
         let format_span = cfg.format.span();
         let format = self.format(cfg.format.into_inner(), format_span)?;
@@ -234,7 +255,11 @@ impl Compiler<'_> {
         }
 
         if cfg.records.is_empty() {
-            return Err(MappingError { file: None, line: None, message: "mapping declares no [[records]]".into() });
+            return Err(MappingError {
+                file: None,
+                line: None,
+                message: "mapping declares no [[records]]".into(),
+            });
         }
         let mut records = Vec::new();
         for r in cfg.records {
@@ -255,13 +280,19 @@ impl Compiler<'_> {
 
     fn format(&self, f: FormatConfig, span: Range<usize>) -> Result<Format, MappingError> {
         let ascii = |c: char, what: &str| -> Result<u8, MappingError> {
-            u8::try_from(c)
-                .ok()
-                .filter(u8::is_ascii)
-                .ok_or_else(|| self.err(span.clone(), format!("{what} must be one ASCII character")))
+            u8::try_from(c).ok().filter(u8::is_ascii).ok_or_else(|| {
+                self.err(span.clone(), format!("{what} must be one ASCII character"))
+            })
         };
         Ok(match f {
-            FormatConfig::Csv { encoding, delimiter, quote, quoting, header, multiline_fields } => Format::Csv {
+            FormatConfig::Csv {
+                encoding,
+                delimiter,
+                quote,
+                quoting,
+                header,
+                multiline_fields,
+            } => Format::Csv {
                 encoding,
                 delimiter: ascii(delimiter, "delimiter")?,
                 quote: ascii(quote, "quote")?,
@@ -269,28 +300,55 @@ impl Compiler<'_> {
                 header,
                 multiline_fields,
             },
-            FormatConfig::FixedWidth { encoding, skip_lines, columns } => {
+            FormatConfig::FixedWidth {
+                encoding,
+                skip_lines,
+                columns,
+            } => {
                 let mut out = BTreeMap::new();
                 for (name, c) in columns {
                     if c.start == 0 || c.length == 0 {
-                        return Err(self.err(span.clone(), format!("column '{name}': start is 1-based and length must be positive")));
+                        return Err(self.err(
+                            span.clone(),
+                            format!(
+                                "column '{name}': start is 1-based and length must be positive"
+                            ),
+                        ));
                     }
                     out.insert(name, c.start - 1..c.start - 1 + c.length);
                 }
-                Format::FixedWidth { encoding, skip_lines, columns: out }
+                Format::FixedWidth {
+                    encoding,
+                    skip_lines,
+                    columns: out,
+                }
             }
             FormatConfig::Json { layout } => Format::Json { layout },
             FormatConfig::Xml { encoding } => Format::Xml { encoding },
         })
     }
 
-    fn code_table(&self, name: &str, t: CodeTableConfig, span: Range<usize>) -> Result<CodeTable, MappingError> {
+    fn code_table(
+        &self,
+        name: &str,
+        t: CodeTableConfig,
+        span: Range<usize>,
+    ) -> Result<CodeTable, MappingError> {
         let mut entries: HashMap<String, String> = t.entries.into_iter().collect();
         if let Some(file) = &t.file {
-            let path = self.base_dir.map(|d| d.join(file)).unwrap_or_else(|| PathBuf::from(file));
-            let mut rdr = csv::ReaderBuilder::new().has_headers(true).from_path(&path).map_err(|e| {
-                self.err(span.clone(), format!("code table '{name}': cannot read {}: {e}", path.display()))
-            })?;
+            let path = self
+                .base_dir
+                .map(|d| d.join(file))
+                .unwrap_or_else(|| PathBuf::from(file));
+            let mut rdr = csv::ReaderBuilder::new()
+                .has_headers(true)
+                .from_path(&path)
+                .map_err(|e| {
+                    self.err(
+                        span.clone(),
+                        format!("code table '{name}': cannot read {}: {e}", path.display()),
+                    )
+                })?;
             for (i, row) in rdr.records().enumerate() {
                 let row = row.map_err(|e| MappingError {
                     file: Some(path.clone()),
@@ -305,14 +363,19 @@ impl Compiler<'_> {
                         return Err(MappingError {
                             file: Some(path.clone()),
                             line: Some(i + 2),
-                            message: format!("code table '{name}': a row needs two columns: local,national"),
+                            message: format!(
+                                "code table '{name}': a row needs two columns: local,national"
+                            ),
                         })
                     }
                 }
             }
         }
         if entries.is_empty() {
-            return Err(self.err(span, format!("code table '{name}' has no entries (give `entries` or `file`)")));
+            return Err(self.err(
+                span,
+                format!("code table '{name}' has no entries (give `entries` or `file`)"),
+            ));
         }
         if let Some(target) = &t.target {
             let list = target.get_ref();
@@ -337,7 +400,7 @@ impl Compiler<'_> {
                 }
             }
         }
-        Ok(CodeTable { name: name.to_string(), entries, on_unknown: t.on_unknown })
+        Ok(CodeTable::new(name.to_string(), entries, t.on_unknown))
     }
 
     fn record(
@@ -362,20 +425,34 @@ impl Compiler<'_> {
         let item = match (&r.item, format) {
             (Some(item), Format::Xml { .. }) => {
                 let p = item.get_ref();
-                let segs: Vec<String> = p.strip_prefix('/').unwrap_or("").split('/').map(str::to_string).collect();
+                let segs: Vec<String> = p
+                    .strip_prefix('/')
+                    .unwrap_or("")
+                    .split('/')
+                    .map(str::to_string)
+                    .collect();
                 if !p.starts_with('/') || segs.iter().any(String::is_empty) {
-                    return Err(self.err(item.span(), format!("item path '{p}' must be absolute, like /Export/Persons/Person")));
+                    return Err(self.err(
+                        item.span(),
+                        format!("item path '{p}' must be absolute, like /Export/Persons/Person"),
+                    ));
                 }
                 Some(segs)
             }
-            (Some(item), _) => return Err(self.err(item.span(), "`item` applies to XML mappings only")),
-            (None, Format::Xml { .. }) => return Err(self.err(type_span, "XML records need an `item` element path")),
+            (Some(item), _) => {
+                return Err(self.err(item.span(), "`item` applies to XML mappings only"))
+            }
+            (None, Format::Xml { .. }) => {
+                return Err(self.err(type_span, "XML records need an `item` element path"))
+            }
             (None, _) => None,
         };
         let each = match &r.each {
             Some(each) => {
                 if !matches!(format, Format::Json { .. } | Format::Xml { .. }) {
-                    return Err(self.err(each.span(), "`each` applies to JSON and XML mappings only"));
+                    return Err(
+                        self.err(each.span(), "`each` applies to JSON and XML mappings only")
+                    );
                 }
                 let p = each.get_ref();
                 self.check_path(p, format, each.span())?;
@@ -391,7 +468,12 @@ impl Compiler<'_> {
                     (Some(v), None, None) => CondTest::OneOf(vec![v.clone()]),
                     (None, Some(vs), None) => CondTest::OneOf(vs.clone()),
                     (None, None, Some(p)) => CondTest::Present(p),
-                    _ => return Err(self.err(w.span(), "a condition needs exactly one of `equals`, `in`, `present`")),
+                    _ => {
+                        return Err(self.err(
+                            w.span(),
+                            "a condition needs exactly one of `equals`, `in`, `present`",
+                        ))
+                    }
                 };
                 Some(Condition { source, test })
             }
@@ -400,26 +482,41 @@ impl Compiler<'_> {
 
         let mut fields: Vec<Option<Field>> = vec![None; defs.len()];
         for (name, f) in r.fields {
-            let slot = defs.iter().position(|d| d.name == name.get_ref()).ok_or_else(|| {
-                self.err(
-                    name.span(),
-                    format!(
-                        "unknown field '{}' for record type {record_type} (known: {})",
-                        name.get_ref(),
-                        defs.iter().map(|d| d.name).collect::<Vec<_>>().join(", ")
-                    ),
-                )
-            })?;
+            let slot = defs
+                .iter()
+                .position(|d| d.name == name.get_ref())
+                .ok_or_else(|| {
+                    self.err(
+                        name.span(),
+                        format!(
+                            "unknown field '{}' for record type {record_type} (known: {})",
+                            name.get_ref(),
+                            defs.iter().map(|d| d.name).collect::<Vec<_>>().join(", ")
+                        ),
+                    )
+                })?;
             let span = f.span();
-            fields[slot] = Some(self.field(f.into_inner(), span, format, tables, r.each.is_some())?);
+            fields[slot] =
+                Some(self.field(f.into_inner(), span, format, tables, r.each.is_some())?);
         }
         for (def, f) in defs.iter().zip(&fields) {
-            let filled = f.as_ref().is_some_and(|f| !f.sources.is_empty() || f.constant.is_some() || f.default.is_some());
+            let filled = f.as_ref().is_some_and(|f| {
+                !f.sources.is_empty() || f.constant.is_some() || f.default.is_some()
+            });
             if def.required && !filled && !is_defaulted(def) {
-                return Err(self.err(type_span.clone(), format!("record type {record_type} needs field '{}'", def.name)));
+                return Err(self.err(
+                    type_span.clone(),
+                    format!("record type {record_type} needs field '{}'", def.name),
+                ));
             }
         }
-        Ok(RecordSpec { record_type, when, item, each, fields })
+        Ok(RecordSpec {
+            record_type,
+            when,
+            item,
+            each,
+            fields,
+        })
     }
 
     fn field(
@@ -458,7 +555,13 @@ impl Compiler<'_> {
                     Step::Date(
                         formats
                             .into_iter()
-                            .map(|p| if p == "excel" { DateFormat::ExcelSerial } else { DateFormat::Pattern(DatePattern::new(p)) })
+                            .map(|p| {
+                                if p == "excel" {
+                                    DateFormat::ExcelSerial
+                                } else {
+                                    DateFormat::Pattern(DatePattern::new(p))
+                                }
+                            })
                             .collect(),
                     )
                 }
@@ -482,10 +585,23 @@ impl Compiler<'_> {
                 Transform::BirthDateFromId => Step::BirthDateFromId,
             });
         }
-        Ok(Field { sources, sep: f.sep.unwrap_or_else(|| "-".into()), constant: f.value, default: f.default, steps, prefix: f.prefix })
+        Ok(Field {
+            sources,
+            sep: f.sep.unwrap_or_else(|| "-".into()),
+            constant: f.value,
+            default: f.default,
+            steps,
+            prefix: f.prefix,
+        })
     }
 
-    fn source(&mut self, s: &str, format: &Format, span: Range<usize>, nested: bool) -> Result<SourceRef, MappingError> {
+    fn source(
+        &mut self,
+        s: &str,
+        format: &Format,
+        span: Range<usize>,
+        nested: bool,
+    ) -> Result<SourceRef, MappingError> {
         match s {
             "$row" => return Ok(SourceRef::Row),
             "$index" => return Ok(SourceRef::Index),
@@ -493,25 +609,35 @@ impl Compiler<'_> {
         }
         let (item, path) = match s.strip_prefix('^') {
             Some(p) if nested => (true, p),
-            Some(_) => return Err(self.err(span, format!("source '{s}': `^` reads the item from inside `each` only"))),
+            Some(_) => {
+                return Err(self.err(
+                    span,
+                    format!("source '{s}': `^` reads the item from inside `each` only"),
+                ))
+            }
             None => (false, s),
         };
         self.check_path(path, format, span)?;
-        Ok(SourceRef::Path { idx: self.intern(path), item })
+        Ok(SourceRef::Path {
+            idx: self.intern(path),
+            item,
+        })
     }
 
     fn check_path(&self, p: &str, format: &Format, span: Range<usize>) -> Result<(), MappingError> {
         match format {
-            Format::Csv { header: false, .. } if p.parse::<usize>().is_err() => {
-                Err(self.err(span, format!("source '{p}': a CSV without header takes 0-based column indexes")))
-            }
+            Format::Csv { header: false, .. } if p.parse::<usize>().is_err() => Err(self.err(
+                span,
+                format!("source '{p}': a CSV without header takes 0-based column indexes"),
+            )),
             Format::FixedWidth { columns, .. } if !columns.contains_key(p) => Err(self.err(
                 span,
                 format!("source '{p}' is not a declared fixed-width column"),
             )),
-            Format::Json { .. } if !p.is_empty() && !p.starts_with('/') => {
-                Err(self.err(span, format!("source '{p}' is not a JSON Pointer (it must start with '/')")))
-            }
+            Format::Json { .. } if !p.is_empty() && !p.starts_with('/') => Err(self.err(
+                span,
+                format!("source '{p}' is not a JSON Pointer (it must start with '/')"),
+            )),
             Format::Xml { .. } if p.starts_with('/') || p.is_empty() => Err(self.err(
                 span,
                 format!("source '{p}' must be a relative element path like Name, Addr/City or @id"),

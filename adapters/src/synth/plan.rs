@@ -17,13 +17,16 @@ use super::{DefectKind, ExpectedError, PlantedDefect, SynthError, SynthOptions, 
 use crate::adapter::DecodeContext;
 use crate::encoding::encoding_of;
 use crate::engine::{Emitter, Frame};
-use crate::mapping::{CondTest, Field, Format, JsonLayout, Mapping, OnUnknown, RecordSpec, SourceRef};
+use crate::mapping::{
+    CondTest, Field, Format, JsonLayout, Mapping, OnUnknown, RecordSpec, SourceRef,
+};
 use crate::national::PersonKeyer;
 use crate::target::{fields_of, FieldDef, V};
 use crate::transform::{DateFormat, Step};
 
 /// Batch hash stamped on expected records.
-pub const EXPECTED_RAW_SHA256: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+pub const EXPECTED_RAW_SHA256: &str =
+    "0000000000000000000000000000000000000000000000000000000000000000";
 /// Ingest time stamped on expected records.
 pub const EXPECTED_INGESTED_AT: &str = "2024-06-30T00:00:00Z";
 /// Linkage key of expected records' person keys.
@@ -74,7 +77,11 @@ struct SynthFrame<'a> {
 
 impl Frame for SynthFrame<'_> {
     fn path(&self, idx: usize, item: bool) -> V<'_> {
-        let map = if item { self.parent.unwrap_or(self.unit) } else { self.unit };
+        let map = if item {
+            self.parent.unwrap_or(self.unit)
+        } else {
+            self.unit
+        };
         match map.get(&idx) {
             Some(Raw::Text(t)) => V::Text(Cow::Borrowed(t)),
             Some(Raw::List(l)) => V::List(l.iter().map(|s| Cow::Borrowed(s.as_str())).collect()),
@@ -111,12 +118,34 @@ struct RowCtx {
     occupation: Option<String>,
 }
 
-const DATE_FIELDS: &[&str] =
-    &["birth_date", "registered_on", "valid_until", "posted_on", "valid_through", "date", "start_on", "end_on"];
-const DIVISION_FIELDS: &[&str] =
-    &["hukou_division", "residence_division", "desired_division", "reg_division", "work_division", "city_division", "division"];
+const DATE_FIELDS: &[&str] = &[
+    "birth_date",
+    "registered_on",
+    "valid_until",
+    "posted_on",
+    "valid_through",
+    "date",
+    "start_on",
+    "end_on",
+];
+const DIVISION_FIELDS: &[&str] = &[
+    "hukou_division",
+    "residence_division",
+    "desired_division",
+    "reg_division",
+    "work_division",
+    "city_division",
+    "division",
+];
 const NUMBER_FIELDS: &[&str] = &[
-    "record_version", "graduation_year", "openings", "salary_min", "salary_max", "certificate_level", "subsidy_cny", "active_days",
+    "record_version",
+    "graduation_year",
+    "openings",
+    "salary_min",
+    "salary_max",
+    "certificate_level",
+    "subsidy_cny",
+    "active_days",
 ];
 
 pub(crate) struct Planner<'m> {
@@ -151,14 +180,21 @@ fn abbreviation(region: &str) -> String {
 impl<'m> Planner<'m> {
     pub(crate) fn new(m: &'m Mapping, opts: &SynthOptions) -> Result<Self, SynthError> {
         let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
-        let counties = values::counties(&m.region);
+        let counties = values::counties(&m.region).to_vec();
         let prefectures = values::prefectures(&m.region);
         if counties.is_empty() {
-            return Err(SynthError::Unsupported(format!("no county divisions known for region {}", m.region)));
+            return Err(SynthError::Unsupported(format!(
+                "no county divisions known for region {}",
+                m.region
+            )));
         }
         let employers = values::employer_pool(&mut rng, &m.region, &counties, 300);
-        let providers = (0..12).map(|_| values::uscc_for(&mut rng, counties[0])).collect();
-        let platforms = (0..6).map(|_| values::uscc_for(&mut rng, counties[counties.len() / 2])).collect();
+        let providers = (0..12)
+            .map(|_| values::uscc_for(&mut rng, counties[0]))
+            .collect();
+        let platforms = (0..6)
+            .map(|_| values::uscc_for(&mut rng, counties[counties.len() / 2]))
+            .collect();
         let mut groups: Vec<Option<Vec<String>>> = Vec::new();
         for r in &m.records {
             if !groups.contains(&r.item) {
@@ -198,7 +234,11 @@ impl<'m> Planner<'m> {
         let per_group = self.opts.rows / groups.len().max(1) as u64;
         let mut row = 0u64;
         for (g, group) in groups.iter().enumerate() {
-            let count = if g == 0 { self.opts.rows - per_group * (groups.len() as u64 - 1) } else { per_group };
+            let count = if g == 0 {
+                self.opts.rows - per_group * (groups.len() as u64 - 1)
+            } else {
+                per_group
+            };
             writer.begin_group(group.as_deref())?;
             for k in 1..=count {
                 row += 1;
@@ -207,7 +247,9 @@ impl<'m> Planner<'m> {
                 let mut applied = Vec::new();
                 let mut ctx = self.row_ctx(row);
                 self.generate(group.as_ref(), &mut item, &mut applied, &mut ctx)?;
-                let defect = if self.opts.defect_rate > 0.0 && self.rng.gen_bool(self.opts.defect_rate.min(1.0)) {
+                let defect = if self.opts.defect_rate > 0.0
+                    && self.rng.gen_bool(self.opts.defect_rate.min(1.0))
+                {
                     self.plant(&mut item, &applied, row, &base)
                 } else {
                     None
@@ -231,7 +273,10 @@ impl<'m> Planner<'m> {
                     }
                 } else {
                     for (spec_idx, _) in &applied {
-                        *report.records.entry(self.m.records[*spec_idx].record_type).or_insert(0) += 1;
+                        *report
+                            .records
+                            .entry(self.m.records[*spec_idx].record_type)
+                            .or_insert(0) += 1;
                     }
                 }
                 if let Some(d) = defect {
@@ -250,8 +295,12 @@ impl<'m> Planner<'m> {
         match &self.m.format {
             Format::Csv { .. } => format!("row:{row}"),
             Format::FixedWidth { skip_lines, .. } => format!("line:{}", row + *skip_lines as u64),
-            Format::Json { layout: JsonLayout::Array } => format!("/{}", row - 1),
-            Format::Json { layout: JsonLayout::Ndjson } => format!("line:{row}"),
+            Format::Json {
+                layout: JsonLayout::Array,
+            } => format!("/{}", row - 1),
+            Format::Json {
+                layout: JsonLayout::Ndjson,
+            } => format!("line:{row}"),
             Format::Xml { .. } => format!("/{}[{k}]", group.unwrap_or_default().join("/")),
         }
     }
@@ -265,8 +314,20 @@ impl<'m> Planner<'m> {
 
     fn row_ctx(&mut self, row: u64) -> RowCtx {
         let profile = values::profile(&mut self.rng, &self.m.region, &self.counties);
-        let employer = self.employers.choose(&mut self.rng).cloned().unwrap_or_else(|| self.employers[0].clone());
-        RowCtx { profile, employer, row, index: 0, elem: false, record: BTreeMap::new(), occupation: None }
+        let employer = self
+            .employers
+            .choose(&mut self.rng)
+            .cloned()
+            .unwrap_or_else(|| self.employers[0].clone());
+        RowCtx {
+            profile,
+            employer,
+            row,
+            index: 0,
+            elem: false,
+            record: BTreeMap::new(),
+            occupation: None,
+        }
     }
 
     /// Fills the item's values and nested elements, recording which specs apply to which unit.
@@ -277,15 +338,28 @@ impl<'m> Planner<'m> {
         applied: &mut Vec<(usize, UnitRef)>,
         ctx: &mut RowCtx,
     ) -> Result<(), SynthError> {
-        let specs: Vec<usize> = (0..self.m.records.len()).filter(|i| self.m.records[*i].item.as_ref() == group).collect();
-        let flat: Vec<usize> = specs.iter().copied().filter(|i| self.m.records[*i].each.is_none()).collect();
+        let specs: Vec<usize> = (0..self.m.records.len())
+            .filter(|i| self.m.records[*i].item.as_ref() == group)
+            .collect();
+        let flat: Vec<usize> = specs
+            .iter()
+            .copied()
+            .filter(|i| self.m.records[*i].each.is_none())
+            .collect();
         let mut item_specs = Vec::new();
         self.fill(&flat, &mut item.values, None, ctx, &mut item_specs)?;
-        let mut each_paths: Vec<usize> = specs.iter().filter_map(|i| self.m.records[*i].each).collect();
+        let mut each_paths: Vec<usize> = specs
+            .iter()
+            .filter_map(|i| self.m.records[*i].each)
+            .collect();
         each_paths.dedup();
         let mut elem_specs: Vec<(usize, usize, usize)> = Vec::new();
         for each in each_paths {
-            let nested: Vec<usize> = specs.iter().copied().filter(|i| self.m.records[*i].each == Some(each)).collect();
+            let nested: Vec<usize> = specs
+                .iter()
+                .copied()
+                .filter(|i| self.m.records[*i].each == Some(each))
+                .collect();
             let n = *values::weighted(&mut self.rng, &[(0usize, 3), (1, 5), (2, 3), (3, 1)]);
             let mut units = Vec::with_capacity(n);
             for j in 0..n {
@@ -307,8 +381,11 @@ impl<'m> Planner<'m> {
                 None if item_specs.contains(&s) => applied.push((s, UnitRef::Item)),
                 None => {}
                 Some(each) => {
-                    let mut js: Vec<usize> =
-                        elem_specs.iter().filter(|(es, e, _)| *es == s && *e == each).map(|(_, _, j)| *j).collect();
+                    let mut js: Vec<usize> = elem_specs
+                        .iter()
+                        .filter(|(es, e, _)| *es == s && *e == each)
+                        .map(|(_, _, j)| *j)
+                        .collect();
                     js.sort_unstable();
                     applied.extend(js.into_iter().map(|j| (s, UnitRef::Elem(each, j))));
                 }
@@ -329,7 +406,9 @@ impl<'m> Planner<'m> {
         // Condition sources: choose one value per source so the specs agree.
         let mut sources: Vec<usize> = Vec::new();
         for &s in specs {
-            if let Some(SourceRef::Path { idx, item: false }) = self.m.records[s].when.as_ref().map(|c| &c.source) {
+            if let Some(SourceRef::Path { idx, item: false }) =
+                self.m.records[s].when.as_ref().map(|c| &c.source)
+            {
                 if !sources.contains(idx) {
                     sources.push(*idx);
                 }
@@ -340,7 +419,12 @@ impl<'m> Planner<'m> {
             let mut allow_none = specs.iter().any(|s| self.m.records[*s].when.is_none());
             for &s in specs {
                 if let Some(c) = &self.m.records[s].when {
-                    if c.source == (SourceRef::Path { idx: src, item: false }) {
+                    if c.source
+                        == (SourceRef::Path {
+                            idx: src,
+                            item: false,
+                        })
+                    {
                         match &c.test {
                             CondTest::OneOf(vs) => options.extend(vs.iter().cloned()),
                             CondTest::Present(true) => options.push("Y".into()),
@@ -361,7 +445,13 @@ impl<'m> Planner<'m> {
         for &s in specs {
             let spec = &self.m.records[s];
             let holds = {
-                let frame = SynthFrame { unit, parent: parent.as_deref(), row: ctx.row, index: ctx.index, location: String::new() };
+                let frame = SynthFrame {
+                    unit,
+                    parent: parent.as_deref(),
+                    row: ctx.row,
+                    index: ctx.index,
+                    location: String::new(),
+                };
                 self.emitter.applies(spec, &frame)
             };
             if !holds {
@@ -375,7 +465,9 @@ impl<'m> Planner<'m> {
                 let Some(f) = field else { continue };
                 let def = defs[slot];
                 for src in &f.sources {
-                    let SourceRef::Path { idx, item } = *src else { continue };
+                    let SourceRef::Path { idx, item } = *src else {
+                        continue;
+                    };
                     let target: &mut Unit = match (item, parent.as_deref_mut()) {
                         (true, Some(p)) => p,
                         _ => unit,
@@ -385,7 +477,11 @@ impl<'m> Planner<'m> {
                     }
                     let raw = if f.sources.len() > 1 {
                         Raw::Text(format!("{}{}", self.abbr, ctx.row))
-                    } else if f.steps.iter().any(|s| matches!(s, Step::SexFromId | Step::BirthDateFromId)) {
+                    } else if f
+                        .steps
+                        .iter()
+                        .any(|s| matches!(s, Step::SexFromId | Step::BirthDateFromId))
+                    {
                         Raw::Text(ctx.profile.id_number.clone())
                     } else {
                         let nat = self.choose(spec.record_type, def, f, ctx);
@@ -395,9 +491,18 @@ impl<'m> Planner<'m> {
                     target.insert(idx, raw);
                 }
                 // What the engine makes of the raw value, for fields that depend on this one.
-                let frame = SynthFrame { unit, parent: parent.as_deref(), row: ctx.row, index: ctx.index, location: String::new() };
+                let frame = SynthFrame {
+                    unit,
+                    parent: parent.as_deref(),
+                    row: ctx.row,
+                    index: ctx.index,
+                    location: String::new(),
+                };
                 let v = self.emitter.value(f, &frame).map_err(|e| {
-                    SynthError::Unsupported(format!("field {}.{}: {}", spec.record_type, def.name, e.message))
+                    SynthError::Unsupported(format!(
+                        "field {}.{}: {}",
+                        spec.record_type, def.name, e.message
+                    ))
                 })?;
                 ctx.record.insert(def.name, v.display());
             }
@@ -412,19 +517,42 @@ impl<'m> Planner<'m> {
             "source_record_id" => Nat::Text(if !ctx.elem {
                 format!("{}{:08}", self.abbr, ctx.row)
             } else {
-                format!("{}{:08}-{}{}", self.abbr, ctx.row, t.as_str().chars().next().unwrap_or('x').to_ascii_uppercase(), ctx.index + 1)
+                format!(
+                    "{}{:08}-{}{}",
+                    self.abbr,
+                    ctx.row,
+                    t.as_str()
+                        .chars()
+                        .next()
+                        .unwrap_or('x')
+                        .to_ascii_uppercase(),
+                    ctx.index + 1
+                )
             }),
-            "record_version" => Nat::Text(values::weighted(rng, &[(1, 6), (2, 3), (3, 1)]).to_string()),
+            "record_version" => {
+                Nat::Text(values::weighted(rng, &[(1, 6), (2, 3), (3, 1)]).to_string())
+            }
             "id_number" => Nat::Text(ctx.profile.id_number.clone()),
             "name" if t == RecordType::Employer => Nat::Text(ctx.employer.name.clone()),
             "name" => Nat::Text(ctx.profile.name.clone()),
-            "phone" => ctx.profile.phone.clone().map(Nat::Text).unwrap_or(Nat::Null),
+            "phone" => ctx
+                .profile
+                .phone
+                .clone()
+                .map(Nat::Text)
+                .unwrap_or(Nat::Null),
             "sex" => Nat::Text(ctx.profile.sex.to_string()),
             "birth_date" => Nat::Date(ctx.profile.birth),
             "education" => Nat::Text(ctx.profile.education.to_string()),
             "min_education" => {
                 if rng.gen_bool(0.7) {
-                    Nat::Text(values::weighted(rng, &[("21", 4), ("31", 4), ("41", 2), ("61", 3), ("71", 2)]).to_string())
+                    Nat::Text(
+                        values::weighted(
+                            rng,
+                            &[("21", 4), ("31", 4), ("41", 2), ("61", 3), ("71", 2)],
+                        )
+                        .to_string(),
+                    )
                 } else {
                     Nat::Null
                 }
@@ -432,26 +560,51 @@ impl<'m> Planner<'m> {
             "hukou_division" => Nat::Text(ctx.profile.hukou_division.clone()),
             "residence_division" => Nat::Text(ctx.profile.residence_division.clone()),
             "hukou_nature" => Nat::Text(ctx.profile.hukou_nature.to_string()),
-            "graduation_year" => ctx.profile.graduation_year.map(|y| Nat::Text(y.to_string())).unwrap_or(Nat::Null),
-            "key_groups" => Nat::List(ctx.profile.key_groups.iter().map(|s| s.to_string()).collect()),
+            "graduation_year" => ctx
+                .profile
+                .graduation_year
+                .map(|y| Nat::Text(y.to_string()))
+                .unwrap_or(Nat::Null),
+            "key_groups" => Nat::List(
+                ctx.profile
+                    .key_groups
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+            ),
             "seeker_category" => Nat::Text(
                 if ctx.profile.key_groups.contains(&"college_graduate") {
                     "new_entrant"
                 } else if ctx.profile.key_groups.contains(&"migrant_worker") && rng.gen_bool(0.6) {
                     "rural_labour"
                 } else {
-                    values::weighted(rng, values::enum_domain(t, "seeker_category").unwrap_or(&[("other", 1)]))
+                    values::weighted(
+                        rng,
+                        values::enum_domain(t, "seeker_category").unwrap_or(&[("other", 1)]),
+                    )
                 }
                 .to_string(),
             ),
             "desired_occupations" => {
                 let a = values::occupation(rng, &self.m.region);
                 let b = values::occupation(rng, &self.m.region);
-                Nat::List(if a != b && rng.gen_bool(0.4) { vec![a, b] } else { vec![a] })
+                Nat::List(if a != b && rng.gen_bool(0.4) {
+                    vec![a, b]
+                } else {
+                    vec![a]
+                })
             }
             "desired_division" | "work_division" | "city_division" | "division" => {
-                let pool = if rng.gen_bool(0.5) && !self.prefectures.is_empty() { &self.prefectures } else { &self.counties };
-                Nat::Text(pool.choose(rng).map(|s| s.to_string()).unwrap_or_else(|| self.m.region.clone()))
+                let pool = if rng.gen_bool(0.5) && !self.prefectures.is_empty() {
+                    &self.prefectures
+                } else {
+                    &self.counties
+                };
+                Nat::Text(
+                    pool.choose(rng)
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| self.m.region.clone()),
+                )
             }
             "reg_division" => Nat::Text(ctx.employer.division.clone()),
             "registered_on" | "date" => Nat::Date(values::recent_date(rng, 365)),
@@ -463,7 +616,8 @@ impl<'m> Planner<'m> {
             "uscc" => Nat::Text(ctx.employer.uscc.clone()),
             "employer_uscc" => {
                 let kind = ctx.record.get("kind").map(String::as_str);
-                if t == RecordType::EmploymentEvent && !matches!(kind, Some("hired" | "separated")) {
+                if t == RecordType::EmploymentEvent && !matches!(kind, Some("hired" | "separated"))
+                {
                     Nat::Null
                 } else {
                     Nat::Text(ctx.employer.uscc.clone())
@@ -475,17 +629,30 @@ impl<'m> Planner<'m> {
             "size_class" => Nat::Text(ctx.employer.size_class.to_string()),
             "ownership" => Nat::Text(ctx.employer.ownership.to_string()),
             "occupation" | "target_occupation" | "title" => {
-                let occ = ctx.occupation.get_or_insert_with(|| values::occupation(rng, &self.m.region)).clone();
+                let occ = ctx
+                    .occupation
+                    .get_or_insert_with(|| values::occupation(rng, &self.m.region))
+                    .clone();
                 if def.name == "title" {
                     let suffix = ["", "（急招）", "（五险一金）", "（包食宿）", "助理", "主管"];
-                    Nat::Text(format!("{}{}", values::occupation_name(&occ), suffix.choose(rng).copied().unwrap_or("")))
+                    Nat::Text(format!(
+                        "{}{}",
+                        values::occupation_name(&occ),
+                        suffix.choose(rng).copied().unwrap_or("")
+                    ))
                 } else if t == RecordType::EmploymentEvent && rng.gen_bool(0.2) {
                     Nat::Null
                 } else {
                     Nat::Text(occ)
                 }
             }
-            "openings" => Nat::Text(values::weighted(rng, &[(1, 30), (2, 25), (3, 15), (5, 12), (10, 10), (20, 8)]).to_string()),
+            "openings" => Nat::Text(
+                values::weighted(
+                    rng,
+                    &[(1, 30), (2, 25), (3, 15), (5, 12), (10, 10), (20, 8)],
+                )
+                .to_string(),
+            ),
             "salary_min" => {
                 if rng.gen_bool(0.85) {
                     Nat::Text((rng.gen_range(6..=30) * 500).to_string())
@@ -493,13 +660,23 @@ impl<'m> Planner<'m> {
                     Nat::Null
                 }
             }
-            "salary_max" => match ctx.record.get("salary_min").and_then(|s| s.parse::<u32>().ok()) {
+            "salary_max" => match ctx
+                .record
+                .get("salary_min")
+                .and_then(|s| s.parse::<u32>().ok())
+            {
                 Some(min) => Nat::Text((min + rng.gen_range(2..=16) * 500).to_string()),
                 None => Nat::Null,
             },
             "reason" => {
                 if ctx.record.get("kind").map(String::as_str) == Some("separated") {
-                    Nat::Text(["合同到期", "个人原因", "单位裁员", "协商解除"].choose(rng).copied().unwrap_or("个人原因").to_string())
+                    Nat::Text(
+                        ["合同到期", "个人原因", "单位裁员", "协商解除"]
+                            .choose(rng)
+                            .copied()
+                            .unwrap_or("个人原因")
+                            .to_string(),
+                    )
                 } else {
                     Nat::Null
                 }
@@ -527,12 +704,16 @@ impl<'m> Planner<'m> {
                     .record
                     .get("period_month")
                     .and_then(|m| NaiveDate::parse_from_str(&format!("{m}-01"), "%Y-%m-%d").ok())
-                    .map(|d| days_in_month(d))
+                    .map(days_in_month)
                     .unwrap_or(28);
                 Nat::Text(rng.gen_range(max / 3..=max).to_string())
             }
             "injury_insurance" => Nat::Text(if rng.gen_bool(0.75) { "Y" } else { "N" }.to_string()),
-            "station_id" => Nat::Text(format!("{}-st-{:03}", self.abbr.to_ascii_lowercase(), rng.gen_range(1..=40))),
+            "station_id" => Nat::Text(format!(
+                "{}-st-{:03}",
+                self.abbr.to_ascii_lowercase(),
+                rng.gen_range(1..=40)
+            )),
             other => match values::enum_domain(t, other) {
                 Some(domain) => Nat::Text(values::weighted(rng, domain).to_string()),
                 None => Nat::Text("x".into()),
@@ -543,9 +724,12 @@ impl<'m> Planner<'m> {
 
     /// With a code table, the national value must be one the table can produce.
     fn restrict_to_table(&mut self, t: RecordType, def: FieldDef, f: &Field, nat: Nat) -> Nat {
-        let Some(Step::Table(ti)) = f.steps.iter().rev().find(|s| matches!(s, Step::Table(_))) else { return nat };
+        let Some(Step::Table(ti)) = f.steps.iter().rev().find(|s| matches!(s, Step::Table(_)))
+        else {
+            return nat;
+        };
         let table = &self.m.tables[*ti];
-        let mut allowed: Vec<&String> = table.entries.values().collect();
+        let mut allowed: Vec<&String> = table.entries.iter().map(|(_, v)| v).collect();
         allowed.sort();
         allowed.dedup();
         if allowed.is_empty() {
@@ -554,19 +738,26 @@ impl<'m> Planner<'m> {
         let weights = values::enum_domain(t, def.name);
         let pick = |rng: &mut ChaCha8Rng| -> String {
             if let Some(domain) = weights {
-                let w: Vec<(&str, u32)> =
-                    domain.iter().filter(|(v, _)| allowed.iter().any(|a| a.as_str() == *v)).copied().collect();
+                let w: Vec<(&str, u32)> = domain
+                    .iter()
+                    .filter(|(v, _)| allowed.iter().any(|a| a.as_str() == *v))
+                    .copied()
+                    .collect();
                 if !w.is_empty() {
                     return values::weighted(rng, &w).to_string();
                 }
             }
-            allowed.choose(rng).map(|s| s.to_string()).unwrap_or_default()
+            allowed
+                .choose(rng)
+                .map(|s| s.to_string())
+                .unwrap_or_default()
         };
         match nat {
             Nat::Text(v) if allowed.iter().any(|a| **a == v) => Nat::Text(v),
             Nat::Text(_) => Nat::Text(pick(&mut self.rng)),
             Nat::List(items) => {
-                let kept: Vec<String> = items.into_iter().filter(|i| allowed.iter().any(|a| *a == i)).collect();
+                let kept: Vec<String> =
+                    items.into_iter().filter(|i| allowed.contains(&i)).collect();
                 if kept.is_empty() && def.name == "desired_occupations" {
                     Nat::List(vec![pick(&mut self.rng)])
                 } else {
@@ -583,16 +774,24 @@ impl<'m> Planner<'m> {
         for step in f.steps.iter().rev() {
             v = match (step, v) {
                 (Step::Date(formats), Nat::Date(d)) => Nat::Text(format_date(d, &formats[0])),
-                (Step::Month(formats), Nat::Text(m)) => match NaiveDate::parse_from_str(&format!("{m}-01"), "%Y-%m-%d") {
-                    Ok(d) => Nat::Text(d.format(&formats[0]).to_string()),
-                    Err(_) => Nat::Text(m),
-                },
+                (Step::Month(formats), Nat::Text(m)) => {
+                    match NaiveDate::parse_from_str(&format!("{m}-01"), "%Y-%m-%d") {
+                        Ok(d) => Nat::Text(d.format(&formats[0]).to_string()),
+                        Err(_) => Nat::Text(m),
+                    }
+                }
                 (Step::Table(ti), Nat::Text(n)) => Nat::Text(self.local_code(*ti, &n)),
-                (Step::Table(ti), Nat::List(items)) => Nat::List(items.iter().map(|n| self.local_code(*ti, n)).collect()),
+                (Step::Table(ti), Nat::List(items)) => {
+                    Nat::List(items.iter().map(|n| self.local_code(*ti, n)).collect())
+                }
                 (Step::Split(sep), Nat::List(items)) => Nat::Text(items.join(sep)),
                 (Step::Lower, Nat::Text(t)) => Nat::Text(t.to_ascii_uppercase()),
-                (Step::Lower, Nat::List(items)) => Nat::List(items.iter().map(|t| t.to_ascii_uppercase()).collect()),
-                (Step::Halfwidth, Nat::Text(t)) if self.rng.gen_bool(0.05) => Nat::Text(to_fullwidth_digits(&t)),
+                (Step::Lower, Nat::List(items)) => {
+                    Nat::List(items.iter().map(|t| t.to_ascii_uppercase()).collect())
+                }
+                (Step::Halfwidth, Nat::Text(t)) if self.rng.gen_bool(0.05) => {
+                    Nat::Text(to_fullwidth_digits(&t))
+                }
                 (_, v) => v,
             };
         }
@@ -605,19 +804,32 @@ impl<'m> Planner<'m> {
     }
 
     fn local_code(&mut self, table: usize, national: &str) -> String {
-        let mut keys: Vec<&String> =
-            self.m.tables[table].entries.iter().filter(|(_, v)| *v == national).map(|(k, _)| k).collect();
+        let mut keys: Vec<&String> = self.m.tables[table]
+            .entries
+            .iter()
+            .filter(|(_, v)| *v == national)
+            .map(|(k, _)| k)
+            .collect();
         keys.sort();
-        keys.choose(&mut self.rng).map(|k| k.to_string()).unwrap_or_else(|| national.to_string())
+        keys.choose(&mut self.rng)
+            .map(|k| k.to_string())
+            .unwrap_or_else(|| national.to_string())
     }
 
     /// Makes a raw value representable in the format (what the adapter will read back).
     fn fit(&self, idx: usize, raw: Raw) -> Raw {
         match &self.m.format {
             Format::Csv { .. } => flat(raw),
-            Format::FixedWidth { encoding, columns, .. } => {
-                let Raw::Text(t) = flat(raw) else { return Raw::Text(String::new()) };
-                let width = columns.get(&self.m.paths[idx]).map(|r| r.len()).unwrap_or(0);
+            Format::FixedWidth {
+                encoding, columns, ..
+            } => {
+                let Raw::Text(t) = flat(raw) else {
+                    return Raw::Text(String::new());
+                };
+                let width = columns
+                    .get(&self.m.paths[idx])
+                    .map(|r| r.len())
+                    .unwrap_or(0);
                 let enc = encoding_of(*encoding);
                 let mut t = t;
                 while enc.encode(&t).0.len() > width {
@@ -641,7 +853,10 @@ impl<'m> Planner<'m> {
         applied: &[(usize, UnitRef)],
         row: u64,
         base: &str,
-    ) -> Vec<(Result<pes_schemas::Record, Box<crate::adapter::RowError>>, String)> {
+    ) -> Vec<(
+        Result<pes_schemas::Record, Box<crate::adapter::RowError>>,
+        String,
+    )> {
         let ctx = DecodeContext {
             region: &self.m.region,
             source: &self.m.id,
@@ -656,12 +871,27 @@ impl<'m> Planner<'m> {
                 let (unit, parent, index, location) = match u {
                     UnitRef::Item => (&item.values, None, 0, base.to_string()),
                     UnitRef::Elem(each, j) => {
-                        let units = item.elements.iter().find(|(e, _)| e == each).map(|(_, us)| us);
+                        let units = item
+                            .elements
+                            .iter()
+                            .find(|(e, _)| e == each)
+                            .map(|(_, us)| us);
                         let unit = units.and_then(|us| us.get(*j)).unwrap_or(&item.values);
-                        (unit, Some(&item.values), *j, self.elem_location(base, *each, *j))
+                        (
+                            unit,
+                            Some(&item.values),
+                            *j,
+                            self.elem_location(base, *each, *j),
+                        )
                     }
                 };
-                let frame = SynthFrame { unit, parent, row, index, location: location.clone() };
+                let frame = SynthFrame {
+                    unit,
+                    parent,
+                    row,
+                    index,
+                    location: location.clone(),
+                };
                 (self.emitter.build(spec, &frame, &ctx), location)
             })
             .collect()
@@ -669,21 +899,37 @@ impl<'m> Planner<'m> {
 
     /// Plants one defect in the item; returns it with the errors it causes, or `None` when no
     /// candidate produced exactly the intended error.
-    fn plant(&mut self, item: &mut Item, applied: &[(usize, UnitRef)], row: u64, base: &str) -> Option<PlantedDefect> {
+    fn plant(
+        &mut self,
+        item: &mut Item,
+        applied: &[(usize, UnitRef)],
+        row: u64,
+        base: &str,
+    ) -> Option<PlantedDefect> {
         let mut candidates: Vec<(DefectKind, UnitRef, usize)> = Vec::new();
         for (s, u) in applied {
             let spec = &self.m.records[*s];
             let defs = fields_of(spec.record_type);
             for (slot, f) in spec.fields.iter().enumerate() {
                 let Some(f) = f else { continue };
-                let [SourceRef::Path { idx, item: from_item }] = f.sources.as_slice() else { continue };
+                let [SourceRef::Path {
+                    idx,
+                    item: from_item,
+                }] = f.sources.as_slice()
+                else {
+                    continue;
+                };
                 if self.condition_sources.contains(idx) {
                     continue;
                 }
                 let unit = if *from_item { UnitRef::Item } else { *u };
                 let name = defs[slot].name;
                 let mut kinds = Vec::new();
-                if name == "id_number" || f.steps.iter().any(|s| matches!(s, Step::SexFromId | Step::BirthDateFromId)) {
+                if name == "id_number"
+                    || f.steps
+                        .iter()
+                        .any(|s| matches!(s, Step::SexFromId | Step::BirthDateFromId))
+                {
                     kinds.push(DefectKind::BadIdCheck);
                 } else if DATE_FIELDS.contains(&name) {
                     kinds.push(DefectKind::BadDate);
@@ -740,10 +986,20 @@ impl<'m> Planner<'m> {
             let errors: Vec<ExpectedError> = self
                 .build_all(item, applied, row, base)
                 .into_iter()
-                .filter_map(|(r, location)| r.err().map(|e| ExpectedError { location, code: e.code }))
+                .filter_map(|(r, location)| {
+                    r.err().map(|e| ExpectedError {
+                        location,
+                        code: e.code,
+                    })
+                })
                 .collect();
             if !errors.is_empty() && errors.iter().all(|e| e.code == kind.error_code()) {
-                return Some(PlantedDefect { row, kind, source: self.m.paths[idx].clone(), errors });
+                return Some(PlantedDefect {
+                    row,
+                    kind,
+                    source: self.m.paths[idx].clone(),
+                    errors,
+                });
             }
             // Not the intended error (or none): put the value back.
             let slot = match unit {
@@ -770,16 +1026,29 @@ impl<'m> Planner<'m> {
         };
         match kind {
             DefectKind::BadIdCheck => {
-                let half: String = crate::transform::halfwidth(Cow::Borrowed(text.as_str())).into_owned();
-                let Some(last) = half.chars().last() else { return raw.clone() };
-                let other = "0123456789X".chars().filter(|c| *c != last.to_ascii_uppercase()).nth(self.rng.gen_range(0..10)).unwrap_or('0');
+                let half: String =
+                    crate::transform::halfwidth(Cow::Borrowed(text.as_str())).into_owned();
+                let Some(last) = half.chars().last() else {
+                    return raw.clone();
+                };
+                let other = "0123456789X"
+                    .chars()
+                    .filter(|c| *c != last.to_ascii_uppercase())
+                    .nth(self.rng.gen_range(0..10))
+                    .unwrap_or('0');
                 let mut s: String = half.chars().take(half.chars().count() - 1).collect();
                 s.push(other);
                 Raw::Text(s)
             }
             DefectKind::BadDate => {
-                let pattern = self.date_pattern_for(idx).unwrap_or_else(|| "%Y-%m-%d".to_string());
-                let p = if pattern.contains("%d") { pattern.replace("%d", "31") } else { "%Y-%m-31".to_string() };
+                let pattern = self
+                    .date_pattern_for(idx)
+                    .unwrap_or_else(|| "%Y-%m-%d".to_string());
+                let p = if pattern.contains("%d") {
+                    pattern.replace("%d", "31")
+                } else {
+                    "%Y-%m-31".to_string()
+                };
                 let d = NaiveDate::from_ymd_opt(2023, 2, 1).unwrap_or_default();
                 Raw::Text(d.format(&p).to_string())
             }
@@ -795,19 +1064,26 @@ impl<'m> Planner<'m> {
 
     /// The first chrono pattern of a date transform reading this source.
     fn date_pattern_for(&self, idx: usize) -> Option<String> {
-        self.m.records.iter().flat_map(|r| r.fields.iter().flatten()).find_map(|f| {
-            let reads = f.sources.iter().any(|s| matches!(s, SourceRef::Path { idx: i, .. } if *i == idx));
-            if !reads {
-                return None;
-            }
-            f.steps.iter().find_map(|s| match s {
-                Step::Date(formats) => formats.iter().find_map(|d| match d {
-                    DateFormat::Pattern(p) => Some(p.text.clone()),
-                    DateFormat::ExcelSerial => None,
-                }),
-                _ => None,
+        self.m
+            .records
+            .iter()
+            .flat_map(|r| r.fields.iter().flatten())
+            .find_map(|f| {
+                let reads = f
+                    .sources
+                    .iter()
+                    .any(|s| matches!(s, SourceRef::Path { idx: i, .. } if *i == idx));
+                if !reads {
+                    return None;
+                }
+                f.steps.iter().find_map(|s| match s {
+                    Step::Date(formats) => formats.iter().find_map(|d| match d {
+                        DateFormat::Pattern(p) => Some(p.text.clone()),
+                        DateFormat::ExcelSerial => None,
+                    }),
+                    _ => None,
+                })
             })
-        })
     }
 }
 
@@ -820,7 +1096,11 @@ fn flat(raw: Raw) -> Raw {
 }
 
 fn after(rng: &mut ChaCha8Rng, ctx: &RowCtx, field: &str, min: i64, max: i64, p: f64) -> Nat {
-    match ctx.record.get(field).and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()) {
+    match ctx
+        .record
+        .get(field)
+        .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+    {
         Some(d) if rng.gen_bool(p) => Nat::Date(d + Duration::days(rng.gen_range(min..=max))),
         _ => Nat::Null,
     }
@@ -847,6 +1127,12 @@ fn format_date(d: NaiveDate, f: &DateFormat) -> String {
 
 fn to_fullwidth_digits(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_ascii_digit() { char::from_u32(c as u32 + 0xFEE0).unwrap_or(c) } else { c })
+        .map(|c| {
+            if c.is_ascii_digit() {
+                char::from_u32(c as u32 + 0xFEE0).unwrap_or(c)
+            } else {
+                c
+            }
+        })
         .collect()
 }

@@ -1,6 +1,9 @@
 //! Plausible national values: people, employers, occupations and divisions with regional
 //! distributions. Everything is drawn from one seeded RNG, so a seed fixes every value.
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
 use chrono::{Datelike, Duration, NaiveDate};
 use pes_schemas::codes::{self, DivisionLevel, OccupationLevel};
 use pes_schemas::{id_number, uscc, RecordType};
@@ -64,14 +67,21 @@ pub(crate) fn phone(rng: &mut ChaCha8Rng) -> String {
     s
 }
 
-/// Current county-level divisions of a province (by its 2-digit prefix), cached per call site.
-pub(crate) fn counties(province: &str) -> Vec<&'static str> {
-    let p = &province[..2.min(province.len())];
-    codes::all_divisions()
-        .iter()
-        .filter(|d| d.level == DivisionLevel::County && !d.retired && d.code.starts_with(p))
-        .map(|d| d.code)
-        .collect()
+/// Current county-level divisions of a province (by its 2-digit prefix).
+pub(crate) fn counties(province: &str) -> &'static [&'static str] {
+    static BY_PROVINCE: OnceLock<HashMap<&'static str, Vec<&'static str>>> = OnceLock::new();
+    let map = BY_PROVINCE.get_or_init(|| {
+        let mut m: HashMap<&'static str, Vec<&'static str>> = HashMap::new();
+        for d in codes::all_divisions() {
+            if d.level == DivisionLevel::County && !d.retired {
+                m.entry(&d.code[..2]).or_default().push(d.code);
+            }
+        }
+        m
+    });
+    map.get(&province[..2.min(province.len())])
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
 }
 
 /// Current prefecture-level divisions of a province.
@@ -361,6 +371,17 @@ pub(crate) fn uscc_for(rng: &mut ChaCha8Rng, division: &str) -> String {
     s
 }
 
+const SIZES: &[(&str, u32)] = &[("micro", 30), ("small", 40), ("medium", 20), ("large", 10)];
+const OWNERSHIPS: &[(&str, u32)] = &[
+    ("private", 70),
+    ("state_owned", 8),
+    ("collective", 2),
+    ("hk_mo_tw_invested", 6),
+    ("foreign_invested", 6),
+    ("public_institution", 4),
+    ("other", 4),
+];
+
 /// A pool of employers of a region, so that the same units recur across rows.
 pub(crate) fn employer_pool(
     rng: &mut ChaCha8Rng,
@@ -383,6 +404,8 @@ pub(crate) fn employer_pool(
             ];
             let a = words.choose(rng).copied().unwrap_or("华");
             let b = words.choose(rng).copied().unwrap_or("信");
+            let size_class = *weighted(rng, SIZES);
+            let ownership = *weighted(rng, OWNERSHIPS);
             EmployerProfile {
                 uscc: uscc_for(rng, &division),
                 name: format!(
@@ -391,22 +414,8 @@ pub(crate) fn employer_pool(
                 ),
                 industry,
                 division,
-                size_class: *weighted(
-                    rng,
-                    &[("micro", 30), ("small", 40), ("medium", 20), ("large", 10)],
-                ),
-                ownership: *weighted(
-                    rng,
-                    &[
-                        ("private", 70),
-                        ("state_owned", 8),
-                        ("collective", 2),
-                        ("hk_mo_tw_invested", 6),
-                        ("foreign_invested", 6),
-                        ("public_institution", 4),
-                        ("other", 4),
-                    ],
-                ),
+                size_class,
+                ownership,
             }
         })
         .collect()

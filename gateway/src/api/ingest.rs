@@ -8,8 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
 
-use crate::api::{audit, authenticate, event, refuse, request_id, State};
-use crate::audit_hook::AuditReceipt;
+use crate::api::{audit, authenticate, event, refuse, request_id, AuditReceipt, State};
 use crate::auth::{Authenticated, Role};
 use crate::ingest::decode::{DecodeInput, EntrySink, RowProblem};
 use crate::ingest::IngestError;
@@ -123,6 +122,66 @@ fn ingest_problem(e: &IngestError) -> Problem {
     }
 }
 
+/// What a decoded and journaled batch reports.
+pub struct Journaled {
+    /// Valid records.
+    pub accepted: u64,
+    /// Quarantined rows.
+    pub quarantined: u64,
+    /// First row problems.
+    pub row_errors: Vec<RowProblem>,
+}
+
+/// Decodes a body through its source (on the blocking pool) and appends the entry to the
+/// journal; returns once the entry is durable.
+pub async fn decode_and_journal(
+    node: &web::Data<Node>,
+    source_id: &str,
+    body: web::Bytes,
+    batch_id: [u8; 32],
+) -> Result<(Journaled, u64), IngestError> {
+    let n = node.clone();
+    let sid = source_id.to_string();
+    let decoded = web::block(move || {
+        let now = chrono::Utc::now();
+        let ingested_at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let input = DecodeInput {
+            region: &n.config.region,
+            source: &sid,
+            batch_id: &batch_id,
+            ingested_at: &ingested_at,
+            today: now.date_naive(),
+            key: &n.data_key,
+            max_rows: n.config.limits.max_rows_per_batch,
+        };
+        let mut sink = EntrySink::new(&input, body.len());
+        let source = n
+            .sources
+            .get(&sid)
+            .ok_or_else(|| IngestError::Io("source vanished".into()))?;
+        source.decode(&body, &n.keyer, &mut sink)?;
+        Ok::<_, IngestError>(sink.finish())
+    })
+    .await
+    .map_err(|_| IngestError::Io("decoder thread failed".into()))??;
+    node.state.batches_journaled.fetch_add(1, Ordering::AcqRel);
+    let end = match node.journal.append(decoded.payload).await {
+        Ok(end) => end,
+        Err(e) => {
+            node.state.batches_journaled.fetch_sub(1, Ordering::AcqRel);
+            return Err(IngestError::Journal(e));
+        }
+    };
+    Ok((
+        Journaled {
+            accepted: decoded.accepted,
+            quarantined: decoded.quarantined,
+            row_errors: decoded.row_errors,
+        },
+        end,
+    ))
+}
+
 /// Handles a push.
 pub async fn ingest(
     req: HttpRequest,
@@ -135,8 +194,10 @@ pub async fn ingest(
     let source_id = path.into_inner();
     let auth = authenticate(&node, &req, &[Role::Pusher], "ingest").await?;
     let detail = serde_json::json!({ "source": source_id });
-    let fail = |p: Problem| {
+    let fail = |mut p: Problem| {
         node.metrics.refused_pushes.inc();
+        // The body may be partly unread: never reuse this connection.
+        p.close = true;
         p
     };
     let Some(source) = node.sources.get(&source_id) else {
@@ -298,71 +359,15 @@ pub async fn ingest(
             .remove(&batch_id);
     };
 
-    let node2 = node.clone();
-    let sid = source_id.clone();
-    let decoded = web::block(move || {
-        let node = node2;
-        let now = chrono::Utc::now();
-        let ingested_at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let input = DecodeInput {
-            region: &node.config.region,
-            source: &sid,
-            batch_id: &batch_id,
-            ingested_at: &ingested_at,
-            today: now.date_naive(),
-            key: &node.data_key,
-            max_rows: node.config.limits.max_rows_per_batch,
-        };
-        let mut sink = EntrySink::new(&input, body.len());
-        let source = node
-            .sources
-            .get(&sid)
-            .ok_or_else(|| IngestError::Io("source vanished".into()))?;
-        source.decode(&body, &mut sink)?;
-        Ok::<_, IngestError>(sink.finish())
-    })
-    .await;
-    let decoded = match decoded {
-        Ok(Ok(d)) => d,
-        Ok(Err(e)) => {
+    let (decoded, end) = match decode_and_journal(&node, &source_id, body.freeze(), batch_id).await
+    {
+        Ok(x) => x,
+        Err(e) => {
             forget(&node);
             let mut d = detail.clone();
             d["batch_id"] = batch_hex.clone().into();
             return Err(fail(
                 refuse(&node, &req, "ingest", Some(&auth), ingest_problem(&e), d).await,
-            ));
-        }
-        Err(_) => {
-            forget(&node);
-            return Err(fail(
-                refuse(
-                    &node,
-                    &req,
-                    "ingest",
-                    Some(&auth),
-                    Problem::internal(),
-                    detail,
-                )
-                .await,
-            ));
-        }
-    };
-    node.state.batches_journaled.fetch_add(1, Ordering::AcqRel);
-    let end = match node.journal.append(decoded.payload).await {
-        Ok(end) => end,
-        Err(e) => {
-            node.state.batches_journaled.fetch_sub(1, Ordering::AcqRel);
-            forget(&node);
-            return Err(fail(
-                refuse(
-                    &node,
-                    &req,
-                    "ingest",
-                    Some(&auth),
-                    ingest_problem(&IngestError::Journal(e)),
-                    detail,
-                )
-                .await,
             ));
         }
     };

@@ -21,7 +21,7 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, App, HttpMessage, HttpRequest, HttpServer};
 
-use crate::audit_hook::{AuditEvent, AuditReceipt};
+use crate::audit::{Action, Actor, AuditEvent, Outcome};
 use crate::auth::{Authenticated, Role, Verifier};
 use crate::node::Node;
 use crate::problem::Problem;
@@ -75,6 +75,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .service(web::resource("/v1/records/{record_id}").route(web::get().to(records::get_record)))
         .service(web::resource("/v1/quarantine").route(web::get().to(records::list_quarantine)))
+        .service(
+            web::resource("/v1/quarantine/{id}/retry")
+                .route(web::post().to(records::retry_quarantined)),
+        )
         .service(web::resource("/healthz").route(web::get().to(ops::healthz)))
         .service(web::resource("/readyz").route(web::get().to(ops::readyz)))
         .service(web::resource("/metrics").route(web::get().to(ops::metrics)))
@@ -102,13 +106,64 @@ fn short(s: &str) -> String {
     s.chars().take(200).collect()
 }
 
+/// Who may read the audit log over HTTP: auditors and admins of this region.
+fn audit_access(node: Arc<Node>) -> crate::audit::api::AccessHook {
+    Arc::new(move |req, _access| {
+        let header = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
+        match Verifier::bearer(header)
+            .and_then(|t| node.verifier.verify(t, &[Role::Auditor, Role::Admin]))
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_forbidden() => Err(crate::audit::api::Problem::new(
+                403,
+                "forbidden",
+                "Not allowed",
+                Some(e.to_string()),
+            )),
+            Err(e) => Err(crate::audit::api::Problem::new(
+                401,
+                "unauthorized",
+                "Authentication required",
+                Some(e.to_string()),
+            )),
+        }
+    })
+}
+
 /// Runs the HTTP server until it stops.
 pub async fn serve(node: Arc<Node>) -> std::io::Result<()> {
     let addr = node.config.listen_addr().map_err(std::io::Error::other)?;
+    start(node, addr, None, |_| {})?.await
+}
+
+/// Binds the gateway's HTTP server to `addr` and returns it running (await it, or stop it through
+/// its handle). `extra` registers more app data or routes: the demo registers its sign-in tokens
+/// for the dashboard this way. With `workers: None` the server has one worker per CPU and stops
+/// on SIGINT/SIGTERM itself; with `Some(n)` it is embedded: `n` workers and no signal handling,
+/// the caller stops it through its handle.
+pub fn start<F>(
+    node: Arc<Node>,
+    addr: std::net::SocketAddr,
+    workers: Option<usize>,
+    extra: F,
+) -> std::io::Result<actix_web::dev::Server>
+where
+    F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
+{
+    let audit_api = web::Data::new(
+        crate::audit::api::AuditApi::new(node.audit.clone(), None)
+            .with_access(audit_access(node.clone())),
+    );
     let data = web::Data::from(node);
-    HttpServer::new(move || {
+    let mut server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .configure(extra.clone())
+            .app_data(audit_api.clone())
+            .configure(crate::audit::api::configure)
             .app_data(json_config())
             .app_data(web::QueryConfig::default().error_handler(|err, _| {
                 Problem::bad_request("bad-query-string", short(&err.to_string())).into()
@@ -117,14 +172,42 @@ pub async fn serve(node: Arc<Node>) -> std::io::Result<()> {
                 Problem::bad_request("bad-path", short(&err.to_string())).into()
             }))
             .wrap(from_fn(request_ids))
+            .configure(crate::web::configure)
             .configure(configure)
-    })
-    .bind(addr)?
-    .run()
-    .await
+    });
+    if let Some(n) = workers {
+        server = server.workers(n).disable_signals();
+    }
+    Ok(server.bind(addr)?.run())
 }
 
-/// Builds an audit event for a request.
+/// What the caller of an audited request keeps: where its audit entry sits in the log.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct AuditReceipt {
+    /// Origin (key name) of this gateway's audit log.
+    pub log_origin: String,
+    /// Index of the entry; `GET /v1/audit/receipt?index=` gives its tlog-proof once a
+    /// checkpoint covers it.
+    pub index: u64,
+    /// RFC 6962 leaf hash of the entry (hex).
+    pub leaf_hash: String,
+}
+
+fn action_of(name: &str) -> Action {
+    match name {
+        "ingest" => Action::IngestPush,
+        "query" => Action::QueryAggregate,
+        "report.supply_demand" => Action::ReportSupplyDemand,
+        "record.read" => Action::PersonLookup,
+        "quarantine.list" => Action::QuarantineList,
+        "quarantine.retry" => Action::QuarantineResubmit,
+        _ => Action::Admin,
+    }
+}
+
+/// Builds an audit event for a request. `detail` carries ids, hashes and counts only: string
+/// fields `source`/`dataset`, `purpose`, `batch_id`, `raw_sha256`, `query_sha256`,
+/// `person_key`, `problem`; every unsigned number becomes a count.
 pub fn event(
     node: &Node,
     req: &HttpRequest,
@@ -133,32 +216,69 @@ pub fn event(
     status: u16,
     detail: serde_json::Value,
 ) -> AuditEvent {
-    AuditEvent {
-        time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        gateway: node.config.region.clone(),
-        request_id: request_id(req),
-        action: action.to_string(),
-        actor_sub: actor
-            .map(|a| a.sub().to_string())
-            .unwrap_or_else(|| "anonymous".into()),
-        actor_role: actor.map(|a| a.role().as_str().to_string()),
-        outcome: match status {
-            200..=299 => "ok",
-            400..=499 => "refused",
-            _ => "error",
+    let actor = match actor {
+        Some(a) => Actor {
+            sub: a.sub().to_string(),
+            role: a.role().as_str().to_string(),
+            region: Some(a.region().to_string()),
+            peer_member: None,
+        },
+        None => Actor {
+            sub: "anonymous".into(),
+            role: "none".into(),
+            region: None,
+            peer_member: None,
+        },
+    };
+    let outcome = match status {
+        200..=299 => Outcome::Ok,
+        401 | 403 => Outcome::Denied,
+        400..=499 => Outcome::Invalid,
+        _ => Outcome::Error,
+    };
+    let action = if matches!(status, 401 | 403) && detail.get("auth").is_some() {
+        Action::AccessDenied
+    } else {
+        action_of(action)
+    };
+    let mut e = AuditEvent::new(
+        node.config.region.clone(),
+        request_id(req),
+        actor,
+        action,
+        outcome,
+    );
+    let text = |k: &str| detail.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    e.dataset = text("dataset").or_else(|| text("source"));
+    e.purpose = text("purpose");
+    e.batch_id = text("batch_id");
+    e.raw_hash = text("raw_sha256");
+    e.query_digest = text("query_sha256");
+    e.person_key = text("person_key");
+    e.reason = text("problem");
+    if let Some(obj) = detail.as_object() {
+        for (k, v) in obj {
+            if let Some(n) = v.as_u64() {
+                e.counts.insert(k.clone(), n);
+            }
         }
-        .to_string(),
-        status,
-        detail,
     }
+    e
 }
 
 /// Audits an event; a failing audit log fails the request (nothing goes unaudited).
 pub async fn audit(node: &Node, ev: AuditEvent) -> Result<AuditReceipt, Problem> {
-    node.audit.record(&ev).await.map_err(|e| {
-        tracing::error!(error = %e, "audit log append failed");
-        Problem::unavailable("the audit log is not available")
-    })
+    match node.audit.append(&ev).await {
+        Ok(r) => Ok(AuditReceipt {
+            log_origin: node.audit.origin().to_string(),
+            index: r.index,
+            leaf_hash: hex::encode(r.leaf_hash),
+        }),
+        Err(e) => {
+            tracing::error!(error = %e, "audit log append failed");
+            Err(Problem::unavailable("the audit log is not available"))
+        }
+    }
 }
 
 /// Audits a refusal and returns the problem to answer with.
@@ -171,14 +291,11 @@ pub async fn refuse(
     detail: serde_json::Value,
 ) -> Problem {
     p.request_id = Some(request_id(req));
-    let ev = event(
-        node,
-        req,
-        action,
-        actor,
-        p.status,
-        serde_json::json!({ "problem": p.slug(), "detail": detail }),
-    );
+    let mut d = detail;
+    if let Some(obj) = d.as_object_mut() {
+        obj.insert("problem".into(), p.slug().into());
+    }
+    let ev = event(node, req, action, actor, p.status, d);
     match audit(node, ev).await {
         Ok(_) => p,
         Err(e) => e,
@@ -205,6 +322,9 @@ pub async fn authenticate(
             } else {
                 Problem::unauthorized(e.to_string())
             };
+            // Refused before the body was read: do not reuse the connection.
+            let mut p = p;
+            p.close = true;
             Err(refuse(
                 node,
                 req,

@@ -169,3 +169,144 @@ pub async fn list_quarantine(
     .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items, "as_of": as_of(&node) })))
 }
+
+/// Re-runs one quarantined row through its source's adapter (which may have been fixed since):
+/// the row becomes a one-row batch of its own; when it yields records, the quarantine entry is
+/// removed. The answer comes once the batch is applied.
+pub async fn retry_quarantined(
+    req: HttpRequest,
+    path: web::Path<String>,
+    node: State,
+) -> Result<HttpResponse, Problem> {
+    let auth = authenticate(
+        &node,
+        &req,
+        &[Role::Admin, Role::Pusher],
+        "quarantine.retry",
+    )
+    .await?;
+    let id = path.into_inner();
+    let detail = serde_json::json!({});
+    let not_found = || Problem::not_found("unknown-quarantine-row", "no such quarantined row");
+    let parsed = id.rsplit_once('-').and_then(|(b, r)| {
+        let mut batch = [0u8; 32];
+        hex::decode_to_slice(b, &mut batch).ok()?;
+        Some((batch, r.parse::<u32>().ok()?))
+    });
+    let Some((batch, row)) = parsed else {
+        return Err(refuse(
+            &node,
+            &req,
+            "quarantine.retry",
+            Some(&auth),
+            not_found(),
+            detail,
+        )
+        .await);
+    };
+    let stored = match node.store.quarantined_row(&batch, row) {
+        Ok(Some(v)) => v,
+        Ok(None) => {
+            return Err(refuse(
+                &node,
+                &req,
+                "quarantine.retry",
+                Some(&auth),
+                not_found(),
+                detail,
+            )
+            .await)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "quarantine read failed");
+            return Err(Problem::internal());
+        }
+    };
+    let q: QuarantinedRow = serde_json::from_slice(&stored).map_err(|_| Problem::internal())?;
+    let detail = serde_json::json!({ "source": q.source, "batch_id": q.batch_id });
+    if auth.role() == Role::Pusher && !auth.may_push(&q.source) {
+        let p = Problem::forbidden("this token may not retry that source's rows");
+        return Err(refuse(&node, &req, "quarantine.retry", Some(&auth), p, detail).await);
+    }
+    let raw = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &q.raw_sealed)
+        .ok()
+        .and_then(|s| node.data_key.open(id.as_bytes(), &s).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(Problem::internal)?;
+    let Some(source) = node.sources.get(&q.source) else {
+        let p = Problem::not_found(
+            "unknown-source",
+            format!("source `{}` is no longer registered", q.source),
+        );
+        return Err(refuse(&node, &req, "quarantine.retry", Some(&auth), p, detail).await);
+    };
+    let Some(body) = source.retry_body(&raw, q.header.as_deref()) else {
+        let p = Problem::new(
+            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "retry-unsupported",
+            "Cannot retry",
+            "this source's format cannot carry a single row; fix and push the export again",
+        );
+        return Err(refuse(&node, &req, "quarantine.retry", Some(&auth), p, detail).await);
+    };
+    let mut new_batch = [0u8; 32];
+    new_batch.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, &body).as_ref());
+    node.state
+        .batches
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(new_batch)
+        .or_insert(None);
+    let (j, end) = match crate::api::ingest::decode_and_journal(
+        &node,
+        &q.source,
+        web::Bytes::from(body),
+        new_batch,
+    )
+    .await
+    {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::warn!(error = %e, "retry could not be journaled");
+            let p = Problem::new(
+                actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "retry-failed",
+                "Retry failed",
+                "the row could not be decoded again",
+            );
+            return Err(refuse(&node, &req, "quarantine.retry", Some(&auth), p, detail).await);
+        }
+    };
+    node.state
+        .journal_end
+        .fetch_max(end, std::sync::atomic::Ordering::AcqRel);
+    node.state.wait_applied(end).await;
+    let resolved = j.accepted > 0 && j.quarantined == 0;
+    // Keep one quarantine entry per row: the original while it still fails, none once fixed.
+    let (drop_batch, drop_row) = if resolved {
+        (batch, row)
+    } else {
+        (new_batch, 0)
+    };
+    node.store
+        .remove_quarantined(&drop_batch, drop_row)
+        .map_err(|_| Problem::internal())?;
+    let mut d = detail;
+    d["accepted"] = j.accepted.into();
+    d["quarantined"] = j.quarantined.into();
+    let receipt = audit(
+        &node,
+        event(&node, &req, "quarantine.retry", Some(&auth), 200, d),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "id": id,
+        "resolved": resolved,
+        "retry_batch_id": hex::encode(new_batch),
+        "accepted": j.accepted,
+        "quarantined": j.quarantined,
+        "row_errors": j.row_errors,
+        "audit_receipt": receipt,
+        "as_of": as_of(&node),
+    })))
+}

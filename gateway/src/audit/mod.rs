@@ -210,6 +210,12 @@ impl AuditLog {
     /// is the log origin. Recovers from a crash: cuts a torn tail, rebuilds the tree after the
     /// last checkpoint, and refuses to open if the stored tree contradicts a signed root.
     pub fn open(dir: &Path, signer: SigningKey, opts: LogOptions) -> Result<Self, AuditError> {
+        if signer.verifier().kind() != crate::signed_note::KeyType::Ed25519 {
+            return Err(NoteError::BadKey(
+                "the log signs with an Ed25519 (0x01) key, not a cosigning key",
+            )
+            .into());
+        }
         let files = Arc::new(Files::open(dir)?);
         let state = publish::read_state(dir)?;
         let (writer, recovered) =

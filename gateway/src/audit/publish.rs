@@ -140,22 +140,33 @@ pub(crate) fn publish(shared: &Shared) -> Result<Arc<SignedCheckpoint>, AuditErr
 /// when there are new entries.
 pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Command>, interval: Duration) {
     loop {
-        let cmd = match rx.recv_timeout(interval) {
-            Ok(cmd) => Some(cmd),
-            Err(RecvTimeoutError::Timeout) => None,
+        let mut waiting = Vec::new();
+        match rx.recv_timeout(interval) {
+            Ok(Command::Now(reply)) => waiting.push(reply),
+            Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {
                 if let Err(e) = publish(&shared) {
                     tracing::error!(error = %e, "final audit checkpoint failed");
                 }
                 return;
             }
-        };
+        }
+        // Requests that queued meanwhile share one publication.
+        while let Ok(Command::Now(reply)) = rx.try_recv() {
+            waiting.push(reply);
+        }
         let result = publish(&shared);
         if let Err(e) = &result {
             tracing::error!(error = %e, "audit checkpoint publication failed");
         }
-        if let Some(Command::Now(reply)) = cmd {
-            let _ = reply.send(result);
+        for reply in waiting {
+            let answer = match &result {
+                Ok(cp) => Ok(cp.clone()),
+                Err(e) => Err(AuditError::Failed(format!(
+                    "checkpoint publication failed: {e}"
+                ))),
+            };
+            let _ = reply.send(answer);
         }
     }
 }

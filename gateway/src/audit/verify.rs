@@ -86,6 +86,8 @@ pub trait LogSource {
     /// The committed hashes of the two children of the tree node covering leaves `[start, end)`
     /// in the tree of `size` (unauthenticated; the verifier checks them against the parent).
     fn children(&mut self, start: u64, end: u64, size: u64) -> Result<(Hash, Hash), VerifyError>;
+    /// Hands a consumed batch back so its buffer can be reused (optional).
+    fn recycle(&mut self, _batch: EntryBatch) {}
 }
 
 /// Consecutive entries held in one buffer (no per-entry allocation).
@@ -151,7 +153,7 @@ pub struct Policy {
 
 /// Verifies the whole log. `saved` is the checkpoint text from the previous run.
 pub fn verify_log(
-    source: &mut dyn LogSource,
+    source: &mut (dyn LogSource + Send),
     policy: &Policy,
     saved: Option<&str>,
     mut progress: impl FnMut(u64, u64),
@@ -184,29 +186,51 @@ pub fn verify_log(
     let mut range = CompactRange::new();
     let mut leaves: Vec<Hash> = Vec::with_capacity(size.min(1 << 26) as usize);
     let mut root_at_saved = None;
-    let mut next = 0u64;
-    while next < size {
-        let to = (next + CHUNK).min(size);
-        let batch = source.entries(next, to)?;
-        if batch.is_empty() {
-            break;
-        }
-        let hashes = leaf_hashes(&batch).map_err(|k| VerifyError::Entry {
-            index: next + k as u64,
-            reason: "CRC mismatch (corrupted or tampered)".into(),
-        })?;
-        for h in hashes {
-            leaves.push(h);
-            range.push(h, |_| {});
-            if let Some((old, _)) = &saved_cp {
-                if range.size() == old.size {
-                    root_at_saved = Some(range.root());
+    // A reader thread fetches and frames the next batch while this one is hashed.
+    std::thread::scope(|scope| -> Result<(), VerifyError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(u64, EntryBatch), VerifyError>>(2);
+        let (back_tx, back_rx) = std::sync::mpsc::channel::<EntryBatch>();
+        let reader_source = &mut *source;
+        scope.spawn(move || {
+            let mut next = 0u64;
+            while next < size {
+                if let Ok(b) = back_rx.try_recv() {
+                    reader_source.recycle(b);
+                }
+                let to = (next + CHUNK).min(size);
+                let result = reader_source.entries(next, to);
+                let stop = !matches!(&result, Ok(b) if !b.is_empty());
+                let n = result.as_ref().map_or(0, |b| b.len() as u64);
+                if tx.send(result.map(|b| (next, b))).is_err() || stop {
+                    return;
+                }
+                next += n;
+            }
+        });
+        for item in rx {
+            let (first, batch) = item?;
+            if batch.is_empty() {
+                break;
+            }
+            let hashes = leaf_hashes(&batch).map_err(|k| VerifyError::Entry {
+                index: first + k as u64,
+                reason: "CRC mismatch (corrupted or tampered)".into(),
+            })?;
+            for h in hashes {
+                leaves.push(h);
+                range.push(h, |_| {});
+                if let Some((old, _)) = &saved_cp {
+                    if range.size() == old.size {
+                        root_at_saved = Some(range.root());
+                    }
                 }
             }
+            let done = first + batch.len() as u64;
+            let _ = back_tx.send(batch);
+            progress(done, size);
         }
-        next += batch.len() as u64;
-        progress(next, size);
-    }
+        Ok(())
+    })?;
     let computed = range.root();
     if leaves.len() as u64 != size || computed != vc.checkpoint.root {
         let index = locate(source, &leaves, size, &vc.checkpoint.root)?;
@@ -286,7 +310,7 @@ fn leaf_hashes(batch: &EntryBatch) -> Result<Vec<Hash>, usize> {
 /// Walks from the signed root to the first leaf whose recomputed hash differs from the
 /// committed one, authenticating every committed child pair against its parent.
 fn locate(
-    source: &mut dyn LogSource,
+    source: &mut (dyn LogSource + Send),
     leaves: &[Hash],
     size: u64,
     root: &Hash,
@@ -379,6 +403,8 @@ pub struct DirSource {
     log: File,
     /// Bytes read from `entries.log` but not yet returned (a partial frame at most).
     pending: Vec<u8>,
+    /// A consumed batch's buffer, reused to avoid fresh allocations and page faults.
+    spare: Vec<u8>,
     next_index: u64,
     files: Files,
     read_block: usize,
@@ -394,6 +420,7 @@ impl DirSource {
             dir: dir.to_owned(),
             log: File::open(dir.join("entries.log"))?,
             pending: Vec::new(),
+            spare: Vec::new(),
             next_index: 0,
             files: Files::open(dir)?,
             read_block: READ_BLOCK,
@@ -430,7 +457,9 @@ impl LogSource for DirSource {
             self.pending.clear();
             self.next_index = from;
         }
-        let mut buf = std::mem::take(&mut self.pending);
+        let mut buf = std::mem::take(&mut self.spare);
+        buf.clear();
+        buf.extend_from_slice(&self.pending);
         let mut spans = Vec::with_capacity((to - from) as usize);
         let mut crcs = Vec::with_capacity((to - from) as usize);
         let mut pos = 0usize;
@@ -472,8 +501,13 @@ impl LogSource for DirSource {
             pos = payload.1;
             self.next_index += 1;
         }
-        self.pending = buf[pos..].to_vec();
+        self.pending.clear();
+        self.pending.extend_from_slice(&buf[pos..]);
         Ok(EntryBatch { buf, spans, crcs })
+    }
+
+    fn recycle(&mut self, batch: EntryBatch) {
+        self.spare = batch.buf;
     }
 
     fn children(&mut self, start: u64, end: u64, _size: u64) -> Result<(Hash, Hash), VerifyError> {

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use pes_adapters::check::CheckReport;
 use pes_adapters::national::PersonKeyer;
-use pes_adapters::{build_adapter, DecodeContext, Mapping};
+use pes_adapters::{build_adapter, DecodeContext, Decoded, Mapping};
 
 /// Development linkage key used when none is given (never for real data).
 const DEV_LINKAGE_KEY: &str = "pes-dev-linkage-key";
@@ -49,6 +49,10 @@ pub struct CheckArgs {
     /// Ingest time stamped on the records (default: now).
     #[arg(long)]
     ingested_at: Option<String>,
+    /// Stream without keeping records: print counts and the first row errors only (for large
+    /// exports).
+    #[arg(long, conflicts_with = "json")]
+    summary: bool,
 }
 
 /// Runs `pesgw adapters`.
@@ -98,6 +102,9 @@ fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
     };
     let mut input =
         File::open(&a.sample).with_context(|| format!("opening {}", a.sample.display()))?;
+    if a.summary {
+        return summary(adapter.as_ref(), &mut input, &ctx);
+    }
     let report = CheckReport::run(adapter.as_ref(), &mut input, &ctx).masked();
 
     let mut out = std::io::stdout().lock();
@@ -114,6 +121,57 @@ fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(2)
     })
+}
+
+/// Row errors printed by `--summary`.
+const SUMMARY_ERRORS: usize = 20;
+
+fn summary(
+    adapter: &dyn pes_adapters::Adapter,
+    input: &mut dyn Read,
+    ctx: &DecodeContext<'_>,
+) -> anyhow::Result<ExitCode> {
+    let mut by_type: std::collections::BTreeMap<&'static str, u64> = Default::default();
+    let mut errors = 0u64;
+    let mut out = std::io::stdout().lock();
+    let started = std::time::Instant::now();
+    let result = adapter.decode(input, ctx, &mut |d| {
+        match d {
+            Decoded::Record(r) => *by_type.entry(r.record_type().as_str()).or_insert(0) += 1,
+            Decoded::RowError(e) => {
+                errors += 1;
+                if errors as usize <= SUMMARY_ERRORS {
+                    let _ = writeln!(out, "{e}");
+                }
+            }
+        }
+        Ok(())
+    });
+    let secs = started.elapsed().as_secs_f64();
+    let records: u64 = by_type.values().sum();
+    writeln!(
+        out,
+        "records {records} {by_type:?}; row errors {errors}; {secs:.2} s"
+    )?;
+    match result {
+        Ok(s) => {
+            writeln!(
+                out,
+                "rows {} ({:.0} rows/s)",
+                s.rows,
+                s.rows as f64 / secs.max(1e-9)
+            )?;
+            Ok(if errors == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            })
+        }
+        Err(e) => {
+            writeln!(out, "FAULT: {e}")?;
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
 fn print_tables(out: &mut dyn Write, r: &CheckReport) -> anyhow::Result<()> {

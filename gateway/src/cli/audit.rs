@@ -139,7 +139,7 @@ fn verify_cmd(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         }
         _ => None,
     };
-    let mut source: Box<dyn LogSource> = match (&a.url, &a.dir) {
+    let mut source: Box<dyn LogSource + Send> = match (&a.url, &a.dir) {
         (Some(url), _) => Box::new(UrlSource::new(url, a.token.clone())?),
         (None, Some(dir)) => {
             Box::new(DirSource::open(dir).with_context(|| format!("opening {}", dir.display()))?)

@@ -8,10 +8,12 @@ mod adapters;
 mod audit;
 mod bench;
 mod certs;
+mod demo;
 mod federation;
 mod init;
 mod push;
 mod query;
+mod record;
 mod serve;
 mod synth;
 mod token;
@@ -45,12 +47,17 @@ enum Command {
     Push(push::PushArgs),
     /// Run an aggregate query against a gateway.
     Query(query::QueryArgs),
+    /// Read one record (caseworkers; protected fields only with --reveal).
+    Record(record::RecordArgs),
     /// Benchmarks, each printed beside its floor.
     Bench(bench::BenchArgs),
     /// Development PKI: federation CA, gateway certificates, revocation, CRL.
     Certs(certs::CertsArgs),
     /// Federation trust list: draft from a PKI, sign with the root key, verify.
     Federation(federation::FederationArgs),
+    /// Start a national and N provincial gateways on loopback with synthetic data, and print
+    /// the dashboard URL and tokens.
+    Demo(demo::DemoArgs),
 }
 
 /// Runs the parsed command and returns the process exit code.
@@ -65,8 +72,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token(args) => token::run(args),
         Command::Push(args) => push::run(args),
         Command::Query(args) => query::run(args),
+        Command::Record(args) => record::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Certs(args) => certs::run(args),
         Command::Federation(args) => federation::run(args),
+        Command::Demo(args) => demo::run(args),
     }
 }

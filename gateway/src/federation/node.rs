@@ -15,7 +15,7 @@ use super::inbound::InboundContext;
 use super::service::{self, FederatedAnswer, QUERY_PATH};
 use super::tls::{self, CallTimeouts, ReloadableClientVerifier, TlsError, TlsFiles};
 use super::trust::{Reloaded, TrustError, TrustStore};
-use crate::audit_hook::AuditEvent;
+use crate::audit::event::{Action, Actor, AuditEvent, Outcome, PeerReceipt};
 use crate::node::Node;
 use crate::query::plan::Plan;
 use crate::query::suppress::suppress;
@@ -207,13 +207,13 @@ impl Federation {
 
     /// Answers an aggregate query across `q.regions` (`["all"]` = every member): this region's
     /// part in-process, the others fanned out with signatures, each under the deadline. Audits
-    /// the outcome with every region's status and receipt.
+    /// the outcome (`ok` or `partial`) for `actor` with every region's status and receipt.
     pub async fn aggregate(
         &self,
         node: &web::Data<Node>,
         q: &QueryRequest,
         request_id: &str,
-        actor_sub: &str,
+        actor: &Actor,
     ) -> Result<FederatedQueryAnswer, QueryError> {
         let trust = self.inbound.trust.current();
         let regions: Vec<String> = if q.regions.iter().any(|r| r == "all") {
@@ -292,22 +292,37 @@ impl Federation {
         }
         let complete = statuses.iter().all(|s| s.status == "ok");
         let cells = merge_answers(&answers);
-        let event = AuditEvent {
-            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            gateway: self.region.clone(),
-            request_id: request_id.to_owned(),
-            action: "federation.fanout".into(),
-            actor_sub: actor_sub.to_owned(),
-            actor_role: None,
-            outcome: if complete { "ok" } else { "partial" }.into(),
-            status: 200,
-            detail: serde_json::json!({
-                "dataset": q.dataset,
-                "purpose": q.purpose,
-                "regions": statuses,
-            }),
-        };
-        let receipt = node.audit.record(&event).await.ok();
+        let mut event = AuditEvent::new(
+            self.region.clone(),
+            request_id,
+            actor.clone(),
+            Action::QueryAggregate,
+            if complete {
+                Outcome::Ok
+            } else {
+                Outcome::Partial
+            },
+        );
+        event.dataset = Some(q.dataset.clone());
+        event.purpose = q.purpose.clone();
+        event.query_digest = Some(hex::encode(ring::digest::digest(
+            &ring::digest::SHA256,
+            &body,
+        )));
+        event.counts.insert("cells".into(), cells.len() as u64);
+        event.peer_receipts = statuses
+            .iter()
+            .map(|s| PeerReceipt {
+                region: s.region.clone(),
+                status: s.status.clone(),
+                log_origin: receipt_field(s, "log_origin")
+                    .and_then(|v| v.as_str().map(str::to_owned)),
+                index: receipt_field(s, "index").and_then(|v| v.as_u64()),
+                leaf_hash: receipt_field(s, "leaf_hash")
+                    .and_then(|v| v.as_str().map(str::to_owned)),
+            })
+            .collect();
+        let receipt = crate::api::audit(node, event).await.ok();
         Ok(FederatedQueryAnswer {
             dataset: q.dataset.clone(),
             complete,
@@ -331,6 +346,10 @@ pub struct FederatedQueryAnswer {
     pub cells: Vec<MergedCell>,
     /// Receipt of the calling gateway's own audit entry for this query.
     pub receipt: Option<serde_json::Value>,
+}
+
+fn receipt_field<'a>(s: &'a RegionStatus, key: &str) -> Option<&'a serde_json::Value> {
+    s.receipt.as_ref().and_then(|r| r.get(key))
 }
 
 fn timeouts(config: &FederationConfig) -> CallTimeouts {

@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 use super::inbound::{
     signed_response, unix_now, verify_inbound, FederationRequest, InboundContext,
 };
-use crate::api::{audit, event, query::run_plan};
-use crate::audit_hook::AuditReceipt;
+use crate::api::{audit, event, query::run_plan, AuditReceipt};
+use crate::audit::event::{Action, Actor, AuditEvent};
 use crate::node::Node;
 use crate::query::plan::Plan;
 use crate::query::suppress::suppress;
@@ -63,11 +63,10 @@ async fn query(
                 "federation.query",
                 None,
                 refusal.status().as_u16(),
-                serde_json::json!({ "problem": refusal.slug(), "peer": peer }),
+                serde_json::json!({ "problem": refusal.slug() }),
             );
-            let mut ev = ev;
-            ev.actor_sub = format!("peer:{peer}");
-            ev.actor_role = Some("peer".into());
+            // The region is only claimed by the certificate here, not verified.
+            let ev = as_peer(ev, &peer, None);
             if audit(&node, ev).await.is_err() {
                 return unavailable();
             }
@@ -92,11 +91,9 @@ async fn answer(
         .map_err(|e| problem_signed(fed, checked, 400, "malformed-json", &e.to_string()))?;
     let digest = hex::encode(ring::digest::digest(&ring::digest::SHA256, body));
     let mut detail = serde_json::json!({
-        "peer": caller,
         "purpose": q.purpose,
         "dataset": q.dataset,
         "query_sha256": digest,
-        "caller_request_id": checked.signature.request_id(),
     });
     let policy = checked.trust.policy_for(&caller);
     let allowed = policy.is_some_and(|p| {
@@ -127,9 +124,8 @@ async fn answer(
     if status != 200 {
         detail["problem"] = slug.into();
     }
-    let mut ev = event(node, req, "federation.query", None, status, detail);
-    ev.actor_sub = format!("member:{caller}");
-    ev.actor_role = Some("peer".into());
+    let ev = event(node, req, "federation.query", None, status, detail);
+    let ev = as_peer(ev, &caller, Some(&caller));
     let receipt = audit(node, ev).await.map_err(|_| unavailable())?;
     let answer = match result {
         Some(Ok(a)) => a,
@@ -191,6 +187,18 @@ fn problem_signed(
         unix_now(),
     )
     .unwrap_or_else(|_| unavailable())
+}
+
+/// Marks an event as served to a federation peer: `member` is set only once the peer verified.
+fn as_peer(mut ev: AuditEvent, claimed: &str, member: Option<&str>) -> AuditEvent {
+    ev.action = Action::FederationServe;
+    ev.actor = Actor {
+        sub: format!("peer:{claimed}"),
+        role: "peer".into(),
+        region: Some(claimed.to_owned()),
+        peer_member: member.map(str::to_owned),
+    };
+    ev
 }
 
 fn unavailable() -> HttpResponse {

@@ -14,7 +14,7 @@ use std::sync::{mpsc, Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::ingest::batch::Entry;
-use crate::ingest::journal::{self, Durable};
+use crate::ingest::journal::{self, Appended, Durable, SegmentReader};
 use crate::query::rollup::Rollups;
 use crate::store::{ApplyOutcome, BatchSummary, Store, StoreError};
 
@@ -147,7 +147,7 @@ pub fn replay(
 pub fn spawn(
     store: Store,
     state: Arc<ApplyState>,
-    rx: mpsc::Receiver<Durable>,
+    rx: mpsc::Receiver<Appended>,
     journal_dir: PathBuf,
 ) -> std::io::Result<()> {
     std::thread::Builder::new()
@@ -156,8 +156,9 @@ pub fn spawn(
         .map(|_| ())
 }
 
-fn run(store: Store, state: Arc<ApplyState>, rx: mpsc::Receiver<Durable>, journal_dir: PathBuf) {
+fn run(store: Store, state: Arc<ApplyState>, rx: mpsc::Receiver<Appended>, journal_dir: PathBuf) {
     let mut deltas = Vec::new();
+    let mut reader = SegmentReader::new(&journal_dir);
     let mut last_flush = Instant::now();
     let mut dirty = false;
     loop {
@@ -174,8 +175,12 @@ fn run(store: Store, state: Arc<ApplyState>, rx: mpsc::Receiver<Durable>, journa
             }
         };
         let idle = d.is_none();
-        if let Some(d) = d {
-            if let Err(e) = apply_one(&store, &state, &d, &mut deltas) {
+        if let Some(a) = d {
+            let applied = reader
+                .read(&a)
+                .map_err(crate::ingest::IngestError::from)
+                .and_then(|d| apply_one(&store, &state, &d, &mut deltas).map_err(Into::into));
+            if let Err(e) = applied {
                 tracing::error!(error = %e, "applying a journal entry failed; the applier stops and replays on restart");
                 state.failed.store(1, Ordering::Release);
                 return;

@@ -80,6 +80,9 @@ pub struct QuarantinedRow {
     pub problem: RowProblem,
     /// The raw row, sealed with the quarantine id as AAD (base64).
     pub raw_sealed: String,
+    /// The export's header line (CSV column names), so the row can be retried alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
 }
 
 /// Id of a quarantined row: `<batch id hex>-<row>`.
@@ -96,6 +99,8 @@ pub struct EntrySink<'a> {
     quarantined: u64,
     row_errors: Vec<RowProblem>,
     shared: Option<SharedEnvelope>,
+    /// The export's header line, kept with quarantined rows for retry.
+    pub header: Option<String>,
 }
 
 impl<'a> EntrySink<'a> {
@@ -114,6 +119,7 @@ impl<'a> EntrySink<'a> {
             quarantined: 0,
             row_errors: Vec::new(),
             shared: None,
+            header: None,
         }
     }
 
@@ -163,6 +169,11 @@ impl<'a> EntrySink<'a> {
             })
     }
 
+    /// What this sink was started with.
+    pub fn input(&self) -> &DecodeInput<'a> {
+        self.input
+    }
+
     /// Sets the provenance fields the gateway owns: the batch hash and the ingest time.
     pub fn stamp(&self, record: &mut Record) {
         record.provenance.raw_sha256.clone_from(&self.batch_hex);
@@ -187,6 +198,7 @@ impl<'a> EntrySink<'a> {
             batch_id: self.batch_hex.clone(),
             problem: problem.clone(),
             raw_sealed: STANDARD.encode(sealed),
+            header: self.header.clone(),
         };
         let value = serde_json::to_vec(&stored).map_err(|e| IngestError::Io(e.to_string()))?;
         self.builder.push_quarantined(problem.row, &value);

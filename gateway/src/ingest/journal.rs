@@ -53,6 +53,56 @@ pub struct Durable {
     pub payload: Vec<u8>,
 }
 
+/// Notice of a durable entry, sent to the applier in journal order. The payload itself is read
+/// back from the segment (the page cache), so entries waiting to be applied cost no heap and the
+/// lag bound can be generous.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// Offset just past the entry.
+    pub end_offset: u64,
+    /// Base offset of the segment holding it.
+    pub seg_base: u64,
+    /// Payload length.
+    pub len: u64,
+}
+
+/// Reads entries back from their segments, keeping the current segment open.
+pub struct SegmentReader {
+    dir: PathBuf,
+    open: Option<(u64, File)>,
+}
+
+impl SegmentReader {
+    /// A reader of the journal in `dir`.
+    pub fn new(dir: &Path) -> SegmentReader {
+        SegmentReader {
+            dir: dir.to_path_buf(),
+            open: None,
+        }
+    }
+
+    /// Reads the payload of an appended entry.
+    pub fn read(&mut self, a: &Appended) -> Result<Durable, JournalError> {
+        use std::os::unix::fs::FileExt as _;
+        if self.open.as_ref().map(|o| o.0) != Some(a.seg_base) {
+            let path = segment_path(&self.dir, a.seg_base);
+            let f = File::open(&path).map_err(io(&path))?;
+            self.open = Some((a.seg_base, f));
+        }
+        let path = segment_path(&self.dir, a.seg_base);
+        let Some((_, f)) = &self.open else {
+            return Err(JournalError::Closed);
+        };
+        let mut payload = vec![0u8; a.len as usize];
+        let pos = a.end_offset - a.seg_base - a.len;
+        f.read_exact_at(&mut payload, pos).map_err(io(&path))?;
+        Ok(Durable {
+            end_offset: a.end_offset,
+            payload,
+        })
+    }
+}
+
 struct Append {
     payload: Vec<u8>,
     done: tokio::sync::oneshot::Sender<Result<u64, JournalError>>,
@@ -160,11 +210,11 @@ pub fn prune(dir: &Path, synced: u64) -> Result<usize, JournalError> {
 
 impl Journal {
     /// Opens (or creates) the journal in `dir`, cuts off a torn tail, and starts the writer.
-    /// Each durable entry is also sent on `applied_tx` (bounded: a full channel makes pushes wait,
+    /// Each durable entry is also announced on `applied_tx` (bounded: a full channel makes pushes wait,
     /// which bounds the apply lag). Returns the handle and the offset of the journal's end.
     pub fn open(
         dir: &Path,
-        applied_tx: mpsc::SyncSender<Durable>,
+        applied_tx: mpsc::SyncSender<Appended>,
         on_sync: SyncObserver,
     ) -> Result<(Journal, u64), JournalError> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
@@ -228,7 +278,7 @@ struct Writer {
     pos: u64,
     file: File,
     path: PathBuf,
-    applied_tx: mpsc::SyncSender<Durable>,
+    applied_tx: mpsc::SyncSender<Appended>,
     on_sync: SyncObserver,
 }
 
@@ -244,15 +294,14 @@ impl Writer {
                 Ok(ends) => {
                     for (a, end) in group.into_iter().zip(ends) {
                         let _ = a.done.send(Ok(end));
+                        let notice = Appended {
+                            end_offset: end,
+                            seg_base: self.base,
+                            len: a.payload.len() as u64,
+                        };
+                        drop(a.payload);
                         // Blocks when the applier is too far behind: pushes wait (bounded lag).
-                        if self
-                            .applied_tx
-                            .send(Durable {
-                                end_offset: end,
-                                payload: a.payload,
-                            })
-                            .is_err()
-                        {
+                        if self.applied_tx.send(notice).is_err() {
                             tracing::error!("applier stopped; journal writer stops");
                             return;
                         }
@@ -322,7 +371,7 @@ impl Writer {
 mod tests {
     use super::*;
 
-    fn open(dir: &Path) -> (Journal, u64, mpsc::Receiver<Durable>) {
+    fn open(dir: &Path) -> (Journal, u64, mpsc::Receiver<Appended>) {
         let (tx, rx) = mpsc::sync_channel(1024);
         let (j, end) = Journal::open(dir, tx, Box::new(|_| {})).unwrap();
         (j, end, rx)
@@ -337,7 +386,9 @@ mod tests {
         let b = j.append(b"beta".to_vec()).await.unwrap();
         assert_eq!(a, 13);
         assert_eq!(b, 25);
-        assert_eq!(rx.recv().unwrap().payload, b"alpha");
+        let mut reader = SegmentReader::new(dir.path());
+        assert_eq!(reader.read(&rx.recv().unwrap()).unwrap().payload, b"alpha");
+        assert_eq!(reader.read(&rx.recv().unwrap()).unwrap().payload, b"beta");
         let all = read_after(dir.path(), 0).unwrap();
         assert_eq!(all.len(), 2);
         assert_eq!(all[1].payload, b"beta");

@@ -259,6 +259,12 @@ impl Store {
         Ok(self.db.get(quarantine_key(batch_id, row))?)
     }
 
+    /// Removes a quarantined row (after a retry turned it into records).
+    pub fn remove_quarantined(&self, batch_id: &[u8; 32], row: u32) -> Result<(), StoreError> {
+        self.db.remove(quarantine_key(batch_id, row))?;
+        Ok(())
+    }
+
     /// Number of records of one type (counts keys; for tests and the bench).
     pub fn count_type(&self, rtype: pes_schemas::RecordType) -> usize {
         self.db.scan_prefix([facts::rtype_byte(rtype)]).count()

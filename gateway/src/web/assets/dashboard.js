@@ -1,0 +1,865 @@
+// The PES gateway dashboard: one page, hash routes, plain DOM (no HTML sinks: the page runs
+// under Trusted Types with no policy), charts as inline SVG. Talks only to the gateway that
+// served it.
+'use strict';
+(function () {
+  // ---------------------------------------------------------------- reference data
+  // The 34 provincial-level divisions (GB/T 2260) on a tile grid: [code, 中文, English, row, col].
+  const PROVINCES = [
+    ['230000', '黑龙江', 'Heilongjiang', 0, 8],
+    ['150000', '内蒙古', 'Inner Mongolia', 1, 6], ['220000', '吉林', 'Jilin', 1, 8],
+    ['650000', '新疆', 'Xinjiang', 2, 1], ['620000', '甘肃', 'Gansu', 2, 3], ['640000', '宁夏', 'Ningxia', 2, 4],
+    ['140000', '山西', 'Shanxi', 2, 5], ['110000', '北京', 'Beijing', 2, 6], ['210000', '辽宁', 'Liaoning', 2, 7],
+    ['630000', '青海', 'Qinghai', 3, 2], ['610000', '陕西', 'Shaanxi', 3, 4], ['130000', '河北', 'Hebei', 3, 5],
+    ['120000', '天津', 'Tianjin', 3, 6], ['370000', '山东', 'Shandong', 3, 7],
+    ['540000', '西藏', 'Tibet', 4, 1], ['510000', '四川', 'Sichuan', 4, 3], ['500000', '重庆', 'Chongqing', 4, 4],
+    ['410000', '河南', 'Henan', 4, 5], ['340000', '安徽', 'Anhui', 4, 6], ['320000', '江苏', 'Jiangsu', 4, 7],
+    ['310000', '上海', 'Shanghai', 4, 8],
+    ['530000', '云南', 'Yunnan', 5, 3], ['520000', '贵州', 'Guizhou', 5, 4], ['420000', '湖北', 'Hubei', 5, 5],
+    ['360000', '江西', 'Jiangxi', 5, 6], ['330000', '浙江', 'Zhejiang', 5, 7],
+    ['450000', '广西', 'Guangxi', 6, 4], ['430000', '湖南', 'Hunan', 6, 5], ['440000', '广东', 'Guangdong', 6, 6],
+    ['350000', '福建', 'Fujian', 6, 7], ['710000', '台湾', 'Taiwan', 6, 8],
+    ['460000', '海南', 'Hainan', 7, 4], ['820000', '澳门', 'Macao', 7, 5], ['810000', '香港', 'Hong Kong', 7, 6],
+  ];
+  const PROV = new Map(PROVINCES.map((p) => [p[0], { zh: p[1], en: p[2], row: p[3], col: p[4] }]));
+  const regionName = (code) => {
+    const p = PROV.get(code);
+    return p ? p.zh + ' ' + p.en : code === '100000' ? '全国 National' : code;
+  };
+  // Major groups of the 2022 occupational classification.
+  const OCC = {
+    1: ['负责人', 'Heads of organisations'],
+    2: ['专业技术人员', 'Professionals and technicians'],
+    3: ['办事人员', 'Clerical and related'],
+    4: ['社会生产和生活服务人员', 'Social production and life services'],
+    5: ['农林牧渔业生产人员', 'Agriculture, forestry, animal husbandry, fishery'],
+    6: ['生产制造人员', 'Production and manufacturing'],
+    7: ['军人', 'Military'],
+    8: ['其他从业人员', 'Others'],
+    none: ['未填写', 'Not given'],
+  };
+  const KEY_GROUPS = [
+    ['college_graduate', '高校毕业生', 'College graduates', '#0b5cad'],
+    ['migrant_worker', '农民工', 'Migrant workers', '#e07b00'],
+    ['out_of_poverty', '脱贫人口', 'Out of poverty', '#2f8f5b'],
+    ['flexible_worker', '灵活就业人员', 'Flexible workers', '#8e44ad'],
+  ];
+  const ACTIONS = ['ingest_push', 'quarantine_list', 'quarantine_resubmit', 'query_aggregate',
+    'report_supply_demand', 'person_lookup', 'federation_serve', 'trust_list_update', 'audit_read',
+    'witness_cosign', 'access_denied', 'admin'];
+  const PURPOSES = [
+    ['case_management', '个案管理 Case management'],
+    ['benefit_eligibility', '待遇资格核查 Benefit eligibility'],
+    ['job_matching', '职业介绍 Job matching'],
+    ['training_referral', '培训推荐 Training referral'],
+  ];
+
+  // ---------------------------------------------------------------- DOM helpers
+  function h(tag, props, ...kids) {
+    const el = document.createElement(tag);
+    setProps(el, props);
+    append(el, kids);
+    return el;
+  }
+  function s(tag, props, ...kids) {
+    const el = document.createElementNS('http://www.w3.org/2000/svg', tag);
+    setProps(el, props);
+    append(el, kids);
+    return el;
+  }
+  function setProps(el, props) {
+    for (const [k, v] of Object.entries(props || {})) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k === 'on') for (const [ev, fn] of Object.entries(v)) el.addEventListener(ev, fn);
+      else if (k === 'class') el.setAttribute('class', v);
+      else if (k in el && !(el instanceof SVGElement) && typeof v !== 'string') el[k] = v;
+      else el.setAttribute(k, v === true ? '' : String(v));
+    }
+  }
+  function append(el, kids) {
+    for (const k of kids.flat(Infinity)) {
+      if (k === null || k === undefined || k === false) continue;
+      el.append(k instanceof Node ? k : document.createTextNode(String(k)));
+    }
+  }
+  /** Replaces an element's children (null and false children are skipped). */
+  function fill(el, ...kids) {
+    while (el.firstChild) el.firstChild.remove();
+    append(el, kids);
+  }
+  const bi = (zh, en) => [zh, ' ', h('span', { class: 'en' }, en)];
+  const fmtInt = (n) => Number(n).toLocaleString('en-US');
+  const fmtRatio = (r) => (r === null || r === undefined || !isFinite(r) ? '—' : r.toFixed(2));
+  const byId = (id) => document.getElementById(id);
+
+  /** A suppressed value, shown as "<k", never as zero. */
+  function supCell(k) {
+    return h('span', { class: 'sup', title: '已抑制：少于 ' + k + ' 条记录 · suppressed: fewer than ' + k + ' records' }, '<' + k);
+  }
+  /** A table cell holding a count, or the suppression mark. */
+  function numTd(key, v, k) {
+    if (v === null || v === undefined) return h('td', { class: 'num', 'data-k': key, 'data-value': 'suppressed' }, supCell(k));
+    return h('td', { class: 'num', 'data-k': key, 'data-value': String(v) }, fmtInt(v));
+  }
+  function errorBox(e) {
+    const text = e && e.status
+      ? e.status + ' ' + (e.title || '') + (e.detail ? ': ' + e.detail : '') + (e.type ? ' [' + e.type + ']' : '')
+      : String(e && e.message ? e.message : e);
+    return h('div', { class: 'error', role: 'alert' }, text);
+  }
+
+  // ---------------------------------------------------------------- session
+  const session = {
+    get token() { return sessionStorage.getItem('pes.token') || ''; },
+    set token(t) { if (t) sessionStorage.setItem('pes.token', t); else sessionStorage.removeItem('pes.token'); },
+    claims() {
+      const t = this.token;
+      if (!t) return null;
+      try {
+        const p = t.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+        const json = new TextDecoder().decode(PesMerkle.fromB64(p + '='.repeat((4 - (p.length % 4)) % 4)));
+        return JSON.parse(json);
+      } catch (e) { return null; }
+    },
+  };
+  let demo = null; // { tokens: [...], gateways: [...] } when this gateway runs in `pesgw demo`
+
+  function showWho() {
+    const c = session.claims();
+    const who = byId('who');
+    fill(who, 
+      h('span', { class: 'pill', id: 'who-text', 'data-role': c ? c.role : '' },
+        c ? c.role + ' · ' + c.sub + ' · ' + regionName(c.region) : '未登录 · not signed in'),
+      c ? h('button', { class: 'secondary', on: { click: () => { session.token = ''; showWho(); route(); } } }, '退出 Sign out') : null);
+  }
+
+  // ---------------------------------------------------------------- API
+  class ApiError extends Error {
+    constructor(status, p) {
+      super((p && (p.detail || p.title)) || 'HTTP ' + status);
+      this.status = status; this.type = p && p.type; this.title = p && p.title; this.detail = p && p.detail;
+    }
+  }
+  async function api(path, opts) {
+    const o = opts || {};
+    const headers = { Accept: o.accept || 'application/json' };
+    if (session.token) headers.Authorization = 'Bearer ' + session.token;
+    if (o.body !== undefined) headers['Content-Type'] = 'application/json';
+    const started = performance.now();
+    const res = await fetch(path, {
+      method: o.method || (o.body !== undefined ? 'POST' : 'GET'),
+      headers, body: o.body !== undefined ? JSON.stringify(o.body) : undefined, cache: 'no-store',
+    });
+    const ms = performance.now() - started;
+    if (!res.ok) {
+      let p = null;
+      try { p = await res.json(); } catch (e) { /* not a problem document */ }
+      throw new ApiError(res.status, p);
+    }
+    if (o.raw) return { res, ms };
+    const ct = res.headers.get('content-type') || '';
+    const data = ct.includes('json') ? await res.json() : await res.text();
+    return { data, ms, res };
+  }
+  /** Regions to ask: the demo federation's provinces when known, else the gateway's own. */
+  function regionsToAsk() {
+    return demo && demo.gateways ? demo.gateways.map((g) => g.region).filter((r) => PROV.has(r)) : [];
+  }
+
+  // ADAPTER (federation fan-out). DESIGN section 5: a fan-out answer lists every region asked
+  // with status, latency and receipt. Until the gateway answers with `regions`, a local answer
+  // is read as one region that answered `ok`. Only this function knows the difference.
+  async function federatedQuery(body) {
+    const regions = regionsToAsk();
+    const { data, ms } = await api('/v1/query', { body: Object.assign({ regions }, body) });
+    const perRegion = Array.isArray(data.regions)
+      ? data.regions.map((r) => ({
+        region: r.region, status: r.status || 'ok',
+        latency_ms: r.latency_ms !== undefined ? r.latency_ms : r.latency, receipt: r.receipt || null,
+      }))
+      : [{ region: data.region, status: 'ok', latency_ms: ms, receipt: null }];
+    // Merged fan-out cells say `includes_suppressed`; a cell with no count left is suppressed.
+    const cells = (data.cells || []).map((c) => ({
+      group: c.group || {}, count: c.count, sum: c.sum,
+      suppressed: !!c.suppressed || (!!c.includes_suppressed && (c.count === null || c.count === undefined)),
+    }));
+    return { cells, k: data.k || 5, as_of: data.as_of, regions: perRegion, raw: data };
+  }
+
+  // ADAPTER (person lookup). DESIGN section 5: `POST /v1/persons/lookup` with an ID number or a
+  // person_key, purpose and legal basis; each region answers with the fields its policy allows.
+  async function personLookup(req) {
+    const { data, ms } = await api('/v1/persons/lookup', { body: req });
+    const list = Array.isArray(data.regions) ? data.regions : Array.isArray(data.results) ? data.results : [data];
+    return {
+      person_key: data.person_key || null,
+      regions: list.map((r) => ({
+        region: r.region, status: r.status || 'ok', latency_ms: r.latency_ms !== undefined ? r.latency_ms : ms,
+        found: r.found !== undefined ? r.found : !!(r.fields || r.person),
+        fields: r.fields || r.person || {}, receipt: r.receipt || null,
+      })),
+    };
+  }
+
+  // ---------------------------------------------------------------- charts
+  const ratioColor = (r) => (r === null || r === undefined ? '#e3e7ec'
+    : r < 0.8 ? '#c0392b' : r < 1.0 ? '#e8a33d' : r < 1.2 ? '#9fcf8a' : r < 1.5 ? '#4a9c5d' : '#1f6b3a');
+  const RATIO_LEGEND = [['<0.80', '#c0392b'], ['0.80–1.00', '#e8a33d'], ['1.00–1.20', '#9fcf8a'],
+    ['1.20–1.50', '#4a9c5d'], ['≥1.50', '#1f6b3a'], ['无数据 no data', '#e3e7ec']];
+
+  /** Tile-grid map of the 34 provinces coloured by ratio. */
+  function tileMap(byRegion, k) {
+    const W = 66; const H = 54; const G = 4;
+    const svg = s('svg', { viewBox: '0 0 ' + (9 * W) + ' ' + (8 * H), width: '100%', role: 'img', 'aria-label': '各省求人倍率 vacancy-to-seeker ratio by province' });
+    for (const [code, zh, en, row, col] of PROVINCES) {
+      const d = byRegion.get(code);
+      const x = col * W; const y = row * H;
+      const ratio = d ? d.ratio : null;
+      const fill = d && d.suppressed && ratio === null ? '#f5ecd0' : ratioColor(ratio);
+      const dark = ratio !== null && (ratio < 0.8 || ratio >= 1.2);
+      const label = !d ? '—' : ratio !== null ? fmtRatio(ratio) : d.suppressed ? '<' + k : '—';
+      svg.append(s('g', { 'data-region': code },
+        s('title', {}, zh + ' ' + en + (d ? ': 求人倍率 ratio ' + label : ': 无数据 no data')),
+        s('rect', { x: x + G / 2, y: y + G / 2, width: W - G, height: H - G, rx: 5, fill, stroke: d ? '#8a97a6' : '#d0d6de' }),
+        s('text', { x: x + W / 2, y: y + 21, 'text-anchor': 'middle', 'font-size': 13, fill: dark ? '#fff' : '#1d2733' }, zh),
+        s('text', { x: x + W / 2, y: y + 39, 'text-anchor': 'middle', 'font-size': 12, 'font-weight': 600, fill: dark ? '#fff' : '#1d2733' }, label)));
+    }
+    return h('div', {}, svg, h('div', { class: 'legend' },
+      RATIO_LEGEND.map(([l, c]) => h('span', {}, h('i', { class: 'sw', 'data-color': c }), l))));
+  }
+
+  /** Paired horizontal bars (vacancies, seekers) with the ratio at the right. */
+  function pairedBars(rows, k) {
+    const W = 1000; const rowH = 46; const left = 270; const right = 100;
+    const max = Math.max(1, ...rows.flatMap((r) => [r.vac || 0, r.seek || 0]));
+    // Room after the longest bar for its label, before the ratio column.
+    const scale = (v) => ((W - left - right - 70) * v) / max;
+    const svg = s('svg', { viewBox: '0 0 ' + W + ' ' + (rows.length * rowH + 24), width: '100%', role: 'img', 'aria-label': '职业供需 supply and demand by occupation' });
+    svg.append(s('text', { x: W - right + 10, y: 14, 'font-size': 12, fill: '#5b6775' }, '求人倍率 ratio'));
+    rows.forEach((r, i) => {
+      const y = 22 + i * rowH;
+      const name = OCC[r.occ] || [r.occ, ''];
+      svg.append(s('text', { x: 0, y: y + 14, 'font-size': 13, fill: '#1d2733' }, r.occ + ' ' + name[0]));
+      svg.append(s('text', { x: 0, y: y + 31, 'font-size': 11, fill: '#5b6775' }, name[1]));
+      const bar = (val, dy, color, what) => {
+        if (val === null || val === undefined) {
+          svg.append(s('text', { x: left, y: y + dy + 11, 'font-size': 12, fill: '#7a5c00', 'font-style': 'italic' }, what + ' <' + k + ' 已抑制 suppressed'));
+          return;
+        }
+        svg.append(s('rect', { x: left, y: y + dy, width: Math.max(1, scale(val)), height: 15, fill: color }));
+        svg.append(s('text', { x: left + scale(val) + 6, y: y + dy + 12, 'font-size': 12, fill: '#1d2733' }, fmtInt(val)));
+      };
+      bar(r.vac, 2, '#0b5cad', '岗位 vacancies');
+      bar(r.seek, 20, '#e07b00', '求职 seekers');
+      svg.append(s('text', { x: W - right + 10, y: y + 24, 'font-size': 16, 'font-weight': 650, fill: r.ratio === null ? '#7a5c00' : r.ratio >= 1 ? '#137a3a' : '#b3261e' },
+        r.ratio === null ? (r.suppressed ? '<' + k : '—') : fmtRatio(r.ratio)));
+    });
+    return h('div', {}, svg, h('div', { class: 'legend' },
+      h('span', {}, h('i', { class: 'sw', 'data-color': '#0b5cad' }), '岗位空缺 open vacancies'),
+      h('span', {}, h('i', { class: 'sw', 'data-color': '#e07b00' }), '求职人数 active job seekers')));
+  }
+
+  /** Multi-series line chart over months. series: [{name, color, points: Map(month -> value|null)}]. */
+  function lineChart(months, series, k) {
+    const W = 1000; const H = 260; const L = 60; const B = 30; const T = 10;
+    const vals = series.flatMap((sr) => [...sr.points.values()].filter((v) => v !== null));
+    const max = Math.max(1, ...vals);
+    const x = (i) => L + (months.length <= 1 ? 0 : ((W - L - 20) * i) / (months.length - 1));
+    const y = (v) => T + (H - T - B) * (1 - v / max);
+    const svg = s('svg', { viewBox: '0 0 ' + W + ' ' + H, width: '100%', role: 'img', 'aria-label': '按月 by month' });
+    for (let t = 0; t <= 4; t++) {
+      const v = (max * t) / 4;
+      svg.append(s('line', { x1: L, x2: W - 10, y1: y(v), y2: y(v), stroke: '#e3e7ec' }));
+      svg.append(s('text', { x: L - 6, y: y(v) + 4, 'text-anchor': 'end', 'font-size': 11, fill: '#5b6775' }, fmtInt(Math.round(v))));
+    }
+    const step = Math.max(1, Math.ceil(months.length / 12));
+    months.forEach((m, i) => {
+      if (i % step === 0) svg.append(s('text', { x: x(i), y: H - 10, 'text-anchor': 'middle', 'font-size': 11, fill: '#5b6775' }, m));
+    });
+    for (const sr of series) {
+      let d = '';
+      months.forEach((m, i) => {
+        const v = sr.points.get(m);
+        if (v === null || v === undefined) return;
+        d += (d ? ' L' : 'M') + x(i).toFixed(1) + ' ' + y(v).toFixed(1);
+      });
+      if (d) svg.append(s('path', { d, fill: 'none', stroke: sr.color, 'stroke-width': 2 }));
+      months.forEach((m, i) => {
+        const v = sr.points.get(m);
+        if (v === null && sr.points.has(m)) {
+          svg.append(s('text', { x: x(i), y: H - B - 4, 'text-anchor': 'middle', 'font-size': 10, fill: '#7a5c00' }, '<' + k));
+        }
+      });
+    }
+    return h('div', {}, svg, h('div', { class: 'legend' },
+      series.map((sr) => h('span', {}, h('i', { class: 'sw', 'data-color': sr.color }), sr.name))));
+  }
+
+  // Legend swatches take their colour from data-color through the CSSOM (allowed under CSP).
+  function paintSwatches(root) {
+    for (const el of root.querySelectorAll('i.sw[data-color]')) el.style.background = el.dataset.color;
+  }
+
+  // ---------------------------------------------------------------- pages
+  function needSignIn(body, roles) {
+    const c = session.claims();
+    if (!c) {
+      fill(body, h('div', { class: 'notice' }, '请先登录。 Please sign in first: ', h('a', { href: '#/signin' }, '登录 Sign in')));
+      return true;
+    }
+    if (roles && !roles.includes(c.role)) {
+      fill(body, h('div', { class: 'notice' },
+        '此页面需要角色 This page needs the role ' + roles.join(' / ') + '；当前 current: ' + c.role + '. ',
+        h('a', { href: '#/signin' }, '切换角色 Switch role')));
+      return true;
+    }
+    return false;
+  }
+
+  let lastRegions = []; // per-region status of the latest federated answer, for the health page
+
+  async function pageOverview() {
+    const body = byId('overview-body');
+    if (needSignIn(body, ['analyst', 'admin'])) return;
+    try {
+      const [seek, vac] = await Promise.all([
+        federatedQuery({ dataset: 'job_seeker_registration', measures: ['count'], group_by: ['province'], filters: { status: ['active'] }, purpose: 'dashboard_overview' }),
+        federatedQuery({ dataset: 'vacancy', measures: ['count', 'sum'], group_by: ['province'], filters: { status: ['open'] }, purpose: 'dashboard_overview' }),
+      ]);
+      lastRegions = seek.regions;
+      const k = seek.k;
+      const byRegion = new Map();
+      const get = (code) => {
+        if (!byRegion.has(code)) byRegion.set(code, { seekers: null, vacancies: null, suppressed: false, ratio: null, seen: { s: false, v: false } });
+        return byRegion.get(code);
+      };
+      for (const c of seek.cells) {
+        const d = get(c.group.province);
+        d.seen.s = true;
+        if (c.suppressed) d.suppressed = true; else d.seekers = c.count;
+      }
+      for (const c of vac.cells) {
+        const d = get(c.group.province);
+        d.seen.v = true;
+        if (c.suppressed) d.suppressed = true; else d.vacancies = c.sum !== undefined && c.sum !== null ? c.sum : c.count;
+      }
+      // A region that answered but has no cell for one side has zero of it, not a suppressed cell.
+      for (const r of seek.regions) if (r.status === 'ok') get(r.region);
+      for (const d of byRegion.values()) {
+        if (!d.seen.s && !d.suppressed) d.seekers = 0;
+        if (!d.seen.v && !d.suppressed) d.vacancies = 0;
+        d.ratio = d.seekers > 0 && d.vacancies !== null ? Math.round((d.vacancies / d.seekers) * 100) / 100 : null;
+      }
+      const rows = [...byRegion.entries()].sort((a, b) => a[0].localeCompare(b[0]));
+      const sum = (key) => rows.reduce((t, [, d]) => t + (d[key] || 0), 0);
+      const anySup = rows.some(([, d]) => d.suppressed);
+      const totS = sum('seekers'); const totV = sum('vacancies');
+      const ok = seek.regions.filter((r) => r.status === 'ok').length;
+      const kpi = (v, zh, en, key) => h('div', { class: 'card kpi' }, h('div', { class: 'v', 'data-kpi': key }, v), h('div', { class: 'l' }, bi(zh, en)));
+      fill(body, 
+        h('div', { class: 'grid g3' },
+          kpi(fmtInt(totS) + (anySup ? '+' : ''), '登记求职人数', 'registered job seekers (active)', 'seekers'),
+          kpi(fmtInt(totV) + (anySup ? '+' : ''), '岗位空缺数', 'open vacancies (openings)', 'vacancies'),
+          kpi(totS > 0 ? fmtRatio(totV / totS) : '—', '求人倍率', 'vacancy-to-seeker ratio', 'ratio')),
+        anySup ? h('p', { class: 'muted' }, '“+”：合计不含已抑制单元格 (<' + k + ')。 "+": totals exclude suppressed cells.') : null,
+        h('div', { class: 'grid g2' },
+          h('div', { class: 'card' }, h('h3', {}, bi('求人倍率地图', 'Ratio by province')), tileMap(byRegion, k)),
+          h('div', { class: 'card' }, h('h3', {}, bi('分省数据', 'By province')),
+            h('div', { class: 'scroll' }, h('table', { id: 'overview-table' },
+              h('thead', {}, h('tr', {}, h('th', {}, bi('省份', 'Province')), h('th', { class: 'num' }, bi('求职', 'Seekers')),
+                h('th', { class: 'num' }, bi('岗位', 'Vacancies')), h('th', { class: 'num' }, bi('倍率', 'Ratio')))),
+              h('tbody', {}, rows.map(([code, d]) => h('tr', { 'data-region': code },
+                h('td', {}, regionName(code)), numTd('seekers', d.seekers, k), numTd('vacancies', d.vacancies, k),
+                h('td', { class: 'num', 'data-k': 'ratio', 'data-value': d.ratio === null ? '' : String(d.ratio) },
+                  d.ratio === null ? (d.suppressed ? supCell(k) : '—') : fmtRatio(d.ratio))))))),
+            h('p', { class: 'muted' }, bi(ok + ' / ' + seek.regions.length + ' 个区域已应答', 'regions answered'),
+              seek.as_of ? ' · as_of lag ' + seek.as_of.lag_batches + ' batches' : ''))));
+      paintSwatches(body);
+      performance.mark('pes:overview-data');
+    } catch (e) {
+      fill(body, errorBox(e));
+    }
+  }
+
+  async function pageOccupations() {
+    const body = byId('occupations-body');
+    if (needSignIn(body, ['analyst', 'admin'])) return;
+    try {
+      // ADAPTER (supply-demand across regions): the report lists rows per region; a fan-out
+      // version is expected to keep that row shape, so rows are merged here by occupation.
+      const q = regionsToAsk().length ? '?regions=' + regionsToAsk().join(',') : '';
+      const { data } = await api('/v1/reports/supply-demand' + q);
+      const k = data.k || 5;
+      const merged = new Map();
+      for (const r of data.rows || []) {
+        const m = merged.get(r.occupation_major) || { occ: r.occupation_major, vac: 0, seek: 0, suppressed: false, vacSup: false, seekSup: false };
+        if (r.open_vacancies === null || r.open_vacancies === undefined) m.vacSup = true; else m.vac += r.open_vacancies;
+        if (r.active_seekers === null || r.active_seekers === undefined) m.seekSup = true; else m.seek += r.active_seekers;
+        m.suppressed = m.suppressed || r.suppressed;
+        merged.set(r.occupation_major, m);
+      }
+      const rows = [...merged.values()].sort((a, b) => String(a.occ).localeCompare(String(b.occ))).map((m) => ({
+        occ: m.occ, suppressed: m.suppressed,
+        // A total with a suppressed part is shown as suppressed when nothing else is known.
+        vac: m.vacSup && m.vac === 0 ? null : m.vac,
+        seek: m.seekSup && m.seek === 0 ? null : m.seek,
+        partial: (m.vacSup && m.vac > 0) || (m.seekSup && m.seek > 0),
+        ratio: !m.vacSup && !m.seekSup && m.seek > 0 ? Math.round((m.vac / m.seek) * 100) / 100 : null,
+      }));
+      const regions = [...new Set((data.rows || []).map((r) => r.region))];
+      fill(body, 
+        h('div', { class: 'card' }, h('h3', {}, bi('按职业大类', 'By occupation major group')), pairedBars(rows, k)),
+        h('div', { class: 'card', style: null }, h('h3', {}, bi('明细', 'Rows by region')),
+          h('div', { class: 'scroll' }, h('table', { id: 'occupations-table' },
+            h('thead', {}, h('tr', {}, h('th', {}, bi('区域', 'Region')), h('th', {}, bi('职业大类', 'Major group')),
+              h('th', { class: 'num' }, bi('岗位', 'Vacancies')), h('th', { class: 'num' }, bi('求职', 'Seekers')), h('th', { class: 'num' }, bi('倍率', 'Ratio')))),
+            h('tbody', {}, (data.rows || []).map((r) => h('tr', { 'data-region': r.region, 'data-occ': r.occupation_major },
+              h('td', {}, regionName(r.region)), h('td', {}, r.occupation_major + ' ' + (OCC[r.occupation_major] || [''])[0]),
+              numTd('vacancies', r.open_vacancies, k), numTd('seekers', r.active_seekers, k),
+              h('td', { class: 'num', 'data-k': 'ratio', 'data-value': r.ratio === null || r.ratio === undefined ? '' : String(r.ratio) },
+                r.ratio === null || r.ratio === undefined ? (r.suppressed ? supCell(k) : '—') : fmtRatio(r.ratio))))))),
+          h('p', { class: 'muted' }, regions.length + ' 个区域 regions · k = ' + k)));
+      paintSwatches(body);
+    } catch (e) {
+      fill(body, errorBox(e));
+    }
+  }
+
+  async function pageGroups() {
+    const body = byId('groups-body');
+    if (needSignIn(body, ['analyst', 'admin'])) return;
+    try {
+      const [people, months] = await Promise.all([
+        federatedQuery({ dataset: 'person', measures: ['count'], group_by: ['province', 'key_group'], filters: { key_group: KEY_GROUPS.map((g) => g[0]) }, purpose: 'dashboard_key_groups' }),
+        federatedQuery({ dataset: 'job_seeker_registration', measures: ['count'], group_by: ['province', 'month'], purpose: 'dashboard_key_groups' }),
+      ]);
+      const k = people.k;
+      const table = new Map();
+      for (const c of people.cells) {
+        const row = table.get(c.group.province) || {};
+        row[c.group.key_group] = c.suppressed ? null : c.count;
+        table.set(c.group.province, row);
+      }
+      // Month series per region (registrations), top regions by volume.
+      const monthSet = new Set();
+      const perRegion = new Map();
+      for (const c of months.cells) {
+        if (!c.group.month || c.group.month === 'none') continue;
+        monthSet.add(c.group.month);
+        const m = perRegion.get(c.group.province) || new Map();
+        m.set(c.group.month, c.suppressed ? null : c.count);
+        perRegion.set(c.group.province, m);
+      }
+      const monthList = [...monthSet].sort().slice(-24);
+      const palette = ['#0b5cad', '#e07b00', '#2f8f5b', '#8e44ad', '#c0392b', '#16a085', '#7f8c8d', '#d35400'];
+      const series = [...perRegion.entries()]
+        .map(([code, pts]) => ({ code, pts, total: [...pts.values()].reduce((t, v) => t + (v || 0), 0) }))
+        .sort((a, b) => b.total - a.total).slice(0, 8)
+        .map((r, i) => ({ name: regionName(r.code), color: palette[i], points: r.pts }));
+      const regions = [...table.keys()].sort();
+      fill(body, 
+        h('div', { class: 'card' }, h('h3', {}, bi('各区域重点群体人数', 'People in each key group by region')),
+          h('div', { class: 'scroll' }, h('table', { id: 'groups-table' },
+            h('thead', {}, h('tr', {}, h('th', {}, bi('区域', 'Region')), KEY_GROUPS.map(([, zh, en]) => h('th', { class: 'num' }, bi(zh, en))))),
+            h('tbody', {}, regions.map((code) => h('tr', { 'data-region': code }, h('td', {}, regionName(code)),
+              KEY_GROUPS.map(([g]) => (g in table.get(code) ? numTd(g, table.get(code)[g], k) : h('td', { class: 'num', 'data-k': g, 'data-value': '0' }, '0')))))))),
+          h('p', { class: 'muted' }, '一人可属于多个群体。 A person counts once in each of their groups.')),
+        h('div', { class: 'card' }, h('h3', {}, bi('按月新增求职登记', 'Job-seeker registrations by month and region')),
+          monthList.length ? lineChart(monthList, series, k) : h('p', { class: 'muted' }, '无按月数据 no monthly data'),
+          h('p', { class: 'muted' }, '网关的人员记录不带月份维度，故按月趋势以求职登记计。 Person records carry no month dimension in the query engine, so the monthly trend counts job-seeker registrations.')));
+      paintSwatches(body);
+    } catch (e) {
+      fill(body, errorBox(e));
+    }
+  }
+
+  /** Parses a signed checkpoint note (C2SP tlog-checkpoint + signed-note). */
+  function parseCheckpoint(text) {
+    const split = text.indexOf('\n\n');
+    if (split < 0) throw new Error('checkpoint has no blank line before its signatures');
+    const bodyText = text.slice(0, split + 1);
+    const lines = bodyText.split('\n');
+    const sigs = text.slice(split + 2).split('\n').filter((l) => l.startsWith('\u2014 ')).map((l) => {
+      const rest = l.slice(2);
+      const sp = rest.lastIndexOf(' ');
+      const name = rest.slice(0, sp);
+      const raw = PesMerkle.fromB64(rest.slice(sp + 1));
+      const keyid = Array.from(raw.slice(0, 4), (b) => b.toString(16).padStart(2, '0')).join('');
+      let time = null;
+      if (raw.length === 4 + 8 + 64) {
+        let t = 0n;
+        for (const b of raw.slice(4, 12)) t = (t << 8n) | BigInt(b);
+        time = new Date(Number(t) * 1000);
+      }
+      return { name, keyid, raw, time, cosignature: raw.length === 76 };
+    });
+    return { origin: lines[0], size: Number(lines[1]), root: lines[2], body: bodyText, sigs, text };
+  }
+
+  /** Checks the log's Ed25519 signature of a checkpoint with WebCrypto; null when unsupported. */
+  async function checkLogSignature(cp, keyLine) {
+    // Verifier key: <name>+<keyid hex>+base64(0x01 || public key).
+    // The name has no '+', the key id is 8 hex digits; the base64 key may itself hold '+'.
+    const line = keyLine.trim();
+    const a = line.indexOf('+');
+    const name = line.slice(0, a); const keyid = line.slice(a + 1, a + 9); const keyB64 = line.slice(a + 10);
+    if (a <= 0 || line[a + 9] !== '+' || !/^[0-9a-f]{8}$/.test(keyid)) return { ok: false, why: 'malformed verifier key' };
+    const key = PesMerkle.fromB64(keyB64);
+    if (key[0] !== 0x01 || key.length !== 33) return { ok: false, why: 'verifier key is not Ed25519' };
+    const sig = cp.sigs.find((g) => g.name === name && g.keyid === keyid && !g.cosignature);
+    if (!sig) return { ok: false, why: 'no signature by ' + name + ' (' + keyid + ')' };
+    let pub;
+    try {
+      pub = await crypto.subtle.importKey('raw', key.slice(1), { name: 'Ed25519' }, false, ['verify']);
+    } catch (e) {
+      return null; // this browser has no Ed25519 in WebCrypto
+    }
+    const ok = await crypto.subtle.verify({ name: 'Ed25519' }, pub, sig.raw.slice(4), new TextEncoder().encode(cp.body));
+    return { ok, why: ok ? 'Ed25519 signature by ' + name + ' verified' : 'bad signature by ' + name };
+  }
+
+  function checkpointCard(cp, sigCheck) {
+    return h('div', { class: 'card', id: 'checkpoint-card' },
+      h('h3', {}, bi('最新检查点', 'Latest checkpoint')),
+      h('table', {}, h('tbody', {},
+        h('tr', {}, h('th', {}, 'origin'), h('td', { class: 'mono' }, cp.origin)),
+        h('tr', {}, h('th', {}, bi('大小', 'size')), h('td', { 'data-k': 'size' }, fmtInt(cp.size))),
+        h('tr', {}, h('th', {}, bi('根哈希', 'root')), h('td', { class: 'mono' }, cp.root)),
+        h('tr', {}, h('th', {}, bi('签名', 'signature')), h('td', { class: sigCheck === null ? 'warn' : sigCheck && sigCheck.ok ? 'ok' : 'bad' },
+          sigCheck === null ? '浏览器不支持 Ed25519，未校验 not checked (no Ed25519 in this browser)' : sigCheck ? sigCheck.why : '—')))),
+      h('h3', {}, bi('签名与联署', 'Signatures and cosignatures')),
+      h('table', { id: 'cosig-table' }, h('thead', {}, h('tr', {}, h('th', {}, bi('签名者', 'Signer')), h('th', {}, 'key id'), h('th', {}, bi('类型', 'Kind')), h('th', {}, bi('时间', 'Time')))),
+        h('tbody', {}, cp.sigs.map((g) => h('tr', {}, h('td', { class: 'mono' }, g.name), h('td', { class: 'mono' }, g.keyid),
+          h('td', {}, g.cosignature ? '联署 cosignature' : '日志签名 log signature'), h('td', {}, g.time ? g.time.toISOString() : '—'))))),
+      cp.sigs.filter((g) => g.cosignature).length === 0 ? h('p', { class: 'muted' }, '尚无联署（见证方尚未签署）。 No cosignatures yet (no witness has cosigned).') : null);
+  }
+
+  async function pageHealth() {
+    const body = byId('health-body');
+    if (needSignIn(body)) return;
+    const c = session.claims();
+    const cards = [];
+    // Own gateway: liveness and readiness with measured latency.
+    const probe = async (path) => {
+      const t = performance.now();
+      try {
+        const r = await fetch(path, { cache: 'no-store' });
+        return { ok: r.ok, status: r.status, ms: performance.now() - t };
+      } catch (e) { return { ok: false, status: 0, ms: performance.now() - t }; }
+    };
+    const [live, ready] = await Promise.all([probe('/healthz'), probe('/readyz')]);
+    // Regions: from the latest federated answer (fan-out status and latency per region).
+    if (!lastRegions.length && ['analyst', 'admin'].includes(c.role)) {
+      try { lastRegions = (await federatedQuery({ dataset: 'vacancy', measures: ['count'], group_by: ['province'], purpose: 'region_health' })).regions; } catch (e) { /* shown below */ }
+    }
+    const rows = lastRegions.map((r) => {
+      let cp = null;
+      // A receipt is a tlog-proof (text: its checkpoint follows the first blank line) or a JSON
+      // reference {log_origin, index, leaf_hash}.
+      if (typeof r.receipt === 'string') { try { cp = parseCheckpoint(r.receipt.slice(r.receipt.indexOf('\n\n') + 2)); } catch (e) { cp = null; } }
+      return h('tr', { 'data-region': r.region }, h('td', {}, regionName(r.region)),
+        h('td', { class: r.status === 'ok' ? 'ok' : 'bad' }, r.status === 'ok' ? '正常 up' : r.status),
+        h('td', { class: 'num' }, r.latency_ms !== undefined && r.latency_ms !== null ? Number(r.latency_ms).toFixed(1) + ' ms' : '—'),
+        h('td', {}, cp ? fmtInt(cp.size) : r.receipt && r.receipt.index !== undefined ? 'entry #' + r.receipt.index : '—'),
+        h('td', {}, cp ? String(cp.sigs.filter((g) => g.cosignature).length) : '—'));
+    });
+    cards.push(h('div', { class: 'card' }, h('h3', {}, bi('本网关', 'This gateway')),
+      h('table', {}, h('tbody', {},
+        h('tr', {}, h('th', {}, '/healthz'), h('td', { class: live.ok ? 'ok' : 'bad' }, live.ok ? 'up' : 'down (' + live.status + ')'), h('td', { class: 'num' }, live.ms.toFixed(1) + ' ms')),
+        h('tr', {}, h('th', {}, '/readyz'), h('td', { class: ready.ok ? 'ok' : 'bad' }, ready.ok ? 'ready' : 'not ready (' + ready.status + ')'), h('td', { class: 'num' }, ready.ms.toFixed(1) + ' ms'))))));
+    cards.push(h('div', { class: 'card' }, h('h3', {}, bi('各区域', 'Regions (latest federated answer)')),
+      rows.length ? h('table', { id: 'health-table' }, h('thead', {}, h('tr', {}, h('th', {}, bi('区域', 'Region')), h('th', {}, bi('状态', 'Status')), h('th', { class: 'num' }, bi('延迟', 'Latency')),
+        h('th', {}, bi('检查点大小', 'Checkpoint size')), h('th', {}, bi('联署数', 'Cosignatures')))), h('tbody', {}, rows))
+        : h('p', { class: 'muted' }, '登录为分析员后显示各区域应答。 Sign in as an analyst to see each region\'s answer.')));
+    fill(body, h('div', { class: 'grid g2' }, cards));
+    // The checkpoint with cosignatures, when this role may read it.
+    if (!['auditor', 'admin'].includes(c.role)) {
+      body.append(h('div', { class: 'card muted' }, '检查点与联署需要审计员角色。 The checkpoint and its cosignatures need the auditor role: ', h('a', { href: '#/signin' }, '切换角色 Switch role')));
+      return;
+    }
+    try {
+      const [{ data: text }, { data: keyLine }] = await Promise.all([api('/v1/audit/checkpoint', { accept: 'text/plain' }), api('/v1/audit/key', { accept: 'text/plain' })]);
+      const cp = parseCheckpoint(text);
+      body.append(checkpointCard(cp, await checkLogSignature(cp, keyLine)));
+    } catch (e) {
+      body.append(h('div', { class: 'card muted' }, '检查点需要审计员角色。 The checkpoint needs the auditor role here (' + (e.status || e.message) + ').'));
+    }
+  }
+
+  function pageCaseworker() {
+    const body = byId('caseworker-body');
+    if (needSignIn(body, ['caseworker', 'admin'])) return;
+    const result = h('div', { id: 'lookup-result' });
+    const regions = regionsToAsk();
+    const kind = h('select', { name: 'kind' }, h('option', { value: 'id_number' }, '身份证号 ID number'), h('option', { value: 'person_key' }, 'person_key'));
+    const ident = h('input', { name: 'ident', size: 46, autocomplete: 'off', required: true, placeholder: '18 位身份证号或 person_key' });
+    const purpose = h('select', { name: 'purpose' }, PURPOSES.map(([v, l]) => h('option', { value: v }, l)));
+    const basis = h('input', { name: 'legal_basis', size: 40, required: true, placeholder: '如 e.g. 就业服务与就业管理规定 第六十二条' });
+    const boxes = regions.map((r) => h('label', { class: 'inline' }, h('input', { type: 'checkbox', value: r, checked: true }), regionName(r)));
+    const run = async (ev) => {
+      ev.preventDefault();
+      const req = { purpose: purpose.value, legal_basis: basis.value.trim(), regions: boxes.map((b) => b.firstChild).filter((i) => i.checked).map((i) => i.value) };
+      if (!req.legal_basis) { fill(result, errorBox('法律依据必填 A legal basis is required')); return; }
+      req[kind.value] = ident.value.trim();
+      ident.value = ''; // the ID number is not kept in the page
+      fill(result, h('div', { class: 'muted' }, '查询中… Looking up…'));
+      try {
+        const r = await personLookup(req);
+        fill(result, h('div', { class: 'card' },
+          h('h3', {}, bi('结果', 'Result'), r.person_key ? h('span', { class: 'mono' }, ' person_key ' + r.person_key) : null),
+          h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, bi('区域', 'Region')), h('th', {}, bi('状态', 'Status')), h('th', { class: 'num' }, bi('延迟', 'Latency')), h('th', {}, bi('结果', 'Fields allowed by policy')))),
+            h('tbody', {}, r.regions.map((x) => h('tr', { 'data-region': x.region }, h('td', {}, regionName(x.region)),
+              h('td', { class: x.status === 'ok' ? 'ok' : 'bad' }, x.status), h('td', { class: 'num' }, x.latency_ms === null || x.latency_ms === undefined ? '—' : Number(x.latency_ms).toFixed(1) + ' ms'),
+              h('td', {}, !x.found ? '未找到 not found' : Object.entries(x.fields).map(([kk, v]) => h('div', {}, h('b', {}, kk + ': '), typeof v === 'object' ? JSON.stringify(v) : String(v))))))))));
+      } catch (e) {
+        fill(result, e.status === 404 && (!e.type || e.type.endsWith('/not-found'))
+          ? h('div', { class: 'notice' }, '此网关尚未提供跨区域查询接口 (POST /v1/persons/lookup)。 This gateway does not offer person lookup yet.')
+          : errorBox(e));
+      }
+    };
+    fill(body, 
+      h('form', { class: 'card', on: { submit: run } },
+        h('div', { class: 'row' }, h('label', {}, bi('标识类型', 'Identifier'), kind), h('label', {}, bi('身份证号 / person_key', 'ID number or person_key'), ident)),
+        h('div', { class: 'row' }, h('label', {}, bi('查询目的', 'Purpose'), purpose), h('label', {}, bi('法律依据', 'Legal basis'), basis)),
+        boxes.length ? h('div', { class: 'row' }, h('span', { class: 'muted' }, bi('查询区域', 'Regions')), boxes) : null,
+        h('p', { class: 'muted' }, '身份证号只发送到本网关，在此哈希为 person_key，不会发往其他区域。 The ID number goes only to this gateway, which hashes it to a person_key; other regions never see it.'),
+        h('button', { type: 'submit' }, '查询 Look up')),
+      result);
+  }
+
+  // ---------------------------------------------------------------- auditor
+  async function fetchCheckpoint() {
+    const { data } = await api('/v1/audit/checkpoint', { accept: 'text/plain' });
+    return parseCheckpoint(data);
+  }
+  /** Raw canonical entries [from, to) as byte arrays, exactly as hashed into the log. */
+  async function rawEntries(from, to) {
+    const out = [];
+    for (let f = from; f < to; f = Math.min(to, f + 10000)) {
+      const t = Math.min(to, f + 10000);
+      const { res } = await api('/v1/audit/entries?from=' + f + '&to=' + t, { accept: 'application/x-ndjson', raw: true });
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      let start = 0;
+      for (let i = 0; i < bytes.length; i++) {
+        if (bytes[i] === 0x0a) { out.push(bytes.slice(start, i)); start = i + 1; }
+      }
+      if (start < bytes.length) out.push(bytes.slice(start));
+    }
+    if (out.length !== to - from) throw new Error('expected ' + (to - from) + ' entries, got ' + out.length);
+    return out;
+  }
+
+  /**
+   * Verifies, in this browser: the log's signature on the checkpoint, the inclusion of entry
+   * `index` against it, and its consistency with the last checkpoint this browser verified (or,
+   * the first time, with the root of the first half of the log recomputed here from its entries).
+   */
+  async function verifyLog(index, report) {
+    const M = PesMerkle;
+    const cp = await fetchCheckpoint();
+    const root = M.fromB64(cp.root);
+    const steps = [];
+    const { data: keyLine } = await api('/v1/audit/key', { accept: 'text/plain' });
+    const sig = await checkLogSignature(cp, keyLine);
+    if (sig && !sig.ok) throw new M.MerkleError('checkpoint signature: ' + sig.why);
+    steps.push(sig ? '✔ ' + sig.why : '– Ed25519 not available in this browser: signature not checked');
+    report(steps);
+    if (cp.size === 0) throw new M.MerkleError('the log is empty');
+    const i = Math.min(Math.max(0, index === null || isNaN(index) ? cp.size - 1 : index), cp.size - 1);
+    const [entry] = await rawEntries(i, i + 1);
+    const leaf = await M.leafHash(entry);
+    const { data: inc } = await api('/v1/audit/proof/inclusion?index=' + i + '&size=' + cp.size);
+    await M.verifyInclusion(i, cp.size, leaf, inc.proof, root);
+    steps.push('✔ 包含证明 inclusion: entry ' + i + ' (leaf ' + M.toB64(leaf).slice(0, 12) + '…) is in the tree of size ' + cp.size + ' (' + inc.proof.length + ' hashes)');
+    report(steps);
+    const stateKey = 'pes.audit.trusted.' + cp.origin;
+    let old = null;
+    try { old = JSON.parse(localStorage.getItem(stateKey) || 'null'); } catch (e) { old = null; }
+    let oldSize; let oldRoot; let how;
+    if (old && old.size > 0 && old.size <= cp.size) {
+      oldSize = old.size; oldRoot = M.fromB64(old.root); how = 'the checkpoint this browser verified before';
+    } else {
+      oldSize = Math.max(1, Math.min(Math.floor(cp.size / 2), 20000));
+      oldRoot = await M.rootOfLeaves(await Promise.all((await rawEntries(0, oldSize)).map((e) => M.leafHash(e))));
+      how = 'the root of the first ' + oldSize + ' entries, recomputed here from the entries';
+    }
+    if (oldSize === cp.size) {
+      if (!M.equal(oldRoot, root)) throw new M.MerkleError('same size ' + oldSize + ', different root: the log forked');
+      steps.push('✔ 一致性 consistency: same size and root as ' + how);
+    } else {
+      const { data: con } = await api('/v1/audit/proof/consistency?old=' + oldSize + '&new=' + cp.size);
+      await M.verifyConsistency(oldSize, cp.size, oldRoot, root, con.proof);
+      steps.push('✔ 一致性证明 consistency: size ' + oldSize + ' → ' + cp.size + ' extends ' + how + ' (' + con.proof.length + ' hashes)');
+    }
+    localStorage.setItem(stateKey, JSON.stringify({ size: cp.size, root: cp.root }));
+    report(steps);
+    return { cp, index: i, steps };
+  }
+
+  function eventRow(ix, ev) {
+    const a = ev.actor || {};
+    return h('tr', { 'data-index': String(ix) },
+      h('td', { class: 'num' }, String(ix)),
+      h('td', { class: 'mono nowrap', title: ev.time || '' }, (ev.time || '').replace('T', ' ').replace(/\.\d+Z$|Z$/, '')),
+      h('td', {}, ev.action || ''),
+      h('td', {}, (a.sub || '') + (a.role ? ' (' + a.role + ')' : '') + (a.region ? ' ' + a.region : '') + (a.peer_member ? ' peer ' + a.peer_member : '')),
+      h('td', {}, ev.purpose || ''), h('td', {}, ev.legal_basis || ''),
+      h('td', { class: ev.outcome === 'ok' ? 'ok' : ev.outcome === 'denied' || ev.outcome === 'error' ? 'bad' : '' }, ev.outcome || ''),
+      h('td', { class: 'mono' }, ev.person_key || ev.dataset || ev.reason || ''));
+  }
+  const eventHead = () => h('thead', {}, h('tr', {}, h('th', { class: 'num' }, '#'), h('th', {}, bi('时间', 'Time')), h('th', {}, bi('操作', 'Action')), h('th', {}, bi('访问者', 'Actor')),
+    h('th', {}, bi('目的', 'Purpose')), h('th', {}, bi('法律依据', 'Legal basis')), h('th', {}, bi('结果', 'Outcome')), h('th', {}, bi('对象', 'Subject'))));
+
+  /** Entries matching filters, newest first, scanning back from the end of the log. */
+  async function findEntries(size, filters, limit) {
+    const params = Object.entries(filters).filter(([, v]) => v).map(([key, v]) => '&' + key + '=' + encodeURIComponent(v)).join('');
+    const found = [];
+    for (let to = size; to > 0 && found.length < limit; to = Math.max(0, to - 10000)) {
+      const from = Math.max(0, to - 10000);
+      if (params) {
+        const { data } = await api('/v1/audit/entries?from=' + from + '&to=' + to + params);
+        found.push(...data.entries.reverse());
+      } else {
+        const raws = await rawEntries(Math.max(from, to - limit), to);
+        const base = Math.max(from, to - limit);
+        const dec = new TextDecoder();
+        raws.forEach((r, j) => found.unshift({ index: base + j, event: JSON.parse(dec.decode(r)) }));
+        break;
+      }
+    }
+    return found.sort((a, b) => b.index - a.index).slice(0, limit);
+  }
+
+  async function pageAudit() {
+    const body = byId('audit-body');
+    if (needSignIn(body, ['auditor', 'admin'])) return;
+    let cp;
+    try { cp = await fetchCheckpoint(); } catch (e) { fill(body, errorBox(e)); return; }
+    let sig = null;
+    try { sig = await checkLogSignature(cp, (await api('/v1/audit/key', { accept: 'text/plain' })).data); } catch (e) { sig = { ok: false, why: String(e.message) }; }
+    const verdict = h('div', { id: 'verify-verdict' });
+    const stepList = h('ol', { class: 'steps', id: 'verify-steps' });
+    const idx = h('input', { name: 'index', type: 'number', min: 0, size: 8, placeholder: String(Math.max(0, cp.size - 1)) });
+    const verifyBtn = h('button', { id: 'verify-button', type: 'button' }, '在浏览器中校验 Verify in this browser');
+    verifyBtn.addEventListener('click', async () => {
+      verifyBtn.disabled = true;
+      fill(verdict, h('div', { class: 'muted' }, '校验中… Verifying…'));
+      try {
+        const r = await verifyLog(idx.value === '' ? null : Number(idx.value), (steps) => fill(stepList, ...steps.map((t) => h('li', {}, t))));
+        fill(verdict, h('div', { class: 'verdict ok', 'data-verdict': 'verified' },
+          '✔ 已验证 Verified: entry ' + r.index + ' is in the log, and the log of size ' + fmtInt(r.cp.size) + ' is consistent with its earlier state.'));
+      } catch (e) {
+        fill(verdict, h('div', { class: 'verdict bad', 'data-verdict': 'failed' }, '✘ 校验失败 Verification failed: ' + (e.message || e)));
+      } finally { verifyBtn.disabled = false; }
+    });
+
+    const list = h('div', { id: 'audit-entries' });
+    const f = {
+      action: h('select', { name: 'action' }, h('option', { value: '' }, '全部 any'), ACTIONS.map((a) => h('option', { value: a }, a))),
+      actor: h('input', { name: 'actor', size: 16, placeholder: 'sub' }),
+      region: h('input', { name: 'region', size: 8, placeholder: '440000' }),
+      since: h('input', { name: 'since', size: 20, placeholder: '2026-01-01T00:00:00Z' }),
+      until: h('input', { name: 'until', size: 20, placeholder: 'RFC 3339' }),
+    };
+    const loadList = async (ev) => {
+      if (ev) ev.preventDefault();
+      fill(list, h('div', { class: 'muted' }, '加载中… Loading…'));
+      try {
+        const now = await fetchCheckpoint();
+        const rows = await findEntries(now.size, { action: f.action.value, actor: f.actor.value.trim(), region: f.region.value.trim(), since: f.since.value.trim(), until: f.until.value.trim() }, 200);
+        fill(list, h('p', { class: 'muted' }, rows.length + ' 条（最新在前，最多 200） entries, newest first'),
+          h('div', { class: 'scroll' }, h('table', { id: 'audit-table' }, eventHead(), h('tbody', {}, rows.map((r) => {
+            const tr = eventRow(r.index, r.event);
+            tr.addEventListener('click', () => { idx.value = String(r.index); });
+            return tr;
+          })))));
+      } catch (e) { fill(list, errorBox(e)); }
+    };
+
+    const pk = h('input', { name: 'person_key', size: 50, placeholder: 'person_key (base64url)' });
+    const pkOut = h('div', { id: 'person-report' });
+    const personReport = async (ev) => {
+      ev.preventDefault();
+      const key = pk.value.trim();
+      if (!key) return;
+      fill(pkOut, h('div', { class: 'muted' }, '加载中… Loading…'));
+      try {
+        const now = await fetchCheckpoint();
+        const rows = await findEntries(now.size, { person_key: key }, 1000);
+        fill(pkOut, h('p', {}, bi('共 ' + rows.length + ' 次访问', 'accesses to this person_key (who, when, for what purpose)')),
+          rows.length ? h('table', { id: 'person-table' }, eventHead(), h('tbody', {}, rows.map((r) => eventRow(r.index, r.event)))) : h('p', { class: 'muted' }, '无记录 none recorded'));
+      } catch (e) { fill(pkOut, errorBox(e)); }
+    };
+
+    fill(body, 
+      h('div', { class: 'grid g2' },
+        checkpointCard(cp, sig),
+        h('div', { class: 'card' }, h('h3', {}, bi('校验', 'Verify')),
+          h('p', { class: 'muted' }, '用 WebCrypto SHA-256 按 RFC 6962（叶 0x00、节点 0x01）重算哈希；不信任服务器的结论。 Recomputes RFC 6962 hashes with WebCrypto SHA-256; trusts nothing the server concludes.'),
+          h('div', { class: 'row' }, h('label', {}, bi('条目序号', 'Entry index (blank: latest; click a row)'), idx), verifyBtn),
+          verdict, stepList)),
+      h('div', { class: 'card' }, h('h3', {}, bi('日志条目', 'Log entries')),
+        h('form', { class: 'row', on: { submit: loadList } },
+          h('label', {}, bi('操作', 'Action'), f.action), h('label', {}, bi('访问者', 'Actor'), f.actor), h('label', {}, bi('区域', 'Region'), f.region),
+          h('label', {}, bi('起', 'Since'), f.since), h('label', {}, bi('止', 'Until'), f.until), h('button', { type: 'submit' }, '筛选 Filter')),
+        list),
+      h('div', { class: 'card' }, h('h3', {}, bi('个人访问报告', 'Per-person access report')),
+        h('form', { class: 'row', on: { submit: personReport } }, h('label', {}, 'person_key', pk), h('button', { type: 'submit' }, '生成报告 Report')),
+        pkOut));
+    loadList();
+  }
+
+  // ---------------------------------------------------------------- sign-in
+  function pageSignIn() {
+    const body = byId('signin-body');
+    const ta = h('textarea', { id: 'token-input', placeholder: 'eyJhbGciOiJFZERTQSIs…', spellcheck: 'false' });
+    const msg = h('div');
+    const useToken = (t, next) => {
+      session.token = t.trim();
+      const c = session.claims();
+      if (!c) { session.token = ''; fill(msg, errorBox('这不是 JWT。 That is not a JWT.')); return; }
+      showWho();
+      location.hash = next || (c.role === 'auditor' ? '#/audit' : c.role === 'caseworker' ? '#/caseworker' : '#/overview');
+    };
+    const demoBox = demo && demo.tokens && demo.tokens.length
+      ? h('div', { class: 'card' }, h('h3', {}, bi('演示：选择角色', 'Demo: pick a role')),
+        h('p', { class: 'muted' }, '这些令牌仅由 pesgw demo 提供。 These tokens exist only on a gateway started by pesgw demo.'),
+        h('div', { class: 'roles' }, demo.tokens.map((t) => h('button', { class: 'secondary', 'data-role': t.role, on: { click: () => useToken(t.token) } }, t.role + ' · ' + regionName(t.region)))))
+      : null;
+    fill(body, h('div', { class: 'grid g2' },
+      h('form', { class: 'card', on: { submit: (e) => { e.preventDefault(); useToken(ta.value); } } },
+        h('h3', {}, bi('粘贴令牌', 'Paste a token')),
+        h('p', { class: 'muted' }, '令牌由 pesgw token issue 签发，仅保存在本标签页 (sessionStorage)。 Issued by pesgw token issue; kept in this tab only.'),
+        ta, h('div', { class: 'row' }, h('button', { type: 'submit' }, '登录 Sign in')), msg),
+      demoBox || h('div', { class: 'card muted' }, '非演示网关：请粘贴令牌。 Not a demo gateway: paste a token.')));
+  }
+
+  // ---------------------------------------------------------------- router
+  const PAGES = { overview: pageOverview, occupations: pageOccupations, groups: pageGroups, health: pageHealth, caseworker: pageCaseworker, audit: pageAudit, signin: pageSignIn };
+  function route() {
+    const name = (location.hash.replace(/^#\/?/, '').split('?')[0]) || 'overview';
+    const page = PAGES[name] ? name : 'overview';
+    for (const sec of document.querySelectorAll('main > section')) sec.hidden = sec.id !== 'page-' + page;
+    for (const a of document.querySelectorAll('nav a')) {
+      if (a.dataset.route === page) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
+    }
+    PAGES[page]();
+  }
+
+  async function start() {
+    showWho();
+    try {
+      const r = await fetch('/ui/demo/tokens.json', { cache: 'no-store' });
+      if (r.ok) demo = await r.json();
+    } catch (e) { demo = null; }
+    // In the demo, a first visit signs in as the analyst so the overview shows data at once.
+    if (demo && !session.token) {
+      const a = (demo.tokens || []).find((t) => t.role === 'analyst');
+      if (a) { session.token = a.token; showWho(); }
+    }
+    window.addEventListener('hashchange', route);
+    route();
+  }
+  window.PesDashboard = { parseCheckpoint, verifyLog, session };
+  start();
+})();

@@ -1,0 +1,163 @@
+//! `pesgw demo` as a user runs it: it brings up a national and provincial gateways with data,
+//! serves the dashboard and its demo tokens, answers queries with those tokens, stops cleanly on
+//! Ctrl-C, and a second run over the same directory reuses it instead of pushing again.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Demo(Child);
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A base port with `n` free ports after it (probed, then released).
+fn free_ports(n: u16) -> u16 {
+    for _ in 0..50 {
+        let base = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if base > 65000 {
+            continue;
+        }
+        if (0..n).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
+            return base;
+        }
+    }
+    panic!("no run of free ports");
+}
+
+/// Starts the demo and returns it with its stdout lines up to "Ready".
+fn start(dir: &Path, port: u16) -> (Demo, Vec<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pesgw"))
+        .args(["demo", "--regions", "2", "--records", "900", "--port"])
+        .arg(port.to_string())
+        .arg("--dir")
+        .arg(dir)
+        .arg("--mappings")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../adapters/mappings"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("pesgw demo starts");
+    let out = child.stdout.take().unwrap();
+    let demo = Demo(child);
+    // Keep reading stdout on a thread until the demo exits, so its last lines never hit a
+    // closed pipe; lines come back over a channel.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut lines = Vec::new();
+    for line in rx {
+        let ready = line.starts_with("Ready in");
+        lines.push(line);
+        if ready {
+            return (demo, lines);
+        }
+    }
+    panic!("demo exited before it was ready: {lines:#?}");
+}
+
+fn interrupt(demo: &mut Demo) -> std::process::ExitStatus {
+    let pid = demo.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(s) = demo.0.try_wait().unwrap() {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "demo did not stop on Ctrl-C");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn demo_serves_dashboard_tokens_and_data_stops_on_ctrl_c_and_reuses_its_dir() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo");
+    let port = free_ports(3);
+    let (mut demo, lines) = start(&dir, port);
+    let text = lines.join("\n");
+    assert!(text.contains(&format!("Dashboard (national)   http://127.0.0.1:{port}/")));
+    assert!(text.contains("#/audit"));
+    assert!(
+        text.contains("gd-hrss-csv"),
+        "Guangdong pushes through its mapping: {text}"
+    );
+
+    let info: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("demo.json")).unwrap()).unwrap();
+    let gateways = info["gateways"].as_array().unwrap();
+    assert_eq!(gateways.len(), 3);
+    let gd = gateways
+        .iter()
+        .find(|g| g["region"] == "440000")
+        .expect("Guangdong gateway");
+    let gd_url = gd["url"].as_str().unwrap().to_string();
+
+    let client = reqwest::blocking::Client::new();
+    // The dashboard and its role picker's tokens, for this gateway's region only.
+    let shell = client.get(format!("{gd_url}/")).send().unwrap();
+    assert_eq!(shell.status(), 200);
+    assert!(shell.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("default-src 'none'"));
+    let tokens: serde_json::Value = client
+        .get(format!("{gd_url}/ui/demo/tokens.json"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let tokens = tokens["tokens"].as_array().unwrap();
+    assert!(tokens.iter().all(|t| t["region"] == "440000"));
+    let analyst = tokens.iter().find(|t| t["role"] == "analyst").unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The data is there and the analyst token reads it.
+    let q: serde_json::Value = client
+        .post(format!("{gd_url}/v1/query"))
+        .bearer_auth(&analyst)
+        .json(&serde_json::json!({"dataset": "job_seeker_registration", "group_by": ["province"]}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let seekers = q["cells"][0]["count"].as_i64().expect("a seeker count");
+    assert!(seekers > 0, "{q}");
+
+    assert!(interrupt(&mut demo).success(), "Ctrl-C is a clean stop");
+    drop(demo);
+
+    // Second run: same keys and data, nothing pushed again.
+    let (mut again, lines) = start(&dir, port);
+    let text = lines.join("\n");
+    assert!(text.contains("2 provinces reused"), "{text}");
+    let q2: serde_json::Value = client
+        .post(format!("{gd_url}/v1/query"))
+        .bearer_auth(&analyst)
+        .json(&serde_json::json!({"dataset": "job_seeker_registration", "group_by": ["province"]}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(q2["cells"][0]["count"].as_i64(), Some(seekers));
+    assert!(interrupt(&mut again).success());
+}
