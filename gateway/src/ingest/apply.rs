@@ -157,6 +157,7 @@ pub fn spawn(
 }
 
 fn run(store: Store, state: Arc<ApplyState>, rx: mpsc::Receiver<Appended>, journal_dir: PathBuf) {
+    yield_to_acknowledgements();
     let mut deltas = Vec::new();
     let mut reader = SegmentReader::new(&journal_dir);
     let mut last_flush = Instant::now();
@@ -204,6 +205,23 @@ fn run(store: Store, state: Arc<ApplyState>, rx: mpsc::Receiver<Appended>, journ
             last_flush = Instant::now();
             dirty = false;
             release_freed_memory();
+        }
+    }
+}
+
+/// Lowers the applier thread's CPU priority (nice 10), so that on a busy machine the
+/// acknowledged path (decode, seal, journal fdatasync) gets the cores first and the applier
+/// catches up in the gaps. The acknowledgement never waited for sled; the journal's bounded
+/// queue (`limits.max_apply_lag_batches`) still makes pushes wait once the applier falls that far
+/// behind, so the lag stays bounded.
+fn yield_to_acknowledgements() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: gettid and setpriority take no pointers; changing this thread's own nice value has
+    // no memory-safety preconditions.
+    unsafe {
+        let tid = libc::gettid();
+        if libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10) != 0 {
+            tracing::debug!("could not lower the applier's priority");
         }
     }
 }
