@@ -161,7 +161,7 @@ impl Checker {
             );
         }
         self.text("/provenance/adapter_version", &p.adapter_version, 64, true);
-        if DateTime::parse_from_rfc3339(&p.ingested_at).is_err() {
+        if !is_rfc3339(&p.ingested_at) {
             self.push(
                 "/provenance/ingested_at",
                 "invalid_datetime",
@@ -181,7 +181,7 @@ impl Checker {
             );
         }
         self.date("/birth_date", b.birth_date);
-        if b.birth_date > today() {
+        if is_future(b.birth_date) {
             self.push("/birth_date", "future_date", "birth_date is in the future");
         }
         self.education("/education", &b.education);
@@ -460,6 +460,26 @@ impl Checker {
     /// Checks a free-text field: present if required, not too long, no control characters.
     /// The message never echoes the text (it may be a protected field such as a name).
     fn text(&mut self, path: &str, s: &str, max_chars: usize, required: bool) {
+        // ASCII text (most locations, versions, codes) is checked bytewise: same rules, no
+        // char decoding.
+        if s.is_ascii() {
+            let b = s.as_bytes();
+            if required && b.iter().all(|&c| char::from(c).is_whitespace()) {
+                self.push(path, "required", "must not be empty");
+            } else if b.len() > max_chars {
+                self.push(
+                    path,
+                    "too_long",
+                    format!("longer than {max_chars} characters"),
+                );
+            } else if b
+                .iter()
+                .any(|&c| c.is_ascii_control() && c != b'\n' && c != b'\t')
+            {
+                self.push(path, "invalid_text", "contains control characters");
+            }
+            return;
+        }
         let n = s.chars().count();
         if required && s.trim().is_empty() {
             self.push(path, "required", "must not be empty");
@@ -513,6 +533,35 @@ fn escape_pointer(s: &str) -> String {
     s.replace('~', "~0").replace('/', "~1")
 }
 
+/// Whether `s` is an RFC 3339 date-time. Every record of a batch carries the same `ingested_at`,
+/// so the last accepted value is remembered (per thread) and only a different one is parsed.
+fn is_rfc3339(s: &str) -> bool {
+    thread_local! {
+        static LAST_OK: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
+    if !s.is_empty() && LAST_OK.with(|l| l.borrow().as_str() == s) {
+        return true;
+    }
+    let ok = DateTime::parse_from_rfc3339(s).is_ok();
+    if ok {
+        LAST_OK.with(|l| {
+            let mut l = l.borrow_mut();
+            l.clear();
+            l.push_str(s);
+        });
+    }
+    ok
+}
+
+/// Today (CST) when first asked: any date up to it can never be in the future. Later dates are
+/// re-checked against the clock, so a long-running process stays correct.
+static TODAY_AT_START: std::sync::LazyLock<NaiveDate> = std::sync::LazyLock::new(today);
+
+/// Whether `date` lies after today (China Standard Time), reading the clock only when needed.
+fn is_future(date: NaiveDate) -> bool {
+    date > *TODAY_AT_START && date > today()
+}
+
 /// Today in China Standard Time.
 fn today() -> NaiveDate {
     let now = chrono::Utc::now();
@@ -534,6 +583,42 @@ mod tests {
         assert_eq!(parse_month("24-02"), None);
         assert_eq!(parse_month("1899-12"), None);
         assert_eq!(parse_month("2024/02"), None);
+    }
+
+    fn text_codes(s: &str, max: usize) -> Vec<&'static str> {
+        let mut c = Checker::default();
+        c.text("/t", s, max, true);
+        c.errors.iter().map(|e| e.code).collect()
+    }
+
+    #[test]
+    fn ascii_and_unicode_text_follow_the_same_rules() {
+        // Vertical tab is white space to `str::trim`, so blank-but-for-it is still empty.
+        assert_eq!(text_codes(" \u{b}\r\n", 10), ["required"]);
+        assert_eq!(text_codes("\u{3000}", 10), ["required"]);
+        assert_eq!(text_codes("abc", 2), ["too_long"]);
+        assert_eq!(text_codes("张三丰", 2), ["too_long"]);
+        assert_eq!(text_codes("张三", 2), Vec::<&str>::new());
+        assert_eq!(text_codes("a\u{7f}", 10), ["invalid_text"]);
+        assert_eq!(text_codes("张\u{0}", 10), ["invalid_text"]);
+        assert_eq!(text_codes("a\tb\nc", 10), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn remembered_ingested_at_does_not_admit_other_values() {
+        assert!(is_rfc3339("2024-06-30T00:00:00Z"));
+        assert!(is_rfc3339("2024-06-30T00:00:00Z"));
+        assert!(!is_rfc3339("2024-06-30"));
+        assert!(!is_rfc3339(""));
+        assert!(is_rfc3339("2024-06-30T08:00:00+08:00"));
+        assert!(!is_rfc3339("2024-06-30T00:00:00Z "));
+    }
+
+    #[test]
+    fn future_dates_are_recognised() {
+        assert!(!is_future(today()));
+        assert!(is_future(today() + chrono::Days::new(1)));
+        assert!(!is_future(NaiveDate::from_ymd_opt(1990, 1, 1).unwrap()));
     }
 
     #[test]
