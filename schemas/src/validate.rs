@@ -253,10 +253,20 @@ impl Checker {
     fn registration(&mut self, b: &JobSeekerRegistration) {
         self.person_key("/person_key", &b.person_key);
         for (i, code) in b.desired_occupations.iter().enumerate() {
-            let path = format!("/desired_occupations/{i}");
-            self.occupation(&path, code);
+            // The path is only spelled out for an error (this loop runs for every registration).
+            if let Err(e) = codes::validate_occupation_or_group(code) {
+                self.push(
+                    &format!("/desired_occupations/{i}"),
+                    "unknown_occupation",
+                    format!("{code:?}: {e}"),
+                );
+            }
             if b.desired_occupations[..i].contains(code) {
-                self.push(&path, "duplicate", "occupation listed twice");
+                self.push(
+                    &format!("/desired_occupations/{i}"),
+                    "duplicate",
+                    "occupation listed twice",
+                );
             }
         }
         self.division("/desired_division", &b.desired_division);
