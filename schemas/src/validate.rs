@@ -142,11 +142,7 @@ impl Checker {
             }
         }
         let p = &r.provenance;
-        if !(p.raw_sha256.len() == 64
-            && p.raw_sha256
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-        {
+        if !(p.raw_sha256.len() == 64 && all_in(&p.raw_sha256, &LOWER_HEX)) {
             self.push(
                 "/provenance/raw_sha256",
                 "invalid_sha256",
@@ -519,16 +515,48 @@ fn parse_month(s: &str) -> Option<(u32, u32)> {
 
 /// Identifiers of sources, adapters and stations: 1-64 of `a-z 0-9 - _ .`.
 fn is_identifier(s: &str) -> bool {
-    (1..=64).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
+    (1..=64).contains(&s.len()) && all_in(s, &IDENTIFIER)
 }
 
+/// A byte class as a lookup table (these checks run on every record's envelope).
+type ByteClass = [bool; 256];
+
+/// Builds a [`ByteClass`] from a predicate on a byte `b` (a macro: const fns cannot call closures).
+macro_rules! byte_class {
+    (|$b:ident| $pred:expr) => {{
+        let mut t = [false; 256];
+        let mut i = 0;
+        while i < 256 {
+            let $b = i as u8;
+            t[i] = $pred;
+            i += 1;
+        }
+        t
+    }};
+}
+
+/// `0-9 a-f`.
+static LOWER_HEX: ByteClass = byte_class!(|b| b.is_ascii_digit() || matches!(b, b'a'..=b'f'));
+/// `a-z 0-9 - _ .`.
+static IDENTIFIER: ByteClass = byte_class!(|b| b.is_ascii_lowercase()
+    || b.is_ascii_digit()
+    || matches!(b, b'-' | b'_' | b'.'));
+
+/// Whether every byte of `s` is in `class`.
+fn all_in(s: &str, class: &ByteClass) -> bool {
+    s.bytes().fold(true, |ok, b| ok & class[usize::from(b)])
+}
+
+/// `1.MINOR.PATCH`, each part one or more ASCII digits.
 fn is_schema_v1(s: &str) -> bool {
-    let mut parts = s.split('.');
-    parts.next() == Some("1")
-        && parts.clone().count() == 2
-        && parts.all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    let Some(rest) = s.strip_prefix("1.") else {
+        return false;
+    };
+    let Some((minor, patch)) = rest.split_once('.') else {
+        return false;
+    };
+    let digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    digits(minor) && digits(patch)
 }
 
 fn is_mobile(s: &str) -> bool {
@@ -638,5 +666,29 @@ mod tests {
         assert!(!is_schema_v1("2.0.0"));
         assert!(!is_schema_v1("1.0"));
         assert!(!is_schema_v1("1.0.x"));
+        assert!(!is_schema_v1("1.0.0.0"));
+        assert!(!is_schema_v1("1..0"));
+        assert!(!is_schema_v1("1.0."));
+        assert!(!is_schema_v1("11.0.0"));
+        assert!(!is_schema_v1(""));
+    }
+
+    #[test]
+    fn byte_classes_match_their_definitions() {
+        for b in 0..=255u8 {
+            let c = char::from(b);
+            assert_eq!(
+                LOWER_HEX[usize::from(b)],
+                c.is_ascii_digit() || ('a'..='f').contains(&c)
+            );
+            assert_eq!(
+                IDENTIFIER[usize::from(b)],
+                c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c)
+            );
+        }
+        assert!(is_identifier("gd-hrss-csv"));
+        assert!(!is_identifier("GD"));
+        assert!(!is_identifier(""));
+        assert!(!is_identifier("张"));
     }
 }
