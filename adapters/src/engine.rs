@@ -301,7 +301,10 @@ impl<'m> Emitter<'m> {
         }
         if let (Some(p), V::Text(t)) = (&f.prefix, &v) {
             if !t.is_empty() {
-                v = V::Text(Cow::Owned(format!("{p}{t}")));
+                let mut s = String::with_capacity(p.len() + t.len());
+                s.push_str(p);
+                s.push_str(t);
+                v = V::Text(Cow::Owned(s));
             }
         }
         Ok(v)

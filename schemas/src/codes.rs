@@ -15,6 +15,7 @@
 //! | `key_groups` ... `service_kinds` | same name `.csv` | lists the gateway owns |
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::LazyLock;
 
 use thiserror::Error;
@@ -150,14 +151,60 @@ pub struct GatewayCode {
     pub name_en: &'static str,
 }
 
+/// A multiply-rotate hasher (the Fx hash of rustc) for the code-list indexes. The keys are the
+/// embedded lists, fixed at build time, so a keyed hash buys nothing; SipHash cost more than the
+/// rest of a record's validation. Lookups of arbitrary input stay correct (equality decides).
+#[derive(Default, Clone, Copy)]
+struct CodeHasher(u64);
+
+impl CodeHasher {
+    const K: u64 = 0xf135_7aea_2e62_a9c5;
+
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0 ^ word).wrapping_mul(Self::K);
+    }
+}
+
+impl Hasher for CodeHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59));
+        }
+    }
+
+    #[inline]
+    fn write_u8(&mut self, b: u8) {
+        self.add(u64::from(b));
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        // Spread the well-mixed high bits into the low ones the table indexes with.
+        self.0.rotate_left(26)
+    }
+}
+
+type CodeMap<V> = HashMap<&'static str, V, BuildHasherDefault<CodeHasher>>;
+
 struct Tables {
     divisions: Vec<Division>,
-    division_index: HashMap<&'static str, usize>,
+    division_index: CodeMap<usize>,
     occupations: Vec<Occupation>,
-    occupation_index: HashMap<&'static str, usize>,
-    education: HashMap<&'static str, CodeEntry>,
-    sex: HashMap<&'static str, CodeEntry>,
-    industry: HashMap<&'static str, CodeEntry>,
+    occupation_index: CodeMap<usize>,
+    education: CodeMap<CodeEntry>,
+    sex: CodeMap<CodeEntry>,
+    industry: CodeMap<CodeEntry>,
     gateway: HashMap<&'static str, Vec<GatewayCode>>,
 }
 
@@ -257,7 +304,7 @@ impl Tables {
                     };
                     (r[0], entry)
                 })
-                .collect::<HashMap<_, _>>()
+                .collect::<CodeMap<_>>()
         };
         let education = simple("education", Some(3), 5);
         let sex = simple("sex", None, 3);
@@ -475,6 +522,25 @@ pub fn gateway_list(name: &str) -> Option<&'static [GatewayCode]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_code_is_found_by_its_own_text_and_near_misses_are_not() {
+        for d in all_divisions() {
+            // A fresh copy, so the lookup hashes the text rather than reusing the table's key.
+            let copy: String = d.code.chars().collect();
+            assert_eq!(division(&copy).map(|x| x.code), Some(d.code));
+        }
+        for o in all_occupations() {
+            assert_eq!(
+                occupation(&o.code.chars().collect::<String>()).map(|x| x.code),
+                Some(o.code)
+            );
+        }
+        assert!(division("44010").is_none());
+        assert!(division("4401060").is_none());
+        assert!(occupation("2-02-10-0").is_none());
+        assert!(education("").is_none());
+    }
 
     #[test]
     fn every_row_of_every_file_is_loaded() {

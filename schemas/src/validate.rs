@@ -142,11 +142,7 @@ impl Checker {
             }
         }
         let p = &r.provenance;
-        if !(p.raw_sha256.len() == 64
-            && p.raw_sha256
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-        {
+        if !(p.raw_sha256.len() == 64 && all_in(&p.raw_sha256, &LOWER_HEX)) {
             self.push(
                 "/provenance/raw_sha256",
                 "invalid_sha256",
@@ -161,7 +157,7 @@ impl Checker {
             );
         }
         self.text("/provenance/adapter_version", &p.adapter_version, 64, true);
-        if DateTime::parse_from_rfc3339(&p.ingested_at).is_err() {
+        if !is_rfc3339(&p.ingested_at) {
             self.push(
                 "/provenance/ingested_at",
                 "invalid_datetime",
@@ -181,7 +177,7 @@ impl Checker {
             );
         }
         self.date("/birth_date", b.birth_date);
-        if b.birth_date > today() {
+        if is_future(b.birth_date) {
             self.push("/birth_date", "future_date", "birth_date is in the future");
         }
         self.education("/education", &b.education);
@@ -253,10 +249,20 @@ impl Checker {
     fn registration(&mut self, b: &JobSeekerRegistration) {
         self.person_key("/person_key", &b.person_key);
         for (i, code) in b.desired_occupations.iter().enumerate() {
-            let path = format!("/desired_occupations/{i}");
-            self.occupation(&path, code);
+            // The path is only spelled out for an error (this loop runs for every registration).
+            if let Err(e) = codes::validate_occupation_or_group(code) {
+                self.push(
+                    &format!("/desired_occupations/{i}"),
+                    "unknown_occupation",
+                    format!("{code:?}: {e}"),
+                );
+            }
             if b.desired_occupations[..i].contains(code) {
-                self.push(&path, "duplicate", "occupation listed twice");
+                self.push(
+                    &format!("/desired_occupations/{i}"),
+                    "duplicate",
+                    "occupation listed twice",
+                );
             }
         }
         self.division("/desired_division", &b.desired_division);
@@ -460,6 +466,26 @@ impl Checker {
     /// Checks a free-text field: present if required, not too long, no control characters.
     /// The message never echoes the text (it may be a protected field such as a name).
     fn text(&mut self, path: &str, s: &str, max_chars: usize, required: bool) {
+        // ASCII text (most locations, versions, codes) is checked bytewise: same rules, no
+        // char decoding.
+        if s.is_ascii() {
+            let b = s.as_bytes();
+            if required && b.iter().all(|&c| char::from(c).is_whitespace()) {
+                self.push(path, "required", "must not be empty");
+            } else if b.len() > max_chars {
+                self.push(
+                    path,
+                    "too_long",
+                    format!("longer than {max_chars} characters"),
+                );
+            } else if b
+                .iter()
+                .any(|&c| c.is_ascii_control() && c != b'\n' && c != b'\t')
+            {
+                self.push(path, "invalid_text", "contains control characters");
+            }
+            return;
+        }
         let n = s.chars().count();
         if required && s.trim().is_empty() {
             self.push(path, "required", "must not be empty");
@@ -489,16 +515,48 @@ fn parse_month(s: &str) -> Option<(u32, u32)> {
 
 /// Identifiers of sources, adapters and stations: 1-64 of `a-z 0-9 - _ .`.
 fn is_identifier(s: &str) -> bool {
-    (1..=64).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
+    (1..=64).contains(&s.len()) && all_in(s, &IDENTIFIER)
 }
 
+/// A byte class as a lookup table (these checks run on every record's envelope).
+type ByteClass = [bool; 256];
+
+/// Builds a [`ByteClass`] from a predicate on a byte `b` (a macro: const fns cannot call closures).
+macro_rules! byte_class {
+    (|$b:ident| $pred:expr) => {{
+        let mut t = [false; 256];
+        let mut i = 0;
+        while i < 256 {
+            let $b = i as u8;
+            t[i] = $pred;
+            i += 1;
+        }
+        t
+    }};
+}
+
+/// `0-9 a-f`.
+static LOWER_HEX: ByteClass = byte_class!(|b| b.is_ascii_digit() || matches!(b, b'a'..=b'f'));
+/// `a-z 0-9 - _ .`.
+static IDENTIFIER: ByteClass = byte_class!(|b| b.is_ascii_lowercase()
+    || b.is_ascii_digit()
+    || matches!(b, b'-' | b'_' | b'.'));
+
+/// Whether every byte of `s` is in `class`.
+fn all_in(s: &str, class: &ByteClass) -> bool {
+    s.bytes().fold(true, |ok, b| ok & class[usize::from(b)])
+}
+
+/// `1.MINOR.PATCH`, each part one or more ASCII digits.
 fn is_schema_v1(s: &str) -> bool {
-    let mut parts = s.split('.');
-    parts.next() == Some("1")
-        && parts.clone().count() == 2
-        && parts.all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    let Some(rest) = s.strip_prefix("1.") else {
+        return false;
+    };
+    let Some((minor, patch)) = rest.split_once('.') else {
+        return false;
+    };
+    let digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    digits(minor) && digits(patch)
 }
 
 fn is_mobile(s: &str) -> bool {
@@ -511,6 +569,35 @@ fn is_mobile(s: &str) -> bool {
 
 fn escape_pointer(s: &str) -> String {
     s.replace('~', "~0").replace('/', "~1")
+}
+
+/// Whether `s` is an RFC 3339 date-time. Every record of a batch carries the same `ingested_at`,
+/// so the last accepted value is remembered (per thread) and only a different one is parsed.
+fn is_rfc3339(s: &str) -> bool {
+    thread_local! {
+        static LAST_OK: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
+    if !s.is_empty() && LAST_OK.with(|l| l.borrow().as_str() == s) {
+        return true;
+    }
+    let ok = DateTime::parse_from_rfc3339(s).is_ok();
+    if ok {
+        LAST_OK.with(|l| {
+            let mut l = l.borrow_mut();
+            l.clear();
+            l.push_str(s);
+        });
+    }
+    ok
+}
+
+/// Today (CST) when first asked: any date up to it can never be in the future. Later dates are
+/// re-checked against the clock, so a long-running process stays correct.
+static TODAY_AT_START: std::sync::LazyLock<NaiveDate> = std::sync::LazyLock::new(today);
+
+/// Whether `date` lies after today (China Standard Time), reading the clock only when needed.
+fn is_future(date: NaiveDate) -> bool {
+    date > *TODAY_AT_START && date > today()
 }
 
 /// Today in China Standard Time.
@@ -536,6 +623,42 @@ mod tests {
         assert_eq!(parse_month("2024/02"), None);
     }
 
+    fn text_codes(s: &str, max: usize) -> Vec<&'static str> {
+        let mut c = Checker::default();
+        c.text("/t", s, max, true);
+        c.errors.iter().map(|e| e.code).collect()
+    }
+
+    #[test]
+    fn ascii_and_unicode_text_follow_the_same_rules() {
+        // Vertical tab is white space to `str::trim`, so blank-but-for-it is still empty.
+        assert_eq!(text_codes(" \u{b}\r\n", 10), ["required"]);
+        assert_eq!(text_codes("\u{3000}", 10), ["required"]);
+        assert_eq!(text_codes("abc", 2), ["too_long"]);
+        assert_eq!(text_codes("张三丰", 2), ["too_long"]);
+        assert_eq!(text_codes("张三", 2), Vec::<&str>::new());
+        assert_eq!(text_codes("a\u{7f}", 10), ["invalid_text"]);
+        assert_eq!(text_codes("张\u{0}", 10), ["invalid_text"]);
+        assert_eq!(text_codes("a\tb\nc", 10), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn remembered_ingested_at_does_not_admit_other_values() {
+        assert!(is_rfc3339("2024-06-30T00:00:00Z"));
+        assert!(is_rfc3339("2024-06-30T00:00:00Z"));
+        assert!(!is_rfc3339("2024-06-30"));
+        assert!(!is_rfc3339(""));
+        assert!(is_rfc3339("2024-06-30T08:00:00+08:00"));
+        assert!(!is_rfc3339("2024-06-30T00:00:00Z "));
+    }
+
+    #[test]
+    fn future_dates_are_recognised() {
+        assert!(!is_future(today()));
+        assert!(is_future(today() + chrono::Days::new(1)));
+        assert!(!is_future(NaiveDate::from_ymd_opt(1990, 1, 1).unwrap()));
+    }
+
     #[test]
     fn schema_version_must_be_major_one() {
         assert!(is_schema_v1("1.0.0"));
@@ -543,5 +666,29 @@ mod tests {
         assert!(!is_schema_v1("2.0.0"));
         assert!(!is_schema_v1("1.0"));
         assert!(!is_schema_v1("1.0.x"));
+        assert!(!is_schema_v1("1.0.0.0"));
+        assert!(!is_schema_v1("1..0"));
+        assert!(!is_schema_v1("1.0."));
+        assert!(!is_schema_v1("11.0.0"));
+        assert!(!is_schema_v1(""));
+    }
+
+    #[test]
+    fn byte_classes_match_their_definitions() {
+        for b in 0..=255u8 {
+            let c = char::from(b);
+            assert_eq!(
+                LOWER_HEX[usize::from(b)],
+                c.is_ascii_digit() || ('a'..='f').contains(&c)
+            );
+            assert_eq!(
+                IDENTIFIER[usize::from(b)],
+                c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c)
+            );
+        }
+        assert!(is_identifier("gd-hrss-csv"));
+        assert!(!is_identifier("GD"));
+        assert!(!is_identifier(""));
+        assert!(!is_identifier("张"));
     }
 }
