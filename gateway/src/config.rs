@@ -33,6 +33,10 @@ pub struct GatewayConfig {
     /// Small-cell suppression threshold: cells from fewer than `k` records are suppressed.
     #[serde(default = "default_k")]
     pub k: u64,
+    /// Optional federation side: the mTLS listener for peers and the trust list. Without it the
+    /// gateway answers for its own region only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub federation: Option<crate::federation::node::FederationConfig>,
 }
 
 /// Paths of the key files.
@@ -178,6 +182,10 @@ impl GatewayConfig {
         fix(&mut self.keys.jwt_issuer_key);
         fix(&mut self.keys.jwks);
         fix(&mut self.keys.linkage_key);
+        if let Some(f) = &mut self.federation {
+            fix(&mut f.pki_dir);
+            fix(&mut f.trust_list);
+        }
         for src in self.sources.values_mut() {
             if src.mapping != "native" && Path::new(&src.mapping).is_relative() {
                 src.mapping = base.join(&src.mapping).to_string_lossy().into_owned();
@@ -199,6 +207,17 @@ impl GatewayConfig {
         self.listen_addr()?;
         if self.k == 0 {
             return Err(invalid("k", "must be at least 1"));
+        }
+        if let Some(f) = &self.federation {
+            if f.listen.parse::<SocketAddr>().is_err() {
+                return Err(invalid(
+                    "federation.listen",
+                    format!("`{}` is not an address such as 127.0.0.1:9443", f.listen),
+                ));
+            }
+            if f.deadline_ms == 0 {
+                return Err(invalid("federation.deadline_ms", "must be positive"));
+            }
         }
         if self.limits.max_body_bytes == 0 {
             return Err(invalid("limits.max_body_bytes", "must be positive"));
@@ -357,5 +376,21 @@ mapping = "native"
         ))
         .unwrap_err();
         assert!(err.to_string().contains("sources.gd-hr.mapping"), "{err}");
+    }
+
+    #[test]
+    fn federation_section_is_optional_resolved_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = GatewayConfig::load(&write(dir.path(), GOOD)).unwrap();
+        assert!(cfg.federation.is_none());
+        let fed = "[federation]\nlisten = \"127.0.0.1:9443\"\npki_dir = \"pki\"\ntrust_list = \"pki/federation.json\"\nroot_key = \"root+abcd+AQ\"\n";
+        let cfg = GatewayConfig::load(&write(dir.path(), &format!("{GOOD}{fed}"))).unwrap();
+        let f = cfg.federation.unwrap();
+        assert_eq!(f.deadline_ms, 2000);
+        assert_eq!(f.pki_dir, dir.path().join("pki"));
+        assert_eq!(f.trust_list, dir.path().join("pki/federation.json"));
+        let bad = fed.replace("127.0.0.1:9443", "nowhere");
+        let err = GatewayConfig::load(&write(dir.path(), &format!("{GOOD}{bad}"))).unwrap_err();
+        assert!(err.to_string().contains("`federation.listen`"), "{err}");
     }
 }

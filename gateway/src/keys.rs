@@ -316,6 +316,7 @@ pub fn init(dir: &Path, region: &str, listen: &str) -> Result<InitOutcome, KeyEr
         limits: Limits::default(),
         store: StoreTuning::default(),
         k: 5,
+        federation: None,
     };
     let config_path = dir.join("gateway.toml");
     let text = cfg.to_toml().map_err(|e| KeyError::Malformed {

@@ -90,7 +90,8 @@ fn interrupt(demo: &mut Demo) -> std::process::ExitStatus {
 fn demo_serves_dashboard_tokens_and_data_stops_on_ctrl_c_and_reuses_its_dir() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("demo");
-    let port = free_ports(3);
+    // Three HTTP APIs, then three federation listeners.
+    let port = free_ports(6);
     let (mut demo, lines) = start(&dir, port);
     let text = lines.join("\n");
     assert!(text.contains(&format!("Dashboard (national)   http://127.0.0.1:{port}/")));
@@ -142,6 +143,79 @@ fn demo_serves_dashboard_tokens_and_data_stops_on_ctrl_c_and_reuses_its_dir() {
         .unwrap();
     let seekers = q["cells"][0]["count"].as_i64().expect("a seeker count");
     assert!(seekers > 0, "{q}");
+
+    // The national gateway's fan-out (mTLS, signed, per the signed trust list) totals exactly
+    // what each province answers for itself.
+    let token_of = |region: &str, role: &str| {
+        info["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["region"] == region && t["role"] == role)
+            .unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let mut provinces_total = 0;
+    let mut provinces = Vec::new();
+    for g in gateways.iter().filter(|g| g["role"] == "provincial") {
+        let region = g["region"].as_str().unwrap();
+        let local: serde_json::Value = client
+            .post(format!("{}/v1/query", g["url"].as_str().unwrap()))
+            .bearer_auth(token_of(region, "analyst"))
+            .json(&serde_json::json!({"dataset": "job_seeker_registration", "measures": ["count"]}))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        provinces_total += local["cells"][0]["count"].as_i64().expect("a count");
+        provinces.push(region.to_string());
+    }
+    let national_url = info["national"]["url"].as_str().unwrap();
+    let fed: serde_json::Value = client
+        .post(format!("{national_url}/v1/query"))
+        .bearer_auth(token_of("100000", "analyst"))
+        .json(&serde_json::json!({
+            "dataset": "job_seeker_registration", "measures": ["count"],
+            "regions": provinces, "purpose": "dashboard_overview",
+        }))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(fed["complete"], true, "{fed}");
+    assert_eq!(fed["regions"].as_array().unwrap().len(), 2, "{fed}");
+    assert!(fed["regions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["status"] == "ok" && r["receipt"]["index"].is_u64()));
+    assert_eq!(
+        fed["cells"][0]["count"].as_i64(),
+        Some(provinces_total),
+        "{fed}"
+    );
+    // The dashboard's occupations page: supply and demand across the provinces.
+    let sd: serde_json::Value = client
+        .get(format!(
+            "{national_url}/v1/reports/supply-demand?regions={}&purpose=dashboard_overview",
+            provinces.join(",")
+        ))
+        .bearer_auth(token_of("100000", "analyst"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(
+        sd["regions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["status"] == "ok"),
+        "{sd}"
+    );
+    assert!(!sd["rows"].as_array().unwrap().is_empty(), "{sd}");
 
     assert!(interrupt(&mut demo).success(), "Ctrl-C is a clean stop");
     drop(demo);

@@ -8,6 +8,7 @@
 //! Every handler authenticates through [`authenticate`], which audits refusals, and every answer
 //! that is an error is a [`Problem`].
 
+pub mod federated;
 pub mod ingest;
 pub mod ops;
 pub mod query;
@@ -79,6 +80,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource("/v1/quarantine/{id}/retry")
                 .route(web::post().to(records::retry_quarantined)),
         )
+        .service(web::resource("/v1/admin/reload").route(web::post().to(federated::reload)))
         .service(web::resource("/healthz").route(web::get().to(ops::healthz)))
         .service(web::resource("/readyz").route(web::get().to(ops::readyz)))
         .service(web::resource("/metrics").route(web::get().to(ops::metrics)))
@@ -137,6 +139,22 @@ fn audit_access(node: Arc<Node>) -> crate::audit::api::AccessHook {
 pub async fn serve(node: Arc<Node>) -> std::io::Result<()> {
     let addr = node.config.listen_addr().map_err(std::io::Error::other)?;
     start(node, addr, None, |_| {})?.await
+}
+
+/// Runs the HTTP server until it stops, with the federation side (fan-out queries, person
+/// lookup, reload) when `fed` is set. The mTLS listener is started separately
+/// ([`crate::federation::node::Federation::serve`]).
+pub async fn serve_federated(
+    node: Arc<Node>,
+    fed: Option<Arc<crate::federation::node::Federation>>,
+) -> std::io::Result<()> {
+    let addr = node.config.listen_addr().map_err(std::io::Error::other)?;
+    start(node, addr, None, move |cfg| {
+        if let Some(f) = &fed {
+            cfg.app_data(web::Data::from(f.clone()));
+        }
+    })?
+    .await
 }
 
 /// Binds the gateway's HTTP server to `addr` and returns it running (await it, or stop it through
@@ -198,7 +216,7 @@ fn action_of(name: &str) -> Action {
         "ingest" => Action::IngestPush,
         "query" => Action::QueryAggregate,
         "report.supply_demand" => Action::ReportSupplyDemand,
-        "record.read" => Action::PersonLookup,
+        "record.read" | "person.lookup" => Action::PersonLookup,
         "quarantine.list" => Action::QuarantineList,
         "quarantine.retry" => Action::QuarantineResubmit,
         _ => Action::Admin,

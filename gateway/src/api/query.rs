@@ -8,7 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::ingest::as_of;
 use crate::api::{audit, authenticate, event, refuse, State};
+use crate::audit::event::Actor;
 use crate::auth::Role;
+use crate::federation::fanout::{MergedCell, RegionStatus};
+use crate::federation::node::Federation;
 use crate::node::Node;
 use crate::problem::Problem;
 use crate::query::plan::{Answer, Plan};
@@ -49,10 +52,15 @@ pub async fn aggregate(
     req: HttpRequest,
     body: web::Json<QueryRequest>,
     node: State,
+    fed: Option<web::Data<Federation>>,
 ) -> Result<HttpResponse, Problem> {
     let started = Instant::now();
     let auth = authenticate(&node, &req, &[Role::Analyst, Role::Admin], "query").await?;
     let q = body.into_inner();
+    if !q.regions.is_empty() {
+        return federated_aggregate(&req, &node, fed.as_ref().map(|f| f.get_ref()), &auth, &q)
+            .await;
+    }
     let digest = hex::encode(ring::digest::digest(
         &ring::digest::SHA256,
         &serde_json::to_vec(&q).unwrap_or_default(),
@@ -94,6 +102,63 @@ pub async fn aggregate(
         .json(out))
 }
 
+/// The audit actor of an authenticated caller.
+pub fn actor_of(auth: &crate::auth::Authenticated) -> Actor {
+    Actor {
+        sub: auth.sub().to_string(),
+        role: auth.role().as_str().to_string(),
+        region: Some(auth.region().to_string()),
+        peer_member: None,
+    }
+}
+
+/// The federation side, or a problem (audited) when this gateway has none.
+async fn need_federation<'a>(
+    node: &Node,
+    req: &HttpRequest,
+    action: &str,
+    auth: &crate::auth::Authenticated,
+    fed: Option<&'a Federation>,
+) -> Result<&'a Federation, Problem> {
+    match fed {
+        Some(f) => Ok(f),
+        None => Err(refuse(
+            node,
+            req,
+            action,
+            Some(auth),
+            Problem::bad_request(
+                "federation-not-configured",
+                "this gateway has no [federation] section: ask without `regions`",
+            ),
+            serde_json::json!({}),
+        )
+        .await),
+    }
+}
+
+/// `POST /v1/query` with `regions`: fanned out through the federation and merged. The
+/// federation side audits the outcome with every region's receipt.
+async fn federated_aggregate(
+    req: &HttpRequest,
+    node: &State,
+    fed: Option<&Federation>,
+    auth: &crate::auth::Authenticated,
+    q: &QueryRequest,
+) -> Result<HttpResponse, Problem> {
+    let fed = need_federation(node, req, "query", auth, fed).await?;
+    match fed
+        .aggregate(node, q, &crate::api::request_id(req), &actor_of(auth))
+        .await
+    {
+        Ok(answer) => Ok(HttpResponse::Ok().json(answer)),
+        Err(e) => {
+            let detail = serde_json::json!({ "dataset": q.dataset, "purpose": q.purpose });
+            Err(refuse(node, req, "query", Some(auth), query_problem(&e), detail).await)
+        }
+    }
+}
+
 /// One row of the supply-and-demand report.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SupplyDemandRow {
@@ -120,10 +185,29 @@ pub struct SupplyDemand {
     pub k: u64,
     /// Freshness.
     pub as_of: AsOf,
+    /// Across regions: every region asked, with status, latency and receipt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regions: Option<Vec<RegionStatus>>,
+}
+
+/// Query string of the supply-and-demand report.
+#[derive(Debug, Deserialize)]
+pub struct SupplyDemandParams {
+    /// Regions to ask, comma-separated, or `all`; absent means this region only.
+    #[serde(default)]
+    pub regions: Option<String>,
+    /// Purpose stated to the other regions (their policies must allow it).
+    #[serde(default)]
+    pub purpose: Option<String>,
 }
 
 /// Vacancy-to-seeker ratio by occupation major group.
-pub async fn supply_demand(req: HttpRequest, node: State) -> Result<HttpResponse, Problem> {
+pub async fn supply_demand(
+    req: HttpRequest,
+    node: State,
+    params: web::Query<SupplyDemandParams>,
+    fed: Option<web::Data<Federation>>,
+) -> Result<HttpResponse, Problem> {
     let auth = authenticate(
         &node,
         &req,
@@ -131,6 +215,30 @@ pub async fn supply_demand(req: HttpRequest, node: State) -> Result<HttpResponse
         "report.supply_demand",
     )
     .await?;
+    let regions: Vec<String> = params
+        .regions
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(str::to_string)
+        .collect();
+    if !regions.is_empty() {
+        let fed = need_federation(
+            &node,
+            &req,
+            "report.supply_demand",
+            &auth,
+            fed.as_ref().map(|f| f.get_ref()),
+        )
+        .await?;
+        let purpose = params
+            .purpose
+            .clone()
+            .unwrap_or_else(|| "statistics".to_string());
+        return federated_supply_demand(&req, &node, fed, &auth, regions, purpose).await;
+    }
     let mk = |dataset: &str, status: &str, measure: &str| QueryRequest {
         dataset: dataset.into(),
         measures: vec![measure.into()],
@@ -210,5 +318,118 @@ pub async fn supply_demand(req: HttpRequest, node: State) -> Result<HttpResponse
         rows,
         k,
         as_of: as_of(&node),
+        regions: None,
+    }))
+}
+
+/// The report across regions: two federated aggregates (open vacancies' openings, active
+/// registrations) by province and occupation major group; each region suppressed at the source.
+async fn federated_supply_demand(
+    req: &HttpRequest,
+    node: &State,
+    fed: &Federation,
+    auth: &crate::auth::Authenticated,
+    regions: Vec<String>,
+    purpose: String,
+) -> Result<HttpResponse, Problem> {
+    let mk = |dataset: &str, status: &str, measure: &str| QueryRequest {
+        dataset: dataset.into(),
+        measures: vec![measure.into()],
+        group_by: vec!["province".into(), "occupation_major".into()],
+        filters: BTreeMap::from([("status".to_string(), vec![status.to_string()])]),
+        regions: regions.clone(),
+        purpose: Some(purpose.clone()),
+        ..Default::default()
+    };
+    let rid = crate::api::request_id(req);
+    let actor = actor_of(auth);
+    let stated = purpose.clone();
+    let fail = |e: QueryError| async move {
+        let detail = serde_json::json!({ "purpose": stated });
+        refuse(
+            node,
+            req,
+            "report.supply_demand",
+            Some(auth),
+            query_problem(&e),
+            detail,
+        )
+        .await
+    };
+    let vac = match fed
+        .aggregate(node, &mk("vacancy", "open", "sum"), &rid, &actor)
+        .await
+    {
+        Ok(a) => a,
+        Err(e) => return Err(fail(e).await),
+    };
+    let seek = match fed
+        .aggregate(
+            node,
+            &mk("job_seeker_registration", "active", "count"),
+            &rid,
+            &actor,
+        )
+        .await
+    {
+        Ok(a) => a,
+        Err(e) => return Err(fail(e).await),
+    };
+    // (region, occupation) -> (openings, seekers); None = suppressed at the source.
+    type Sides = (Option<Option<i64>>, Option<Option<i64>>);
+    let mut by: BTreeMap<(String, String), Sides> = BTreeMap::new();
+    let key = |c: &MergedCell| {
+        (
+            c.group.get("province").cloned().unwrap_or_default(),
+            c.group.get("occupation_major").cloned().unwrap_or_default(),
+        )
+    };
+    for c in &vac.cells {
+        let v = if c.includes_suppressed {
+            None
+        } else {
+            Some(c.sum.unwrap_or(0))
+        };
+        by.entry(key(c)).or_default().0 = Some(v);
+    }
+    for c in &seek.cells {
+        let v = if c.includes_suppressed { None } else { c.count };
+        by.entry(key(c)).or_default().1 = Some(v);
+    }
+    let rows = by
+        .into_iter()
+        .map(|((region, occ), (vac, seek))| {
+            // A side absent from a region's answer had no records there: zero.
+            let open_vacancies = vac.unwrap_or(Some(0));
+            let active_seekers = seek.unwrap_or(Some(0));
+            let ratio = match (open_vacancies, active_seekers) {
+                (Some(o), Some(s)) if s > 0 => {
+                    Some(((o as f64 / s as f64) * 100.0).round() / 100.0)
+                }
+                _ => None,
+            };
+            SupplyDemandRow {
+                region,
+                occupation_major: occ,
+                open_vacancies,
+                active_seekers,
+                ratio,
+                suppressed: open_vacancies.is_none() || active_seekers.is_none(),
+            }
+        })
+        .collect();
+    let mut statuses = vac.regions;
+    for s in seek.regions {
+        if let Some(prev) = statuses.iter_mut().find(|p| p.region == s.region) {
+            if prev.status == "ok" && s.status != "ok" {
+                *prev = s;
+            }
+        }
+    }
+    Ok(HttpResponse::Ok().json(SupplyDemand {
+        rows,
+        k: node.config.k,
+        as_of: as_of(node),
+        regions: Some(statuses),
     }))
 }

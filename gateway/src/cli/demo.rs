@@ -28,6 +28,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use pes_adapters::{build_adapter, Mapping};
 use pes_gateway::auth::{claims_for, issue, Role};
 use pes_gateway::config::{GatewayConfig, SourceConfig};
+use pes_gateway::federation::node::{Federation, FederationConfig};
 use pes_gateway::node::Node;
 use pes_gateway::web::{DemoGateway, DemoToken, DemoTokens};
 use ring::signature::KeyPair as _;
@@ -132,6 +133,12 @@ pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
         let mapping = mappings.iter().find(|(_, m)| m.region == *region).cloned();
         gateways.push(prepare(&a.dir, region, name, port, &linkage_path, mapping)?);
     }
+    // The federation listeners take the ports right after the HTTP APIs.
+    let fed_port = a
+        .port
+        .checked_add(regions.len() as u16)
+        .context("--port leaves no room for the federation listeners")?;
+    federate(&a.dir, &mut gateways, fed_port)?;
     let directory: Vec<DemoGateway> = gateways
         .iter()
         .map(|g| DemoGateway {
@@ -141,22 +148,42 @@ pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
         .collect();
 
     let mut nodes = Vec::new();
+    let mut feds = Vec::new();
     for g in &gateways {
         let node = Node::open(g.config.clone())
             .with_context(|| format!("starting the {} gateway", g.region))?;
         nodes.push(Arc::new(node));
+        let fed_config = g
+            .config
+            .federation
+            .clone()
+            .context("every demo gateway has a [federation] section")?;
+        feds.push(
+            Federation::open(&g.region, fed_config)
+                .with_context(|| format!("starting the {} federation side", g.region))?,
+        );
     }
     let plans = plan_pushes(&gateways, a.records);
 
     actix_web::rt::System::new().block_on(async move {
         let mut handles = Vec::new();
-        for (g, node) in gateways.iter().zip(&nodes) {
+        for ((g, node), fed) in gateways.iter().zip(&nodes).zip(&feds) {
             let tokens = actix_web::web::Data::new(DemoTokens {
                 tokens: g.tokens.clone(),
                 gateways: directory.clone(),
             });
+            let region = g.region.clone();
+            let listener = fed.clone();
+            let data = actix_web::web::Data::from(node.clone());
+            actix_web::rt::spawn(async move {
+                if let Err(e) = listener.serve(data).await {
+                    eprintln!("the {region} federation listener stopped: {e}");
+                }
+            });
+            let fed_data = actix_web::web::Data::from(fed.clone());
             let server = pes_gateway::api::start(node.clone(), g.addr, Some(1), move |cfg| {
                 cfg.app_data(tokens.clone());
+                cfg.app_data(fed_data.clone());
             })
             .with_context(|| format!("binding {}", g.addr))?;
             handles.push(server.handle());
@@ -205,6 +232,131 @@ async fn stop(handles: &[actix_web::dev::ServerHandle]) {
         h.stop(true).await;
     }
     let _ = writeln!(out, "stopped.");
+}
+
+/// Every purpose a demo gateway states to the others: the dashboard's pages and the
+/// caseworker's lookups.
+const FEDERATION_PURPOSES: [&str; 4] = [
+    "statistics",
+    "dashboard_overview",
+    "dashboard_key_groups",
+    "region_health",
+];
+
+/// The demo federation: a development PKI (made once, remade when the set of gateways changed),
+/// a national root key, and a trust list signed with it naming every gateway with its mTLS
+/// listener, SPKI pins and signing key, and a policy per caller (every dataset, the dashboard's
+/// purposes, no protected field, k = 5). Each gateway gets its `[federation]` section.
+fn federate(root: &Path, gateways: &mut [Gateway], first_port: u16) -> anyhow::Result<()> {
+    use pes_gateway::federation::trust::{
+        sign_trust_list, CallerPolicy, Member, MemberKey, TrustList, TRUST_LIST_FORMAT,
+    };
+    use pes_gateway::signed_note::{KeyType, SigningKey};
+    let pki = std::path::absolute(root.join("pki"))?;
+    let regions: Vec<String> = gateways.iter().map(|g| g.region.clone()).collect();
+    let index = match pes_certs::load_index(&pki) {
+        Ok(ix) if regions.iter().all(|r| ix.for_region(r).next().is_some()) => ix,
+        _ => {
+            if pki.exists() {
+                std::fs::remove_dir_all(&pki)
+                    .with_context(|| format!("replacing {}", pki.display()))?;
+            }
+            std::fs::create_dir_all(&pki)?;
+            pes_certs::init(&pki, &regions, &pes_certs::InitOptions::default())
+                .context("generating the development PKI")?
+        }
+    };
+    let root_path = pki.join("federation-root.key");
+    let root_key = match std::fs::read_to_string(&root_path) {
+        Ok(text) => SigningKey::parse(text.trim())
+            .map_err(|e| anyhow::anyhow!("{}: {e}", root_path.display()))?,
+        Err(_) => {
+            let k = SigningKey::generate("pes-federation-root", KeyType::Ed25519)
+                .map_err(|e| anyhow::anyhow!("making the root key: {e}"))?;
+            write_private(&root_path, &k.to_private_text())?;
+            k
+        }
+    };
+    let now = chrono::Utc::now();
+    let members = gateways
+        .iter()
+        .enumerate()
+        .map(|(i, g)| Member {
+            region: g.region.clone(),
+            name: g.name.clone(),
+            url: format!("https://127.0.0.1:{}", first_port as usize + i),
+            spki_pins: index
+                .for_region(&g.region)
+                .map(|c| c.spki_pin.clone())
+                .collect(),
+            signing_keys: index
+                .signing_keys
+                .iter()
+                .filter(|k| k.region == g.region)
+                .map(|k| MemberKey {
+                    kid: k.kid.clone(),
+                    public_key: k.public_key.clone(),
+                    not_before: now - chrono::Duration::days(1),
+                    not_after: now + chrono::Duration::days(365),
+                })
+                .collect(),
+        })
+        .collect::<Vec<_>>();
+    let policies = members
+        .iter()
+        .map(|m| CallerPolicy {
+            caller: m.region.clone(),
+            datasets: pes_schemas::RecordType::ALL
+                .iter()
+                .map(|t| t.as_str().to_string())
+                .collect(),
+            purposes: FEDERATION_PURPOSES
+                .iter()
+                .chain(PURPOSES.iter())
+                .map(|p| p.to_string())
+                .collect(),
+            protected_fields: vec![],
+            k: 5,
+        })
+        .collect();
+    let list = TrustList {
+        format: TRUST_LIST_FORMAT.into(),
+        // Each run signs a newer list, so a gateway never sees a lower version.
+        version: now.timestamp().max(1) as u64,
+        issued_at: now - chrono::Duration::minutes(1),
+        expires_at: now + chrono::Duration::days(30),
+        members,
+        policies,
+        witnesses: vec![],
+    };
+    let trust_path = pki.join("federation.json");
+    let signed = sign_trust_list(&list, &root_key)
+        .map_err(|e| anyhow::anyhow!("signing the trust list: {e}"))?;
+    std::fs::write(&trust_path, signed)
+        .with_context(|| format!("writing {}", trust_path.display()))?;
+    for (i, g) in gateways.iter_mut().enumerate() {
+        g.config.federation = Some(FederationConfig {
+            listen: format!("127.0.0.1:{}", first_port as usize + i),
+            pki_dir: pki.clone(),
+            trust_list: trust_path.clone(),
+            root_key: root_key.verifier().to_string(),
+            deadline_ms: 2000,
+            reload_secs: 60,
+        });
+    }
+    Ok(())
+}
+
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
 }
 
 /// The federation's person-linkage key, shared by every gateway: made once, reused later.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Args;
 use pes_gateway::config::GatewayConfig;
+use pes_gateway::federation::node::Federation;
 use pes_gateway::node::Node;
 
 /// Arguments of `pesgw serve`.
@@ -28,10 +29,29 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     limit_malloc_arenas();
     let config = GatewayConfig::load(&args.config)?;
     let listen = config.listen.clone();
+    let fed = match &config.federation {
+        Some(f) => Some(
+            Federation::open(&config.region, f.clone()).context("starting the federation side")?,
+        ),
+        None => None,
+    };
     let node = Arc::new(Node::open(config).context("starting the gateway")?);
     tracing::info!(%listen, region = %node.config.region, "regional gateway listening");
     actix_web::rt::System::new()
-        .block_on(pes_gateway::api::serve(node))
+        .block_on(async {
+            if let Some(fed) = &fed {
+                let data = actix_web::web::Data::from(node.clone());
+                let fed = fed.clone();
+                let listen = node.config.federation.as_ref().map(|f| f.listen.clone());
+                tracing::info!(listen = ?listen, "federation mTLS listener starting");
+                actix_web::rt::spawn(async move {
+                    if let Err(e) = fed.serve(data).await {
+                        tracing::error!(error = %e, "federation listener stopped");
+                    }
+                });
+            }
+            pes_gateway::api::serve_federated(node, fed).await
+        })
         .context("HTTP server")?;
     Ok(ExitCode::SUCCESS)
 }
