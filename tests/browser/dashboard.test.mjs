@@ -166,8 +166,8 @@ async function main() {
 
     // ------------------------------------------------ overview numbers = API numbers
     const regions = fed.demo ? fed.info.regionsAsked : [];
-    const seek = await api(fed, fed.tokens.analyst, '/v1/query', { dataset: 'job_seeker_registration', measures: ['count'], group_by: ['province'], filters: { status: ['active'] }, regions });
-    const vac = await api(fed, fed.tokens.analyst, '/v1/query', { dataset: 'vacancy', measures: ['count', 'sum'], group_by: ['province'], filters: { status: ['open'] }, regions });
+    const seek = await api(fed, fed.tokens.analyst, '/v1/query', { dataset: 'job_seeker_registration', measures: ['count'], group_by: ['province'], filters: { status: ['active'] }, regions, purpose: 'dashboard_overview' });
+    const vac = await api(fed, fed.tokens.analyst, '/v1/query', { dataset: 'vacancy', measures: ['count', 'sum'], group_by: ['province'], filters: { status: ['open'] }, regions, purpose: 'dashboard_overview' });
     const shown = await tableValues(page, '#overview-table', ['data-region']);
     check('overview seekers per province equal the API', () => {
       assert.ok(seek.cells.length > 0, 'the API returned no seeker cells');
@@ -194,11 +194,11 @@ async function main() {
 
     // ------------------------------------------------ API latency of the dashboard's calls (printed, not asserted)
     const calls = {
-      'query seekers by province': () => api(fed, fed.tokens.analyst, '/v1/query', { dataset: 'job_seeker_registration', measures: ['count'], group_by: ['province'], filters: { status: ['active'] }, regions }),
-      'query vacancies by province': () => api(fed, fed.tokens.analyst, '/v1/query', { dataset: 'vacancy', measures: ['count', 'sum'], group_by: ['province'], filters: { status: ['open'] }, regions }),
-      'query key groups': () => api(fed, fed.tokens.analyst, '/v1/query', { dataset: 'person', measures: ['count'], group_by: ['province', 'key_group'], regions }),
-      'query registrations by month': () => api(fed, fed.tokens.analyst, '/v1/query', { dataset: 'job_seeker_registration', measures: ['count'], group_by: ['province', 'month'], regions }),
-      'supply-demand report': () => api(fed, fed.tokens.analyst, '/v1/reports/supply-demand'),
+      'query seekers by province': () => api(fed, fed.tokens.analyst, '/v1/query', { dataset: 'job_seeker_registration', measures: ['count'], group_by: ['province'], filters: { status: ['active'] }, regions, purpose: 'dashboard_overview' }),
+      'query vacancies by province': () => api(fed, fed.tokens.analyst, '/v1/query', { dataset: 'vacancy', measures: ['count', 'sum'], group_by: ['province'], filters: { status: ['open'] }, regions, purpose: 'dashboard_overview' }),
+      'query key groups': () => api(fed, fed.tokens.analyst, '/v1/query', { dataset: 'person', measures: ['count'], group_by: ['province', 'key_group'], regions, purpose: 'dashboard_key_groups' }),
+      'query registrations by month': () => api(fed, fed.tokens.analyst, '/v1/query', { dataset: 'job_seeker_registration', measures: ['count'], group_by: ['province', 'month'], regions, purpose: 'dashboard_key_groups' }),
+      'supply-demand report': () => api(fed, fed.tokens.analyst, '/v1/reports/supply-demand' + (regions.length ? '?regions=' + regions.join(',') : '')),
     };
     for (const [name, call] of Object.entries(calls)) {
       const ms = [];
@@ -210,7 +210,7 @@ async function main() {
     // ------------------------------------------------ supply and demand by occupation
     await page.goto(fed.base + '/#/occupations');
     await page.waitForSelector('#occupations-table');
-    const sd = await api(fed, fed.tokens.analyst, '/v1/reports/supply-demand');
+    const sd = await api(fed, fed.tokens.analyst, '/v1/reports/supply-demand' + (regions.length ? '?regions=' + regions.join(',') : ''));
     const sdShown = await tableValues(page, '#occupations-table', ['data-region', 'data-occ']);
     check('supply-demand rows equal the API, suppressed shown as suppressed', () => {
       assert.ok(sd.rows.length > 0, 'no supply-demand rows');
@@ -229,7 +229,7 @@ async function main() {
     // ------------------------------------------------ key groups
     await page.goto(fed.base + '/#/groups');
     await page.waitForSelector('#groups-table');
-    const groups = await api(fed, fed.tokens.analyst, '/v1/query', { dataset: 'person', measures: ['count'], group_by: ['province', 'key_group'], filters: { key_group: ['college_graduate', 'migrant_worker', 'out_of_poverty', 'flexible_worker'] }, regions });
+    const groups = await api(fed, fed.tokens.analyst, '/v1/query', { dataset: 'person', measures: ['count'], group_by: ['province', 'key_group'], filters: { key_group: ['college_graduate', 'migrant_worker', 'out_of_poverty', 'flexible_worker'] }, regions, purpose: 'dashboard_key_groups' });
     const gShown = await tableValues(page, '#groups-table', ['data-region']);
     check('key-group counts equal the API', () => {
       for (const c of groups.cells) assert.equal(gShown[c.group.province][c.group.key_group], asValue(c.count), c.group.key_group);
@@ -263,8 +263,8 @@ async function main() {
     log('verify #1:', await page.textContent('#verify-verdict'), '|', await page.textContent('#verify-steps'));
     check('auditor verify (inclusion + consistency from a recomputed root) says verified', () => assert.equal(v1, 'verified'));
     // More log entries, then verify again: consistency from the checkpoint verified before.
-    await api(fed, fed.tokens.analyst, '/v1/reports/supply-demand');
-    await api(fed, fed.tokens.analyst, '/v1/reports/supply-demand');
+    await api(fed, fed.tokens.analyst, '/v1/reports/supply-demand' + (regions.length ? '?regions=' + regions.join(',') : ''));
+    await api(fed, fed.tokens.analyst, '/v1/reports/supply-demand' + (regions.length ? '?regions=' + regions.join(',') : ''));
     await new Promise((r) => setTimeout(r, 1500)); // checkpoints are published within a second
     await page.click('#verify-button');
     // (No waitForFunction: the page enforces Trusted Types, which blocks evaluated strings.)
