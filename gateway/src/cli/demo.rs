@@ -729,8 +729,8 @@ fn print_ready(gateways: &[Gateway], dir: &Path, s: &Summary, took: Duration) {
         println!("  {:<22} {}/", g.name, g.url());
     }
     println!(
-        "  (the national view fills in once the national gateway fans out to the provinces;\n   \
-         until then each province's dashboard shows its own data)"
+        "  (the national view's figures are signed mTLS fan-outs to the provinces; each\n   \
+         province's own dashboard shows its local data)"
     );
     println!();
     println!(
