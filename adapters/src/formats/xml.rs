@@ -177,6 +177,38 @@ pub(crate) fn decode(
     let mut line = 1u64;
     let mut row = 0u64;
 
+    // Closing an item is the same whether it ends with `/>` or with its end tag.
+    macro_rules! close_item {
+        () => {
+            close(
+                &mut open,
+                &mut capture,
+                &mut |node, path_idx, start_line| {
+                    row += 1;
+                    item_counts[path_idx] += 1;
+                    let loc = format!(
+                        "/{}[{}]",
+                        item_paths[path_idx].join("/"),
+                        item_counts[path_idx]
+                    );
+                    item(
+                        mapping,
+                        &mut emitter,
+                        &segs,
+                        item_paths[path_idx],
+                        &node,
+                        row,
+                        &loc,
+                        start_line,
+                        &raw,
+                        ctx,
+                        sink,
+                    )
+                },
+            )?
+        };
+    }
+
     loop {
         buf.clear();
         let pos = reader.buffer_position();
@@ -222,32 +254,7 @@ pub(crate) fn decode(
                 if is_empty {
                     stack.pop();
                     if capture.is_some() {
-                        close(
-                            &mut open,
-                            &mut capture,
-                            &mut |node, path_idx, start_line| {
-                                row += 1;
-                                item_counts[path_idx] += 1;
-                                let loc = format!(
-                                    "/{}[{}]",
-                                    item_paths[path_idx].join("/"),
-                                    item_counts[path_idx]
-                                );
-                                item(
-                                    mapping,
-                                    &mut emitter,
-                                    &segs,
-                                    item_paths[path_idx],
-                                    &node,
-                                    row,
-                                    &loc,
-                                    start_line,
-                                    &raw,
-                                    ctx,
-                                    sink,
-                                )
-                            },
-                        )?;
+                        close_item!();
                     }
                 }
             }
@@ -263,32 +270,7 @@ pub(crate) fn decode(
                     raw.push_str("</");
                     raw.push_str(&String::from_utf8_lossy(e.name().as_ref()));
                     raw.push('>');
-                    close(
-                        &mut open,
-                        &mut capture,
-                        &mut |node, path_idx, start_line| {
-                            row += 1;
-                            item_counts[path_idx] += 1;
-                            let loc = format!(
-                                "/{}[{}]",
-                                item_paths[path_idx].join("/"),
-                                item_counts[path_idx]
-                            );
-                            item(
-                                mapping,
-                                &mut emitter,
-                                &segs,
-                                item_paths[path_idx],
-                                &node,
-                                row,
-                                &loc,
-                                start_line,
-                                &raw,
-                                ctx,
-                                sink,
-                            )
-                        },
-                    )?;
+                    close_item!();
                 }
             }
             Event::Text(ref t) => {
