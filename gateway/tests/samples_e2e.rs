@@ -10,17 +10,27 @@ use common::Gateway;
 use pes_adapters::{build_adapter, DecodeContext, Decoded, Mapping};
 use pes_gateway::config::SourceConfig;
 use pes_schemas::person_key::PersonKeyer;
+use pes_schemas::RecordBody;
 
 fn adapters_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../adapters")
 }
 
-/// Distinct record ids per record type, and row errors, as the adapter decodes the sample.
-fn local_decode(
-    mapping: &Mapping,
-    body: &[u8],
-    region: &str,
-) -> (BTreeMap<String, usize>, usize, usize) {
+/// What the adapter makes of a sample, decoded locally.
+struct LocalDecode {
+    /// Distinct record ids per record type.
+    ids: BTreeMap<String, usize>,
+    /// Records decoded.
+    records: usize,
+    /// Row errors.
+    errors: usize,
+    /// Job-seeker registrations per key group of their person (the person decoded earlier in
+    /// the same export), keyed by the key group's wire name.
+    registrations_by_group: BTreeMap<String, i64>,
+}
+
+/// Decodes a sample locally, as the gateway's adapter does.
+fn local_decode(mapping: &Mapping, body: &[u8], region: &str) -> LocalDecode {
     let adapter = build_adapter(mapping);
     let keyer = PersonKeyer::new(b"local");
     let ctx = DecodeContext {
@@ -32,6 +42,8 @@ fn local_decode(
     };
     let mut ids: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let (mut records, mut errors) = (0, 0);
+    let mut groups_of: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut registrations_by_group = BTreeMap::new();
     adapter
         .decode(&mut &body[..], &ctx, &mut |d| {
             match d {
@@ -40,17 +52,38 @@ fn local_decode(
                     ids.entry(r.record_type().as_str().to_string())
                         .or_default()
                         .insert(r.record_id.clone());
+                    let body = serde_json::to_value(&r.body).unwrap();
+                    let person_key = body["person_key"].as_str().unwrap_or_default().to_string();
+                    match r.body {
+                        RecordBody::Person(p) => {
+                            let names = p.key_groups.iter().map(|g| {
+                                serde_json::to_value(g)
+                                    .unwrap()
+                                    .as_str()
+                                    .unwrap()
+                                    .to_string()
+                            });
+                            groups_of.insert(person_key, names.collect());
+                        }
+                        RecordBody::JobSeekerRegistration(_) => {
+                            for g in groups_of.get(&person_key).into_iter().flatten() {
+                                *registrations_by_group.entry(g.clone()).or_insert(0) += 1;
+                            }
+                        }
+                        _ => {}
+                    }
                 }
                 Decoded::RowError(_) => errors += 1,
             }
             Ok(())
         })
         .unwrap();
-    (
-        ids.into_iter().map(|(t, s)| (t, s.len())).collect(),
+    LocalDecode {
+        ids: ids.into_iter().map(|(t, s)| (t, s.len())).collect(),
         records,
         errors,
-    )
+        registrations_by_group,
+    }
 }
 
 #[test]
@@ -61,11 +94,17 @@ fn every_shipped_sample_is_counted_back_by_query() {
         ("bj_110000_xml.toml", "bj_110000_export.xml"),
         ("sc_510000_fixed.toml", "sc_510000_legacy.txt"),
     ];
+    let mut linked = 0;
     for (mapping_file, sample_file) in samples {
         let mapping_path = adapters_dir().join("mappings").join(mapping_file);
         let mapping = Mapping::from_path(&mapping_path).unwrap();
         let body = std::fs::read(adapters_dir().join("samples").join(sample_file)).unwrap();
-        let (want, records, errors) = local_decode(&mapping, &body, &mapping.region);
+        let LocalDecode {
+            ids: want,
+            records,
+            errors,
+            registrations_by_group,
+        } = local_decode(&mapping, &body, &mapping.region);
         assert!(records > 0, "{sample_file} decodes to no records");
         let g = Gateway::start_in(&mapping.region, |c| {
             c.k = 1;
@@ -86,6 +125,26 @@ fn every_shipped_sample_is_counted_back_by_query() {
         for (dataset, n) in &want {
             assert_eq!(g.total(dataset) as usize, *n, "{sample_file}: {dataset}");
         }
+        // Registrations are counted under their person's key groups.
+        let v = g.query(serde_json::json!({
+            "dataset": "job_seeker_registration",
+            "group_by": ["key_group"],
+        }));
+        let got: BTreeMap<String, i64> = v["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["group"]["key_group"] != "none")
+            .map(|c| {
+                let group = c["group"]["key_group"].as_str().unwrap().to_string();
+                (group, c["count"].as_i64().unwrap())
+            })
+            .collect();
+        assert_eq!(
+            got, registrations_by_group,
+            "{sample_file}: registrations by key group"
+        );
+        linked += registrations_by_group.values().sum::<i64>();
         // Pushing the same export again changes nothing.
         let (_, again, _) = g.push_raw("prov", &token, ct, body, true);
         assert_eq!(again["duplicate"], true);
@@ -97,6 +156,10 @@ fn every_shipped_sample_is_counted_back_by_query() {
             );
         }
     }
+    assert!(
+        linked > 0,
+        "no sample links a registration to a person's key groups"
+    );
 }
 
 /// Copies the shipped mappings (and their code tables) into `dir`.

@@ -197,7 +197,7 @@ async function main() {
       'query seekers by province': () => api(fed, fed.tokens.analyst, '/v1/query', { dataset: 'job_seeker_registration', measures: ['count'], group_by: ['province'], filters: { status: ['active'] }, regions, purpose: 'dashboard_overview' }),
       'query vacancies by province': () => api(fed, fed.tokens.analyst, '/v1/query', { dataset: 'vacancy', measures: ['count', 'sum'], group_by: ['province'], filters: { status: ['open'] }, regions, purpose: 'dashboard_overview' }),
       'query key groups': () => api(fed, fed.tokens.analyst, '/v1/query', { dataset: 'person', measures: ['count'], group_by: ['province', 'key_group'], regions, purpose: 'dashboard_key_groups' }),
-      'query registrations by month': () => api(fed, fed.tokens.analyst, '/v1/query', { dataset: 'job_seeker_registration', measures: ['count'], group_by: ['province', 'month'], regions, purpose: 'dashboard_key_groups' }),
+      'query registrations by key group and month': () => api(fed, fed.tokens.analyst, '/v1/query', { dataset: 'job_seeker_registration', measures: ['count'], group_by: ['province', 'key_group', 'month'], filters: { key_group: ['college_graduate', 'migrant_worker', 'out_of_poverty', 'flexible_worker'] }, regions, purpose: 'dashboard_key_groups' }),
       'supply-demand report': () => api(fed, fed.tokens.analyst, '/v1/reports/supply-demand' + (regions.length ? '?regions=' + regions.join(',') : '')),
     };
     for (const [name, call] of Object.entries(calls)) {
@@ -233,6 +233,14 @@ async function main() {
     const gShown = await tableValues(page, '#groups-table', ['data-region']);
     check('key-group counts equal the API', () => {
       for (const c of groups.cells) assert.equal(gShown[c.group.province][c.group.key_group], asValue(c.count), c.group.key_group);
+    });
+    const monthly = await api(fed, fed.tokens.analyst, '/v1/query', { dataset: 'job_seeker_registration', measures: ['count'], group_by: ['province', 'key_group', 'month'], filters: { key_group: ['college_graduate', 'migrant_worker', 'out_of_poverty', 'flexible_worker'] }, regions, purpose: 'dashboard_key_groups' });
+    const shownRegion = await page.locator('#groups-months-region').inputValue();
+    const seriesDrawn = await page.locator('#groups-months svg path').count();
+    check('registrations by key group and month are drawn for the selected region', () => {
+      const groupsWithData = new Set(monthly.cells.filter((c) => c.group.province === shownRegion && c.group.month !== 'none' && typeof c.count === 'number').map((c) => c.group.key_group));
+      assert.ok(groupsWithData.size > 0, 'the API has monthly key-group cells for ' + shownRegion);
+      assert.equal(seriesDrawn, groupsWithData.size, 'one line per key group with unsuppressed months');
     });
     await page.screenshot({ path: path.join(artifacts, '03-groups.png'), fullPage: true });
 

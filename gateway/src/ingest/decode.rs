@@ -5,12 +5,16 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use chrono::NaiveDate;
-use pes_schemas::Record;
+use std::hash::{Hash, Hasher};
+
+use pes_schemas::{Record, RecordBody};
+use rustc_hash::{FxHashMap, FxHasher};
 use serde::{Deserialize, Serialize};
 
 use crate::ingest::batch::EntryBuilder;
 use crate::ingest::IngestError;
 use crate::keys::DataKey;
+use crate::store::facts::key_group_mask;
 use crate::store::value::{encode_key, encode_value, SharedEnvelope};
 
 /// Content types the native (national NDJSON) source accepts.
@@ -99,6 +103,10 @@ pub struct EntrySink<'a> {
     quarantined: u64,
     row_errors: Vec<RowProblem>,
     shared: Option<SharedEnvelope>,
+    /// Key groups of the persons seen so far in this batch, by a 64-bit hash of the person_key
+    /// (16 bytes an entry instead of a copy of the key), so a registration pushed with its
+    /// person can be counted under the person's key groups.
+    person_groups: FxHashMap<u64, u8>,
     /// The export's header line, kept with quarantined rows for retry.
     pub header: Option<String>,
 }
@@ -119,6 +127,7 @@ impl<'a> EntrySink<'a> {
             quarantined: 0,
             row_errors: Vec::new(),
             shared: None,
+            person_groups: FxHashMap::default(),
             header: None,
         }
     }
@@ -156,17 +165,42 @@ impl<'a> EntrySink<'a> {
         let key = self.input.key;
         let today = self.input.today;
         let batch_id = self.input.batch_id;
+        let person_groups = self.link_person(&record);
         let shared = &mut self.shared;
         let (rtype, id) = (record.record_type(), record.record_id.clone());
         self.builder
             .push_record(
                 |k| encode_key(rtype, &id, k),
-                |v| encode_value(&mut record, key, today, batch_id, shared, v).map(|_| ()),
+                |v| {
+                    encode_value(&mut record, key, today, batch_id, shared, person_groups, v)
+                        .map(|_| ())
+                },
             )
             .map_err(|e| IngestError::Malformed {
                 location,
                 message: format!("record could not be encoded: {e}"),
             })
+    }
+
+    /// Remembers a person's key groups; for a registration, returns its person's (when the
+    /// person came earlier in this batch).
+    fn link_person(&mut self, record: &Record) -> Option<u8> {
+        let hash = |person_key: &str| {
+            let mut h = FxHasher::default();
+            person_key.hash(&mut h);
+            h.finish()
+        };
+        match &record.body {
+            RecordBody::Person(p) => {
+                let mask = key_group_mask(&p.key_groups);
+                self.person_groups.insert(hash(&p.person_key), mask);
+                None
+            }
+            RecordBody::JobSeekerRegistration(r) => {
+                self.person_groups.get(&hash(&r.person_key)).copied()
+            }
+            _ => None,
+        }
     }
 
     /// What this sink was started with.

@@ -126,9 +126,16 @@ impl Dim {
         use Dim::*;
         match rtype {
             RecordType::Person => &[Prefecture, Education, Sex, AgeBand, KeyGroup],
-            RecordType::JobSeekerRegistration => {
-                &[Prefecture, OccupationMajor, OccupationMinor, Status, Month]
-            }
+            // A registration's key groups are its person's, linked at ingest
+            // (`ingest::decode`), so new registrations can be counted by key group and month.
+            RecordType::JobSeekerRegistration => &[
+                Prefecture,
+                OccupationMajor,
+                OccupationMinor,
+                KeyGroup,
+                Status,
+                Month,
+            ],
             RecordType::Employer => &[Prefecture, Status],
             RecordType::Vacancy => &[
                 Prefecture,
@@ -209,6 +216,11 @@ pub fn sum_measure(rtype: RecordType) -> Option<&'static str> {
     }
 }
 
+/// The bit mask of key groups (bit i: the group with discriminant i).
+pub fn key_group_mask(groups: &[pes_schemas::KeyGroup]) -> u8 {
+    groups.iter().fold(0, |m, g| m | 1 << (*g as u8))
+}
+
 /// The coded values of one record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Facts {
@@ -216,7 +228,9 @@ pub struct Facts {
     pub rtype: RecordType,
     /// One value per [`Dim`]; 0 is "none". `KeyGroup` is kept in `key_groups` instead.
     pub vals: [u32; DIMS],
-    /// Bit i set: member of key group i.
+    /// Bit i set: member of key group i. For a person, from its `key_groups`; for a job-seeker
+    /// registration, the key groups of its person as pushed in the same batch (see
+    /// [`Facts::link_person`]).
     pub key_groups: u8,
     /// The type's summable measure (see [`sum_measure`]).
     pub measure: u32,
@@ -261,6 +275,15 @@ impl Facts {
         self.vals[d.index()]
     }
 
+    /// Links a record to the key groups of its person (`person_groups`, looked up by
+    /// person_key): only job-seeker registrations take them, so that registrations can be
+    /// counted by key group and month although a person record carries no date.
+    pub fn link_person(&mut self, person_groups: Option<u8>) {
+        if self.rtype == RecordType::JobSeekerRegistration {
+            self.key_groups = person_groups.unwrap_or(0);
+        }
+    }
+
     /// Computes the facts of a record; `today` places the age band.
     pub fn of(record: &Record, today: NaiveDate) -> Facts {
         let mut f = Facts {
@@ -280,9 +303,7 @@ impl Facts {
                 set(&mut f, Dim::Education, small_code(&p.education));
                 set(&mut f, Dim::Sex, small_code(&p.sex));
                 set(&mut f, Dim::AgeBand, Some(age_band(p.birth_date, today)));
-                for g in &p.key_groups {
-                    f.key_groups |= 1 << (*g as u8);
-                }
+                f.key_groups = key_group_mask(&p.key_groups);
             }
             RecordBody::JobSeekerRegistration(r) => {
                 set(

@@ -90,15 +90,19 @@ pub fn encode_key(rtype: RecordType, record_id: &str, out: &mut Vec<u8>) {
 
 /// Encodes a record's value into `out`, sealing and removing its protected fields. `shared` is
 /// the batch's shared envelope: set from the first record, compared with the others.
+/// `person_groups` are the key groups of the record's person when the caller knows them (see
+/// [`Facts::link_person`]).
 pub fn encode_value(
     record: &mut Record,
     key: &DataKey,
     today: NaiveDate,
     batch_id: &[u8; 32],
     shared: &mut Option<SharedEnvelope>,
+    person_groups: Option<u8>,
     out: &mut Vec<u8>,
 ) -> Result<Facts, ValueError> {
-    let facts = Facts::of(record, today);
+    let mut facts = Facts::of(record, today);
+    facts.link_person(person_groups);
     let protected = match &mut record.body {
         RecordBody::Person(p) => p.protected.take(),
         _ => None,
@@ -255,7 +259,7 @@ mod tests {
             }
             let want = r.clone();
             let mut v = Vec::new();
-            encode_value(&mut r, &key, today, &[5; 32], &mut shared, &mut v).unwrap();
+            encode_value(&mut r, &key, today, &[5; 32], &mut shared, None, &mut v).unwrap();
             assert_eq!(v[HEAD], if tweak { FORM_WHOLE } else { FORM_COMPACT });
             let back = decode_value(&want.record_id, &v, shared.as_ref(), &key, true).unwrap();
             assert_eq!(back, want, "record {i}");

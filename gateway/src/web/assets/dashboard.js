@@ -431,7 +431,7 @@
     try {
       const [people, months] = await Promise.all([
         federatedQuery({ dataset: 'person', measures: ['count'], group_by: ['province', 'key_group'], filters: { key_group: KEY_GROUPS.map((g) => g[0]) }, purpose: 'dashboard_key_groups' }),
-        federatedQuery({ dataset: 'job_seeker_registration', measures: ['count'], group_by: ['province', 'month'], purpose: 'dashboard_key_groups' }),
+        federatedQuery({ dataset: 'job_seeker_registration', measures: ['count'], group_by: ['province', 'key_group', 'month'], filters: { key_group: KEY_GROUPS.map((g) => g[0]) }, purpose: 'dashboard_key_groups' }),
       ]);
       const k = people.k;
       const table = new Map();
@@ -440,22 +440,32 @@
         row[c.group.key_group] = c.suppressed ? null : c.count;
         table.set(c.group.province, row);
       }
-      // Month series per region (registrations), top regions by volume.
+      // New registrations per key group and month, one region at a time: a suppressed cell
+      // stays suppressed (summing regions would hide which parts were < k).
       const monthSet = new Set();
-      const perRegion = new Map();
+      const perRegion = new Map(); // region -> key group -> month -> count | null
       for (const c of months.cells) {
         if (!c.group.month || c.group.month === 'none') continue;
         monthSet.add(c.group.month);
-        const m = perRegion.get(c.group.province) || new Map();
-        m.set(c.group.month, c.suppressed ? null : c.count);
-        perRegion.set(c.group.province, m);
+        const byGroup = perRegion.get(c.group.province) || new Map();
+        const pts = byGroup.get(c.group.key_group) || new Map();
+        pts.set(c.group.month, c.suppressed ? null : c.count);
+        byGroup.set(c.group.key_group, pts);
+        perRegion.set(c.group.province, byGroup);
       }
       const monthList = [...monthSet].sort().slice(-24);
-      const palette = ['#0b5cad', '#e07b00', '#2f8f5b', '#8e44ad', '#c0392b', '#16a085', '#7f8c8d', '#d35400'];
-      const series = [...perRegion.entries()]
-        .map(([code, pts]) => ({ code, pts, total: [...pts.values()].reduce((t, v) => t + (v || 0), 0) }))
-        .sort((a, b) => b.total - a.total).slice(0, 8)
-        .map((r, i) => ({ name: regionName(r.code), color: palette[i], points: r.pts }));
+      const volume = (code) => [...perRegion.get(code).values()].reduce((t, pts) => t + [...pts.values()].reduce((u, v) => u + (v || 0), 0), 0);
+      const monthRegions = [...perRegion.keys()].sort((a, b) => volume(b) - volume(a));
+      const chartBox = h('div', { id: 'groups-months' });
+      const drawMonths = (code) => {
+        const byGroup = perRegion.get(code) || new Map();
+        const series = KEY_GROUPS.map(([g, zh, en, color]) => ({ name: zh + ' ' + en, color, points: byGroup.get(g) || new Map() }));
+        fill(chartBox, lineChart(monthList, series, k));
+        paintSwatches(chartBox);
+      };
+      const regionSelect = h('select', { id: 'groups-months-region', 'aria-label': '区域 region' },
+        monthRegions.map((code) => h('option', { value: code }, regionName(code))));
+      regionSelect.addEventListener('change', () => drawMonths(regionSelect.value));
       const regions = [...table.keys()].sort();
       fill(body, 
         h('div', { class: 'card' }, h('h3', {}, bi('各区域重点群体人数', 'People in each key group by region')),
@@ -464,9 +474,10 @@
             h('tbody', {}, regions.map((code) => h('tr', { 'data-region': code }, h('td', {}, regionName(code)),
               KEY_GROUPS.map(([g]) => (g in table.get(code) ? numTd(g, table.get(code)[g], k) : h('td', { class: 'num', 'data-k': g, 'data-value': '0' }, '0')))))))),
           h('p', { class: 'muted' }, '一人可属于多个群体。 A person counts once in each of their groups.')),
-        h('div', { class: 'card' }, h('h3', {}, bi('按月新增求职登记', 'Job-seeker registrations by month and region')),
-          monthList.length ? lineChart(monthList, series, k) : h('p', { class: 'muted' }, '无按月数据 no monthly data'),
-          h('p', { class: 'muted' }, '网关的人员记录不带月份维度，故按月趋势以求职登记计。 Person records carry no month dimension in the query engine, so the monthly trend counts job-seeker registrations.')));
+        h('div', { class: 'card' }, h('h3', {}, bi('重点群体按月新增求职登记', 'New job-seeker registrations by key group and month')),
+          monthList.length ? h('div', {}, h('label', {}, bi('区域', 'Region'), regionSelect), chartBox) : h('p', { class: 'muted' }, '无按月数据 no monthly data'),
+          h('p', { class: 'muted' }, '登记按其人员的重点群体计（人员与登记同批推送）。 A registration counts under the key groups of its person, as pushed in the same batch.')));
+      if (monthList.length) drawMonths(monthRegions[0]);
       paintSwatches(body);
     } catch (e) {
       fill(body, errorBox(e));
