@@ -37,7 +37,7 @@ fn push(store: &Store, rollups: &mut Rollups, key: &DataKey, batch: &[(u64, u64,
         let (t, id) = (r.record_type(), r.record_id.clone());
         b.push_record(
             |k| encode_key(t, &id, k),
-            |v| encode_value(&mut r, key, today, &batch_id, &mut shared, v).map(|_| ()),
+            |v| encode_value(&mut r, key, today, &batch_id, &mut shared, None, v).map(|_| ()),
         )
         .unwrap();
     }
