@@ -235,19 +235,24 @@ impl<'a> Slots<'_, 'a> {
         }
     }
 
-    fn opt_text(&mut self) -> Result<Option<String>, FieldFail> {
+    /// The next value as text, borrowed where it can be.
+    fn opt_str(&mut self) -> Result<Option<Cow<'a, str>>, FieldFail> {
         let (slot, v) = self.take();
         match v {
             V::Absent => Ok(None),
             V::Text(t) if t.is_empty() => Ok(None),
-            V::Text(t) => Ok(Some(t.into_owned())),
-            V::Date(d) => Ok(Some(d.to_string())),
+            V::Text(t) => Ok(Some(t)),
+            V::Date(d) => Ok(Some(Cow::Owned(d.to_string()))),
             V::List(_) => Err(Self::fail(
                 slot,
                 RowErrorCode::BadValue,
                 "a list where one value is expected",
             )),
         }
+    }
+
+    fn opt_text(&mut self) -> Result<Option<String>, FieldFail> {
+        Ok(self.opt_str()?.map(Cow::into_owned))
     }
 
     fn text(&mut self) -> Result<String, FieldFail> {
@@ -349,31 +354,21 @@ impl<'a> Slots<'_, 'a> {
     }
 
     /// The raw ID number: parsed, normalised and keyed.
-    fn id(
-        &mut self,
-        keyer: &dyn Fn(&IdNumber) -> String,
-    ) -> Result<Option<(IdNumber, String)>, FieldFail> {
+    fn id(&mut self, id_of: IdOf<'_>) -> Result<Option<(IdNumber, String)>, FieldFail> {
         let slot = self.next;
-        match self.opt_text()? {
+        match self.opt_str()? {
             None => Ok(None),
-            Some(raw) => {
-                let id = IdNumber::parse(&raw).map_err(|_| {
-                    Self::fail(
-                        slot,
-                        RowErrorCode::BadIdNumber,
-                        "not a valid GB 11643 ID number",
-                    )
-                })?;
-                let key = keyer(&id);
-                Ok(Some((id, key)))
-            }
+            Some(raw) => id_of(&raw).map(Some).ok_or_else(|| {
+                Self::fail(
+                    slot,
+                    RowErrorCode::BadIdNumber,
+                    "not a valid GB 11643 ID number",
+                )
+            }),
         }
     }
 
-    fn req_id(
-        &mut self,
-        keyer: &dyn Fn(&IdNumber) -> String,
-    ) -> Result<(IdNumber, String), FieldFail> {
+    fn req_id(&mut self, keyer: IdOf<'_>) -> Result<(IdNumber, String), FieldFail> {
         let slot = self.next;
         self.id(keyer)?
             .ok_or_else(|| Self::fail(slot, RowErrorCode::Missing, "required ID number is missing"))
@@ -385,12 +380,15 @@ pub(crate) fn parse_enum<T: for<'de> Deserialize<'de>>(s: &str) -> Option<T> {
     T::deserialize(StrDeserializer::<ValueError>::new(s)).ok()
 }
 
+/// Parses a raw ID number and derives its person key; `None` when it is not a valid ID number.
+pub(crate) type IdOf<'k> = &'k dyn Fn(&str) -> Option<(IdNumber, String)>;
+
 /// Builds the typed body of a record from slot values (slots 0 and 1 are skipped: envelope).
-/// `keyer` turns a checked ID number into its person key.
+/// `keyer` parses the raw ID number and gives its person key.
 pub(crate) fn build_body(
     t: RecordType,
     vals: &mut [V<'_>],
-    keyer: &dyn Fn(&IdNumber) -> String,
+    keyer: IdOf<'_>,
 ) -> Result<RecordBody, FieldFail> {
     let mut s = Slots { vals, next: 2 };
     Ok(match t {

@@ -11,7 +11,7 @@ use crate::national::IdNumber;
 use crate::target::V;
 
 /// A compiled transform step.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Step {
     Trim,
     Halfwidth,
@@ -27,7 +27,7 @@ pub(crate) enum Step {
 }
 
 /// A date format: chrono pattern or Excel serial day number.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum DateFormat {
     Pattern(DatePattern),
     ExcelSerial,
@@ -35,7 +35,7 @@ pub(crate) enum DateFormat {
 
 /// A chrono date pattern, with a fast path for the common ones (only `%Y`, `%m`, `%d` and
 /// literal text): chrono re-reads the pattern on every call, which dominated row cost.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct DatePattern {
     /// The pattern as written.
     pub text: String,

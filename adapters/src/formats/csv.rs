@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use crate::adapter::{AdapterError, DecodeContext, DecodeSummary, Decoded, SinkError};
 use crate::encoding::{encoding_of, io_to_adapter, StrictDecoder};
-use crate::engine::{Emitter, Frame};
+use crate::engine::{Emitter, Frame, FrameCache};
 use crate::mapping::{EncodingName, Format, Mapping};
 use crate::target::V;
 
@@ -247,9 +247,10 @@ pub(crate) fn decode(
                 continue;
             }
         }
+        let mut cache = FrameCache::default();
         for spec in &mapping.records {
             if emitter.applies(spec, &frame) {
-                emitter.emit(spec, &frame, ctx, sink)?;
+                emitter.emit(spec, &frame, &mut cache, ctx, sink)?;
             }
         }
     }
