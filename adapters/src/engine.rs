@@ -418,6 +418,7 @@ impl<'m> Emitter<'m> {
 }
 
 /// Applies a field's default (when empty) and prefix to its transformed value.
+#[inline]
 fn finish<'f>(f: &'f Field, mut v: V<'f>) -> V<'f> {
     if v.is_empty() {
         if let Some(d) = &f.default {

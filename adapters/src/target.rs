@@ -255,10 +255,16 @@ impl<'a> Slots<'_, 'a> {
         Ok(self.opt_str()?.map(Cow::into_owned))
     }
 
-    fn text(&mut self) -> Result<String, FieldFail> {
+    /// The next value as required text, borrowed where it can be (enumerations and flags are
+    /// parsed from it, not stored).
+    fn str(&mut self) -> Result<Cow<'a, str>, FieldFail> {
         let slot = self.next;
-        self.opt_text()?
+        self.opt_str()?
             .ok_or_else(|| Self::fail(slot, RowErrorCode::Missing, "required value is missing"))
+    }
+
+    fn text(&mut self) -> Result<String, FieldFail> {
+        Ok(self.str()?.into_owned())
     }
 
     fn opt_date(&mut self) -> Result<Option<NaiveDate>, FieldFail> {
@@ -312,7 +318,7 @@ impl<'a> Slots<'_, 'a> {
 
     fn boolean(&mut self) -> Result<bool, FieldFail> {
         let slot = self.next;
-        let t = self.text()?;
+        let t = self.str()?;
         match t.to_ascii_lowercase().as_str() {
             "true" | "1" | "y" | "yes" | "是" | "t" => Ok(true),
             "false" | "0" | "n" | "no" | "否" | "f" => Ok(false),
@@ -326,25 +332,30 @@ impl<'a> Slots<'_, 'a> {
 
     fn enumerated<T: for<'de> Deserialize<'de>>(&mut self) -> Result<T, FieldFail> {
         let slot = self.next;
-        let t = self.text()?;
+        let t = self.str()?;
         parse_enum(&t)
             .ok_or_else(|| Self::fail(slot, RowErrorCode::BadValue, "not an allowed value"))
     }
 
-    fn list(&mut self) -> Result<Vec<String>, FieldFail> {
+    /// The next value as a list, items borrowed where they can be.
+    fn cow_list(&mut self) -> Vec<Cow<'a, str>> {
         let (_, v) = self.take();
-        Ok(match v {
+        match v {
             V::Absent => Vec::new(),
             V::Text(t) if t.is_empty() => Vec::new(),
-            V::Text(t) => vec![t.into_owned()],
-            V::Date(d) => vec![d.to_string()],
-            V::List(l) => l.into_iter().map(Cow::into_owned).collect(),
-        })
+            V::Text(t) => vec![t],
+            V::Date(d) => vec![Cow::Owned(d.to_string())],
+            V::List(l) => l,
+        }
+    }
+
+    fn list(&mut self) -> Result<Vec<String>, FieldFail> {
+        Ok(self.cow_list().into_iter().map(Cow::into_owned).collect())
     }
 
     fn enum_list<T: for<'de> Deserialize<'de>>(&mut self) -> Result<Vec<T>, FieldFail> {
         let slot = self.next;
-        self.list()?
+        self.cow_list()
             .iter()
             .map(|s| {
                 parse_enum(s)

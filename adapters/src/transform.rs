@@ -169,6 +169,7 @@ fn fail(code: RowErrorCode, message: impl Into<String>) -> StepFail {
 }
 
 /// Applies one step.
+#[inline]
 pub(crate) fn apply<'a>(step: &Step, v: V<'a>, tables: &'a [CodeTable]) -> Result<V<'a>, StepFail> {
     match v {
         V::Absent => Ok(V::Absent),
