@@ -174,7 +174,7 @@ impl<'m> Emitter<'m> {
     {
         let defs = fields_of(spec.record_type);
         // On the stack: no record type has more than MAX_FIELDS target fields.
-        let mut slots = Slots::new();
+        let mut slots = FieldValues::new();
         for (slot, field) in spec.fields.iter().enumerate().take(MAX_FIELDS) {
             if let Some(f) = field {
                 let v = self.cached_value(f, frame, cache).map_err(|fail| {
@@ -422,11 +422,11 @@ impl<'m> Emitter<'m> {
 /// The mapped values of one record's target fields. Building the body takes each value out,
 /// leaving `Absent`; dropping checks for that inline rather than calling `V`'s drop glue for all
 /// [`MAX_FIELDS`] slots (those calls cost more per row than the trims and code lookups).
-struct Slots<'f>(ManuallyDrop<[V<'f>; MAX_FIELDS]>);
+struct FieldValues<'f>(ManuallyDrop<[V<'f>; MAX_FIELDS]>);
 
-impl<'f> Slots<'f> {
+impl<'f> FieldValues<'f> {
     fn new() -> Self {
-        Slots(ManuallyDrop::new(std::array::from_fn(|_| V::Absent)))
+        FieldValues(ManuallyDrop::new(std::array::from_fn(|_| V::Absent)))
     }
 
     fn set(&mut self, slot: usize, v: V<'f>) {
@@ -440,7 +440,7 @@ impl<'f> Slots<'f> {
     }
 }
 
-impl Drop for Slots<'_> {
+impl Drop for FieldValues<'_> {
     fn drop(&mut self) {
         for v in self.0.iter_mut() {
             if !matches!(v, V::Absent) {
