@@ -4,13 +4,14 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::mem::ManuallyDrop;
 
 use pes_schemas::{Provenance, Record, RecordType, SCHEMA_VERSION};
 
 use crate::adapter::{DecodeContext, DecodeSummary, Decoded, RowError, RowErrorCode, SinkError};
 use crate::mapping::{CondTest, Condition, Field, Mapping, RecordSpec, SourceRef};
 use crate::mask::mask;
-use crate::national;
+use crate::national::{self, IdNumber};
 use crate::target::{build_body, code_lists_of, fields_of, V};
 use crate::transform;
 
@@ -34,9 +35,27 @@ pub(crate) trait Frame {
 pub(crate) struct Emitter<'m> {
     mapping: &'m Mapping,
     code_lists: Vec<BTreeMap<String, String>>,
-    /// The last ID number keyed and its key: a row's records usually share one person.
-    last_key: RefCell<Option<(String, String)>>,
+    /// The last raw ID number seen, parsed and keyed: a row's records usually share one person,
+    /// so each row parses and HMACs it once.
+    last_id: RefCell<Option<(String, IdNumber, String)>>,
     pub summary: DecodeSummary,
+}
+
+/// Most transform chains one frame caches (see [`Field::shared`]); further shared chains are
+/// simply recomputed.
+pub(crate) const SHARED_CHAINS: usize = 16;
+
+/// Results of the transform chains several fields share, for one frame (row, item or element).
+pub(crate) struct FrameCache<'f> {
+    vals: [Option<V<'f>>; SHARED_CHAINS],
+}
+
+impl Default for FrameCache<'_> {
+    fn default() -> Self {
+        FrameCache {
+            vals: std::array::from_fn(|_| None),
+        }
+    }
 }
 
 /// Most target fields of any record type (vacancy has 15).
@@ -61,7 +80,7 @@ impl<'m> Emitter<'m> {
         Emitter {
             mapping,
             code_lists,
-            last_key: RefCell::new(None),
+            last_id: RefCell::new(None),
             summary: DecodeSummary::default(),
         }
     }
@@ -122,14 +141,19 @@ impl<'m> Emitter<'m> {
     }
 
     /// Builds, validates and sends the record `spec` declares for `frame` (or a row error).
-    pub(crate) fn emit<F: Frame>(
+    /// `cache` belongs to `frame`: one per frame, shared by the records it yields.
+    pub(crate) fn emit<'f, F: Frame>(
         &mut self,
-        spec: &RecordSpec,
-        frame: &F,
+        spec: &'f RecordSpec,
+        frame: &'f F,
+        cache: &mut FrameCache<'f>,
         ctx: &DecodeContext<'_>,
         sink: &mut dyn FnMut(Decoded) -> Result<(), SinkError>,
-    ) -> Result<(), SinkError> {
-        match self.build(spec, frame, ctx) {
+    ) -> Result<(), SinkError>
+    where
+        'm: 'f,
+    {
+        match self.build(spec, frame, cache, ctx) {
             Ok(record) => {
                 self.summary.records += 1;
                 sink(Decoded::Record(Box::new(record)))
@@ -138,23 +162,28 @@ impl<'m> Emitter<'m> {
         }
     }
 
-    pub(crate) fn build<F: Frame>(
+    pub(crate) fn build<'f, F: Frame>(
         &self,
-        spec: &RecordSpec,
-        frame: &F,
+        spec: &'f RecordSpec,
+        frame: &'f F,
+        cache: &mut FrameCache<'f>,
         ctx: &DecodeContext<'_>,
-    ) -> Result<Record, Box<RowError>> {
+    ) -> Result<Record, Box<RowError>>
+    where
+        'm: 'f,
+    {
         let defs = fields_of(spec.record_type);
         // On the stack: no record type has more than MAX_FIELDS target fields.
-        let mut slots: [V<'_>; MAX_FIELDS] = std::array::from_fn(|_| V::Absent);
-        let vals = &mut slots[..defs.len().min(MAX_FIELDS)];
+        let mut slots = FieldValues::new();
         for (slot, field) in spec.fields.iter().enumerate().take(MAX_FIELDS) {
             if let Some(f) = field {
-                vals[slot] = self.value(f, frame).map_err(|fail| {
+                let v = self.cached_value(f, frame, cache).map_err(|fail| {
                     self.field_error(spec, slot, frame, fail.code, None, fail.message)
                 })?;
+                slots.set(slot, v);
             }
         }
+        let vals = &mut slots.0[..defs.len().min(MAX_FIELDS)];
         let source_record_id = match std::mem::replace(&mut vals[0], V::Absent) {
             V::Text(t) if !t.is_empty() => t.into_owned(),
             _ => {
@@ -181,17 +210,28 @@ impl<'m> Emitter<'m> {
             })?,
             _ => 1,
         };
-        let key_of = |id: &national::IdNumber| -> String {
-            if let Some((last_id, key)) = &*self.last_key.borrow() {
-                if last_id == id.as_str() {
-                    return key.clone();
+        let id_of = |raw: &str| -> Option<(IdNumber, String)> {
+            if let Some((last_raw, id, key)) = &*self.last_id.borrow() {
+                if last_raw == raw {
+                    return Some((*id, key.clone()));
                 }
             }
-            let key = ctx.keyer.key(id);
-            *self.last_key.borrow_mut() = Some((id.as_str().to_string(), key.clone()));
-            key
+            let id = IdNumber::parse(raw).ok()?;
+            let key = ctx.keyer.key(&id);
+            let mut last = self.last_id.borrow_mut();
+            match &mut *last {
+                // Reuse the buffer: this runs once per row.
+                Some((last_raw, last_id, last_key)) => {
+                    last_raw.clear();
+                    last_raw.push_str(raw);
+                    *last_id = id;
+                    last_key.clone_from(&key);
+                }
+                None => *last = Some((raw.to_string(), id, key.clone())),
+            }
+            Some((id, key))
         };
-        let body = build_body(spec.record_type, vals, &key_of).map_err(|fail| {
+        let body = build_body(spec.record_type, vals, &id_of).map_err(|fail| {
             self.field_error(spec, fail.slot, frame, fail.code, None, fail.message)
         })?;
         let record = Record {
@@ -273,12 +313,49 @@ impl<'m> Emitter<'m> {
         Ok(record)
     }
 
-    /// Reads and transforms one field.
-    pub(crate) fn value<'f, F: Frame>(
-        &'f self,
+    /// Reads and transforms one field, taking a chain that other fields share from `cache`
+    /// (computing and storing it the first time in this frame).
+    pub(crate) fn cached_value<'f, F: Frame>(
+        &self,
         f: &'f Field,
         frame: &'f F,
-    ) -> Result<V<'f>, transform::StepFail> {
+        cache: &mut FrameCache<'f>,
+    ) -> Result<V<'f>, transform::StepFail>
+    where
+        'm: 'f,
+    {
+        let Some(slot) = f.shared.and_then(|i| cache.vals.get_mut(i)) else {
+            return self.value(f, frame);
+        };
+        let v = match slot {
+            Some(v) => v.clone(),
+            None => {
+                let v = self.chain(f, frame)?;
+                *slot = Some(v.clone());
+                v
+            }
+        };
+        Ok(finish(f, v))
+    }
+
+    /// Reads and transforms one field.
+    pub(crate) fn value<'f, F: Frame>(
+        &self,
+        f: &'f Field,
+        frame: &'f F,
+    ) -> Result<V<'f>, transform::StepFail>
+    where
+        'm: 'f,
+    {
+        Ok(finish(f, self.chain(f, frame)?))
+    }
+
+    /// Reads a field's sources and runs its steps (before its default and prefix).
+    fn chain<'f, F: Frame>(&self, f: &'f Field, frame: &'f F) -> Result<V<'f>, transform::StepFail>
+    where
+        'm: 'f,
+    {
+        let tables: &'m [transform::CodeTable] = &self.mapping.tables;
         let mut v: V<'f> = match (&f.constant, f.sources.as_slice()) {
             (Some(c), _) => V::Text(Cow::Borrowed(c.as_str())),
             (None, [one]) => read(one, frame),
@@ -292,20 +369,7 @@ impl<'m> Emitter<'m> {
             }
         };
         for step in &f.steps {
-            v = transform::apply(step, v, &self.mapping.tables)?;
-        }
-        if v.is_empty() {
-            if let Some(d) = &f.default {
-                v = V::Text(Cow::Borrowed(d.as_str()));
-            }
-        }
-        if let (Some(p), V::Text(t)) = (&f.prefix, &v) {
-            if !t.is_empty() {
-                let mut s = String::with_capacity(p.len() + t.len());
-                s.push_str(p);
-                s.push_str(t);
-                v = V::Text(Cow::Owned(s));
-            }
+            v = transform::apply(step, v, tables)?;
         }
         Ok(v)
     }
@@ -353,6 +417,57 @@ impl<'m> Emitter<'m> {
             raw_row: frame.raw(),
         })
     }
+}
+
+/// The mapped values of one record's target fields. Building the body takes each value out,
+/// leaving `Absent`; dropping checks for that inline rather than calling `V`'s drop glue for all
+/// [`MAX_FIELDS`] slots (those calls cost more per row than the trims and code lookups).
+struct FieldValues<'f>(ManuallyDrop<[V<'f>; MAX_FIELDS]>);
+
+impl<'f> FieldValues<'f> {
+    fn new() -> Self {
+        FieldValues(ManuallyDrop::new(std::array::from_fn(|_| V::Absent)))
+    }
+
+    fn set(&mut self, slot: usize, v: V<'f>) {
+        let old = std::mem::replace(&mut self.0[slot], v);
+        if matches!(old, V::Absent) {
+            // Owns nothing: skip the drop glue.
+            std::mem::forget(old);
+        } else {
+            drop(old);
+        }
+    }
+}
+
+impl Drop for FieldValues<'_> {
+    fn drop(&mut self) {
+        for v in self.0.iter_mut() {
+            if !matches!(v, V::Absent) {
+                // A value not taken (a record refused part-way): drop it here.
+                *v = V::Absent;
+            }
+        }
+    }
+}
+
+/// Applies a field's default (when empty) and prefix to its transformed value.
+#[inline]
+fn finish<'f>(f: &'f Field, mut v: V<'f>) -> V<'f> {
+    if v.is_empty() {
+        if let Some(d) = &f.default {
+            v = V::Text(Cow::Borrowed(d.as_str()));
+        }
+    }
+    if let (Some(p), V::Text(t)) = (&f.prefix, &v) {
+        if !t.is_empty() {
+            let mut s = String::with_capacity(p.len() + t.len());
+            s.push_str(p);
+            s.push_str(t);
+            v = V::Text(Cow::Owned(s));
+        }
+    }
+    v
 }
 
 fn read<'f, F: Frame>(s: &SourceRef, frame: &'f F) -> V<'f> {

@@ -235,13 +235,14 @@ impl<'a> Slots<'_, 'a> {
         }
     }
 
-    fn opt_text(&mut self) -> Result<Option<String>, FieldFail> {
+    /// The next value as text, borrowed where it can be.
+    fn opt_str(&mut self) -> Result<Option<Cow<'a, str>>, FieldFail> {
         let (slot, v) = self.take();
         match v {
             V::Absent => Ok(None),
             V::Text(t) if t.is_empty() => Ok(None),
-            V::Text(t) => Ok(Some(t.into_owned())),
-            V::Date(d) => Ok(Some(d.to_string())),
+            V::Text(t) => Ok(Some(t)),
+            V::Date(d) => Ok(Some(Cow::Owned(d.to_string()))),
             V::List(_) => Err(Self::fail(
                 slot,
                 RowErrorCode::BadValue,
@@ -250,10 +251,20 @@ impl<'a> Slots<'_, 'a> {
         }
     }
 
-    fn text(&mut self) -> Result<String, FieldFail> {
+    fn opt_text(&mut self) -> Result<Option<String>, FieldFail> {
+        Ok(self.opt_str()?.map(Cow::into_owned))
+    }
+
+    /// The next value as required text, borrowed where it can be (enumerations and flags are
+    /// parsed from it, not stored).
+    fn str(&mut self) -> Result<Cow<'a, str>, FieldFail> {
         let slot = self.next;
-        self.opt_text()?
+        self.opt_str()?
             .ok_or_else(|| Self::fail(slot, RowErrorCode::Missing, "required value is missing"))
+    }
+
+    fn text(&mut self) -> Result<String, FieldFail> {
+        Ok(self.str()?.into_owned())
     }
 
     fn opt_date(&mut self) -> Result<Option<NaiveDate>, FieldFail> {
@@ -307,7 +318,7 @@ impl<'a> Slots<'_, 'a> {
 
     fn boolean(&mut self) -> Result<bool, FieldFail> {
         let slot = self.next;
-        let t = self.text()?;
+        let t = self.str()?;
         match t.to_ascii_lowercase().as_str() {
             "true" | "1" | "y" | "yes" | "是" | "t" => Ok(true),
             "false" | "0" | "n" | "no" | "否" | "f" => Ok(false),
@@ -321,25 +332,30 @@ impl<'a> Slots<'_, 'a> {
 
     fn enumerated<T: for<'de> Deserialize<'de>>(&mut self) -> Result<T, FieldFail> {
         let slot = self.next;
-        let t = self.text()?;
+        let t = self.str()?;
         parse_enum(&t)
             .ok_or_else(|| Self::fail(slot, RowErrorCode::BadValue, "not an allowed value"))
     }
 
-    fn list(&mut self) -> Result<Vec<String>, FieldFail> {
+    /// The next value as a list, items borrowed where they can be.
+    fn cow_list(&mut self) -> Vec<Cow<'a, str>> {
         let (_, v) = self.take();
-        Ok(match v {
+        match v {
             V::Absent => Vec::new(),
             V::Text(t) if t.is_empty() => Vec::new(),
-            V::Text(t) => vec![t.into_owned()],
-            V::Date(d) => vec![d.to_string()],
-            V::List(l) => l.into_iter().map(Cow::into_owned).collect(),
-        })
+            V::Text(t) => vec![t],
+            V::Date(d) => vec![Cow::Owned(d.to_string())],
+            V::List(l) => l,
+        }
+    }
+
+    fn list(&mut self) -> Result<Vec<String>, FieldFail> {
+        Ok(self.cow_list().into_iter().map(Cow::into_owned).collect())
     }
 
     fn enum_list<T: for<'de> Deserialize<'de>>(&mut self) -> Result<Vec<T>, FieldFail> {
         let slot = self.next;
-        self.list()?
+        self.cow_list()
             .iter()
             .map(|s| {
                 parse_enum(s)
@@ -349,31 +365,21 @@ impl<'a> Slots<'_, 'a> {
     }
 
     /// The raw ID number: parsed, normalised and keyed.
-    fn id(
-        &mut self,
-        keyer: &dyn Fn(&IdNumber) -> String,
-    ) -> Result<Option<(IdNumber, String)>, FieldFail> {
+    fn id(&mut self, id_of: IdOf<'_>) -> Result<Option<(IdNumber, String)>, FieldFail> {
         let slot = self.next;
-        match self.opt_text()? {
+        match self.opt_str()? {
             None => Ok(None),
-            Some(raw) => {
-                let id = IdNumber::parse(&raw).map_err(|_| {
-                    Self::fail(
-                        slot,
-                        RowErrorCode::BadIdNumber,
-                        "not a valid GB 11643 ID number",
-                    )
-                })?;
-                let key = keyer(&id);
-                Ok(Some((id, key)))
-            }
+            Some(raw) => id_of(&raw).map(Some).ok_or_else(|| {
+                Self::fail(
+                    slot,
+                    RowErrorCode::BadIdNumber,
+                    "not a valid GB 11643 ID number",
+                )
+            }),
         }
     }
 
-    fn req_id(
-        &mut self,
-        keyer: &dyn Fn(&IdNumber) -> String,
-    ) -> Result<(IdNumber, String), FieldFail> {
+    fn req_id(&mut self, keyer: IdOf<'_>) -> Result<(IdNumber, String), FieldFail> {
         let slot = self.next;
         self.id(keyer)?
             .ok_or_else(|| Self::fail(slot, RowErrorCode::Missing, "required ID number is missing"))
@@ -385,12 +391,15 @@ pub(crate) fn parse_enum<T: for<'de> Deserialize<'de>>(s: &str) -> Option<T> {
     T::deserialize(StrDeserializer::<ValueError>::new(s)).ok()
 }
 
+/// Parses a raw ID number and derives its person key; `None` when it is not a valid ID number.
+pub(crate) type IdOf<'k> = &'k dyn Fn(&str) -> Option<(IdNumber, String)>;
+
 /// Builds the typed body of a record from slot values (slots 0 and 1 are skipped: envelope).
-/// `keyer` turns a checked ID number into its person key.
+/// `keyer` parses the raw ID number and gives its person key.
 pub(crate) fn build_body(
     t: RecordType,
     vals: &mut [V<'_>],
-    keyer: &dyn Fn(&IdNumber) -> String,
+    keyer: IdOf<'_>,
 ) -> Result<RecordBody, FieldFail> {
     let mut s = Slots { vals, next: 2 };
     Ok(match t {

@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use crate::adapter::{AdapterError, DecodeContext, DecodeSummary, Decoded, SinkError};
 use crate::encoding::{encoding_of, io_to_adapter, StrictDecoder};
-use crate::engine::{Emitter, Frame};
+use crate::engine::{Emitter, Frame, FrameCache};
 use crate::mapping::{EncodingName, Format, Mapping};
 use crate::target::V;
 
@@ -226,7 +226,11 @@ pub(crate) fn decode(
         let line = lines
             .borrow_mut()
             .line_at(rec.position().map(|p| p.byte()).unwrap_or(0));
-        if !multiline_fields && rec.iter().any(|f| f.contains(['\n', '\r'])) {
+        // One byte scan over the row's fields (which sit back to back in one buffer) rather
+        // than a char search per field.
+        if !multiline_fields
+            && memchr::memchr2(b'\n', b'\r', rec.as_byte_record().as_slice()).is_some()
+        {
             return Err(AdapterError::Malformed {
                 location: format!("line {line}"),
                 message: "a quoted field runs across lines: broken or unterminated quoting".into(),
@@ -247,9 +251,10 @@ pub(crate) fn decode(
                 continue;
             }
         }
+        let mut cache = FrameCache::default();
         for spec in &mapping.records {
             if emitter.applies(spec, &frame) {
-                emitter.emit(spec, &frame, ctx, sink)?;
+                emitter.emit(spec, &frame, &mut cache, ctx, sink)?;
             }
         }
     }

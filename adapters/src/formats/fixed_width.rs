@@ -5,7 +5,7 @@ use std::io::{BufReader, Read};
 
 use crate::adapter::{AdapterError, DecodeContext, DecodeSummary, Decoded, SinkError};
 use crate::encoding::{decode_slice, encoding_of, label};
-use crate::engine::{Emitter, Frame};
+use crate::engine::{Emitter, Frame, FrameCache};
 use crate::mapping::{Format, Mapping};
 use crate::target::V;
 
@@ -126,9 +126,10 @@ pub(crate) fn decode(
             emitter.bad_row(&frame, msg, sink)?;
             continue;
         }
+        let mut cache = FrameCache::default();
         for spec in &mapping.records {
             if emitter.applies(spec, &frame) {
-                emitter.emit(spec, &frame, ctx, sink)?;
+                emitter.emit(spec, &frame, &mut cache, ctx, sink)?;
             }
         }
     }

@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader, Read};
 
 use super::json_value::JVal;
 use crate::adapter::{AdapterError, DecodeContext, DecodeSummary, Decoded, SinkError};
-use crate::engine::{Emitter, Frame};
+use crate::engine::{Emitter, Frame, FrameCache};
 use crate::mapping::{Format, JsonLayout, Mapping};
 use crate::target::V;
 
@@ -253,21 +253,28 @@ impl Run<'_, '_, '_> {
                 .bad_row(&frame, "an item must be a JSON object", self.sink)?;
             return Ok(());
         }
+        let item_frame = JsonFrame {
+            item: &value,
+            elem: &value,
+            tokens: &self.tokens,
+            row,
+            index: 0,
+            location,
+            line,
+            raw: bytes,
+        };
+        let mut item_cache = FrameCache::default();
         for spec in &self.mapping.records {
             match spec.each {
                 None => {
-                    let frame = JsonFrame {
-                        item: &value,
-                        elem: &value,
-                        tokens: &self.tokens,
-                        row,
-                        index: 0,
-                        location,
-                        line,
-                        raw: bytes,
-                    };
-                    if self.emitter.applies(spec, &frame) {
-                        self.emitter.emit(spec, &frame, self.ctx, self.sink)?;
+                    if self.emitter.applies(spec, &item_frame) {
+                        self.emitter.emit(
+                            spec,
+                            &item_frame,
+                            &mut item_cache,
+                            self.ctx,
+                            self.sink,
+                        )?;
                     }
                 }
                 Some(each) => {
@@ -290,7 +297,9 @@ impl Run<'_, '_, '_> {
                             raw: bytes,
                         };
                         if self.emitter.applies(spec, &frame) {
-                            self.emitter.emit(spec, &frame, self.ctx, self.sink)?;
+                            let mut cache = FrameCache::default();
+                            self.emitter
+                                .emit(spec, &frame, &mut cache, self.ctx, self.sink)?;
                         }
                     }
                 }

@@ -10,7 +10,7 @@ use quick_xml::events::Event;
 
 use crate::adapter::{AdapterError, DecodeContext, DecodeSummary, Decoded, SinkError};
 use crate::encoding::{encoding_of, io_to_adapter, StrictDecoder};
-use crate::engine::{Emitter, Frame};
+use crate::engine::{Emitter, Frame, FrameCache};
 use crate::mapping::{EncodingName, Format, Mapping};
 use crate::target::V;
 
@@ -346,6 +346,17 @@ fn item(
     sink: &mut dyn FnMut(Decoded) -> Result<(), SinkError>,
 ) -> Result<(), AdapterError> {
     emitter.summary.rows += 1;
+    let item_frame = XmlFrame {
+        item: node,
+        elem: node,
+        segs,
+        row,
+        index: 0,
+        location,
+        line,
+        raw,
+    };
+    let mut item_cache = FrameCache::default();
     for spec in mapping
         .records
         .iter()
@@ -353,18 +364,8 @@ fn item(
     {
         match spec.each {
             None => {
-                let frame = XmlFrame {
-                    item: node,
-                    elem: node,
-                    segs,
-                    row,
-                    index: 0,
-                    location,
-                    line,
-                    raw,
-                };
-                if emitter.applies(spec, &frame) {
-                    emitter.emit(spec, &frame, ctx, sink)?;
+                if emitter.applies(spec, &item_frame) {
+                    emitter.emit(spec, &item_frame, &mut item_cache, ctx, sink)?;
                 }
             }
             Some(each) => {
@@ -383,7 +384,7 @@ fn item(
                         raw,
                     };
                     if emitter.applies(spec, &frame) {
-                        emitter.emit(spec, &frame, ctx, sink)?;
+                        emitter.emit(spec, &frame, &mut FrameCache::default(), ctx, sink)?;
                     }
                 }
             }

@@ -17,6 +17,7 @@ pub use config::{
     JsonLayout, MappingConfig, OnUnknown, OneOrMany, RecordConfig, Transform,
 };
 
+use crate::engine::SHARED_CHAINS;
 use crate::national;
 use crate::target::{fields_of, FieldDef};
 use crate::transform::{CodeTable, DateFormat, DatePattern, Step};
@@ -82,6 +83,61 @@ pub(crate) struct Field {
     pub default: Option<String>,
     pub steps: Vec<Step>,
     pub prefix: Option<String>,
+    /// Slot in the per-frame cache when another field runs the same steps on the same sources
+    /// (a row's records share its ID number, record number, ...): computed once per frame.
+    pub shared: Option<usize>,
+}
+
+impl Field {
+    /// Whether `other` reads the same sources through the same steps (default and prefix aside).
+    fn same_chain(&self, other: &Field) -> bool {
+        self.sources == other.sources
+            && self.sep == other.sep
+            && self.constant == other.constant
+            && self.steps == other.steps
+    }
+}
+
+/// Gives each transform chain that more than one field runs a slot of the per-frame cache (up to
+/// [`SHARED_CHAINS`]). Chains without steps are not worth caching: reading a source is cheap.
+fn share_chains(records: &mut [RecordSpec]) {
+    let chained: Vec<(usize, usize)> = records
+        .iter()
+        .enumerate()
+        .flat_map(|(r, spec)| {
+            spec.fields.iter().enumerate().filter_map(move |(slot, f)| {
+                f.as_ref()
+                    .filter(|f| !f.steps.is_empty() && !f.sources.is_empty())
+                    .map(|_| (r, slot))
+            })
+        })
+        .collect();
+    let field = |records: &[RecordSpec], (r, slot): (usize, usize)| -> Option<Field> {
+        records[r].fields[slot].clone()
+    };
+    let mut next = 0;
+    for (i, &at) in chained.iter().enumerate() {
+        let Some(first) = field(records, at) else {
+            continue;
+        };
+        if first.shared.is_some() || next == SHARED_CHAINS {
+            continue;
+        }
+        let twins: Vec<(usize, usize)> = chained[i + 1..]
+            .iter()
+            .copied()
+            .filter(|&other| field(records, other).is_some_and(|f| f.same_chain(&first)))
+            .collect();
+        if twins.is_empty() {
+            continue;
+        }
+        for (r, slot) in std::iter::once(at).chain(twins) {
+            if let Some(f) = records[r].fields[slot].as_mut() {
+                f.shared = Some(next);
+            }
+        }
+        next += 1;
+    }
 }
 
 /// A compiled record declaration.
@@ -265,6 +321,7 @@ impl Compiler<'_> {
         for r in cfg.records {
             records.push(self.record(r, &format, &table_index)?);
         }
+        share_chains(&mut records);
         Ok(Mapping {
             id: cfg.id,
             version: cfg.version,
@@ -592,6 +649,7 @@ impl Compiler<'_> {
             default: f.default,
             steps,
             prefix: f.prefix,
+            shared: None,
         })
     }
 

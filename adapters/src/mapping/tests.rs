@@ -167,3 +167,29 @@ fn shipped_mappings_all_load_from_the_directory() {
         assert!(reg.get(id).is_some(), "{id}");
     }
 }
+
+#[test]
+fn fields_running_the_same_chain_share_one_cache_slot() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings");
+    let m = Mapping::from_path(&dir.join("gd_440000_csv.toml")).unwrap();
+    let slot_of = |t: RecordType, name: &str| {
+        let spec = m.records.iter().find(|r| r.record_type == t).unwrap();
+        let i = fields_of(t).iter().position(|d| d.name == name).unwrap();
+        spec.fields[i].as_ref().unwrap().shared
+    };
+    // The ID number runs through trim, half-width and upper in each of the three records.
+    let id = slot_of(RecordType::Person, "id_number");
+    assert!(id.is_some());
+    assert_eq!(slot_of(RecordType::JobSeekerRegistration, "id_number"), id);
+    assert_eq!(slot_of(RecordType::EmploymentEvent, "id_number"), id);
+    // Same source, different steps: not the same chain. Prefixes differ, the chain does not.
+    assert_ne!(slot_of(RecordType::Person, "sex"), id);
+    let srid = slot_of(RecordType::Person, "source_record_id");
+    assert!(srid.is_some() && srid != id);
+    assert_eq!(
+        slot_of(RecordType::EmploymentEvent, "source_record_id"),
+        srid
+    );
+    // A chain only one field runs gets no slot.
+    assert_eq!(slot_of(RecordType::Person, "phone"), None);
+}

@@ -16,7 +16,7 @@ use super::write::Writer;
 use super::{DefectKind, ExpectedError, PlantedDefect, SynthError, SynthOptions, SynthReport};
 use crate::adapter::DecodeContext;
 use crate::encoding::encoding_of;
-use crate::engine::{Emitter, Frame};
+use crate::engine::{Emitter, Frame, FrameCache};
 use crate::mapping::{
     CondTest, Field, Format, JsonLayout, Mapping, OnUnknown, RecordSpec, SourceRef,
 };
@@ -892,7 +892,11 @@ impl<'m> Planner<'m> {
                     index,
                     location: location.clone(),
                 };
-                (self.emitter.build(spec, &frame, &ctx), location)
+                (
+                    self.emitter
+                        .build(spec, &frame, &mut FrameCache::default(), &ctx),
+                    location,
+                )
             })
             .collect()
     }
