@@ -160,6 +160,10 @@ fn run(store: Store, state: Arc<ApplyState>, rx: mpsc::Receiver<Appended>, journ
     yield_to_acknowledgements();
     let mut deltas = Vec::new();
     let mut reader = SegmentReader::new(&journal_dir);
+    let mut entry = Durable {
+        end_offset: 0,
+        payload: Vec::new(),
+    };
     let mut last_flush = Instant::now();
     let mut dirty = false;
     loop {
@@ -178,9 +182,9 @@ fn run(store: Store, state: Arc<ApplyState>, rx: mpsc::Receiver<Appended>, journ
         let idle = d.is_none();
         if let Some(a) = d {
             let applied = reader
-                .read(&a)
+                .read_into(&a, &mut entry)
                 .map_err(crate::ingest::IngestError::from)
-                .and_then(|d| apply_one(&store, &state, &d, &mut deltas).map_err(Into::into));
+                .and_then(|()| apply_one(&store, &state, &entry, &mut deltas).map_err(Into::into));
             if let Err(e) = applied {
                 tracing::error!(error = %e, "applying a journal entry failed; the applier stops and replays on restart");
                 state.failed.store(1, Ordering::Release);
