@@ -67,6 +67,8 @@ pub struct Node {
     pub keyer: pes_schemas::person_key::PersonKeyer,
     /// Pushes in flight per pusher.
     pub in_flight: std::sync::Mutex<HashMap<String, u32>>,
+    /// `Idempotency-Key` bindings of recent pushes.
+    pub idempotency: crate::ingest::idempotency::IdempotencyKeys,
 }
 
 impl Node {
@@ -137,6 +139,7 @@ impl Node {
             sources,
             keyer,
             in_flight: Default::default(),
+            idempotency: Default::default(),
         })
     }
 }

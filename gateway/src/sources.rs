@@ -32,9 +32,34 @@ enum Decoder {
 
 fn encoding_of(format: &Format) -> Option<&EncodingName> {
     match format {
-        Format::Csv { encoding, .. } | Format::FixedWidth { encoding, .. } => Some(encoding),
-        _ => None,
+        Format::Csv { encoding, .. }
+        | Format::FixedWidth { encoding, .. }
+        | Format::Xml { encoding } => Some(encoding),
+        Format::Json { .. } => None,
     }
+}
+
+/// Wraps a quarantined XML item back into its ancestors, from the item's location
+/// (`/Export/Employers/Employer[3]`, maybe followed by a nested path): the adapter only reads
+/// items at their absolute path. `None` when the location does not name the raw item's element.
+fn xml_retry_text(raw_row: &str, location: &str) -> Option<String> {
+    let path = location.split('[').next()?.strip_prefix('/')?;
+    let segs: Vec<&str> = path.split('/').collect();
+    let (item, ancestors) = segs.split_last()?;
+    let rest = raw_row.trim_start().strip_prefix('<')?.strip_prefix(item)?;
+    if !rest.starts_with(|c: char| c == '>' || c == '/' || c.is_whitespace()) {
+        return None;
+    }
+    let mut text = String::with_capacity(raw_row.len() + 2 * path.len() + 8);
+    for a in ancestors {
+        text.push_str(&format!("<{a}>"));
+    }
+    text.push_str(raw_row);
+    for a in ancestors.iter().rev() {
+        text.push_str(&format!("</{a}>"));
+    }
+    text.push('\n');
+    Some(text)
 }
 
 fn encode(text: &str, enc: Option<&EncodingName>) -> Vec<u8> {
@@ -157,8 +182,14 @@ impl Source {
 
 impl Source {
     /// Rebuilds a body holding one quarantined row (with the export's header where it has
-    /// one), in the source's encoding; `None` when the format cannot hold a lone row (XML).
-    pub fn retry_body(&self, raw_row: &str, header: Option<&str>) -> Option<Vec<u8>> {
+    /// one, an XML item inside its ancestors), in the source's encoding; `None` when the row
+    /// cannot be placed alone.
+    pub fn retry_body(
+        &self,
+        raw_row: &str,
+        header: Option<&str>,
+        location: &str,
+    ) -> Option<Vec<u8>> {
         match &self.decoder {
             Decoder::Native => Some(format!("{raw_row}\n").into_bytes()),
             Decoder::Mapped(_, format) => {
@@ -172,7 +203,7 @@ impl Source {
                         layout: JsonLayout::Array,
                     } => format!("[{raw_row}]"),
                     Format::Json { .. } => format!("{raw_row}\n"),
-                    _ => return None,
+                    Format::Xml { .. } => xml_retry_text(raw_row, location)?,
                 };
                 Some(encode(&text, encoding_of(format)))
             }
@@ -223,5 +254,26 @@ impl Sources {
     /// A source by id.
     pub fn get(&self, id: &str) -> Option<&Source> {
         self.map.get(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::xml_retry_text;
+
+    #[test]
+    fn a_quarantined_xml_item_is_put_back_inside_its_ancestors() {
+        let raw = r#"<Employer id="E1" version="2"><Name>x</Name></Employer>"#;
+        assert_eq!(
+            xml_retry_text(raw, "/Export/Employers/Employer[3]").as_deref(),
+            Some(format!("<Export><Employers>{raw}</Employers></Export>\n").as_str())
+        );
+        // A nested location (a record per child element) still names the item first.
+        assert!(xml_retry_text(raw, "/Export/Employers/Employer[3]/Sites/Site[2]").is_some());
+        assert!(xml_retry_text("<Employer/>", "/Export/Employer[1]").is_some());
+        // The location must name the raw item's own element.
+        assert_eq!(xml_retry_text(raw, "/Export/Vacancies/Vacancy[1]"), None);
+        assert_eq!(xml_retry_text(raw, "/Export/Employers/Employ[1]"), None);
+        assert_eq!(xml_retry_text(raw, "line:3"), None);
     }
 }

@@ -599,3 +599,143 @@ fn cli_push_splits_retries_nothing_twice_and_query_and_record_read_back() {
     ]);
     assert!(!ok && err.contains("403"), "{err}");
 }
+
+/// Pushes with an `Idempotency-Key`; returns status, body, and the `Idempotent-Replayed` header.
+fn push_with_key(
+    g: &Gateway,
+    token: &str,
+    key: &str,
+    body: Vec<u8>,
+) -> (u16, serde_json::Value, Option<String>) {
+    let r = g
+        .http
+        .post(format!("{}/v1/ingest/{SOURCE}", g.base))
+        .bearer_auth(token)
+        .header("content-type", "application/x-ndjson")
+        .header("idempotency-key", key)
+        .body(body)
+        .send()
+        .unwrap();
+    let status = r.status().as_u16();
+    let replayed = r
+        .headers()
+        .get("idempotent-replayed")
+        .map(|v| v.to_str().unwrap().to_string());
+    (status, r.json().unwrap(), replayed)
+}
+
+#[test]
+fn idempotency_key_with_the_same_body_returns_the_original_answer() {
+    let g = Gateway::start_with(k1);
+    let token = g.pusher();
+    let body = ndjson(0..30, REGION, SOURCE, 1);
+    let (status, first, replayed) = push_with_key(&g, &token, "export-2026-03-05", body.clone());
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(replayed, None);
+    assert_eq!(first["accepted"], 30);
+    g.wait_applied();
+    let (status, again, replayed) = push_with_key(&g, &token, "export-2026-03-05", body);
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(replayed.as_deref(), Some("true"));
+    // The original answer: same batch, same counts and receipt, not a new duplicate push.
+    for field in [
+        "batch_id",
+        "accepted",
+        "quarantined",
+        "duplicate",
+        "journal_offset",
+    ] {
+        assert_eq!(again[field], first[field], "{field}");
+    }
+    assert_eq!(again["audit_receipt"], first["audit_receipt"]);
+    // Its store outcome is known by now.
+    assert_eq!(again["applied"], true);
+    assert_eq!(again["unchanged"], 0);
+    assert_eq!(g.total("person"), 10);
+    // The replay was audited as a push of the same batch.
+    let events = g.audit_events(0);
+    let replays = events
+        .iter()
+        .filter(|e| e["counts"]["idempotent_replays"] == 1)
+        .collect::<Vec<_>>();
+    assert_eq!(replays.len(), 1);
+    assert_eq!(replays[0]["batch_id"], first["batch_id"]);
+}
+
+#[test]
+fn idempotency_key_reused_for_another_body_is_refused_audited_and_changes_nothing() {
+    let g = Gateway::start_with(k1);
+    let token = g.pusher();
+    let (status, first, _) = push_with_key(&g, &token, "k-1", ndjson(0..30, REGION, SOURCE, 1));
+    assert_eq!(status, 200, "{first}");
+    let before = g.audit_events(0).len();
+    let (status, p, _) = push_with_key(&g, &token, "k-1", ndjson(30..60, REGION, SOURCE, 1));
+    assert_eq!(status, 422, "{p}");
+    assert_eq!(
+        p["type"],
+        "https://pes.example/problems/idempotency-key-reused"
+    );
+    assert!(p["detail"]
+        .as_str()
+        .unwrap()
+        .contains(first["batch_id"].as_str().unwrap()));
+    g.wait_applied();
+    assert_eq!(g.total("person"), 10);
+    let events = g.audit_events(before + 1);
+    assert!(events[before..]
+        .iter()
+        .any(|e| e["reason"] == "idempotency-key-reused" && e["outcome"] == "invalid"));
+    // Keys are scoped per pusher: another system may use the same key for its own body.
+    let other = g.sign(&pes_gateway::auth::claims_for(
+        "other-system",
+        Role::Pusher,
+        REGION,
+        vec![SOURCE.into()],
+        vec![],
+        600,
+    ));
+    let (status, v, _) = push_with_key(&g, &other, "k-1", ndjson(30..60, REGION, SOURCE, 1));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["accepted"], 30);
+    // A key that is not visible ASCII (or too long) is refused before anything is taken.
+    let (status, p, _) = push_with_key(
+        &g,
+        &token,
+        &"k".repeat(129),
+        ndjson(60..63, REGION, SOURCE, 1),
+    );
+    assert_eq!(status, 400);
+    assert_eq!(
+        p["type"],
+        "https://pes.example/problems/bad-idempotency-key"
+    );
+    g.wait_applied();
+    assert_eq!(g.total("person"), 20);
+}
+
+#[test]
+fn unchanged_is_given_exactly_when_it_is_known() {
+    let g = Gateway::start_with(k1);
+    g.push(ndjson(0..60, REGION, SOURCE, 1), true);
+    // 30 records held already, 30 new; acknowledged without waiting for the store.
+    let v = g.push(ndjson(30..90, REGION, SOURCE, 1), false);
+    assert_eq!(v["accepted"], 60);
+    if v["applied"] == true {
+        assert_eq!(v["unchanged"], 30, "{v}");
+    } else {
+        assert!(
+            v["unchanged"].is_null(),
+            "not known before it is applied: {v}"
+        );
+    }
+    // A duplicate changes nothing: once its batch is applied, all of it is unchanged.
+    g.wait_applied();
+    let dup = g.push(ndjson(30..90, REGION, SOURCE, 1), false);
+    assert_eq!(dup["duplicate"], true);
+    assert_eq!(dup["applied"], true);
+    assert_eq!(dup["unchanged"], 60);
+    // Waiting gives the exact number.
+    let w = g.push(ndjson(80..100, REGION, SOURCE, 1), true);
+    assert_eq!(w["applied"], true);
+    assert_eq!(w["unchanged"], 10);
+}

@@ -240,3 +240,98 @@ fn quarantined_row_is_retried_after_the_mapping_is_fixed() {
     assert_eq!(g.total("job_seeker_registration"), 1);
     assert_eq!(g.total("person"), 1);
 }
+
+#[test]
+fn quarantined_xml_item_is_retried_after_the_mapping_is_fixed() {
+    let work = tempfile::tempdir().unwrap();
+    let mapping_path = work.path().join("bj_110000_xml.toml");
+    let shipped =
+        std::fs::read_to_string(adapters_dir().join("mappings/bj_110000_xml.toml")).unwrap();
+    std::fs::write(&mapping_path, &shipped).unwrap();
+    let mut g = Gateway::start_in("110000", |c| {
+        c.k = 1;
+        c.sources.insert(
+            "prov".into(),
+            SourceConfig {
+                mapping: mapping_path.to_string_lossy().into_owned(),
+                pushers: vec![],
+            },
+        );
+    });
+    // Two employers; the second has a size class the mapping's code table lacks.
+    let body = r#"<?xml version="1.0" encoding="UTF-8"?>
+<Export system="bj-ggjy">
+  <Employers>
+    <Employer id="BJE-0001" version="2">
+      <USCC>91110108MA01ABCD5T</USCC>
+      <Name>北京星河软件科技有限公司</Name>
+      <Industry>I65</Industry>
+      <Division>110108</Division>
+      <Size>中型</Size>
+      <Ownership>私营</Ownership>
+    </Employer>
+    <Employer id="BJE-0002" version="1">
+      <USCC>91110105MA00XYN13F</USCC>
+      <Name>北京朝阳餐饮管理有限公司 &amp; 分店</Name>
+      <Industry>H62</Industry>
+      <Division>110105</Division>
+      <Size>超大型</Size>
+      <Ownership>港澳台</Ownership>
+    </Employer>
+  </Employers>
+</Export>
+"#;
+    let token = g.token(pes_gateway::auth::Role::Pusher, &["prov"], &[]);
+    let (status, v, _) = g.push_raw(
+        "prov",
+        &token,
+        "application/xml",
+        body.as_bytes().to_vec(),
+        true,
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["accepted"], 1, "{v}");
+    assert_eq!(v["quarantined"], 1, "{v}");
+    assert_eq!(v["row_errors"][0]["code"], "unknown_local_code");
+    let admin = g.token(pes_gateway::auth::Role::Admin, &[], &[]);
+    let list = |g: &Gateway| -> serde_json::Value {
+        g.http
+            .get(format!("{}/v1/quarantine?source=prov", g.base))
+            .bearer_auth(&admin)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    let id = list(&g)["items"][0]["id"].as_str().unwrap().to_string();
+    let retry = |g: &Gateway| -> (u16, serde_json::Value) {
+        let r = g
+            .http
+            .post(format!("{}/v1/quarantine/{id}/retry", g.base))
+            .bearer_auth(&admin)
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.json().unwrap())
+    };
+    // Before the fix the item fails again, and one quarantine entry remains.
+    let (status, r) = retry(&g);
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["resolved"], false, "{r}");
+    assert_eq!(r["quarantined"], 1, "{r}");
+    assert_eq!(list(&g)["items"].as_array().unwrap().len(), 1);
+    // The operator adds the local size class to the table and restarts the gateway.
+    let fixed = shipped.replace(
+        "\"微型\" = \"micro\"",
+        "\"微型\" = \"micro\", \"超大型\" = \"large\"",
+    );
+    assert_ne!(fixed, shipped);
+    std::fs::write(&mapping_path, fixed).unwrap();
+    g.kill();
+    g.spawn();
+    let (status, r) = retry(&g);
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["resolved"], true, "{r}");
+    assert_eq!(r["accepted"], 1, "{r}");
+    assert_eq!(list(&g)["items"].as_array().unwrap().len(), 0);
+    assert_eq!(g.total("employer"), 2);
+}

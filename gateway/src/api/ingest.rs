@@ -11,10 +11,14 @@ use serde::{Deserialize, Serialize};
 use crate::api::{audit, authenticate, event, refuse, request_id, AuditReceipt, State};
 use crate::auth::{Authenticated, Role};
 use crate::ingest::decode::{DecodeInput, EntrySink, RowProblem};
+use crate::ingest::idempotency::{valid_key, Claim, Pending, MAX_KEY_LEN};
 use crate::ingest::IngestError;
 use crate::node::Node;
 use crate::problem::Problem;
 use crate::query::AsOf;
+
+/// Response header set on the replayed answer of an `Idempotency-Key` seen before.
+pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
 
 /// Query parameters of a push.
 #[derive(Debug, Deserialize)]
@@ -35,7 +39,10 @@ pub struct IngestResponse {
     pub accepted: u64,
     /// Rows quarantined.
     pub quarantined: u64,
-    /// Records the store already held at that version or newer; known once applied.
+    /// Records that changed nothing (the store already held that version or newer, or a newer
+    /// copy in the same batch). Decided when the batch is applied, in journal order, so it is
+    /// `null` until then: given with `?wait=applied`, when the batch was applied before the
+    /// answer, and for a duplicate (all of its records).
     pub unchanged: Option<u64>,
     /// The same body was pushed before: nothing changed.
     pub duplicate: bool,
@@ -315,8 +322,56 @@ pub async fn ingest(
     let idem = req
         .headers()
         .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+        .map(|v| v.to_str().ok().filter(|k| valid_key(k)).map(str::to_string));
+    let idem = match idem {
+        None => None,
+        Some(Some(k)) => Some(k),
+        Some(None) => {
+            let p = Problem::bad_request(
+                "bad-idempotency-key",
+                format!("an Idempotency-Key is 1 to {MAX_KEY_LEN} visible ASCII characters"),
+            );
+            return Err(fail(
+                refuse(&node, &req, "ingest", Some(&auth), p, detail).await,
+            ));
+        }
+    };
+    let claim = idem.as_deref().map(|k| {
+        node.idempotency
+            .claim(auth.sub(), &source_id, k, batch_id, Instant::now())
+    });
+    let pending = match claim {
+        None => None,
+        Some(Claim::New(p)) => Some(p),
+        Some(Claim::Replay(answer)) => {
+            return replay(&node, &req, &auth, &answer, &batch_id, idem).await;
+        }
+        Some(Claim::InFlight) => {
+            let mut p = Problem::new(
+                StatusCode::CONFLICT,
+                "idempotency-key-in-flight",
+                "Push in progress",
+                "a push with this Idempotency-Key is still in progress; retry after it is answered",
+            );
+            p.retry_after = Some(1);
+            let d = serde_json::json!({ "source": source_id, "batch_id": batch_hex, "idempotency_key": idem });
+            return Err(fail(refuse(&node, &req, "ingest", Some(&auth), p, d).await));
+        }
+        Some(Claim::Mismatch(original)) => {
+            let p = Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "Idempotency-Key reused",
+                format!(
+                    "this Idempotency-Key was used for another body (batch {}); nothing was taken: \
+                     send a new body with a new key",
+                    hex::encode(original)
+                ),
+            );
+            let d = serde_json::json!({ "source": source_id, "batch_id": batch_hex, "idempotency_key": idem, "bound_batch_id": hex::encode(original) });
+            return Err(fail(refuse(&node, &req, "ingest", Some(&auth), p, d).await));
+        }
+    };
 
     // A body pushed before is recognised by its hash and changes nothing.
     let known = {
@@ -341,6 +396,7 @@ pub async fn ingest(
             source: source_id,
             accepted: 0,
             quarantined: 0,
+            // Nothing of a duplicate changes: every record of it is unchanged.
             unchanged: summary.as_ref().map(|s| s.records),
             duplicate: true,
             applied: summary.is_some(),
@@ -349,7 +405,7 @@ pub async fn ingest(
             journal_offset: summary.as_ref().map(|s| s.end_offset).unwrap_or(0),
             as_of: as_of(&node),
         };
-        return Ok(HttpResponse::Ok().json(resp));
+        return answer(resp, pending);
     }
     let forget = |node: &Node| {
         node.state
@@ -378,31 +434,69 @@ pub async fn ingest(
         .batch_latency
         .observe(started.elapsed().as_secs_f64());
 
-    let mut applied = false;
-    let mut unchanged = None;
     if params.wait.as_deref() == Some("applied") {
         node.state.wait_applied(end).await;
-        let b = node.state.batches.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(Some(s)) = b.get(&batch_id) {
-            applied = true;
-            unchanged = Some(s.outcome.unchanged);
-        }
     }
-    respond(
-        &node,
-        &req,
-        &auth,
-        decoded.accepted,
-        decoded.quarantined,
-        decoded.row_errors,
-        batch_hex,
-        source_id,
-        idem,
-        end,
-        applied,
-        unchanged,
+    // `unchanged` is decided when the batch is applied (in journal order, after the
+    // acknowledgement), so it is given only once that has happened.
+    let (applied, unchanged) = applied_outcome(&node, &batch_id, false);
+    let resp = respond(
+        &node, &req, &auth, decoded, batch_hex, source_id, idem, end, applied, unchanged,
     )
-    .await
+    .await?;
+    answer(resp, pending)
+}
+
+/// Whether a batch is applied, and then how many of its records changed nothing (all of them
+/// for a duplicate push).
+fn applied_outcome(node: &Node, batch_id: &[u8; 32], duplicate: bool) -> (bool, Option<u64>) {
+    let b = node.state.batches.lock().unwrap_or_else(|p| p.into_inner());
+    match b.get(batch_id) {
+        Some(Some(s)) if duplicate => (true, Some(s.records)),
+        Some(Some(s)) => (true, Some(s.outcome.unchanged)),
+        _ => (false, None),
+    }
+}
+
+/// The 200 answer; binds the push's Idempotency-Key to it.
+fn answer(resp: IngestResponse, pending: Option<Pending<'_>>) -> Result<HttpResponse, Problem> {
+    let body = serde_json::to_vec(&resp).map_err(|e| {
+        // The push is durable; only the answer failed. The client retries the same body.
+        tracing::error!(error = %e, "ingest answer could not be serialised");
+        Problem::internal()
+    })?;
+    if let Some(p) = pending {
+        p.complete(body.clone(), Instant::now());
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body))
+}
+
+/// Answers a push whose Idempotency-Key and body were answered before: the original answer,
+/// with the store's progress brought up to date. Audited; nothing else changes.
+async fn replay(
+    node: &Node,
+    req: &HttpRequest,
+    auth: &Authenticated,
+    original: &[u8],
+    batch_id: &[u8; 32],
+    idem: Option<String>,
+) -> Result<HttpResponse, Problem> {
+    let mut resp: IngestResponse =
+        serde_json::from_slice(original).map_err(|_| Problem::internal())?;
+    let (applied, unchanged) = applied_outcome(node, batch_id, resp.duplicate);
+    resp.applied = applied;
+    resp.unchanged = unchanged;
+    resp.as_of = as_of(node);
+    let detail = serde_json::json!({
+        "source": resp.source, "batch_id": resp.batch_id, "raw_sha256": resp.batch_id,
+        "idempotency_key": idem, "idempotent_replays": 1,
+    });
+    audit(node, event(node, req, "ingest", Some(auth), 200, detail)).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((IDEMPOTENT_REPLAYED, "true"))
+        .json(resp))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -410,23 +504,26 @@ async fn respond(
     node: &Node,
     req: &HttpRequest,
     auth: &Authenticated,
-    accepted: u64,
-    quarantined: u64,
-    row_errors: Vec<RowProblem>,
+    decoded: Journaled,
     batch_hex: String,
     source: String,
     idem: Option<String>,
     end: u64,
     applied: bool,
     unchanged: Option<u64>,
-) -> Result<HttpResponse, Problem> {
+) -> Result<IngestResponse, Problem> {
+    let Journaled {
+        accepted,
+        quarantined,
+        row_errors,
+    } = decoded;
     let detail = serde_json::json!({
         "source": source, "batch_id": batch_hex, "raw_sha256": batch_hex,
         "accepted": accepted, "quarantined": quarantined, "journal_offset": end, "idempotency_key": idem,
     });
     let receipt = audit(node, event(node, req, "ingest", Some(auth), 200, detail)).await?;
     tracing::info!(request_id = %request_id(req), batch = %batch_hex, accepted, quarantined, "batch journaled");
-    Ok(HttpResponse::Ok().json(IngestResponse {
+    Ok(IngestResponse {
         batch_id: batch_hex,
         source,
         accepted,
@@ -438,5 +535,5 @@ async fn respond(
         audit_receipt: receipt,
         journal_offset: end,
         as_of: as_of(node),
-    }))
+    })
 }

@@ -240,12 +240,12 @@ pub async fn retry_quarantined(
         );
         return Err(refuse(&node, &req, "quarantine.retry", Some(&auth), p, detail).await);
     };
-    let Some(body) = source.retry_body(&raw, q.header.as_deref()) else {
+    let Some(body) = source.retry_body(&raw, q.header.as_deref(), &q.problem.location) else {
         let p = Problem::new(
             actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
             "retry-unsupported",
             "Cannot retry",
-            "this source's format cannot carry a single row; fix and push the export again",
+            "this row cannot be placed in a body of its own; fix and push the export again",
         );
         return Err(refuse(&node, &req, "quarantine.retry", Some(&auth), p, detail).await);
     };
@@ -291,6 +291,16 @@ pub async fn retry_quarantined(
     node.store
         .remove_quarantined(&drop_batch, drop_row)
         .map_err(|_| Problem::internal())?;
+    // The removal is not in the journal: flush it with the applied offset, or a restart would
+    // replay the retry's entry and bring its quarantine row back.
+    let store = node.store.clone();
+    web::block(move || store.flush())
+        .await
+        .map_err(|_| Problem::internal())?
+        .map_err(|e| {
+            tracing::error!(error = %e, "store flush after a retry failed");
+            Problem::internal()
+        })?;
     let mut d = detail;
     d["accepted"] = j.accepted.into();
     d["quarantined"] = j.quarantined.into();

@@ -52,6 +52,9 @@ struct IngestBench {
     /// Work directory (a temporary one by default).
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// sled cache of the server and of the bare sled floor, in MiB (default: the gateway's).
+    #[arg(long)]
+    sled_cache_mib: Option<u64>,
 }
 
 const REGION: &str = "440000";
@@ -143,10 +146,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let dir = a.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
     std::fs::create_dir_all(&dir)?;
     println!(
-        "pesgw bench ingest: {} records, {} rows per batch, {} pushers, dir {}",
+        "pesgw bench ingest: {} records, {} rows per batch, {} pushers, sled cache {} MiB, dir {}",
         a.records,
         a.batch_rows,
         a.pushers,
+        a.sled_cache_mib
+            .unwrap_or(pes_gateway::config::StoreTuning::default().cache_capacity_mib),
         dir.display()
     );
 
@@ -223,7 +228,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
 
     // Floor 2: bare sled apply_batch of the same rows (raw row keyed by its first field), same
     // tuning, one flush at the end.
-    let tuning = pes_gateway::config::StoreTuning::default();
+    let mut tuning = pes_gateway::config::StoreTuning::default();
+    if let Some(mib) = a.sled_cache_mib {
+        tuning.cache_capacity_mib = mib;
+    }
     let sled_dir = dir.join("bare-sled");
     let _ = std::fs::remove_dir_all(&sled_dir);
     let db = sled::Config::new()
@@ -271,6 +279,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         },
     );
     cfg.limits.max_concurrent_pushes_per_pusher = 64;
+    cfg.store = tuning.clone();
     std::fs::write(&init.config_path, cfg.to_toml()?)?;
     let child = Command::new(std::env::current_exe()?)
         .args(["serve", "--config"])

@@ -2,8 +2,11 @@
 //!
 //! Line-based files (NDJSON, CSV, fixed-width) are split into batches of `--batch-rows` rows (a
 //! CSV header is repeated in every batch). A batch that fails on the network or with 429/503 is
-//! sent again with the same body, so the gateway sees the same batch id (and the same
-//! `Idempotency-Key`) and counts it once.
+//! sent again with the same body and the same `Idempotency-Key` (one per batch of this run), so
+//! the gateway counts it once and, if the first attempt was acknowledged but its answer lost,
+//! answers the retry with the original answer: its records are counted, not reported as a
+//! duplicate. Pushing the same file in a later run uses new keys, and the gateway reports its
+//! batches as duplicates (same batch id) that change nothing.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -117,6 +120,8 @@ pub fn run(a: PushArgs) -> anyhow::Result<ExitCode> {
     );
     let mut t = Totals::default();
     let started = Instant::now();
+    let run_id = uuid::Uuid::new_v4().simple().to_string();
+    let mut n = 0u64;
     for file in &a.files {
         let body = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
         let ct = a
@@ -141,7 +146,9 @@ pub fn run(a: PushArgs) -> anyhow::Result<ExitCode> {
         pb.set_message(file.display().to_string());
         for batch in batches {
             let len = batch.len() as u64;
-            match send(&client, &url, &a, &ct, batch, &mut t) {
+            n += 1;
+            let key = format!("pesgw-push-{run_id}-{n}");
+            match send(&client, &url, &a, &ct, batch, &key, &mut t) {
                 Ok(v) => {
                     t.batches += 1;
                     t.accepted += v["accepted"].as_u64().unwrap_or(0);
@@ -185,9 +192,9 @@ fn send(
     a: &PushArgs,
     ct: &str,
     body: Vec<u8>,
+    key: &str,
     t: &mut Totals,
 ) -> anyhow::Result<Value> {
-    let key = hex::encode(ring::digest::digest(&ring::digest::SHA256, &body));
     let mut last = anyhow::anyhow!("no attempt made");
     for attempt in 0..a.attempts.max(1) {
         if attempt > 0 {
@@ -198,7 +205,7 @@ fn send(
             .post(url)
             .bearer_auth(&a.token)
             .header("content-type", ct)
-            .header("idempotency-key", &key)
+            .header("idempotency-key", key)
             .body(body.clone())
             .send();
         match res {
@@ -215,7 +222,8 @@ fn send(
                     v["type"].as_str().unwrap_or(""),
                     v["detail"].as_str().unwrap_or("")
                 );
-                if status.as_u16() == 429 || status.is_server_error() {
+                // 409: the first attempt with this key is still being answered.
+                if matches!(status.as_u16(), 409 | 429) || status.is_server_error() {
                     last = anyhow::anyhow!(msg);
                     continue;
                 }

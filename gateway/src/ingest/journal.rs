@@ -83,6 +83,17 @@ impl SegmentReader {
 
     /// Reads the payload of an appended entry.
     pub fn read(&mut self, a: &Appended) -> Result<Durable, JournalError> {
+        let mut d = Durable {
+            end_offset: 0,
+            payload: Vec::new(),
+        };
+        self.read_into(a, &mut d)?;
+        Ok(d)
+    }
+
+    /// Reads the payload of an appended entry into `out`, reusing its buffer: entries are
+    /// megabytes, and a fresh buffer for each costs page faults on the applier's thread.
+    pub fn read_into(&mut self, a: &Appended, out: &mut Durable) -> Result<(), JournalError> {
         use std::os::unix::fs::FileExt as _;
         if self.open.as_ref().map(|o| o.0) != Some(a.seg_base) {
             let path = segment_path(&self.dir, a.seg_base);
@@ -93,13 +104,12 @@ impl SegmentReader {
         let Some((_, f)) = &self.open else {
             return Err(JournalError::Closed);
         };
-        let mut payload = vec![0u8; a.len as usize];
+        out.payload.clear();
+        out.payload.resize(a.len as usize, 0);
         let pos = a.end_offset - a.seg_base - a.len;
-        f.read_exact_at(&mut payload, pos).map_err(io(&path))?;
-        Ok(Durable {
-            end_offset: a.end_offset,
-            payload,
-        })
+        f.read_exact_at(&mut out.payload, pos).map_err(io(&path))?;
+        out.end_offset = a.end_offset;
+        Ok(())
     }
 }
 

@@ -4,10 +4,12 @@
 //! - [`batch`]: the journal entry of one pushed batch.
 //! - [`apply`]: applies durable entries to sled behind the acknowledgement.
 //! - [`decode`]: turns a pushed body into a journal entry, quarantining rows that fail.
+//! - [`idempotency`]: `Idempotency-Key` bindings (same key and body: the original answer).
 
 pub mod apply;
 pub mod batch;
 pub mod decode;
+pub mod idempotency;
 pub mod journal;
 
 use crate::store::StoreError;
