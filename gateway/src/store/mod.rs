@@ -4,7 +4,14 @@
 //! Everything one journal entry changes goes into one `apply_batch` on one tree, so the records
 //! and the applied offset are always recorded together (two trees would not be atomic together).
 //! Key prefixes: a record-type byte (0..8) for records, `0xF0` for the applied offset, `0xF1` for
-//! batch summaries, `0xF2` for quarantined rows, `0xF3` for each batch's shared envelope.
+//! batch summaries, `0xF2` for quarantined rows, `0xF3` for each batch's shared envelope, `0xF4`
+//! for the person index.
+//!
+//! The person index lets a region find every record of a person_key without a scan: one empty
+//! value per record under `0xF4 | person_key | 0x00 | record key`. It is written in the same
+//! batch as the records (so it is atomic with the applied offset and replay leaves it right),
+//! and only when a record is new or its person_key changed: a newer version of a record about
+//! the same person costs no index write.
 
 pub mod facts;
 pub mod value;
@@ -21,6 +28,10 @@ use facts::Facts;
 const APPLIED_KEY: &[u8] = b"\xF0applied";
 const BATCH_PREFIX: u8 = 0xF1;
 const ENVELOPE_PREFIX: u8 = 0xF3;
+const PERSON_PREFIX: u8 = 0xF4;
+/// Set once every stored record is in the person index (stores older than the index get it
+/// built on open).
+const PERSON_INDEX_KEY: &[u8] = b"\xF0person_index_v1";
 /// Key prefix of quarantined rows.
 pub const QUARANTINE_PREFIX: u8 = 0xF2;
 
@@ -76,7 +87,31 @@ impl Store {
             .flush_every_ms(Some(tuning.flush_every_ms))
             .mode(sled::Mode::HighThroughput)
             .open()?;
-        Ok(Store { db })
+        let store = Store { db };
+        store.ensure_person_index()?;
+        Ok(store)
+    }
+
+    /// Builds the person index of a store written before it existed (one scan, once).
+    fn ensure_person_index(&self) -> Result<(), StoreError> {
+        if self.db.get(PERSON_INDEX_KEY)?.is_some() {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        for t in pes_schemas::RecordType::ALL
+            .into_iter()
+            .filter(|t| value::links_person(*t))
+        {
+            for kv in self.db.scan_prefix([facts::rtype_byte(t)]) {
+                let (k, v) = kv?;
+                if let Some(pk) = value::value_person_key(&v) {
+                    batch.insert(person_index_key(pk, &k), sled::IVec::default());
+                }
+            }
+        }
+        batch.insert(PERSON_INDEX_KEY, &[1u8]);
+        self.db.apply_batch(batch)?;
+        Ok(())
     }
 
     /// The journal offset the store has applied up to.
@@ -120,6 +155,7 @@ impl Store {
             let new_version = value::value_version(val).ok_or(StoreError::Malformed)?;
             let new_facts = value::value_facts(val).ok_or(StoreError::Malformed)?;
             let old = self.db.get(key)?;
+            let mut old_person = None;
             if let Some(old) = &old {
                 let old_version = value::value_version(old).ok_or(StoreError::Malformed)?;
                 if old_version >= new_version {
@@ -128,6 +164,23 @@ impl Store {
                 }
                 let old_facts = value::value_facts(old).ok_or(StoreError::Malformed)?;
                 deltas.push((old_facts, -1));
+                old_person = value::value_person_key(old);
+            }
+            let indexed = key
+                .first()
+                .and_then(|b| facts::rtype_from_byte(*b))
+                .is_some_and(value::links_person);
+            if indexed {
+                let new_person = value::value_person_key(val);
+                // Only a new record or a changed person_key touches the index.
+                if old.is_none() || old_person != new_person {
+                    if let Some(pk) = old_person {
+                        batch.remove(person_index_key(pk, key));
+                    }
+                    if let Some(pk) = new_person {
+                        batch.insert(person_index_key(pk, key), sled::IVec::default());
+                    }
+                }
             }
             deltas.push((new_facts, 1));
             batch.insert(key, val);
@@ -177,16 +230,60 @@ impl Store {
         let Some(v) = self.get_record(record_id)? else {
             return Ok(None);
         };
-        let batch = value::value_batch(&v).ok_or(StoreError::Malformed)?;
+        let record = self.decode_record(record_id, &v, key, reveal)?;
+        Ok(Some((record, value::has_protected(&v))))
+    }
+
+    /// Decodes a stored value with its batch's shared envelope.
+    fn decode_record(
+        &self,
+        record_id: &str,
+        v: &[u8],
+        key: &crate::keys::DataKey,
+        reveal: bool,
+    ) -> Result<pes_schemas::Record, StoreError> {
+        let batch = value::value_batch(v).ok_or(StoreError::Malformed)?;
         let mut ekey = vec![ENVELOPE_PREFIX];
         ekey.extend_from_slice(&batch);
         let shared: Option<value::SharedEnvelope> = match self.db.get(ekey)? {
             Some(b) => Some(serde_json::from_slice(&b).map_err(|_| StoreError::Malformed)?),
             None => None,
         };
-        let record = value::decode_value(record_id, &v, shared.as_ref(), key, reveal)
-            .map_err(|_| StoreError::Malformed)?;
-        Ok(Some((record, value::has_protected(&v))))
+        value::decode_value(record_id, v, shared.as_ref(), key, reveal)
+            .map_err(|_| StoreError::Malformed)
+    }
+
+    /// Every record of a person found through the person index, protected fields opened only
+    /// with `reveal`. An index entry whose record no longer names the person is skipped.
+    pub fn person_records(
+        &self,
+        person_key: &str,
+        key: &crate::keys::DataKey,
+        reveal: bool,
+    ) -> Result<Vec<pes_schemas::Record>, StoreError> {
+        let mut out = Vec::new();
+        for rkey in self.person_record_keys(person_key)? {
+            let Some(v) = self.db.get(&rkey)? else {
+                continue;
+            };
+            if value::value_person_key(&v) != Some(person_key.as_bytes()) {
+                continue;
+            }
+            let record_id = std::str::from_utf8(rkey.get(1..).unwrap_or_default())
+                .map_err(|_| StoreError::Malformed)?;
+            out.push(self.decode_record(record_id, &v, key, reveal)?);
+        }
+        Ok(out)
+    }
+
+    /// Record keys (type byte + record id) the person index lists for a person_key.
+    pub fn person_record_keys(&self, person_key: &str) -> Result<Vec<Vec<u8>>, StoreError> {
+        let prefix = person_index_key(person_key.as_bytes(), &[]);
+        self.db
+            .scan_prefix(&prefix)
+            .keys()
+            .map(|k| Ok(k?.get(prefix.len()..).unwrap_or_default().to_vec()))
+            .collect()
     }
 
     /// Looks a record's value up by record id, trying each record type's key space.
@@ -274,6 +371,17 @@ impl Store {
     pub fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
     }
+}
+
+/// Key of a person index entry: `0xF4 | person_key | 0x00 | record key` (a person_key is
+/// base64url, so the 0x00 ends it and a prefix scan finds exactly one person).
+fn person_index_key(person_key: &[u8], record_key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(2 + person_key.len() + record_key.len());
+    k.push(PERSON_PREFIX);
+    k.extend_from_slice(person_key);
+    k.push(0);
+    k.extend_from_slice(record_key);
+    k
 }
 
 /// Key of a quarantined row.
