@@ -58,6 +58,49 @@ pub struct BenefitsFlags {
     pub training_subsidy_cny: u64,
 }
 
+/// Longest legal basis accepted (it is audited at every region asked).
+pub const MAX_LEGAL_BASIS: usize = 200;
+
+/// Why a region refuses a person lookup: `(status, problem slug, message)`. Messages never
+/// repeat the request's values.
+pub type Refusal = (u16, &'static str, &'static str);
+
+/// Checks a lookup before any record is read: a well-formed person_key, a purpose and a legal
+/// basis, and a caller policy that lists the `person` dataset and the purpose.
+pub fn refusal(q: &PersonQuery, policy: Option<&CallerPolicy>) -> Option<Refusal> {
+    if !pes_schemas::person_key::is_well_formed(&q.person_key) {
+        return Some((
+            400,
+            "bad-person-key",
+            "person_key must be 43 characters of base64url",
+        ));
+    }
+    if q.purpose.trim().is_empty() {
+        return Some((400, "missing-purpose", "a purpose is required"));
+    }
+    if q.legal_basis.trim().is_empty() {
+        return Some((400, "missing-legal-basis", "a legal basis is required"));
+    }
+    if q.legal_basis.chars().count() > MAX_LEGAL_BASIS {
+        return Some((
+            400,
+            "bad-legal-basis",
+            "the legal basis is longer than 200 characters",
+        ));
+    }
+    let allowed = policy.is_some_and(|p| {
+        p.datasets.iter().any(|d| d == "person") && p.purposes.contains(&q.purpose)
+    });
+    if !allowed {
+        return Some((
+            403,
+            "policy_denied",
+            "the trust-list policy for the caller does not allow person lookups for this purpose",
+        ));
+    }
+    None
+}
+
 /// Looks a person up in this region. Protected fields are opened (record id as AAD) only when
 /// the policy grants at least one, and then [`minimise_person`] keeps only the granted ones.
 /// Returns `None` when the region holds no record of the person.
@@ -84,18 +127,15 @@ pub fn lookup(
     for r in records {
         let version = r.record_version;
         match r.body {
-            RecordBody::Person(p) => {
-                if person.as_ref().is_none_or(|(v, _)| version > *v) {
-                    person = Some((version, p));
-                }
+            RecordBody::Person(p) if person.as_ref().is_none_or(|(v, _)| version > *v) => {
+                person = Some((version, p));
             }
-            RecordBody::JobSeekerRegistration(j) => {
+            RecordBody::JobSeekerRegistration(j)
                 if registration
                     .as_ref()
-                    .is_none_or(|o| j.registered_on > o.registered_on)
-                {
-                    registration = Some(j);
-                }
+                    .is_none_or(|o| j.registered_on > o.registered_on) =>
+            {
+                registration = Some(j);
             }
             RecordBody::EmploymentEvent(e) => {
                 if event.as_ref().is_none_or(|o| e.date > o.date) {
