@@ -610,7 +610,7 @@
           h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, bi('区域', 'Region')), h('th', {}, bi('状态', 'Status')), h('th', { class: 'num' }, bi('延迟', 'Latency')), h('th', {}, bi('结果', 'Fields allowed by policy')))),
             h('tbody', {}, r.regions.map((x) => h('tr', { 'data-region': x.region }, h('td', {}, regionName(x.region)),
               h('td', { class: x.status === 'ok' ? 'ok' : 'bad' }, x.status), h('td', { class: 'num' }, x.latency_ms === null || x.latency_ms === undefined ? '—' : Number(x.latency_ms).toFixed(1) + ' ms'),
-              h('td', { class: 'found', 'data-found': String(x.found) }, x.status !== 'ok' ? (x.detail || '') : !x.found ? '未找到 not found' : Object.entries(x.fields).map(([kk, v]) => h('div', {}, h('b', {}, kk + ': '), typeof v === 'object' ? JSON.stringify(v) : String(v))))))))),
+              h('td', { class: 'found', 'data-found': String(x.found) }, x.status !== 'ok' ? (x.detail || '') : !x.found ? '未找到 not found' : Object.entries(x.fields).map(([kk, v]) => h('div', {}, h('b', {}, kk + ': '), typeof v === 'object' ? JSON.stringify(v) : String(v)))))))),
           r.receipt ? h('p', { class: 'muted' }, '本次查询已记入审计日志 Audited here as entry #' + r.receipt.index + ' (' + r.receipt.log_origin + ')') : null));
       } catch (e) {
         fill(result, errorBox(e));
