@@ -185,3 +185,64 @@ fn without_key<T: Serialize>(body: &T) -> Value {
     }
     v
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(pk: &str, purpose: &str, basis: &str) -> PersonQuery {
+        PersonQuery {
+            person_key: pk.into(),
+            purpose: purpose.into(),
+            legal_basis: basis.into(),
+        }
+    }
+
+    fn policy(datasets: &[&str], purposes: &[&str]) -> CallerPolicy {
+        CallerPolicy {
+            caller: "110000".into(),
+            datasets: datasets.iter().map(|d| d.to_string()).collect(),
+            purposes: purposes.iter().map(|p| p.to_string()).collect(),
+            protected_fields: vec![],
+            k: 5,
+        }
+    }
+
+    #[test]
+    fn refusals_name_the_problem_and_the_policy_must_allow_person_and_purpose() {
+        let pk = "A".repeat(43);
+        let ok = policy(&["person"], &["case_management"]);
+        let slug = |q: &PersonQuery, p: Option<&CallerPolicy>| refusal(q, p).map(|r| (r.0, r.1));
+        assert_eq!(slug(&query(&pk, "case_management", "law"), Some(&ok)), None);
+        assert_eq!(
+            slug(
+                &query("11010519491231002X", "case_management", "law"),
+                Some(&ok)
+            ),
+            Some((400, "bad-person-key"))
+        );
+        assert_eq!(
+            slug(&query(&pk, " ", "law"), Some(&ok)),
+            Some((400, "missing-purpose"))
+        );
+        assert_eq!(
+            slug(&query(&pk, "case_management", ""), Some(&ok)),
+            Some((400, "missing-legal-basis"))
+        );
+        let long = "x".repeat(MAX_LEGAL_BASIS + 1);
+        assert_eq!(
+            slug(&query(&pk, "case_management", &long), Some(&ok)),
+            Some((400, "bad-legal-basis"))
+        );
+        for denied in [
+            None,
+            Some(policy(&["vacancy"], &["case_management"])),
+            Some(policy(&["person"], &["statistics"])),
+        ] {
+            assert_eq!(
+                slug(&query(&pk, "case_management", "law"), denied.as_ref()),
+                Some((403, "policy_denied"))
+            );
+        }
+    }
+}
