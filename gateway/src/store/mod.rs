@@ -7,11 +7,14 @@
 //! batch summaries, `0xF2` for quarantined rows, `0xF3` for each batch's shared envelope, `0xF4`
 //! for the person index.
 //!
-//! The person index lets a region find every record of a person_key without a scan: one empty
-//! value per record under `0xF4 | person_key | 0x00 | record key`. It is written in the same
-//! batch as the records (so it is atomic with the applied offset and replay leaves it right),
-//! and only when a record is new or its person_key changed: a newer version of a record about
-//! the same person costs no index write.
+//! The person index lets a region find every record of a person_key without a scan: per journal
+//! entry and person, one entry `0xF4 | person_key | 0x00 | entry offset` whose value lists the
+//! keys of that person's records the entry added (so a row yielding a person, a registration and
+//! a hire costs one index write, not three). It is written in the same batch as the records (so
+//! it is atomic with the applied offset and replay leaves it right), and only for records that
+//! are new or whose person_key changed: a newer version about the same person costs nothing. An
+//! entry left naming a record that now names someone else is harmless: readers check each
+//! record's person_key.
 
 pub mod facts;
 pub mod value;
@@ -98,6 +101,7 @@ impl Store {
             return Ok(());
         }
         let mut batch = sled::Batch::default();
+        let mut n = 0u64;
         for t in pes_schemas::RecordType::ALL
             .into_iter()
             .filter(|t| value::links_person(*t))
@@ -105,7 +109,11 @@ impl Store {
             for kv in self.db.scan_prefix([facts::rtype_byte(t)]) {
                 let (k, v) = kv?;
                 if let Some(pk) = value::value_person_key(&v) {
-                    batch.insert(person_index_key(pk, &k), sled::IVec::default());
+                    // One entry per record, numbered past any journal offset's range.
+                    n += 1;
+                    let mut list = Vec::new();
+                    push_record_key(&mut list, &k);
+                    batch.insert(person_index_key(pk, u64::MAX - n), list);
                 }
             }
         }
@@ -145,6 +153,8 @@ impl Store {
         let mut batch = sled::Batch::default();
         let mut out = ApplyOutcome::default();
         let mut prev: Option<&[u8]> = None;
+        // person_key -> keys of that person's records this entry adds to the index.
+        let mut people: std::collections::BTreeMap<&[u8], Vec<u8>> = Default::default();
         for i in order {
             let (key, val) = entry.records[i];
             if prev == Some(key) {
@@ -174,17 +184,17 @@ impl Store {
                 let new_person = value::value_person_key(val);
                 // Only a new record or a changed person_key touches the index.
                 if old.is_none() || old_person != new_person {
-                    if let Some(pk) = old_person {
-                        batch.remove(person_index_key(pk, key));
-                    }
                     if let Some(pk) = new_person {
-                        batch.insert(person_index_key(pk, key), sled::IVec::default());
+                        push_record_key(people.entry(pk).or_default(), key);
                     }
                 }
             }
             deltas.push((new_facts, 1));
             batch.insert(key, val);
             out.applied += 1;
+        }
+        for (pk, keys) in people {
+            batch.insert(person_index_key(pk, end_offset), keys);
         }
         if !entry.shared.is_empty() && out.applied > 0 {
             let mut ekey = vec![ENVELOPE_PREFIX];
@@ -276,14 +286,24 @@ impl Store {
         Ok(out)
     }
 
-    /// Record keys (type byte + record id) the person index lists for a person_key.
+    /// Record keys (type byte + record id) the person index lists for a person_key, each once.
+    /// A record listed here may since name another person (readers check).
     pub fn person_record_keys(&self, person_key: &str) -> Result<Vec<Vec<u8>>, StoreError> {
-        let prefix = person_index_key(person_key.as_bytes(), &[]);
-        self.db
-            .scan_prefix(&prefix)
-            .keys()
-            .map(|k| Ok(k?.get(prefix.len()..).unwrap_or_default().to_vec()))
-            .collect()
+        let mut prefix = vec![PERSON_PREFIX];
+        prefix.extend_from_slice(person_key.as_bytes());
+        prefix.push(0);
+        let mut keys = std::collections::BTreeSet::new();
+        for v in self.db.scan_prefix(&prefix).values() {
+            let v = v?;
+            let mut rest: &[u8] = &v;
+            while let Some((len, tail)) = rest.split_first_chunk::<2>() {
+                let len = usize::from(u16::from_le_bytes(*len));
+                let key = tail.get(..len).ok_or(StoreError::Malformed)?;
+                keys.insert(key.to_vec());
+                rest = &tail[len..];
+            }
+        }
+        Ok(keys.into_iter().collect())
     }
 
     /// Looks a record's value up by record id, trying each record type's key space.
@@ -373,15 +393,21 @@ impl Store {
     }
 }
 
-/// Key of a person index entry: `0xF4 | person_key | 0x00 | record key` (a person_key is
-/// base64url, so the 0x00 ends it and a prefix scan finds exactly one person).
-fn person_index_key(person_key: &[u8], record_key: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(2 + person_key.len() + record_key.len());
+/// Key of a person index entry: `0xF4 | person_key | 0x00 | u64 BE` (a person_key is base64url,
+/// so the 0x00 ends it and a prefix scan finds exactly one person).
+fn person_index_key(person_key: &[u8], n: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(10 + person_key.len());
     k.push(PERSON_PREFIX);
     k.extend_from_slice(person_key);
     k.push(0);
-    k.extend_from_slice(record_key);
+    k.extend_from_slice(&n.to_be_bytes());
     k
+}
+
+/// Appends a record key to an index entry's list (u16 LE length first).
+fn push_record_key(list: &mut Vec<u8>, key: &[u8]) {
+    list.extend_from_slice(&(key.len() as u16).to_le_bytes());
+    list.extend_from_slice(key);
 }
 
 /// Key of a quarantined row.
