@@ -196,6 +196,32 @@ fn demo_serves_dashboard_tokens_and_data_stops_on_ctrl_c_and_reuses_its_dir() {
         Some(provinces_total),
         "{fed}"
     );
+    // The sample person the demo prints is found in every province by the caseworker page's
+    // route, by ID number, and the ID number appears in no answer.
+    let sample = &info["sample_person"];
+    let id = sample["id_number"].as_str().unwrap();
+    assert!(text.contains(id), "the demo prints the sample ID number");
+    let lookup: serde_json::Value = client
+        .post(format!("{national_url}/v1/persons/lookup"))
+        .bearer_auth(token_of("100000", "caseworker"))
+        .json(&serde_json::json!({
+            "id_number": id, "purpose": "case_management", "legal_basis": "demo",
+        }))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(lookup["person_key"], sample["person_key"], "{lookup}");
+    for region in &provinces {
+        let r = lookup["regions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["region"] == region.as_str())
+            .unwrap();
+        assert_eq!(r["found"], true, "{lookup}");
+    }
+    assert!(!lookup.to_string().contains(id));
     // The dashboard's occupations page: supply and demand across the provinces.
     let sd: serde_json::Value = client
         .get(format!(

@@ -462,6 +462,8 @@ fn ops_endpoints_answer() {
         .unwrap();
     assert!(o["paths"]["/v1/ingest/{source}"].is_object());
     assert!(o["components"]["schemas"]["Problem"].is_object());
+    assert!(o["paths"]["/v1/persons/lookup"].is_object());
+    assert!(o["components"]["schemas"]["PersonLookupAnswer"].is_object());
     let nf = g.http.get(format!("{}/nope", g.base)).send().unwrap();
     assert_eq!(nf.status().as_u16(), 404);
     assert!(nf.headers().get("x-request-id").is_some());

@@ -1,25 +1,35 @@
 //! Property: after any sequence of pushes (repeats, newer and older versions, duplicates inside
 //! a batch), the rollup counters equal a recount from the stored records, and each record holds
-//! its highest pushed version.
+//! its highest pushed version; and the person index lists exactly the records that name each
+//! person_key (new records, newer versions, and person_key changes).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use pes_gateway::config::StoreTuning;
 use pes_gateway::ingest::batch::{Entry, EntryBuilder};
 use pes_gateway::keys::DataKey;
 use pes_gateway::native_sample::record;
 use pes_gateway::query::rollup::{same_counts, Rollups};
-use pes_gateway::store::value::{encode_key, encode_value, value_version};
+use pes_gateway::store::value::{encode_key, encode_value, value_person_key, value_version};
 use pes_gateway::store::Store;
 use proptest::prelude::*;
 
-fn push(store: &Store, rollups: &mut Rollups, key: &DataKey, batch: &[(u64, u64, bool)], n: u64) {
+fn push(
+    store: &Store,
+    rollups: &mut Rollups,
+    key: &DataKey,
+    batch: &[(u64, u64, bool, u8)],
+    n: u64,
+) {
     let mut b = EntryBuilder::new(&[n as u8; 32], "gd-hr", "2026-01-01T00:00:00Z", 0);
     let today = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
     let batch_id = [n as u8; 32];
     let mut shared = None;
-    for &(i, version, flip) in batch {
+    for &(i, version, flip, person) in batch {
         let mut r = record(i, "440000", "gd-hr", version);
+        if person > 0 {
+            set_person_key(&mut r, &shared_person(person));
+        }
         if flip {
             match &mut r.body {
                 pes_schemas::RecordBody::Vacancy(v) => {
@@ -41,7 +51,8 @@ fn push(store: &Store, rollups: &mut Rollups, key: &DataKey, batch: &[(u64, u64,
         )
         .unwrap();
     }
-    let bytes = b.finish(b"{}");
+    // The batch's shared envelope, as the decoder stores it, so records decode back.
+    let bytes = b.finish(&serde_json::to_vec(&shared).unwrap());
     let entry = Entry::parse(&bytes).unwrap();
     let mut deltas = Vec::new();
     store.apply_entry(&entry, n, &mut deltas).unwrap();
@@ -50,11 +61,32 @@ fn push(store: &Store, rollups: &mut Rollups, key: &DataKey, batch: &[(u64, u64,
     }
 }
 
+/// One of a few person keys shared by several records (43 characters, like a real one).
+fn shared_person(n: u8) -> String {
+    format!("{n:A>43}")
+}
+
+fn set_person_key(r: &mut pes_schemas::Record, pk: &str) {
+    if let pes_schemas::RecordBody::Person(p) = &mut r.body {
+        p.person_key = pk.to_string();
+    } else if let pes_schemas::RecordBody::JobSeekerRegistration(j) = &mut r.body {
+        j.person_key = pk.to_string();
+    }
+}
+
+fn person_key_of(r: &pes_schemas::Record) -> Option<String> {
+    match &r.body {
+        pes_schemas::RecordBody::Person(p) => Some(p.person_key.clone()),
+        pes_schemas::RecordBody::JobSeekerRegistration(j) => Some(j.person_key.clone()),
+        _ => None,
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
     #[test]
-    fn rollups_equal_a_recount_from_records(
-        batches in prop::collection::vec(prop::collection::vec((0u64..24, 1u64..5, any::<bool>()), 1..20), 1..8)
+    fn rollups_and_person_index_equal_a_recount_from_records(
+        batches in prop::collection::vec(prop::collection::vec((0u64..24, 1u64..5, any::<bool>(), 0u8..4), 1..20), 1..8)
     ) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), &StoreTuning { cache_capacity_mib: 8, flush_every_ms: 1000 }).unwrap();
@@ -63,7 +95,7 @@ proptest! {
         let mut highest: HashMap<u64, u64> = HashMap::new();
         for (n, b) in batches.iter().enumerate() {
             push(&store, &mut rollups, &key, b, n as u64 + 1);
-            for &(i, v, _) in b {
+            for &(i, v, _, _) in b {
                 let e = highest.entry(i).or_insert(0);
                 *e = (*e).max(v);
             }
@@ -74,6 +106,39 @@ proptest! {
             let r = record(i, "440000", "gd-hr", 1);
             let stored = store.get_record(&r.record_id).unwrap().unwrap();
             prop_assert_eq!(value_version(&stored), Some(v));
+        }
+        // The person index against a recount from the stored values: every key a record ever
+        // named (its own, or a shared one) lists exactly the records naming it now.
+        let mut recount: HashMap<String, BTreeSet<Vec<u8>>> = HashMap::new();
+        let mut candidates: BTreeSet<String> = (1..4).map(shared_person).collect();
+        for i in 0..24 {
+            let r = record(i, "440000", "gd-hr", 1);
+            candidates.extend(person_key_of(&r));
+            if let Some(v) = store.get_record(&r.record_id).unwrap() {
+                if let Some(pk) = value_person_key(&v) {
+                    let mut k = Vec::new();
+                    encode_key(r.record_type(), &r.record_id, &mut k);
+                    recount.entry(String::from_utf8(pk.to_vec()).unwrap()).or_default().insert(k);
+                }
+            }
+        }
+        for pk in &candidates {
+            let want = recount.get(pk).cloned().unwrap_or_default();
+            // The index misses no record of the person...
+            let listed: BTreeSet<Vec<u8>> = store.person_record_keys(pk).unwrap().into_iter().collect();
+            prop_assert!(listed.is_superset(&want), "person {}: index {:?} misses some of {:?}", pk, listed, want);
+            // ...and a lookup returns exactly the records naming them now.
+            let found: BTreeSet<Vec<u8>> = store
+                .person_records(pk, &key, false)
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    let mut k = Vec::new();
+                    encode_key(r.record_type(), &r.record_id, &mut k);
+                    k
+                })
+                .collect();
+            prop_assert_eq!(&found, &want, "person {}", pk);
         }
         let total: i64 = pes_schemas::RecordType::ALL.iter().map(|t| rollups.total(*t).count).sum();
         prop_assert_eq!(total as usize, pes_schemas::RecordType::ALL.iter().map(|t| store.count_type(*t)).sum::<usize>());

@@ -252,13 +252,26 @@ async function main() {
     await signIn(page, fed, 'caseworker');
     await page.goto(fed.base + '/#/caseworker');
     await page.waitForSelector('#page-caseworker form');
-    await page.fill('input[name=ident]', 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA');
-    await page.selectOption('select[name=kind]', 'person_key');
-    await page.fill('input[name=legal_basis]', '就业服务与就业管理规定 第六十二条');
+    const sample = (fed.info && fed.info.sample_person) || null;
+    const basis = '就业服务与就业管理规定 第六十二条';
+    await page.selectOption('select[name=kind]', sample ? 'id_number' : 'person_key');
+    await page.fill('input[name=ident]', sample ? sample.id_number : 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA');
+    await page.fill('input[name=legal_basis]', basis);
     await page.click('#page-caseworker button[type=submit]');
-    await page.waitForSelector('#lookup-result .card, #lookup-result .notice, #lookup-result .error');
+    await page.waitForSelector('#lookup-result .card, #lookup-result .error');
     log('caseworker lookup answered:', (await page.textContent('#lookup-result')).slice(0, 120));
     await page.screenshot({ path: path.join(artifacts, '05-caseworker.png'), fullPage: true });
+    if (sample) {
+      const shown = await page.$$eval('#lookup-result tr[data-region]', (rows) => rows.map((r) => [r.getAttribute('data-region'), r.querySelector('td.found').getAttribute('data-found')]));
+      const asked = await page.$$eval('#page-caseworker input[type=checkbox]:checked', (bs) => bs.map((b) => b.value));
+      const viaApi = await api(fed, fed.tokens.caseworker, '/v1/persons/lookup', { person_key: sample.person_key, purpose: 'case_management', legal_basis: basis, regions: asked });
+      check('caseworker page shows the same regions and found flags as the API', () => {
+        assert.deepEqual(Object.fromEntries(shown), Object.fromEntries(viaApi.regions.map((r) => [r.region, String(r.found)])));
+        assert.ok(viaApi.regions.some((r) => r.found), 'the sample person is found somewhere');
+      });
+      const html = await page.content();
+      check('the ID number is not left on the page', () => assert.ok(!html.includes(sample.id_number)));
+    }
 
     // ------------------------------------------------ switch role: auditor, verify in the browser
     await signIn(page, fed, 'auditor');
@@ -285,6 +298,15 @@ async function main() {
       assert.match(steps2, /checkpoint this browser verified before/);
     });
     await page.screenshot({ path: path.join(artifacts, '06-audit-verified.png'), fullPage: true });
+    if (fed.info && fed.info.sample_person) {
+      // The per-person access report lists the caseworker's lookups of the sample person.
+      await page.fill('input[name=person_key]', fed.info.sample_person.person_key);
+      await page.click('form:has(input[name=person_key]) button[type=submit]');
+      await page.waitForSelector('#person-report p, #person-report .error', { timeout: 60000 });
+      const n = await page.$$eval('#person-table tbody tr', (rows) => rows.length);
+      check('per-person access report shows the caseworker lookups', () => assert.ok(n >= 2, 'rows: ' + n));
+      await page.screenshot({ path: path.join(artifacts, '07-person-report.png'), fullPage: true });
+    }
 
     // The page's verifier against tampered real proofs: must refuse.
     const tamper = await page.evaluate(async () => {

@@ -11,6 +11,7 @@
 pub mod federated;
 pub mod ingest;
 pub mod ops;
+pub mod persons;
 pub mod query;
 pub mod records;
 
@@ -74,6 +75,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/v1/reports/supply-demand").route(web::get().to(query::supply_demand)),
         )
+        .service(web::resource("/v1/persons/lookup").route(web::post().to(persons::lookup)))
         .service(web::resource("/v1/records/{record_id}").route(web::get().to(records::get_record)))
         .service(web::resource("/v1/quarantine").route(web::get().to(records::list_quarantine)))
         .service(

@@ -71,6 +71,12 @@ pub async fn metrics(node: State) -> HttpResponse {
         crate::ingest::decode::RowProblem,
         crate::api::AuditReceipt,
         crate::store::facts::Dim,
+        crate::api::persons::LookupRequest,
+        crate::api::persons::PersonLookupAnswer,
+        crate::api::persons::PersonRegion,
+        crate::federation::fanout::RegionStatus,
+        crate::query::person::PersonFields,
+        crate::query::person::BenefitsFlags,
     ))
 )]
 pub struct ApiDoc;
@@ -83,6 +89,7 @@ fn paths() -> serde_json::Value {
         "/v1/query": { "post": op("Aggregate query (role analyst)", "QueryAnswer") },
         "/v1/reports/supply-demand": { "get": op("Vacancy-to-seeker ratio by occupation major group (role analyst)", "SupplyDemand") },
         "/v1/records/{record_id}": { "get": op("Read one record (role caseworker; ?purpose=&reveal=true for protected fields)", "record") },
+        "/v1/persons/lookup": { "post": op("Look a person up across regions by id_number or person_key, with purpose and legal_basis (role caseworker); each region's fields minimised by its policy", "PersonLookupAnswer") },
         "/v1/quarantine": { "get": op("List quarantined rows, masked (?source=&batch=)", "QuarantineItem list") },
         "/healthz": { "get": op("Liveness", "ok") },
         "/readyz": { "get": op("Readiness and apply lag", "ready") },

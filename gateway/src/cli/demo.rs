@@ -104,6 +104,36 @@ impl Gateway {
     }
 }
 
+/// A person every province has registered, so a newcomer can try the caseworker page (the
+/// example number of GB 11643 itself, not a real person's).
+const SAMPLE_ID_NUMBER: &str = "11010519491231002X";
+
+/// The sample person's person_key under this federation's linkage key.
+fn sample_person_key(linkage: &Path) -> anyhow::Result<String> {
+    let key = std::fs::read(linkage).with_context(|| format!("reading {}", linkage.display()))?;
+    let id = pes_schemas::id_number::IdNumber::parse(SAMPLE_ID_NUMBER)
+        .map_err(|e| anyhow::anyhow!("sample ID number: {}", e.code()))?;
+    Ok(pes_schemas::person_key::PersonKeyer::new(&key).key(&id))
+}
+
+/// The sample person's registration in one province: a sample registration record past the
+/// province's range, naming the sample person.
+fn sample_registration(p: &PushPlan) -> Option<pes_schemas::Record> {
+    let first = p.first + p.count;
+    (first..first + 30).find_map(|i| {
+        let mut rec = pes_gateway::native_sample::record(i, &p.region, SOURCE, 1);
+        match &mut rec.body {
+            pes_schemas::RecordBody::JobSeekerRegistration(j) => {
+                j.person_key = p.sample_key.clone();
+                pes_schemas::validate::validate_record(&rec)
+                    .is_ok()
+                    .then_some(rec)
+            }
+            _ => None,
+        }
+    })
+}
+
 /// Runs the demo until Ctrl-C.
 pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(
@@ -120,6 +150,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     std::fs::create_dir_all(&a.dir).with_context(|| format!("creating {}", a.dir.display()))?;
     let linkage_path = linkage_key(&a.dir)?;
+    let sample_key = sample_person_key(&linkage_path)?;
     let mappings = load_mappings(&a.mappings);
 
     let mut regions = vec![(NATIONAL, "全国 National")];
@@ -163,7 +194,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("starting the {} federation side", g.region))?,
         );
     }
-    let plans = plan_pushes(&gateways, a.records);
+    let plans = plan_pushes(&gateways, a.records, &sample_key);
 
     actix_web::rt::System::new().block_on(async move {
         let mut handles = Vec::new();
@@ -205,8 +236,8 @@ pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
         tokio::select! {
             r = rx => match r {
                 Ok(Ok(summary)) => {
-                    write_demo_json(&a.dir, &gateways)?;
-                    print_ready(&gateways, &a.dir, &summary, started.elapsed());
+                    write_demo_json(&a.dir, &gateways, &sample_key)?;
+                    print_ready(&gateways, &a.dir, &summary, started.elapsed(), &sample_key);
                 }
                 Ok(Err(e)) => eprintln!("pushing the synthetic data failed: {e:#}; the gateways keep running"),
                 Err(_) => eprintln!("the push thread stopped unexpectedly; the gateways keep running"),
@@ -470,6 +501,8 @@ struct PushPlan {
     drop_vacancy_pct: u64,
     /// A synthetic export in the province's own format, and its mapping.
     mapped: Option<(Mapping, u64)>,
+    /// person_key of the sample person registered in every province.
+    sample_key: String,
 }
 
 /// splitmix64, for per-province variation that is the same on every run.
@@ -480,7 +513,7 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-fn plan_pushes(gateways: &[Gateway], records: u64) -> Vec<PushPlan> {
+fn plan_pushes(gateways: &[Gateway], records: u64, sample_key: &str) -> Vec<PushPlan> {
     let provinces: Vec<&Gateway> = gateways.iter().filter(|g| g.region != NATIONAL).collect();
     // Each province weighs between 60 and 140, so provinces differ in size; shares add up to
     // `records`.
@@ -501,6 +534,7 @@ fn plan_pushes(gateways: &[Gateway], records: u64) -> Vec<PushPlan> {
                 count,
                 drop_vacancy_pct: (h >> 8) % 70,
                 mapped: g.mapping.clone().map(|m| (m, (count / 5).max(1))),
+                sample_key: sample_key.to_owned(),
             }
         })
         .collect()
@@ -569,6 +603,12 @@ fn push_all(plans: &[PushPlan]) -> anyhow::Result<Summary> {
                 }
                 serde_json::to_writer(&mut body, &rec)?;
                 body.push(b'\n');
+            }
+            if start == p.first {
+                if let Some(rec) = sample_registration(p) {
+                    serde_json::to_writer(&mut body, &rec)?;
+                    body.push(b'\n');
+                }
             }
             let (a, q) = push(
                 &client,
@@ -684,12 +724,13 @@ fn push(
     }
 }
 
-fn write_demo_json(dir: &Path, gateways: &[Gateway]) -> anyhow::Result<()> {
+fn write_demo_json(dir: &Path, gateways: &[Gateway], sample_key: &str) -> anyhow::Result<()> {
     let national = &gateways[0];
     let v = serde_json::json!({
         "dashboard_url": format!("{}/", national.url()),
         "auditor_url": format!("{}/#/audit", national.url()),
         "national": { "region": national.region, "url": national.url() },
+        "sample_person": { "id_number": SAMPLE_ID_NUMBER, "person_key": sample_key },
         "gateways": gateways.iter().map(|g| serde_json::json!({
             "region": g.region, "name": g.name, "url": g.url(),
             "role": if g.region == NATIONAL { "national" } else { "provincial" },
@@ -705,7 +746,7 @@ fn write_demo_json(dir: &Path, gateways: &[Gateway]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_ready(gateways: &[Gateway], dir: &Path, s: &Summary, took: Duration) {
+fn print_ready(gateways: &[Gateway], dir: &Path, s: &Summary, took: Duration, sample_key: &str) {
     let national = &gateways[0];
     println!(
         "pushed {} records ({} quarantined){}; through provincial mappings: {}",
@@ -741,6 +782,11 @@ fn print_ready(gateways: &[Gateway], dir: &Path, s: &Summary, took: Duration) {
     for t in &national.tokens {
         println!("  {:<10} {}", t.role, t.token);
     }
+    println!();
+    println!(
+        "Try the caseworker page (#/caseworker, caseworker role) with the sample person registered\n\
+         in every province: ID number {SAMPLE_ID_NUMBER}, person_key {sample_key}"
+    );
     println!();
     println!(
         "Ready in {:.1} s. Press Ctrl-C to stop every gateway.",

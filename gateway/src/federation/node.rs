@@ -1,6 +1,7 @@
 //! A gateway's federation side, assembled: trust store, mTLS listener serving
-//! `/v1/federation/query`, pinned peer clients, periodic reload of the trust list and CRL, and
-//! the federated aggregate (local part in-process, remote parts fanned out, merged, audited).
+//! `/v1/federation/query` and `/v1/federation/person`, pinned peer clients, periodic reload of
+//! the trust list and CRL, the federated aggregate (local part in-process, remote parts fanned
+//! out, merged, audited) and the person lookup (same shape, minimised per region).
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -12,11 +13,13 @@ use serde::{Deserialize, Serialize};
 use super::fanout::{fan_out, merge_answers, FanOut, MergedCell, PeerSet, RegionStatus};
 use super::httpsig::{RequestVerifier, SignatureError, SigningKey};
 use super::inbound::InboundContext;
-use super::service::{self, FederatedAnswer, QUERY_PATH};
+use super::service::{self, FederatedAnswer, PersonAnswer, PERSON_PATH, QUERY_PATH};
 use super::tls::{self, CallTimeouts, ReloadableClientVerifier, TlsError, TlsFiles};
 use super::trust::{Reloaded, TrustError, TrustStore};
+use crate::api::persons::{answer_locally, finish, PersonLookupAnswer, PersonRegion};
 use crate::audit::event::{Action, Actor, AuditEvent, Outcome, PeerReceipt};
 use crate::node::Node;
+use crate::query::person::PersonQuery;
 use crate::query::plan::Plan;
 use crate::query::suppress::suppress;
 use crate::query::{QueryAnswer, QueryError, QueryRequest};
@@ -205,6 +208,88 @@ impl Federation {
         server.await
     }
 
+    /// Regions named by a request: `["all"]` or none = every member of the trust list.
+    fn regions_asked(&self, asked: &[String]) -> Vec<String> {
+        if asked.is_empty() || asked.iter().any(|r| r == "all") {
+            self.inbound
+                .trust
+                .current()
+                .members
+                .iter()
+                .map(|m| m.region.clone())
+                .collect()
+        } else {
+            asked.to_vec()
+        }
+    }
+
+    /// Looks a person up across `regions` (`["all"]` or none = every member): this region in
+    /// process, minimised by the trust-list policy for this region, the others over
+    /// `/v1/federation/person` with signatures, each under the deadline. Only the person_key
+    /// travels. Audits the outcome for `actor` with every region's receipt.
+    pub async fn person_lookup(
+        &self,
+        node: &web::Data<Node>,
+        q: &PersonQuery,
+        regions: &[String],
+        request_id: &str,
+        actor: &Actor,
+    ) -> Result<PersonLookupAnswer, crate::problem::Problem> {
+        let trust = self.inbound.trust.current();
+        let regions = self.regions_asked(regions);
+        let remote: Vec<String> = regions
+            .iter()
+            .filter(|r| **r != self.region)
+            .cloned()
+            .collect();
+        let body = serde_json::to_vec(q).unwrap_or_default();
+        let peers = self.peers();
+        let fan = fan_out(
+            &peers,
+            &self.inbound.key,
+            &trust,
+            FanOut {
+                regions: &remote,
+                path: PERSON_PATH,
+                request_id,
+                body: &body,
+                deadline: Duration::from_millis(self.config.deadline_ms),
+            },
+        );
+        let local = async {
+            if !regions.contains(&self.region) {
+                return None;
+            }
+            let policy = trust.policy_for(&self.region).cloned();
+            Some(answer_locally(node, q, policy, false).await)
+        };
+        let (outcomes, local) = tokio::join!(fan, local);
+        let mut answers: Vec<PersonRegion> = local.into_iter().collect();
+        for o in &outcomes {
+            let mut status = o.status();
+            let mut found = false;
+            let mut fields = None;
+            if let Ok(ans) = &o.result {
+                match serde_json::from_slice::<PersonAnswer>(&ans.body) {
+                    Ok(pa) => {
+                        found = pa.found;
+                        fields = pa.fields;
+                    }
+                    Err(_) => {
+                        status.status = "error".into();
+                        status.detail = Some("answer does not parse".into());
+                    }
+                }
+            }
+            answers.push(PersonRegion {
+                status,
+                found,
+                fields,
+            });
+        }
+        finish(node, q, answers, request_id, actor).await
+    }
+
     /// Answers an aggregate query across `q.regions` (`["all"]` = every member): this region's
     /// part in-process, the others fanned out with signatures, each under the deadline. Audits
     /// the outcome (`ok` or `partial`) for `actor` with every region's status and receipt.
@@ -216,11 +301,7 @@ impl Federation {
         actor: &Actor,
     ) -> Result<FederatedQueryAnswer, QueryError> {
         let trust = self.inbound.trust.current();
-        let regions: Vec<String> = if q.regions.iter().any(|r| r == "all") {
-            trust.members.iter().map(|m| m.region.clone()).collect()
-        } else {
-            q.regions.clone()
-        };
+        let regions = self.regions_asked(&q.regions);
         let remote: Vec<String> = regions
             .iter()
             .filter(|r| **r != self.region)
@@ -310,18 +391,7 @@ impl Federation {
             &body,
         )));
         event.counts.insert("cells".into(), cells.len() as u64);
-        event.peer_receipts = statuses
-            .iter()
-            .map(|s| PeerReceipt {
-                region: s.region.clone(),
-                status: s.status.clone(),
-                log_origin: receipt_field(s, "log_origin")
-                    .and_then(|v| v.as_str().map(str::to_owned)),
-                index: receipt_field(s, "index").and_then(|v| v.as_u64()),
-                leaf_hash: receipt_field(s, "leaf_hash")
-                    .and_then(|v| v.as_str().map(str::to_owned)),
-            })
-            .collect();
+        event.peer_receipts = peer_receipts(&statuses);
         let receipt = crate::api::audit(node, event).await.ok();
         Ok(FederatedQueryAnswer {
             dataset: q.dataset.clone(),
@@ -346,6 +416,20 @@ pub struct FederatedQueryAnswer {
     pub cells: Vec<MergedCell>,
     /// Receipt of the calling gateway's own audit entry for this query.
     pub receipt: Option<serde_json::Value>,
+}
+
+/// The audit form of every region's status: its receipt's origin, index and leaf hash.
+pub fn peer_receipts(statuses: &[RegionStatus]) -> Vec<PeerReceipt> {
+    statuses
+        .iter()
+        .map(|s| PeerReceipt {
+            region: s.region.clone(),
+            status: s.status.clone(),
+            log_origin: receipt_field(s, "log_origin").and_then(|v| v.as_str().map(str::to_owned)),
+            index: receipt_field(s, "index").and_then(|v| v.as_u64()),
+            leaf_hash: receipt_field(s, "leaf_hash").and_then(|v| v.as_str().map(str::to_owned)),
+        })
+        .collect()
 }
 
 fn receipt_field<'a>(s: &'a RegionStatus, key: &str) -> Option<&'a serde_json::Value> {

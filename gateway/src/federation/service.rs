@@ -1,4 +1,5 @@
-//! The federation endpoint of a regional gateway: `POST /v1/federation/query`.
+//! The federation endpoints of a regional gateway: `POST /v1/federation/query` (aggregates) and
+//! `POST /v1/federation/person` (person lookup by person_key, minimised by the caller's policy).
 //!
 //! A peer's request is checked (mTLS member + `pes-fed-v1` signature), authorised by the trust
 //! list policy for the calling member (dataset, purpose), answered from this region's records
@@ -24,16 +25,20 @@ use super::inbound::{
 use crate::api::{audit, event, query::run_plan, AuditReceipt};
 use crate::audit::event::{Action, Actor, AuditEvent};
 use crate::node::Node;
+use crate::query::person::{self, PersonFields, PersonQuery};
 use crate::query::plan::Plan;
 use crate::query::suppress::suppress;
 use crate::query::{QueryAnswer, QueryRequest};
 
 /// Path of the federated aggregate query.
 pub const QUERY_PATH: &str = "/v1/federation/query";
+/// Path of the federated person lookup.
+pub const PERSON_PATH: &str = "/v1/federation/person";
 
 /// Registers the federation routes. Needs `web::Data<Node>` and `web::Data<InboundContext>`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource(QUERY_PATH).route(web::post().to(query)));
+    cfg.service(web::resource(QUERY_PATH).route(web::post().to(query)))
+        .service(web::resource(PERSON_PATH).route(web::post().to(person)));
 }
 
 /// A region's signed answer to a federated aggregate query.
@@ -55,28 +60,158 @@ async fn query(
     let now = unix_now();
     let checked = match verify_inbound(&req, &body, &fed, now) {
         Ok(c) => c,
-        Err(refusal) => {
-            let peer = peer_hint(&req);
-            let ev = event(
-                &node,
-                &req,
-                "federation.query",
-                None,
-                refusal.status().as_u16(),
-                serde_json::json!({ "problem": refusal.slug() }),
-            );
-            // The region is only claimed by the certificate here, not verified.
-            let ev = as_peer(ev, &peer, None);
-            if audit(&node, ev).await.is_err() {
-                return unavailable();
-            }
-            return refusal.to_response();
-        }
+        Err(refusal) => return refuse_unverified(&req, &node, refusal, "federation.query").await,
     };
     match answer(&req, &body, &node, &fed, &checked).await {
         Ok(resp) => resp,
         Err(resp) => resp,
     }
+}
+
+/// Audits a request refused before the peer and its signature verified, and answers it.
+async fn refuse_unverified(
+    req: &HttpRequest,
+    node: &Node,
+    refusal: super::inbound::Refusal,
+    action: &str,
+) -> HttpResponse {
+    let peer = peer_hint(req);
+    let ev = event(
+        node,
+        req,
+        action,
+        None,
+        refusal.status().as_u16(),
+        serde_json::json!({ "problem": refusal.slug() }),
+    );
+    // The region is only claimed by the certificate here, not verified.
+    let ev = as_peer(ev, &peer, None);
+    if audit(node, ev).await.is_err() {
+        return unavailable();
+    }
+    refusal.to_response()
+}
+
+/// A region's signed answer to a person lookup.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PersonAnswer {
+    /// The serving region.
+    pub region: String,
+    /// Whether it holds any record of the person.
+    pub found: bool,
+    /// What it holds, minimised by its policy for the caller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<PersonFields>,
+    /// Receipt of the audit entry the serving region wrote for this lookup.
+    pub receipt: AuditReceipt,
+}
+
+async fn person(
+    req: HttpRequest,
+    body: web::Bytes,
+    node: web::Data<Node>,
+    fed: web::Data<InboundContext>,
+) -> HttpResponse {
+    let checked = match verify_inbound(&req, &body, &fed, unix_now()) {
+        Ok(c) => c,
+        Err(refusal) => return refuse_unverified(&req, &node, refusal, "person.lookup").await,
+    };
+    match answer_person(&req, &body, &node, &fed, &checked).await {
+        Ok(resp) => resp,
+        Err(resp) => resp,
+    }
+}
+
+/// Serves a person lookup: checks the caller's policy (dataset `person`, purpose), reads the
+/// person's records through the index, keeps only the protected fields the policy grants, and
+/// audits the lookup with the calling member, purpose, legal basis and person_key.
+async fn answer_person(
+    req: &HttpRequest,
+    body: &[u8],
+    node: &web::Data<Node>,
+    fed: &InboundContext,
+    checked: &FederationRequest,
+) -> Result<HttpResponse, HttpResponse> {
+    let caller = checked.peer.region().to_owned();
+    let policy = checked.trust.policy_for(&caller).cloned();
+    let q: Option<PersonQuery> = serde_json::from_slice(body).ok();
+    let refused = match &q {
+        None => Some((
+            400,
+            "malformed-json",
+            "body must be {person_key, purpose, legal_basis}",
+        )),
+        Some(q) => person::refusal(q, policy.as_ref()),
+    };
+    let mut found = Ok(None);
+    if let (Some(q), None) = (&q, refused) {
+        let n = node.clone();
+        let pk = q.person_key.clone();
+        let pol = policy.clone();
+        found = match web::block(move || person::lookup(&n.store, &n.data_key, &pk, pol.as_ref()))
+            .await
+        {
+            Ok(Ok(f)) => Ok(f),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "person lookup failed");
+                Err(())
+            }
+            Err(_) => Err(()),
+        };
+    }
+    let (status, slug, msg) = match (refused, &found) {
+        (Some(r), _) => r,
+        (None, Err(())) => (500, "internal", "the gateway failed"),
+        (None, Ok(_)) => (200, "", ""),
+    };
+    let mut detail = serde_json::json!({});
+    if let Some(q) = &q {
+        detail["purpose"] = q.purpose.clone().into();
+        // An ill-formed key could be anything (even an ID number sent by mistake): not audited.
+        if pes_schemas::person_key::is_well_formed(&q.person_key) {
+            detail["person_key"] = q.person_key.clone().into();
+        }
+    }
+    if let Ok(Some(f)) = &found {
+        detail["records"] = f.records.into();
+    }
+    if status != 200 {
+        detail["problem"] = slug.into();
+    }
+    let ev = event(node, req, "person.lookup", None, status, detail);
+    let mut ev = as_peer(ev, &caller, Some(&caller));
+    ev.action = Action::PersonLookup;
+    ev.dataset = Some("person".into());
+    ev.legal_basis = q
+        .as_ref()
+        .filter(|q| !q.legal_basis.trim().is_empty())
+        .map(|q| {
+            q.legal_basis
+                .chars()
+                .take(person::MAX_LEGAL_BASIS)
+                .collect()
+        });
+    let receipt = audit(node, ev).await.map_err(|_| unavailable())?;
+    if status != 200 {
+        return Err(problem_signed(fed, checked, status, slug, msg));
+    }
+    let fields = found.ok().flatten();
+    let out = PersonAnswer {
+        region: node.config.region.clone(),
+        found: fields.is_some(),
+        fields,
+        receipt,
+    };
+    let json = serde_json::to_vec(&out).map_err(|_| unavailable())?;
+    signed_response(
+        &fed.key,
+        &checked.signature,
+        StatusCode::OK,
+        "application/json",
+        json,
+        unix_now(),
+    )
+    .map_err(|_| unavailable())
 }
 
 async fn answer(

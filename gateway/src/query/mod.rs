@@ -4,7 +4,9 @@
 //!   record type's key range otherwise.
 //! - [`rollup`]: the in-memory counters adjusted at apply time.
 //! - [`suppress`]: small-cell suppression with `k`.
+//! - [`person`]: a person's records in this region, found through the person index, minimised.
 
+pub mod person;
 pub mod plan;
 pub mod rollup;
 pub mod suppress;

@@ -4,7 +4,19 @@
 //! Everything one journal entry changes goes into one `apply_batch` on one tree, so the records
 //! and the applied offset are always recorded together (two trees would not be atomic together).
 //! Key prefixes: a record-type byte (0..8) for records, `0xF0` for the applied offset, `0xF1` for
-//! batch summaries, `0xF2` for quarantined rows, `0xF3` for each batch's shared envelope.
+//! batch summaries, `0xF2` for quarantined rows, `0xF3` for each batch's shared envelope, `0xF4`
+//! for the person index.
+//!
+//! The person index lets a region find every record of a person_key without a scan. Each journal
+//! entry writes at most one index value per bucket: `0xF4 | bucket | entry offset (u64 BE)`, the
+//! bucket being the first 8 bits of the person_key (uniform: it is an HMAC), and the value lists
+//! `(person_key, record key)` pairs of that bucket's persons in the entry. So a large batch costs
+//! at most 256 extra writes however many persons it holds, each appended at the end of its
+//! bucket's key range (keyed by person_key, every person would dirty a random sled leaf: that
+//! halved fully-applied ingest). A lookup scans one bucket: about 1/256 of the index. Values are
+//! written in the same batch as the records (atomic with the applied offset; replay rewrites the
+//! same bytes), and only for records that are new or whose person_key changed. A pair left naming
+//! a record that now names someone else is harmless: readers check each record's person_key.
 
 pub mod facts;
 pub mod value;
@@ -21,6 +33,10 @@ use facts::Facts;
 const APPLIED_KEY: &[u8] = b"\xF0applied";
 const BATCH_PREFIX: u8 = 0xF1;
 const ENVELOPE_PREFIX: u8 = 0xF3;
+const PERSON_PREFIX: u8 = 0xF4;
+/// Set once every stored record is in the person index (stores older than the index get it
+/// built on open).
+const PERSON_INDEX_KEY: &[u8] = b"\xF0person_index_v2";
 /// Key prefix of quarantined rows.
 pub const QUARANTINE_PREFIX: u8 = 0xF2;
 
@@ -76,7 +92,34 @@ impl Store {
             .flush_every_ms(Some(tuning.flush_every_ms))
             .mode(sled::Mode::HighThroughput)
             .open()?;
-        Ok(Store { db })
+        let store = Store { db };
+        store.ensure_person_index()?;
+        Ok(store)
+    }
+
+    /// Builds the person index of a store written before it existed (one scan, once).
+    fn ensure_person_index(&self) -> Result<(), StoreError> {
+        if self.db.get(PERSON_INDEX_KEY)?.is_some() {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        let mut buckets = PersonBuckets::default();
+        for t in pes_schemas::RecordType::ALL
+            .into_iter()
+            .filter(|t| value::links_person(*t))
+        {
+            for kv in self.db.scan_prefix([facts::rtype_byte(t)]) {
+                let (k, v) = kv?;
+                if let Some(pk) = value::value_person_key(&v) {
+                    buckets.push(pk, &k);
+                }
+            }
+        }
+        // Numbered past any journal offset, so no entry's values collide with these.
+        buckets.write(u64::MAX, &mut batch);
+        batch.insert(PERSON_INDEX_KEY, &[1u8]);
+        self.db.apply_batch(batch)?;
+        Ok(())
     }
 
     /// The journal offset the store has applied up to.
@@ -110,6 +153,8 @@ impl Store {
         let mut batch = sled::Batch::default();
         let mut out = ApplyOutcome::default();
         let mut prev: Option<&[u8]> = None;
+        // The (person_key, record key) pairs this entry adds to the index.
+        let mut people = PersonBuckets::default();
         for i in order {
             let (key, val) = entry.records[i];
             if prev == Some(key) {
@@ -120,6 +165,7 @@ impl Store {
             let new_version = value::value_version(val).ok_or(StoreError::Malformed)?;
             let new_facts = value::value_facts(val).ok_or(StoreError::Malformed)?;
             let old = self.db.get(key)?;
+            let mut old_person = None;
             if let Some(old) = &old {
                 let old_version = value::value_version(old).ok_or(StoreError::Malformed)?;
                 if old_version >= new_version {
@@ -128,11 +174,26 @@ impl Store {
                 }
                 let old_facts = value::value_facts(old).ok_or(StoreError::Malformed)?;
                 deltas.push((old_facts, -1));
+                old_person = value::value_person_key(old);
+            }
+            let indexed = key
+                .first()
+                .and_then(|b| facts::rtype_from_byte(*b))
+                .is_some_and(value::links_person);
+            if indexed {
+                let new_person = value::value_person_key(val);
+                // Only a new record or a changed person_key touches the index.
+                if old.is_none() || old_person != new_person {
+                    if let Some(pk) = new_person {
+                        people.push(pk, key);
+                    }
+                }
             }
             deltas.push((new_facts, 1));
             batch.insert(key, val);
             out.applied += 1;
         }
+        people.write(end_offset, &mut batch);
         if !entry.shared.is_empty() && out.applied > 0 {
             let mut ekey = vec![ENVELOPE_PREFIX];
             ekey.extend_from_slice(&entry.batch_id);
@@ -177,16 +238,73 @@ impl Store {
         let Some(v) = self.get_record(record_id)? else {
             return Ok(None);
         };
-        let batch = value::value_batch(&v).ok_or(StoreError::Malformed)?;
+        let record = self.decode_record(record_id, &v, key, reveal)?;
+        Ok(Some((record, value::has_protected(&v))))
+    }
+
+    /// Decodes a stored value with its batch's shared envelope.
+    fn decode_record(
+        &self,
+        record_id: &str,
+        v: &[u8],
+        key: &crate::keys::DataKey,
+        reveal: bool,
+    ) -> Result<pes_schemas::Record, StoreError> {
+        let batch = value::value_batch(v).ok_or(StoreError::Malformed)?;
         let mut ekey = vec![ENVELOPE_PREFIX];
         ekey.extend_from_slice(&batch);
         let shared: Option<value::SharedEnvelope> = match self.db.get(ekey)? {
             Some(b) => Some(serde_json::from_slice(&b).map_err(|_| StoreError::Malformed)?),
             None => None,
         };
-        let record = value::decode_value(record_id, &v, shared.as_ref(), key, reveal)
-            .map_err(|_| StoreError::Malformed)?;
-        Ok(Some((record, value::has_protected(&v))))
+        value::decode_value(record_id, v, shared.as_ref(), key, reveal)
+            .map_err(|_| StoreError::Malformed)
+    }
+
+    /// Every record of a person found through the person index, protected fields opened only
+    /// with `reveal`. An index entry whose record no longer names the person is skipped.
+    pub fn person_records(
+        &self,
+        person_key: &str,
+        key: &crate::keys::DataKey,
+        reveal: bool,
+    ) -> Result<Vec<pes_schemas::Record>, StoreError> {
+        let mut out = Vec::new();
+        for rkey in self.person_record_keys(person_key)? {
+            let Some(v) = self.db.get(&rkey)? else {
+                continue;
+            };
+            if value::value_person_key(&v) != Some(person_key.as_bytes()) {
+                continue;
+            }
+            let record_id = std::str::from_utf8(rkey.get(1..).unwrap_or_default())
+                .map_err(|_| StoreError::Malformed)?;
+            out.push(self.decode_record(record_id, &v, key, reveal)?);
+        }
+        Ok(out)
+    }
+
+    /// Record keys (type byte + record id) the person index lists for a person_key, each once.
+    /// A record listed here may since name another person (readers check).
+    pub fn person_record_keys(&self, person_key: &str) -> Result<Vec<Vec<u8>>, StoreError> {
+        let pk = person_key.as_bytes();
+        let mut keys = std::collections::BTreeSet::new();
+        for v in self
+            .db
+            .scan_prefix([PERSON_PREFIX, person_bucket(pk)])
+            .values()
+        {
+            let v = v?;
+            let mut rest: &[u8] = &v;
+            while !rest.is_empty() {
+                let (listed, key, tail) = split_person_pair(rest).ok_or(StoreError::Malformed)?;
+                if listed == pk {
+                    keys.insert(key.to_vec());
+                }
+                rest = tail;
+            }
+        }
+        Ok(keys.into_iter().collect())
     }
 
     /// Looks a record's value up by record id, trying each record type's key space.
@@ -276,6 +394,62 @@ impl Store {
     }
 }
 
+/// The person index values one journal entry writes: per bucket, `(person_key, record key)`
+/// pairs, each part length-prefixed (u8 for the person_key, u16 LE for the record key).
+#[derive(Default)]
+struct PersonBuckets {
+    lists: std::collections::BTreeMap<u8, Vec<u8>>,
+}
+
+impl PersonBuckets {
+    fn push(&mut self, person_key: &[u8], record_key: &[u8]) {
+        let Ok(pk_len) = u8::try_from(person_key.len()) else {
+            return; // validation allows only 43-character person_keys
+        };
+        let list = self.lists.entry(person_bucket(person_key)).or_default();
+        list.push(pk_len);
+        list.extend_from_slice(person_key);
+        list.extend_from_slice(&(record_key.len() as u16).to_le_bytes());
+        list.extend_from_slice(record_key);
+    }
+
+    /// Adds one value per bucket, keyed `0xF4 | bucket | n (u64 BE)`.
+    fn write(self, n: u64, batch: &mut sled::Batch) {
+        for (bucket, list) in self.lists {
+            let mut k = Vec::with_capacity(10);
+            k.extend_from_slice(&[PERSON_PREFIX, bucket]);
+            k.extend_from_slice(&n.to_be_bytes());
+            batch.insert(k, list);
+        }
+    }
+}
+
+/// Splits the first `(person_key, record key)` pair off an index value.
+fn split_person_pair(v: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
+    let (&pk_len, rest) = v.split_first()?;
+    let (pk, rest) = rest.split_at_checked(usize::from(pk_len))?;
+    let (len, rest) = rest.split_first_chunk::<2>()?;
+    let (key, rest) = rest.split_at_checked(usize::from(u16::from_le_bytes(*len)))?;
+    Some((pk, key, rest))
+}
+
+/// The index bucket of a person_key: the first 8 bits of its base64url value (uniform, since a
+/// person_key is an HMAC), defined by the alphabet so it never changes with a hash crate.
+fn person_bucket(person_key: &[u8]) -> u8 {
+    fn sextet(c: u8) -> u8 {
+        match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' => 62,
+            _ => 63,
+        }
+    }
+    let first = person_key.first().map_or(0, |c| sextet(*c));
+    let second = person_key.get(1).map_or(0, |c| sextet(*c));
+    (first << 2) | (second >> 4)
+}
+
 /// Key of a quarantined row.
 pub fn quarantine_key(batch_id: &[u8; 32], row: u32) -> Vec<u8> {
     let mut k = Vec::with_capacity(37);
@@ -283,4 +457,31 @@ pub fn quarantine_key(batch_id: &[u8; 32], row: u32) -> Vec<u8> {
     k.extend_from_slice(batch_id);
     k.extend_from_slice(&row.to_be_bytes());
     k
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn person_pairs_round_trip_and_buckets_follow_the_first_bits() {
+        let mut b = PersonBuckets::default();
+        let pk_a = [b'A'; 43]; // bucket 0
+        let pk_b = [b'_'; 43]; // bucket 255
+        b.push(&pk_a, b"\x00gd:1");
+        b.push(&pk_b, b"\x01gd:2");
+        b.push(&pk_a, b"\x04gd:3");
+        assert_eq!(person_bucket(&pk_a), 0);
+        assert_eq!(person_bucket(&pk_b), 255);
+        assert_eq!(person_bucket(b"BQ"), 5); // B=1, Q=16: 000001 01|0000
+        let list = &b.lists[&0];
+        let (pk, key, rest) = split_person_pair(list).unwrap();
+        assert_eq!((pk, key), (&pk_a[..], &b"\x00gd:1"[..]));
+        let (pk, key, rest) = split_person_pair(rest).unwrap();
+        assert_eq!((pk, key, rest), (&pk_a[..], &b"\x04gd:3"[..], &[][..]));
+        // A truncated value is malformed, not a panic.
+        assert!(split_person_pair(&list[..list.len() - 1])
+            .and_then(|(_, _, r)| split_person_pair(r))
+            .is_none());
+    }
 }

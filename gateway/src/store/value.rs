@@ -236,6 +236,23 @@ pub fn decode_value(
     Ok(record)
 }
 
+/// Whether records of this type name a person (and so belong in the person index).
+pub fn links_person(rtype: RecordType) -> bool {
+    !matches!(rtype, RecordType::Employer | RecordType::Vacancy)
+}
+
+/// The person_key a stored value names, if any. The key is found in the value's JSON without
+/// parsing it: `"person_key":"` can only occur there as that key (a quote inside a string value
+/// is escaped), and a person_key is base64url, so it ends at the next quote.
+pub fn value_person_key(v: &[u8]) -> Option<&[u8]> {
+    const NEEDLE: &[u8] = b"\"person_key\":\"";
+    let json = parts(v).ok()?.json;
+    let at = json.windows(NEEDLE.len()).position(|w| w == NEEDLE)? + NEEDLE.len();
+    let rest = json.get(at..)?;
+    let end = rest.iter().position(|&b| b == b'"')?;
+    Some(&rest[..end])
+}
+
 /// Whether a stored value holds sealed protected fields.
 pub fn has_protected(v: &[u8]) -> bool {
     parts(v).map(|p| !p.sealed.is_empty()).unwrap_or(false)

@@ -5,14 +5,20 @@
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use chrono::{Duration, Utc};
 use pes_certs::{GatewayPaths, InitOptions};
+use pes_gateway::auth::{claims_for, issue, Role};
+use pes_gateway::config::{GatewayConfig, SourceConfig};
+use pes_gateway::federation::node::FederationConfig;
 use pes_gateway::federation::tls::{self, ExpectedPeer, PeerCertificate, TlsFiles, VerifiedPeer};
 use pes_gateway::federation::trust::{
     CallerPolicy, Member, MemberKey, TrustList, TRUST_LIST_FORMAT,
 };
+use ring::signature::KeyPair as _;
+use serde_json::Value;
 
 pub struct Pki {
     pub dir: tempfile::TempDir,
@@ -293,4 +299,150 @@ pub fn start_signed(
         handle,
         verifier,
     }
+}
+
+/// Source id the federation test gateways register (native NDJSON).
+pub const SOURCE: &str = "native-test";
+
+/// A gateway run as its own `pesgw serve` process (killed on drop).
+pub struct Gw {
+    pub region: String,
+    pub api: String,
+    pub config: std::path::PathBuf,
+    pub child: Child,
+    pub _dir: tempfile::TempDir,
+}
+
+impl Drop for Gw {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Gw {
+    /// A token of this gateway's issuer.
+    pub fn token(&self, role: Role, sub: &str, purposes: &[&str]) -> String {
+        let cfg = GatewayConfig::load(&self.config).unwrap();
+        let der = std::fs::read(&cfg.keys.jwt_issuer_key).unwrap();
+        let kid = pes_gateway::keys::key_id(
+            pes_gateway::keys::load_ed25519(&cfg.keys.jwt_issuer_key)
+                .unwrap()
+                .public_key()
+                .as_ref(),
+        );
+        let sources = if role == Role::Pusher {
+            vec![SOURCE.to_string()]
+        } else {
+            vec![]
+        };
+        let purposes = purposes.iter().map(|p| p.to_string()).collect();
+        issue(
+            &der,
+            &kid,
+            &claims_for(sub, role, &self.region, sources, purposes, 600),
+        )
+        .unwrap()
+    }
+}
+
+/// A free 127.0.0.1 port.
+pub fn port() -> u16 {
+    free_listener().local_addr().unwrap().port()
+}
+
+/// The test PKI's trust list with policies that allow the report's datasets and purposes.
+pub fn policy_trust(pki: &Pki, regions: &[&str], version: u64, fed_ports: &[u16]) -> TrustList {
+    let mut trust = pki.trust_list(regions, version);
+    for (m, p) in trust.members.iter_mut().zip(fed_ports) {
+        m.url = format!("https://127.0.0.1:{p}");
+    }
+    for p in &mut trust.policies {
+        p.datasets = vec![
+            "vacancy".into(),
+            "person".into(),
+            "job_seeker_registration".into(),
+        ];
+        p.purposes = vec!["statistics".into()];
+    }
+    trust
+}
+
+/// Writes a gateway's config with a `[federation]` section and starts `pesgw serve` on it.
+pub fn start_gateway(
+    region: &str,
+    pki_dir: &Path,
+    trust_path: &Path,
+    root_key: &str,
+    fed_port: u16,
+    tweak: impl FnOnce(&mut GatewayConfig),
+) -> (tempfile::TempDir, std::path::PathBuf, String, Child) {
+    let dir = tempfile::tempdir().unwrap();
+    let api_port = port();
+    let out =
+        pes_gateway::keys::init(dir.path(), region, &format!("127.0.0.1:{api_port}")).unwrap();
+    let mut cfg = GatewayConfig::load(&out.config_path).unwrap();
+    cfg.sources.insert(
+        SOURCE.into(),
+        SourceConfig {
+            mapping: "native".into(),
+            pushers: vec![],
+        },
+    );
+    cfg.federation = Some(FederationConfig {
+        listen: format!("127.0.0.1:{fed_port}"),
+        pki_dir: pki_dir.to_owned(),
+        trust_list: trust_path.to_owned(),
+        root_key: root_key.to_owned(),
+        deadline_ms: 2000,
+        reload_secs: 3600,
+    });
+    tweak(&mut cfg);
+    std::fs::write(&out.config_path, cfg.to_toml().unwrap()).unwrap();
+    // The section survives a round trip through the file.
+    let reread = GatewayConfig::load(&out.config_path).unwrap();
+    assert_eq!(
+        reread.federation.as_ref().unwrap().listen,
+        format!("127.0.0.1:{fed_port}")
+    );
+    let child = Command::new(env!("CARGO_BIN_EXE_pesgw"))
+        .args(["serve", "--config"])
+        .arg(&out.config_path)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    (
+        dir,
+        out.config_path,
+        format!("http://127.0.0.1:{api_port}"),
+        child,
+    )
+}
+
+/// Waits until a gateway answers `/healthz`.
+pub async fn wait_ready(http: &reqwest::Client, api: &str) {
+    for _ in 0..600 {
+        if let Ok(r) = http.get(format!("{api}/healthz")).send().await {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{api} never became healthy");
+}
+
+/// POSTs JSON with a bearer token; the status and the JSON answer.
+pub async fn post(http: &reqwest::Client, url: &str, token: &str, body: &Value) -> (u16, Value) {
+    let r = http
+        .post(url)
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
 }

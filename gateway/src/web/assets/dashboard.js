@@ -186,17 +186,17 @@
     return { cells, k: data.k || 5, as_of: data.as_of, regions: perRegion, raw: data };
   }
 
-  // ADAPTER (person lookup). DESIGN section 5: `POST /v1/persons/lookup` with an ID number or a
-  // person_key, purpose and legal basis; each region answers with the fields its policy allows.
+  // Person lookup: `POST /v1/persons/lookup` with an ID number or a person_key, purpose and legal
+  // basis; the answer has one entry per region asked: status, latency, found, the fields its
+  // policy allows, and the receipt of the region's audit entry.
   async function personLookup(req) {
-    const { data, ms } = await api('/v1/persons/lookup', { body: req });
-    const list = Array.isArray(data.regions) ? data.regions : Array.isArray(data.results) ? data.results : [data];
+    const { data } = await api('/v1/persons/lookup', { body: req });
     return {
-      person_key: data.person_key || null,
-      regions: list.map((r) => ({
-        region: r.region, status: r.status || 'ok', latency_ms: r.latency_ms !== undefined ? r.latency_ms : ms,
-        found: r.found !== undefined ? r.found : !!(r.fields || r.person),
-        fields: r.fields || r.person || {}, receipt: r.receipt || null,
+      person_key: data.person_key,
+      receipt: data.receipt || null,
+      regions: (data.regions || []).map((r) => ({
+        region: r.region, status: r.status, latency_ms: r.latency_ms, detail: r.detail || null,
+        found: !!r.found, fields: r.fields || {}, receipt: r.receipt || null,
       })),
     };
   }
@@ -599,7 +599,7 @@
 
   function pageCaseworker() {
     const body = byId('caseworker-body');
-    if (needSignIn(body, ['caseworker', 'admin'])) return;
+    if (needSignIn(body, ['caseworker'])) return;
     const result = h('div', { id: 'lookup-result' });
     const regions = regionsToAsk();
     const kind = h('select', { name: 'kind' }, h('option', { value: 'id_number' }, '身份证号 ID number'), h('option', { value: 'person_key' }, 'person_key'));
@@ -621,11 +621,10 @@
           h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, bi('区域', 'Region')), h('th', {}, bi('状态', 'Status')), h('th', { class: 'num' }, bi('延迟', 'Latency')), h('th', {}, bi('结果', 'Fields allowed by policy')))),
             h('tbody', {}, r.regions.map((x) => h('tr', { 'data-region': x.region }, h('td', {}, regionName(x.region)),
               h('td', { class: x.status === 'ok' ? 'ok' : 'bad' }, x.status), h('td', { class: 'num' }, x.latency_ms === null || x.latency_ms === undefined ? '—' : Number(x.latency_ms).toFixed(1) + ' ms'),
-              h('td', {}, !x.found ? '未找到 not found' : Object.entries(x.fields).map(([kk, v]) => h('div', {}, h('b', {}, kk + ': '), typeof v === 'object' ? JSON.stringify(v) : String(v))))))))));
+              h('td', { class: 'found', 'data-found': String(x.found) }, x.status !== 'ok' ? (x.detail || '') : !x.found ? '未找到 not found' : Object.entries(x.fields).map(([kk, v]) => h('div', {}, h('b', {}, kk + ': '), typeof v === 'object' ? JSON.stringify(v) : String(v)))))))),
+          r.receipt ? h('p', { class: 'muted' }, '本次查询已记入审计日志 Audited here as entry #' + r.receipt.index + ' (' + r.receipt.log_origin + ')') : null));
       } catch (e) {
-        fill(result, e.status === 404 && (!e.type || e.type.endsWith('/not-found'))
-          ? h('div', { class: 'notice' }, '此网关尚未提供跨区域查询接口 (POST /v1/persons/lookup)。 This gateway does not offer person lookup yet.')
-          : errorBox(e));
+        fill(result, errorBox(e));
       }
     };
     fill(body, 

@@ -1,0 +1,276 @@
+//! `POST /v1/persons/lookup` (caseworkers): a person looked up across regions by ID number or
+//! person_key, with a purpose and a legal basis.
+//!
+//! An ID number is hashed to the person_key here, at the first gateway, with the federation
+//! linkage key; it never leaves this gateway, and never reaches a log or an audit entry (refusals
+//! about it say what is wrong without repeating it). Each region answers with the fields its
+//! trust-list policy for this gateway allows; this gateway audits the outcome with every
+//! region's receipt.
+
+use std::time::Instant;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+use crate::api::query::actor_of;
+use crate::api::{audit, authenticate, refuse, AuditReceipt, State};
+use crate::audit::event::{Action, Actor, AuditEvent, Outcome};
+use crate::auth::Role;
+use crate::federation::fanout::RegionStatus;
+use crate::federation::node::Federation;
+use crate::federation::trust::CallerPolicy;
+use crate::node::Node;
+use crate::problem::Problem;
+use crate::query::person::{self, PersonFields, PersonQuery};
+
+/// Body of `POST /v1/persons/lookup`: exactly one of `id_number` and `person_key`.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LookupRequest {
+    /// GB 11643 ID number (18 characters, or 15 legacy); hashed here, never forwarded.
+    #[serde(default)]
+    pub id_number: Option<String>,
+    /// Pseudonymous person key, when the caller already has it.
+    #[serde(default)]
+    pub person_key: Option<String>,
+    /// Purpose (must be allowed by the caseworker's token and by each region's policy).
+    #[serde(default)]
+    pub purpose: Option<String>,
+    /// Legal basis, audited at every region asked.
+    #[serde(default)]
+    pub legal_basis: Option<String>,
+    /// Regions to ask (`["all"]` or absent: every member; without federation: this region).
+    #[serde(default)]
+    pub regions: Option<Vec<String>>,
+}
+
+/// One region's part of a person lookup.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PersonRegion {
+    /// Region, status (`ok`, `timeout`, `unreachable`, `denied`, `bad_signature`, `error`),
+    /// latency, receipt of the region's audit entry, and why it did not answer.
+    #[serde(flatten)]
+    pub status: RegionStatus,
+    /// Whether the region holds any record of the person.
+    pub found: bool,
+    /// What it holds, minimised by its policy for this gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<PersonFields>,
+}
+
+/// The answer of `POST /v1/persons/lookup`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PersonLookupAnswer {
+    /// The person_key looked up (never the ID number).
+    pub person_key: String,
+    /// Whether every region asked answered `ok`.
+    pub complete: bool,
+    /// Every region asked.
+    pub regions: Vec<PersonRegion>,
+    /// Receipt of this gateway's own audit entry for the lookup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<AuditReceipt>,
+}
+
+const ACTION: &str = "person.lookup";
+
+/// Looks a person up. Caseworkers only; a missing purpose or legal basis, a malformed
+/// identifier or a purpose the token does not allow is refused with problem+json and audited.
+pub async fn lookup(
+    req: HttpRequest,
+    body: web::Bytes,
+    node: State,
+    fed: Option<web::Data<Federation>>,
+) -> Result<HttpResponse, Problem> {
+    let auth = authenticate(&node, &req, &[Role::Caseworker], ACTION).await?;
+    // Parsed here rather than by the JSON extractor: serde's messages may quote the values,
+    // and a value here may be an ID number.
+    let body: LookupRequest = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => {
+            let p = Problem::bad_request(
+                "malformed-json",
+                format!(
+                    "body must be a JSON object {{id_number | person_key, purpose, legal_basis, regions?}} (line {}, column {})",
+                    e.line(),
+                    e.column()
+                ),
+            );
+            return Err(refuse(&node, &req, ACTION, Some(&auth), p, serde_json::json!({})).await);
+        }
+    };
+    let person_key = match (&body.id_number, &body.person_key) {
+        (Some(id), None) => match pes_schemas::id_number::IdNumber::parse(id) {
+            Ok(id) => Ok(node.keyer.key(&id)),
+            Err(e) => Err(Problem::bad_request(
+                "bad-id-number",
+                format!("the ID number is not valid ({})", e.code()),
+            )),
+        },
+        (None, Some(pk)) if pes_schemas::person_key::is_well_formed(pk) => Ok(pk.clone()),
+        (None, Some(_)) => Err(Problem::bad_request(
+            "bad-person-key",
+            "person_key must be 43 characters of base64url",
+        )),
+        _ => Err(Problem::bad_request(
+            "bad-identifier",
+            "give exactly one of id_number and person_key",
+        )),
+    };
+    let person_key = match person_key {
+        Ok(pk) => pk,
+        Err(p) => {
+            return Err(refuse(&node, &req, ACTION, Some(&auth), p, serde_json::json!({})).await)
+        }
+    };
+    let q = PersonQuery {
+        person_key,
+        purpose: body.purpose.clone().unwrap_or_default(),
+        legal_basis: body.legal_basis.clone().unwrap_or_default(),
+    };
+    let detail = serde_json::json!({ "person_key": q.person_key, "purpose": body.purpose });
+    let refused = if q.purpose.trim().is_empty() {
+        Some(Problem::bad_request(
+            "missing-purpose",
+            "a purpose is required",
+        ))
+    } else if q.legal_basis.trim().is_empty() {
+        Some(Problem::bad_request(
+            "missing-legal-basis",
+            "a legal basis is required",
+        ))
+    } else if q.legal_basis.chars().count() > person::MAX_LEGAL_BASIS {
+        Some(Problem::bad_request(
+            "bad-legal-basis",
+            "the legal basis is longer than 200 characters",
+        ))
+    } else if !auth.allows_purpose(&q.purpose) {
+        Some(Problem::forbidden(
+            "the caseworker's token does not allow this purpose",
+        ))
+    } else {
+        None
+    };
+    if let Some(p) = refused {
+        return Err(refuse(&node, &req, ACTION, Some(&auth), p, detail).await);
+    }
+    let request_id = crate::api::request_id(&req);
+    let actor = actor_of(&auth);
+    let answer = match fed {
+        Some(fed) => {
+            let regions = body.regions.unwrap_or_default();
+            fed.person_lookup(&node, &q, &regions, &request_id, &actor)
+                .await?
+        }
+        None => {
+            let own = node.config.region.clone();
+            if body
+                .regions
+                .as_ref()
+                .is_some_and(|r| r.iter().any(|x| x != &own && x != "all"))
+            {
+                let p = Problem::bad_request(
+                    "federation-not-configured",
+                    "this gateway has no [federation] section: ask without `regions`",
+                );
+                return Err(refuse(&node, &req, ACTION, Some(&auth), p, detail).await);
+            }
+            // No trust list: this gateway's own answer, with no protected field.
+            let local = answer_locally(&node, &q, None, true).await;
+            finish(&node, &q, vec![local], &request_id, &actor).await?
+        }
+    };
+    Ok(HttpResponse::Ok().json(answer))
+}
+
+/// This region's own part of a lookup, minimised by `policy`. With `checked` unset, the
+/// policy's dataset and purpose are checked first (a refusal gives status `denied`).
+pub async fn answer_locally(
+    node: &web::Data<Node>,
+    q: &PersonQuery,
+    policy: Option<CallerPolicy>,
+    checked: bool,
+) -> PersonRegion {
+    let started = Instant::now();
+    let region = node.config.region.clone();
+    let status = |status: &str, detail: Option<String>| RegionStatus {
+        region: region.clone(),
+        status: status.into(),
+        latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+        receipt: None,
+        detail,
+    };
+    if !checked {
+        if let Some((_, slug, _)) = person::refusal(q, policy.as_ref()) {
+            return PersonRegion {
+                status: status("denied", Some(slug.into())),
+                found: false,
+                fields: None,
+            };
+        }
+    }
+    let n = node.clone();
+    let pk = q.person_key.clone();
+    let found =
+        web::block(move || person::lookup(&n.store, &n.data_key, &pk, policy.as_ref())).await;
+    match found {
+        Ok(Ok(fields)) => PersonRegion {
+            status: status("ok", None),
+            found: fields.is_some(),
+            fields,
+        },
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "local person lookup failed");
+            PersonRegion {
+                status: status("error", Some("internal".into())),
+                found: false,
+                fields: None,
+            }
+        }
+        Err(_) => PersonRegion {
+            status: status("error", Some("internal".into())),
+            found: false,
+            fields: None,
+        },
+    }
+}
+
+/// Audits a finished lookup at this gateway (purpose, legal basis, person_key, every region's
+/// receipt) and builds the answer.
+pub async fn finish(
+    node: &Node,
+    q: &PersonQuery,
+    regions: Vec<PersonRegion>,
+    request_id: &str,
+    actor: &Actor,
+) -> Result<PersonLookupAnswer, Problem> {
+    let statuses: Vec<RegionStatus> = regions.iter().map(|r| r.status.clone()).collect();
+    let complete = statuses.iter().all(|s| s.status == "ok");
+    let mut event = AuditEvent::new(
+        node.config.region.clone(),
+        request_id,
+        actor.clone(),
+        Action::PersonLookup,
+        if complete {
+            Outcome::Ok
+        } else {
+            Outcome::Partial
+        },
+    );
+    event.dataset = Some("person".into());
+    event.purpose = Some(q.purpose.clone());
+    event.legal_basis = Some(q.legal_basis.clone());
+    event.person_key = Some(q.person_key.clone());
+    event.counts.insert(
+        "found".into(),
+        regions.iter().filter(|r| r.found).count() as u64,
+    );
+    event.peer_receipts = crate::federation::node::peer_receipts(&statuses);
+    let receipt = audit(node, event).await?;
+    Ok(PersonLookupAnswer {
+        person_key: q.person_key.clone(),
+        complete,
+        regions,
+        receipt: Some(receipt),
+    })
+}
