@@ -342,6 +342,7 @@ fn federate(root: &Path, gateways: &mut [Gateway], first_port: u16) -> anyhow::R
             root_key: root_key.verifier().to_string(),
             deadline_ms: 2000,
             reload_secs: 60,
+            state_dir: None,
         });
     }
     Ok(())

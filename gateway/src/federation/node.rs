@@ -40,7 +40,14 @@ pub struct FederationConfig {
     /// Seconds between reloads of the trust list and the CRL.
     #[serde(default = "default_reload_secs")]
     pub reload_secs: u64,
+    /// Federation state kept across restarts (the last accepted trust-list version). A config
+    /// file loaded by `pesgw serve` defaults it to `<data_dir>/federation`; `None` keeps no state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_dir: Option<PathBuf>,
 }
+
+/// File in [`FederationConfig::state_dir`] recording the last accepted trust-list version.
+pub const TRUST_STATE_FILE: &str = "trust-list.accepted";
 
 fn default_deadline_ms() -> u64 {
     2000
@@ -88,11 +95,16 @@ impl Federation {
     pub fn open(region: &str, config: FederationConfig) -> Result<Arc<Self>, FederationError> {
         let root = VerifierKey::parse(config.root_key.trim())
             .map_err(|e| FederationError::RootKey(e.to_string()))?;
-        let trust = Arc::new(TrustStore::open(
-            &config.trust_list,
-            root,
-            chrono::Utc::now(),
-        )?);
+        let now = chrono::Utc::now();
+        let trust = Arc::new(match &config.state_dir {
+            Some(dir) => TrustStore::open_persistent(
+                &config.trust_list,
+                root,
+                now,
+                &dir.join(TRUST_STATE_FILE),
+            )?,
+            None => TrustStore::open(&config.trust_list, root, now)?,
+        });
         let list = trust.current();
         let me = list
             .member(region)
