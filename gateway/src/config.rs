@@ -185,6 +185,9 @@ impl GatewayConfig {
         if let Some(f) = &mut self.federation {
             fix(&mut f.pki_dir);
             fix(&mut f.trust_list);
+            if let Some(k) = &mut f.witness_key {
+                fix(k);
+            }
             match &mut f.state_dir {
                 Some(d) => fix(d),
                 None => f.state_dir = Some(self.data_dir.join("federation")),

@@ -109,6 +109,7 @@ pub fn start_gateway(
         deadline_ms: 2000,
         reload_secs: 3600,
         state_dir: None,
+        witness_key: None,
     });
     std::fs::write(&out.config_path, cfg.to_toml().unwrap()).unwrap();
     // The section survives a round trip through the file.

@@ -119,6 +119,7 @@ async fn national_total_is_the_sum_of_regional_truths_and_a_down_region_is_marke
                 deadline_ms: 2000,
                 reload_secs: 3600,
                 state_dir: None,
+                witness_key: None,
             },
         )
         .unwrap();

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -133,7 +133,7 @@ impl AddCheckpoint {
 /// The witness server state: per origin, the latest cosigned (size, root).
 pub struct Witness {
     key: SigningKey,
-    logs: BTreeMap<String, Vec<VerifierKey>>,
+    logs: RwLock<BTreeMap<String, Vec<VerifierKey>>>,
     dir: PathBuf,
     state: Mutex<BTreeMap<String, (u64, Hash)>>,
 }
@@ -158,10 +158,6 @@ impl Witness {
             return Err(NoteError::BadKey("witness key must be a cosignature (0x04) key").into());
         }
         std::fs::create_dir_all(dir)?;
-        let mut logs: BTreeMap<String, Vec<VerifierKey>> = BTreeMap::new();
-        for k in log_keys {
-            logs.entry(k.name().to_owned()).or_default().push(k);
-        }
         let mut state = BTreeMap::new();
         match std::fs::read_to_string(dir.join(STATE_FILE)) {
             Ok(text) => {
@@ -191,10 +187,16 @@ impl Witness {
         }
         Ok(Self {
             key,
-            logs,
+            logs: RwLock::new(by_origin(log_keys)),
             dir: dir.to_owned(),
             state: Mutex::new(state),
         })
+    }
+
+    /// Replaces the trusted log keys (e.g. after a trust-list reload). The witnessed state is
+    /// kept: a log whose key changes must still extend what was cosigned before.
+    pub fn set_log_keys(&self, log_keys: Vec<VerifierKey>) {
+        *self.logs.write().unwrap_or_else(|p| p.into_inner()) = by_origin(log_keys);
     }
 
     /// The witness's public cosigning key.
@@ -220,9 +222,15 @@ impl Witness {
             .split('\n')
             .next()
             .ok_or_else(|| WitnessError::BadRequest("empty checkpoint".into()))?;
-        let keys = self.logs.get(origin).ok_or(WitnessError::UnknownOrigin)?;
+        let keys = self
+            .logs
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(origin)
+            .cloned()
+            .ok_or(WitnessError::UnknownOrigin)?;
         let mut verified = None;
-        for k in keys {
+        for k in &keys {
             match verify_checkpoint(&req.checkpoint, k, &[]) {
                 Ok(v) => {
                     verified = Some(v);
@@ -283,6 +291,14 @@ impl Witness {
         *state = next;
         Ok(self.key.signature_line(&cp.body(), now))
     }
+}
+
+fn by_origin(log_keys: Vec<VerifierKey>) -> BTreeMap<String, Vec<VerifierKey>> {
+    let mut logs: BTreeMap<String, Vec<VerifierKey>> = BTreeMap::new();
+    for k in log_keys {
+        logs.entry(k.name().to_owned()).or_default().push(k);
+    }
+    logs
 }
 
 /// A witness answer as seen by the client.

@@ -300,6 +300,7 @@ fn federate(root: &Path, gateways: &mut [Gateway], first_port: u16) -> anyhow::R
                     not_after: now + chrono::Duration::days(365),
                 })
                 .collect(),
+            log_key: None,
         })
         .collect::<Vec<_>>();
     let policies = members
@@ -343,6 +344,7 @@ fn federate(root: &Path, gateways: &mut [Gateway], first_port: u16) -> anyhow::R
             deadline_ms: 2000,
             reload_secs: 60,
             state_dir: None,
+            witness_key: None,
         });
     }
     Ok(())

@@ -9,6 +9,7 @@ use std::time::Duration;
 use actix_web::{web, App, HttpServer};
 use serde::{Deserialize, Serialize};
 
+use super::cosign::{self, WitnessSlot};
 use super::fanout::{fan_out, merge_answers, FanOut, MergedCell, PeerSet, RegionStatus};
 use super::httpsig::{RequestVerifier, SignatureError, SigningKey};
 use super::inbound::InboundContext;
@@ -16,6 +17,7 @@ use super::service::{self, FederatedAnswer, QUERY_PATH};
 use super::tls::{self, CallTimeouts, ReloadableClientVerifier, TlsError, TlsFiles};
 use super::trust::{Reloaded, TrustError, TrustStore};
 use crate::audit::event::{Action, Actor, AuditEvent, Outcome, PeerReceipt};
+use crate::audit::witness::Witness;
 use crate::node::Node;
 use crate::query::plan::Plan;
 use crate::query::suppress::suppress;
@@ -44,6 +46,12 @@ pub struct FederationConfig {
     /// file loaded by `pesgw serve` defaults it to `<data_dir>/federation`; `None` keeps no state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_dir: Option<PathBuf>,
+    /// This gateway's witness cosigning key (signed-note private key text of type 0x04, from
+    /// `pesgw audit keygen --witness`). With it the gateway cosigns the checkpoints members
+    /// submit; its verifier key goes in the trust list's `witnesses` with `member` set to this
+    /// region. Needs `state_dir` (the witness state lives in `<state_dir>/witness`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub witness_key: Option<PathBuf>,
 }
 
 /// File in [`FederationConfig::state_dir`] recording the last accepted trust-list version.
@@ -73,6 +81,9 @@ pub enum FederationError {
     /// Root key text.
     #[error("root key: {0}")]
     RootKey(String),
+    /// The witness key or state.
+    #[error("witness: {0}")]
+    Witness(String),
     /// This gateway's region is not in the trust list.
     #[error("region {0} is not a member of the trust list")]
     NotMember(String),
@@ -88,6 +99,7 @@ pub struct Federation {
     client_files: TlsFiles,
     server_files: TlsFiles,
     verifier: RwLock<Option<Arc<ReloadableClientVerifier>>>,
+    witness: web::Data<WitnessSlot>,
 }
 
 impl Federation {
@@ -125,6 +137,10 @@ impl Federation {
             key: paths.server_key,
         };
         let peers = PeerSet::from_trust(&list, region, &client_files, timeouts(&config))?;
+        let witness = match &config.witness_key {
+            None => None,
+            Some(path) => Some(Arc::new(open_witness(path, &config, &list)?)),
+        };
         Ok(Arc::new(Federation {
             region: region.to_owned(),
             inbound: web::Data::new(InboundContext {
@@ -136,8 +152,19 @@ impl Federation {
             client_files,
             server_files,
             verifier: RwLock::new(None),
+            witness: web::Data::new(WitnessSlot(witness)),
             config,
         }))
+    }
+
+    /// This gateway's region.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// The witness this gateway runs, if configured.
+    pub fn witness(&self) -> Option<&Arc<Witness>> {
+        self.witness.0.as_ref()
     }
 
     /// The peers in force.
@@ -175,6 +202,9 @@ impl Federation {
                 timeouts(&self.config),
             )?;
             self.set_peers(peers);
+            if let Some(w) = self.witness() {
+                w.set_log_keys(cosign::log_keys(&list));
+            }
         }
         let verifier = self.verifier.read().ok().and_then(|g| g.clone());
         if let Some(v) = verifier {
@@ -196,16 +226,21 @@ impl Federation {
             *g = Some(verifier);
         }
         let inbound = self.inbound.clone();
+        let witness = self.witness.clone();
+        let audit_log = node.audit.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(node.clone())
                 .app_data(inbound.clone())
+                .app_data(witness.clone())
                 .configure(service::configure)
+                .configure(cosign::configure)
         })
         // Must come before bind_rustls_0_23: it stores the peer's leaf certificate.
         .on_connect(tls::on_connect)
         .bind_rustls_0_23(&self.config.listen, config)?
         .run();
+        actix_web::rt::spawn(cosign::run_client(Arc::clone(&self), audit_log));
         let me = Arc::clone(&self);
         let period = Duration::from_secs(self.config.reload_secs.max(1));
         actix_web::rt::spawn(async move {
@@ -362,6 +397,25 @@ pub struct FederatedQueryAnswer {
 
 fn receipt_field<'a>(s: &'a RegionStatus, key: &str) -> Option<&'a serde_json::Value> {
     s.receipt.as_ref().and_then(|r| r.get(key))
+}
+
+/// Opens the witness from its key file, trusting the members' log keys.
+fn open_witness(
+    path: &std::path::Path,
+    config: &FederationConfig,
+    list: &super::trust::TrustList,
+) -> Result<Witness, FederationError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| FederationError::Witness(format!("reading {}: {e}", path.display())))?;
+    let key = crate::signed_note::SigningKey::parse(&text)
+        .map_err(|e| FederationError::Witness(format!("{}: {e}", path.display())))?;
+    let dir = config
+        .state_dir
+        .as_ref()
+        .ok_or_else(|| FederationError::Witness("witness_key needs state_dir".into()))?
+        .join("witness");
+    Witness::open(key, cosign::log_keys(list), &dir)
+        .map_err(|e| FederationError::Witness(e.to_string()))
 }
 
 fn timeouts(config: &FederationConfig) -> CallTimeouts {

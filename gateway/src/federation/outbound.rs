@@ -9,7 +9,7 @@ use super::httpsig::{
 };
 use super::trust::TrustList;
 
-/// A verified answer from a peer.
+/// A verified answer from a peer (2xx from [`call_peer`]; any signed status from [`exchange`]).
 #[derive(Debug, Clone)]
 pub struct PeerAnswer {
     /// HTTP status (2xx).
@@ -83,8 +83,29 @@ pub async fn call_peer(
     call: PeerCall<'_>,
     now: impl Fn() -> i64,
 ) -> Result<PeerAnswer, CallError> {
+    let answer = exchange(client, key, trust, call, "application/json", now).await?;
+    if !(200..300).contains(&answer.status) {
+        return Err(CallError::Denied {
+            status: answer.status,
+            problem: problem_slug(&answer.body),
+        });
+    }
+    Ok(answer)
+}
+
+/// POSTs a signed request with `content_type` and verifies the signed answer, whatever its
+/// status: a signed refusal comes back as `Ok` (its status and body are evidence, e.g. the
+/// witness's 409 with its size). Unsigned refusals (made before the signature check) are
+/// [`CallError::Denied`].
+pub async fn exchange(
+    client: &reqwest::Client,
+    key: &SigningKey,
+    trust: &TrustList,
+    call: PeerCall<'_>,
+    content_type: &str,
+    now: impl Fn() -> i64,
+) -> Result<PeerAnswer, CallError> {
     let started = Instant::now();
-    let content_type = "application/json";
     let signed = key
         .sign_request(
             &RequestToSign {
@@ -130,12 +151,6 @@ pub async fn call_peer(
         now(),
     )
     .map_err(CallError::BadSignature)?;
-    if !(200..300).contains(&status) {
-        return Err(CallError::Denied {
-            status,
-            problem: problem_slug(&body),
-        });
-    }
     Ok(PeerAnswer {
         status,
         body,

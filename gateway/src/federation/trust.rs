@@ -50,6 +50,10 @@ pub struct Member {
     pub spki_pins: Vec<String>,
     /// Its Ed25519 request/response signing keys.
     pub signing_keys: Vec<MemberKey>,
+    /// Verifier key of its audit log (C2SP vkey `<origin>+<hex key id>+<base64 key>`): witnesses
+    /// cosign its checkpoints only if this key signed them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_key: Option<String>,
 }
 
 /// A member's signing key.
@@ -119,6 +123,11 @@ pub struct WitnessKey {
     pub name: String,
     /// C2SP verifier key string `<name>+<hex key id>+<base64 key>`.
     pub vkey: String,
+    /// Region of the member gateway that runs this witness; members submit their checkpoints
+    /// to it over the federation channel (mTLS + signatures). `None`: an outside witness whose
+    /// cosignatures are only checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member: Option<String>,
 }
 
 /// Trust list errors. `Invalid`, `Expired`, `NotNewer` and `BadSignature` are the issuer's or
@@ -237,10 +246,33 @@ impl TrustList {
                     )));
                 }
             }
+            if let Some(k) = &m.log_key {
+                crate::signed_note::VerifierKey::parse(k).map_err(|e| {
+                    TrustError::Invalid(format!("member {} log_key: {e}", m.region))
+                })?;
+            }
             for k in &m.signing_keys {
                 k.public_key_bytes()?;
                 if !kids.insert(k.kid.as_str()) {
                     return Err(TrustError::Invalid(format!("kid {} listed twice", k.kid)));
+                }
+            }
+        }
+        for w in &self.witnesses {
+            let key = crate::signed_note::VerifierKey::parse(&w.vkey)
+                .map_err(|e| TrustError::Invalid(format!("witness {}: {e}", w.name)))?;
+            if key.name() != w.name || key.kind() != crate::signed_note::KeyType::Cosignature {
+                return Err(TrustError::Invalid(format!(
+                    "witness {}: vkey must be a cosignature key named {}",
+                    w.name, w.name
+                )));
+            }
+            if let Some(r) = &w.member {
+                if !regions.contains(r.as_str()) {
+                    return Err(TrustError::Invalid(format!(
+                        "witness {} is run by non-member {r}",
+                        w.name
+                    )));
                 }
             }
         }
@@ -562,6 +594,7 @@ pub fn draft_from_pki(
             url: url.clone(),
             spki_pins,
             signing_keys,
+            log_key: None,
         });
     }
     let policies = out

@@ -77,6 +77,7 @@ impl Pki {
                         not_after: now + Duration::days(30),
                     })
                     .collect(),
+                log_key: None,
             })
             .collect::<Vec<_>>();
         let policies = members
