@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use super::httpsig::{
-    verify_response, Headers, RequestToSign, ResponseChecked, SignatureError, SigningKey,
+    prepare_response_check, Headers, RequestToSign, ResponseChecked, SignatureError, SigningKey,
     REQUEST_ID_HEADER,
 };
 use super::trust::TrustList;
@@ -106,18 +106,30 @@ pub async fn exchange(
     now: impl Fn() -> i64,
 ) -> Result<PeerAnswer, CallError> {
     let started = Instant::now();
-    let signed = key
-        .sign_request(
+    // Ed25519 signing and verification run on the blocking pool: the per-peer calls of a
+    // fan-out then use every core instead of queueing on the reactor thread.
+    let signer = key.clone();
+    let (url, request_id, ct) = (
+        call.url.to_owned(),
+        call.request_id.to_owned(),
+        content_type.to_owned(),
+    );
+    let ts = now();
+    let (signed, request_body) = off_reactor(move || {
+        let signed = signer.sign_request(
             &RequestToSign {
                 method: "POST",
-                target_uri: call.url,
-                content_type: Some(content_type),
-                request_id: call.request_id,
+                target_uri: &url,
+                content_type: Some(&ct),
+                request_id: &request_id,
                 body: &call.body,
             },
-            now(),
-        )
-        .map_err(|e| CallError::Error(e.to_string()))?;
+            ts,
+        );
+        (signed, call.body)
+    })
+    .await?;
+    let signed = signed.map_err(|e| CallError::Error(e.to_string()))?;
     let request_signature = signed.signature.clone();
     let resp = client
         .post(call.url)
@@ -126,13 +138,13 @@ pub async fn exchange(
         .header("content-digest", signed.content_digest)
         .header("signature-input", signed.signature_input)
         .header("signature", signed.signature)
-        .body(call.body)
+        .body(request_body)
         .send()
         .await
         .map_err(classify)?;
     let status = resp.status().as_u16();
     let headers = Headers::from_reqwest(resp.headers());
-    let body = resp.bytes().await.map_err(classify)?.to_vec();
+    let body = Vec::from(resp.bytes().await.map_err(classify)?);
     let signed_answer = headers.get("signature").is_some();
     if !(200..300).contains(&status) && !signed_answer {
         // Refusals before the signature check are not signed; report them as denials.
@@ -141,22 +153,32 @@ pub async fn exchange(
             problem: problem_slug(&body),
         });
     }
-    let checked = verify_response(
+    let pending = prepare_response_check(
         status,
         &headers,
-        &body,
         &request_signature,
         call.region,
         trust,
         now(),
     )
     .map_err(CallError::BadSignature)?;
+    let (checked, body) = off_reactor(move || (pending.finish(&body), body)).await?;
+    let checked = checked.map_err(CallError::BadSignature)?;
     Ok(PeerAnswer {
         status,
         body,
         checked,
         latency: started.elapsed(),
     })
+}
+
+/// Runs CPU-bound work on the runtime's blocking pool.
+async fn off_reactor<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, CallError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| CallError::Error(format!("signature task failed: {e}")))
 }
 
 fn classify(e: reqwest::Error) -> CallError {
