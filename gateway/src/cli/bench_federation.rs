@@ -102,15 +102,18 @@ pub fn run(a: FederationBench) -> anyhow::Result<ExitCode> {
         .iter()
         .enumerate()
         .skip(1)
-        .map(|(i, g)| PushPlan {
-            region: g.region.clone(),
-            url: g.url(),
-            token: g.pusher.clone(),
-            marker: g.dir.join("bench-pushed.json"),
-            first: i as u64 * 100_000_000,
-            count: a.records,
-            drop_vacancy_pct: 0,
-            mapped: None,
+        .map(|(i, g)| {
+            let first = i as u64 * 100_000_000;
+            PushPlan {
+                region: g.region.clone(),
+                url: g.url(),
+                token: g.pusher.clone(),
+                marker: g.dir.join("bench-pushed.json"),
+                first,
+                count: indices_for(a.records, first, &g.region),
+                drop_vacancy_pct: 0,
+                mapped: None,
+            }
         })
         .collect();
 
@@ -262,6 +265,20 @@ pub fn run(a: FederationBench) -> anyhow::Result<ExitCode> {
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// How many sample indices give about `records` valid records: the sample draws prefectures
+/// from a fixed list and the push leaves out records whose prefecture is not in the province,
+/// so the share of valid ones (estimated on the first 2,000) differs by province.
+fn indices_for(records: u64, first: u64, region: &str) -> u64 {
+    const PROBE: u64 = 2_000;
+    let valid = (first..first + PROBE)
+        .filter(|&i| {
+            let rec = pes_gateway::native_sample::record(i, region, "native", 1);
+            pes_schemas::validate::validate_record(&rec).is_ok()
+        })
+        .count() as u64;
+    records * PROBE / valid.max(1)
 }
 
 fn sum(cells: &[pes_gateway::federation::fanout::MergedCell]) -> i64 {

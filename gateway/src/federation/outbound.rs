@@ -172,10 +172,16 @@ pub async fn exchange(
     })
 }
 
-/// Runs CPU-bound work on the runtime's blocking pool.
+/// Runs CPU-bound work on the runtime's blocking pool; inline when the environment variable
+/// `PESGW_FED_CRYPTO_INLINE=1` is set (for A/B measurements with `pesgw bench federation`).
 async fn off_reactor<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, CallError> {
+    static INLINE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *INLINE.get_or_init(|| std::env::var_os("PESGW_FED_CRYPTO_INLINE").is_some_and(|v| v == "1"))
+    {
+        return Ok(f());
+    }
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| CallError::Error(format!("signature task failed: {e}")))
