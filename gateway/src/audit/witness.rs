@@ -373,10 +373,14 @@ where
     Err(AuditError::Failed("witness kept answering 409".into()))
 }
 
+/// How long the client waits before submitting again to a witness that failed, when no new
+/// checkpoint comes first (an idle log would otherwise stay uncosigned until its next entry).
+pub const RETRY_AFTER_FAILURE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Submits every checkpoint this log publishes to each witness; runs until its task is dropped
 /// (spawn it next to the server). Each
 /// witness is a verifier key and a transport (`post(body)` performs the add-checkpoint call);
-/// failures are logged and retried with the next checkpoint.
+/// failures are logged and retried after [`RETRY_AFTER_FAILURE`] or with the next checkpoint.
 pub async fn run_client<F, Fut>(log: Arc<AuditLog>, mut witnesses: Vec<(VerifierKey, F)>)
 where
     F: FnMut(String) -> Fut,
@@ -391,6 +395,7 @@ where
             .borrow_and_update()
             .as_ref()
             .map_or(0, |cp| cp.checkpoint.size);
+        let mut failed = false;
         for (i, (key, post)) in witnesses.iter_mut().enumerate() {
             if size == 0 || size <= submitted[i] {
                 continue;
@@ -401,11 +406,17 @@ where
                     submitted[i] = s;
                 }
                 Err(e) => {
+                    failed = true;
                     tracing::warn!(witness = key.name(), error = %e, "checkpoint not cosigned")
                 }
             }
         }
-        if rx.changed().await.is_err() {
+        if failed {
+            tokio::select! {
+                changed = rx.changed() => if changed.is_err() { return },
+                _ = tokio::time::sleep(RETRY_AFTER_FAILURE) => {}
+            }
+        } else if rx.changed().await.is_err() {
             return;
         }
     }

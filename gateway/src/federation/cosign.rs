@@ -169,7 +169,8 @@ fn witnessed_size(w: &Witness, body: &[u8]) -> u64 {
 /// Submits each checkpoint `log` publishes to every trust-list witness run by another member,
 /// over that member's pinned mTLS client with a signed request; cosignatures are attached to
 /// the published checkpoint. Runs until its task is dropped. A witness that fails is retried
-/// with the next checkpoint.
+/// after [`crate::audit::witness::RETRY_AFTER_FAILURE`] or with the next checkpoint. The
+/// witnesses are those of the trust list in force at start.
 pub async fn run_client(fed: Arc<Federation>, log: Arc<AuditLog>) {
     let trust = fed.inbound().trust.current();
     let witnesses: Vec<_> = trust
