@@ -609,18 +609,37 @@ fn witness_client_loop_cosigns_each_new_checkpoint() {
     });
 }
 
-#[test]
-fn witness_client_retries_a_failed_submission_without_a_new_checkpoint() {
+/// A runtime, a log with `entries` entries and a witness trusting it (with their directories).
+struct WitnessedLog {
+    rt: tokio::runtime::Runtime,
+    log: Arc<AuditLog>,
+    w: Arc<Witness>,
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+}
+
+fn witnessed_log(entries: u64) -> WitnessedLog {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let ldir = tempfile::tempdir().unwrap();
-    let log = rt.block_on(log_with(ldir.path(), 4));
+    let log = rt.block_on(log_with(ldir.path(), entries));
     let wdir = tempfile::tempdir().unwrap();
     let w = Arc::new(
         Witness::open(witness_key(), vec![log.verifier_key().clone()], wdir.path()).unwrap(),
     );
+    WitnessedLog {
+        rt,
+        log,
+        w,
+        _dirs: (ldir, wdir),
+    }
+}
+
+#[test]
+fn witness_client_retries_a_failed_submission_without_a_new_checkpoint() {
+    // `_dirs` first: bindings drop in reverse order, so the directories outlive the log.
+    let WitnessedLog { _dirs, rt, log, w } = witnessed_log(4);
     let wkey = w.verifier_key().clone();
     let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let post = {
