@@ -185,6 +185,13 @@ impl GatewayConfig {
         if let Some(f) = &mut self.federation {
             fix(&mut f.pki_dir);
             fix(&mut f.trust_list);
+            if let Some(k) = &mut f.witness_key {
+                fix(k);
+            }
+            match &mut f.state_dir {
+                Some(d) => fix(d),
+                None => f.state_dir = Some(self.data_dir.join("federation")),
+            }
         }
         for src in self.sources.values_mut() {
             if src.mapping != "native" && Path::new(&src.mapping).is_relative() {
@@ -389,6 +396,7 @@ mapping = "native"
         assert_eq!(f.deadline_ms, 2000);
         assert_eq!(f.pki_dir, dir.path().join("pki"));
         assert_eq!(f.trust_list, dir.path().join("pki/federation.json"));
+        assert_eq!(f.state_dir, Some(cfg.data_dir.join("federation")));
         let bad = fed.replace("127.0.0.1:9443", "nowhere");
         let err = GatewayConfig::load(&write(dir.path(), &format!("{GOOD}{bad}"))).unwrap_err();
         assert!(err.to_string().contains("`federation.listen`"), "{err}");

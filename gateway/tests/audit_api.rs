@@ -609,6 +609,74 @@ fn witness_client_loop_cosigns_each_new_checkpoint() {
     });
 }
 
+/// A runtime, a log with `entries` entries and a witness trusting it (with their directories).
+struct WitnessedLog {
+    rt: tokio::runtime::Runtime,
+    log: Arc<AuditLog>,
+    w: Arc<Witness>,
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+}
+
+fn witnessed_log(entries: u64) -> WitnessedLog {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let ldir = tempfile::tempdir().unwrap();
+    let log = rt.block_on(log_with(ldir.path(), entries));
+    let wdir = tempfile::tempdir().unwrap();
+    let w = Arc::new(
+        Witness::open(witness_key(), vec![log.verifier_key().clone()], wdir.path()).unwrap(),
+    );
+    WitnessedLog {
+        rt,
+        log,
+        w,
+        _dirs: (ldir, wdir),
+    }
+}
+
+#[test]
+fn witness_client_retries_a_failed_submission_without_a_new_checkpoint() {
+    // `_dirs` first: bindings drop in reverse order, so the directories outlive the log.
+    let WitnessedLog { _dirs, rt, log, w } = witnessed_log(4);
+    let wkey = w.verifier_key().clone();
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let post = {
+        let (w, calls) = (w.clone(), calls.clone());
+        move |body: String| {
+            let (w, calls) = (w.clone(), calls.clone());
+            async move {
+                // The witness is down for the first call.
+                if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                    return Err("connection refused".to_string());
+                }
+                w.add_checkpoint(&body, 1_700_000_001)
+                    .map(|lines| WitnessResponse {
+                        status: 200,
+                        body: lines,
+                    })
+                    .map_err(|e| e.to_string())
+            }
+        }
+    };
+    rt.block_on(async {
+        let size = log.checkpoint_now().await.unwrap().checkpoint.size;
+        let task = tokio::spawn(witness::run_client(log.clone(), vec![(wkey.clone(), post)]));
+        // No new entry and no new checkpoint: only the retry can get it cosigned.
+        tokio::time::timeout(std::time::Duration::from_secs(30), async {
+            while w.witnessed_size("pes.example/440000") != size {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .unwrap();
+        assert!(calls.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+        assert_eq!(log.checkpoint().unwrap().checkpoint.size, size);
+        task.abort();
+    });
+}
+
 #[test]
 fn every_audit_route_is_in_the_openapi_document() {
     use utoipa::OpenApi as _;

@@ -238,3 +238,60 @@ async fn regions_without_a_federation_section_is_a_clear_400() {
         .unwrap()
         .ends_with("federation-not-configured"));
 }
+
+#[actix_web::test]
+async fn restart_with_an_older_trust_list_is_refused_naming_both_versions() {
+    let regions = ["100000", "440000"];
+    let pki = Pki::new(&regions);
+    let fed_ports: Vec<u16> = regions.iter().map(|_| port()).collect();
+    let root =
+        signed_note::SigningKey::generate("pes-federation-root", signed_note::KeyType::Ed25519)
+            .unwrap();
+    let trust_path = pki.path().join("federation.json");
+    let v3 = policy_trust(&pki, &regions, 3, &fed_ports);
+    std::fs::write(&trust_path, sign_trust_list(&v3, &root).unwrap()).unwrap();
+    let root_key = root.verifier().to_string();
+    let (_dir, config, api, mut child) = start_gateway(
+        "440000",
+        pki.path(),
+        &trust_path,
+        &root_key,
+        fed_ports[1],
+        |_| {},
+    );
+    let http = reqwest::Client::new();
+    wait_ready(&http, &api).await;
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // The operator (or an attacker with write access to the file) puts version 2 back.
+    let v2 = policy_trust(&pki, &regions, 2, &fed_ports);
+    std::fs::write(&trust_path, sign_trust_list(&v2, &root).unwrap()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_pesgw"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("trust list version 2") && err.contains("older than version 3"),
+        "{err}"
+    );
+
+    // Version 3 again (or newer) starts fine: the state did not move backwards.
+    std::fs::write(&trust_path, sign_trust_list(&v3, &root).unwrap()).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pesgw"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_ready(&http, &api).await;
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -118,6 +118,8 @@ async fn national_total_is_the_sum_of_regional_truths_and_a_down_region_is_marke
                 root_key: root.verifier().to_string(),
                 deadline_ms: 2000,
                 reload_secs: 3600,
+                state_dir: None,
+                witness_key: None,
             },
         )
         .unwrap();

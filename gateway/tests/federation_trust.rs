@@ -162,3 +162,63 @@ fn malformed_lists_are_refused() {
     list.policies[0].caller = "650000".into();
     assert!(matches!(list.check(), Err(TrustError::Invalid(_))));
 }
+
+#[test]
+fn accepted_version_survives_a_restart_and_an_older_file_is_refused() {
+    let pki = Pki::new(&["110000", "440000"]);
+    let root = root();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("federation.json");
+    let state = dir.path().join("state/trust-list.accepted");
+    let write = |v: u64, regions: &[&str]| {
+        let list = pki.trust_list(regions, v);
+        std::fs::write(&path, sign_trust_list(&list, &root).unwrap()).unwrap();
+    };
+    let open = || TrustStore::open_persistent(&path, root.verifier().clone(), Utc::now(), &state);
+
+    write(2, &["110000", "440000"]);
+    assert_eq!(open().unwrap().current().version, 2);
+    // Same version and content on restart: fine.
+    let store = open().unwrap();
+    // A reload to version 4 is recorded too.
+    write(4, &["110000", "440000"]);
+    assert_eq!(
+        store.reload(Utc::now()).unwrap(),
+        Reloaded::Updated { from: 2, to: 4 }
+    );
+    drop(store);
+
+    // Restarted with version 3 (older than the 4 accepted before): refused, naming both.
+    write(3, &["110000", "440000"]);
+    let err = open().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TrustError::OlderThanAccepted {
+                offered: 3,
+                accepted: 4,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains("version 3") && msg.contains("version 4"),
+        "{msg}"
+    );
+
+    // Version 4 with other content (a fork) is refused as well.
+    write(4, &["110000"]);
+    assert!(matches!(
+        open(),
+        Err(TrustError::NotNewer {
+            offered: 4,
+            current: 4
+        })
+    ));
+    // The plain store (no state) would have accepted it: the state is what refuses.
+    assert!(TrustStore::open(&path, root.verifier().clone(), Utc::now()).is_ok());
+    write(5, &["110000"]);
+    assert_eq!(open().unwrap().current().version, 5);
+}

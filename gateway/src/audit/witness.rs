@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -133,7 +133,7 @@ impl AddCheckpoint {
 /// The witness server state: per origin, the latest cosigned (size, root).
 pub struct Witness {
     key: SigningKey,
-    logs: BTreeMap<String, Vec<VerifierKey>>,
+    logs: RwLock<BTreeMap<String, Vec<VerifierKey>>>,
     dir: PathBuf,
     state: Mutex<BTreeMap<String, (u64, Hash)>>,
 }
@@ -158,10 +158,6 @@ impl Witness {
             return Err(NoteError::BadKey("witness key must be a cosignature (0x04) key").into());
         }
         std::fs::create_dir_all(dir)?;
-        let mut logs: BTreeMap<String, Vec<VerifierKey>> = BTreeMap::new();
-        for k in log_keys {
-            logs.entry(k.name().to_owned()).or_default().push(k);
-        }
         let mut state = BTreeMap::new();
         match std::fs::read_to_string(dir.join(STATE_FILE)) {
             Ok(text) => {
@@ -191,10 +187,16 @@ impl Witness {
         }
         Ok(Self {
             key,
-            logs,
+            logs: RwLock::new(by_origin(log_keys)),
             dir: dir.to_owned(),
             state: Mutex::new(state),
         })
+    }
+
+    /// Replaces the trusted log keys (e.g. after a trust-list reload). The witnessed state is
+    /// kept: a log whose key changes must still extend what was cosigned before.
+    pub fn set_log_keys(&self, log_keys: Vec<VerifierKey>) {
+        *self.logs.write().unwrap_or_else(|p| p.into_inner()) = by_origin(log_keys);
     }
 
     /// The witness's public cosigning key.
@@ -220,9 +222,15 @@ impl Witness {
             .split('\n')
             .next()
             .ok_or_else(|| WitnessError::BadRequest("empty checkpoint".into()))?;
-        let keys = self.logs.get(origin).ok_or(WitnessError::UnknownOrigin)?;
+        let keys = self
+            .logs
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(origin)
+            .cloned()
+            .ok_or(WitnessError::UnknownOrigin)?;
         let mut verified = None;
-        for k in keys {
+        for k in &keys {
             match verify_checkpoint(&req.checkpoint, k, &[]) {
                 Ok(v) => {
                     verified = Some(v);
@@ -283,6 +291,14 @@ impl Witness {
         *state = next;
         Ok(self.key.signature_line(&cp.body(), now))
     }
+}
+
+fn by_origin(log_keys: Vec<VerifierKey>) -> BTreeMap<String, Vec<VerifierKey>> {
+    let mut logs: BTreeMap<String, Vec<VerifierKey>> = BTreeMap::new();
+    for k in log_keys {
+        logs.entry(k.name().to_owned()).or_default().push(k);
+    }
+    logs
 }
 
 /// A witness answer as seen by the client.
@@ -357,10 +373,14 @@ where
     Err(AuditError::Failed("witness kept answering 409".into()))
 }
 
+/// How long the client waits before submitting again to a witness that failed, when no new
+/// checkpoint comes first (an idle log would otherwise stay uncosigned until its next entry).
+pub const RETRY_AFTER_FAILURE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Submits every checkpoint this log publishes to each witness; runs until its task is dropped
 /// (spawn it next to the server). Each
 /// witness is a verifier key and a transport (`post(body)` performs the add-checkpoint call);
-/// failures are logged and retried with the next checkpoint.
+/// failures are logged and retried after [`RETRY_AFTER_FAILURE`] or with the next checkpoint.
 pub async fn run_client<F, Fut>(log: Arc<AuditLog>, mut witnesses: Vec<(VerifierKey, F)>)
 where
     F: FnMut(String) -> Fut,
@@ -375,6 +395,7 @@ where
             .borrow_and_update()
             .as_ref()
             .map_or(0, |cp| cp.checkpoint.size);
+        let mut failed = false;
         for (i, (key, post)) in witnesses.iter_mut().enumerate() {
             if size == 0 || size <= submitted[i] {
                 continue;
@@ -385,11 +406,17 @@ where
                     submitted[i] = s;
                 }
                 Err(e) => {
+                    failed = true;
                     tracing::warn!(witness = key.name(), error = %e, "checkpoint not cosigned")
                 }
             }
         }
-        if rx.changed().await.is_err() {
+        if failed {
+            tokio::select! {
+                changed = rx.changed() => if changed.is_err() { return },
+                _ = tokio::time::sleep(RETRY_AFTER_FAILURE) => {}
+            }
+        } else if rx.changed().await.is_err() {
             return;
         }
     }

@@ -30,6 +30,8 @@ pub struct BenchArgs {
 enum BenchCommand {
     /// Ingest and query throughput beside the bare parse and sled floors.
     Ingest(IngestBench),
+    /// Federated aggregate across regional gateways: mTLS + signatures vs plain HTTP.
+    Federation(super::bench_federation::FederationBench),
 }
 
 #[derive(Debug, Args)]
@@ -141,7 +143,10 @@ fn rate(n: u64, d: Duration) -> f64 {
 
 /// Runs the bench.
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
-    let BenchCommand::Ingest(a) = args.command;
+    let a = match args.command {
+        BenchCommand::Ingest(a) => a,
+        BenchCommand::Federation(f) => return super::bench_federation::run(f),
+    };
     let tmp = tempfile::tempdir()?;
     let dir = a.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
     std::fs::create_dir_all(&dir)?;
@@ -520,7 +525,7 @@ fn wait_healthy(client: &reqwest::blocking::Client, base: &str) -> anyhow::Resul
 }
 
 /// `(VmRSS, VmHWM)` in KiB of a process.
-fn rss_of(pid: u32) -> (u64, u64) {
+pub(super) fn rss_of(pid: u32) -> (u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| {
         status

@@ -54,9 +54,9 @@ pub struct DemoArgs {
 }
 
 /// Region code of the national gateway (not a province: it holds no records of its own).
-const NATIONAL: &str = "100000";
+pub(super) const NATIONAL: &str = "100000";
 /// Provinces in start order: those with a shipped mapping first.
-const PROVINCES: [(&str, &str); 16] = [
+pub(super) const PROVINCES: [(&str, &str); 16] = [
     ("440000", "广东 Guangdong"),
     ("510000", "四川 Sichuan"),
     ("330000", "浙江 Zhejiang"),
@@ -87,19 +87,19 @@ const TOKEN_TTL_SECS: u64 = 7 * 24 * 3600;
 const BATCH_ROWS: usize = 10_000;
 
 /// One gateway of the demo.
-struct Gateway {
-    region: String,
+pub(super) struct Gateway {
+    pub(super) region: String,
     name: String,
-    dir: PathBuf,
-    addr: SocketAddr,
-    config: GatewayConfig,
+    pub(super) dir: PathBuf,
+    pub(super) addr: SocketAddr,
+    pub(super) config: GatewayConfig,
     tokens: Vec<DemoToken>,
-    pusher: String,
+    pub(super) pusher: String,
     mapping: Option<Mapping>,
 }
 
 impl Gateway {
-    fn url(&self) -> String {
+    pub(super) fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 }
@@ -119,12 +119,13 @@ fn sample_person_key(linkage: &Path) -> anyhow::Result<String> {
 /// The sample person's registration in one province: a sample registration record past the
 /// province's range, naming the sample person.
 fn sample_registration(p: &PushPlan) -> Option<pes_schemas::Record> {
+    let sample_key = p.sample_key.as_ref()?;
     let first = p.first + p.count;
     (first..first + 30).find_map(|i| {
         let mut rec = pes_gateway::native_sample::record(i, &p.region, SOURCE, 1);
         match &mut rec.body {
             pes_schemas::RecordBody::JobSeekerRegistration(j) => {
-                j.person_key = p.sample_key.clone();
+                j.person_key.clone_from(sample_key);
                 pes_schemas::validate::validate_record(&rec)
                     .is_ok()
                     .then_some(rec)
@@ -278,7 +279,11 @@ const FEDERATION_PURPOSES: [&str; 4] = [
 /// a national root key, and a trust list signed with it naming every gateway with its mTLS
 /// listener, SPKI pins and signing key, and a policy per caller (every dataset, the dashboard's
 /// purposes, no protected field, k = 5). Each gateway gets its `[federation]` section.
-fn federate(root: &Path, gateways: &mut [Gateway], first_port: u16) -> anyhow::Result<()> {
+pub(super) fn federate(
+    root: &Path,
+    gateways: &mut [Gateway],
+    first_port: u16,
+) -> anyhow::Result<()> {
     use pes_gateway::federation::trust::{
         sign_trust_list, CallerPolicy, Member, MemberKey, TrustList, TRUST_LIST_FORMAT,
     };
@@ -331,6 +336,7 @@ fn federate(root: &Path, gateways: &mut [Gateway], first_port: u16) -> anyhow::R
                     not_after: now + chrono::Duration::days(365),
                 })
                 .collect(),
+            log_key: None,
         })
         .collect::<Vec<_>>();
     let policies = members
@@ -373,6 +379,8 @@ fn federate(root: &Path, gateways: &mut [Gateway], first_port: u16) -> anyhow::R
             root_key: root_key.verifier().to_string(),
             deadline_ms: 2000,
             reload_secs: 60,
+            state_dir: None,
+            witness_key: None,
         });
     }
     Ok(())
@@ -391,7 +399,7 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
 }
 
 /// The federation's person-linkage key, shared by every gateway: made once, reused later.
-fn linkage_key(dir: &Path) -> anyhow::Result<PathBuf> {
+pub(super) fn linkage_key(dir: &Path) -> anyhow::Result<PathBuf> {
     let path = std::path::absolute(dir.join("linkage.key"))?;
     if let Ok(k) = std::fs::read(&path) {
         anyhow::ensure!(k.len() == 32, "{} is not a 32-byte key", path.display());
@@ -427,7 +435,7 @@ fn load_mappings(dir: &Path) -> Vec<(PathBuf, Mapping)> {
 }
 
 /// Writes (first run) or reuses (later runs) one gateway's config and keys, and issues tokens.
-fn prepare(
+pub(super) fn prepare(
     root: &Path,
     region: &str,
     name: &str,
@@ -490,19 +498,19 @@ fn prepare(
 }
 
 /// What to push into one province.
-struct PushPlan {
-    region: String,
-    url: String,
-    token: String,
-    marker: PathBuf,
+pub(super) struct PushPlan {
+    pub(super) region: String,
+    pub(super) url: String,
+    pub(super) token: String,
+    pub(super) marker: PathBuf,
     /// National-schema sample records: index range and the share of vacancies dropped.
-    first: u64,
-    count: u64,
-    drop_vacancy_pct: u64,
+    pub(super) first: u64,
+    pub(super) count: u64,
+    pub(super) drop_vacancy_pct: u64,
     /// A synthetic export in the province's own format, and its mapping.
-    mapped: Option<(Mapping, u64)>,
-    /// person_key of the sample person registered in every province.
-    sample_key: String,
+    pub(super) mapped: Option<(Mapping, u64)>,
+    /// person_key of the sample person registered in every province (none: no sample person).
+    pub(super) sample_key: Option<String>,
 }
 
 /// splitmix64, for per-province variation that is the same on every run.
@@ -534,7 +542,7 @@ fn plan_pushes(gateways: &[Gateway], records: u64, sample_key: &str) -> Vec<Push
                 count,
                 drop_vacancy_pct: (h >> 8) % 70,
                 mapped: g.mapping.clone().map(|m| (m, (count / 5).max(1))),
-                sample_key: sample_key.to_owned(),
+                sample_key: Some(sample_key.to_owned()),
             }
         })
         .collect()
@@ -542,14 +550,14 @@ fn plan_pushes(gateways: &[Gateway], records: u64, sample_key: &str) -> Vec<Push
 
 /// What the pushes did.
 #[derive(Default)]
-struct Summary {
-    accepted: u64,
+pub(super) struct Summary {
+    pub(super) accepted: u64,
     quarantined: u64,
-    reused: usize,
+    pub(super) reused: usize,
     mapped: Vec<String>,
 }
 
-fn push_all(plans: &[PushPlan]) -> anyhow::Result<Summary> {
+pub(super) fn push_all(plans: &[PushPlan]) -> anyhow::Result<Summary> {
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(300))
         .build()?;

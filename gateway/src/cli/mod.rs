@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod adapters;
 mod audit;
 mod bench;
+mod bench_federation;
 mod certs;
 mod demo;
 mod federation;

@@ -26,6 +26,13 @@ pub struct Peer {
     client: reqwest::Client,
 }
 
+impl Peer {
+    /// The client pinned to this peer (mTLS, timeouts set).
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+}
+
 /// The peers of this gateway, built from the trust list (rebuild on trust-list reload).
 #[derive(Debug, Clone, Default)]
 pub struct PeerSet {
@@ -67,6 +74,11 @@ impl PeerSet {
         if let Some(p) = self.peers.get_mut(region) {
             p.url = url.trim_end_matches('/').to_owned();
         }
+    }
+
+    /// The peer serving `region`.
+    pub fn get(&self, region: &str) -> Option<&Peer> {
+        self.peers.get(region)
     }
 
     /// Regions of all peers.

@@ -1,6 +1,7 @@
 //! Federation: how regional gateways trust and call each other.
 //!
 //! - [`trust`]: the signed trust list (members, pins, keys, policies, witnesses).
+//! - [`cosign`]: cross-witnessing: the witness route on the mTLS listener, checkpoint submission.
 //! - [`fanout`]: concurrent per-peer calls with deadlines, per-region status, merged cells.
 //! - [`httpsig`]: RFC 9421 request and response signatures, profile `pes-fed-v1`.
 //! - [`inbound`]: serving calls: peer + signature checks ([`inbound::verify_inbound`]), signed answers.
@@ -10,6 +11,7 @@
 //! - [`service`]: `POST /v1/federation/query` of a regional gateway (policy, suppression, audit).
 //! - [`tls`]: mutual TLS (rustls, ring, TLS 1.3), peer identity from the SAN, [`tls::VerifiedPeer`].
 
+pub mod cosign;
 pub mod fanout;
 pub mod httpsig;
 pub mod inbound;

@@ -10,6 +10,7 @@ use std::time::Duration;
 use actix_web::{web, App, HttpServer};
 use serde::{Deserialize, Serialize};
 
+use super::cosign::{self, WitnessSlot};
 use super::fanout::{fan_out, merge_answers, FanOut, MergedCell, PeerSet, RegionStatus};
 use super::httpsig::{RequestVerifier, SignatureError, SigningKey};
 use super::inbound::InboundContext;
@@ -18,6 +19,7 @@ use super::tls::{self, CallTimeouts, ReloadableClientVerifier, TlsError, TlsFile
 use super::trust::{Reloaded, TrustError, TrustStore};
 use crate::api::persons::{answer_locally, finish, PersonLookupAnswer, PersonRegion};
 use crate::audit::event::{Action, Actor, AuditEvent, Outcome, PeerReceipt};
+use crate::audit::witness::Witness;
 use crate::node::Node;
 use crate::query::person::PersonQuery;
 use crate::query::plan::Plan;
@@ -43,7 +45,20 @@ pub struct FederationConfig {
     /// Seconds between reloads of the trust list and the CRL.
     #[serde(default = "default_reload_secs")]
     pub reload_secs: u64,
+    /// Federation state kept across restarts (the last accepted trust-list version). A config
+    /// file loaded by `pesgw serve` defaults it to `<data_dir>/federation`; `None` keeps no state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_dir: Option<PathBuf>,
+    /// This gateway's witness cosigning key (signed-note private key text of type 0x04, from
+    /// `pesgw audit keygen --witness`). With it the gateway cosigns the checkpoints members
+    /// submit; its verifier key goes in the trust list's `witnesses` with `member` set to this
+    /// region. Needs `state_dir` (the witness state lives in `<state_dir>/witness`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub witness_key: Option<PathBuf>,
 }
+
+/// File in [`FederationConfig::state_dir`] recording the last accepted trust-list version.
+pub const TRUST_STATE_FILE: &str = "trust-list.accepted";
 
 fn default_deadline_ms() -> u64 {
     2000
@@ -69,6 +84,9 @@ pub enum FederationError {
     /// Root key text.
     #[error("root key: {0}")]
     RootKey(String),
+    /// The witness key or state.
+    #[error("witness: {0}")]
+    Witness(String),
     /// This gateway's region is not in the trust list.
     #[error("region {0} is not a member of the trust list")]
     NotMember(String),
@@ -84,6 +102,7 @@ pub struct Federation {
     client_files: TlsFiles,
     server_files: TlsFiles,
     verifier: RwLock<Option<Arc<ReloadableClientVerifier>>>,
+    witness: web::Data<WitnessSlot>,
 }
 
 impl Federation {
@@ -91,11 +110,16 @@ impl Federation {
     pub fn open(region: &str, config: FederationConfig) -> Result<Arc<Self>, FederationError> {
         let root = VerifierKey::parse(config.root_key.trim())
             .map_err(|e| FederationError::RootKey(e.to_string()))?;
-        let trust = Arc::new(TrustStore::open(
-            &config.trust_list,
-            root,
-            chrono::Utc::now(),
-        )?);
+        let now = chrono::Utc::now();
+        let trust = Arc::new(match &config.state_dir {
+            Some(dir) => TrustStore::open_persistent(
+                &config.trust_list,
+                root,
+                now,
+                &dir.join(TRUST_STATE_FILE),
+            )?,
+            None => TrustStore::open(&config.trust_list, root, now)?,
+        });
         let list = trust.current();
         let me = list
             .member(region)
@@ -116,6 +140,10 @@ impl Federation {
             key: paths.server_key,
         };
         let peers = PeerSet::from_trust(&list, region, &client_files, timeouts(&config))?;
+        let witness = match &config.witness_key {
+            None => None,
+            Some(path) => Some(Arc::new(open_witness(path, &config, &list)?)),
+        };
         Ok(Arc::new(Federation {
             region: region.to_owned(),
             inbound: web::Data::new(InboundContext {
@@ -127,8 +155,19 @@ impl Federation {
             client_files,
             server_files,
             verifier: RwLock::new(None),
+            witness: web::Data::new(WitnessSlot(witness)),
             config,
         }))
+    }
+
+    /// This gateway's region.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// The witness this gateway runs, if configured.
+    pub fn witness(&self) -> Option<&Arc<Witness>> {
+        self.witness.0.as_ref()
     }
 
     /// The peers in force.
@@ -166,6 +205,9 @@ impl Federation {
                 timeouts(&self.config),
             )?;
             self.set_peers(peers);
+            if let Some(w) = self.witness() {
+                w.set_log_keys(cosign::log_keys(&list));
+            }
         }
         let verifier = self.verifier.read().ok().and_then(|g| g.clone());
         if let Some(v) = verifier {
@@ -187,16 +229,21 @@ impl Federation {
             *g = Some(verifier);
         }
         let inbound = self.inbound.clone();
+        let witness = self.witness.clone();
+        let audit_log = node.audit.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(node.clone())
                 .app_data(inbound.clone())
+                .app_data(witness.clone())
                 .configure(service::configure)
+                .configure(cosign::configure)
         })
         // Must come before bind_rustls_0_23: it stores the peer's leaf certificate.
         .on_connect(tls::on_connect)
         .bind_rustls_0_23(&self.config.listen, config)?
         .run();
+        actix_web::rt::spawn(cosign::run_client(Arc::clone(&self), audit_log));
         let me = Arc::clone(&self);
         let period = Duration::from_secs(self.config.reload_secs.max(1));
         actix_web::rt::spawn(async move {
@@ -434,6 +481,25 @@ pub fn peer_receipts(statuses: &[RegionStatus]) -> Vec<PeerReceipt> {
 
 fn receipt_field<'a>(s: &'a RegionStatus, key: &str) -> Option<&'a serde_json::Value> {
     s.receipt.as_ref().and_then(|r| r.get(key))
+}
+
+/// Opens the witness from its key file, trusting the members' log keys.
+fn open_witness(
+    path: &std::path::Path,
+    config: &FederationConfig,
+    list: &super::trust::TrustList,
+) -> Result<Witness, FederationError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| FederationError::Witness(format!("reading {}: {e}", path.display())))?;
+    let key = crate::signed_note::SigningKey::parse(&text)
+        .map_err(|e| FederationError::Witness(format!("{}: {e}", path.display())))?;
+    let dir = config
+        .state_dir
+        .as_ref()
+        .ok_or_else(|| FederationError::Witness("witness_key needs state_dir".into()))?
+        .join("witness");
+    Witness::open(key, cosign::log_keys(list), &dir)
+        .map_err(|e| FederationError::Witness(e.to_string()))
 }
 
 fn timeouts(config: &FederationConfig) -> CallTimeouts {

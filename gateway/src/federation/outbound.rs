@@ -4,12 +4,12 @@
 use std::time::{Duration, Instant};
 
 use super::httpsig::{
-    verify_response, Headers, RequestToSign, ResponseChecked, SignatureError, SigningKey,
+    prepare_response_check, Headers, RequestToSign, ResponseChecked, SignatureError, SigningKey,
     REQUEST_ID_HEADER,
 };
 use super::trust::TrustList;
 
-/// A verified answer from a peer.
+/// A verified answer from a peer (2xx from [`call_peer`]; any signed status from [`exchange`]).
 #[derive(Debug, Clone)]
 pub struct PeerAnswer {
     /// HTTP status (2xx).
@@ -83,20 +83,53 @@ pub async fn call_peer(
     call: PeerCall<'_>,
     now: impl Fn() -> i64,
 ) -> Result<PeerAnswer, CallError> {
+    let answer = exchange(client, key, trust, call, "application/json", now).await?;
+    if !(200..300).contains(&answer.status) {
+        return Err(CallError::Denied {
+            status: answer.status,
+            problem: problem_slug(&answer.body),
+        });
+    }
+    Ok(answer)
+}
+
+/// POSTs a signed request with `content_type` and verifies the signed answer, whatever its
+/// status: a signed refusal comes back as `Ok` (its status and body are evidence, e.g. the
+/// witness's 409 with its size). Unsigned refusals (made before the signature check) are
+/// [`CallError::Denied`].
+pub async fn exchange(
+    client: &reqwest::Client,
+    key: &SigningKey,
+    trust: &TrustList,
+    call: PeerCall<'_>,
+    content_type: &str,
+    now: impl Fn() -> i64,
+) -> Result<PeerAnswer, CallError> {
     let started = Instant::now();
-    let content_type = "application/json";
-    let signed = key
-        .sign_request(
+    // Ed25519 signing and verification run on the blocking pool: the per-peer calls of a
+    // fan-out then use every core instead of queueing on the reactor thread.
+    let signer = key.clone();
+    let (url, request_id, ct) = (
+        call.url.to_owned(),
+        call.request_id.to_owned(),
+        content_type.to_owned(),
+    );
+    let ts = now();
+    let (signed, request_body) = off_reactor(move || {
+        let signed = signer.sign_request(
             &RequestToSign {
                 method: "POST",
-                target_uri: call.url,
-                content_type: Some(content_type),
-                request_id: call.request_id,
+                target_uri: &url,
+                content_type: Some(&ct),
+                request_id: &request_id,
                 body: &call.body,
             },
-            now(),
-        )
-        .map_err(|e| CallError::Error(e.to_string()))?;
+            ts,
+        );
+        (signed, call.body)
+    })
+    .await?;
+    let signed = signed.map_err(|e| CallError::Error(e.to_string()))?;
     let request_signature = signed.signature.clone();
     let resp = client
         .post(call.url)
@@ -105,13 +138,13 @@ pub async fn call_peer(
         .header("content-digest", signed.content_digest)
         .header("signature-input", signed.signature_input)
         .header("signature", signed.signature)
-        .body(call.body)
+        .body(request_body)
         .send()
         .await
         .map_err(classify)?;
     let status = resp.status().as_u16();
     let headers = Headers::from_reqwest(resp.headers());
-    let body = resp.bytes().await.map_err(classify)?.to_vec();
+    let body = Vec::from(resp.bytes().await.map_err(classify)?);
     let signed_answer = headers.get("signature").is_some();
     if !(200..300).contains(&status) && !signed_answer {
         // Refusals before the signature check are not signed; report them as denials.
@@ -120,28 +153,38 @@ pub async fn call_peer(
             problem: problem_slug(&body),
         });
     }
-    let checked = verify_response(
+    let pending = prepare_response_check(
         status,
         &headers,
-        &body,
         &request_signature,
         call.region,
         trust,
         now(),
     )
     .map_err(CallError::BadSignature)?;
-    if !(200..300).contains(&status) {
-        return Err(CallError::Denied {
-            status,
-            problem: problem_slug(&body),
-        });
-    }
+    let (checked, body) = off_reactor(move || (pending.finish(&body), body)).await?;
+    let checked = checked.map_err(CallError::BadSignature)?;
     Ok(PeerAnswer {
         status,
         body,
         checked,
         latency: started.elapsed(),
     })
+}
+
+/// Runs CPU-bound work on the runtime's blocking pool; inline when the environment variable
+/// `PESGW_FED_CRYPTO_INLINE=1` is set (for A/B measurements with `pesgw bench federation`).
+async fn off_reactor<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, CallError> {
+    static INLINE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *INLINE.get_or_init(|| std::env::var_os("PESGW_FED_CRYPTO_INLINE").is_some_and(|v| v == "1"))
+    {
+        return Ok(f());
+    }
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| CallError::Error(format!("signature task failed: {e}")))
 }
 
 fn classify(e: reqwest::Error) -> CallError {

@@ -325,7 +325,7 @@ fn problem_signed(
 }
 
 /// Marks an event as served to a federation peer: `member` is set only once the peer verified.
-fn as_peer(mut ev: AuditEvent, claimed: &str, member: Option<&str>) -> AuditEvent {
+pub(crate) fn as_peer(mut ev: AuditEvent, claimed: &str, member: Option<&str>) -> AuditEvent {
     ev.action = Action::FederationServe;
     ev.actor = Actor {
         sub: format!("peer:{claimed}"),
@@ -336,14 +336,14 @@ fn as_peer(mut ev: AuditEvent, claimed: &str, member: Option<&str>) -> AuditEven
     ev
 }
 
-fn unavailable() -> HttpResponse {
+pub(crate) fn unavailable() -> HttpResponse {
     HttpResponse::ServiceUnavailable()
         .content_type("application/problem+json")
         .body(r#"{"type":"https://pes.example/problems/unavailable","title":"Temporarily unavailable","status":503}"#)
 }
 
 /// The region named by the peer certificate, for auditing refusals (not yet verified).
-fn peer_hint(req: &HttpRequest) -> String {
+pub(crate) fn peer_hint(req: &HttpRequest) -> String {
     req.conn_data::<super::tls::PeerCertificate>()
         .and_then(|c| super::tls::PeerIdentity::from_leaf(c.0.as_ref()).ok())
         .map(|id| id.region)

@@ -50,6 +50,10 @@ pub struct Member {
     pub spki_pins: Vec<String>,
     /// Its Ed25519 request/response signing keys.
     pub signing_keys: Vec<MemberKey>,
+    /// Verifier key of its audit log (C2SP vkey `<origin>+<hex key id>+<base64 key>`): witnesses
+    /// cosign its checkpoints only if this key signed them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_key: Option<String>,
 }
 
 /// A member's signing key.
@@ -119,6 +123,11 @@ pub struct WitnessKey {
     pub name: String,
     /// C2SP verifier key string `<name>+<hex key id>+<base64 key>`.
     pub vkey: String,
+    /// Region of the member gateway that runs this witness; members submit their checkpoints
+    /// to it over the federation channel (mTLS + signatures). `None`: an outside witness whose
+    /// cosignatures are only checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member: Option<String>,
 }
 
 /// Trust list errors. `Invalid`, `Expired`, `NotNewer` and `BadSignature` are the issuer's or
@@ -144,6 +153,30 @@ pub enum TrustError {
         offered: u64,
         /// Version in force.
         current: u64,
+    },
+    /// At start: the file holds an older version than the last one this gateway accepted
+    /// (recorded in its state file), i.e. a rollback across a restart.
+    #[error(
+        "trust list version {offered} in {path} is older than version {accepted} this gateway \
+         accepted before (recorded in {state}); install version {accepted} or newer"
+    )]
+    OlderThanAccepted {
+        /// Version in the file.
+        offered: u64,
+        /// Last version accepted.
+        accepted: u64,
+        /// The trust list file.
+        path: std::path::PathBuf,
+        /// The state file holding the accepted version.
+        state: std::path::PathBuf,
+    },
+    /// The state file recording the accepted version could not be read or written.
+    #[error("trust list state {path}: {detail}")]
+    State {
+        /// The state file.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        detail: String,
     },
     /// The signed-note signature by the national root key is missing or wrong.
     #[error("trust list signature does not verify: {0}")]
@@ -213,10 +246,33 @@ impl TrustList {
                     )));
                 }
             }
+            if let Some(k) = &m.log_key {
+                crate::signed_note::VerifierKey::parse(k).map_err(|e| {
+                    TrustError::Invalid(format!("member {} log_key: {e}", m.region))
+                })?;
+            }
             for k in &m.signing_keys {
                 k.public_key_bytes()?;
                 if !kids.insert(k.kid.as_str()) {
                     return Err(TrustError::Invalid(format!("kid {} listed twice", k.kid)));
+                }
+            }
+        }
+        for w in &self.witnesses {
+            let key = crate::signed_note::VerifierKey::parse(&w.vkey)
+                .map_err(|e| TrustError::Invalid(format!("witness {}: {e}", w.name)))?;
+            if key.name() != w.name || key.kind() != crate::signed_note::KeyType::Cosignature {
+                return Err(TrustError::Invalid(format!(
+                    "witness {}: vkey must be a cosignature key named {}",
+                    w.name, w.name
+                )));
+            }
+            if let Some(r) = &w.member {
+                if !regions.contains(r.as_str()) {
+                    return Err(TrustError::Invalid(format!(
+                        "witness {} is run by non-member {r}",
+                        w.name
+                    )));
                 }
             }
         }
@@ -306,6 +362,8 @@ pub fn verify_trust_list(
 pub struct TrustStore {
     root: crate::signed_note::VerifierKey,
     path: std::path::PathBuf,
+    /// Where the last accepted version is recorded (survives restarts), if anywhere.
+    state: Option<std::path::PathBuf>,
     current: std::sync::RwLock<std::sync::Arc<TrustList>>,
 }
 
@@ -339,8 +397,44 @@ impl TrustStore {
         Ok(TrustStore {
             root,
             path: path.to_owned(),
+            state: None,
             current: std::sync::RwLock::new(std::sync::Arc::new(list)),
         })
+    }
+
+    /// Like [`TrustStore::open`], and also remembers the highest version ever accepted in
+    /// `state` (a small file in the gateway's data directory), so that a gateway restarted with
+    /// an older `federation.json` refuses it ([`TrustError::OlderThanAccepted`]) instead of
+    /// silently rolling back. The same version with other content is refused too.
+    pub fn open_persistent(
+        path: &std::path::Path,
+        root: crate::signed_note::VerifierKey,
+        now: DateTime<Utc>,
+        state: &std::path::Path,
+    ) -> Result<Self, TrustError> {
+        let mut store = Self::open(path, root, now)?;
+        let list = store.current();
+        let digest = list_digest(&list)?;
+        match read_accepted(state)? {
+            Some((accepted, _)) if list.version < accepted => {
+                return Err(TrustError::OlderThanAccepted {
+                    offered: list.version,
+                    accepted,
+                    path: path.to_owned(),
+                    state: state.to_owned(),
+                });
+            }
+            Some((accepted, d)) if list.version == accepted && d != digest => {
+                return Err(TrustError::NotNewer {
+                    offered: list.version,
+                    current: accepted,
+                });
+            }
+            Some((accepted, _)) if list.version == accepted => {}
+            _ => write_accepted(state, list.version, &digest)?,
+        }
+        store.state = Some(state.to_owned());
+        Ok(store)
     }
 
     /// The list in force.
@@ -380,10 +474,76 @@ impl TrustStore {
             });
         }
         let to = list.version;
+        if let Some(state) = &self.state {
+            // Recorded before it takes effect: a crash in between re-reads the same file.
+            write_accepted(state, to, &list_digest(&list)?)?;
+        }
         *guard = std::sync::Arc::new(list);
         tracing::info!(from = current, to, "trust list updated");
         Ok(Reloaded::Updated { from: current, to })
     }
+}
+
+const ACCEPTED_MAGIC: &str = "pes-trust-accepted/v1";
+
+/// SHA-256 (hex) of the list's canonical JSON, to tell two lists of one version apart.
+fn list_digest(list: &TrustList) -> Result<String, TrustError> {
+    let bytes = serde_json::to_vec(list).map_err(|e| TrustError::Invalid(e.to_string()))?;
+    Ok(hex::encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        &bytes,
+    )))
+}
+
+/// Reads `(version, digest)` from the state file; `None` if there is none yet.
+fn read_accepted(state: &std::path::Path) -> Result<Option<(u64, String)>, TrustError> {
+    let text = match std::fs::read_to_string(state) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(TrustError::State {
+                path: state.to_owned(),
+                detail: e.to_string(),
+            })
+        }
+    };
+    let corrupt = || TrustError::State {
+        path: state.to_owned(),
+        detail: "unreadable (expected the magic line, `version N` and `sha256 HEX`)".into(),
+    };
+    let mut lines = text.lines();
+    if lines.next() != Some(ACCEPTED_MAGIC) {
+        return Err(corrupt());
+    }
+    let version = lines
+        .next()
+        .and_then(|l| l.strip_prefix("version "))
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(corrupt)?;
+    let digest = lines
+        .next()
+        .and_then(|l| l.strip_prefix("sha256 "))
+        .ok_or_else(corrupt)?
+        .to_owned();
+    Ok(Some((version, digest)))
+}
+
+fn write_accepted(state: &std::path::Path, version: u64, digest: &str) -> Result<(), TrustError> {
+    let err = |detail: String| TrustError::State {
+        path: state.to_owned(),
+        detail,
+    };
+    let dir = state
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let name = state
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| err("no file name".into()))?;
+    std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+    let text = format!("{ACCEPTED_MAGIC}\nversion {version}\nsha256 {digest}\n");
+    crate::audit::publish::write_atomic(dir, name, text.as_bytes()).map_err(|e| err(e.to_string()))
 }
 
 fn read(path: &std::path::Path) -> Result<String, TrustError> {
@@ -434,6 +594,7 @@ pub fn draft_from_pki(
             url: url.clone(),
             spki_pins,
             signing_keys,
+            log_key: None,
         });
     }
     let policies = out

@@ -83,6 +83,7 @@ impl Pki {
                         not_after: now + Duration::days(30),
                     })
                     .collect(),
+                log_key: None,
             })
             .collect::<Vec<_>>();
         let policies = members
@@ -396,6 +397,8 @@ pub fn start_gateway(
         root_key: root_key.to_owned(),
         deadline_ms: 2000,
         reload_secs: 3600,
+        state_dir: None,
+        witness_key: None,
     });
     tweak(&mut cfg);
     std::fs::write(&out.config_path, cfg.to_toml().unwrap()).unwrap();

@@ -114,11 +114,12 @@ impl SignatureError {
     }
 }
 
-/// This gateway's Ed25519 signing key and its key id.
-#[derive(Debug)]
+/// This gateway's Ed25519 signing key and its key id. Cloning is cheap (the key pair is
+/// shared), so signing can move to a blocking thread.
+#[derive(Debug, Clone)]
 pub struct SigningKey {
     kid: String,
-    pair: Ed25519KeyPair,
+    pair: std::sync::Arc<Ed25519KeyPair>,
 }
 
 impl SigningKey {
@@ -128,7 +129,7 @@ impl SigningKey {
             .map_err(|e| SignatureError::Key(e.to_string()))?;
         Ok(SigningKey {
             kid: kid.to_owned(),
-            pair,
+            pair: std::sync::Arc::new(pair),
         })
     }
 
@@ -138,7 +139,7 @@ impl SigningKey {
             .map_err(|e| SignatureError::Key(e.to_string()))?;
         Ok(SigningKey {
             kid: kid.to_owned(),
-            pair,
+            pair: std::sync::Arc::new(pair),
         })
     }
 
@@ -525,6 +526,48 @@ pub fn verify_response(
     trust: &TrustList,
     now: i64,
 ) -> Result<ResponseChecked, SignatureError> {
+    prepare_response_check(
+        status,
+        headers,
+        request_signature,
+        expected_region,
+        trust,
+        now,
+    )?
+    .finish(body)
+}
+
+/// A response signature whose key, window and covered components were checked; what is left
+/// is the CPU-heavy part (Ed25519 verification and the body digest), which a caller may run off
+/// the reactor with [`PendingResponseCheck::finish`].
+#[derive(Debug)]
+pub struct PendingResponseCheck {
+    public: Vec<u8>,
+    base: String,
+    signature: Vec<u8>,
+    digest: String,
+    checked: ResponseChecked,
+}
+
+impl PendingResponseCheck {
+    /// Verifies the signature over the base and the body against its `Content-Digest`.
+    pub fn finish(self, body: &[u8]) -> Result<ResponseChecked, SignatureError> {
+        verify_ed25519(&self.public, &self.base, &self.signature)?;
+        check_content_digest(&self.digest, body)?;
+        Ok(self.checked)
+    }
+}
+
+/// The cheap half of [`verify_response`]: parses the signature, checks the key belongs to
+/// `expected_region` and the time window, and rebuilds the signature base.
+pub fn prepare_response_check(
+    status: u16,
+    headers: &Headers,
+    request_signature: &str,
+    expected_region: &str,
+    trust: &TrustList,
+    now: i64,
+) -> Result<PendingResponseCheck, SignatureError> {
     let sig = Received::parse(headers)?;
     let digest = headers
         .get("content-digest")
@@ -548,12 +591,16 @@ pub fn verify_response(
                 .into(),
         ));
     }
-    verify_ed25519(&public, &base, &sig.signature)?;
-    check_content_digest(&digest, body)?;
-    Ok(ResponseChecked {
-        region: expected_region.to_owned(),
-        kid,
-        signature: sig.raw_signature,
+    Ok(PendingResponseCheck {
+        public,
+        base,
+        signature: sig.signature,
+        digest,
+        checked: ResponseChecked {
+            region: expected_region.to_owned(),
+            kid,
+            signature: sig.raw_signature,
+        },
     })
 }
 

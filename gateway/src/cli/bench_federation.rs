@@ -1,0 +1,362 @@
+//! `pesgw bench federation`: a federated aggregate query fanned out from a national gateway to
+//! N regional gateways (default 8) holding `--records` records each (default 1,000,000), all on
+//! 127.0.0.1, timed over mTLS with RFC 9421 signatures and, in the same run and interleaved
+//! round by round, over plain HTTP without signatures or TLS.
+//!
+//! Both paths do the same work apart from the transport security: each region plans the query,
+//! answers it from its rollups, suppresses small cells and appends an audit entry; the national
+//! gateway merges the answers and audits the outcome. The secure path is the real one
+//! ([`Federation::aggregate`]); the plain path is a bench-only route on a second, plain listener
+//! of each regional gateway.
+//!
+//! The gateways are built like `pesgw demo` (same keys, PKI, trust list, and the records pushed
+//! through the real ingest API, `native` NDJSON): the first run fills `--dir` (a few minutes for
+//! 8 million records), later runs reuse it (a `bench-pushed.json` marker per region). All
+//! gateways run in this one process, so the memory printed is the total over all of them.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use anyhow::Context as _;
+use clap::Args;
+use pes_gateway::api::AuditReceipt;
+use pes_gateway::audit::event::{Action, Actor, AuditEvent, Outcome};
+use pes_gateway::federation::fanout::merge_answers;
+use pes_gateway::federation::node::Federation;
+use pes_gateway::federation::service::FederatedAnswer;
+use pes_gateway::node::Node;
+use pes_gateway::query::plan::Plan;
+use pes_gateway::query::suppress::suppress;
+use pes_gateway::query::{QueryAnswer, QueryRequest};
+
+use super::demo::{self, PushPlan, NATIONAL, PROVINCES};
+
+/// Arguments of `pesgw bench federation`.
+#[derive(Debug, Args)]
+pub struct FederationBench {
+    /// Regional gateways to fan out to.
+    #[arg(long, default_value_t = 8)]
+    regions: usize,
+    /// Records pushed into each regional gateway (first run only).
+    #[arg(long, default_value_t = 1_000_000)]
+    records: u64,
+    /// Timed queries per path (after 50 warm-up rounds).
+    #[arg(long, default_value_t = 1000)]
+    queries: usize,
+    /// Cache directory: keys, PKI, trust list and the regional stores; reused by later runs.
+    #[arg(long, default_value = "pes-bench-federation")]
+    dir: PathBuf,
+    /// First port; the gateways take the ports after it.
+    #[arg(long, default_value_t = 18440)]
+    port: u16,
+}
+
+const PLAIN_PATH: &str = "/bench/plain/query";
+const WARMUP: usize = 50;
+
+/// Runs the bench.
+pub fn run(a: FederationBench) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        (1..=PROVINCES.len()).contains(&a.regions),
+        "--regions must be between 1 and {}",
+        PROVINCES.len()
+    );
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    std::fs::create_dir_all(&a.dir).with_context(|| format!("creating {}", a.dir.display()))?;
+    let linkage = demo::linkage_key(&a.dir)?;
+    let mut regions = vec![(NATIONAL, "national")];
+    regions.extend(PROVINCES.iter().take(a.regions).copied());
+    let n = regions.len() as u16;
+    let mut gateways = Vec::new();
+    for (i, (region, name)) in regions.iter().enumerate() {
+        gateways.push(demo::prepare(
+            &a.dir,
+            region,
+            name,
+            a.port + i as u16,
+            &linkage,
+            None,
+        )?);
+    }
+    demo::federate(&a.dir, &mut gateways, a.port + n)?;
+    let plain_port = a.port + 2 * n;
+    let mut nodes = Vec::new();
+    let mut feds = Vec::new();
+    for g in &gateways {
+        nodes
+            .push(Arc::new(Node::open(g.config.clone()).with_context(
+                || format!("starting the {} gateway", g.region),
+            )?));
+        let fc = g.config.federation.clone().context("federation section")?;
+        feds.push(Federation::open(&g.region, fc)?);
+    }
+    let plans: Vec<PushPlan> = gateways
+        .iter()
+        .enumerate()
+        .skip(1)
+        .map(|(i, g)| {
+            let first = i as u64 * 100_000_000;
+            PushPlan {
+                region: g.region.clone(),
+                url: g.url(),
+                token: g.pusher.clone(),
+                marker: g.dir.join("bench-pushed.json"),
+                first,
+                count: indices_for(a.records, first, &g.region),
+                drop_vacancy_pct: 0,
+                mapped: None,
+                sample_key: None,
+            }
+        })
+        .collect();
+
+    actix_web::rt::System::new().block_on(async move {
+        let mut handles = Vec::new();
+        let mut plain_urls = Vec::new();
+        for (i, ((g, node), fed)) in gateways.iter().zip(&nodes).zip(&feds).enumerate() {
+            let data = web::Data::from(node.clone());
+            actix_web::rt::spawn(fed.clone().serve(data.clone()));
+            let api = pes_gateway::api::start(node.clone(), g.addr, Some(1), |_: &mut web::ServiceConfig| {})?;
+            handles.push(api.handle());
+            actix_web::rt::spawn(api);
+            if i == 0 {
+                continue;
+            }
+            // The plain twin of the federation listener: same default worker count, no TLS.
+            let addr = format!("127.0.0.1:{}", plain_port + i as u16);
+            let plain = HttpServer::new(move || {
+                App::new()
+                    .app_data(data.clone())
+                    .route(PLAIN_PATH, web::post().to(plain_query))
+            })
+            .bind(&addr)?
+            .run();
+            handles.push(plain.handle());
+            actix_web::rt::spawn(plain);
+            plain_urls.push(format!("http://{addr}{PLAIN_PATH}"));
+        }
+
+        let load_started = Instant::now();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(demo::push_all(&plans));
+        });
+        let summary = rx.await.context("push thread")??;
+        let mut held = Vec::new();
+        for g in &gateways[1..] {
+            let marker = std::fs::read(g.dir.join("bench-pushed.json")).unwrap_or_default();
+            let v: serde_json::Value = serde_json::from_slice(&marker).unwrap_or_default();
+            held.push(v["accepted"].as_u64().unwrap_or(0));
+        }
+        println!(
+            "pesgw bench federation: national + {} regional gateways on 127.0.0.1, records held per region: {} (min) .. {} (max)",
+            held.len(),
+            held.iter().min().unwrap_or(&0),
+            held.iter().max().unwrap_or(&0),
+        );
+        if summary.reused == held.len() {
+            println!("  stores reused from {}", a.dir.display());
+        } else {
+            println!(
+                "  loaded {} records through the ingest API into {} in {:.0} s (reused by later runs)",
+                summary.accepted,
+                a.dir.display(),
+                load_started.elapsed().as_secs_f64()
+            );
+        }
+
+        let national = web::Data::from(nodes[0].clone());
+        let fed = feds[0].clone();
+        let plain = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(2))
+            .build()?;
+        let q = QueryRequest {
+            dataset: "person".into(),
+            measures: vec!["count".into()],
+            regions: vec!["all".into()],
+            purpose: Some("statistics".into()),
+            ..Default::default()
+        };
+        let body = serde_json::to_vec(&QueryRequest {
+            regions: Vec::new(),
+            ..q.clone()
+        })?;
+        let actor = Actor {
+            sub: "bench".into(),
+            role: "analyst".into(),
+            region: Some(NATIONAL.into()),
+            peer_member: None,
+        };
+        let load_before = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+        let mut secure = Vec::with_capacity(a.queries);
+        let mut open = Vec::with_capacity(a.queries);
+        let mut totals = (0i64, 0i64);
+        for round in 0..WARMUP + a.queries {
+            let rid = format!("bench-{round}");
+            let t = Instant::now();
+            let s = fed
+                .aggregate(&national, &q, &rid, &actor)
+                .await
+                .map_err(|e| anyhow::anyhow!("federated query: {e}"))?;
+            let ds = t.elapsed();
+            anyhow::ensure!(s.complete, "a region did not answer: {:?}", s.regions);
+            let t = Instant::now();
+            let p = plain_fan_out(&plain, &plain_urls, &body, &national, &rid, &actor).await?;
+            let dp = t.elapsed();
+            totals = (sum(&s.cells), p);
+            if round >= WARMUP {
+                secure.push(ds);
+                open.push(dp);
+            }
+        }
+        let load_after = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+        anyhow::ensure!(
+            totals.0 == totals.1,
+            "the two paths disagree: {} vs {}",
+            totals.0,
+            totals.1
+        );
+        secure.sort();
+        open.sort();
+        let pct = |v: &[Duration], p: f64| {
+            let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+            v.get(i).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+        };
+        let (s50, s99, p50, p99) = (
+            pct(&secure, 0.5),
+            pct(&secure, 0.99),
+            pct(&open, 0.5),
+            pct(&open, 0.99),
+        );
+        println!(
+            "  query: person count across all regions (total {}), {} rounds per path after {WARMUP} warm-up, interleaved",
+            totals.0, a.queries
+        );
+        println!("  mTLS + RFC 9421 signatures: p50 {s50:.3} ms  p99 {s99:.3} ms   (target p99 <= 20 ms)");
+        println!("  plain HTTP, unsigned:       p50 {p50:.3} ms  p99 {p99:.3} ms");
+        println!(
+            "  security overhead: p50 {:+.1}%  p99 {:+.1}%   (target <= 30%)",
+            (s50 / p50 - 1.0) * 100.0,
+            (s99 / p99 - 1.0) * 100.0
+        );
+        println!(
+            "  load average before: {}  after: {}",
+            load_before.trim(),
+            load_after.trim()
+        );
+        let (rss, hwm) = super::bench::rss_of(std::process::id());
+        println!(
+            "  resident memory of this process (all {} gateways): {} MiB now, {} MiB peak (~{} MiB per gateway)",
+            nodes.len(),
+            rss / 1024,
+            hwm / 1024,
+            rss / 1024 / nodes.len() as u64
+        );
+        for h in handles {
+            h.stop(true).await;
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// How many sample indices give about `records` valid records: the sample draws prefectures
+/// from a fixed list and the push leaves out records whose prefecture is not in the province,
+/// so the share of valid ones (estimated on the first 2,000) differs by province.
+fn indices_for(records: u64, first: u64, region: &str) -> u64 {
+    const PROBE: u64 = 2_000;
+    let valid = (first..first + PROBE)
+        .filter(|&i| {
+            let rec = pes_gateway::native_sample::record(i, region, "native", 1);
+            pes_schemas::validate::validate_record(&rec).is_ok()
+        })
+        .count() as u64;
+    records * PROBE / valid.max(1)
+}
+
+fn sum(cells: &[pes_gateway::federation::fanout::MergedCell]) -> i64 {
+    cells.iter().filter_map(|c| c.count).sum()
+}
+
+/// The plain path's caller side: the same body to every region, answers merged, the outcome
+/// audited at the national gateway.
+async fn plain_fan_out(
+    client: &reqwest::Client,
+    urls: &[String],
+    body: &[u8],
+    national: &web::Data<Node>,
+    rid: &str,
+    actor: &Actor,
+) -> anyhow::Result<i64> {
+    let calls = urls.iter().map(|u| async move {
+        let r = client
+            .post(u)
+            .header("content-type", "application/json")
+            .body(body.to_vec())
+            .send()
+            .await?;
+        r.json::<FederatedAnswer>().await
+    });
+    let mut answers = Vec::new();
+    for a in futures_util::future::join_all(calls).await {
+        answers.push(a?.answer);
+    }
+    let cells = merge_answers(&answers);
+    let mut ev = AuditEvent::new(
+        NATIONAL,
+        rid,
+        actor.clone(),
+        Action::QueryAggregate,
+        Outcome::Ok,
+    );
+    ev.counts.insert("cells".into(), cells.len() as u64);
+    national.audit.append(&ev).await?;
+    Ok(sum(&cells))
+}
+
+/// The plain route of a regional gateway: plan, answer from the store, suppress, audit.
+async fn plain_query(req: HttpRequest, body: web::Bytes, node: web::Data<Node>) -> HttpResponse {
+    let Ok(q) = serde_json::from_slice::<QueryRequest>(&body) else {
+        return HttpResponse::BadRequest().finish();
+    };
+    let Ok(plan) = Plan::new(&q, &node.config.region) else {
+        return HttpResponse::BadRequest().finish();
+    };
+    let Ok(answer) = pes_gateway::api::query::run_plan(&node, plan).await else {
+        return HttpResponse::InternalServerError().finish();
+    };
+    let mut cells = answer.cells;
+    suppress(&mut cells, node.config.k);
+    let ev = pes_gateway::api::event(
+        &node,
+        &req,
+        "federation.query",
+        None,
+        200,
+        serde_json::json!({ "dataset": q.dataset, "purpose": q.purpose }),
+    );
+    let receipt: AuditReceipt = match pes_gateway::api::audit(&node, ev).await {
+        Ok(r) => r,
+        Err(_) => return HttpResponse::ServiceUnavailable().finish(),
+    };
+    HttpResponse::Ok().json(FederatedAnswer {
+        answer: QueryAnswer {
+            dataset: q.dataset,
+            region: node.config.region.clone(),
+            answered_from: if answer.from_rollup { "rollup" } else { "scan" }.into(),
+            sum_measure: answer.sum_measure.map(str::to_string),
+            k: node.config.k,
+            as_of: pes_gateway::api::ingest::as_of(&node),
+            cells,
+        },
+        receipt,
+    })
+}
