@@ -169,7 +169,9 @@ fn demo_serves_dashboard_tokens_and_data_stops_on_ctrl_c_and_reuses_its_dir() {
             .unwrap()
             .json()
             .unwrap();
-        provinces_total += local["cells"][0]["count"].as_i64().expect("a count");
+        provinces_total += local["cells"][0]["count"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("a count from {region}: {local}"));
         provinces.push(region.to_string());
     }
     let national_url = info["national"]["url"].as_str().unwrap();

@@ -170,7 +170,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
         .port
         .checked_add(regions.len() as u16)
         .context("--port leaves no room for the federation listeners")?;
-    federate(&a.dir, &mut gateways, fed_port)?;
+    federate(&a.dir, &mut gateways, fed_port, true)?;
     let directory: Vec<DemoGateway> = gateways
         .iter()
         .map(|g| DemoGateway {
@@ -279,13 +279,18 @@ const FEDERATION_PURPOSES: [&str; 4] = [
 /// a national root key, and a trust list signed with it naming every gateway with its mTLS
 /// listener, SPKI pins and signing key, and a policy per caller (every dataset, the dashboard's
 /// purposes, no protected field, k = 5). Each gateway gets its `[federation]` section.
+///
+/// With `witness`, the national gateway runs a witness (its key in `DIR/pki/witness.key`), every
+/// member's audit-log key is in the trust list, and each province submits its checkpoints to the
+/// national witness, so published checkpoints carry its cosignature.
 pub(super) fn federate(
     root: &Path,
     gateways: &mut [Gateway],
     first_port: u16,
+    witness: bool,
 ) -> anyhow::Result<()> {
     use pes_gateway::federation::trust::{
-        sign_trust_list, CallerPolicy, Member, MemberKey, TrustList, TRUST_LIST_FORMAT,
+        sign_trust_list, CallerPolicy, Member, MemberKey, TrustList, WitnessKey, TRUST_LIST_FORMAT,
     };
     use pes_gateway::signed_note::{KeyType, SigningKey};
     let pki = std::path::absolute(root.join("pki"))?;
@@ -313,11 +318,43 @@ pub(super) fn federate(
             k
         }
     };
+    let witness_path = pki.join("witness.key");
+    let witness_key = if witness {
+        Some(match std::fs::read_to_string(&witness_path) {
+            Ok(text) => SigningKey::parse(text.trim())
+                .map_err(|e| anyhow::anyhow!("{}: {e}", witness_path.display()))?,
+            Err(_) => {
+                let name = format!("pes.example/witness/{NATIONAL}");
+                let k = SigningKey::generate(&name, KeyType::Cosignature)
+                    .map_err(|e| anyhow::anyhow!("making the witness key: {e}"))?;
+                write_private(&witness_path, &k.to_private_text())?;
+                k
+            }
+        })
+    } else {
+        None
+    };
+    let mut log_keys = Vec::new();
+    for g in gateways.iter() {
+        let path = &g.config.keys.signing_key;
+        let log_key = match witness {
+            true => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                let key = SigningKey::parse(text.trim())
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                Some(key.verifier().to_string())
+            }
+            false => None,
+        };
+        log_keys.push(log_key);
+    }
     let now = chrono::Utc::now();
     let members = gateways
         .iter()
+        .zip(log_keys)
         .enumerate()
-        .map(|(i, g)| Member {
+        .map(|(i, (g, log_key))| Member {
             region: g.region.clone(),
             name: g.name.clone(),
             url: format!("https://127.0.0.1:{}", first_port as usize + i),
@@ -336,7 +373,7 @@ pub(super) fn federate(
                     not_after: now + chrono::Duration::days(365),
                 })
                 .collect(),
-            log_key: None,
+            log_key,
         })
         .collect::<Vec<_>>();
     let policies = members
@@ -364,7 +401,14 @@ pub(super) fn federate(
         expires_at: now + chrono::Duration::days(30),
         members,
         policies,
-        witnesses: vec![],
+        witnesses: witness_key
+            .iter()
+            .map(|k| WitnessKey {
+                name: k.verifier().name().to_string(),
+                vkey: k.verifier().to_string(),
+                member: Some(NATIONAL.to_string()),
+            })
+            .collect(),
     };
     let trust_path = pki.join("federation.json");
     let signed = sign_trust_list(&list, &root_key)
@@ -379,8 +423,8 @@ pub(super) fn federate(
             root_key: root_key.verifier().to_string(),
             deadline_ms: 2000,
             reload_secs: 60,
-            state_dir: None,
-            witness_key: None,
+            state_dir: Some(g.config.data_dir.join("federation")),
+            witness_key: (witness && g.region == NATIONAL).then(|| witness_path.clone()),
         });
     }
     Ok(())

@@ -99,11 +99,15 @@ impl Rollups {
         }
     }
 
-    /// The smallest cube of `rtype` that holds every dimension in `needed`.
+    /// The smallest cube of `rtype` that holds every dimension in `needed`. A cube over
+    /// `key_group` fits only a query that needs it: it leaves out records in no key group and
+    /// counts a record once per group, so its cells do not add up to the other dimensions' totals.
     pub fn fitting_cube(&self, rtype: RecordType, needed: &[Dim]) -> Option<&Cube> {
+        let kg_needed = needed.contains(&Dim::KeyGroup);
         self.by_type[rtype as usize]
             .iter()
             .filter(|c| needed.iter().all(|d| c.dims.contains(d)))
+            .filter(|c| kg_needed || !c.dims.contains(&Dim::KeyGroup))
             .min_by_key(|c| c.cells.len())
     }
 
@@ -141,4 +145,42 @@ pub fn same_counts(a: &Rollups, b: &Rollups) -> bool {
         .iter()
         .zip(&b.by_type)
         .all(|(ca, cb)| ca.iter().zip(cb).all(|(x, y)| x.cells == y.cells))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::facts::DIMS;
+
+    fn facts(rtype: RecordType, status: u32, key_groups: u8) -> Facts {
+        let mut vals = [0; DIMS];
+        vals[Dim::Status.index()] = status;
+        Facts {
+            rtype,
+            vals,
+            key_groups,
+            measure: 0,
+        }
+    }
+
+    #[test]
+    fn key_group_cubes_answer_only_key_group_queries() {
+        let t = RecordType::JobSeekerRegistration;
+        let mut r = Rollups::new();
+        // Three registrations in no key group and one in a group: the key-group cubes hold one
+        // cell, fewer than the total cube, yet must not answer a total or a status query.
+        for _ in 0..3 {
+            r.apply(&facts(t, 1, 0), 1);
+        }
+        r.apply(&facts(t, 2, 0b1), 1);
+        let total = r.fitting_cube(t, &[]).unwrap();
+        assert!(total.dims.is_empty());
+        assert_eq!(total.cells[&[0; MAX_CUBE_DIMS]].count, 4);
+        let by_status = r.fitting_cube(t, &[Dim::Status]).unwrap();
+        assert!(!by_status.dims.contains(&Dim::KeyGroup));
+        assert_eq!(by_status.cells.values().map(|c| c.count).sum::<i64>(), 4);
+        let by_group = r.fitting_cube(t, &[Dim::KeyGroup]).unwrap();
+        assert!(by_group.dims.contains(&Dim::KeyGroup));
+        assert_eq!(by_group.cells.values().map(|c| c.count).sum::<i64>(), 1);
+    }
 }
