@@ -69,10 +69,11 @@ fn start(dir: &Path, port: u16) -> (Demo, Vec<String>) {
     panic!("demo exited before it was ready: {lines:#?}");
 }
 
-fn interrupt(demo: &mut Demo) -> std::process::ExitStatus {
+/// Sends `signal` (`-INT` as Ctrl-C does, or `-TERM`) and waits for the demo to exit.
+fn interrupt(demo: &mut Demo, signal: &str) -> std::process::ExitStatus {
     let pid = demo.0.id().to_string();
     assert!(Command::new("kill")
-        .args(["-INT", &pid])
+        .args([signal, &pid])
         .status()
         .unwrap()
         .success());
@@ -81,7 +82,7 @@ fn interrupt(demo: &mut Demo) -> std::process::ExitStatus {
         if let Some(s) = demo.0.try_wait().unwrap() {
             return s;
         }
-        assert!(Instant::now() < deadline, "demo did not stop on Ctrl-C");
+        assert!(Instant::now() < deadline, "demo did not stop on {signal}");
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -245,7 +246,10 @@ fn demo_serves_dashboard_tokens_and_data_stops_on_ctrl_c_and_reuses_its_dir() {
     );
     assert!(!sd["rows"].as_array().unwrap().is_empty(), "{sd}");
 
-    assert!(interrupt(&mut demo).success(), "Ctrl-C is a clean stop");
+    assert!(
+        interrupt(&mut demo, "-INT").success(),
+        "Ctrl-C is a clean stop"
+    );
     drop(demo);
 
     // Second run: same keys and data, nothing pushed again.
@@ -261,5 +265,8 @@ fn demo_serves_dashboard_tokens_and_data_stops_on_ctrl_c_and_reuses_its_dir() {
         .json()
         .unwrap();
     assert_eq!(q2["cells"][0]["count"].as_i64(), Some(seekers));
-    assert!(interrupt(&mut again).success());
+    assert!(
+        interrupt(&mut again, "-TERM").success(),
+        "SIGTERM is a clean stop"
+    );
 }

@@ -243,17 +243,25 @@ pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
                 Ok(Err(e)) => eprintln!("pushing the synthetic data failed: {e:#}; the gateways keep running"),
                 Err(_) => eprintln!("the push thread stopped unexpectedly; the gateways keep running"),
             },
-            _ = actix_web::rt::signal::ctrl_c() => {
+            _ = shutdown_signal() => {
                 stop(&handles).await;
                 return Ok(ExitCode::SUCCESS);
             }
         }
-        actix_web::rt::signal::ctrl_c()
-            .await
-            .context("waiting for Ctrl-C")?;
+        shutdown_signal().await?;
         stop(&handles).await;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Ctrl-C, or SIGTERM (`kill`, `timeout`, a service manager): either stops every gateway cleanly.
+async fn shutdown_signal() -> anyhow::Result<()> {
+    use actix_web::rt::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    tokio::select! {
+        r = actix_web::rt::signal::ctrl_c() => r.context("waiting for Ctrl-C"),
+        _ = term.recv() => Ok(()),
+    }
 }
 
 async fn stop(handles: &[actix_web::dev::ServerHandle]) {
