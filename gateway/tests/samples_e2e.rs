@@ -162,6 +162,28 @@ fn every_shipped_sample_is_counted_back_by_query() {
     );
 }
 
+/// The source's quarantine listing, as an admin.
+fn quarantine_list(g: &Gateway, admin: &str) -> serde_json::Value {
+    g.http
+        .get(format!("{}/v1/quarantine?source=prov", g.base))
+        .bearer_auth(admin)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
+/// Retries one quarantined row as an admin: the status and the answer.
+fn retry_quarantined(g: &Gateway, admin: &str, id: &str) -> (u16, serde_json::Value) {
+    let r = g
+        .http
+        .post(format!("{}/v1/quarantine/{id}/retry", g.base))
+        .bearer_auth(admin)
+        .send()
+        .unwrap();
+    (r.status().as_u16(), r.json().unwrap())
+}
+
 /// Copies the shipped mappings (and their code tables) into `dir`.
 fn copy_mappings(dir: &Path) -> PathBuf {
     let to = dir.join("mappings");
@@ -205,26 +227,10 @@ fn quarantined_row_is_retried_after_the_mapping_is_fixed() {
     assert_eq!(v["quarantined"], 1);
     assert_eq!(v["row_errors"][0]["code"], "unknown_local_code");
     let admin = g.token(pes_gateway::auth::Role::Admin, &[], &[]);
-    let list = |g: &Gateway| -> serde_json::Value {
-        g.http
-            .get(format!("{}/v1/quarantine?source=prov", g.base))
-            .bearer_auth(&admin)
-            .send()
-            .unwrap()
-            .json()
-            .unwrap()
-    };
+    let list = |g: &Gateway| quarantine_list(g, &admin);
     let id = list(&g)["items"][0]["id"].as_str().unwrap().to_string();
     // Retrying before the fix changes nothing and keeps exactly one entry.
-    let retry = |g: &Gateway| -> serde_json::Value {
-        g.http
-            .post(format!("{}/v1/quarantine/{id}/retry", g.base))
-            .bearer_auth(&admin)
-            .send()
-            .unwrap()
-            .json()
-            .unwrap()
-    };
+    let retry = |g: &Gateway| retry_quarantined(g, &admin, &id).1;
     assert_eq!(retry(&g)["resolved"], false);
     assert_eq!(list(&g)["items"].as_array().unwrap().len(), 1);
     // The operator adds the code to the table and restarts the gateway.
@@ -294,25 +300,9 @@ fn quarantined_xml_item_is_retried_after_the_mapping_is_fixed() {
     assert_eq!(v["quarantined"], 1, "{v}");
     assert_eq!(v["row_errors"][0]["code"], "unknown_local_code");
     let admin = g.token(pes_gateway::auth::Role::Admin, &[], &[]);
-    let list = |g: &Gateway| -> serde_json::Value {
-        g.http
-            .get(format!("{}/v1/quarantine?source=prov", g.base))
-            .bearer_auth(&admin)
-            .send()
-            .unwrap()
-            .json()
-            .unwrap()
-    };
+    let list = |g: &Gateway| quarantine_list(g, &admin);
     let id = list(&g)["items"][0]["id"].as_str().unwrap().to_string();
-    let retry = |g: &Gateway| -> (u16, serde_json::Value) {
-        let r = g
-            .http
-            .post(format!("{}/v1/quarantine/{id}/retry", g.base))
-            .bearer_auth(&admin)
-            .send()
-            .unwrap();
-        (r.status().as_u16(), r.json().unwrap())
-    };
+    let retry = |g: &Gateway| retry_quarantined(g, &admin, &id);
     // Before the fix the item fails again, and one quarantine entry remains.
     let (status, r) = retry(&g);
     assert_eq!(status, 200, "{r}");

@@ -238,21 +238,6 @@ impl Run<'_, '_, '_> {
                 return Ok(());
             }
         };
-        if !value.is_object() {
-            let frame = JsonFrame {
-                item: &value,
-                elem: &value,
-                tokens: &self.tokens,
-                row,
-                index: 0,
-                location,
-                line,
-                raw: bytes,
-            };
-            self.emitter
-                .bad_row(&frame, "an item must be a JSON object", self.sink)?;
-            return Ok(());
-        }
         let item_frame = JsonFrame {
             item: &value,
             elem: &value,
@@ -263,6 +248,11 @@ impl Run<'_, '_, '_> {
             line,
             raw: bytes,
         };
+        if !value.is_object() {
+            self.emitter
+                .bad_row(&item_frame, "an item must be a JSON object", self.sink)?;
+            return Ok(());
+        }
         let mut item_cache = FrameCache::default();
         for spec in &self.mapping.records {
             match spec.each {

@@ -59,18 +59,7 @@ const WARMUP: usize = 50;
 
 /// Runs the bench.
 pub fn run(a: FederationBench) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(
-        (1..=PROVINCES.len()).contains(&a.regions),
-        "--regions must be between 1 and {}",
-        PROVINCES.len()
-    );
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
-    std::fs::create_dir_all(&a.dir).with_context(|| format!("creating {}", a.dir.display()))?;
+    demo::begin(a.regions, &a.dir)?;
     let linkage = demo::linkage_key(&a.dir)?;
     let mut regions = vec![(NATIONAL, "national")];
     regions.extend(PROVINCES.iter().take(a.regions).copied());

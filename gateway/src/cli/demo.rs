@@ -135,10 +135,11 @@ fn sample_registration(p: &PushPlan) -> Option<pes_schemas::Record> {
     })
 }
 
-/// Runs the demo until Ctrl-C.
-pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
+/// What the demo and `pesgw bench federation` do first: check `--regions`, log warnings to
+/// stderr, and create the working directory.
+pub(super) fn begin(regions: usize, dir: &Path) -> anyhow::Result<()> {
     anyhow::ensure!(
-        (1..=PROVINCES.len()).contains(&a.regions),
+        (1..=PROVINCES.len()).contains(&regions),
         "--regions must be between 1 and {}",
         PROVINCES.len()
     );
@@ -148,8 +149,13 @@ pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
         )
         .with_writer(std::io::stderr)
         .try_init();
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
+}
+
+/// Runs the demo until Ctrl-C.
+pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    std::fs::create_dir_all(&a.dir).with_context(|| format!("creating {}", a.dir.display()))?;
+    begin(a.regions, &a.dir)?;
     let linkage_path = linkage_key(&a.dir)?;
     let sample_key = sample_person_key(&linkage_path)?;
     let mappings = load_mappings(&a.mappings);
