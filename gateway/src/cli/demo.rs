@@ -407,10 +407,19 @@ pub(super) fn federate(
             k: 5,
         })
         .collect();
+    let trust_path = pki.join("federation.json");
+    // Each run signs a newer list, so a gateway never sees a lower version (gateways remember
+    // the last one they accepted): the time in seconds, or one past the previous run's list when
+    // two runs fall within the same second.
+    let previous = std::fs::read_to_string(&trust_path)
+        .ok()
+        .and_then(|text| {
+            pes_gateway::federation::trust::verify_trust_list(&text, root_key.verifier(), now).ok()
+        })
+        .map_or(0, |l| l.version);
     let list = TrustList {
         format: TRUST_LIST_FORMAT.into(),
-        // Each run signs a newer list, so a gateway never sees a lower version.
-        version: now.timestamp().max(1) as u64,
+        version: (now.timestamp().max(1) as u64).max(previous + 1),
         issued_at: now - chrono::Duration::minutes(1),
         expires_at: now + chrono::Duration::days(30),
         members,
@@ -424,7 +433,6 @@ pub(super) fn federate(
             })
             .collect(),
     };
-    let trust_path = pki.join("federation.json");
     let signed = sign_trust_list(&list, &root_key)
         .map_err(|e| anyhow::anyhow!("signing the trust list: {e}"))?;
     std::fs::write(&trust_path, signed)
