@@ -26,7 +26,6 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         )
         .with_writer(std::io::stderr)
         .try_init();
-    limit_malloc_arenas();
     let config = GatewayConfig::load(&args.config)?;
     let listen = config.listen.clone();
     let fed = match &config.federation {
@@ -54,18 +53,4 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         })
         .context("HTTP server")?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Caps glibc's malloc arenas: with one arena per worker thread, memory freed after a large push
-/// stays resident in idle arenas. Also fixes the mmap threshold at 256 KiB: glibc otherwise raises
-/// it to the largest block freed (up to 32 MiB), after which every request body and journal
-/// entry buffer comes from the heap and leaves holes there; mmapped, they go back to the OS
-/// when dropped.
-fn limit_malloc_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: called once at start, before any other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
-    }
 }

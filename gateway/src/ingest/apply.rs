@@ -281,11 +281,6 @@ fn run(
             }
             last_flush = Instant::now();
             dirty = false;
-            // malloc_trim walks every arena (about a tenth of the applier's time when it ran at
-            // each flush under load): trim only once the queue has gone quiet.
-            if idle {
-                release_freed_memory();
-            }
         }
     }
 }
@@ -304,15 +299,5 @@ fn yield_to_acknowledgements() {
         if libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10) != 0 {
             tracing::debug!("could not lower the applier's priority");
         }
-    }
-}
-
-/// Hands memory freed by large batches back to the OS, so resident memory tracks live data
-/// rather than the largest push seen.
-fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only walks glibc's own free lists; it has no preconditions.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }
