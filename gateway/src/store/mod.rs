@@ -40,6 +40,19 @@ const PERSON_INDEX_KEY: &[u8] = b"\xF0person_index_v2";
 /// Key prefix of quarantined rows.
 pub const QUARANTINE_PREFIX: u8 = 0xF2;
 
+/// Threads writing one entry's records (see [`Store::apply_entry`]).
+const WRITERS: usize = 2;
+/// Entries with fewer records are written by one thread (a thread costs more than it saves).
+const PARALLEL_MIN_RECORDS: usize = 2048;
+
+/// What one writer thread stored.
+#[derive(Default)]
+struct Written {
+    outcome: ApplyOutcome,
+    deltas: Vec<(Facts, i64)>,
+    people: PersonBuckets,
+}
+
 /// Store failures: sled I/O or a corrupted store (operator's side).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -49,6 +62,9 @@ pub enum StoreError {
     /// A stored value could not be read.
     #[error("store holds a malformed value")]
     Malformed,
+    /// A thread writing records stopped without finishing (a bug; the entry is replayed).
+    #[error("a store writer thread failed")]
+    WriterFailed,
 }
 
 /// What applying one batch did.
@@ -133,8 +149,15 @@ impl Store {
 
     /// Applies one journal entry: upserts records by key, ordered by version (a lower or equal
     /// version never replaces what is stored), stores the quarantined rows and the batch summary,
-    /// and records `end_offset` — all in one sled batch. The rollup changes (old version out, new
-    /// in) are pushed to `deltas`, for the caller to apply once the batch is stored.
+    /// and records `end_offset`. The rollup changes (old version out, new in) are pushed to
+    /// `deltas`, for the caller to apply once the batch is stored.
+    ///
+    /// A large entry's records are written by [`WRITERS`] threads, each one sled batch over its
+    /// own contiguous key range, so sled's work uses both cores once the acknowledgements leave
+    /// them free. The batch holding `end_offset` (with the person index, the summary and the
+    /// quarantined rows) is applied after all of them, so a store that has the offset has the
+    /// records; a crash between the two replays the entry, which changes nothing already written
+    /// (versions are compared, index values are rewritten byte for byte).
     pub fn apply_entry(
         &self,
         entry: &Entry<'_>,
@@ -150,49 +173,45 @@ impl Store {
             ka.cmp(kb)
                 .then_with(|| value::value_version(vb).cmp(&value::value_version(va)))
         });
-        let mut batch = sled::Batch::default();
         let mut out = ApplyOutcome::default();
-        let mut prev: Option<&[u8]> = None;
-        // The (person_key, record key) pairs this entry adds to the index.
-        let mut people = PersonBuckets::default();
+        let mut newest: Vec<(&[u8], &[u8])> = Vec::with_capacity(order.len());
         for i in order {
             let (key, val) = entry.records[i];
-            if prev == Some(key) {
+            if newest.last().is_some_and(|(k, _)| *k == key) {
                 out.unchanged += 1;
-                continue;
+            } else {
+                newest.push((key, val));
             }
-            prev = Some(key);
-            let new_version = value::value_version(val).ok_or(StoreError::Malformed)?;
-            let new_facts = value::value_facts(val).ok_or(StoreError::Malformed)?;
-            let old = self.db.get(key)?;
-            let mut old_person = None;
-            if let Some(old) = &old {
-                let old_version = value::value_version(old).ok_or(StoreError::Malformed)?;
-                if old_version >= new_version {
-                    out.unchanged += 1;
-                    continue;
-                }
-                let old_facts = value::value_facts(old).ok_or(StoreError::Malformed)?;
-                deltas.push((old_facts, -1));
-                old_person = value::value_person_key(old);
-            }
-            let indexed = key
-                .first()
-                .and_then(|b| facts::rtype_from_byte(*b))
-                .is_some_and(value::links_person);
-            if indexed {
-                let new_person = value::value_person_key(val);
-                // Only a new record or a changed person_key touches the index.
-                if old.is_none() || old_person != new_person {
-                    if let Some(pk) = new_person {
-                        people.push(pk, key);
-                    }
-                }
-            }
-            deltas.push((new_facts, 1));
-            batch.insert(key, val);
-            out.applied += 1;
         }
+        let mut people = PersonBuckets::default();
+        let writers = if newest.len() >= PARALLEL_MIN_RECORDS {
+            WRITERS
+        } else {
+            1
+        };
+        let per = newest.len().div_ceil(writers).max(1);
+        let mut parts = newest.chunks(per);
+        let first = parts.next().unwrap_or_default();
+        let written: Vec<Result<Written, StoreError>> = std::thread::scope(|scope| {
+            let others: Vec<_> = parts
+                .map(|part| scope.spawn(|| self.write_records(part)))
+                .collect();
+            let mut all = vec![self.write_records(first)];
+            all.extend(
+                others
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or(Err(StoreError::WriterFailed))),
+            );
+            all
+        });
+        for w in written {
+            let w = w?;
+            out.applied += w.outcome.applied;
+            out.unchanged += w.outcome.unchanged;
+            deltas.extend(w.deltas);
+            people.append(w.people);
+        }
+        let mut batch = sled::Batch::default();
         people.write(end_offset, &mut batch);
         if !entry.shared.is_empty() && out.applied > 0 {
             let mut ekey = vec![ENVELOPE_PREFIX];
@@ -219,6 +238,50 @@ impl Store {
         batch.insert(APPLIED_KEY, &end_offset.to_le_bytes());
         self.db.apply_batch(batch)?;
         Ok(out)
+    }
+
+    /// Writes records (sorted by key, one per key) that are new or newer than the stored
+    /// version, in one sled batch, and returns their rollup deltas and person index pairs.
+    fn write_records(&self, records: &[(&[u8], &[u8])]) -> Result<Written, StoreError> {
+        let mut batch = sled::Batch::default();
+        let mut w = Written {
+            deltas: Vec::with_capacity(records.len()),
+            ..Written::default()
+        };
+        for &(key, val) in records {
+            let new_version = value::value_version(val).ok_or(StoreError::Malformed)?;
+            let new_facts = value::value_facts(val).ok_or(StoreError::Malformed)?;
+            let old = self.db.get(key)?;
+            let mut old_person = None;
+            if let Some(old) = &old {
+                let old_version = value::value_version(old).ok_or(StoreError::Malformed)?;
+                if old_version >= new_version {
+                    w.outcome.unchanged += 1;
+                    continue;
+                }
+                let old_facts = value::value_facts(old).ok_or(StoreError::Malformed)?;
+                w.deltas.push((old_facts, -1));
+                old_person = value::value_person_key(old);
+            }
+            let indexed = key
+                .first()
+                .and_then(|b| facts::rtype_from_byte(*b))
+                .is_some_and(value::links_person);
+            if indexed {
+                let new_person = value::value_person_key(val);
+                // Only a new record or a changed person_key touches the index.
+                if old.is_none() || old_person != new_person {
+                    if let Some(pk) = new_person {
+                        w.people.push(pk, key);
+                    }
+                }
+            }
+            w.deltas.push((new_facts, 1));
+            batch.insert(key, val);
+            w.outcome.applied += 1;
+        }
+        self.db.apply_batch(batch)?;
+        Ok(w)
     }
 
     /// Flushes sled to disk (blocking: call from the applier thread, never an async worker).
@@ -411,6 +474,13 @@ impl PersonBuckets {
         list.extend_from_slice(person_key);
         list.extend_from_slice(&(record_key.len() as u16).to_le_bytes());
         list.extend_from_slice(record_key);
+    }
+
+    /// Adds another writer's pairs.
+    fn append(&mut self, other: PersonBuckets) {
+        for (bucket, mut list) in other.lists {
+            self.lists.entry(bucket).or_default().append(&mut list);
+        }
     }
 
     /// Adds one value per bucket, keyed `0xF4 | bucket | n (u64 BE)`.
