@@ -1,7 +1,8 @@
 //! Property: after any sequence of pushes (repeats, newer and older versions, duplicates inside
 //! a batch), the rollup counters equal a recount from the stored records, and each record holds
 //! its highest pushed version; and the person index lists exactly the records that name each
-//! person_key (new records, newer versions, and person_key changes).
+//! person_key (new records, newer versions, and person_key changes) — whether one thread or
+//! several write a batch's records.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -86,10 +87,13 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
     #[test]
     fn rollups_and_person_index_equal_a_recount_from_records(
-        batches in prop::collection::vec(prop::collection::vec((0u64..24, 1u64..5, any::<bool>(), 0u8..4), 1..20), 1..8)
+        batches in prop::collection::vec(prop::collection::vec((0u64..24, 1u64..5, any::<bool>(), 0u8..4), 1..20), 1..8),
+        parallel_from in prop::sample::select(vec![1usize, 3, 2048]),
     ) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), &StoreTuning { cache_capacity_mib: 8, flush_every_ms: 1000 }).unwrap();
+        let mut store = Store::open(dir.path(), &StoreTuning { cache_capacity_mib: 8, flush_every_ms: 1000 }).unwrap();
+        // Small thresholds split even these batches between the writer threads.
+        store.set_parallel_threshold(parallel_from);
         let key = DataKey::from_bytes(&[3; 32]).unwrap();
         let mut rollups = Rollups::new();
         let mut highest: HashMap<u64, u64> = HashMap::new();

@@ -97,6 +97,8 @@ pub struct BatchSummary {
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
+    /// Entries with at least this many records are written by [`WRITERS`] threads.
+    parallel_min: usize,
 }
 
 impl Store {
@@ -108,7 +110,10 @@ impl Store {
             .flush_every_ms(Some(tuning.flush_every_ms))
             .mode(sled::Mode::HighThroughput)
             .open()?;
-        let store = Store { db };
+        let store = Store {
+            db,
+            parallel_min: PARALLEL_MIN_RECORDS,
+        };
         store.ensure_person_index()?;
         Ok(store)
     }
@@ -136,6 +141,12 @@ impl Store {
         batch.insert(PERSON_INDEX_KEY, &[1u8]);
         self.db.apply_batch(batch)?;
         Ok(())
+    }
+
+    /// Sets how many records an entry needs before its records are written by several threads
+    /// (tests use small values so small batches take the parallel path too).
+    pub fn set_parallel_threshold(&mut self, records: usize) {
+        self.parallel_min = records.max(1);
     }
 
     /// The journal offset the store has applied up to.
@@ -184,7 +195,7 @@ impl Store {
             }
         }
         let mut people = PersonBuckets::default();
-        let writers = if newest.len() >= PARALLEL_MIN_RECORDS {
+        let writers = if newest.len() >= self.parallel_min {
             WRITERS
         } else {
             1
