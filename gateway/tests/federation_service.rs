@@ -4,11 +4,11 @@
 mod fed;
 
 use actix_web::{web, App, HttpServer};
-use fed::{free_listener, trust_store, url, Pki};
+use fed::{denied, free_listener, publish_trust, trust_store_with_root, url, Pki};
 use pes_gateway::config::GatewayConfig;
 use pes_gateway::federation::httpsig::{RequestToSign, RequestVerifier};
 use pes_gateway::federation::inbound::InboundContext;
-use pes_gateway::federation::outbound::{call_peer, CallError, PeerCall};
+use pes_gateway::federation::outbound::{call_peer, PeerCall};
 use pes_gateway::federation::service::{self, FederatedAnswer, QUERY_PATH};
 use pes_gateway::federation::tls::{self, client_config, http_client, CallTimeouts};
 use pes_gateway::node::Node;
@@ -18,7 +18,9 @@ struct Served {
     port: u16,
     handle: actix_web::dev::ServerHandle,
     node: web::Data<Node>,
-    _dir: tempfile::TempDir,
+    trust: std::sync::Arc<pes_gateway::federation::trust::TrustStore>,
+    root: pes_gateway::signed_note::SigningKey,
+    dir: tempfile::TempDir,
 }
 
 fn audit_lines(s: &Served) -> Vec<Value> {
@@ -45,8 +47,9 @@ fn start_gateway(
     let (config, _verifier) = tls::server_config(&pki.server_files(region)).unwrap();
     let listener = free_listener();
     let port = listener.local_addr().unwrap().port();
+    let (store, root) = trust_store_with_root(dir.path(), trust);
     let fed = web::Data::new(InboundContext {
-        trust: trust_store(dir.path(), trust),
+        trust: store.clone(),
         verifier: RequestVerifier::new(vec![format!("127.0.0.1:{port}")], 10_000),
         key: pki.signing_key(region),
     });
@@ -67,7 +70,34 @@ fn start_gateway(
         port,
         handle,
         node: node_for_test,
-        _dir: dir,
+        trust: store,
+        root,
+        dir,
+    }
+}
+
+/// Region 110000 serving, 440000 calling; both members of trust list version 1.
+struct Setup {
+    pki: Pki,
+    trust: pes_gateway::federation::trust::TrustList,
+    gw: Served,
+    client: reqwest::Client,
+    target: String,
+    key: pes_gateway::federation::httpsig::SigningKey,
+}
+
+fn setup() -> Setup {
+    let pki = Pki::new(&["110000", "440000"]);
+    let trust = pki.trust_list(&["110000", "440000"], 1);
+    let gw = start_gateway(&pki, "110000", &trust);
+    let config = client_config(&pki.client_files("440000"), pki.expect(&trust, "110000")).unwrap();
+    Setup {
+        client: http_client(config, CallTimeouts::default()).unwrap(),
+        target: url(gw.port, QUERY_PATH),
+        key: pki.signing_key("440000"),
+        pki,
+        trust,
+        gw,
     }
 }
 
@@ -77,13 +107,14 @@ fn now() -> i64 {
 
 #[actix_web::test]
 async fn member_query_is_answered_signed_suppressed_and_audited_with_peer_and_purpose() {
-    let pki = Pki::new(&["110000", "440000"]);
-    let trust = pki.trust_list(&["110000", "440000"], 1);
-    let gw = start_gateway(&pki, "110000", &trust);
-    let config = client_config(&pki.client_files("440000"), pki.expect(&trust, "110000")).unwrap();
-    let client = http_client(config, CallTimeouts::default()).unwrap();
-    let target = url(gw.port, QUERY_PATH);
-    let key = pki.signing_key("440000");
+    let Setup {
+        pki: _pki,
+        trust,
+        gw,
+        client,
+        target,
+        key,
+    } = setup();
     let ask = |purpose: &str| {
         serde_json::json!({"dataset": "vacancy", "purpose": purpose})
             .to_string()
@@ -131,13 +162,7 @@ async fn member_query_is_answered_signed_suppressed_and_audited_with_peer_and_pu
     )
     .await
     .unwrap_err();
-    assert_eq!(
-        err,
-        CallError::Denied {
-            status: 403,
-            problem: "policy_denied".into()
-        }
-    );
+    assert_eq!(err, denied(403, "policy_denied"));
     let last = audit_lines(&gw).pop().unwrap();
     assert_eq!(last["outcome"], "denied");
     assert_eq!(last["reason"], "policy_denied");
@@ -174,6 +199,41 @@ async fn member_query_is_answered_signed_suppressed_and_audited_with_peer_and_pu
     assert_eq!(last["reason"], "replayed_nonce");
     assert_eq!(last["actor"]["region"], "440000");
     // Not verified, so not recorded as the member.
+    assert!(last["actor"]["peer_member"].is_null());
+    gw.handle.stop(false).await;
+}
+
+#[actix_web::test]
+async fn a_member_dropped_from_the_trust_list_is_refused_on_its_open_connection() {
+    let s = setup();
+    let (gw, trust) = (&s.gw, &s.trust);
+    let call = |rid: &'static str| PeerCall {
+        region: "110000",
+        url: &s.target,
+        request_id: rid,
+        body: serde_json::json!({"dataset": "vacancy", "purpose": "statistics"})
+            .to_string()
+            .into_bytes(),
+    };
+    // Answered while a member; the client keeps the connection open.
+    call_peer(&s.client, &s.key, trust, call("req-1"), now)
+        .await
+        .unwrap();
+
+    // The peer identity is read from the certificate once per connection, but membership is
+    // checked per request: after the reload the same client is refused.
+    let v2 = s.pki.trust_list(&["110000"], 2);
+    publish_trust(gw.dir.path(), &v2, &gw.root);
+    assert!(matches!(
+        gw.trust.reload(chrono::Utc::now()).unwrap(),
+        pes_gateway::federation::trust::Reloaded::Updated { from: 1, to: 2 }
+    ));
+    let err = call_peer(&s.client, &s.key, trust, call("req-2"), now)
+        .await
+        .unwrap_err();
+    assert_eq!(err, denied(403, "peer_not_member"));
+    let last = audit_lines(gw).pop().unwrap();
+    assert_eq!(last["reason"], "peer_not_member");
     assert!(last["actor"]["peer_member"].is_null());
     gw.handle.stop(false).await;
 }

@@ -52,6 +52,13 @@ pub struct FederationBench {
     /// First port; the gateways take the ports after it.
     #[arg(long, default_value_t = 18440)]
     port: u16,
+    /// Also time the secure path with the caller's crypto placed the other way (inline on the
+    /// reactor vs tokio's blocking pool), interleaved with the others.
+    #[arg(long)]
+    ab_crypto: bool,
+    /// Time only one path (`secure` or `plain`), e.g. to profile it alone.
+    #[arg(long, value_parser = ["secure", "plain"])]
+    only: Option<String>,
 }
 
 const PLAIN_PATH: &str = "/bench/plain/query";
@@ -187,57 +194,93 @@ pub fn run(a: FederationBench) -> anyhow::Result<ExitCode> {
             peer_member: None,
         };
         let load_before = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-        let mut secure = Vec::with_capacity(a.queries);
-        let mut open = Vec::with_capacity(a.queries);
-        let mut totals = (0i64, 0i64);
+        // Series: the secure path as configured, optionally the secure path with the caller's
+        // crypto placed the other way (inline vs blocking pool), and the plain path; interleaved
+        // round by round so all see the same machine state.
+        let default_inline = pes_gateway::federation::outbound::crypto_inline();
+        let place = |inline: bool| if inline { "crypto inline" } else { "crypto on blocking pool" };
+        let mut series = vec![Series::new(format!("mTLS + RFC 9421, {}", place(default_inline)))];
+        if a.ab_crypto {
+            series.push(Series::new(format!("mTLS + RFC 9421, {}", place(!default_inline))));
+        }
+        series.push(Series::new("plain HTTP, unsigned".into()));
+        let mut secure_runs = series.len() - 1;
+        match a.only.as_deref() {
+            Some("secure") => {
+                series.pop();
+            }
+            Some(_) => {
+                series.drain(..secure_runs);
+                secure_runs = 0;
+            }
+            None => {}
+        }
+        let mut totals = Vec::new();
         for round in 0..WARMUP + a.queries {
             let rid = format!("bench-{round}");
-            let t = Instant::now();
-            let s = fed
-                .aggregate(&national, &q, &rid, &actor)
-                .await
-                .map_err(|e| anyhow::anyhow!("federated query: {e}"))?;
-            let ds = t.elapsed();
-            anyhow::ensure!(s.complete, "a region did not answer: {:?}", s.regions);
-            let t = Instant::now();
-            let p = plain_fan_out(&plain, &plain_urls, &body, &national, &rid, &actor).await?;
-            let dp = t.elapsed();
-            totals = (sum(&s.cells), p);
-            if round >= WARMUP {
-                secure.push(ds);
-                open.push(dp);
+            totals.clear();
+            for (i, se) in series.iter_mut().enumerate() {
+                let rid = format!("{rid}-{i}");
+                let c0 = process_cpu();
+                let t = Instant::now();
+                let total = if i < secure_runs {
+                    pes_gateway::federation::outbound::set_crypto_inline(
+                        default_inline != (i == 1),
+                    );
+                    let s = fed
+                        .aggregate(&national, &q, &rid, &actor)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("federated query: {e}"))?;
+                    anyhow::ensure!(s.complete, "a region did not answer: {:?}", s.regions);
+                    sum(&s.cells)
+                } else {
+                    plain_fan_out(&plain, &plain_urls, &body, &national, &rid, &actor).await?
+                };
+                let d = t.elapsed();
+                if round >= WARMUP {
+                    se.latency.push(d);
+                    se.cpu += process_cpu().saturating_sub(c0);
+                }
+                totals.push(total);
             }
         }
+        pes_gateway::federation::outbound::set_crypto_inline(default_inline);
         let load_after = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
         anyhow::ensure!(
-            totals.0 == totals.1,
-            "the two paths disagree: {} vs {}",
-            totals.0,
-            totals.1
-        );
-        secure.sort();
-        open.sort();
-        let pct = |v: &[Duration], p: f64| {
-            let i = ((v.len() as f64 - 1.0) * p).round() as usize;
-            v.get(i).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-        };
-        let (s50, s99, p50, p99) = (
-            pct(&secure, 0.5),
-            pct(&secure, 0.99),
-            pct(&open, 0.5),
-            pct(&open, 0.99),
+            totals.iter().all(|t| *t == totals[0]),
+            "the paths disagree: {totals:?}"
         );
         println!(
             "  query: person count across all regions (total {}), {} rounds per path after {WARMUP} warm-up, interleaved",
-            totals.0, a.queries
+            totals[0], a.queries
         );
-        println!("  mTLS + RFC 9421 signatures: p50 {s50:.3} ms  p99 {s99:.3} ms   (target p99 <= 20 ms)");
-        println!("  plain HTTP, unsigned:       p50 {p50:.3} ms  p99 {p99:.3} ms");
+        let (sign_us, verify_us) = ed25519_floor()?;
+        let rows: Vec<(f64, f64, f64)> = series
+            .iter_mut()
+            .map(|se| se.summary(a.queries))
+            .collect();
+        for (se, (p50, p99, cpu)) in series.iter().zip(&rows) {
+            println!(
+                "  {:<42} p50 {p50:.3} ms  p99 {p99:.3} ms  CPU {cpu:.3} ms per fan-out (whole process)",
+                se.name
+            );
+        }
+        println!("  (targets: secure p99 <= 20 ms; secure overhead <= 30% of plain)");
+        // The fan-out signs and verifies 8 requests and 8 responses: 16 + 16 Ed25519 operations.
         println!(
-            "  security overhead: p50 {:+.1}%  p99 {:+.1}%   (target <= 30%)",
-            (s50 / p50 - 1.0) * 100.0,
-            (s99 / p99 - 1.0) * 100.0
+            "  Ed25519 (ring) on this machine now: sign {sign_us:.1} us, verify {verify_us:.1} us; 16 signs + 16 verifications per fan-out = {:.3} ms CPU",
+            16.0 * (sign_us + verify_us) / 1000.0
         );
+        let (p50, p99, _) = rows[rows.len() - 1];
+        let with_plain = a.only.is_none();
+        for (se, (s50, s99, _)) in series.iter().zip(&rows).take(secure_runs).filter(|_| with_plain) {
+            println!(
+                "  security overhead, {}: p50 {:+.1}%  p99 {:+.1}%   (target <= 30%)",
+                se.name,
+                (s50 / p50 - 1.0) * 100.0,
+                (s99 / p99 - 1.0) * 100.0
+            );
+        }
         println!(
             "  load average before: {}  after: {}",
             load_before.trim(),
@@ -270,6 +313,77 @@ fn indices_for(records: u64, first: u64, region: &str) -> u64 {
         })
         .count() as u64;
     records * PROBE / valid.max(1)
+}
+
+/// Latencies and CPU time of one timed path.
+struct Series {
+    name: String,
+    latency: Vec<Duration>,
+    cpu: Duration,
+}
+
+impl Series {
+    fn new(name: String) -> Self {
+        Series {
+            name,
+            latency: Vec::new(),
+            cpu: Duration::ZERO,
+        }
+    }
+
+    /// p50 and p99 in ms, and the process CPU time per round in ms.
+    fn summary(&mut self, rounds: usize) -> (f64, f64, f64) {
+        self.latency.sort();
+        let pct = |p: f64| {
+            let i = ((self.latency.len() as f64 - 1.0) * p).round() as usize;
+            self.latency
+                .get(i)
+                .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+        };
+        let cpu = self.cpu.as_secs_f64() * 1000.0 / rounds.max(1) as f64;
+        (pct(0.5), pct(0.99), cpu)
+    }
+}
+
+/// Microseconds per Ed25519 signature and per verification (ring), measured now on one thread
+/// over a message the size of a signature base.
+fn ed25519_floor() -> anyhow::Result<(f64, f64)> {
+    use ring::signature::{Ed25519KeyPair, KeyPair as _, UnparsedPublicKey, ED25519};
+    const N: u32 = 2000;
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let msg = [b'x'; 400];
+    let t = Instant::now();
+    let mut sig = pair.sign(&msg);
+    for _ in 1..N {
+        sig = pair.sign(std::hint::black_box(&msg));
+    }
+    let sign = t.elapsed();
+    let public = UnparsedPublicKey::new(&ED25519, pair.public_key().as_ref());
+    let t = Instant::now();
+    for _ in 0..N {
+        public
+            .verify(std::hint::black_box(&msg), sig.as_ref())
+            .map_err(|_| anyhow::anyhow!("own signature does not verify"))?;
+    }
+    let verify = t.elapsed();
+    let us = |d: Duration| d.as_secs_f64() * 1e6 / f64::from(N);
+    Ok((us(sign), us(verify)))
+}
+
+/// CPU time used so far by every thread of this process (all the gateways).
+fn process_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 fn sum(cells: &[pes_gateway::federation::fanout::MergedCell]) -> i64 {

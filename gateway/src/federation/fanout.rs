@@ -118,15 +118,24 @@ pub struct RegionOutcome {
 impl RegionOutcome {
     /// The per-region status line, with the receipt taken from the answer's `receipt` field.
     pub fn status(&self) -> RegionStatus {
+        let receipt = self.result.as_ref().ok().and_then(|answer| {
+            serde_json::from_slice::<serde_json::Value>(&answer.body)
+                .ok()
+                .and_then(|v| v.get("receipt").cloned())
+        });
+        self.status_with_receipt(receipt)
+    }
+
+    /// The per-region status line with a receipt the caller already read from the answer (so
+    /// the body is parsed once).
+    pub fn status_with_receipt(&self, receipt: Option<serde_json::Value>) -> RegionStatus {
         let latency_ms = self.latency.as_secs_f64() * 1000.0;
         match &self.result {
-            Ok(answer) => RegionStatus {
+            Ok(_) => RegionStatus {
                 region: self.region.clone(),
                 status: "ok".into(),
                 latency_ms,
-                receipt: serde_json::from_slice::<serde_json::Value>(&answer.body)
-                    .ok()
-                    .and_then(|v| v.get("receipt").cloned()),
+                receipt,
                 detail: None,
             },
             Err(e) => RegionStatus {

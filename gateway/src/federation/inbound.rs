@@ -11,7 +11,7 @@ use super::httpsig::{
     Headers, ReceivedRequest, RequestVerifier, ResponseToSign, SignatureChecked, SignatureError,
     SigningKey,
 };
-use super::tls::{PeerCertificate, PeerError, VerifiedPeer};
+use super::tls::{ConnectionIdentity, PeerError, VerifiedPeer};
 use super::trust::{TrustList, TrustStore};
 
 /// What a gateway needs to serve federation calls.
@@ -100,10 +100,7 @@ pub fn verify_inbound(
     now: i64,
 ) -> Result<FederationRequest, Refusal> {
     let trust = ctx.trust.current();
-    let cert = req
-        .conn_data::<PeerCertificate>()
-        .ok_or(PeerError::NoCertificate)?;
-    let peer = VerifiedPeer::check(cert, &trust)?;
+    let peer = VerifiedPeer::check_identity(ConnectionIdentity::of(req)?, &trust)?;
     let headers = Headers::from_actix(req.headers());
     let received = ReceivedRequest::from_actix(req, &headers, body);
     let signature = ctx.verifier.verify(&received, &peer, &trust, now)?;

@@ -406,16 +406,22 @@ impl Federation {
             answers.push(a);
         }
         for o in &outcomes {
-            let mut status = o.status();
-            if let Ok(ans) = &o.result {
-                match serde_json::from_slice::<FederatedAnswer>(&ans.body) {
-                    Ok(fa) => answers.push(fa.answer),
-                    Err(_) => {
-                        status.status = "error".into();
-                        status.detail = Some("answer does not parse".into());
+            // The body is parsed once: the receipt comes from the typed answer.
+            let status = match &o.result {
+                Ok(ans) => match serde_json::from_slice::<FederatedAnswer>(&ans.body) {
+                    Ok(fa) => {
+                        let status = o.status_with_receipt(serde_json::to_value(&fa.receipt).ok());
+                        answers.push(fa.answer);
+                        status
                     }
-                }
-            }
+                    Err(_) => RegionStatus {
+                        status: "error".into(),
+                        detail: Some("answer does not parse".into()),
+                        ..o.status_with_receipt(None)
+                    },
+                },
+                Err(_) => o.status_with_receipt(None),
+            };
             statuses.push(status);
         }
         let complete = statuses.iter().all(|s| s.status == "ok");

@@ -1,6 +1,7 @@
 //! Calling a peer: sign the request, send it over the pinned mTLS client, verify the signed
 //! answer. The error kinds are the per-region statuses of a fan-out answer.
 
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use super::httpsig::{
@@ -172,14 +173,35 @@ pub async fn exchange(
     })
 }
 
-/// Runs CPU-bound work on the runtime's blocking pool; inline when the environment variable
-/// `PESGW_FED_CRYPTO_INLINE=1` is set (for A/B measurements with `pesgw bench federation`).
+/// Where the caller's Ed25519 work runs: 0 = not chosen yet (read the environment), 1 = inline
+/// on the reactor, 2 = on the blocking pool.
+static CRYPTO_MODE: AtomicU8 = AtomicU8::new(0);
+
+/// Chooses where the caller's per-peer signing and response verification run: inline on the
+/// reactor (`true`) or on tokio's blocking pool (`false`, the default unless the environment
+/// variable `PESGW_FED_CRYPTO_INLINE=1` is set). For A/B measurements
+/// (`pesgw bench federation --ab-crypto`).
+pub fn set_crypto_inline(inline: bool) {
+    CRYPTO_MODE.store(if inline { 1 } else { 2 }, Ordering::Relaxed);
+}
+
+/// Whether the caller's crypto runs inline on the reactor (see [`set_crypto_inline`]).
+pub fn crypto_inline() -> bool {
+    match CRYPTO_MODE.load(Ordering::Relaxed) {
+        0 => {
+            let inline = std::env::var_os("PESGW_FED_CRYPTO_INLINE").is_some_and(|v| v == "1");
+            set_crypto_inline(inline);
+            inline
+        }
+        mode => mode == 1,
+    }
+}
+
+/// Runs CPU-bound work on the runtime's blocking pool, or inline (see [`set_crypto_inline`]).
 async fn off_reactor<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, CallError> {
-    static INLINE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    if *INLINE.get_or_init(|| std::env::var_os("PESGW_FED_CRYPTO_INLINE").is_some_and(|v| v == "1"))
-    {
+    if crypto_inline() {
         return Ok(f());
     }
     tokio::task::spawn_blocking(f)

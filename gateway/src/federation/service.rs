@@ -344,8 +344,8 @@ pub(crate) fn unavailable() -> HttpResponse {
 
 /// The region named by the peer certificate, for auditing refusals (not yet verified).
 pub(crate) fn peer_hint(req: &HttpRequest) -> String {
-    req.conn_data::<super::tls::PeerCertificate>()
-        .and_then(|c| super::tls::PeerIdentity::from_leaf(c.0.as_ref()).ok())
+    super::tls::ConnectionIdentity::of(req)
+        .ok()
         .map(|id| id.region)
         .unwrap_or_else(|| "unknown".into())
 }

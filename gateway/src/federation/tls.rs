@@ -390,14 +390,37 @@ pub fn http_client(
 #[derive(Debug, Clone)]
 pub struct PeerCertificate(pub CertificateDer<'static>);
 
+/// The identity read from the connection's leaf certificate once, when the connection was
+/// accepted (by [`on_connect`]), so requests on a kept-alive connection do not parse the
+/// certificate again. Still checked against the trust list per request
+/// ([`VerifiedPeer::check_identity`]), so a trust-list reload applies to open connections.
+#[derive(Debug, Clone)]
+pub struct ConnectionIdentity(pub Result<PeerIdentity, PeerError>);
+
+impl ConnectionIdentity {
+    /// The identity of the peer of `req`'s connection: the one parsed at accept time, else
+    /// parsed from the stored certificate.
+    pub fn of(req: &actix_web::HttpRequest) -> Result<PeerIdentity, PeerError> {
+        if let Some(id) = req.conn_data::<ConnectionIdentity>() {
+            return id.0.clone();
+        }
+        let cert = req
+            .conn_data::<PeerCertificate>()
+            .ok_or(PeerError::NoCertificate)?;
+        PeerIdentity::from_leaf(cert.0.as_ref())
+    }
+}
+
 /// actix-web glue: register with `HttpServer::on_connect(federation::tls::on_connect)` *before*
 /// `bind_rustls_0_23`. Stores the peer's leaf certificate (`peer_certificates()[0]`, not the
-/// last) in the connection data, where handlers read it with `req.conn_data::<PeerCertificate>()`.
+/// last) in the connection data, where handlers read it with `req.conn_data::<PeerCertificate>()`,
+/// and the identity parsed from it ([`ConnectionIdentity`]).
 pub fn on_connect(conn: &dyn Any, ext: &mut actix_web::dev::Extensions) {
     type Tls = actix_tls::accept::rustls_0_23::TlsStream<actix_web::rt::net::TcpStream>;
     if let Some(stream) = conn.downcast_ref::<Tls>() {
         let (_, session) = stream.get_ref();
         if let Some(leaf) = session.peer_certificates().and_then(|c| c.first()) {
+            ext.insert(ConnectionIdentity(PeerIdentity::from_leaf(leaf.as_ref())));
             ext.insert(PeerCertificate(leaf.clone().into_owned()));
         }
     }
@@ -448,7 +471,12 @@ impl VerifiedPeer {
     /// Checks the leaf certificate the TLS layer already validated (chain, CRL) against the
     /// trust list: SAN region must be a member and the certificate key must be pinned.
     pub fn check(leaf: &PeerCertificate, trust: &TrustList) -> Result<Self, PeerError> {
-        let id = PeerIdentity::from_leaf(leaf.0.as_ref())?;
+        Self::check_identity(PeerIdentity::from_leaf(leaf.0.as_ref())?, trust)
+    }
+
+    /// [`VerifiedPeer::check`] for an identity already read from the leaf certificate the TLS
+    /// layer validated (see [`ConnectionIdentity`]).
+    pub fn check_identity(id: PeerIdentity, trust: &TrustList) -> Result<Self, PeerError> {
         let member = trust
             .member(&id.region)
             .ok_or_else(|| PeerError::NotMember(id.region.clone()))?;

@@ -203,12 +203,29 @@ impl Pki {
 
 /// Writes `trust` signed by a fresh root into `dir` and opens a store on it.
 pub fn trust_store(dir: &Path, trust: &TrustList) -> std::sync::Arc<TrustStore> {
+    trust_store_with_root(dir, trust).0
+}
+
+/// [`trust_store`], also giving the root key, to sign later versions into
+/// `dir/federation.json` (see [`publish_trust`]).
+pub fn trust_store_with_root(
+    dir: &Path,
+    trust: &TrustList,
+) -> (std::sync::Arc<TrustStore>, signed_note::SigningKey) {
     let root =
         signed_note::SigningKey::generate("pes-federation-root", signed_note::KeyType::Ed25519)
             .unwrap();
+    let path = publish_trust(dir, trust, &root);
+    let store =
+        std::sync::Arc::new(TrustStore::open(&path, root.verifier().clone(), Utc::now()).unwrap());
+    (store, root)
+}
+
+/// Signs `trust` with `root` into `dir/federation.json` (where [`trust_store`] reads it).
+pub fn publish_trust(dir: &Path, trust: &TrustList, root: &signed_note::SigningKey) -> PathBuf {
     let path = dir.join("federation.json");
-    std::fs::write(&path, sign_trust_list(trust, &root).unwrap()).unwrap();
-    std::sync::Arc::new(TrustStore::open(&path, root.verifier().clone(), Utc::now()).unwrap())
+    std::fs::write(&path, sign_trust_list(trust, root).unwrap()).unwrap();
+    path
 }
 
 struct Endpoint {
@@ -448,4 +465,12 @@ pub async fn post(http: &reqwest::Client, url: &str, token: &str, body: &Value) 
         .unwrap();
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// The error of a call the peer refused with `status` and problem `slug`.
+pub fn denied(status: u16, slug: &str) -> pes_gateway::federation::outbound::CallError {
+    pes_gateway::federation::outbound::CallError::Denied {
+        status,
+        problem: slug.into(),
+    }
 }
