@@ -19,6 +19,7 @@
 //! a record that now names someone else is harmless: readers check each record's person_key.
 
 pub mod facts;
+pub mod key_filter;
 pub mod value;
 
 use std::path::Path;
@@ -99,6 +100,8 @@ pub struct Store {
     db: sled::Db,
     /// Entries with at least this many records are written by [`WRITERS`] threads.
     parallel_min: usize,
+    /// Stored record keys, once the start-up scan ([`Store::rebuild_rollups`]) has filled it.
+    keys: std::sync::Arc<std::sync::OnceLock<key_filter::KeyFilter>>,
 }
 
 impl Store {
@@ -113,6 +116,7 @@ impl Store {
         let store = Store {
             db,
             parallel_min: PARALLEL_MIN_RECORDS,
+            keys: Default::default(),
         };
         store.ensure_person_index()?;
         Ok(store)
@@ -262,7 +266,11 @@ impl Store {
         for &(key, val) in records {
             let new_version = value::value_version(val).ok_or(StoreError::Malformed)?;
             let new_facts = value::value_facts(val).ok_or(StoreError::Malformed)?;
-            let old = self.db.get(key)?;
+            // A key the filter has never seen is not stored: no need to read it.
+            let old = match self.keys.get() {
+                Some(f) if !f.may_contain(key) => None,
+                _ => self.db.get(key)?,
+            };
             let mut old_person = None;
             if let Some(old) = &old {
                 let old_version = value::value_version(old).ok_or(StoreError::Malformed)?;
@@ -288,6 +296,9 @@ impl Store {
                 }
             }
             w.deltas.push((new_facts, 1));
+            if let Some(f) = self.keys.get() {
+                f.insert(key);
+            }
             batch.insert(key, val);
             w.outcome.applied += 1;
         }
@@ -403,16 +414,22 @@ impl Store {
             .map(|r| r.map(|(_, v)| v).map_err(StoreError::from))
     }
 
-    /// Rebuilds rollups from every stored record.
+    /// Rebuilds rollups from every stored record, and fills the key filter that lets later
+    /// writes of new records skip reading them. Call it before any record is written (start-up):
+    /// a write racing the scan could be missed by the filter.
     pub fn rebuild_rollups(&self) -> Result<Rollups, StoreError> {
         let mut r = Rollups::new();
+        let filter = key_filter::KeyFilter::default();
         for t in pes_schemas::RecordType::ALL {
-            for v in self.scan_type(t) {
-                let v = v?;
+            for kv in self.db.scan_prefix([facts::rtype_byte(t)]) {
+                let (k, v) = kv?;
                 let f: Facts = value::value_facts(&v).ok_or(StoreError::Malformed)?;
                 r.apply(&f, 1);
+                filter.insert(&k);
             }
         }
+        // A second rebuild keeps the first filter: it has seen every key written since.
+        let _ = self.keys.set(filter);
         Ok(r)
     }
 
