@@ -50,8 +50,13 @@ pub fn validate_record(record: &Record) -> Result<(), Vec<FieldError>> {
 /// the same pointer is the same, already checked, text.
 #[derive(Debug, Default)]
 pub struct SharedChecked {
-    last: Option<SharedEnvelope>,
+    /// The envelopes that passed, most recent last: one per record type at most in a run, as
+    /// each type has its own code lists.
+    passed: Vec<SharedEnvelope>,
 }
+
+/// How many passed envelopes [`SharedChecked`] remembers.
+const SHARED_REMEMBERED: usize = RecordType::ALL.len();
 
 #[derive(Debug)]
 struct SharedEnvelope {
@@ -100,12 +105,15 @@ pub fn validate_record_with(
     shared: &mut SharedChecked,
 ) -> Result<(), Vec<FieldError>> {
     let mut v = Checker::default();
-    let check_shared = !shared.last.as_ref().is_some_and(|s| s.is_of(record));
+    let check_shared = !shared.passed.iter().rev().any(|s| s.is_of(record));
     v.envelope(record, check_shared);
-    if check_shared {
-        // Remembered only when nothing in the envelope failed (a shared value among them
-        // might have).
-        shared.last = v.errors.is_empty().then(|| SharedEnvelope::of(record));
+    // Remembered only when nothing in the envelope failed (a shared value among them might
+    // have).
+    if check_shared && v.errors.is_empty() {
+        if shared.passed.len() == SHARED_REMEMBERED {
+            shared.passed.remove(0);
+        }
+        shared.passed.push(SharedEnvelope::of(record));
     }
     match &record.body {
         RecordBody::Person(b) => v.person(b),
