@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use crate::adapter::{AdapterError, DecodeContext, DecodeSummary, Decoded, SinkError};
 use crate::encoding::{encoding_of, io_to_adapter, StrictDecoder};
-use crate::engine::{Emitter, Frame, FrameCache};
+use crate::engine::{push_decimal, Emitter, Frame, FrameCache};
 use crate::mapping::{EncodingName, Format, Mapping};
 use crate::target::V;
 
@@ -119,22 +119,9 @@ fn csv_error(e: csv::Error, encoding: EncodingName) -> AdapterError {
 
 /// `row:N` without the formatting machinery (once per row).
 fn row_location(row: u64) -> String {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    let mut n = row;
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    let mut s = String::with_capacity(4 + digits.len() - i);
+    let mut s = String::with_capacity(24);
     s.push_str("row:");
-    for &d in &digits[i..] {
-        s.push(char::from(d));
-    }
+    push_decimal(&mut s, row);
     s
 }
 

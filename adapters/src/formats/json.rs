@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader, Read};
 
 use super::json_value::JVal;
 use crate::adapter::{AdapterError, DecodeContext, DecodeSummary, Decoded, SinkError};
-use crate::engine::{Emitter, Frame, FrameCache};
+use crate::engine::{push_decimal, Emitter, Frame, FrameCache};
 use crate::mapping::{Format, JsonLayout, Mapping};
 use crate::target::V;
 
@@ -209,16 +209,23 @@ impl Run<'_, '_, '_> {
     ) -> Result<(), AdapterError> {
         self.emitter.summary.rows += 1;
         let null = JVal::Null;
-        let value: JVal<'_> = match serde_json::from_slice(bytes) {
+        // One fast UTF-8 check of the whole item, so that serde_json reads it as text and does
+        // not check each string again. An invalid sequence is a fault of the file.
+        let text = match simdutf8::basic::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(_) => {
+                let at = std::str::from_utf8(bytes)
+                    .err()
+                    .map_or(0, |u| u.valid_up_to());
+                return Err(AdapterError::Encoding {
+                    encoding: "UTF-8".into(),
+                    location: format!("byte {}", offset + at as u64),
+                });
+            }
+        };
+        let value: JVal<'_> = match serde_json::from_str(text) {
             Ok(v) => v,
             Err(e) => {
-                // serde_json checks UTF-8 too; an invalid sequence is a fault of the file.
-                if let Err(u) = std::str::from_utf8(bytes) {
-                    return Err(AdapterError::Encoding {
-                        encoding: "UTF-8".into(),
-                        location: format!("byte {}", offset + u.valid_up_to() as u64),
-                    });
-                }
                 let frame = JsonFrame {
                     item: &null,
                     elem: &null,
@@ -275,7 +282,11 @@ impl Run<'_, '_, '_> {
                     };
                     let each_path = &self.mapping.paths[each];
                     for (index, elem) in elems.into_iter().enumerate() {
-                        let loc = format!("{location}{each_path}/{index}");
+                        let mut loc = String::with_capacity(location.len() + each_path.len() + 8);
+                        loc.push_str(location);
+                        loc.push_str(each_path);
+                        loc.push('/');
+                        push_decimal(&mut loc, index as u64);
                         let frame = JsonFrame {
                             item: &value,
                             elem,
@@ -363,7 +374,9 @@ pub(crate) fn decode(
                     continue;
                 }
                 row += 1;
-                let location = format!("line:{line}");
+                let mut location = String::with_capacity(24);
+                location.push_str("line:");
+                push_decimal(&mut location, line);
                 run.item(text, row, line, &location, start)?;
             }
         }
@@ -388,7 +401,9 @@ pub(crate) fn decode(
                     sc.peek()?;
                     let (line, offset) = (sc.line, sc.offset);
                     sc.value(&mut buf)?;
-                    let location = format!("/{row}");
+                    let mut location = String::with_capacity(24);
+                    location.push('/');
+                    push_decimal(&mut location, row);
                     row += 1;
                     run.item(&buf, row, line, &location, offset)?;
                     match sc.peek()? {
