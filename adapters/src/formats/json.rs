@@ -128,7 +128,9 @@ impl<R: BufRead> Scanner<R> {
                 return Err(self.malformed("input ends inside a value: truncated JSON"));
             }
             let mut end = None;
-            for (i, &b) in buf.iter().enumerate() {
+            let mut i = 0;
+            while i < buf.len() {
+                let b = buf[i];
                 if in_str {
                     if escape {
                         escape = false;
@@ -140,7 +142,12 @@ impl<R: BufRead> Scanner<R> {
                             end = Some(i + 1);
                             break;
                         }
+                    } else {
+                        // Most of an item is string text: jump to its next quote or escape.
+                        i += memchr::memchr2(b'"', b'\\', &buf[i..]).unwrap_or(buf.len() - i);
+                        continue;
                     }
+                    i += 1;
                     continue;
                 }
                 match b {
@@ -169,6 +176,7 @@ impl<R: BufRead> Scanner<R> {
                     }
                     _ => started = true,
                 }
+                i += 1;
             }
             let take = end.unwrap_or(buf.len());
             out.extend_from_slice(&buf[..take]);
@@ -178,7 +186,7 @@ impl<R: BufRead> Scanner<R> {
                     super::MAX_ITEM_BYTES
                 )));
             }
-            self.line += buf[..take].iter().filter(|b| **b == b'\n').count() as u64;
+            self.line += memchr::memchr_iter(b'\n', &buf[..take]).count() as u64;
             self.consume(take);
             if end.is_some() {
                 if out.is_empty() {
@@ -425,4 +433,30 @@ pub(crate) fn decode(
         }
     }
     Ok(run.emitter.summary)
+}
+
+#[cfg(test)]
+mod scanner_tests {
+    use super::Scanner;
+    use std::io::BufReader;
+
+    proptest::proptest! {
+        /// Items split at any buffer size, with quotes, escapes and brackets inside strings,
+        /// come out whole, and lines are counted.
+        #[test]
+        fn values_survive_any_buffer_size(cap in 1usize..64, text in "[a-z{}\\[\\],\"\\\\ 中\n]{0,12}") {
+            let item = serde_json::json!({ "a": text, "b": [1, { "c": text }] }).to_string();
+            let input = format!("{item},\n{item}]");
+            let mut sc = Scanner { r: BufReader::with_capacity(cap, input.as_bytes()), line: 1, offset: 0 };
+            let mut out = Vec::new();
+            sc.value(&mut out).unwrap();
+            proptest::prop_assert_eq!(&out, item.as_bytes());
+            proptest::prop_assert_eq!(sc.peek().unwrap(), Some(b','));
+            sc.consume(1);
+            sc.peek().unwrap();
+            sc.value(&mut out).unwrap();
+            proptest::prop_assert_eq!(&out, item.as_bytes());
+            proptest::prop_assert_eq!(sc.line, 2);
+        }
+    }
 }
