@@ -15,6 +15,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::hint::black_box;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
@@ -25,6 +26,19 @@ use pes_schemas::*;
 use serde::Deserialize;
 
 const RUNS: usize = 7;
+
+/// The product's allocator (the `pesgw` binary uses jemalloc), for adapter and floor alike;
+/// `--features bench-system-alloc` measures both under the system allocator.
+#[cfg(not(feature = "bench-system-alloc"))]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// Which allocator this run uses, for the report.
+const ALLOCATOR: &str = if cfg!(feature = "bench-system-alloc") {
+    "system allocator"
+} else {
+    "jemalloc"
+};
 
 fn mapping(name: &str) -> Mapping {
     Mapping::from_path(
@@ -108,51 +122,55 @@ fn adapter_run(m: &Mapping, bytes: &[u8]) -> (u64, u64) {
     (summary.rows, records)
 }
 
-/// The envelope every record carries, as the adapter builds it.
+/// The envelope every record carries, as the adapter builds it: values shared by the run.
 struct Envelope {
-    region: String,
-    source: String,
-    raw_sha256: String,
-    adapter_id: String,
-    adapter_version: String,
-    ingested_at: String,
-    code_lists: BTreeMap<String, String>,
+    region: Arc<str>,
+    source: Arc<str>,
+    raw_sha256: Arc<str>,
+    adapter_id: Arc<str>,
+    adapter_version: Arc<str>,
+    ingested_at: Arc<str>,
+    schema_version: Arc<str>,
+    code_lists: Arc<BTreeMap<String, String>>,
 }
 
 impl Envelope {
     fn new(m: &Mapping) -> Self {
         Envelope {
-            region: m.region.clone(),
-            source: m.id.clone(),
-            raw_sha256: "0".repeat(64),
-            adapter_id: m.id.clone(),
-            adapter_version: m.version.clone(),
+            region: m.region.as_str().into(),
+            source: m.id.as_str().into(),
+            raw_sha256: "0".repeat(64).into(),
+            adapter_id: m.id.as_str().into(),
+            adapter_version: m.version.as_str().into(),
             ingested_at: "2024-06-30T00:00:00Z".into(),
-            code_lists: [
-                ("gbt2260", "2023"),
-                ("occupations", "2022"),
-                ("gbt4658", "2006"),
-            ]
-            .into_iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect(),
+            schema_version: SCHEMA_VERSION.into(),
+            code_lists: Arc::new(
+                [
+                    ("gbt2260", "2023"),
+                    ("occupations", "2022"),
+                    ("gbt4658", "2006"),
+                ]
+                .into_iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+            ),
         }
     }
 
     fn record(&self, srid: String, version: u64, location: String, body: RecordBody) -> Record {
         Record {
             record_id: Record::make_id(&self.region, &self.source, &srid),
-            region: self.region.clone(),
-            source: self.source.clone(),
+            region: Arc::clone(&self.region),
+            source: Arc::clone(&self.source),
             source_record_id: srid,
             record_version: version,
-            schema_version: SCHEMA_VERSION.to_string(),
-            code_lists: self.code_lists.clone(),
+            schema_version: Arc::clone(&self.schema_version),
+            code_lists: Arc::clone(&self.code_lists),
             provenance: Provenance {
-                raw_sha256: self.raw_sha256.clone(),
-                adapter_id: self.adapter_id.clone(),
-                adapter_version: self.adapter_version.clone(),
-                ingested_at: self.ingested_at.clone(),
+                raw_sha256: Arc::clone(&self.raw_sha256),
+                adapter_id: Arc::clone(&self.adapter_id),
+                adapter_version: Arc::clone(&self.adapter_version),
+                ingested_at: Arc::clone(&self.ingested_at),
                 location,
             },
             body,
@@ -595,7 +613,7 @@ fn csv_bench(csv_rows: u64) {
         "floor and adapter see the same rows and records"
     );
     println!(
-        "Guangdong GB18030 CSV: {rows} rows, {records} records, {} bytes (median of {RUNS} runs)",
+        "Guangdong GB18030 CSV: {rows} rows, {records} records, {} bytes (median of {RUNS} runs, {ALLOCATOR})",
         gd_bytes.len()
     );
     report("CSV rows", "rows", rows, adapter_t, floor_t, 300_000.0);
@@ -613,7 +631,7 @@ fn json_bench(json_items: u64) {
         "floor and adapter see the same items and records"
     );
     println!(
-        "Zhejiang nested JSON: {items} items, {records} records, {} bytes (median of {RUNS} runs)",
+        "Zhejiang nested JSON: {items} items, {records} records, {} bytes (median of {RUNS} runs, {ALLOCATOR})",
         zj_bytes.len()
     );
     report(

@@ -341,6 +341,13 @@ pub(crate) fn trim(t: Cow<'_, str>) -> Cow<'_, str> {
     {
         return t;
     }
+    // Text starting or ending with a CJK character: one char look at each end, cheaper than
+    // `trim_matches` (which is left for the values that do need trimming).
+    if t.chars().next().is_some_and(|c| !is_space(c))
+        && t.chars().next_back().is_some_and(|c| !is_space(c))
+    {
+        return t;
+    }
     match t {
         Cow::Borrowed(b) => Cow::Borrowed(b.trim_matches(is_space)),
         Cow::Owned(o) => {
@@ -408,6 +415,15 @@ fn parse_month(t: &str, formats: &[String]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The fast paths of `trim` agree with trimming char by char.
+        #[test]
+        fn trim_agrees_with_trim_matches(s in "[ a\u{3000}\u{00a0}\u{2003}中\u{20bb7}x\t]{0,8}") {
+            proptest::prop_assert_eq!(trim(Cow::Borrowed(&s)), s.trim_matches(is_space));
+            proptest::prop_assert_eq!(trim(Cow::Owned(s.clone())), s.trim_matches(is_space));
+        }
+    }
 
     fn date(t: &str, f: &[DateFormat]) -> Option<String> {
         parse_date(t, f).map(|d| d.to_string())

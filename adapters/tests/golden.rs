@@ -83,12 +83,12 @@ fn every_record_passes_validation_and_carries_provenance() {
         let mapping = pes_adapters::Mapping::from_path(&mapping_path).unwrap();
         for r in common::run_file(&mapping, &sample).records {
             pes_schemas::validate::validate_record(&r).unwrap();
-            assert_eq!(r.provenance.adapter_id, mapping.id);
-            assert_eq!(r.provenance.adapter_version, mapping.version);
-            assert_eq!(r.provenance.raw_sha256, common::RAW_SHA256);
+            assert_eq!(*r.provenance.adapter_id, *mapping.id);
+            assert_eq!(*r.provenance.adapter_version, *mapping.version);
+            assert_eq!(&*r.provenance.raw_sha256, common::RAW_SHA256);
             assert!(!r.provenance.location.is_empty());
             assert!(!r.code_lists.is_empty());
-            assert_eq!(r.region, mapping.region);
+            assert_eq!(*r.region, *mapping.region);
         }
     }
 }

@@ -149,10 +149,10 @@ pub fn record(i: u64, region: &str, source: &str, version: u64) -> Record {
         source_record_id: sid,
         record_version: version,
         schema_version: SCHEMA_VERSION.into(),
-        code_lists: pes_schemas::codes::code_list_versions(),
+        code_lists: pes_schemas::codes::code_list_versions().into(),
         provenance: Provenance {
             // The gateway stamps the real batch hash and ingest time.
-            raw_sha256: "0".repeat(64),
+            raw_sha256: "0".repeat(64).into(),
             adapter_id: "native".into(),
             adapter_version: "1".into(),
             ingested_at: "2026-01-01T00:00:00Z".into(),

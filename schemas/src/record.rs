@@ -4,6 +4,7 @@
 //! and body fields sit side by side, and `record_type` says which body follows.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -12,22 +13,28 @@ use serde::{Deserialize, Serialize};
 pub const SCHEMA_VERSION: &str = "1.0.0";
 
 /// One normalised national record: envelope plus typed body.
+///
+/// The envelope values that are the same for every record of a batch (region, source, schema
+/// version, code lists, adapter, batch hash, ingest time) are shared (`Arc`): an adapter emits
+/// millions of records per batch, and owning a copy of each per record cost about 30
+/// allocations per record. Serialised, an `Arc<str>` is a plain string, so the wire form is
+/// unchanged.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
     /// Deterministic id: `<region>:<source>:<source_record_id>`.
     pub record_id: String,
     /// GB/T 2260 province code of the gateway the record was pushed to.
-    pub region: String,
+    pub region: Arc<str>,
     /// Registered source id (a provincial system).
-    pub source: String,
+    pub source: Arc<str>,
     /// The record's id inside its source system.
     pub source_record_id: String,
     /// Monotonic per source record; a lower version never overwrites a higher one.
     pub record_version: u64,
     /// Version of the unified schema, see [`SCHEMA_VERSION`].
-    pub schema_version: String,
+    pub schema_version: Arc<str>,
     /// Code-list name to version used when normalising (e.g. `"gbt2260": "2023"`).
-    pub code_lists: BTreeMap<String, String>,
+    pub code_lists: Arc<BTreeMap<String, String>>,
     /// Where the record came from.
     pub provenance: Provenance,
     /// The typed body; serialised flat, tagged by `record_type`.
@@ -51,13 +58,13 @@ impl Record {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Provenance {
     /// Lower-case hex SHA-256 of the raw pushed batch.
-    pub raw_sha256: String,
+    pub raw_sha256: Arc<str>,
     /// Adapter (mapping) id, e.g. `gd-hr-csv`.
-    pub adapter_id: String,
+    pub adapter_id: Arc<str>,
     /// Adapter (mapping) version.
-    pub adapter_version: String,
+    pub adapter_version: Arc<str>,
     /// RFC 3339 UTC time of ingest.
-    pub ingested_at: String,
+    pub ingested_at: Arc<str>,
     /// Where in the raw export the record came from: `row:12`, `/persons/3/registrations/0`,
     /// `/Export/Employer[4]`.
     pub location: String,

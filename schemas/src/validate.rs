@@ -9,6 +9,9 @@
 //! check characters, dates in order and not implausible, `record_id` consistency, and agreement
 //! of a person's birth date and sex with their ID number.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use chrono::{DateTime, Datelike, NaiveDate};
 use thiserror::Error;
 
@@ -38,8 +41,80 @@ pub const MAX_TEXT_CHARS: usize = 500;
 
 /// Checks every field of a record. `Ok(())` or every problem found.
 pub fn validate_record(record: &Record) -> Result<(), Vec<FieldError>> {
+    validate_record_with(record, &mut SharedChecked::default())
+}
+
+/// Remembers the shared envelope values (the `Arc`s a decode run gives every record) that last
+/// passed their checks, so that a run of records sharing them checks them once
+/// ([`validate_record_with`]). Values are recognised by pointer: an `Arc<str>` is immutable, so
+/// the same pointer is the same, already checked, text.
+#[derive(Debug, Default)]
+pub struct SharedChecked {
+    /// The envelopes that passed, most recent last: one per record type at most in a run, as
+    /// each type has its own code lists.
+    passed: Vec<SharedEnvelope>,
+}
+
+/// How many passed envelopes [`SharedChecked`] remembers.
+const SHARED_REMEMBERED: usize = RecordType::ALL.len();
+
+#[derive(Debug)]
+struct SharedEnvelope {
+    region: Arc<str>,
+    source: Arc<str>,
+    schema_version: Arc<str>,
+    code_lists: Arc<BTreeMap<String, String>>,
+    raw_sha256: Arc<str>,
+    adapter_id: Arc<str>,
+    adapter_version: Arc<str>,
+    ingested_at: Arc<str>,
+}
+
+impl SharedEnvelope {
+    fn of(r: &Record) -> Self {
+        let p = &r.provenance;
+        SharedEnvelope {
+            region: Arc::clone(&r.region),
+            source: Arc::clone(&r.source),
+            schema_version: Arc::clone(&r.schema_version),
+            code_lists: Arc::clone(&r.code_lists),
+            raw_sha256: Arc::clone(&p.raw_sha256),
+            adapter_id: Arc::clone(&p.adapter_id),
+            adapter_version: Arc::clone(&p.adapter_version),
+            ingested_at: Arc::clone(&p.ingested_at),
+        }
+    }
+
+    fn is_of(&self, r: &Record) -> bool {
+        let p = &r.provenance;
+        Arc::ptr_eq(&self.region, &r.region)
+            && Arc::ptr_eq(&self.source, &r.source)
+            && Arc::ptr_eq(&self.schema_version, &r.schema_version)
+            && Arc::ptr_eq(&self.code_lists, &r.code_lists)
+            && Arc::ptr_eq(&self.raw_sha256, &p.raw_sha256)
+            && Arc::ptr_eq(&self.adapter_id, &p.adapter_id)
+            && Arc::ptr_eq(&self.adapter_version, &p.adapter_version)
+            && Arc::ptr_eq(&self.ingested_at, &p.ingested_at)
+    }
+}
+
+/// [`validate_record`], checking the shared envelope values only when they are not the ones
+/// `shared` last saw pass. Same result as [`validate_record`] for every record.
+pub fn validate_record_with(
+    record: &Record,
+    shared: &mut SharedChecked,
+) -> Result<(), Vec<FieldError>> {
     let mut v = Checker::default();
-    v.envelope(record);
+    let check_shared = !shared.passed.iter().rev().any(|s| s.is_of(record));
+    v.envelope(record, check_shared);
+    // Remembered only when nothing in the envelope failed (a shared value among them might
+    // have).
+    if check_shared && v.errors.is_empty() {
+        if shared.passed.len() == SHARED_REMEMBERED {
+            shared.passed.remove(0);
+        }
+        shared.passed.push(SharedEnvelope::of(record));
+    }
     match &record.body {
         RecordBody::Person(b) => v.person(b),
         RecordBody::JobSeekerRegistration(b) => v.registration(b),
@@ -71,13 +146,14 @@ impl Checker {
         });
     }
 
-    fn envelope(&mut self, r: &Record) {
+    /// The envelope checks; the values shared by a decode run only when `shared` is set.
+    fn envelope(&mut self, r: &Record, shared: bool) {
         // Compared piecewise: this runs for every ingested record, so it does not allocate.
         let id_matches = r
             .record_id
-            .strip_prefix(r.region.as_str())
+            .strip_prefix(&*r.region)
             .and_then(|rest| rest.strip_prefix(':'))
-            .and_then(|rest| rest.strip_prefix(r.source.as_str()))
+            .and_then(|rest| rest.strip_prefix(&*r.source))
             .and_then(|rest| rest.strip_prefix(':'))
             .is_some_and(|rest| rest == r.source_record_id);
         if !id_matches {
@@ -87,6 +163,34 @@ impl Checker {
                 "record_id must be <region>:<source>:<source_record_id>",
             );
         }
+        if shared {
+            self.region_and_source(r);
+        }
+        if r.source_record_id.is_empty() || r.source_record_id.chars().count() > 128 {
+            self.push(
+                "/source_record_id",
+                "invalid_source_record_id",
+                "source_record_id must be 1-128 characters",
+            );
+        } else if r.source_record_id.chars().any(char::is_control) {
+            self.push(
+                "/source_record_id",
+                "invalid_source_record_id",
+                "source_record_id must not contain control characters",
+            );
+        }
+        if shared {
+            self.shared_envelope(r);
+        }
+        self.text(
+            "/provenance/location",
+            &r.provenance.location,
+            MAX_TEXT_CHARS,
+            true,
+        );
+    }
+
+    fn region_and_source(&mut self, r: &Record) {
         match codes::current_division(&r.region) {
             Some(d) if d.level == DivisionLevel::Province => {}
             _ => self.push(
@@ -105,19 +209,9 @@ impl Checker {
                 "source must be 1-64 characters of a-z, 0-9, '-', '_' or '.'",
             );
         }
-        if r.source_record_id.is_empty() || r.source_record_id.chars().count() > 128 {
-            self.push(
-                "/source_record_id",
-                "invalid_source_record_id",
-                "source_record_id must be 1-128 characters",
-            );
-        } else if r.source_record_id.chars().any(char::is_control) {
-            self.push(
-                "/source_record_id",
-                "invalid_source_record_id",
-                "source_record_id must not contain control characters",
-            );
-        }
+    }
+
+    fn shared_envelope(&mut self, r: &Record) {
         if !is_schema_v1(&r.schema_version) {
             self.push(
                 "/schema_version",
@@ -125,7 +219,7 @@ impl Checker {
                 format!("schema_version {:?} is not 1.x.y", r.schema_version),
             );
         }
-        for (list, version) in &r.code_lists {
+        for (list, version) in r.code_lists.iter() {
             let path = || format!("/code_lists/{}", escape_pointer(list));
             if codes::version(list).is_none() {
                 self.push(
@@ -164,7 +258,6 @@ impl Checker {
                 "ingested_at must be an RFC 3339 date-time",
             );
         }
-        self.text("/provenance/location", &p.location, MAX_TEXT_CHARS, true);
     }
 
     fn person(&mut self, b: &Person) {

@@ -198,14 +198,14 @@ fn rust_records() -> Vec<Record> {
             let (region, source, srid, version) = envelope(&format!("X-{i}"));
             Record {
                 record_id: Record::make_id(&region, &source, &srid),
-                region,
-                source,
+                region: region.into(),
+                source: source.into(),
                 source_record_id: srid,
                 record_version: version,
                 schema_version: SCHEMA_VERSION.into(),
-                code_lists: codes::code_list_versions(),
+                code_lists: codes::code_list_versions().into(),
                 provenance: Provenance {
-                    raw_sha256: "0".repeat(64),
+                    raw_sha256: "0".repeat(64).into(),
                     adapter_id: "gd-hr-csv".into(),
                     adapter_version: "1".into(),
                     ingested_at: "2025-03-05T08:30:00+08:00".into(),

@@ -251,3 +251,56 @@ mod properties {
         }
     }
 }
+
+/// `validate_record_with` skips the shared envelope values it has seen pass, and only those:
+/// a record with other (bad) values, or with the same values after they failed, is still
+/// refused exactly as `validate_record` refuses it.
+#[test]
+fn shared_checks_skip_only_values_that_passed() {
+    use pes_schemas::validate::{validate_record_with, SharedChecked};
+    use std::sync::Arc;
+
+    let mut checked = SharedChecked::default();
+    let good = record("employer");
+    assert_eq!(validate_record_with(&good, &mut checked), Ok(()));
+
+    // Same shared values (same Arcs), bad per-record field: still found.
+    let mut own_bad = good.clone();
+    own_bad.provenance.location = String::new();
+    assert_eq!(
+        validate_record_with(&own_bad, &mut checked),
+        validate_record(&own_bad)
+    );
+    assert!(validate_record(&own_bad).is_err());
+
+    // New shared values that are bad: checked (other Arcs), every time they are seen.
+    let mut shared_bad = good.clone();
+    shared_bad.provenance.raw_sha256 = Arc::from("not hex");
+    shared_bad.schema_version = Arc::from("2.0.0");
+    let want = validate_record(&shared_bad);
+    assert_eq!(
+        want.as_ref()
+            .unwrap_err()
+            .iter()
+            .map(|e| e.code)
+            .collect::<Vec<_>>(),
+        ["unsupported_schema_version", "invalid_sha256"]
+    );
+    assert_eq!(validate_record_with(&shared_bad, &mut checked), want);
+    assert_eq!(
+        validate_record_with(&shared_bad.clone(), &mut checked),
+        want
+    );
+
+    // A bad code-list map shared by reference is refused too.
+    let mut lists = good.clone();
+    Arc::make_mut(&mut lists.code_lists).insert("nope".into(), "1".into());
+    assert_eq!(
+        validate_record_with(&lists, &mut checked),
+        validate_record(&lists)
+    );
+    assert!(validate_record(&lists).is_err());
+
+    // And the good values pass again.
+    assert_eq!(validate_record_with(&good, &mut checked), Ok(()));
+}

@@ -8,12 +8,14 @@ use std::rc::Rc;
 
 use crate::adapter::{AdapterError, DecodeContext, DecodeSummary, Decoded, SinkError};
 use crate::encoding::{encoding_of, io_to_adapter, StrictDecoder};
-use crate::engine::{Emitter, Frame, FrameCache};
+use crate::engine::{push_decimal, Emitter, Frame, FrameCache};
 use crate::mapping::{EncodingName, Format, Mapping};
 use crate::target::V;
 
 struct CsvFrame<'a> {
-    rec: &'a csv::StringRecord,
+    rec: &'a csv::ByteRecord,
+    /// The row's fields back to back (`rec.as_slice()`), checked as UTF-8 once.
+    text: &'a str,
     cols: &'a [Option<usize>],
     row: u64,
     line: u64,
@@ -23,7 +25,11 @@ struct CsvFrame<'a> {
 
 impl Frame for CsvFrame<'_> {
     fn path(&self, idx: usize, _item: bool) -> V<'_> {
-        match self.cols[idx].and_then(|c| self.rec.get(c)) {
+        // Fields end at ASCII delimiters and quotes, so their ranges are char boundaries.
+        match self.cols[idx]
+            .and_then(|c| self.rec.range(c))
+            .and_then(|r| self.text.get(r))
+        {
             Some(s) => V::Text(Cow::Borrowed(s)),
             None => V::Absent,
         }
@@ -113,22 +119,9 @@ fn csv_error(e: csv::Error, encoding: EncodingName) -> AdapterError {
 
 /// `row:N` without the formatting machinery (once per row).
 fn row_location(row: u64) -> String {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    let mut n = row;
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    let mut s = String::with_capacity(4 + digits.len() - i);
+    let mut s = String::with_capacity(24);
     s.push_str("row:");
-    for &d in &digits[i..] {
-        s.push(char::from(d));
-    }
+    push_decimal(&mut s, row);
     s
 }
 
@@ -167,6 +160,7 @@ pub(crate) fn decode(
         .buffer_capacity(64 * 1024)
         .from_reader(reader);
     let mut rec = csv::StringRecord::new();
+    let mut brec = csv::ByteRecord::new();
     let mut emitter = Emitter::new(mapping);
 
     let (cols, width): (Vec<Option<usize>>, Option<usize>) = if header {
@@ -216,11 +210,12 @@ pub(crate) fn decode(
     let mut row = 0u64;
     loop {
         if !rdr
-            .read_record(&mut rec)
+            .read_byte_record(&mut brec)
             .map_err(|e| csv_error(e, encoding))?
         {
             break;
         }
+        let rec = &brec;
         row += 1;
         emitter.summary.rows += 1;
         let line = lines
@@ -228,16 +223,23 @@ pub(crate) fn decode(
             .line_at(rec.position().map(|p| p.byte()).unwrap_or(0));
         // One byte scan over the row's fields (which sit back to back in one buffer) rather
         // than a char search per field.
-        if !multiline_fields
-            && memchr::memchr2(b'\n', b'\r', rec.as_byte_record().as_slice()).is_some()
-        {
+        if !multiline_fields && memchr::memchr2(b'\n', b'\r', rec.as_slice()).is_some() {
             return Err(AdapterError::Malformed {
                 location: format!("line {line}"),
                 message: "a quoted field runs across lines: broken or unterminated quoting".into(),
             });
         }
+        // The decoder already produced UTF-8; one fast check of the whole row keeps this safe
+        // code without the csv crate's slower per-record validation.
+        let Ok(text) = simdutf8::basic::from_utf8(rec.as_slice()) else {
+            return Err(AdapterError::Malformed {
+                location: format!("line {line}"),
+                message: "the row is not valid UTF-8 after decoding".into(),
+            });
+        };
         let frame = CsvFrame {
-            rec: &rec,
+            rec,
+            text,
             cols: &cols,
             row,
             line,

@@ -210,8 +210,13 @@ impl<'a> EntrySink<'a> {
 
     /// Sets the provenance fields the gateway owns: the batch hash and the ingest time.
     pub fn stamp(&self, record: &mut Record) {
-        record.provenance.raw_sha256.clone_from(&self.batch_hex);
-        record.provenance.ingested_at = self.input.ingested_at.to_string();
+        // Adapters are given the same values, so usually there is nothing to replace.
+        if *record.provenance.raw_sha256 != *self.batch_hex {
+            record.provenance.raw_sha256 = self.batch_hex.as_str().into();
+        }
+        if *record.provenance.ingested_at != *self.input.ingested_at {
+            record.provenance.ingested_at = self.input.ingested_at.into();
+        }
     }
 
     /// Takes one row that failed.
@@ -263,7 +268,7 @@ impl<'a> EntrySink<'a> {
 /// The envelope check every record passes, whatever its adapter: it must belong to this region
 /// and source, and its id must be the deterministic one.
 fn envelope_problem(r: &Record, input: &DecodeInput<'_>) -> Option<(&'static str, String)> {
-    if r.region != input.region {
+    if *r.region != *input.region {
         return Some((
             "region",
             format!(
@@ -272,7 +277,7 @@ fn envelope_problem(r: &Record, input: &DecodeInput<'_>) -> Option<(&'static str
             ),
         ));
     }
-    if r.source != input.source {
+    if *r.source != *input.source {
         return Some((
             "source",
             "record source differs from the source pushed to".into(),

@@ -58,23 +58,23 @@ impl SharedEnvelope {
     /// The shared fields of a record.
     pub fn of(r: &Record) -> SharedEnvelope {
         SharedEnvelope {
-            schema_version: r.schema_version.clone(),
-            code_lists: r.code_lists.clone(),
-            raw_sha256: r.provenance.raw_sha256.clone(),
-            adapter_id: r.provenance.adapter_id.clone(),
-            adapter_version: r.provenance.adapter_version.clone(),
-            ingested_at: r.provenance.ingested_at.clone(),
+            schema_version: r.schema_version.to_string(),
+            code_lists: (*r.code_lists).clone(),
+            raw_sha256: r.provenance.raw_sha256.to_string(),
+            adapter_id: r.provenance.adapter_id.to_string(),
+            adapter_version: r.provenance.adapter_version.to_string(),
+            ingested_at: r.provenance.ingested_at.to_string(),
         }
     }
 
     /// Whether a record carries exactly these shared fields.
     pub fn matches(&self, r: &Record) -> bool {
-        self.schema_version == r.schema_version
-            && self.code_lists == r.code_lists
-            && self.raw_sha256 == r.provenance.raw_sha256
-            && self.adapter_id == r.provenance.adapter_id
-            && self.adapter_version == r.provenance.adapter_version
-            && self.ingested_at == r.provenance.ingested_at
+        *self.schema_version == *r.schema_version
+            && self.code_lists == *r.code_lists
+            && *self.raw_sha256 == *r.provenance.raw_sha256
+            && *self.adapter_id == *r.provenance.adapter_id
+            && *self.adapter_version == *r.provenance.adapter_version
+            && *self.ingested_at == *r.provenance.ingested_at
     }
 }
 
@@ -210,17 +210,17 @@ pub fn decode_value(
         );
         Record {
             record_id: record_id.to_string(),
-            region: region.to_string(),
-            source: source.to_string(),
+            region: region.into(),
+            source: source.into(),
             source_record_id: srid.to_string(),
             record_version: value_version(v).ok_or(ValueError::Malformed)?,
-            schema_version: shared.schema_version.clone(),
-            code_lists: shared.code_lists.clone(),
+            schema_version: shared.schema_version.as_str().into(),
+            code_lists: shared.code_lists.clone().into(),
             provenance: Provenance {
-                raw_sha256: shared.raw_sha256.clone(),
-                adapter_id: shared.adapter_id.clone(),
-                adapter_version: shared.adapter_version.clone(),
-                ingested_at: shared.ingested_at.clone(),
+                raw_sha256: shared.raw_sha256.as_str().into(),
+                adapter_id: shared.adapter_id.as_str().into(),
+                adapter_version: shared.adapter_version.as_str().into(),
+                ingested_at: shared.ingested_at.as_str().into(),
                 location: String::from_utf8_lossy(p.location).into_owned(),
             },
             body,
@@ -272,7 +272,7 @@ mod tests {
             let original = record(i, "440000", "gd-hr", 3);
             let mut r = original.clone();
             if tweak {
-                r.code_lists.insert("extra".into(), "9".into());
+                std::sync::Arc::make_mut(&mut r.code_lists).insert("extra".into(), "9".into());
             }
             let want = r.clone();
             let mut v = Vec::new();
