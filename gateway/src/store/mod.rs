@@ -1,8 +1,10 @@
 //! The record store: one sled tree holding records, batch summaries, quarantined rows and the
 //! applied journal offset.
 //!
-//! Everything one journal entry changes goes into one `apply_batch` on one tree, so the records
-//! and the applied offset are always recorded together (two trees would not be atomic together).
+//! One journal entry's records go into one `apply_batch` per writer thread, and everything else
+//! it changes (person index, summary, quarantined rows) goes with the applied offset into a last
+//! batch on the same tree, applied after them: a store that has the offset has the records, and
+//! re-applying an entry whose offset was lost changes nothing (see [`Store::apply_entry`]).
 //! Key prefixes: a record-type byte (0..8) for records, `0xF0` for the applied offset, `0xF1` for
 //! batch summaries, `0xF2` for quarantined rows, `0xF3` for each batch's shared envelope, `0xF4`
 //! for the person index.
