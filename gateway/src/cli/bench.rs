@@ -242,12 +242,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     }
     let sled_dir = dir.join("bare-sled");
     let _ = std::fs::remove_dir_all(&sled_dir);
-    let db = sled::Config::new()
-        .path(&sled_dir)
-        .cache_capacity(tuning.cache_capacity_mib * 1024 * 1024)
-        .flush_every_ms(Some(tuning.flush_every_ms))
-        .mode(sled::Mode::HighThroughput)
-        .open()?;
+    let db = pes_gateway::store::open_sled(&sled_dir, &tuning)?;
     let t = Instant::now();
     let mut sled_rows = 0u64;
     for b in &bodies {
@@ -578,15 +573,7 @@ fn stored_records_floor(
     batches: usize,
     tuning: &pes_gateway::config::StoreTuning,
 ) -> anyhow::Result<(u64, f64)> {
-    let open = |dir: &Path| {
-        sled::Config::new()
-            .path(dir)
-            .cache_capacity(tuning.cache_capacity_mib * 1024 * 1024)
-            .flush_every_ms(Some(tuning.flush_every_ms))
-            .mode(sled::Mode::HighThroughput)
-            .open()
-    };
-    let src = open(store_dir)?;
+    let src = pes_gateway::store::open_sled(store_dir, tuning)?;
     let mut records = Vec::new();
     for t in pes_schemas::RecordType::ALL {
         for kv in src.scan_prefix([pes_gateway::store::facts::rtype_byte(t)]) {
@@ -595,7 +582,7 @@ fn stored_records_floor(
     }
     drop(src);
     let _ = std::fs::remove_dir_all(scratch);
-    let db = open(scratch)?;
+    let db = pes_gateway::store::open_sled(scratch, tuning)?;
     let per = records.len().div_ceil(batches.max(1)).max(1);
     let t = Instant::now();
     for chunk in records.chunks(per) {

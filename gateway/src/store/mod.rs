@@ -109,12 +109,7 @@ pub struct Store {
 impl Store {
     /// Opens the store with cache size and flush interval set explicitly.
     pub fn open(dir: &Path, tuning: &StoreTuning) -> Result<Store, StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(tuning.cache_capacity_mib * 1024 * 1024)
-            .flush_every_ms(Some(tuning.flush_every_ms))
-            .mode(sled::Mode::HighThroughput)
-            .open()?;
+        let db = open_sled(dir, tuning)?;
         let store = Store {
             db,
             parallel_min: PARALLEL_MIN_RECORDS,
@@ -485,6 +480,17 @@ impl Store {
     pub fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
     }
+}
+
+/// Opens a sled database with the store's tuning (cache size and flush interval set explicitly).
+/// The bench's bare-sled floors open theirs here too, so they run with exactly the store's setup.
+pub fn open_sled(dir: &Path, tuning: &StoreTuning) -> Result<sled::Db, sled::Error> {
+    sled::Config::new()
+        .path(dir)
+        .cache_capacity(tuning.cache_capacity_mib * 1024 * 1024)
+        .flush_every_ms(Some(tuning.flush_every_ms))
+        .mode(sled::Mode::HighThroughput)
+        .open()
 }
 
 /// The person index values one journal entry writes: per bucket, `(person_key, record key)`
