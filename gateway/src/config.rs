@@ -81,7 +81,27 @@ pub struct Limits {
     pub max_concurrent_pushes_per_pusher: u32,
     /// Most journaled batches the store may be behind before pushes wait for it.
     pub max_apply_lag_batches: u64,
+    /// Most rows of one batch that may fail and be quarantined; past it the whole batch is
+    /// refused (422 `too-many-bad-rows`) as soon as the row is read, and nothing of it is kept.
+    pub max_quarantined_rows: u64,
+    /// Largest share (0 to 1) of a batch's rows that may fail, checked once the batch has at
+    /// least [`BAD_SHARE_MIN_ROWS`] failed rows; past it the batch is refused like above.
+    pub max_quarantined_share: f64,
+    /// Memory all pushes in flight together may hold for bodies and the entries decoded from
+    /// them, in bytes. A push that would go past it waits briefly, then gets 503 with
+    /// Retry-After. Must be at least `max_body_bytes` times [`INGEST_MEMORY_FACTOR`].
+    pub ingest_memory_bytes: u64,
+    /// Seconds a push may send no body bytes before it is answered 408 `body-read-timeout`.
+    pub body_read_timeout_secs: u64,
 }
+
+/// Failed rows a batch must have before [`Limits::max_quarantined_share`] is checked, so a
+/// small batch with a few bad rows is never refused for its share.
+pub const BAD_SHARE_MIN_ROWS: u64 = 1000;
+
+/// Bytes of the ingest memory budget one body byte reserves: the body itself plus the journal
+/// entry decoded from it (sealed records are about 1.25 times the body).
+pub const INGEST_MEMORY_FACTOR: u64 = 3;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -90,6 +110,10 @@ impl Default for Limits {
             max_rows_per_batch: 2_000_000,
             max_concurrent_pushes_per_pusher: 4,
             max_apply_lag_batches: 256,
+            max_quarantined_rows: 10_000,
+            max_quarantined_share: 0.5,
+            ingest_memory_bytes: 1024 * 1024 * 1024,
+            body_read_timeout_secs: 30,
         }
     }
 }
@@ -240,6 +264,28 @@ impl GatewayConfig {
         }
         if self.limits.max_apply_lag_batches == 0 {
             return Err(invalid("limits.max_apply_lag_batches", "must be positive"));
+        }
+        if !(0.0..=1.0).contains(&self.limits.max_quarantined_share) {
+            return Err(invalid(
+                "limits.max_quarantined_share",
+                "must be between 0 and 1",
+            ));
+        }
+        let per_push = self
+            .limits
+            .max_body_bytes
+            .saturating_mul(INGEST_MEMORY_FACTOR);
+        if self.limits.ingest_memory_bytes < per_push {
+            return Err(invalid(
+                "limits.ingest_memory_bytes",
+                format!(
+                    "must be at least {per_push} ({INGEST_MEMORY_FACTOR} x limits.max_body_bytes), \
+                     or a push of the largest allowed body could never run"
+                ),
+            ));
+        }
+        if self.limits.body_read_timeout_secs == 0 {
+            return Err(invalid("limits.body_read_timeout_secs", "must be positive"));
         }
         if self.store.cache_capacity_mib == 0 {
             return Err(invalid("store.cache_capacity_mib", "must be positive"));

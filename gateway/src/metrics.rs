@@ -21,6 +21,10 @@ pub struct Metrics {
     pub apply_lag_batches: IntGauge,
     /// Journal bytes acknowledged but not applied.
     pub apply_lag_bytes: IntGauge,
+    /// Journal entries set aside because they could not be applied.
+    pub dead_letters: IntGauge,
+    /// Ingest memory budget reserved by pushes in flight.
+    pub ingest_memory_reserved: IntGauge,
 }
 
 fn hist(name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
@@ -76,6 +80,16 @@ impl Metrics {
                 "Journal bytes acknowledged but not yet applied",
             )
             .expect("metric"),
+            dead_letters: IntGauge::new(
+                "pes_dead_letters",
+                "Journal entries set aside because they could not be applied",
+            )
+            .expect("metric"),
+            ingest_memory_reserved: IntGauge::new(
+                "pes_ingest_memory_reserved_bytes",
+                "Ingest memory budget reserved by pushes in flight",
+            )
+            .expect("metric"),
         };
         for c in [&m.ingested_rows, &m.quarantined_rows, &m.refused_pushes] {
             registry.register(Box::new(c.clone())).expect("register");
@@ -83,7 +97,12 @@ impl Metrics {
         for h in [&m.batch_latency, &m.journal_fsync, &m.query_latency] {
             registry.register(Box::new(h.clone())).expect("register");
         }
-        for g in [&m.apply_lag_batches, &m.apply_lag_bytes] {
+        for g in [
+            &m.apply_lag_batches,
+            &m.apply_lag_bytes,
+            &m.dead_letters,
+            &m.ingest_memory_reserved,
+        ] {
             registry.register(Box::new(g.clone())).expect("register");
         }
         m

@@ -69,6 +69,10 @@ pub struct Node {
     pub in_flight: std::sync::Mutex<HashMap<String, u32>>,
     /// `Idempotency-Key` bindings of recent pushes.
     pub idempotency: crate::ingest::idempotency::IdempotencyKeys,
+    /// Batch ids of bodies being decoded and journaled right now.
+    pub pushing: std::sync::Mutex<std::collections::HashSet<[u8; 32]>>,
+    /// Memory all pushes in flight may hold together (`limits.ingest_memory_bytes`).
+    pub ingest_budget: crate::ingest::budget::IngestBudget,
 }
 
 impl Node {
@@ -97,7 +101,8 @@ impl Node {
         }
         let journal_dir: PathBuf = data.join("journal");
         std::fs::create_dir_all(&journal_dir).map_err(StartError::Thread)?;
-        let replayed = apply::replay(&store, &state, &journal_dir)?;
+        let dead_dir = crate::store::dead_letter::payload_dir(&data);
+        let replayed = apply::replay(&store, &state, &journal_dir, &dead_dir)?;
         tracing::info!(
             replayed,
             applied = state.applied.load(Ordering::Acquire),
@@ -112,7 +117,8 @@ impl Node {
             Box::new(move |d| m.journal_fsync.observe(d.as_secs_f64())),
         )?;
         state.journal_end.store(end, Ordering::Release);
-        apply::spawn(store.clone(), state.clone(), rx, journal_dir).map_err(StartError::Thread)?;
+        apply::spawn(store.clone(), state.clone(), rx, journal_dir, dead_dir)
+            .map_err(StartError::Thread)?;
         let key_text =
             std::fs::read_to_string(&config.keys.signing_key).map_err(|source| KeyError::Io {
                 path: config.keys.signing_key.clone(),
@@ -127,6 +133,8 @@ impl Node {
             signer,
             LogOptions::default(),
         )?);
+        let ingest_budget =
+            crate::ingest::budget::IngestBudget::new(config.limits.ingest_memory_bytes);
         Ok(Node {
             config,
             store,
@@ -139,6 +147,8 @@ impl Node {
             sources,
             keyer,
             in_flight: Default::default(),
+            ingest_budget,
+            pushing: Default::default(),
             idempotency: Default::default(),
         })
     }

@@ -56,7 +56,14 @@ fn push(
     let bytes = b.finish(&serde_json::to_vec(&shared).unwrap());
     let entry = Entry::parse(&bytes).unwrap();
     let mut deltas = Vec::new();
-    store.apply_entry(&entry, n, &mut deltas).unwrap();
+    store
+        .apply_entry(
+            &entry,
+            n,
+            pes_gateway::store::ApplyMode::Journal,
+            &mut deltas,
+        )
+        .unwrap();
     for (f, s) in &deltas {
         rollups.apply(f, *s);
     }

@@ -8,6 +8,7 @@
 //! Every handler authenticates through [`authenticate`], which audits refusals, and every answer
 //! that is an error is a [`Problem`].
 
+pub mod dead_letters;
 pub mod federated;
 pub mod ingest;
 pub mod ops;
@@ -83,6 +84,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(records::retry_quarantined)),
         )
         .service(web::resource("/v1/admin/reload").route(web::post().to(federated::reload)))
+        .service(web::resource("/v1/admin/dead-letters").route(web::get().to(dead_letters::list)))
+        .service(
+            web::resource("/v1/admin/dead-letters/{offset}/retry")
+                .route(web::post().to(dead_letters::retry)),
+        )
         .service(web::resource("/healthz").route(web::get().to(ops::healthz)))
         .service(web::resource("/readyz").route(web::get().to(ops::readyz)))
         .service(web::resource("/metrics").route(web::get().to(ops::metrics)))
@@ -177,6 +183,7 @@ where
         crate::audit::api::AuditApi::new(node.audit.clone(), None)
             .with_access(audit_access(node.clone())),
     );
+    tokio::spawn(dead_letters::audit_dead_letters(node.clone()));
     let data = web::Data::from(node);
     let mut server = HttpServer::new(move || {
         App::new()

@@ -18,13 +18,24 @@ pub async fn healthz() -> HttpResponse {
 pub async fn readyz(node: State) -> HttpResponse {
     let s = &node.state;
     let failed = s.failed.load(Ordering::Acquire) != 0;
+    let stalled = s.stalled.load(Ordering::Acquire) != 0;
     let lag = s.lag_batches();
     let bound = node.config.limits.max_apply_lag_batches;
     // Pushes wait once the lag reaches its bound, so a lag at the bound is normal under load;
     // twice the bound means the applier is not keeping up at all.
     let ready = !failed && lag <= bound * 2;
+    let dead_letters = node.metrics.dead_letters.get().max(0) as u64;
+    // Degraded: still serving and taking pushes, but an operator must look (entries set aside,
+    // or a store write failing and being retried).
+    let status = match (ready, dead_letters > 0 || stalled) {
+        (false, _) => "not_ready",
+        (true, true) => "degraded",
+        (true, false) => "ready",
+    };
     let body = serde_json::json!({
-        "status": if ready { "ready" } else { "not_ready" },
+        "status": status,
+        "dead_letters": dead_letters,
+        "store_stalled": stalled,
         "applier_failed": failed,
         "apply_lag_batches": lag,
         "apply_lag_bytes": s.lag_bytes(),
@@ -46,6 +57,10 @@ pub async fn metrics(node: State) -> HttpResponse {
     node.metrics
         .apply_lag_bytes
         .set(node.state.lag_bytes() as i64);
+    let budget = node.config.limits.ingest_memory_bytes;
+    node.metrics
+        .ingest_memory_reserved
+        .set(budget.saturating_sub(node.ingest_budget.available_bytes()) as i64);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(node.metrics.render())
