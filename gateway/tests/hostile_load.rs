@@ -505,3 +505,51 @@ fn a_poisoned_journal_entry_is_set_aside_and_the_gateway_restarts_degraded() {
         1
     );
 }
+
+/// `pesgw bench load` (short form): a federation of separate gateway processes under mixed load
+/// gives no 5xx, loses nothing acknowledged, and stays under the memory bound.
+#[test]
+fn bench_load_short_form_meets_its_targets() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        // Four consecutive free ports for 1 province (API and federation listener each).
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pesgw"))
+        .args([
+            "bench",
+            "load",
+            "--regions",
+            "1",
+            "--records",
+            "600",
+            "--seconds",
+            "3",
+        ])
+        .args(["--push-rows", "100", "--port", &port.to_string(), "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    for class in ["push", "national query", "person lookup", "audit read"] {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(class))
+            .unwrap_or_else(|| panic!("no {class} line in {stdout}"));
+        let requests: u64 = line
+            .split_whitespace()
+            .nth(class.split(' ').count())
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(requests > 0, "{line}");
+    }
+    assert!(
+        stdout.contains("PASS nothing acknowledged lost (0 records off)"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("FAIL"), "{stdout}");
+}

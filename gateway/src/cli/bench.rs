@@ -32,6 +32,9 @@ enum BenchCommand {
     Ingest(IngestBench),
     /// Federated aggregate across regional gateways: mTLS + signatures vs plain HTTP.
     Federation(super::bench_federation::FederationBench),
+    /// A bounded mixed load (pushes, national queries, person lookups, audit reads) against a
+    /// demo federation of separate gateway processes: latency, statuses, losses, peak RSS.
+    Load(super::bench_load::LoadBench),
 }
 
 #[derive(Debug, Args)]
@@ -149,6 +152,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let a = match args.command {
         BenchCommand::Ingest(a) => a,
         BenchCommand::Federation(f) => return super::bench_federation::run(f),
+        BenchCommand::Load(l) => return super::bench_load::run(l),
     };
     let tmp = tempfile::tempdir()?;
     let dir = a.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());

@@ -8,6 +8,7 @@ mod adapters;
 mod audit;
 mod bench;
 mod bench_federation;
+mod bench_load;
 mod certs;
 mod demo;
 mod federation;
