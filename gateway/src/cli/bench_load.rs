@@ -291,7 +291,7 @@ pub fn run(a: LoadBench) -> anyhow::Result<ExitCode> {
                 let mut i = 0usize;
                 while Instant::now() < deadline {
                     let g = &provinces[i % provinces.len()];
-                    let path = if i % 2 == 0 {
+                    let path = if i.is_multiple_of(2) {
                         "checkpoint"
                     } else {
                         "entries?start=0&limit=100"
