@@ -17,6 +17,8 @@ use clap::{Args, Subcommand};
 use pes_gateway::auth::{claims_for, issue, Role};
 use pes_gateway::config::{GatewayConfig, SourceConfig};
 use pes_gateway::native_sample;
+
+use super::memory::rss_of;
 use ring::signature::KeyPair;
 
 /// Arguments of `pesgw bench`.
@@ -647,18 +649,4 @@ fn wait_healthy(client: &reqwest::blocking::Client, base: &str) -> anyhow::Resul
         std::thread::sleep(Duration::from_millis(50));
     }
     anyhow::bail!("the gateway did not become healthy")
-}
-
-/// `(VmRSS, VmHWM)` in KiB of a process.
-pub(super) fn rss_of(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
 }

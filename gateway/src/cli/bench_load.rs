@@ -19,8 +19,8 @@ use clap::Args;
 use pes_gateway::auth::Role;
 use serde_json::{json, Value};
 
-use super::bench::rss_of;
 use super::demo::{self, NATIONAL, PROVINCES};
+use super::memory::rss_of;
 
 /// Arguments of `pesgw bench load`.
 #[derive(Debug, Args)]

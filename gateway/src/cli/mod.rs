@@ -13,6 +13,7 @@ mod certs;
 mod demo;
 mod federation;
 mod init;
+mod memory;
 mod push;
 mod query;
 mod record;
