@@ -36,7 +36,7 @@ pub struct GatewayConfig {
     /// Optional federation side: the mTLS listener for peers and the trust list. Without it the
     /// gateway answers for its own region only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub federation: Option<crate::federation::node::FederationConfig>,
+    pub federation: Option<FederationConfig>,
 }
 
 /// Paths of the key files.
@@ -67,6 +67,44 @@ pub struct SourceConfig {
     /// the source.
     #[serde(default)]
     pub pushers: Vec<String>,
+}
+
+/// `[federation]` settings of a gateway.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederationConfig {
+    /// mTLS listener for peers, e.g. `127.0.0.1:9443`.
+    pub listen: String,
+    /// PKI directory (layout of `pes_certs::GatewayPaths`).
+    pub pki_dir: PathBuf,
+    /// Signed trust list.
+    pub trust_list: PathBuf,
+    /// National root verifier key (`name+keyid+key`).
+    pub root_key: String,
+    /// Per-peer deadline in milliseconds.
+    #[serde(default = "default_deadline_ms")]
+    pub deadline_ms: u64,
+    /// Seconds between reloads of the trust list and the CRL.
+    #[serde(default = "default_reload_secs")]
+    pub reload_secs: u64,
+    /// Federation state kept across restarts (the last accepted trust-list version). A config
+    /// file loaded by `pesgw serve` defaults it to `<data_dir>/federation`; `None` keeps no state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_dir: Option<PathBuf>,
+    /// This gateway's witness cosigning key (signed-note private key text of type 0x04, from
+    /// `pesgw audit keygen --witness`). With it the gateway cosigns the checkpoints members
+    /// submit; its verifier key goes in the trust list's `witnesses` with `member` set to this
+    /// region. Needs `state_dir` (the witness state lives in `<state_dir>/witness`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub witness_key: Option<PathBuf>,
+}
+
+fn default_deadline_ms() -> u64 {
+    2000
+}
+
+fn default_reload_secs() -> u64 {
+    10
 }
 
 /// Limits on ingest.

@@ -3,7 +3,6 @@
 //! the trust list and CRL, the federated aggregate (local part in-process, remote parts fanned
 //! out, merged, audited) and the person lookup (same shape, minimised per region).
 
-use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -20,6 +19,7 @@ use super::trust::{Reloaded, TrustError, TrustStore};
 use crate::api::persons::{answer_locally, finish, PersonLookupAnswer, PersonRegion};
 use crate::audit::event::{Action, Actor, AuditEvent, Outcome, PeerReceipt};
 use crate::audit::witness::Witness;
+use crate::config::FederationConfig;
 use crate::node::Node;
 use crate::query::person::PersonQuery;
 use crate::query::plan::Plan;
@@ -27,46 +27,8 @@ use crate::query::suppress::suppress;
 use crate::query::{QueryAnswer, QueryError, QueryRequest};
 use crate::signed_note::VerifierKey;
 
-/// `[federation]` settings of a gateway.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FederationConfig {
-    /// mTLS listener for peers, e.g. `127.0.0.1:9443`.
-    pub listen: String,
-    /// PKI directory (layout of `pes_certs::GatewayPaths`).
-    pub pki_dir: PathBuf,
-    /// Signed trust list.
-    pub trust_list: PathBuf,
-    /// National root verifier key (`name+keyid+key`).
-    pub root_key: String,
-    /// Per-peer deadline in milliseconds.
-    #[serde(default = "default_deadline_ms")]
-    pub deadline_ms: u64,
-    /// Seconds between reloads of the trust list and the CRL.
-    #[serde(default = "default_reload_secs")]
-    pub reload_secs: u64,
-    /// Federation state kept across restarts (the last accepted trust-list version). A config
-    /// file loaded by `pesgw serve` defaults it to `<data_dir>/federation`; `None` keeps no state.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub state_dir: Option<PathBuf>,
-    /// This gateway's witness cosigning key (signed-note private key text of type 0x04, from
-    /// `pesgw audit keygen --witness`). With it the gateway cosigns the checkpoints members
-    /// submit; its verifier key goes in the trust list's `witnesses` with `member` set to this
-    /// region. Needs `state_dir` (the witness state lives in `<state_dir>/witness`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub witness_key: Option<PathBuf>,
-}
-
 /// File in [`FederationConfig::state_dir`] recording the last accepted trust-list version.
 pub const TRUST_STATE_FILE: &str = "trust-list.accepted";
-
-fn default_deadline_ms() -> u64 {
-    2000
-}
-
-fn default_reload_secs() -> u64 {
-    10
-}
 
 /// Why the federation side could not start. The operator's to fix.
 #[derive(Debug, thiserror::Error)]
