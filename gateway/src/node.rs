@@ -91,7 +91,7 @@ impl Node {
         std::fs::create_dir_all(&data).map_err(StartError::Thread)?;
         let store = Store::open(&data.join("store"), &config.store)?;
         let applied = store.applied_offset()?;
-        let rollups = store.rebuild_rollups()?;
+        let rollups = crate::query::rollup::Rollups::rebuild(&store)?;
         let state = Arc::new(ApplyState::new(rollups, applied));
         {
             let mut b = state.batches.lock().unwrap_or_else(|p| p.into_inner());

@@ -14,10 +14,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use crate::ingest::batch::Entry;
 use crate::ingest::journal::{self, Appended, Durable, SegmentReader};
 use crate::query::rollup::Rollups;
 use crate::store::dead_letter::{DeadLetter, DeadLetterError};
+use crate::store::entry::Entry;
 use crate::store::facts::Facts;
 use crate::store::{ApplyMode, ApplyOutcome, BatchSummary, Store, StoreError};
 
@@ -575,7 +575,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let key = DataKey::from_bytes(&[9; 32]).unwrap();
         let store = Store::open(&dir.path().join("store"), &Default::default()).unwrap();
-        let state = ApplyState::new(store.rebuild_rollups().unwrap(), 0);
+        let state = ApplyState::new(crate::query::rollup::Rollups::rebuild(&store).unwrap(), 0);
         let dead = dir.path().join("dead-letters");
         let first = Durable {
             end_offset: 100,
@@ -627,7 +627,7 @@ mod tests {
     fn a_malformed_entry_is_set_aside_and_the_offset_moves_past_it() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("store"), &Default::default()).unwrap();
-        let state = ApplyState::new(store.rebuild_rollups().unwrap(), 0);
+        let state = ApplyState::new(crate::query::rollup::Rollups::rebuild(&store).unwrap(), 0);
         let dead = dir.path().join("dead-letters");
         let bad = Durable {
             end_offset: 50,

@@ -11,9 +11,9 @@ use pes_schemas::{Record, RecordBody};
 use rustc_hash::{FxHashMap, FxHasher};
 use serde::{Deserialize, Serialize};
 
-use crate::ingest::batch::EntryBuilder;
 use crate::ingest::IngestError;
 use crate::keys::DataKey;
+use crate::store::entry::EntryBuilder;
 use crate::store::facts::key_group_mask;
 use crate::store::value::{encode_key, encode_value, SharedEnvelope};
 

@@ -2,13 +2,11 @@
 //!
 //! - [`budget`]: the memory every push in flight may hold, together.
 //! - [`journal`]: the durability point (CRC32C frames, fdatasync group commit).
-//! - [`batch`]: the journal entry of one pushed batch.
 //! - [`apply`]: applies durable entries to sled behind the acknowledgement.
 //! - [`decode`]: turns a pushed body into a journal entry, quarantining rows that fail.
 //! - [`idempotency`]: `Idempotency-Key` bindings (same key and body: the original answer).
 
 pub mod apply;
-pub mod batch;
 pub mod budget;
 pub mod decode;
 pub mod idempotency;

@@ -21,6 +21,7 @@
 //! a record that now names someone else is harmless: readers check each record's person_key.
 
 pub mod dead_letter;
+pub mod entry;
 pub mod facts;
 pub mod key_filter;
 pub mod value;
@@ -30,8 +31,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::config::StoreTuning;
-use crate::ingest::batch::Entry;
-use crate::query::rollup::Rollups;
+use entry::Entry;
 use facts::Facts;
 
 const APPLIED_KEY: &[u8] = b"\xF0applied";
@@ -121,7 +121,7 @@ pub struct Store {
     db: sled::Db,
     /// Entries with at least this many records are written by [`WRITERS`] threads.
     parallel_min: usize,
-    /// Stored record keys, once the start-up scan ([`Store::rebuild_rollups`]) has filled it.
+    /// Stored record keys, once the start-up scan ([`Store::for_each_fact`]) has filled it.
     keys: std::sync::Arc<std::sync::OnceLock<key_filter::KeyFilter>>,
     /// Held while an entry is applied: the applier and an admin's dead-letter retry must not
     /// interleave their read-compare-write of the same record keys.
@@ -469,23 +469,23 @@ impl Store {
             .map(|r| r.map(|(_, v)| v).map_err(StoreError::from))
     }
 
-    /// Rebuilds rollups from every stored record, and fills the key filter that lets later
-    /// writes of new records skip reading them. Call it before any record is written (start-up):
-    /// a write racing the scan could be missed by the filter.
-    pub fn rebuild_rollups(&self) -> Result<Rollups, StoreError> {
-        let mut r = Rollups::new();
+    /// Calls `each` with the facts of every stored record (a full scan). The first scan also fills
+    /// the filter of stored keys, so that writes after it can skip reading certainly new records:
+    /// call it before any record is written (start-up), as a write racing the scan could be
+    /// missed by the filter.
+    pub fn for_each_fact(&self, mut each: impl FnMut(&Facts)) -> Result<(), StoreError> {
         let filter = key_filter::KeyFilter::default();
         for t in pes_schemas::RecordType::ALL {
             for kv in self.db.scan_prefix([facts::rtype_byte(t)]) {
                 let (k, v) = kv?;
                 let f: Facts = value::value_facts(&v).ok_or(StoreError::Malformed)?;
-                r.apply(&f, 1);
+                each(&f);
                 filter.insert(&k);
             }
         }
-        // A second rebuild keeps the first filter: it has seen every key written since.
+        // A second scan keeps the first filter: it has seen every key written since.
         let _ = self.keys.set(filter);
-        Ok(r)
+        Ok(())
     }
 
     /// Summaries of every applied batch, by batch id.
