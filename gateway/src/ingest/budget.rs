@@ -111,14 +111,14 @@ mod tests {
     async fn reservations_add_up_and_release_on_drop() {
         let budget = IngestBudget::new(30 * 1024 * 1024);
         let mut a = budget.reservation();
-        a.grow_to(4 * 1024 * 1024).await.unwrap();
-        assert_eq!(a.bytes(), 4 * 1024 * 1024 * INGEST_MEMORY_FACTOR);
+        a.grow_to(6 * 1024 * 1024).await.unwrap();
+        assert_eq!(a.bytes(), 6 * 1024 * 1024 * INGEST_MEMORY_FACTOR);
         let mut b = budget.reservation();
         // 18 MiB of 30 are held by `a`: 5 MiB of body (15 MiB) does not fit.
         assert!(b.grow_to(5 * 1024 * 1024).await.is_err());
         // Growing again to a smaller size takes nothing more.
         a.grow_to(1024).await.unwrap();
-        assert_eq!(a.bytes(), 4 * 1024 * 1024 * INGEST_MEMORY_FACTOR);
+        assert_eq!(a.bytes(), 6 * 1024 * 1024 * INGEST_MEMORY_FACTOR);
         drop(a);
         b.grow_to(5 * 1024 * 1024).await.unwrap();
         assert_eq!(budget.available_bytes(), 15 * 1024 * 1024);
