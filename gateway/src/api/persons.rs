@@ -18,10 +18,9 @@ use crate::audit::event::{Action, Actor, AuditEvent, Outcome};
 use crate::auth::Role;
 use crate::federation::fanout::RegionStatus;
 use crate::federation::node::Federation;
-use crate::federation::trust::CallerPolicy;
 use crate::node::Node;
 use crate::problem::Problem;
-use crate::query::person::{self, PersonFields, PersonQuery};
+use crate::query::person::{self, Grants, PersonFields, PersonQuery};
 
 /// Body of `POST /v1/persons/lookup`: exactly one of `id_number` and `person_key`.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -188,7 +187,7 @@ pub async fn lookup(
 pub async fn answer_locally(
     node: &web::Data<Node>,
     q: &PersonQuery,
-    policy: Option<CallerPolicy>,
+    policy: Option<Grants>,
     checked: bool,
 ) -> PersonRegion {
     let started = Instant::now();

@@ -20,6 +20,7 @@ use crate::api::persons::{answer_locally, finish, PersonLookupAnswer, PersonRegi
 use crate::audit::event::{Action, Actor, AuditEvent, Outcome, PeerReceipt};
 use crate::audit::witness::Witness;
 use crate::config::FederationConfig;
+use crate::federation::trust::CallerPolicy;
 use crate::node::Node;
 use crate::query::person::PersonQuery;
 use crate::query::plan::Plan;
@@ -269,8 +270,8 @@ impl Federation {
             if !regions.contains(&self.region) {
                 return None;
             }
-            let policy = trust.policy_for(&self.region).cloned();
-            Some(answer_locally(node, q, policy, false).await)
+            let grants = trust.policy_for(&self.region).map(CallerPolicy::grants);
+            Some(answer_locally(node, q, grants, false).await)
         };
         let (outcomes, local) = tokio::join!(fan, local);
         let mut answers: Vec<PersonRegion> = local.into_iter().collect();
