@@ -49,3 +49,62 @@ fn token_not_yet_valid_is_refused_and_audited() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
 }
+
+#[test]
+fn wrong_methods_on_known_paths_get_405_with_allow_and_unknown_paths_404() {
+    let g = Gateway::start();
+    let analyst = g.token(Role::Analyst, &[], &[]);
+    let trace = reqwest::Method::from_bytes(b"TRACE").unwrap();
+    for (method, path, allow) in [
+        (trace.clone(), "/v1/query", "POST"),
+        (reqwest::Method::PUT, "/v1/query", "POST"),
+        (trace.clone(), "/v1/ingest/gd-hr", "POST"),
+        (reqwest::Method::DELETE, "/v1/ingest/gd-hr", "POST"),
+        (reqwest::Method::PUT, "/v1/records/440000:gd-hr:1", "GET"),
+        (reqwest::Method::DELETE, "/v1/records/440000:gd-hr:1", "GET"),
+        (trace.clone(), "/v1/audit/checkpoint", "GET"),
+        (reqwest::Method::DELETE, "/v1/audit/entries", "GET"),
+        (
+            reqwest::Method::PUT,
+            "/v1/audit/witness/add-checkpoint",
+            "POST",
+        ),
+        (trace.clone(), "/healthz", "GET"),
+        (reqwest::Method::DELETE, "/metrics", "GET"),
+        (reqwest::Method::PUT, "/ui/merkle.js", "GET"),
+    ] {
+        let r = g
+            .http
+            .request(method.clone(), format!("{}{path}", g.base))
+            .bearer_auth(&analyst)
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 405, "{method} {path}");
+        let allowed = r.headers()["allow"].to_str().unwrap().to_string();
+        assert!(
+            allowed.split(',').any(|m| m.trim() == allow),
+            "{method} {path}: Allow: {allowed}"
+        );
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+        assert!(r.headers().contains_key("x-request-id"));
+        let p: Value = r.json().unwrap();
+        assert_eq!(p["type"], "https://pes.example/problems/method-not-allowed");
+        assert_eq!(p["status"], 405);
+        assert!(p["request_id"].is_string(), "{p}");
+    }
+    for (method, path) in [
+        (trace, "/v1/nothing-here"),
+        (reqwest::Method::GET, "/v1/audit/nothing-here"),
+        (reqwest::Method::DELETE, "/v1/ingest"),
+    ] {
+        let r = g
+            .http
+            .request(method.clone(), format!("{}{path}", g.base))
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 404, "{method} {path}");
+        assert!(r.headers().get("allow").is_none());
+        let p: Value = r.json().unwrap();
+        assert_eq!(p["type"], "https://pes.example/problems/not-found");
+    }
+}

@@ -4,12 +4,14 @@
 //! - [`query`]: `POST /v1/query`, `GET /v1/reports/supply-demand`.
 //! - [`records`]: `GET /v1/records/{record_id}`, `GET /v1/quarantine`.
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
+//! - [`middleware`]: what runs around every handler (405 as a problem).
 //!
 //! Every handler authenticates through [`authenticate`], which audits refusals, and every answer
 //! that is an error is a [`Problem`].
 
 pub mod federated;
 pub mod ingest;
+pub mod middleware;
 pub mod ops;
 pub mod persons;
 pub mod query;
@@ -191,6 +193,8 @@ where
             .app_data(web::PathConfig::default().error_handler(|err, _| {
                 Problem::bad_request("bad-path", short(&err.to_string())).into()
             }))
+            // The last `wrap` runs first: request ids are set before anything else runs.
+            .wrap(from_fn(middleware::method_not_allowed))
             .wrap(from_fn(request_ids))
             .configure(crate::web::configure)
             .configure(configure)
