@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
 
+use crate::audit::aggregate::RefusalAggregator;
 use crate::audit::{AuditError, AuditLog, LogOptions};
 use crate::auth::Verifier;
 use crate::config::GatewayConfig;
@@ -69,6 +70,8 @@ pub struct Node {
     pub in_flight: std::sync::Mutex<HashMap<String, u32>>,
     /// `Idempotency-Key` bindings of recent pushes.
     pub idempotency: crate::ingest::idempotency::IdempotencyKeys,
+    /// Anonymous refusals, counted per client and interval before they reach the audit log.
+    pub refusals: Arc<RefusalAggregator>,
 }
 
 impl Node {
@@ -127,7 +130,12 @@ impl Node {
             signer,
             LogOptions::default(),
         )?);
+        let refusals = Arc::new(RefusalAggregator::new(
+            std::time::Duration::from_secs(config.audit.anonymous_refusal_interval_secs),
+            config.audit.anonymous_refusal_max_clients,
+        ));
         Ok(Node {
+            refusals,
             config,
             store,
             journal,

@@ -108,3 +108,71 @@ fn wrong_methods_on_known_paths_get_405_with_allow_and_unknown_paths_404() {
         assert_eq!(p["type"], "https://pes.example/problems/not-found");
     }
 }
+
+#[test]
+fn anonymous_refusals_are_aggregated_per_client_and_interval() {
+    let g = Gateway::start_with(|c| c.audit.anonymous_refusal_interval_secs = 2);
+    let before = g.audit_events(0).len();
+    // No token, a malformed one, a forged signature (this issuer's key id, another key), an
+    // expired one: all anonymous.
+    let kid = jsonwebtoken::decode_header(&g.pusher())
+        .unwrap()
+        .kid
+        .unwrap();
+    let other_key = pes_gateway::keys::generate_ed25519().unwrap();
+    let analyst_claims = claims_for("intruder", Role::Analyst, REGION, vec![], vec![], 600);
+    let forged = pes_gateway::auth::issue(&other_key, &kid, &analyst_claims).unwrap();
+    let mut expired_claims = analyst_claims.clone();
+    expired_claims.exp = now_secs() - 3600;
+    let expired = g.sign(&expired_claims);
+    let url = format!("{}/v1/reports/supply-demand", g.base);
+    for i in 0..200 {
+        let rq = g.http.get(&url);
+        let rq = match i % 4 {
+            0 => rq,
+            1 => rq.bearer_auth("not-a-token"),
+            2 => rq.bearer_auth(&forged),
+            _ => rq.bearer_auth(&expired),
+        };
+        assert_eq!(rq.send().unwrap().status().as_u16(), 401, "request {i}");
+    }
+    // Refusals of tokens of this issuer stay one entry each.
+    let pusher = g.pusher();
+    for _ in 0..3 {
+        let r = g.http.get(&url).bearer_auth(&pusher).send().unwrap();
+        assert_eq!(r.status().as_u16(), 403);
+    }
+
+    let mut anonymous = Vec::new();
+    let mut forbidden = 0;
+    for _ in 0..200 {
+        let events = g.audit_events(before);
+        let denied = denials(&events, before);
+        anonymous = denied
+            .iter()
+            .filter(|e| e["actor"]["sub"] == "anonymous" && e["reason"] == "unauthorized")
+            .map(|e| (*e).clone())
+            .collect();
+        forbidden = denied.iter().filter(|e| e["reason"] == "forbidden").count();
+        let counted: u64 = anonymous
+            .iter()
+            .map(|e| e["counts"]["count"].as_u64().unwrap())
+            .sum();
+        if counted == 200 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let counted: u64 = anonymous
+        .iter()
+        .map(|e| e["counts"]["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(counted, 200, "{anonymous:?}");
+    assert!(
+        anonymous.len() <= 6,
+        "{} entries for 200 refusals: {anonymous:?}",
+        anonymous.len()
+    );
+    assert!(anonymous.iter().all(|e| e["client"] == "127.0.0.1"));
+    assert_eq!(forbidden, 3);
+}

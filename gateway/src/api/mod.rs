@@ -142,7 +142,10 @@ fn audit_access(node: Arc<Node>) -> crate::audit::api::AccessHook {
 /// Runs the HTTP server until it stops.
 pub async fn serve(node: Arc<Node>) -> std::io::Result<()> {
     let addr = node.config.listen_addr().map_err(std::io::Error::other)?;
-    start(node, addr, None, |_| {})?.await
+    let stopped = start(node.clone(), addr, None, |_| {})?.await;
+    // Refusals counted in the last interval are written before the process ends.
+    node.refusals.flush(&node.audit).await;
+    stopped
 }
 
 /// Runs the HTTP server until it stops, with the federation side (fan-out queries, person
@@ -153,12 +156,14 @@ pub async fn serve_federated(
     fed: Option<Arc<crate::federation::node::Federation>>,
 ) -> std::io::Result<()> {
     let addr = node.config.listen_addr().map_err(std::io::Error::other)?;
-    start(node, addr, None, move |cfg| {
+    let stopped = start(node.clone(), addr, None, move |cfg| {
         if let Some(f) = &fed {
             cfg.app_data(web::Data::from(f.clone()));
         }
     })?
-    .await
+    .await;
+    node.refusals.flush(&node.audit).await;
+    stopped
 }
 
 /// Binds the gateway's HTTP server to `addr` and returns it running (await it, or stop it through
@@ -175,6 +180,8 @@ pub fn start<F>(
 where
     F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
 {
+    // Ends each interval of anonymous refusals (needs the runtime the server runs on).
+    actix_web::rt::spawn(node.refusals.clone().run(node.audit.clone()));
     let audit_api = web::Data::new(
         crate::audit::api::AuditApi::new(node.audit.clone(), None)
             .with_access(audit_access(node.clone())),
@@ -349,15 +356,58 @@ pub async fn authenticate(
             // Refused before the body was read: do not reuse the connection.
             let mut p = p;
             p.close = true;
-            Err(refuse(
-                node,
-                req,
-                action,
-                None,
-                p,
-                serde_json::json!({ "auth": e.to_string() }),
-            )
-            .await)
+            let detail = serde_json::json!({ "auth": e.to_string() });
+            if e.is_forbidden() {
+                // A token of this gateway's issuer: its holder is known, one entry each.
+                Err(refuse(node, req, action, None, p, detail).await)
+            } else {
+                Err(refuse_anonymous(node, req, action, UNAUTHORIZED, p, detail).await)
+            }
         }
+    }
+}
+
+/// Problem slug (and aggregation reason) of a request without valid credentials.
+pub const UNAUTHORIZED: &str = "unauthorized";
+
+/// Audits a refusal of a request that carried no valid credentials (no token, a malformed
+/// one, a bad signature) and returns the problem to answer with. Such refusals cost their
+/// sender nothing, so they go through [`Node::refusals`]: per client address and `reason` (the
+/// problem's slug), the first of an interval is written now, later ones are counted into one
+/// entry when the interval ends.
+pub async fn refuse_anonymous(
+    node: &Node,
+    req: &HttpRequest,
+    action: &str,
+    reason: &'static str,
+    mut p: Problem,
+    detail: serde_json::Value,
+) -> Problem {
+    debug_assert_eq!(p.slug(), reason);
+    p.request_id = Some(request_id(req));
+    let mut d = detail;
+    if let Some(obj) = d.as_object_mut() {
+        obj.insert("problem".into(), reason.into());
+    }
+    let ev = event(node, req, action, None, p.status, d);
+    match audit_anonymous(node, req, reason, ev).await {
+        Ok(_) => p,
+        Err(e) => e,
+    }
+}
+
+/// Audits `ev`, an anonymous refusal of `req` for `reason`, through [`Node::refusals`]: the
+/// receipt when it was written now, `None` when it was counted for the end of the interval.
+pub async fn audit_anonymous(
+    node: &Node,
+    req: &HttpRequest,
+    reason: &'static str,
+    ev: AuditEvent,
+) -> Result<Option<AuditReceipt>, Problem> {
+    // The TCP peer, never a forwarded-for header: that one is the client's to choose.
+    let client = req.peer_addr().map(|a| a.ip());
+    match node.refusals.record(client, reason, ev) {
+        None => Ok(None),
+        Some(ev) => audit(node, ev).await.map(Some),
     }
 }
