@@ -41,6 +41,15 @@ pub enum Role {
 }
 
 impl Role {
+    /// Every role.
+    pub const ALL: [Role; 5] = [
+        Role::Pusher,
+        Role::Analyst,
+        Role::Caseworker,
+        Role::Auditor,
+        Role::Admin,
+    ];
+
     /// The snake_case name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -54,15 +63,7 @@ impl Role {
 
     /// Parses the snake_case name.
     pub fn parse(s: &str) -> Option<Role> {
-        [
-            Role::Pusher,
-            Role::Analyst,
-            Role::Caseworker,
-            Role::Auditor,
-            Role::Admin,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == s)
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
     }
 }
 

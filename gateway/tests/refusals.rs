@@ -109,6 +109,173 @@ fn wrong_methods_on_known_paths_get_405_with_allow_and_unknown_paths_404() {
     }
 }
 
+/// `GET` of an audit route with `token`: status, headers and body.
+fn audit_get(
+    g: &Gateway,
+    path: &str,
+    token: Option<&str>,
+) -> (u16, reqwest::header::HeaderMap, String) {
+    let mut rq = g.http.get(format!("{}{path}", g.base));
+    if let Some(t) = token {
+        rq = rq.bearer_auth(t);
+    }
+    let r = rq.send().unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    (status, headers, r.text().unwrap())
+}
+
+fn ndjson_lines(body: &str) -> Vec<&str> {
+    body.lines().filter(|l| !l.is_empty()).collect()
+}
+
+#[test]
+fn every_read_of_the_audit_log_and_every_refusal_on_it_is_audited() {
+    use pes_gateway::audit::{checkpoint, merkle};
+    let g = Gateway::start();
+    let auditor = g.token(Role::Auditor, &[], &[]);
+
+    // Each read adds exactly its own entry; the answer holds the log as it was before it.
+    let (s, h, body) = audit_get(&g, "/v1/audit/entries", Some(&auditor));
+    assert_eq!(s, 200);
+    let n1 = ndjson_lines(&body).len();
+    let first_index: usize = h["x-audit-index"].to_str().unwrap().parse().unwrap();
+    assert_eq!(
+        first_index, n1,
+        "the read's own entry comes right after what it read"
+    );
+    let first_request = h["x-request-id"].to_str().unwrap().to_string();
+
+    // A checkpoint and proofs against it still verify while reads keep extending the log.
+    let (s, _, key) = audit_get(&g, "/v1/audit/key", Some(&auditor));
+    assert_eq!(s, 200);
+    let key = pes_gateway::signed_note::VerifierKey::parse(&key).unwrap();
+    let mut cp = None;
+    let mut checkpoint_reads = 0;
+    for _ in 0..100 {
+        checkpoint_reads += 1;
+        let (s, _, text) = audit_get(&g, "/v1/audit/checkpoint", Some(&auditor));
+        assert_eq!(s, 200);
+        let c = checkpoint::verify_checkpoint(&text, &key, &[])
+            .unwrap()
+            .checkpoint;
+        if c.size > n1 as u64 {
+            cp = Some(c);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let cp = cp.expect("a checkpoint covering the first read");
+    let (s, _, body) = audit_get(
+        &g,
+        &format!("/v1/audit/entries?from=0&to={}", cp.size),
+        Some(&auditor),
+    );
+    assert_eq!(s, 200);
+    let lines = ndjson_lines(&body);
+    assert_eq!(lines.len() as u64, cp.size);
+    let mut tree = merkle::CompactRange::new();
+    for l in &lines {
+        tree.push(merkle::leaf_hash(l.as_bytes()), |_| {});
+    }
+    assert_eq!(tree.root(), cp.root, "entries agree with the checkpoint");
+    let (s, _, proof) = audit_get(
+        &g,
+        &format!(
+            "/v1/audit/proof/inclusion?index={first_index}&size={}",
+            cp.size
+        ),
+        Some(&auditor),
+    );
+    assert_eq!(s, 200, "{proof}");
+    let proof: Value = serde_json::from_str(&proof).unwrap();
+    let hashes: Vec<merkle::Hash> = proof["proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD
+                .decode(h.as_str().unwrap())
+                .unwrap()
+                .try_into()
+                .unwrap()
+        })
+        .collect();
+    merkle::verify_inclusion(
+        first_index as u64,
+        cp.size,
+        &merkle::leaf_hash(lines[first_index].as_bytes()),
+        &hashes,
+        &cp.root,
+    )
+    .unwrap();
+    let first: Value = serde_json::from_str(lines[first_index]).unwrap();
+    assert_eq!(first["action"], "audit_read");
+    assert_eq!(first["outcome"], "ok");
+    assert_eq!(first["actor"]["sub"], "auditor-test");
+    assert_eq!(first["actor"]["role"], "auditor");
+    assert_eq!(first["request_id"], first_request.as_str());
+
+    // Refusals: a role that may not read, no token, a method the route does not take.
+    let analyst = g.token(Role::Analyst, &[], &[]);
+    let (s, ..) = audit_get(&g, "/v1/audit/entries", Some(&analyst));
+    assert_eq!(s, 403);
+    let (s, ..) = audit_get(&g, "/v1/audit/checkpoint", None);
+    assert_eq!(s, 401);
+    let r = g
+        .http
+        .delete(format!("{}/v1/audit/entries", g.base))
+        .bearer_auth(&auditor)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 405);
+
+    let (s, h, body) = audit_get(&g, "/v1/audit/entries", Some(&auditor));
+    assert_eq!(s, 200);
+    let all: Vec<Value> = ndjson_lines(&body)
+        .into_iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let last_index: usize = h["x-audit-index"].to_str().unwrap().parse().unwrap();
+    assert_eq!(last_index, all.len());
+    // Since the first read: one entry per request and nothing else. The first read, the key,
+    // the checkpoints, the entries and the proof read, then the three refusals.
+    let reads = auditor_reads_from(&all, first_index);
+    assert_eq!(reads, 4 + checkpoint_reads);
+    assert_eq!(
+        all.len() - first_index,
+        reads + 3,
+        "{:?}",
+        &all[first_index..]
+    );
+    let tail = &all[all.len() - 3..];
+    assert_eq!(tail[0]["action"], "access_denied");
+    assert_eq!(tail[0]["reason"], "forbidden");
+    assert_eq!(tail[0]["actor"]["sub"], "analyst-test");
+    assert_eq!(tail[1]["action"], "access_denied");
+    assert_eq!(tail[1]["reason"], "unauthorized");
+    assert_eq!(tail[1]["actor"]["sub"], "anonymous");
+    assert_eq!(tail[1]["client"], "127.0.0.1");
+    assert_eq!(tail[1]["counts"]["count"], 1);
+    assert_eq!(tail[2]["action"], "audit_read");
+    assert_eq!(tail[2]["outcome"], "invalid");
+    assert_eq!(tail[2]["reason"], "method-not-allowed");
+    assert_eq!(tail[2]["actor"]["sub"], "auditor-test");
+}
+
+/// Entries from `from` on that are successful reads of the log by the auditor.
+fn auditor_reads_from(all: &[Value], from: usize) -> usize {
+    all[from..]
+        .iter()
+        .filter(|e| {
+            e["action"] == "audit_read"
+                && e["outcome"] == "ok"
+                && e["actor"]["sub"] == "auditor-test"
+        })
+        .count()
+}
+
 #[test]
 fn anonymous_refusals_are_aggregated_per_client_and_interval() {
     let g = Gateway::start_with(|c| c.audit.anonymous_refusal_interval_secs = 2);

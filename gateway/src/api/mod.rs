@@ -4,7 +4,8 @@
 //! - [`query`]: `POST /v1/query`, `GET /v1/reports/supply-demand`.
 //! - [`records`]: `GET /v1/records/{record_id}`, `GET /v1/quarantine`.
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
-//! - [`middleware`]: what runs around every handler (405 as a problem).
+//! - [`middleware`]: what runs around every handler: 405 as a problem, every request to
+//!   `/v1/audit/*` audited.
 //!
 //! Every handler authenticates through [`authenticate`], which audits refusals, and every answer
 //! that is an error is a [`Problem`].
@@ -201,6 +202,7 @@ where
                 Problem::bad_request("bad-path", short(&err.to_string())).into()
             }))
             // The last `wrap` runs first: request ids are set before anything else runs.
+            .wrap(from_fn(middleware::audit_log_access))
             .wrap(from_fn(middleware::method_not_allowed))
             .wrap(from_fn(request_ids))
             .configure(crate::web::configure)
@@ -232,6 +234,8 @@ fn action_of(name: &str) -> Action {
         "record.read" | "person.lookup" => Action::PersonLookup,
         "quarantine.list" => Action::QuarantineList,
         "quarantine.retry" => Action::QuarantineResubmit,
+        "audit.read" => Action::AuditRead,
+        "audit.witness" => Action::WitnessCosign,
         _ => Action::Admin,
     }
 }
