@@ -343,3 +343,88 @@ fn anonymous_refusals_are_aggregated_per_client_and_interval() {
     assert!(anonymous.iter().all(|e| e["client"] == "127.0.0.1"));
     assert_eq!(forbidden, 3);
 }
+
+#[test]
+fn content_coded_bodies_are_refused_with_415_before_they_are_read_and_audited() {
+    let g = Gateway::start_with(|c| c.k = 1);
+    let before = g.audit_events(0).len();
+    let pusher = g.pusher();
+    let body = pes_gateway::native_sample::ndjson(0..5, REGION, common::SOURCE, 1);
+    let push = |encoding: &str, token: Option<&str>| {
+        let mut rq = g
+            .http
+            .post(format!(
+                "{}/v1/ingest/{}?wait=applied",
+                g.base,
+                common::SOURCE
+            ))
+            .header("content-type", "application/x-ndjson")
+            .header("content-encoding", encoding)
+            .body(body.clone());
+        if let Some(t) = token {
+            rq = rq.bearer_auth(t);
+        }
+        rq.send().unwrap()
+    };
+    for encoding in [
+        "gzip",
+        "deflate",
+        "br",
+        "zstd",
+        "gzip, identity",
+        "x-custom",
+    ] {
+        let r = push(encoding, Some(&pusher));
+        assert_eq!(r.status().as_u16(), 415, "{encoding}");
+        assert_eq!(r.headers()["accept-encoding"], "identity");
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+        let p: Value = r.json().unwrap();
+        assert_eq!(
+            p["type"], "https://pes.example/problems/unsupported-content-encoding",
+            "{encoding}"
+        );
+    }
+    // Nothing was taken.
+    assert_eq!(g.total("person"), 0);
+    // Other routes take the same check, whoever asks.
+    let r = g
+        .http
+        .post(format!("{}/v1/query", g.base))
+        .bearer_auth(g.token(Role::Analyst, &[], &[]))
+        .header("content-encoding", "gzip")
+        .json(&serde_json::json!({ "dataset": "person" }))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 415);
+    assert_eq!(push("gzip", None).status().as_u16(), 415);
+
+    // Each refusal is audited: the pusher's one by one, the anonymous one aggregated.
+    let events = g.audit_events(before + 8);
+    let refused: Vec<&Value> = events[before..]
+        .iter()
+        .filter(|e| e["reason"] == "unsupported-content-encoding")
+        .collect();
+    assert_eq!(refused.len(), 8, "{refused:?}");
+    assert!(refused[..6]
+        .iter()
+        .all(|e| e["actor"]["sub"] == "pusher-test"
+            && e["action"] == "ingest_push"
+            && e["outcome"] == "invalid"));
+    assert_eq!(refused[6]["action"], "query_aggregate");
+    assert_eq!(refused[7]["actor"]["sub"], "anonymous");
+    assert_eq!(refused[7]["client"], "127.0.0.1");
+    assert_eq!(refused[7]["counts"]["count"], 1);
+
+    // `identity`, in any case, is no coding at all.
+    let rows = body
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .count();
+    for (encoding, accepted) in [("identity", rows), ("IDENTITY", 0)] {
+        let r = push(encoding, Some(&pusher));
+        assert_eq!(r.status().as_u16(), 200, "{encoding}");
+        let v: Value = r.json().unwrap();
+        assert_eq!(v["accepted"], accepted, "{v}");
+    }
+    assert!(g.total("person") > 0);
+}

@@ -3,6 +3,8 @@
 //! - [`method_not_allowed`]: a known path asked with another method gets 405 with `Allow` and a
 //!   problem body (actix's own 405 has an empty body).
 //! - [`audit_log_access`]: every request to `/v1/audit/*`, read or refusal, is audited.
+//! - [`unsupported_content_encoding`]: a content-coded request body is refused (415) before
+//!   anything reads it.
 
 use std::collections::HashMap;
 
@@ -13,7 +15,7 @@ use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, ResponseError as _};
 
-use crate::api::{audit, audit_anonymous, event, request_id};
+use crate::api::{audit, audit_anonymous, event, refuse, refuse_anonymous, request_id};
 use crate::auth::{Role, Verifier};
 use crate::node::Node;
 use crate::problem::Problem;
@@ -205,4 +207,95 @@ fn known_reason(slug: &str) -> &'static str {
         "witness-disabled",
     ];
     KNOWN.into_iter().find(|k| *k == slug).unwrap_or("refused")
+}
+
+/// Problem slug (and aggregation reason) of a content-coded request.
+pub const UNSUPPORTED_CONTENT_ENCODING: &str = "unsupported-content-encoding";
+
+/// The first content coding of `headers` other than `identity`, as sent (bounded), if any.
+fn content_coding(headers: &header::HeaderMap) -> Option<String> {
+    for value in headers.get_all(header::CONTENT_ENCODING) {
+        let Ok(text) = value.to_str() else {
+            return Some("(not visible ASCII)".into());
+        };
+        let coding = text
+            .split(',')
+            .map(str::trim)
+            .find(|c| !c.is_empty() && !c.eq_ignore_ascii_case("identity"));
+        if let Some(c) = coding {
+            return Some(c.chars().take(32).collect());
+        }
+    }
+    None
+}
+
+/// The audit action of a request, from its path (the handler has not run yet).
+fn action_of_path(path: &str) -> &'static str {
+    let routes: [(&str, &'static str); 9] = [
+        ("/v1/ingest/", "ingest"),
+        ("/v1/query", "query"),
+        ("/v1/reports/supply-demand", "report.supply_demand"),
+        ("/v1/persons/lookup", "person.lookup"),
+        ("/v1/records/", "record.read"),
+        ("/v1/quarantine/", "quarantine.retry"),
+        ("/v1/quarantine", "quarantine.list"),
+        ("/v1/audit/witness/", "audit.witness"),
+        ("/v1/audit", "audit.read"),
+    ];
+    routes
+        .into_iter()
+        .find(|(prefix, _)| path.starts_with(prefix))
+        .map_or("request", |(_, action)| action)
+}
+
+/// Refuses a request with a `Content-Encoding` other than `identity`: 415
+/// `unsupported-content-encoding` with `Accept-Encoding: identity` (RFC 9110 section 15.5.16),
+/// audited, before any handler or extractor runs.
+///
+/// The gateway takes no content-coded body. actix's `compress-gzip` feature would have the
+/// JSON and bytes extractors inflate gzip and deflate bodies on the fly, while a push reads
+/// its body raw (its batch id is the hash of the bytes sent) and answered `body-encoding`:
+/// refusing here, before the body is read, gives one clear answer everywhere and no
+/// decompression of untrusted input.
+pub async fn unsupported_content_encoding(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let (Some(coding), Some(node)) = (
+        content_coding(req.headers()),
+        req.app_data::<web::Data<Node>>().cloned(),
+    ) else {
+        return Ok(next.call(req).await?.map_into_left_body());
+    };
+    let mut p = Problem::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        UNSUPPORTED_CONTENT_ENCODING,
+        "Unsupported content encoding",
+        format!("Content-Encoding `{coding}` is not supported: send the body as it is (identity)"),
+    );
+    // The body is left unread: never reuse this connection.
+    p.close = true;
+    let action = action_of_path(req.path());
+    let header = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok());
+    let who = Verifier::bearer(header).and_then(|t| node.verifier.verify(t, &Role::ALL));
+    let detail = serde_json::json!({});
+    let http = req.request();
+    let p = match who {
+        Ok(a) => refuse(&node, http, action, Some(&a), p, detail).await,
+        Err(e) if e.is_forbidden() => refuse(&node, http, action, None, p, detail).await,
+        Err(_) => {
+            refuse_anonymous(&node, http, action, UNSUPPORTED_CONTENT_ENCODING, p, detail).await
+        }
+    };
+    let mut answer = p.error_response();
+    if p.status == StatusCode::UNSUPPORTED_MEDIA_TYPE.as_u16() {
+        answer.headers_mut().insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("identity"),
+        );
+    }
+    Ok(req.into_response(answer).map_into_right_body())
 }

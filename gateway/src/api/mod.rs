@@ -4,8 +4,8 @@
 //! - [`query`]: `POST /v1/query`, `GET /v1/reports/supply-demand`.
 //! - [`records`]: `GET /v1/records/{record_id}`, `GET /v1/quarantine`.
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
-//! - [`middleware`]: what runs around every handler: 405 as a problem, every request to
-//!   `/v1/audit/*` audited.
+//! - [`middleware`]: what runs around every handler: content-coded bodies refused (415), 405 as
+//!   a problem, every request to `/v1/audit/*` audited.
 //!
 //! Every handler authenticates through [`authenticate`], which audits refusals, and every answer
 //! that is an error is a [`Problem`].
@@ -204,6 +204,7 @@ where
             // The last `wrap` runs first: request ids are set before anything else runs.
             .wrap(from_fn(middleware::audit_log_access))
             .wrap(from_fn(middleware::method_not_allowed))
+            .wrap(from_fn(middleware::unsupported_content_encoding))
             .wrap(from_fn(request_ids))
             .configure(crate::web::configure)
             .configure(configure)
