@@ -428,3 +428,30 @@ fn content_coded_bodies_are_refused_with_415_before_they_are_read_and_audited() 
     }
     assert!(g.total("person") > 0);
 }
+
+#[test]
+fn pushed_ids_with_bidi_controls_are_quarantined_with_their_code() {
+    let g = Gateway::start();
+    let body = pes_gateway::native_sample::ndjson(0..2, REGION, common::SOURCE, 1);
+    let text = String::from_utf8(body).unwrap();
+    let mut lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // "…<RLO>…": displayed reversed after the override, so it would read as another id.
+    let spoofed = format!(
+        "{}\u{202E}1-",
+        lines[0]["source_record_id"].as_str().unwrap()
+    );
+    lines[0]["record_id"] = format!("{REGION}:{}:{spoofed}", common::SOURCE).into();
+    lines[0]["source_record_id"] = spoofed.into();
+    let body: Vec<u8> = lines
+        .iter()
+        .flat_map(|l| format!("{l}\n").into_bytes())
+        .collect();
+    let v = g.push(body, true);
+    assert_eq!(v["quarantined"], 1, "{v}");
+    assert_eq!(v["accepted"], lines.len() as u64 - 1, "{v}");
+    assert_eq!(v["row_errors"][0]["code"], "bidi_control", "{v}");
+    assert_eq!(v["row_errors"][0]["field"], "/source_record_id", "{v}");
+}
