@@ -1,5 +1,6 @@
-//! Refusals of hostile requests, against a real `pesgw serve` on 127.0.0.1: each is refused with
-//! a specific problem+json answer, and audited.
+//! Hostile requests against a real `pesgw serve` on 127.0.0.1 (the hostile-load issue): each is
+//! refused with a specific problem+json answer and audited, anonymous refusals aggregated per
+//! client and interval, and every read of the audit log is itself in the log.
 
 mod common;
 
