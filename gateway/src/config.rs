@@ -33,6 +33,9 @@ pub struct GatewayConfig {
     /// Small-cell suppression threshold: cells from fewer than `k` records are suppressed.
     #[serde(default = "default_k")]
     pub k: u64,
+    /// How refusals reach the audit log.
+    #[serde(default)]
+    pub audit: AuditSettings,
     /// Optional federation side: the mTLS listener for peers and the trust list. Without it the
     /// gateway answers for its own region only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -177,6 +180,29 @@ impl Default for StoreTuning {
 
 fn default_k() -> u64 {
     5
+}
+
+/// `[audit]`: how refusals reach the audit log.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSettings {
+    /// Seconds per interval over which anonymous refusals (no token, a malformed one, a bad
+    /// signature) are aggregated: per client address and reason, the first refusal of an
+    /// interval is logged at once and the rest as one entry with their `count` when it ends.
+    /// Default 60.
+    pub anonymous_refusal_interval_secs: u64,
+    /// Most client addresses aggregated in one interval; refusals from further addresses are
+    /// counted under the client `other`. Bounds the aggregator's memory. Default 10,000.
+    pub anonymous_refusal_max_clients: usize,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        AuditSettings {
+            anonymous_refusal_interval_secs: 60,
+            anonymous_refusal_max_clients: 10_000,
+        }
+    }
 }
 
 /// A configuration problem, naming the key and what is wrong (the operator's fault).
@@ -324,6 +350,18 @@ impl GatewayConfig {
         }
         if self.limits.body_read_timeout_secs == 0 {
             return Err(invalid("limits.body_read_timeout_secs", "must be positive"));
+        }
+        if self.audit.anonymous_refusal_interval_secs == 0 {
+            return Err(invalid(
+                "audit.anonymous_refusal_interval_secs",
+                "must be positive",
+            ));
+        }
+        if self.audit.anonymous_refusal_max_clients == 0 {
+            return Err(invalid(
+                "audit.anonymous_refusal_max_clients",
+                "must be positive",
+            ));
         }
         if self.store.cache_capacity_mib == 0 {
             return Err(invalid("store.cache_capacity_mib", "must be positive"));

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
 
+use crate::audit::aggregate::RefusalAggregator;
 use crate::audit::{AuditError, AuditLog, LogOptions};
 use crate::auth::Verifier;
 use crate::config::GatewayConfig;
@@ -73,6 +74,8 @@ pub struct Node {
     pub pushing: std::sync::Mutex<std::collections::HashSet<[u8; 32]>>,
     /// Memory all pushes in flight may hold together (`limits.ingest_memory_bytes`).
     pub ingest_budget: crate::ingest::budget::IngestBudget,
+    /// Anonymous refusals, counted per client and interval before they reach the audit log.
+    pub refusals: Arc<RefusalAggregator>,
 }
 
 impl Node {
@@ -135,7 +138,12 @@ impl Node {
         )?);
         let ingest_budget =
             crate::ingest::budget::IngestBudget::new(config.limits.ingest_memory_bytes);
+        let refusals = Arc::new(RefusalAggregator::new(
+            std::time::Duration::from_secs(config.audit.anonymous_refusal_interval_secs),
+            config.audit.anonymous_refusal_max_clients,
+        ));
         Ok(Node {
+            refusals,
             config,
             store,
             journal,

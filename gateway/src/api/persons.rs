@@ -158,6 +158,10 @@ pub async fn lookup(
     let answer = match fed {
         Some(fed) => {
             let regions = body.regions.unwrap_or_default();
+            if let Err(e) = fed.check_regions(&regions) {
+                let p = crate::api::query::no_member_problem(&e);
+                return Err(refuse(&node, &req, ACTION, Some(&auth), p, detail).await);
+            }
             fed.person_lookup(&node, &q, &regions, &request_id, &actor)
                 .await?
         }

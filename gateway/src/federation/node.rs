@@ -55,6 +55,28 @@ pub enum FederationError {
     NotMember(String),
 }
 
+/// A request named regions, none of which is a member of the federation (the caller's fault).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("none of the regions asked is a member of the federation: {}", shown(.unknown))]
+pub struct NoMemberRegion {
+    /// The regions asked, as given.
+    pub unknown: Vec<String>,
+}
+
+/// The regions of a refusal, bounded: they come from the caller and are echoed back.
+fn shown(regions: &[String]) -> String {
+    const MAX_SHOWN: usize = 10;
+    let mut out: Vec<String> = regions
+        .iter()
+        .take(MAX_SHOWN)
+        .map(|r| r.chars().take(16).collect())
+        .collect();
+    if regions.len() > MAX_SHOWN {
+        out.push(format!("and {} more", regions.len() - MAX_SHOWN));
+    }
+    out.join(", ")
+}
+
 /// The running federation side of one gateway.
 #[derive(Debug)]
 pub struct Federation {
@@ -216,6 +238,23 @@ impl Federation {
             }
         });
         server.await
+    }
+
+    /// Refuses a request whose named regions hold no member of the trust list in force: it
+    /// would fan out to nobody and answer an empty 200. `["all"]` or none names every member.
+    /// A list with at least one member is served; its other regions come back with status
+    /// `error`.
+    pub fn check_regions(&self, asked: &[String]) -> Result<(), NoMemberRegion> {
+        if asked.is_empty() || asked.iter().any(|r| r == "all") {
+            return Ok(());
+        }
+        let trust = self.inbound.trust.current();
+        if asked.iter().any(|r| trust.member(r).is_some()) {
+            return Ok(());
+        }
+        Err(NoMemberRegion {
+            unknown: asked.to_vec(),
+        })
     }
 
     /// Regions named by a request: `["all"]` or none = every member of the trust list.
