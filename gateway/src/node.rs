@@ -79,6 +79,16 @@ pub struct Node {
 }
 
 impl Node {
+    /// What this region's local query answer reads (see [`crate::query::local`]).
+    pub fn local(&self) -> crate::query::local::Local<'_> {
+        crate::query::local::Local {
+            store: &self.store,
+            rollups: &self.state.rollups,
+            region: &self.config.region,
+            as_of: self.state.as_of(),
+        }
+    }
+
     /// Opens everything, replays the journal past the store's applied offset, and starts the
     /// journal writer and the applier.
     pub fn open(config: GatewayConfig) -> Result<Node, StartError> {

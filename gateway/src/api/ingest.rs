@@ -61,12 +61,7 @@ pub struct IngestResponse {
 
 /// Current freshness.
 pub fn as_of(node: &Node) -> AsOf {
-    let s = &node.state;
-    AsOf {
-        applied_offset: s.applied.load(Ordering::Acquire),
-        journal_offset: s.journal_end.load(Ordering::Acquire),
-        lag_batches: s.lag_batches(),
-    }
+    node.state.as_of()
 }
 
 /// Releases a pusher's concurrency slot when dropped.

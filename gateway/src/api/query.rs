@@ -14,13 +14,12 @@ use crate::federation::fanout::{MergedCell, RegionStatus};
 use crate::federation::node::{Federation, NoMemberRegion};
 use crate::node::Node;
 use crate::problem::Problem;
-use crate::query::plan::{Answer, Plan};
-use crate::query::suppress::suppress;
-use crate::query::{AsOf, QueryAnswer, QueryError, QueryRequest};
+use crate::query::plan::Plan;
+use crate::query::{self, AsOf, QueryError, QueryRequest};
 
 fn query_problem(e: &QueryError) -> Problem {
     match e {
-        QueryError::Store(_) => {
+        QueryError::Store(_) | QueryError::ScanFailed => {
             tracing::error!(error = %e, "query scan failed");
             Problem::internal()
         }
@@ -29,22 +28,6 @@ fn query_problem(e: &QueryError) -> Problem {
         QueryError::BadMeasure(_) => Problem::bad_request("bad-measure", e.to_string()),
         QueryError::BadMonth(_) => Problem::bad_request("bad-month", e.to_string()),
     }
-}
-
-/// Runs a plan: rollups inline (microseconds), a scan on the blocking pool.
-pub async fn run_plan(node: &web::Data<Node>, plan: Plan) -> Result<Answer, QueryError> {
-    let region = node.config.region.clone();
-    let fast = {
-        let r = node.state.rollups.read().unwrap_or_else(|p| p.into_inner());
-        plan.from_rollup(&r, &region)
-    };
-    if let Some(a) = fast {
-        return Ok(a);
-    }
-    let n = node.clone();
-    web::block(move || plan.by_scan(&n.store, &region))
-        .await
-        .map_err(|_| QueryError::Store(crate::store::StoreError::Malformed))?
 }
 
 /// Answers an aggregate query from this region's records.
@@ -67,36 +50,19 @@ pub async fn aggregate(
     ));
     let detail =
         serde_json::json!({ "dataset": q.dataset, "query_sha256": digest, "purpose": q.purpose });
-    let plan = match Plan::new(&q, &node.config.region) {
-        Ok(p) => p,
-        Err(e) => {
-            return Err(refuse(&node, &req, "query", Some(&auth), query_problem(&e), detail).await)
-        }
-    };
-    let answer = match run_plan(&node, plan).await {
+    let out = match query::local::answer(node.local(), &q, node.config.k).await {
         Ok(a) => a,
         Err(e) => {
             return Err(refuse(&node, &req, "query", Some(&auth), query_problem(&e), detail).await)
         }
     };
-    let mut cells = answer.cells;
-    suppress(&mut cells, node.config.k);
     let mut d = detail;
-    d["cells"] = cells.len().into();
-    d["answered_from"] = if answer.from_rollup { "rollup" } else { "scan" }.into();
+    d["cells"] = out.cells.len().into();
+    d["answered_from"] = out.answered_from.clone().into();
     let receipt = audit(&node, event(&node, &req, "query", Some(&auth), 200, d)).await?;
     node.metrics
         .query_latency
         .observe(started.elapsed().as_secs_f64());
-    let out = QueryAnswer {
-        dataset: q.dataset,
-        region: node.config.region.clone(),
-        answered_from: if answer.from_rollup { "rollup" } else { "scan" }.into(),
-        sum_measure: answer.sum_measure.map(str::to_string),
-        k: node.config.k,
-        as_of: as_of(&node),
-        cells,
-    };
     Ok(HttpResponse::Ok()
         .insert_header(("x-audit-index", receipt.index.to_string()))
         .json(out))
@@ -276,8 +242,13 @@ pub async fn supply_demand(
         side(mk("vacancy", "open", "sum"))?,
         side(mk("job_seeker_registration", "active", "count"))?,
     );
-    let v = run_plan(&node, pv).await.map_err(|e| query_problem(&e))?;
-    let s = run_plan(&node, ps).await.map_err(|e| query_problem(&e))?;
+    let local = node.local();
+    let v = query::local::run(&local, pv)
+        .await
+        .map_err(|e| query_problem(&e))?;
+    let s = query::local::run(&local, ps)
+        .await
+        .map_err(|e| query_problem(&e))?;
     let k = node.config.k;
     let mut by_occ: BTreeMap<String, (Option<i64>, Option<i64>, i64, i64)> = BTreeMap::new();
     for c in v.cells {

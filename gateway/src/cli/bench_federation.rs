@@ -28,9 +28,7 @@ use pes_gateway::federation::fanout::merge_answers;
 use pes_gateway::federation::node::Federation;
 use pes_gateway::federation::service::FederatedAnswer;
 use pes_gateway::node::Node;
-use pes_gateway::query::plan::Plan;
-use pes_gateway::query::suppress::suppress;
-use pes_gateway::query::{QueryAnswer, QueryRequest};
+use pes_gateway::query::QueryRequest;
 
 use super::demo::{self, PushPlan, NATIONAL, PROVINCES};
 
@@ -431,14 +429,10 @@ async fn plain_query(req: HttpRequest, body: web::Bytes, node: web::Data<Node>) 
     let Ok(q) = serde_json::from_slice::<QueryRequest>(&body) else {
         return HttpResponse::BadRequest().finish();
     };
-    let Ok(plan) = Plan::new(&q, &node.config.region) else {
-        return HttpResponse::BadRequest().finish();
-    };
-    let Ok(answer) = pes_gateway::api::query::run_plan(&node, plan).await else {
+    let Ok(answer) = pes_gateway::query::local::answer(node.local(), &q, node.config.k).await
+    else {
         return HttpResponse::InternalServerError().finish();
     };
-    let mut cells = answer.cells;
-    suppress(&mut cells, node.config.k);
     let ev = pes_gateway::api::event(
         &node,
         &req,
@@ -451,16 +445,5 @@ async fn plain_query(req: HttpRequest, body: web::Bytes, node: web::Data<Node>) 
         Ok(r) => r,
         Err(_) => return HttpResponse::ServiceUnavailable().finish(),
     };
-    HttpResponse::Ok().json(FederatedAnswer {
-        answer: QueryAnswer {
-            dataset: q.dataset,
-            region: node.config.region.clone(),
-            answered_from: if answer.from_rollup { "rollup" } else { "scan" }.into(),
-            sum_measure: answer.sum_measure.map(str::to_string),
-            k: node.config.k,
-            as_of: pes_gateway::api::ingest::as_of(&node),
-            cells,
-        },
-        receipt,
-    })
+    HttpResponse::Ok().json(FederatedAnswer { answer, receipt })
 }

@@ -23,9 +23,7 @@ use crate::config::FederationConfig;
 use crate::federation::trust::CallerPolicy;
 use crate::node::Node;
 use crate::query::person::PersonQuery;
-use crate::query::plan::Plan;
-use crate::query::suppress::suppress;
-use crate::query::{QueryAnswer, QueryError, QueryRequest};
+use crate::query::{QueryError, QueryRequest};
 use crate::signed_note::VerifierKey;
 
 /// File in [`FederationConfig::state_dir`] recording the last accepted trust-list version.
@@ -379,19 +377,7 @@ impl Federation {
                 return Ok(None);
             }
             let started = std::time::Instant::now();
-            let plan = Plan::new(q, &node.config.region)?;
-            let answer = crate::api::query::run_plan(node, plan).await?;
-            let mut cells = answer.cells;
-            suppress(&mut cells, node.config.k);
-            let out = QueryAnswer {
-                dataset: q.dataset.clone(),
-                region: self.region.clone(),
-                answered_from: if answer.from_rollup { "rollup" } else { "scan" }.into(),
-                sum_measure: answer.sum_measure.map(str::to_string),
-                k: node.config.k,
-                as_of: crate::api::ingest::as_of(node),
-                cells,
-            };
+            let out = crate::query::local::answer(node.local(), q, node.config.k).await?;
             Ok::<_, QueryError>(Some((out, started.elapsed())))
         };
         let (outcomes, local) = tokio::join!(fan, local);

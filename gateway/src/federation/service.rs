@@ -22,14 +22,12 @@ use serde::{Deserialize, Serialize};
 use super::inbound::{
     signed_response, unix_now, verify_inbound, FederationRequest, InboundContext,
 };
-use crate::api::{audit, event, query::run_plan, AuditReceipt};
+use crate::api::{audit, event, AuditReceipt};
 use crate::audit::event::{Action, Actor, AuditEvent};
 use crate::federation::trust::CallerPolicy;
 use crate::node::Node;
 use crate::query::person::{self, PersonFields, PersonQuery};
-use crate::query::plan::Plan;
-use crate::query::suppress::suppress;
-use crate::query::{QueryAnswer, QueryRequest};
+use crate::query::{QueryAnswer, QueryError, QueryRequest};
 
 /// Path of the federated aggregate query.
 pub const QUERY_PATH: &str = "/v1/federation/query";
@@ -245,15 +243,13 @@ async fn answer(
     let (status, slug, result) = if !allowed {
         (403, "policy_denied", None)
     } else {
-        match Plan::new(&q, &node.config.region) {
+        match crate::query::local::answer(node.local(), &q, k).await {
+            Ok(a) => (200, "", Some(Ok(a))),
+            Err(e @ (QueryError::Store(_) | QueryError::ScanFailed)) => {
+                tracing::error!(error = %e, "federated query failed");
+                (500, "internal", Some(Err("the gateway failed".to_owned())))
+            }
             Err(e) => (400, "bad-query", Some(Err(e.to_string()))),
-            Ok(plan) => match run_plan(node, plan).await {
-                Err(e) => {
-                    tracing::error!(error = %e, "federated query failed");
-                    (500, "internal", Some(Err("the gateway failed".to_owned())))
-                }
-                Ok(a) => (200, "", Some(Ok(a))),
-            },
         }
     };
     detail["k"] = k.into();
@@ -271,20 +267,7 @@ async fn answer(
             return Err(problem_signed(fed, checked, status, slug, &msg));
         }
     };
-    let mut cells = answer.cells;
-    suppress(&mut cells, k);
-    let out = FederatedAnswer {
-        answer: QueryAnswer {
-            dataset: q.dataset,
-            region: node.config.region.clone(),
-            answered_from: if answer.from_rollup { "rollup" } else { "scan" }.into(),
-            sum_measure: answer.sum_measure.map(str::to_string),
-            k,
-            as_of: crate::api::ingest::as_of(node),
-            cells,
-        },
-        receipt,
-    };
+    let out = FederatedAnswer { answer, receipt };
     let json = serde_json::to_vec(&out).map_err(|_| unavailable())?;
     signed_response(
         &fed.key,

@@ -83,6 +83,15 @@ impl ApplyState {
             .saturating_sub(self.batches_applied.load(Ordering::Acquire))
     }
 
+    /// How current the store is relative to the journal.
+    pub fn as_of(&self) -> crate::query::AsOf {
+        crate::query::AsOf {
+            applied_offset: self.applied.load(Ordering::Acquire),
+            journal_offset: self.journal_end.load(Ordering::Acquire),
+            lag_batches: self.lag_batches(),
+        }
+    }
+
     /// Journal bytes acknowledged but not yet applied.
     pub fn lag_bytes(&self) -> u64 {
         self.journal_end

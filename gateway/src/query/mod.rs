@@ -1,5 +1,6 @@
 //! Local aggregate queries.
 //!
+//! - [`local`]: this region's answer (plan, rollup or scan, suppression), for every caller.
 //! - [`plan`]: parses a request and answers it from a rollup cube when one fits, by scanning the
 //!   record type's key range otherwise.
 //! - [`rollup`]: the in-memory counters adjusted at apply time.
@@ -7,6 +8,7 @@
 //! - [`minimise`]: protected fields leave a region only when the caller's grants name them.
 //! - [`person`]: a person's records in this region, found through the person index, minimised.
 
+pub mod local;
 pub mod minimise;
 pub mod person;
 pub mod plan;
@@ -119,4 +121,7 @@ pub enum QueryError {
     /// The store failed during a scan.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// The thread scanning the store stopped without an answer (a bug).
+    #[error("the scan thread failed")]
+    ScanFailed,
 }
