@@ -26,6 +26,7 @@
 //!
 //! The `pesgw` binary's command-line interface lives in `src/cli/` and is not part of this library.
 
+pub mod access;
 pub mod api;
 pub mod audit;
 pub mod auth;

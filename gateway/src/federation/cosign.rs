@@ -25,7 +25,7 @@ use super::node::Federation;
 use super::outbound::{exchange, PeerCall};
 use super::service::{as_peer, peer_hint, unavailable};
 use super::trust::TrustList;
-use crate::api::{audit, event};
+use crate::access::{audit, event};
 use crate::audit::api::MAX_WITNESS_BODY;
 use crate::audit::event::Action;
 use crate::audit::witness::{self, Witness, WitnessError, WitnessResponse, SIZE_CONTENT_TYPE};

@@ -16,10 +16,10 @@ use super::inbound::InboundContext;
 use super::service::{self, FederatedAnswer, PersonAnswer, PERSON_PATH, QUERY_PATH};
 use super::tls::{self, CallTimeouts, ReloadableClientVerifier, TlsError, TlsFiles};
 use super::trust::{Reloaded, TrustError, TrustStore};
-use crate::api::persons::{answer_locally, finish, PersonLookupAnswer, PersonRegion};
 use crate::audit::event::{Action, Actor, AuditEvent, Outcome, PeerReceipt};
 use crate::audit::witness::Witness;
 use crate::config::FederationConfig;
+use crate::federation::lookup::{answer_locally, finish, PersonLookupAnswer, PersonRegion};
 use crate::federation::trust::CallerPolicy;
 use crate::node::Node;
 use crate::query::person::PersonQuery;
@@ -433,7 +433,7 @@ impl Federation {
         )));
         event.counts.insert("cells".into(), cells.len() as u64);
         event.peer_receipts = peer_receipts(&statuses);
-        let receipt = crate::api::audit(node, event).await.ok();
+        let receipt = crate::access::audit(node, event).await.ok();
         Ok(FederatedQueryAnswer {
             dataset: q.dataset.clone(),
             complete,

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use super::inbound::{
     signed_response, unix_now, verify_inbound, FederationRequest, InboundContext,
 };
-use crate::api::{audit, event, AuditReceipt};
+use crate::access::{audit, event, AuditReceipt};
 use crate::audit::event::{Action, Actor, AuditEvent};
 use crate::federation::trust::CallerPolicy;
 use crate::node::Node;
