@@ -21,6 +21,10 @@ pub struct Metrics {
     pub apply_lag_batches: IntGauge,
     /// Journal bytes acknowledged but not applied.
     pub apply_lag_bytes: IntGauge,
+    /// 1 once a journal write or fsync failed (pushes refused until restart).
+    pub journal_failed: IntGauge,
+    /// 1 while the journal's disk is full (the last append found no space).
+    pub journal_no_space: IntGauge,
 }
 
 fn hist(name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
@@ -76,6 +80,16 @@ impl Metrics {
                 "Journal bytes acknowledged but not yet applied",
             )
             .expect("metric"),
+            journal_failed: IntGauge::new(
+                "pes_journal_failed",
+                "1 once a journal write or fsync failed: pushes are refused until restart",
+            )
+            .expect("metric"),
+            journal_no_space: IntGauge::new(
+                "pes_journal_no_space",
+                "1 while the journal's disk is full (the last append found no space)",
+            )
+            .expect("metric"),
         };
         for c in [&m.ingested_rows, &m.quarantined_rows, &m.refused_pushes] {
             registry.register(Box::new(c.clone())).expect("register");
@@ -83,7 +97,12 @@ impl Metrics {
         for h in [&m.batch_latency, &m.journal_fsync, &m.query_latency] {
             registry.register(Box::new(h.clone())).expect("register");
         }
-        for g in [&m.apply_lag_batches, &m.apply_lag_bytes] {
+        for g in [
+            &m.apply_lag_batches,
+            &m.apply_lag_bytes,
+            &m.journal_failed,
+            &m.journal_no_space,
+        ] {
             registry.register(Box::new(g.clone())).expect("register");
         }
         m

@@ -7,6 +7,7 @@ use utoipa::OpenApi;
 
 use crate::api::ingest::as_of;
 use crate::api::State;
+use crate::ingest::journal::JournalStatus;
 use crate::problem::Problem;
 
 /// Liveness: the process answers.
@@ -14,17 +15,22 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
-/// Readiness: the applier runs and its lag is within bound.
+/// Readiness: the journal takes appends, the applier runs and its lag is within bound. A journal
+/// whose fsync failed stays not ready until restart; a full journal disk is reported
+/// (`journal: no_space`) but leaves the gateway ready for queries.
 pub async fn readyz(node: State) -> HttpResponse {
     let s = &node.state;
     let failed = s.failed.load(Ordering::Acquire) != 0;
+    let journal = node.journal.status();
     let lag = s.lag_batches();
     let bound = node.config.limits.max_apply_lag_batches;
     // Pushes wait once the lag reaches its bound, so a lag at the bound is normal under load;
     // twice the bound means the applier is not keeping up at all.
-    let ready = !failed && lag <= bound * 2;
+    let ready = !failed && journal != JournalStatus::Failed && lag <= bound * 2;
     let body = serde_json::json!({
         "status": if ready { "ready" } else { "not_ready" },
+        "journal": journal.as_str(),
+        "journal_fault_injection": node.journal.fault_injection(),
         "applier_failed": failed,
         "apply_lag_batches": lag,
         "apply_lag_bytes": s.lag_bytes(),
@@ -46,6 +52,13 @@ pub async fn metrics(node: State) -> HttpResponse {
     node.metrics
         .apply_lag_bytes
         .set(node.state.lag_bytes() as i64);
+    let journal = node.journal.status();
+    node.metrics
+        .journal_failed
+        .set(i64::from(journal == JournalStatus::Failed));
+    node.metrics
+        .journal_no_space
+        .set(i64::from(journal == JournalStatus::NoSpace));
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(node.metrics.render())
