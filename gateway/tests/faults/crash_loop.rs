@@ -5,7 +5,7 @@
 //! what was verified before the crashes), and no gateway signed two roots for one tree size.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -300,7 +300,7 @@ pub fn run(kills: usize) {
     assert!(seen.fed_queries.values().sum::<u64>() > 0);
 }
 
-fn audit_verify_url(g: &Proc, state: &PathBuf) -> (bool, String) {
+fn audit_verify_url(g: &Proc, state: &Path) -> (bool, String) {
     let token = g.auditor();
     pesgw(&[
         "audit",
