@@ -703,6 +703,17 @@ mod tests {
         (j, end, rx)
     }
 
+    /// The end offsets of the next `n` notices to the applier, then checks that no other comes.
+    fn announced(rx: &mpsc::Receiver<Appended>, n: usize) -> Vec<u64> {
+        let wait = std::time::Duration::from_secs(10);
+        let ends = (0..n)
+            .map(|_| rx.recv_timeout(wait).unwrap().end_offset)
+            .collect();
+        let extra = rx.recv_timeout(std::time::Duration::from_millis(100));
+        assert!(extra.is_err(), "unexpected notice {extra:?}");
+        ends
+    }
+
     fn payloads(dir: &Path) -> Vec<Vec<u8>> {
         read_after(dir, 0)
             .unwrap()
@@ -738,9 +749,8 @@ mod tests {
             payloads(&dir.path().join("j")),
             vec![b"alpha".to_vec(), b"beta".to_vec()]
         );
-        // Only durable entries were announced to the applier.
-        let ends: Vec<u64> = rx.try_iter().map(|n| n.end_offset).collect();
-        assert_eq!(ends, vec![a, b]);
+        // Only durable entries were announced to the applier (each just after its answer).
+        assert_eq!(announced(&rx, 2), vec![a, b]);
     }
 
     #[tokio::test]
@@ -765,10 +775,9 @@ mod tests {
                 Err(JournalError::Failed)
             ));
         }
-        let ends: Vec<u64> = rx.try_iter().map(|n| n.end_offset).collect();
         assert_eq!(
-            ends.last(),
-            Some(&two),
+            announced(&rx, 2)[1],
+            two,
             "the failed entry was never announced"
         );
         drop(j);
