@@ -10,7 +10,7 @@ use std::sync::Arc;
 use pes_schemas::{Provenance, Record, RecordType, SCHEMA_VERSION};
 
 use crate::adapter::{DecodeContext, DecodeSummary, Decoded, RowError, RowErrorCode, SinkError};
-use crate::mapping::{CondTest, Condition, Field, Mapping, RecordSpec, SourceRef};
+use crate::mapping::{CondTest, Condition, Field, Mapping, RecordSpec, SourceRef, SHARED_CHAINS};
 use crate::mask::mask;
 use crate::national::{self, IdNumber};
 use crate::target::{build_body, code_lists_of, fields_of, V};
@@ -77,10 +77,6 @@ impl RunEnvelope {
             && *self.ingested_at == *ctx.ingested_at
     }
 }
-
-/// Most transform chains one frame caches (see [`Field::shared`]); further shared chains are
-/// simply recomputed.
-pub(crate) const SHARED_CHAINS: usize = 16;
 
 /// Results of the transform chains several fields share, for one frame (row, item or element).
 pub(crate) struct FrameCache<'f> {

@@ -7,7 +7,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use chrono::{Duration, NaiveDate};
 
 use crate::adapter::RowErrorCode;
-use crate::mapping::OnUnknown;
+use crate::mapping::config::OnUnknown;
 use crate::national::IdNumber;
 use crate::target::V;
 

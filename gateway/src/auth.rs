@@ -2,7 +2,8 @@
 //!
 //! The algorithm is fixed to EdDSA by the verifier and never read from the token header; `iss`,
 //! `aud`, `exp` and `sub` are required (jsonwebtoken only checks `iss`/`aud` when present unless
-//! they are listed in `required_spec_claims`); leeway is a few seconds, not the 60 s default.
+//! they are listed in `required_spec_claims`); leeway is a few seconds, not the 60 s default, and
+//! applies to `nbf` (not before) as to `exp`: a token is refused until its `nbf` has come.
 //! A successful check returns [`Authenticated`], which only [`Verifier::verify`] can build, so a
 //! handler that takes it cannot have skipped the check.
 
@@ -40,6 +41,15 @@ pub enum Role {
 }
 
 impl Role {
+    /// Every role.
+    pub const ALL: [Role; 5] = [
+        Role::Pusher,
+        Role::Analyst,
+        Role::Caseworker,
+        Role::Auditor,
+        Role::Admin,
+    ];
+
     /// The snake_case name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -53,15 +63,7 @@ impl Role {
 
     /// Parses the snake_case name.
     pub fn parse(s: &str) -> Option<Role> {
-        [
-            Role::Pusher,
-            Role::Analyst,
-            Role::Caseworker,
-            Role::Auditor,
-            Role::Admin,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == s)
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
     }
 }
 
@@ -76,6 +78,10 @@ pub struct Claims {
     pub sub: String,
     /// Expiry, seconds since the epoch.
     pub exp: u64,
+    /// Not before, seconds since the epoch: the token is refused until then (less the leeway).
+    /// Typed here so that a non-numeric `nbf` fails to parse instead of being skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
     /// Issued at.
     #[serde(default)]
     pub iat: u64,
@@ -177,6 +183,8 @@ impl Verifier {
         validation.set_audience(&[AUDIENCE]);
         validation.leeway = LEEWAY_SECS;
         validation.validate_exp = true;
+        // jsonwebtoken 9 ignores `nbf` unless told to check it.
+        validation.validate_nbf = true;
         Verifier {
             keys,
             validation,
@@ -274,6 +282,7 @@ pub fn claims_for(
         aud: AUDIENCE.into(),
         sub: sub.into(),
         exp: now + ttl_secs,
+        nbf: None,
         iat: now,
         role,
         region: region.into(),
@@ -334,6 +343,43 @@ mod tests {
         c.exp = now_secs() - 3600;
         assert!(matches!(
             v.verify(&issue(&der, &kid, &c).unwrap(), &[Role::Pusher]),
+            Err(AuthError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn not_yet_valid_is_refused_within_the_leeway_only() {
+        let (der, kid, v) = setup();
+        let mut c = claims_for("x", Role::Admin, "440000", vec![], vec![], 600);
+        c.nbf = Some(now_secs() + 120);
+        assert_eq!(
+            v.verify(&issue(&der, &kid, &c).unwrap(), &[Role::Admin])
+                .unwrap_err(),
+            AuthError::Invalid("not yet valid".into())
+        );
+        // Clock skew within the leeway is tolerated, as for `exp`.
+        c.nbf = Some(now_secs() + LEEWAY_SECS - 2);
+        assert!(v
+            .verify(&issue(&der, &kid, &c).unwrap(), &[Role::Admin])
+            .is_ok());
+        c.nbf = Some(now_secs() - 60);
+        assert!(v
+            .verify(&issue(&der, &kid, &c).unwrap(), &[Role::Admin])
+            .is_ok());
+    }
+
+    #[test]
+    fn non_numeric_nbf_is_refused_not_skipped() {
+        let (der, kid, v) = setup();
+        let mut h = Header::new(Algorithm::EdDSA);
+        h.kid = Some(kid);
+        let mut claims =
+            serde_json::to_value(claims_for("x", Role::Admin, "440000", vec![], vec![], 600))
+                .unwrap();
+        claims["nbf"] = "tomorrow".into();
+        let t = jsonwebtoken::encode(&h, &claims, &EncodingKey::from_ed_der(&der)).unwrap();
+        assert!(matches!(
+            v.verify(&t, &[Role::Admin]),
             Err(AuthError::Invalid(_))
         ));
     }

@@ -33,10 +33,13 @@ pub struct GatewayConfig {
     /// Small-cell suppression threshold: cells from fewer than `k` records are suppressed.
     #[serde(default = "default_k")]
     pub k: u64,
+    /// How refusals reach the audit log.
+    #[serde(default)]
+    pub audit: AuditSettings,
     /// Optional federation side: the mTLS listener for peers and the trust list. Without it the
     /// gateway answers for its own region only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub federation: Option<crate::federation::node::FederationConfig>,
+    pub federation: Option<FederationConfig>,
 }
 
 /// Paths of the key files.
@@ -69,6 +72,44 @@ pub struct SourceConfig {
     pub pushers: Vec<String>,
 }
 
+/// `[federation]` settings of a gateway.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederationConfig {
+    /// mTLS listener for peers, e.g. `127.0.0.1:9443`.
+    pub listen: String,
+    /// PKI directory (layout of `pes_certs::GatewayPaths`).
+    pub pki_dir: PathBuf,
+    /// Signed trust list.
+    pub trust_list: PathBuf,
+    /// National root verifier key (`name+keyid+key`).
+    pub root_key: String,
+    /// Per-peer deadline in milliseconds.
+    #[serde(default = "default_deadline_ms")]
+    pub deadline_ms: u64,
+    /// Seconds between reloads of the trust list and the CRL.
+    #[serde(default = "default_reload_secs")]
+    pub reload_secs: u64,
+    /// Federation state kept across restarts (the last accepted trust-list version). A config
+    /// file loaded by `pesgw serve` defaults it to `<data_dir>/federation`; `None` keeps no state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_dir: Option<PathBuf>,
+    /// This gateway's witness cosigning key (signed-note private key text of type 0x04, from
+    /// `pesgw audit keygen --witness`). With it the gateway cosigns the checkpoints members
+    /// submit; its verifier key goes in the trust list's `witnesses` with `member` set to this
+    /// region. Needs `state_dir` (the witness state lives in `<state_dir>/witness`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub witness_key: Option<PathBuf>,
+}
+
+fn default_deadline_ms() -> u64 {
+    2000
+}
+
+fn default_reload_secs() -> u64 {
+    10
+}
+
 /// Limits on ingest.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -81,7 +122,27 @@ pub struct Limits {
     pub max_concurrent_pushes_per_pusher: u32,
     /// Most journaled batches the store may be behind before pushes wait for it.
     pub max_apply_lag_batches: u64,
+    /// Most rows of one batch that may fail and be quarantined; past it the whole batch is
+    /// refused (422 `too-many-bad-rows`) as soon as the row is read, and nothing of it is kept.
+    pub max_quarantined_rows: u64,
+    /// Largest share (0 to 1) of a batch's rows that may fail, checked once the batch has at
+    /// least [`BAD_SHARE_MIN_ROWS`] failed rows; past it the batch is refused like above.
+    pub max_quarantined_share: f64,
+    /// Memory all pushes in flight together may hold for bodies and the entries decoded from
+    /// them, in bytes. A push that would go past it waits briefly, then gets 503 with
+    /// Retry-After. Must be at least `max_body_bytes` times [`INGEST_MEMORY_FACTOR`].
+    pub ingest_memory_bytes: u64,
+    /// Seconds a push may send no body bytes before it is answered 408 `body-read-timeout`.
+    pub body_read_timeout_secs: u64,
 }
+
+/// Failed rows a batch must have before [`Limits::max_quarantined_share`] is checked, so a
+/// small batch with a few bad rows is never refused for its share.
+pub const BAD_SHARE_MIN_ROWS: u64 = 1000;
+
+/// Bytes of the ingest memory budget one body byte reserves: the body itself plus the journal
+/// entry decoded from it (sealed records are about 1.25 times the body).
+pub const INGEST_MEMORY_FACTOR: u64 = 3;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -90,6 +151,10 @@ impl Default for Limits {
             max_rows_per_batch: 2_000_000,
             max_concurrent_pushes_per_pusher: 4,
             max_apply_lag_batches: 256,
+            max_quarantined_rows: 10_000,
+            max_quarantined_share: 0.5,
+            ingest_memory_bytes: 1024 * 1024 * 1024,
+            body_read_timeout_secs: 30,
         }
     }
 }
@@ -115,6 +180,29 @@ impl Default for StoreTuning {
 
 fn default_k() -> u64 {
     5
+}
+
+/// `[audit]`: how refusals reach the audit log.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSettings {
+    /// Seconds per interval over which anonymous refusals (no token, a malformed one, a bad
+    /// signature) are aggregated: per client address and reason, the first refusal of an
+    /// interval is logged at once and the rest as one entry with their `count` when it ends.
+    /// Default 60.
+    pub anonymous_refusal_interval_secs: u64,
+    /// Most client addresses aggregated in one interval; refusals from further addresses are
+    /// counted under the client `other`. Bounds the aggregator's memory. Default 10,000.
+    pub anonymous_refusal_max_clients: usize,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        AuditSettings {
+            anonymous_refusal_interval_secs: 60,
+            anonymous_refusal_max_clients: 10_000,
+        }
+    }
 }
 
 /// A configuration problem, naming the key and what is wrong (the operator's fault).
@@ -240,6 +328,40 @@ impl GatewayConfig {
         }
         if self.limits.max_apply_lag_batches == 0 {
             return Err(invalid("limits.max_apply_lag_batches", "must be positive"));
+        }
+        if !(0.0..=1.0).contains(&self.limits.max_quarantined_share) {
+            return Err(invalid(
+                "limits.max_quarantined_share",
+                "must be between 0 and 1",
+            ));
+        }
+        let per_push = self
+            .limits
+            .max_body_bytes
+            .saturating_mul(INGEST_MEMORY_FACTOR);
+        if self.limits.ingest_memory_bytes < per_push {
+            return Err(invalid(
+                "limits.ingest_memory_bytes",
+                format!(
+                    "must be at least {per_push} ({INGEST_MEMORY_FACTOR} x limits.max_body_bytes), \
+                     or a push of the largest allowed body could never run"
+                ),
+            ));
+        }
+        if self.limits.body_read_timeout_secs == 0 {
+            return Err(invalid("limits.body_read_timeout_secs", "must be positive"));
+        }
+        if self.audit.anonymous_refusal_interval_secs == 0 {
+            return Err(invalid(
+                "audit.anonymous_refusal_interval_secs",
+                "must be positive",
+            ));
+        }
+        if self.audit.anonymous_refusal_max_clients == 0 {
+            return Err(invalid(
+                "audit.anonymous_refusal_max_clients",
+                "must be positive",
+            ));
         }
         if self.store.cache_capacity_mib == 0 {
             return Err(invalid("store.cache_capacity_mib", "must be positive"));

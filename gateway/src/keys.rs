@@ -16,7 +16,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{Ed25519KeyPair, KeyPair};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{GatewayConfig, KeyFiles, Limits, SourceConfig, StoreTuning};
+use crate::config::{AuditSettings, GatewayConfig, KeyFiles, Limits, SourceConfig, StoreTuning};
 
 /// A key problem (operator's fault: missing or malformed key file), or a sealed value that does
 /// not open (tampered data or the wrong key).
@@ -316,6 +316,7 @@ pub fn init(dir: &Path, region: &str, listen: &str) -> Result<InitOutcome, KeyEr
         limits: Limits::default(),
         store: StoreTuning::default(),
         k: 5,
+        audit: AuditSettings::default(),
         federation: None,
     };
     let config_path = dir.join("gateway.toml");

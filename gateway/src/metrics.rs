@@ -25,6 +25,10 @@ pub struct Metrics {
     pub journal_failed: IntGauge,
     /// 1 while the journal's disk is full (the last append found no space).
     pub journal_no_space: IntGauge,
+    /// Journal entries set aside because they could not be applied.
+    pub dead_letters: IntGauge,
+    /// Ingest memory budget reserved by pushes in flight.
+    pub ingest_memory_reserved: IntGauge,
 }
 
 fn hist(name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
@@ -90,6 +94,16 @@ impl Metrics {
                 "1 while the journal's disk is full (the last append found no space)",
             )
             .expect("metric"),
+            dead_letters: IntGauge::new(
+                "pes_dead_letters",
+                "Journal entries set aside because they could not be applied",
+            )
+            .expect("metric"),
+            ingest_memory_reserved: IntGauge::new(
+                "pes_ingest_memory_reserved_bytes",
+                "Ingest memory budget reserved by pushes in flight",
+            )
+            .expect("metric"),
         };
         for c in [&m.ingested_rows, &m.quarantined_rows, &m.refused_pushes] {
             registry.register(Box::new(c.clone())).expect("register");
@@ -102,6 +116,8 @@ impl Metrics {
             &m.apply_lag_bytes,
             &m.journal_failed,
             &m.journal_no_space,
+            &m.dead_letters,
+            &m.ingest_memory_reserved,
         ] {
             registry.register(Box::new(g.clone())).expect("register");
         }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
 
+use crate::audit::aggregate::RefusalAggregator;
 use crate::audit::{AuditError, AuditLog, LogOptions};
 use crate::auth::Verifier;
 use crate::config::GatewayConfig;
@@ -69,6 +70,12 @@ pub struct Node {
     pub in_flight: std::sync::Mutex<HashMap<String, u32>>,
     /// `Idempotency-Key` bindings of recent pushes.
     pub idempotency: crate::ingest::idempotency::IdempotencyKeys,
+    /// Batch ids of bodies being decoded and journaled right now.
+    pub pushing: std::sync::Mutex<std::collections::HashSet<[u8; 32]>>,
+    /// Memory all pushes in flight may hold together (`limits.ingest_memory_bytes`).
+    pub ingest_budget: crate::ingest::budget::IngestBudget,
+    /// Anonymous refusals, counted per client and interval before they reach the audit log.
+    pub refusals: Arc<RefusalAggregator>,
 }
 
 impl Node {
@@ -87,7 +94,7 @@ impl Node {
         std::fs::create_dir_all(&data).map_err(StartError::Thread)?;
         let store = Store::open(&data.join("store"), &config.store)?;
         let applied = store.applied_offset()?;
-        let rollups = store.rebuild_rollups()?;
+        let rollups = crate::query::rollup::Rollups::rebuild(&store)?;
         let state = Arc::new(ApplyState::new(rollups, applied));
         {
             let mut b = state.batches.lock().unwrap_or_else(|p| p.into_inner());
@@ -97,7 +104,8 @@ impl Node {
         }
         let journal_dir: PathBuf = data.join("journal");
         std::fs::create_dir_all(&journal_dir).map_err(StartError::Thread)?;
-        let replayed = apply::replay(&store, &state, &journal_dir)?;
+        let dead_dir = crate::store::dead_letter::payload_dir(&data);
+        let replayed = apply::replay(&store, &state, &journal_dir, &dead_dir)?;
         tracing::info!(
             replayed,
             applied = state.applied.load(Ordering::Acquire),
@@ -112,7 +120,8 @@ impl Node {
             Box::new(move |d| m.journal_fsync.observe(d.as_secs_f64())),
         )?;
         state.journal_end.store(end, Ordering::Release);
-        apply::spawn(store.clone(), state.clone(), rx, journal_dir).map_err(StartError::Thread)?;
+        apply::spawn(store.clone(), state.clone(), rx, journal_dir, dead_dir)
+            .map_err(StartError::Thread)?;
         let key_text =
             std::fs::read_to_string(&config.keys.signing_key).map_err(|source| KeyError::Io {
                 path: config.keys.signing_key.clone(),
@@ -127,7 +136,14 @@ impl Node {
             signer,
             LogOptions::default(),
         )?);
+        let ingest_budget =
+            crate::ingest::budget::IngestBudget::new(config.limits.ingest_memory_bytes);
+        let refusals = Arc::new(RefusalAggregator::new(
+            std::time::Duration::from_secs(config.audit.anonymous_refusal_interval_secs),
+            config.audit.anonymous_refusal_max_clients,
+        ));
         Ok(Node {
+            refusals,
             config,
             store,
             journal,
@@ -139,6 +155,8 @@ impl Node {
             sources,
             keyer,
             in_flight: Default::default(),
+            ingest_budget,
+            pushing: Default::default(),
             idempotency: Default::default(),
         })
     }

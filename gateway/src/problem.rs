@@ -31,6 +31,11 @@ pub struct Problem {
     /// Close the connection after answering: the request body may be partly unread.
     #[serde(skip)]
     pub close: bool,
+    /// Extension members (RFC 9457 section 3.2) of this problem type, e.g. `row_errors`.
+    /// Boxed: most problems have none, and `Problem` travels in every handler's `Result`.
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub extensions: Option<Box<serde_json::Map<String, serde_json::Value>>>,
 }
 
 impl Problem {
@@ -44,7 +49,16 @@ impl Problem {
             request_id: None,
             retry_after: None,
             close: false,
+            extensions: None,
         }
+    }
+
+    /// Adds an extension member.
+    pub fn with(mut self, name: &str, value: serde_json::Value) -> Problem {
+        self.extensions
+            .get_or_insert_with(Default::default)
+            .insert(name.to_string(), value);
+        self
     }
 
     /// The slug part of the type URI.

@@ -295,3 +295,105 @@ async fn restart_with_an_older_trust_list_is_refused_naming_both_versions() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[actix_web::test]
+async fn regions_naming_no_member_are_refused_naming_them() {
+    let regions = ["100000", "440000"];
+    let pki = Pki::new(&regions);
+    let fed_ports: Vec<u16> = regions.iter().map(|_| port()).collect();
+    let root =
+        signed_note::SigningKey::generate("pes-federation-root", signed_note::KeyType::Ed25519)
+            .unwrap();
+    let trust_path = pki.path().join("federation.json");
+    let trust = policy_trust(&pki, &regions, 1, &fed_ports);
+    std::fs::write(&trust_path, sign_trust_list(&trust, &root).unwrap()).unwrap();
+    let (dir, config, api, child) = start_gateway(
+        "440000",
+        pki.path(),
+        &trust_path,
+        &root.verifier().to_string(),
+        fed_ports[1],
+        |_| {},
+    );
+    let gw = Gw {
+        region: "440000".into(),
+        api,
+        config,
+        child,
+        _dir: dir,
+    };
+    let http = reqwest::Client::new();
+    wait_ready(&http, &gw.api).await;
+    let analyst = gw.token(Role::Analyst, "analyst", &[]);
+    let query = format!("{}/v1/query", gw.api);
+    let q = |regions: Value| json!({ "dataset": "person", "measures": ["count"], "purpose": "statistics", "regions": regions });
+
+    let (s, p) = post(&http, &query, &analyst, &q(json!(["999999", "990000"]))).await;
+    assert_eq!(s, 400, "{p}");
+    assert_eq!(p["type"], "https://pes.example/problems/no-member-region");
+    let detail = p["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("999999") && detail.contains("990000"),
+        "{detail}"
+    );
+
+    // One member among them is enough: the others are reported per region, as before.
+    let (s, a) = post(&http, &query, &analyst, &q(json!(["999999", "440000"]))).await;
+    assert_eq!(s, 200, "{a}");
+    let statuses: Vec<(&str, &str)> = a["regions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["region"].as_str().unwrap(), r["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(statuses, vec![("440000", "ok"), ("999999", "error")]);
+    let (s, _) = post(&http, &query, &analyst, &q(json!(["all"]))).await;
+    assert_eq!(s, 200);
+
+    // The report and the person lookup take the same check.
+    let r = http
+        .get(format!(
+            "{}/v1/reports/supply-demand?regions=999999",
+            gw.api
+        ))
+        .bearer_auth(&analyst)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["type"], "https://pes.example/problems/no-member-region");
+    let (s, p) = post(
+        &http,
+        &format!("{}/v1/persons/lookup", gw.api),
+        &gw.token(Role::Caseworker, "cw", &["statistics"]),
+        &json!({
+            "person_key": "A".repeat(43),
+            "purpose": "statistics",
+            "legal_basis": "test",
+            "regions": ["999999"],
+        }),
+    )
+    .await;
+    assert_eq!(s, 400, "{p}");
+    assert_eq!(p["type"], "https://pes.example/problems/no-member-region");
+
+    // Each refusal is audited with its problem type.
+    let auditor = gw.token(Role::Auditor, "auditor", &[]);
+    let log = http
+        .get(format!("{}/v1/audit/entries", gw.api))
+        .bearer_auth(&auditor)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let refused: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["reason"] == "no-member-region")
+        .collect();
+    assert_eq!(refused.len(), 3, "{log}");
+    assert!(refused.iter().all(|e| e["outcome"] == "invalid"));
+}

@@ -7,10 +7,10 @@
 use std::collections::{BTreeSet, HashMap};
 
 use pes_gateway::config::StoreTuning;
-use pes_gateway::ingest::batch::{Entry, EntryBuilder};
 use pes_gateway::keys::DataKey;
 use pes_gateway::native_sample::record;
 use pes_gateway::query::rollup::{same_counts, Rollups};
+use pes_gateway::store::entry::{Entry, EntryBuilder};
 use pes_gateway::store::value::{encode_key, encode_value, value_person_key, value_version};
 use pes_gateway::store::Store;
 use proptest::prelude::*;
@@ -56,7 +56,14 @@ fn push(
     let bytes = b.finish(&serde_json::to_vec(&shared).unwrap());
     let entry = Entry::parse(&bytes).unwrap();
     let mut deltas = Vec::new();
-    store.apply_entry(&entry, n, &mut deltas).unwrap();
+    store
+        .apply_entry(
+            &entry,
+            n,
+            pes_gateway::store::ApplyMode::Journal,
+            &mut deltas,
+        )
+        .unwrap();
     for (f, s) in &deltas {
         rollups.apply(f, *s);
     }
@@ -104,7 +111,7 @@ proptest! {
                 *e = (*e).max(v);
             }
         }
-        let recount = store.rebuild_rollups().unwrap();
+        let recount = Rollups::rebuild(&store).unwrap();
         prop_assert!(same_counts(&rollups, &recount));
         for (i, v) in highest {
             let r = record(i, "440000", "gd-hr", 1);

@@ -179,6 +179,19 @@ impl Checker {
                 "source_record_id must not contain control characters",
             );
         }
+        // Each id field is checked on its own, so the report names every field at fault.
+        for (path, id) in [
+            ("/source_record_id", &r.source_record_id),
+            ("/record_id", &r.record_id),
+        ] {
+            if has_bidi_control(id) {
+                self.push(
+                    path,
+                    BIDI_CONTROL,
+                    "identifiers must not contain bidirectional control characters (U+202A-U+202E, U+2066-U+2069)",
+                );
+            }
+        }
         if shared {
             self.shared_envelope(r);
         }
@@ -606,6 +619,23 @@ fn parse_month(s: &str) -> Option<(u32, u32)> {
     (year_ok && (1..=12).contains(&month)).then_some((year, month))
 }
 
+/// Error code of an identifier holding a bidirectional control character.
+pub const BIDI_CONTROL: &str = "bidi_control";
+
+/// Whether `c` is a bidirectional embedding, override or isolate control (U+202A-U+202E,
+/// U+2066-U+2069). They are invisible and reorder the text around them, so an id holding one
+/// displays as another id ("Trojan Source", CVE-2021-42574); `char::is_control` does not
+/// cover them (they are format characters, category Cf).
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Whether `s` holds a bidirectional control character. Every one is encoded with the lead
+/// byte 0xE2, so most ids (ASCII) are passed over without decoding.
+pub fn has_bidi_control(s: &str) -> bool {
+    s.as_bytes().contains(&0xE2) && s.chars().any(is_bidi_control)
+}
+
 /// Identifiers of sources, adapters and stations: 1-64 of `a-z 0-9 - _ .`.
 fn is_identifier(s: &str) -> bool {
     (1..=64).contains(&s.len()) && all_in(s, &IDENTIFIER)
@@ -764,6 +794,22 @@ mod tests {
         assert!(!is_schema_v1("1.0."));
         assert!(!is_schema_v1("11.0.0"));
         assert!(!is_schema_v1(""));
+    }
+
+    #[test]
+    fn bidi_controls_are_exactly_the_embeddings_overrides_and_isolates() {
+        let bidi: Vec<u32> = (0..=0x10FFFF)
+            .filter_map(char::from_u32)
+            .filter(|c| is_bidi_control(*c))
+            .map(u32::from)
+            .collect();
+        assert_eq!(
+            bidi,
+            [0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069]
+        );
+        assert!(has_bidi_control("E-1\u{202E}2"));
+        assert!(!has_bidi_control("E-1\u{2028}2\u{200F}"));
+        assert!(!has_bidi_control("E-12"));
     }
 
     #[test]

@@ -347,6 +347,8 @@ fn schemas_reject_malformed_values() {
         ("person", "birth_date", json!("19900307")),
         ("person", "unexpected_field", json!(1)),
         ("service_event", "station_id", json!("Has Spaces")),
+        ("employer", "source_record_id", json!("E-1\u{202E}2")),
+        ("employer", "record_id", json!("440000:gd-hr:E-1\u{2066}2")),
     ];
     for (name, field, value) in cases {
         let mut doc = fixture(name);

@@ -95,6 +95,13 @@ fn envelope_rules_are_enforced() {
     });
     assert_single(&e, "/provenance/raw_sha256", "invalid_sha256");
     assert_single(&e, "/provenance/ingested_at", "invalid_datetime");
+    // "E-1<RLO>2" would display as "E-12" reversed after the override: refused, not stored.
+    let e = errors_after("employer", |v| {
+        v["record_id"] = json!("440000:gd-hr:E-1\u{202E}2");
+        v["source_record_id"] = json!("E-1\u{202E}2");
+    });
+    assert_single(&e, "/source_record_id", "bidi_control");
+    assert_single(&e, "/record_id", "bidi_control");
 }
 
 #[test]
@@ -227,6 +234,49 @@ mod properties {
                 prop_assert!(!e.message.contains(&phone), "{}", e);
                 prop_assert!(name.is_empty() || !e.message.contains(&name), "{}", e);
             }
+        }
+
+        /// Any `source_record_id` holding a bidirectional control, wherever it sits, is refused
+        /// on both id fields with the stable code `bidi_control`.
+        #[test]
+        fn ids_with_a_bidi_control_are_refused(
+            prefix in "[A-Za-z0-9-]{0,20}",
+            bidi in prop::sample::select(
+                ('\u{202A}'..='\u{202E}').chain('\u{2066}'..='\u{2069}').collect::<Vec<_>>()
+            ),
+            // Any printable text, other scripts included (`\PC`: not in category C).
+            suffix in "\\PC{0,20}",
+        ) {
+            let sri = format!("{prefix}{bidi}{suffix}");
+            let e = errors_after("employer", |v| {
+                v["record_id"] = json!(format!("440000:gd-hr:{sri}"));
+                v["source_record_id"] = json!(sri);
+            });
+            for path in ["/source_record_id", "/record_id"] {
+                prop_assert!(
+                    e.iter().any(|e| e.path == path && e.code == validate::BIDI_CONTROL),
+                    "{} not refused: {:?}", path, e
+                );
+            }
+        }
+
+        /// Ids of 1-128 characters without a control character or a bidirectional control
+        /// validate as before, whatever else they hold (other format characters included).
+        #[test]
+        fn ids_without_a_bidi_control_are_unaffected(
+            chars in prop::collection::vec(
+                any::<char>().prop_filter("no controls", |c| {
+                    !c.is_control() && !validate::is_bidi_control(*c)
+                }),
+                1..=128,
+            ),
+        ) {
+            let sri: String = chars.into_iter().collect();
+            let mut v = fixture("employer");
+            v["record_id"] = json!(format!("440000:gd-hr:{sri}"));
+            v["source_record_id"] = json!(sri);
+            let rec: Record = serde_json::from_value(v).unwrap();
+            prop_assert_eq!(validate_record(&rec), Ok(()));
         }
 
         /// A person whose birth date and sex come from a valid ID number validates.

@@ -3,7 +3,7 @@
 //!
 //! Every check that fails names the line of the TOML file it is about.
 
-mod config;
+pub(crate) mod config;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -17,10 +17,13 @@ pub use config::{
     JsonLayout, MappingConfig, OnUnknown, OneOrMany, RecordConfig, Transform,
 };
 
-use crate::engine::SHARED_CHAINS;
 use crate::national;
 use crate::target::{fields_of, FieldDef};
 use crate::transform::{CodeTable, DateFormat, DatePattern, Step};
+
+/// Most transform chains one frame caches (see [`Field::shared`]; the engine's frame cache has this many slots); further shared chains are
+/// simply recomputed.
+pub(crate) const SHARED_CHAINS: usize = 16;
 
 /// A mapping that cannot be used. Fault: the mapping's author.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

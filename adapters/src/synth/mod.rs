@@ -11,6 +11,7 @@
 //! Deterministic for a seed (ChaCha8), and streaming: memory does not grow with the row count
 //! (unless the expected records are kept, for tests).
 
+mod item;
 mod plan;
 mod values;
 mod write;

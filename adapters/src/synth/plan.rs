@@ -11,6 +11,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use super::item::{Item, Raw, Unit};
 use super::values::{self, EmployerProfile, Profile};
 use super::write::Writer;
 use super::{DefectKind, ExpectedError, PlantedDefect, SynthError, SynthOptions, SynthReport};
@@ -31,25 +32,6 @@ pub const EXPECTED_RAW_SHA256: &str =
 pub const EXPECTED_INGESTED_AT: &str = "2024-06-30T00:00:00Z";
 /// Linkage key of expected records' person keys.
 pub const EXPECTED_LINKAGE_KEY: &[u8] = b"pes-synth-linkage-key";
-
-/// A raw value as it will be written.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Raw {
-    Text(String),
-    List(Vec<String>),
-    Null,
-}
-
-/// Raw values of one row, item or nested element, by path index.
-pub(crate) type Unit = BTreeMap<usize, Raw>;
-
-/// One generated row or item with its nested elements.
-#[derive(Debug, Default)]
-pub(crate) struct Item {
-    pub values: Unit,
-    /// Nested elements by `each` path index.
-    pub elements: Vec<(usize, Vec<Unit>)>,
-}
 
 /// Which unit of an item a record is built from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,7 +5,7 @@ use std::io::Write;
 use encoding_rs::Encoding;
 use serde_json::{Map, Value};
 
-use super::plan::{Item, Raw, Unit};
+use super::item::{Item, Raw, Unit};
 use super::SynthError;
 use crate::encoding::encoding_of;
 use crate::formats::json::pointer_tokens;

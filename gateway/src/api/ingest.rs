@@ -1,7 +1,7 @@
 //! `POST /v1/ingest/{source}`: authenticated, streaming, durable ingest (DESIGN section 4).
 
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::{audit, authenticate, event, refuse, request_id, AuditReceipt, State};
 use crate::auth::{Authenticated, Role};
+use crate::ingest::budget::{BudgetExhausted, Reservation};
 use crate::ingest::decode::{DecodeInput, EntrySink, RowProblem};
 use crate::ingest::idempotency::{valid_key, Claim, Pending, MAX_KEY_LEN};
 use crate::ingest::IngestError;
@@ -90,6 +91,22 @@ impl Drop for Slot<'_> {
     }
 }
 
+/// Marks a body as being decoded and journaled by this push; unmarked when dropped.
+struct Pushing<'a> {
+    node: &'a Node,
+    batch_id: [u8; 32],
+}
+
+impl Drop for Pushing<'_> {
+    fn drop(&mut self) {
+        self.node
+            .pushing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.batch_id);
+    }
+}
+
 fn take_slot<'a>(node: &'a Node, sub: &str) -> Option<Slot<'a>> {
     let mut m = node.in_flight.lock().unwrap_or_else(|p| p.into_inner());
     let n = m.entry(sub.to_string()).or_insert(0);
@@ -119,6 +136,28 @@ fn ingest_problem(e: &IngestError) -> Problem {
             "too-many-rows",
             "Batch too large",
             format!("a batch may hold at most {limit} rows; split the file"),
+        ),
+        IngestError::TooManyBadRows {
+            bad,
+            rows,
+            max_rows,
+            max_share,
+            first,
+        } => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "too-many-bad-rows",
+            "Too many bad rows",
+            format!(
+                "{bad} of the {rows} rows read failed; a batch may have at most {max_rows} failed \
+                 rows, and at most {:.0}% once {} have failed. Nothing of this batch was kept: \
+                 fix the export (the first problems are in `row_errors`) and push it again",
+                max_share * 100.0,
+                crate::config::BAD_SHARE_MIN_ROWS
+            ),
+        )
+        .with(
+            "row_errors",
+            serde_json::to_value(first).unwrap_or_default(),
         ),
         IngestError::Io(_) => {
             Problem::bad_request("body-read", "the request body could not be read")
@@ -185,6 +224,8 @@ pub async fn decode_and_journal(
             today: now.date_naive(),
             key: &n.data_key,
             max_rows: n.config.limits.max_rows_per_batch,
+            max_quarantined: n.config.limits.max_quarantined_rows,
+            max_quarantined_share: n.config.limits.max_quarantined_share,
         };
         let mut sink = EntrySink::new(&input, body.len());
         let source = n
@@ -192,6 +233,7 @@ pub async fn decode_and_journal(
             .get(&sid)
             .ok_or_else(|| IngestError::Io("source vanished".into()))?;
         source.decode(&body, &n.keyer, &mut sink)?;
+        sink.check_share()?;
         Ok::<_, IngestError>(sink.finish())
     })
     .await
@@ -294,55 +336,14 @@ pub async fn ingest(
             refuse(&node, &req, "ingest", Some(&auth), p, detail).await,
         ));
     };
-    let max = node.config.limits.max_body_bytes;
-    let too_large = || {
-        Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body-too-large",
-            "Body too large",
-            format!("the body exceeds {max} bytes"),
-        )
-    };
-    let declared = req
-        .headers()
-        .get("content-length")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max) {
-        return Err(fail(
-            refuse(&node, &req, "ingest", Some(&auth), too_large(), detail).await,
-        ));
-    }
-    // Read the body as a stream, hashing as it comes, and stop at the limit.
-    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0).min(max) as usize);
-    let mut hasher = ring::digest::Context::new(&ring::digest::SHA256);
-    while let Some(chunk) = payload.next().await {
-        let chunk = match chunk {
-            Ok(c) => c,
-            Err(_) => {
-                return Err(fail(
-                    refuse(
-                        &node,
-                        &req,
-                        "ingest",
-                        Some(&auth),
-                        Problem::bad_request("body-read", "the request body could not be read"),
-                        detail,
-                    )
-                    .await,
-                ))
-            }
-        };
-        if body.len() as u64 + chunk.len() as u64 > max {
+    let (body, batch_id, _reservation) = match read_body(&node, &req, &mut payload).await {
+        Ok(b) => b,
+        Err(p) => {
             return Err(fail(
-                refuse(&node, &req, "ingest", Some(&auth), too_large(), detail).await,
-            ));
+                refuse(&node, &req, "ingest", Some(&auth), p, detail).await,
+            ))
         }
-        hasher.update(&chunk);
-        body.extend_from_slice(&chunk);
-    }
-    let mut batch_id = [0u8; 32];
-    batch_id.copy_from_slice(hasher.finish().as_ref());
+    };
     let batch_hex = hex::encode(batch_id);
     let idem = req
         .headers()
@@ -399,16 +400,39 @@ pub async fn ingest(
     };
 
     // A body pushed before is recognised by its hash and changes nothing.
+    // A body being decoded right now by another push is not yet a duplicate: that push may
+    // still fail, so this one is told to retry rather than that it was taken.
     let known = {
         let mut b = node.state.batches.lock().unwrap_or_else(|p| p.into_inner());
-        match b.get(&batch_id) {
-            Some(s) => Some(s.clone()),
-            None => {
-                b.insert(batch_id, None);
-                None
-            }
+        let mut pushing = node.pushing.lock().unwrap_or_else(|p| p.into_inner());
+        if pushing.contains(&batch_id) {
+            Err(())
+        } else {
+            Ok(match b.get(&batch_id) {
+                Some(s) => Some(s.clone()),
+                None => {
+                    b.insert(batch_id, None);
+                    pushing.insert(batch_id);
+                    None
+                }
+            })
         }
     };
+    let Ok(known) = known else {
+        let mut p = Problem::new(
+            StatusCode::CONFLICT,
+            "batch-in-flight",
+            "Same body in progress",
+            "the same body is being pushed by another request; retry after it is answered",
+        );
+        p.retry_after = Some(1);
+        let d = serde_json::json!({ "source": source_id, "batch_id": batch_hex });
+        return Err(fail(refuse(&node, &req, "ingest", Some(&auth), p, d).await));
+    };
+    let _pushing = known.is_none().then(|| Pushing {
+        node: &node,
+        batch_id,
+    });
     if let Some(summary) = known {
         let detail = serde_json::json!({ "source": source_id, "batch_id": batch_hex, "raw_sha256": batch_hex, "duplicate": true, "idempotency_key": idem });
         let receipt = audit(
@@ -440,8 +464,7 @@ pub async fn ingest(
             .remove(&batch_id);
     };
 
-    let (decoded, end) = match decode_and_journal(&node, &source_id, body.freeze(), batch_id).await
-    {
+    let (decoded, end) = match decode_and_journal(&node, &source_id, body, batch_id).await {
         Ok(x) => x,
         Err(e) => {
             forget(&node);
@@ -470,6 +493,106 @@ pub async fn ingest(
     )
     .await?;
     answer(resp, pending)
+}
+
+/// Reads a push body as a stream: hashing as it comes, refusing past `limits.max_body_bytes`,
+/// reserving its memory from the ingest budget as it grows (so a chunked body cannot take more
+/// than its share), and giving up when no byte arrives for `limits.body_read_timeout_secs`.
+/// The reservation must live until the push is answered.
+async fn read_body(
+    node: &Node,
+    req: &HttpRequest,
+    payload: &mut web::Payload,
+) -> Result<(web::Bytes, [u8; 32], Reservation), Problem> {
+    let limits = &node.config.limits;
+    let max = limits.max_body_bytes;
+    let too_large = || {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body-too-large",
+            "Body too large",
+            format!("the body exceeds {max} bytes"),
+        )
+    };
+    let busy = |e: BudgetExhausted| {
+        let mut p = Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ingest-busy",
+            "Ingest memory in use",
+            format!("{e}; retry shortly"),
+        );
+        p.retry_after = Some(2);
+        p
+    };
+    let declared = req
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max) {
+        return Err(too_large());
+    }
+    let mut reservation = node.ingest_budget.reservation();
+    if let Some(n) = declared {
+        reservation.grow_to(n).await.map_err(busy)?;
+    }
+    let idle = Duration::from_secs(limits.body_read_timeout_secs);
+    let mut hasher = ring::digest::Context::new(&ring::digest::SHA256);
+    // A body of known length is read into one buffer of that size; a chunked one is kept as its
+    // chunks and joined once (growing one buffer would double its capacity past the body).
+    let mut whole = web::BytesMut::with_capacity(declared.unwrap_or(0) as usize);
+    let mut chunks: Vec<web::Bytes> = Vec::new();
+    let mut len = 0u64;
+    loop {
+        let chunk = match tokio::time::timeout(idle, payload.next()).await {
+            Err(_) => {
+                return Err(Problem::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "body-read-timeout",
+                    "Body read timed out",
+                    format!(
+                        "no body bytes arrived for {} s; send the body without pauses",
+                        limits.body_read_timeout_secs
+                    ),
+                ))
+            }
+            Ok(None) => break,
+            Ok(Some(Err(_))) => {
+                return Err(Problem::bad_request(
+                    "body-read",
+                    "the request body could not be read",
+                ))
+            }
+            Ok(Some(Ok(c))) => c,
+        };
+        len += chunk.len() as u64;
+        if len > max {
+            return Err(too_large());
+        }
+        if declared.is_none_or(|n| len > n) {
+            reservation.grow_to(len).await.map_err(busy)?;
+        }
+        hasher.update(&chunk);
+        if declared.is_some() {
+            whole.extend_from_slice(&chunk);
+        } else {
+            chunks.push(chunk);
+        }
+    }
+    let body = if declared.is_some() {
+        whole.freeze()
+    } else if chunks.len() == 1 {
+        chunks.pop().unwrap_or_default()
+    } else {
+        let mut joined = web::BytesMut::with_capacity(len as usize);
+        for c in chunks.drain(..) {
+            joined.extend_from_slice(&c);
+        }
+        joined.freeze()
+    };
+    let mut batch_id = [0u8; 32];
+    batch_id.copy_from_slice(hasher.finish().as_ref());
+    Ok((body, batch_id, reservation))
 }
 
 /// Whether a batch is applied, and then how many of its records changed nothing (all of them

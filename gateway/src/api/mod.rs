@@ -4,12 +4,16 @@
 //! - [`query`]: `POST /v1/query`, `GET /v1/reports/supply-demand`.
 //! - [`records`]: `GET /v1/records/{record_id}`, `GET /v1/quarantine`.
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
+//! - [`middleware`]: what runs around every handler: content-coded bodies refused (415), 405 as
+//!   a problem, every request to `/v1/audit/*` audited.
 //!
 //! Every handler authenticates through [`authenticate`], which audits refusals, and every answer
 //! that is an error is a [`Problem`].
 
+pub mod dead_letters;
 pub mod federated;
 pub mod ingest;
+pub mod middleware;
 pub mod ops;
 pub mod persons;
 pub mod query;
@@ -83,6 +87,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(records::retry_quarantined)),
         )
         .service(web::resource("/v1/admin/reload").route(web::post().to(federated::reload)))
+        .service(web::resource("/v1/admin/dead-letters").route(web::get().to(dead_letters::list)))
+        .service(
+            web::resource("/v1/admin/dead-letters/{offset}/retry")
+                .route(web::post().to(dead_letters::retry)),
+        )
         .service(web::resource("/healthz").route(web::get().to(ops::healthz)))
         .service(web::resource("/readyz").route(web::get().to(ops::readyz)))
         .service(web::resource("/metrics").route(web::get().to(ops::metrics)))
@@ -140,7 +149,10 @@ fn audit_access(node: Arc<Node>) -> crate::audit::api::AccessHook {
 /// Runs the HTTP server until it stops.
 pub async fn serve(node: Arc<Node>) -> std::io::Result<()> {
     let addr = node.config.listen_addr().map_err(std::io::Error::other)?;
-    start(node, addr, None, |_| {})?.await
+    let stopped = start(node.clone(), addr, None, |_| {})?.await;
+    // Refusals counted in the last interval are written before the process ends.
+    node.refusals.flush(&node.audit).await;
+    stopped
 }
 
 /// Runs the HTTP server until it stops, with the federation side (fan-out queries, person
@@ -151,12 +163,14 @@ pub async fn serve_federated(
     fed: Option<Arc<crate::federation::node::Federation>>,
 ) -> std::io::Result<()> {
     let addr = node.config.listen_addr().map_err(std::io::Error::other)?;
-    start(node, addr, None, move |cfg| {
+    let stopped = start(node.clone(), addr, None, move |cfg| {
         if let Some(f) = &fed {
             cfg.app_data(web::Data::from(f.clone()));
         }
     })?
-    .await
+    .await;
+    node.refusals.flush(&node.audit).await;
+    stopped
 }
 
 /// Binds the gateway's HTTP server to `addr` and returns it running (await it, or stop it through
@@ -173,10 +187,13 @@ pub fn start<F>(
 where
     F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
 {
+    // Ends each interval of anonymous refusals (needs the runtime the server runs on).
+    actix_web::rt::spawn(node.refusals.clone().run(node.audit.clone()));
     let audit_api = web::Data::new(
         crate::audit::api::AuditApi::new(node.audit.clone(), None)
             .with_access(audit_access(node.clone())),
     );
+    tokio::spawn(dead_letters::audit_dead_letters(node.clone()));
     let data = web::Data::from(node);
     let mut server = HttpServer::new(move || {
         App::new()
@@ -191,6 +208,10 @@ where
             .app_data(web::PathConfig::default().error_handler(|err, _| {
                 Problem::bad_request("bad-path", short(&err.to_string())).into()
             }))
+            // The last `wrap` runs first: request ids are set before anything else runs.
+            .wrap(from_fn(middleware::audit_log_access))
+            .wrap(from_fn(middleware::method_not_allowed))
+            .wrap(from_fn(middleware::unsupported_content_encoding))
             .wrap(from_fn(request_ids))
             .configure(crate::web::configure)
             .configure(configure)
@@ -221,6 +242,8 @@ fn action_of(name: &str) -> Action {
         "record.read" | "person.lookup" => Action::PersonLookup,
         "quarantine.list" => Action::QuarantineList,
         "quarantine.retry" => Action::QuarantineResubmit,
+        "audit.read" => Action::AuditRead,
+        "audit.witness" => Action::WitnessCosign,
         _ => Action::Admin,
     }
 }
@@ -345,15 +368,58 @@ pub async fn authenticate(
             // Refused before the body was read: do not reuse the connection.
             let mut p = p;
             p.close = true;
-            Err(refuse(
-                node,
-                req,
-                action,
-                None,
-                p,
-                serde_json::json!({ "auth": e.to_string() }),
-            )
-            .await)
+            let detail = serde_json::json!({ "auth": e.to_string() });
+            if e.is_forbidden() {
+                // A token of this gateway's issuer: its holder is known, one entry each.
+                Err(refuse(node, req, action, None, p, detail).await)
+            } else {
+                Err(refuse_anonymous(node, req, action, UNAUTHORIZED, p, detail).await)
+            }
         }
+    }
+}
+
+/// Problem slug (and aggregation reason) of a request without valid credentials.
+pub const UNAUTHORIZED: &str = "unauthorized";
+
+/// Audits a refusal of a request that carried no valid credentials (no token, a malformed
+/// one, a bad signature) and returns the problem to answer with. Such refusals cost their
+/// sender nothing, so they go through [`Node::refusals`]: per client address and `reason` (the
+/// problem's slug), the first of an interval is written now, later ones are counted into one
+/// entry when the interval ends.
+pub async fn refuse_anonymous(
+    node: &Node,
+    req: &HttpRequest,
+    action: &str,
+    reason: &'static str,
+    mut p: Problem,
+    detail: serde_json::Value,
+) -> Problem {
+    debug_assert_eq!(p.slug(), reason);
+    p.request_id = Some(request_id(req));
+    let mut d = detail;
+    if let Some(obj) = d.as_object_mut() {
+        obj.insert("problem".into(), reason.into());
+    }
+    let ev = event(node, req, action, None, p.status, d);
+    match audit_anonymous(node, req, reason, ev).await {
+        Ok(_) => p,
+        Err(e) => e,
+    }
+}
+
+/// Audits `ev`, an anonymous refusal of `req` for `reason`, through [`Node::refusals`]: the
+/// receipt when it was written now, `None` when it was counted for the end of the interval.
+pub async fn audit_anonymous(
+    node: &Node,
+    req: &HttpRequest,
+    reason: &'static str,
+    ev: AuditEvent,
+) -> Result<Option<AuditReceipt>, Problem> {
+    // The TCP peer, never a forwarded-for header: that one is the client's to choose.
+    let client = req.peer_addr().map(|a| a.ip());
+    match node.refusals.record(client, reason, ev) {
+        None => Ok(None),
+        Some(ev) => audit(node, ev).await.map(Some),
     }
 }

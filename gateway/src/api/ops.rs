@@ -17,20 +17,35 @@ pub async fn healthz() -> HttpResponse {
 
 /// Readiness: the journal takes appends, the applier runs and its lag is within bound. A journal
 /// whose fsync failed stays not ready until restart; a full journal disk is reported
-/// (`journal: no_space`) but leaves the gateway ready for queries.
+/// (`journal: no_space`, status `degraded`) but leaves the gateway ready for queries.
 pub async fn readyz(node: State) -> HttpResponse {
     let s = &node.state;
     let failed = s.failed.load(Ordering::Acquire) != 0;
+    let stalled = s.stalled.load(Ordering::Acquire) != 0;
     let journal = node.journal.status();
     let lag = s.lag_batches();
     let bound = node.config.limits.max_apply_lag_batches;
     // Pushes wait once the lag reaches its bound, so a lag at the bound is normal under load;
     // twice the bound means the applier is not keeping up at all.
+    // A failed journal takes no pushes until restart: not ready.
     let ready = !failed && journal != JournalStatus::Failed && lag <= bound * 2;
+    let dead_letters = node.metrics.dead_letters.get().max(0) as u64;
+    // Degraded: still serving, but an operator must look (entries set aside, a store write
+    // failing and being retried, or the journal's disk full: pushes refused until space returns).
+    let status = match (
+        ready,
+        dead_letters > 0 || stalled || journal == JournalStatus::NoSpace,
+    ) {
+        (false, _) => "not_ready",
+        (true, true) => "degraded",
+        (true, false) => "ready",
+    };
     let body = serde_json::json!({
-        "status": if ready { "ready" } else { "not_ready" },
+        "status": status,
         "journal": journal.as_str(),
         "journal_fault_injection": node.journal.fault_injection(),
+        "dead_letters": dead_letters,
+        "store_stalled": stalled,
         "applier_failed": failed,
         "apply_lag_batches": lag,
         "apply_lag_bytes": s.lag_bytes(),
@@ -59,6 +74,10 @@ pub async fn metrics(node: State) -> HttpResponse {
     node.metrics
         .journal_no_space
         .set(i64::from(journal == JournalStatus::NoSpace));
+    let budget = node.config.limits.ingest_memory_bytes;
+    node.metrics
+        .ingest_memory_reserved
+        .set(budget.saturating_sub(node.ingest_budget.available_bytes()) as i64);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(node.metrics.render())

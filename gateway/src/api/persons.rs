@@ -18,10 +18,9 @@ use crate::audit::event::{Action, Actor, AuditEvent, Outcome};
 use crate::auth::Role;
 use crate::federation::fanout::RegionStatus;
 use crate::federation::node::Federation;
-use crate::federation::trust::CallerPolicy;
 use crate::node::Node;
 use crate::problem::Problem;
-use crate::query::person::{self, PersonFields, PersonQuery};
+use crate::query::person::{self, Grants, PersonFields, PersonQuery};
 
 /// Body of `POST /v1/persons/lookup`: exactly one of `id_number` and `person_key`.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -159,6 +158,10 @@ pub async fn lookup(
     let answer = match fed {
         Some(fed) => {
             let regions = body.regions.unwrap_or_default();
+            if let Err(e) = fed.check_regions(&regions) {
+                let p = crate::api::query::no_member_problem(&e);
+                return Err(refuse(&node, &req, ACTION, Some(&auth), p, detail).await);
+            }
             fed.person_lookup(&node, &q, &regions, &request_id, &actor)
                 .await?
         }
@@ -188,7 +191,7 @@ pub async fn lookup(
 pub async fn answer_locally(
     node: &web::Data<Node>,
     q: &PersonQuery,
-    policy: Option<CallerPolicy>,
+    policy: Option<Grants>,
     checked: bool,
 ) -> PersonRegion {
     let started = Instant::now();

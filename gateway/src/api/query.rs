@@ -11,7 +11,7 @@ use crate::api::{audit, authenticate, event, refuse, State};
 use crate::audit::event::Actor;
 use crate::auth::Role;
 use crate::federation::fanout::{MergedCell, RegionStatus};
-use crate::federation::node::Federation;
+use crate::federation::node::{Federation, NoMemberRegion};
 use crate::node::Node;
 use crate::problem::Problem;
 use crate::query::plan::{Answer, Plan};
@@ -112,6 +112,11 @@ pub fn actor_of(auth: &crate::auth::Authenticated) -> Actor {
     }
 }
 
+/// A request named only regions outside the federation: 400, naming them.
+pub fn no_member_problem(e: &NoMemberRegion) -> Problem {
+    Problem::bad_request("no-member-region", e.to_string())
+}
+
 /// The federation side, or a problem (audited) when this gateway has none.
 async fn need_federation<'a>(
     node: &Node,
@@ -147,6 +152,18 @@ async fn federated_aggregate(
     q: &QueryRequest,
 ) -> Result<HttpResponse, Problem> {
     let fed = need_federation(node, req, "query", auth, fed).await?;
+    if let Err(e) = fed.check_regions(&q.regions) {
+        let detail = serde_json::json!({ "dataset": q.dataset, "purpose": q.purpose });
+        return Err(refuse(
+            node,
+            req,
+            "query",
+            Some(auth),
+            no_member_problem(&e),
+            detail,
+        )
+        .await);
+    }
     match fed
         .aggregate(node, q, &crate::api::request_id(req), &actor_of(auth))
         .await
@@ -237,6 +254,11 @@ pub async fn supply_demand(
             .purpose
             .clone()
             .unwrap_or_else(|| "statistics".to_string());
+        if let Err(e) = fed.check_regions(&regions) {
+            let detail = serde_json::json!({ "purpose": purpose });
+            let p = no_member_problem(&e);
+            return Err(refuse(&node, &req, "report.supply_demand", Some(&auth), p, detail).await);
+        }
         return federated_supply_demand(&req, &node, fed, &auth, regions, purpose).await;
     }
     let mk = |dataset: &str, status: &str, measure: &str| QueryRequest {

@@ -159,16 +159,22 @@ impl AuditApi {
 }
 
 /// Registers the audit routes. The app must hold `web::Data<AuditApi>`.
+///
+/// Each path is a resource holding its route (not `Scope::route`, which puts the method guard on
+/// the resource): another method on a known path then reaches the resource's 405 answer, with
+/// `Allow`, instead of falling through to the app's 404.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/v1/audit")
-            .route("/checkpoint", web::get().to(checkpoint))
-            .route("/key", web::get().to(key))
-            .route("/entries", web::get().to(entries))
-            .route("/proof/inclusion", web::get().to(inclusion))
-            .route("/proof/consistency", web::get().to(consistency))
-            .route("/receipt", web::get().to(receipt))
-            .route("/witness/add-checkpoint", web::post().to(add_checkpoint)),
+            .service(web::resource("/checkpoint").route(web::get().to(checkpoint)))
+            .service(web::resource("/key").route(web::get().to(key)))
+            .service(web::resource("/entries").route(web::get().to(entries)))
+            .service(web::resource("/proof/inclusion").route(web::get().to(inclusion)))
+            .service(web::resource("/proof/consistency").route(web::get().to(consistency)))
+            .service(web::resource("/receipt").route(web::get().to(receipt)))
+            .service(
+                web::resource("/witness/add-checkpoint").route(web::post().to(add_checkpoint)),
+            ),
     );
 }
 

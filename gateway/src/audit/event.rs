@@ -173,6 +173,10 @@ pub struct AuditEvent {
     /// Hex SHA-256 of the raw pushed bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw_hash: Option<String>,
+    /// Network address of the client, on aggregated anonymous refusals only (their `counts`
+    /// hold `count`; see [`super::aggregate`]); `other` when past the aggregator's bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
 }
 
 /// Why an event cannot be written.
@@ -222,6 +226,7 @@ impl AuditEvent {
             person_key: None,
             batch_id: None,
             raw_hash: None,
+            client: None,
         }
     }
 

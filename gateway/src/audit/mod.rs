@@ -10,7 +10,8 @@
 //! - [`witness`]: this gateway cosigns peers' checkpoints, and submits its own to witnesses.
 //!
 //! Auditors read entries and proofs through [`api`] and check everything offline with
-//! [`verify`]; a single entry's proof travels as a C2SP tlog-proof [`receipt`].
+//! [`verify`]; a single entry's proof travels as a C2SP tlog-proof [`receipt`]. Anonymous
+//! refusals reach the log through [`aggregate`], a few counted entries per client and interval.
 //!
 //! ```text
 //! append(event) ──► queue ──► [sequence: write+fdatasync] ──► [integrate: hash files] ──► head
@@ -18,6 +19,7 @@
 //!                      checkpoint  ◄── [publish: sync, persist (size, root), sign] ◄──┘
 //! ```
 
+pub mod aggregate;
 pub mod api;
 pub mod checkpoint;
 pub mod event;

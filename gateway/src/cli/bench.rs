@@ -17,6 +17,8 @@ use clap::{Args, Subcommand};
 use pes_gateway::auth::{claims_for, issue, Role};
 use pes_gateway::config::{GatewayConfig, SourceConfig};
 use pes_gateway::native_sample;
+
+use super::memory::rss_of;
 use ring::signature::KeyPair;
 
 /// Arguments of `pesgw bench`.
@@ -32,6 +34,9 @@ enum BenchCommand {
     Ingest(IngestBench),
     /// Federated aggregate across regional gateways: mTLS + signatures vs plain HTTP.
     Federation(super::bench_federation::FederationBench),
+    /// A bounded mixed load (pushes, national queries, person lookups, audit reads) against a
+    /// demo federation of separate gateway processes: latency, statuses, losses, peak RSS.
+    Load(super::bench_load::LoadBench),
 }
 
 #[derive(Debug, Args)]
@@ -149,6 +154,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let a = match args.command {
         BenchCommand::Ingest(a) => a,
         BenchCommand::Federation(f) => return super::bench_federation::run(f),
+        BenchCommand::Load(l) => return super::bench_load::run(l),
     };
     let tmp = tempfile::tempdir()?;
     let dir = a.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
@@ -643,18 +649,4 @@ fn wait_healthy(client: &reqwest::blocking::Client, base: &str) -> anyhow::Resul
         std::thread::sleep(Duration::from_millis(50));
     }
     anyhow::bail!("the gateway did not become healthy")
-}
-
-/// `(VmRSS, VmHWM)` in KiB of a process.
-pub(super) fn rss_of(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
 }

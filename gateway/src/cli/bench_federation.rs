@@ -286,7 +286,7 @@ pub fn run(a: FederationBench) -> anyhow::Result<ExitCode> {
             load_before.trim(),
             load_after.trim()
         );
-        let (rss, hwm) = super::bench::rss_of(std::process::id());
+        let (rss, hwm) = super::memory::rss_of(std::process::id());
         println!(
             "  resident memory of this process (all {} gateways): {} MiB now, {} MiB peak (~{} MiB per gateway)",
             nodes.len(),

@@ -27,8 +27,9 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use pes_adapters::{build_adapter, Mapping};
 use pes_gateway::auth::{claims_for, issue, Role};
+use pes_gateway::config::FederationConfig;
 use pes_gateway::config::{GatewayConfig, SourceConfig};
-use pes_gateway::federation::node::{Federation, FederationConfig};
+use pes_gateway::federation::node::Federation;
 use pes_gateway::node::Node;
 use pes_gateway::web::{DemoGateway, DemoToken, DemoTokens};
 use ring::signature::KeyPair as _;
@@ -102,6 +103,14 @@ impl Gateway {
     pub(super) fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
+
+    /// This gateway's demo token for `role` (analyst, caseworker, auditor, admin).
+    pub(super) fn token(&self, role: Role) -> Option<&str> {
+        self.tokens
+            .iter()
+            .find(|t| t.role == role.as_str())
+            .map(|t| t.token.as_str())
+    }
 }
 
 /// A person every province has registered, so a newcomer can try the caseworker page (the
@@ -109,7 +118,7 @@ impl Gateway {
 const SAMPLE_ID_NUMBER: &str = "11010519491231002X";
 
 /// The sample person's person_key under this federation's linkage key.
-fn sample_person_key(linkage: &Path) -> anyhow::Result<String> {
+pub(super) fn sample_person_key(linkage: &Path) -> anyhow::Result<String> {
     let key = std::fs::read(linkage).with_context(|| format!("reading {}", linkage.display()))?;
     let id = pes_schemas::id_number::IdNumber::parse(SAMPLE_ID_NUMBER)
         .map_err(|e| anyhow::anyhow!("sample ID number: {}", e.code()))?;
@@ -587,7 +596,7 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-fn plan_pushes(gateways: &[Gateway], records: u64, sample_key: &str) -> Vec<PushPlan> {
+pub(super) fn plan_pushes(gateways: &[Gateway], records: u64, sample_key: &str) -> Vec<PushPlan> {
     let provinces: Vec<&Gateway> = gateways.iter().filter(|g| g.region != NATIONAL).collect();
     // Each province weighs between 60 and 140, so provinces differ in size; shares add up to
     // `records`.

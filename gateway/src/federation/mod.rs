@@ -5,7 +5,6 @@
 //! - [`fanout`]: concurrent per-peer calls with deadlines, per-region status, merged cells.
 //! - [`httpsig`]: RFC 9421 request and response signatures, profile `pes-fed-v1`.
 //! - [`inbound`]: serving calls: peer + signature checks ([`inbound::verify_inbound`]), signed answers.
-//! - [`minimise`]: protected fields leave a region only when the caller's policy grants them.
 //! - [`node`]: the assembled federation side of a gateway (listener, reloads, federated aggregate).
 //! - [`outbound`]: calling a peer and verifying its signed answer ([`outbound::call_peer`]).
 //! - [`service`]: `POST /v1/federation/query` of a regional gateway (policy, suppression, audit).
@@ -15,7 +14,6 @@ pub mod cosign;
 pub mod fanout;
 pub mod httpsig;
 pub mod inbound;
-pub mod minimise;
 pub mod node;
 pub mod outbound;
 pub mod service;

@@ -3,7 +3,6 @@
 //! the trust list and CRL, the federated aggregate (local part in-process, remote parts fanned
 //! out, merged, audited) and the person lookup (same shape, minimised per region).
 
-use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -20,6 +19,8 @@ use super::trust::{Reloaded, TrustError, TrustStore};
 use crate::api::persons::{answer_locally, finish, PersonLookupAnswer, PersonRegion};
 use crate::audit::event::{Action, Actor, AuditEvent, Outcome, PeerReceipt};
 use crate::audit::witness::Witness;
+use crate::config::FederationConfig;
+use crate::federation::trust::CallerPolicy;
 use crate::node::Node;
 use crate::query::person::PersonQuery;
 use crate::query::plan::Plan;
@@ -27,46 +28,8 @@ use crate::query::suppress::suppress;
 use crate::query::{QueryAnswer, QueryError, QueryRequest};
 use crate::signed_note::VerifierKey;
 
-/// `[federation]` settings of a gateway.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FederationConfig {
-    /// mTLS listener for peers, e.g. `127.0.0.1:9443`.
-    pub listen: String,
-    /// PKI directory (layout of `pes_certs::GatewayPaths`).
-    pub pki_dir: PathBuf,
-    /// Signed trust list.
-    pub trust_list: PathBuf,
-    /// National root verifier key (`name+keyid+key`).
-    pub root_key: String,
-    /// Per-peer deadline in milliseconds.
-    #[serde(default = "default_deadline_ms")]
-    pub deadline_ms: u64,
-    /// Seconds between reloads of the trust list and the CRL.
-    #[serde(default = "default_reload_secs")]
-    pub reload_secs: u64,
-    /// Federation state kept across restarts (the last accepted trust-list version). A config
-    /// file loaded by `pesgw serve` defaults it to `<data_dir>/federation`; `None` keeps no state.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub state_dir: Option<PathBuf>,
-    /// This gateway's witness cosigning key (signed-note private key text of type 0x04, from
-    /// `pesgw audit keygen --witness`). With it the gateway cosigns the checkpoints members
-    /// submit; its verifier key goes in the trust list's `witnesses` with `member` set to this
-    /// region. Needs `state_dir` (the witness state lives in `<state_dir>/witness`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub witness_key: Option<PathBuf>,
-}
-
 /// File in [`FederationConfig::state_dir`] recording the last accepted trust-list version.
 pub const TRUST_STATE_FILE: &str = "trust-list.accepted";
-
-fn default_deadline_ms() -> u64 {
-    2000
-}
-
-fn default_reload_secs() -> u64 {
-    10
-}
 
 /// Why the federation side could not start. The operator's to fix.
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +53,28 @@ pub enum FederationError {
     /// This gateway's region is not in the trust list.
     #[error("region {0} is not a member of the trust list")]
     NotMember(String),
+}
+
+/// A request named regions, none of which is a member of the federation (the caller's fault).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("none of the regions asked is a member of the federation: {}", shown(.unknown))]
+pub struct NoMemberRegion {
+    /// The regions asked, as given.
+    pub unknown: Vec<String>,
+}
+
+/// The regions of a refusal, bounded: they come from the caller and are echoed back.
+fn shown(regions: &[String]) -> String {
+    const MAX_SHOWN: usize = 10;
+    let mut out: Vec<String> = regions
+        .iter()
+        .take(MAX_SHOWN)
+        .map(|r| r.chars().take(16).collect())
+        .collect();
+    if regions.len() > MAX_SHOWN {
+        out.push(format!("and {} more", regions.len() - MAX_SHOWN));
+    }
+    out.join(", ")
 }
 
 /// The running federation side of one gateway.
@@ -255,6 +240,23 @@ impl Federation {
         server.await
     }
 
+    /// Refuses a request whose named regions hold no member of the trust list in force: it
+    /// would fan out to nobody and answer an empty 200. `["all"]` or none names every member.
+    /// A list with at least one member is served; its other regions come back with status
+    /// `error`.
+    pub fn check_regions(&self, asked: &[String]) -> Result<(), NoMemberRegion> {
+        if asked.is_empty() || asked.iter().any(|r| r == "all") {
+            return Ok(());
+        }
+        let trust = self.inbound.trust.current();
+        if asked.iter().any(|r| trust.member(r).is_some()) {
+            return Ok(());
+        }
+        Err(NoMemberRegion {
+            unknown: asked.to_vec(),
+        })
+    }
+
     /// Regions named by a request: `["all"]` or none = every member of the trust list.
     fn regions_asked(&self, asked: &[String]) -> Vec<String> {
         if asked.is_empty() || asked.iter().any(|r| r == "all") {
@@ -307,8 +309,8 @@ impl Federation {
             if !regions.contains(&self.region) {
                 return None;
             }
-            let policy = trust.policy_for(&self.region).cloned();
-            Some(answer_locally(node, q, policy, false).await)
+            let grants = trust.policy_for(&self.region).map(CallerPolicy::grants);
+            Some(answer_locally(node, q, grants, false).await)
         };
         let (outcomes, local) = tokio::join!(fan, local);
         let mut answers: Vec<PersonRegion> = local.into_iter().collect();

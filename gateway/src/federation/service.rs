@@ -24,6 +24,7 @@ use super::inbound::{
 };
 use crate::api::{audit, event, query::run_plan, AuditReceipt};
 use crate::audit::event::{Action, Actor, AuditEvent};
+use crate::federation::trust::CallerPolicy;
 use crate::node::Node;
 use crate::query::person::{self, PersonFields, PersonQuery};
 use crate::query::plan::Plan;
@@ -133,7 +134,7 @@ async fn answer_person(
     checked: &FederationRequest,
 ) -> Result<HttpResponse, HttpResponse> {
     let caller = checked.peer.region().to_owned();
-    let policy = checked.trust.policy_for(&caller).cloned();
+    let policy = checked.trust.policy_for(&caller).map(CallerPolicy::grants);
     let q: Option<PersonQuery> = serde_json::from_slice(body).ok();
     let refused = match &q {
         None => Some((

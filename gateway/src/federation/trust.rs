@@ -115,6 +115,17 @@ fn default_k() -> u32 {
     5
 }
 
+impl CallerPolicy {
+    /// What the policy grants, as the query side checks it.
+    pub fn grants(&self) -> crate::query::person::Grants {
+        crate::query::person::Grants {
+            datasets: self.datasets.clone(),
+            purposes: self.purposes.clone(),
+            protected_fields: self.protected_fields.clone(),
+        }
+    }
+}
+
 /// A witness that cosigns checkpoints.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -9,16 +9,17 @@
 //! changes nothing because versions are compared.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use crate::ingest::batch::Entry;
 use crate::ingest::journal::{self, Appended, Durable, SegmentReader};
 use crate::query::rollup::Rollups;
+use crate::store::dead_letter::{DeadLetter, DeadLetterError};
+use crate::store::entry::Entry;
 use crate::store::facts::Facts;
-use crate::store::{ApplyOutcome, BatchSummary, Store, StoreError};
+use crate::store::{ApplyMode, ApplyOutcome, BatchSummary, Store, StoreError};
 
 /// Rollup deltas applied per write-lock hold, so queries are not stalled by a large batch.
 const ROLLUP_CHUNK: usize = 4096;
@@ -45,6 +46,13 @@ pub struct ApplyState {
     pub applied_tx: tokio::sync::watch::Sender<u64>,
     /// Set when the applier failed; `/readyz` reports it.
     pub failed: AtomicU64,
+    /// Journal entries set aside since start (the store keeps every one).
+    pub dead_lettered: AtomicU64,
+    /// Set while the applier retries a store write that failed with an I/O error (a full or
+    /// failing disk); cleared when one succeeds. `/readyz` reports it.
+    pub stalled: AtomicU64,
+    /// Woken when an entry is dead-lettered (its audit event is written by the API side).
+    pub dead_letter_notify: tokio::sync::Notify,
 }
 
 impl ApplyState {
@@ -62,6 +70,9 @@ impl ApplyState {
             rollups: RwLock::new(rollups),
             applied_tx,
             failed: AtomicU64::new(0),
+            dead_lettered: AtomicU64::new(0),
+            stalled: AtomicU64::new(0),
+            dead_letter_notify: tokio::sync::Notify::new(),
         }
     }
 
@@ -96,18 +107,54 @@ pub struct Stored {
     pub batch_id: [u8; 32],
     /// Its summary.
     pub summary: BatchSummary,
+    /// The entry was set aside, not applied: its batch is forgotten (a re-push is new).
+    pub dead_lettered: bool,
+}
+
+/// Why an entry was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The entry itself cannot be applied (malformed, a value the store cannot read, a panic
+    /// while applying it): applying it again would fail again, so it is set aside.
+    #[error("entry cannot be applied: {0}")]
+    Entry(String),
+    /// The store's disk failed (full, I/O error): the same entry is tried again later.
+    #[error("store I/O: {0}")]
+    Transient(StoreError),
+    /// The store itself is broken (sled corruption or a sled bug): the applier stops.
+    #[error(transparent)]
+    Fatal(StoreError),
+}
+
+impl From<StoreError> for ApplyError {
+    fn from(e: StoreError) -> ApplyError {
+        match e {
+            StoreError::Sled(sled::Error::Io(_)) => ApplyError::Transient(e),
+            StoreError::Malformed | StoreError::WriterFailed => ApplyError::Entry(e.to_string()),
+            StoreError::Sled(_) => ApplyError::Fatal(e),
+        }
+    }
 }
 
 /// Writes one entry to sled (records, quarantine, summary and applied offset in one batch) and
-/// returns its rollup deltas, not yet applied.
+/// returns its rollup deltas, not yet applied. A panic while applying is caught and reported as
+/// the entry's fault.
 pub fn store_one(
     store: &Store,
     d: &Durable,
+    mode: ApplyMode,
     mut deltas: Vec<(Facts, i64)>,
-) -> Result<Stored, StoreError> {
-    let entry = Entry::parse(&d.payload).map_err(|_| StoreError::Malformed)?;
+) -> Result<Stored, ApplyError> {
+    let entry = Entry::parse(&d.payload)
+        .map_err(|_| ApplyError::Entry("the journal entry is malformed".into()))?;
     deltas.clear();
-    let outcome = store.apply_entry(&entry, d.end_offset, &mut deltas)?;
+    let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        store.apply_entry(&entry, d.end_offset, mode, &mut deltas)
+    }));
+    let outcome = match applied {
+        Ok(r) => r?,
+        Err(_) => return Err(ApplyError::Entry("applying the entry panicked".into())),
+    };
     Ok(Stored {
         deltas,
         batch_id: entry.batch_id,
@@ -119,7 +166,76 @@ pub fn store_one(
             outcome,
             end_offset: d.end_offset,
         },
+        dead_lettered: false,
     })
+}
+
+/// Sets an entry that cannot be applied aside (payload to `dead_dir`, record and applied offset
+/// to the store) and returns what the publisher needs to move the applied offset past it.
+pub fn set_aside(
+    store: &Store,
+    dead_dir: &Path,
+    d: &Durable,
+    reason: &str,
+) -> Result<Stored, DeadLetterError> {
+    let header = Entry::parse(&d.payload).ok();
+    let batch_id = header.as_ref().map(|e| e.batch_id).unwrap_or([0; 32]);
+    let letter = DeadLetter {
+        end_offset: d.end_offset,
+        len: d.payload.len() as u64,
+        batch_id: header.as_ref().map(|e| hex::encode(e.batch_id)),
+        source: header.as_ref().map(|e| e.source.to_string()),
+        reason: reason.to_string(),
+        at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        retries: 0,
+        audited: false,
+    };
+    store.dead_letter(dead_dir, &d.payload, &letter)?;
+    tracing::error!(
+        end_offset = d.end_offset,
+        batch = letter.batch_id.as_deref().unwrap_or("-"),
+        reason,
+        "journal entry set aside as a dead letter; the entries after it apply"
+    );
+    Ok(Stored {
+        deltas: Vec::new(),
+        batch_id,
+        summary: BatchSummary {
+            source: letter.source.clone().unwrap_or_default(),
+            ingested_at: String::new(),
+            records: 0,
+            quarantined: 0,
+            outcome: ApplyOutcome::default(),
+            end_offset: d.end_offset,
+        },
+        dead_lettered: true,
+    })
+}
+
+/// Applies one entry, or sets it aside when the entry itself is at fault. Store I/O errors
+/// and a broken store are returned: the caller retries or stops.
+pub fn store_or_set_aside(
+    store: &Store,
+    state: &ApplyState,
+    dead_dir: &Path,
+    d: &Durable,
+    mode: ApplyMode,
+    deltas: Vec<(Facts, i64)>,
+) -> Result<Stored, ApplyError> {
+    match store_one(store, d, mode, deltas) {
+        Err(ApplyError::Entry(reason)) => {
+            let stored = set_aside(store, dead_dir, d, &reason).map_err(|e| match e {
+                DeadLetterError::Store(s) => ApplyError::from(s),
+                DeadLetterError::Io { .. } => ApplyError::Transient(StoreError::Sled(
+                    sled::Error::Io(std::io::Error::other(e.to_string())),
+                )),
+            })?;
+            state.dead_lettered.fetch_add(1, Ordering::AcqRel);
+            state.dead_letter_notify.notify_one();
+            Ok(stored)
+        }
+        other => other,
+    }
 }
 
 /// Applies a stored batch's deltas to the rollups, then makes it visible: its summary, the
@@ -133,11 +249,14 @@ pub fn publish(state: &ApplyState, s: &Stored) {
     }
     let outcome = s.summary.outcome;
     let end = s.summary.end_offset;
-    state
-        .batches
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(s.batch_id, Some(s.summary.clone()));
+    {
+        let mut batches = state.batches.lock().unwrap_or_else(|p| p.into_inner());
+        if s.dead_lettered {
+            batches.remove(&s.batch_id);
+        } else {
+            batches.insert(s.batch_id, Some(s.summary.clone()));
+        }
+    }
     state
         .records_applied
         .fetch_add(outcome.applied, Ordering::Relaxed);
@@ -145,30 +264,41 @@ pub fn publish(state: &ApplyState, s: &Stored) {
     state.applied_tx.send_replace(end);
 }
 
-/// Applies one entry to the store and the rollups.
+/// Applies one entry to the store and the rollups (setting it aside if it cannot be applied).
 pub fn apply_one(
     store: &Store,
     state: &ApplyState,
+    dead_dir: &Path,
     d: &Durable,
+    mode: ApplyMode,
     deltas: &mut Vec<(Facts, i64)>,
-) -> Result<ApplyOutcome, StoreError> {
-    let stored = store_one(store, d, std::mem::take(deltas))?;
+) -> Result<ApplyOutcome, ApplyError> {
+    let stored = store_or_set_aside(store, state, dead_dir, d, mode, std::mem::take(deltas))?;
     publish(state, &stored);
     *deltas = stored.deltas;
     Ok(stored.summary.outcome)
 }
 
-/// Applies every journal entry past the store's applied offset (start-up catch-up).
+/// Applies every journal entry past the store's applied offset (start-up catch-up). An entry
+/// that cannot be applied is set aside; a store that cannot be written stops the start.
 pub fn replay(
     store: &Store,
     state: &ApplyState,
-    journal_dir: &std::path::Path,
+    journal_dir: &Path,
+    dead_dir: &Path,
 ) -> Result<u64, crate::ingest::IngestError> {
     let from = store.applied_offset()?;
     let mut deltas = Vec::new();
     let mut n = 0;
     for d in journal::read_after(journal_dir, from)? {
-        apply_one(store, state, &d, &mut deltas)?;
+        apply_one(store, state, dead_dir, &d, ApplyMode::Replay, &mut deltas).map_err(
+            |e| match e {
+                ApplyError::Transient(s) | ApplyError::Fatal(s) => {
+                    crate::ingest::IngestError::Store(s)
+                }
+                ApplyError::Entry(m) => crate::ingest::IngestError::Io(m),
+            },
+        )?;
         n += 1;
     }
     store.flush()?;
@@ -176,6 +306,74 @@ pub fn replay(
     state.flushed.store(applied, Ordering::Release);
     state.journal_end.store(applied, Ordering::Release);
     Ok(n)
+}
+
+/// Why a dead letter could not be retried.
+#[derive(Debug, thiserror::Error)]
+pub enum RetryError {
+    /// No dead letter has that id.
+    #[error("no dead letter ends at journal offset {0}")]
+    NotFound(u64),
+    /// It failed again; it stays set aside with the new reason.
+    #[error("the entry still cannot be applied: {0}")]
+    StillFails(String),
+    /// The store or the payload file failed.
+    #[error(transparent)]
+    Store(#[from] DeadLetterError),
+}
+
+/// Retries a dead letter: applies its entry (records compared by version as always, the applied
+/// offset untouched) and publishes its rollup changes; on success the dead letter is removed.
+/// Blocking: call from a blocking thread.
+pub fn retry_dead_letter(
+    store: &Store,
+    state: &ApplyState,
+    dead_dir: &Path,
+    end_offset: u64,
+) -> Result<BatchSummary, RetryError> {
+    let Some(mut letter) = store
+        .get_dead_letter(end_offset)
+        .map_err(DeadLetterError::from)?
+    else {
+        return Err(RetryError::NotFound(end_offset));
+    };
+    let payload = Store::dead_letter_payload(dead_dir, end_offset)?;
+    let d = Durable {
+        end_offset,
+        payload,
+    };
+    match store_one(store, &d, ApplyMode::Retry, Vec::new()) {
+        Ok(stored) => {
+            for chunk in stored.deltas.chunks(ROLLUP_CHUNK) {
+                let mut r = state.rollups.write().unwrap_or_else(|p| p.into_inner());
+                for (f, sign) in chunk {
+                    r.apply(f, *sign);
+                }
+            }
+            state
+                .batches
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(stored.batch_id, Some(stored.summary.clone()));
+            store.remove_dead_letter(dead_dir, end_offset)?;
+            Ok(stored.summary)
+        }
+        Err(e) => {
+            // Re-read: the audit task may have marked it audited meanwhile.
+            if let Some(now) = store
+                .get_dead_letter(end_offset)
+                .map_err(DeadLetterError::from)?
+            {
+                letter = now;
+            }
+            letter.retries += 1;
+            letter.reason = e.to_string();
+            store
+                .update_dead_letter(&letter)
+                .map_err(DeadLetterError::from)?;
+            Err(RetryError::StillFails(letter.reason))
+        }
+    }
 }
 
 /// Batches stored in sled whose rollups may wait to be published.
@@ -190,6 +388,7 @@ pub fn spawn(
     state: Arc<ApplyState>,
     rx: mpsc::Receiver<Appended>,
     journal_dir: PathBuf,
+    dead_dir: PathBuf,
 ) -> std::io::Result<()> {
     let (tx, stored_rx) = mpsc::sync_channel::<Stored>(PUBLISH_QUEUE);
     let (recycle_tx, recycle_rx) = mpsc::channel::<Vec<(Facts, i64)>>();
@@ -206,7 +405,7 @@ pub fn spawn(
         })?;
     std::thread::Builder::new()
         .name("applier".into())
-        .spawn(move || run(store, state, rx, tx, recycle_rx, journal_dir))
+        .spawn(move || run(store, state, rx, tx, recycle_rx, journal_dir, dead_dir))
         .map(|_| ())
 }
 
@@ -217,6 +416,7 @@ fn run(
     publish_tx: mpsc::SyncSender<Stored>,
     recycled: mpsc::Receiver<Vec<(Facts, i64)>>,
     journal_dir: PathBuf,
+    dead_dir: PathBuf,
 ) {
     yield_to_acknowledgements();
     let mut reader = SegmentReader::new(&journal_dir);
@@ -243,17 +443,46 @@ fn run(
         };
         let idle = d.is_none();
         if let Some(a) = d {
-            let deltas = recycled.try_recv().unwrap_or_default();
-            let stored = reader
-                .read_into(&a, &mut entry)
-                .map_err(crate::ingest::IngestError::from)
-                .and_then(|()| store_one(&store, &entry, deltas).map_err(Into::into));
-            let stored = match stored {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::error!(error = %e, "applying a journal entry failed; the applier stops and replays on restart");
-                    state.failed.store(1, Ordering::Release);
-                    return;
+            let mut backoff = Duration::from_millis(50);
+            let stored = loop {
+                let deltas = recycled.try_recv().unwrap_or_default();
+                let attempt = match reader.read_into(&a, &mut entry) {
+                    // The journal's disk failed: like the store's, worth another try.
+                    Err(e) => Err(ApplyError::Transient(StoreError::Sled(sled::Error::Io(
+                        std::io::Error::other(e.to_string()),
+                    )))),
+                    Ok(()) => store_or_set_aside(
+                        &store,
+                        &state,
+                        &dead_dir,
+                        &entry,
+                        if state.stalled.load(Ordering::Acquire) != 0 {
+                            ApplyMode::Replay
+                        } else {
+                            ApplyMode::Journal
+                        },
+                        deltas,
+                    ),
+                };
+                match attempt {
+                    Ok(s) => {
+                        state.stalled.store(0, Ordering::Release);
+                        break s;
+                    }
+                    Err(ApplyError::Transient(e)) => {
+                        // A full or failing disk: the entry is durable in the journal, so wait
+                        // and try it again; pushes wait on the lag bound meanwhile.
+                        if state.stalled.swap(1, Ordering::AcqRel) == 0 {
+                            tracing::error!(error = %e, "store write failed; retrying until it succeeds");
+                        }
+                        std::thread::sleep(backoff);
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "the store is broken; the applier stops and replays on restart");
+                        state.failed.store(1, Ordering::Release);
+                        return;
+                    }
                 }
             };
             stored_end = stored.summary.end_offset;
@@ -269,10 +498,15 @@ fn run(
         if dirty && (idle || last_flush.elapsed() > Duration::from_millis(500)) {
             let applied = stored_end;
             if let Err(e) = store.flush() {
-                tracing::error!(error = %e, "sled flush failed");
-                state.failed.store(1, Ordering::Release);
-                return;
+                // Nothing is lost (the journal holds it all), but the journal cannot be pruned
+                // until a flush succeeds: try again shortly.
+                if state.stalled.swap(1, Ordering::AcqRel) == 0 {
+                    tracing::error!(error = %e, "sled flush failed; retrying");
+                }
+                std::thread::sleep(Duration::from_millis(500));
+                continue;
             }
+            state.stalled.store(0, Ordering::Release);
             state.flushed.store(applied, Ordering::Release);
             // sled's flush does not reach the drive cache (sled #1452): keep one segment more
             // than strictly needed by pruning only below what was flushed before this one.
@@ -299,5 +533,122 @@ fn yield_to_acknowledgements() {
         if libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10) != 0 {
             tracing::debug!("could not lower the applier's priority");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::decode::{decode_native, DecodeInput, EntrySink};
+    use crate::keys::DataKey;
+
+    fn entry(key: &DataKey, range: std::ops::Range<u64>) -> Vec<u8> {
+        let body = crate::native_sample::ndjson(range, "440000", "gd-hr", 1);
+        let batch_id = [body.len() as u8; 32];
+        let input = DecodeInput {
+            region: "440000",
+            source: "gd-hr",
+            batch_id: &batch_id,
+            ingested_at: "2026-12-03T08:00:00.000Z",
+            today: chrono::NaiveDate::from_ymd_opt(2026, 12, 3).unwrap_or_default(),
+            key,
+            max_rows: 10_000,
+            max_quarantined: 10_000,
+            max_quarantined_share: 1.0,
+        };
+        let mut sink = EntrySink::new(&input, body.len());
+        decode_native(&body, &mut sink).unwrap();
+        sink.finish().payload
+    }
+
+    fn persons(state: &ApplyState) -> i64 {
+        state
+            .rollups
+            .read()
+            .unwrap()
+            .total(pes_schemas::RecordType::Person)
+            .count
+    }
+
+    #[test]
+    fn a_dead_letter_set_aside_applies_on_retry_without_moving_the_applied_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = DataKey::from_bytes(&[9; 32]).unwrap();
+        let store = Store::open(&dir.path().join("store"), &Default::default()).unwrap();
+        let state = ApplyState::new(crate::query::rollup::Rollups::rebuild(&store).unwrap(), 0);
+        let dead = dir.path().join("dead-letters");
+        let first = Durable {
+            end_offset: 100,
+            payload: entry(&key, 0..30),
+        };
+        let second = Durable {
+            end_offset: 200,
+            payload: entry(&key, 30..60),
+        };
+        // The first entry is set aside (as if it had failed), the second applies after it.
+        let stored = set_aside(&store, &dead, &first, "test").unwrap();
+        publish(&state, &stored);
+        let mut deltas = Vec::new();
+        apply_one(
+            &store,
+            &state,
+            &dead,
+            &second,
+            ApplyMode::Journal,
+            &mut deltas,
+        )
+        .unwrap();
+        assert_eq!(store.applied_offset().unwrap(), 200);
+        assert_eq!(persons(&state), 10);
+        assert_eq!(store.dead_letters().unwrap().len(), 1);
+
+        let summary = retry_dead_letter(&store, &state, &dead, 100).unwrap();
+        assert_eq!(summary.outcome.applied, 30);
+        assert_eq!(persons(&state), 20, "its rollup changes are published");
+        assert_eq!(store.applied_offset().unwrap(), 200, "the offset stays");
+        assert!(store.dead_letters().unwrap().is_empty());
+        assert!(
+            std::fs::read_dir(&dead).unwrap().next().is_none(),
+            "payload gone"
+        );
+        // Its persons are in the person index.
+        let one = crate::native_sample::record(0, "440000", "gd-hr", 1);
+        let pes_schemas::RecordBody::Person(p) = one.body else {
+            panic!("record 0 is a person");
+        };
+        assert!(!store.person_record_keys(&p.person_key).unwrap().is_empty());
+        assert!(matches!(
+            retry_dead_letter(&store, &state, &dead, 100),
+            Err(RetryError::NotFound(100))
+        ));
+    }
+
+    #[test]
+    fn a_malformed_entry_is_set_aside_and_the_offset_moves_past_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store"), &Default::default()).unwrap();
+        let state = ApplyState::new(crate::query::rollup::Rollups::rebuild(&store).unwrap(), 0);
+        let dead = dir.path().join("dead-letters");
+        let bad = Durable {
+            end_offset: 50,
+            payload: vec![1, 2, 3],
+        };
+        let mut deltas = Vec::new();
+        apply_one(&store, &state, &dead, &bad, ApplyMode::Journal, &mut deltas).unwrap();
+        assert_eq!(store.applied_offset().unwrap(), 50);
+        assert_eq!(state.applied.load(Ordering::Acquire), 50);
+        assert_eq!(state.dead_lettered.load(Ordering::Acquire), 1);
+        let letters = store.dead_letters().unwrap();
+        assert_eq!(letters.len(), 1);
+        assert_eq!(letters[0].len, 3);
+        assert_eq!(
+            Store::dead_letter_payload(&dead, 50).unwrap(),
+            vec![1, 2, 3]
+        );
+        match retry_dead_letter(&store, &state, &dead, 50) {
+            Err(RetryError::StillFails(_)) => {}
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(store.dead_letters().unwrap()[0].retries, 1);
     }
 }

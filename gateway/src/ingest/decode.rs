@@ -11,9 +11,9 @@ use pes_schemas::{Record, RecordBody};
 use rustc_hash::{FxHashMap, FxHasher};
 use serde::{Deserialize, Serialize};
 
-use crate::ingest::batch::EntryBuilder;
 use crate::ingest::IngestError;
 use crate::keys::DataKey;
+use crate::store::entry::EntryBuilder;
 use crate::store::facts::key_group_mask;
 use crate::store::value::{encode_key, encode_value, SharedEnvelope};
 
@@ -71,7 +71,14 @@ pub struct DecodeInput<'a> {
     pub key: &'a DataKey,
     /// Row cap.
     pub max_rows: u64,
+    /// Most rows that may be quarantined before the batch is refused.
+    pub max_quarantined: u64,
+    /// Largest share of failed rows (see [`crate::config::Limits::max_quarantined_share`]).
+    pub max_quarantined_share: f64,
 }
+
+/// Row problems given back with a batch refused for too many bad rows.
+pub const REFUSED_BATCH_ROW_ERRORS: usize = 20;
 
 /// A stored quarantined row.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -226,6 +233,11 @@ impl<'a> EntrySink<'a> {
     }
 
     fn quarantine(&mut self, problem: RowProblem) -> Result<(), IngestError> {
+        // Refuse as soon as the cap is passed: a body of a million bad rows must not hold a
+        // million quarantine values in memory (or in one store batch) before it is refused.
+        if self.quarantined >= self.input.max_quarantined {
+            return Err(self.too_many_bad_rows(problem));
+        }
         let qid = quarantine_id(&self.batch_hex, problem.row);
         let sealed = self
             .input
@@ -246,6 +258,41 @@ impl<'a> EntrySink<'a> {
             self.row_errors.push(problem);
         }
         Ok(())
+    }
+
+    fn too_many_bad_rows(&mut self, last: RowProblem) -> IngestError {
+        let mut first = std::mem::take(&mut self.row_errors);
+        first.truncate(REFUSED_BATCH_ROW_ERRORS);
+        if first.len() < REFUSED_BATCH_ROW_ERRORS {
+            first.push(last);
+        }
+        IngestError::TooManyBadRows {
+            bad: self.quarantined + 1,
+            rows: self.rows,
+            max_rows: self.input.max_quarantined,
+            max_share: self.input.max_quarantined_share,
+            first,
+        }
+    }
+
+    /// Checks the share of failed rows once every row is read.
+    pub fn check_share(&mut self) -> Result<(), IngestError> {
+        let bad = self.quarantined;
+        if bad < crate::config::BAD_SHARE_MIN_ROWS || self.rows == 0 {
+            return Ok(());
+        }
+        if bad as f64 / self.rows as f64 <= self.input.max_quarantined_share {
+            return Ok(());
+        }
+        let mut first = std::mem::take(&mut self.row_errors);
+        first.truncate(REFUSED_BATCH_ROW_ERRORS);
+        Err(IngestError::TooManyBadRows {
+            bad,
+            rows: self.rows,
+            max_rows: self.input.max_quarantined,
+            max_share: self.input.max_quarantined_share,
+            first,
+        })
     }
 
     /// Finishes the entry.

@@ -1,13 +1,13 @@
 //! Ingest: push → decode → validate → journal → (later) store.
 //!
+//! - [`budget`]: the memory every push in flight may hold, together.
 //! - [`journal`]: the durability point (CRC32C frames, fdatasync group commit).
-//! - [`batch`]: the journal entry of one pushed batch.
 //! - [`apply`]: applies durable entries to sled behind the acknowledgement.
 //! - [`decode`]: turns a pushed body into a journal entry, quarantining rows that fail.
 //! - [`idempotency`]: `Idempotency-Key` bindings (same key and body: the original answer).
 
 pub mod apply;
-pub mod batch;
+pub mod budget;
 pub mod decode;
 pub mod idempotency;
 pub mod journal;
@@ -39,6 +39,21 @@ pub enum IngestError {
     TooManyRows {
         /// The limit.
         limit: u64,
+    },
+    /// Too many rows failed: the batch is refused whole and nothing of it is kept (pusher's
+    /// fault, 422).
+    #[error("{bad} of {rows} rows failed (limits: {max_rows} rows, share {max_share})")]
+    TooManyBadRows {
+        /// Failed rows counted when the batch was refused.
+        bad: u64,
+        /// Rows read by then.
+        rows: u64,
+        /// `limits.max_quarantined_rows`.
+        max_rows: u64,
+        /// `limits.max_quarantined_share`.
+        max_share: f64,
+        /// The first problems (never holding raw rows).
+        first: Vec<decode::RowProblem>,
     },
     /// The journal failed (operator's side, 503).
     #[error(transparent)]

@@ -4,8 +4,10 @@
 //!   record type's key range otherwise.
 //! - [`rollup`]: the in-memory counters adjusted at apply time.
 //! - [`suppress`]: small-cell suppression with `k`.
+//! - [`minimise`]: protected fields leave a region only when the caller's grants name them.
 //! - [`person`]: a person's records in this region, found through the person index, minimised.
 
+pub mod minimise;
 pub mod person;
 pub mod plan;
 pub mod rollup;

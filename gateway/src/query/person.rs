@@ -6,8 +6,7 @@ use pes_schemas::{EmploymentEventKind, RecordBody};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::federation::minimise::minimise_person;
-use crate::federation::trust::CallerPolicy;
+use super::minimise::minimise_person;
 use crate::keys::DataKey;
 use crate::store::{Store, StoreError};
 
@@ -58,6 +57,18 @@ pub struct BenefitsFlags {
     pub training_subsidy_cny: u64,
 }
 
+/// What a caller may ask of this region and receive: the datasets, purposes and protected
+/// fields its trust-list policy grants (for a local caller, what this region grants itself).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grants {
+    /// Datasets (record types) it may query.
+    pub datasets: Vec<String>,
+    /// Purposes it may state.
+    pub purposes: Vec<String>,
+    /// Protected fields (`name`, `id_number`, `phone`) it may receive.
+    pub protected_fields: Vec<String>,
+}
+
 /// Longest legal basis accepted (it is audited at every region asked).
 pub const MAX_LEGAL_BASIS: usize = 200;
 
@@ -67,7 +78,7 @@ pub type Refusal = (u16, &'static str, &'static str);
 
 /// Checks a lookup before any record is read: a well-formed person_key, a purpose and a legal
 /// basis, and a caller policy that lists the `person` dataset and the purpose.
-pub fn refusal(q: &PersonQuery, policy: Option<&CallerPolicy>) -> Option<Refusal> {
+pub fn refusal(q: &PersonQuery, policy: Option<&Grants>) -> Option<Refusal> {
     if !pes_schemas::person_key::is_well_formed(&q.person_key) {
         return Some((
             400,
@@ -108,7 +119,7 @@ pub fn lookup(
     store: &Store,
     key: &DataKey,
     person_key: &str,
-    policy: Option<&CallerPolicy>,
+    policy: Option<&Grants>,
 ) -> Result<Option<PersonFields>, StoreError> {
     let reveal = policy.is_some_and(|p| !p.protected_fields.is_empty());
     let records = store.person_records(person_key, key, reveal)?;
@@ -198,13 +209,11 @@ mod tests {
         }
     }
 
-    fn policy(datasets: &[&str], purposes: &[&str]) -> CallerPolicy {
-        CallerPolicy {
-            caller: "110000".into(),
+    fn policy(datasets: &[&str], purposes: &[&str]) -> Grants {
+        Grants {
             datasets: datasets.iter().map(|d| d.to_string()).collect(),
             purposes: purposes.iter().map(|p| p.to_string()).collect(),
             protected_fields: vec![],
-            k: 5,
         }
     }
 
@@ -212,7 +221,7 @@ mod tests {
     fn refusals_name_the_problem_and_the_policy_must_allow_person_and_purpose() {
         let pk = "A".repeat(43);
         let ok = policy(&["person"], &["case_management"]);
-        let slug = |q: &PersonQuery, p: Option<&CallerPolicy>| refusal(q, p).map(|r| (r.0, r.1));
+        let slug = |q: &PersonQuery, p: Option<&Grants>| refusal(q, p).map(|r| (r.0, r.1));
         assert_eq!(slug(&query(&pk, "case_management", "law"), Some(&ok)), None);
         assert_eq!(
             slug(

@@ -10,6 +10,7 @@ use pes_schemas::RecordType;
 use rustc_hash::FxHashMap;
 
 use crate::store::facts::{Dim, Facts};
+use crate::store::{Store, StoreError};
 
 /// Count and sum of one cell.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -45,6 +46,14 @@ impl Default for Rollups {
 }
 
 impl Rollups {
+    /// Rebuilds rollups from every stored record (the start-up scan; see
+    /// [`Store::for_each_fact`]).
+    pub fn rebuild(store: &Store) -> Result<Rollups, StoreError> {
+        let mut r = Rollups::new();
+        store.for_each_fact(|f| r.apply(f, 1))?;
+        Ok(r)
+    }
+
     /// Empty rollups with the cube layout described in the module docs.
     pub fn new() -> Rollups {
         let by_type = RecordType::ALL

@@ -20,6 +20,8 @@
 //! same bytes), and only for records that are new or whose person_key changed. A pair left naming
 //! a record that now names someone else is harmless: readers check each record's person_key.
 
+pub mod dead_letter;
+pub mod entry;
 pub mod facts;
 pub mod key_filter;
 pub mod value;
@@ -29,8 +31,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::config::StoreTuning;
-use crate::ingest::batch::Entry;
-use crate::query::rollup::Rollups;
+use entry::Entry;
 use facts::Facts;
 
 const APPLIED_KEY: &[u8] = b"\xF0applied";
@@ -47,6 +48,24 @@ pub const QUARANTINE_PREFIX: u8 = 0xF2;
 const WRITERS: usize = 2;
 /// Entries with fewer records are written by one thread (a thread costs more than it saves).
 const PARALLEL_MIN_RECORDS: usize = 2048;
+/// Most writes in one sled batch: a sled batch is held whole in memory, so an entry's records and
+/// quarantined rows go in batches of this size, never one batch that grows with the input.
+/// Replaying an entry cut short between two of them changes nothing (see [`ApplyMode`]).
+pub const MAX_SLED_BATCH: usize = 16_384;
+
+/// How an entry is being applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplyMode {
+    /// First application, in journal order, moving the applied offset.
+    Journal,
+    /// Again after a crash or a failed attempt: some of the entry's sled batches may already be
+    /// stored, so records whose stored version equals theirs still get their person index pairs
+    /// (the index is written with the applied offset, after the records).
+    Replay,
+    /// A dead-lettered entry retried by an admin: like `Replay`, but the applied offset, which
+    /// has already moved past the entry, is left as it is.
+    Retry,
+}
 
 /// What one writer thread stored.
 #[derive(Default)]
@@ -102,8 +121,11 @@ pub struct Store {
     db: sled::Db,
     /// Entries with at least this many records are written by [`WRITERS`] threads.
     parallel_min: usize,
-    /// Stored record keys, once the start-up scan ([`Store::rebuild_rollups`]) has filled it.
+    /// Stored record keys, once the start-up scan ([`Store::for_each_fact`]) has filled it.
     keys: std::sync::Arc<std::sync::OnceLock<key_filter::KeyFilter>>,
+    /// Held while an entry is applied: the applier and an admin's dead-letter retry must not
+    /// interleave their read-compare-write of the same record keys.
+    writing: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 impl Store {
@@ -114,6 +136,7 @@ impl Store {
             db,
             parallel_min: PARALLEL_MIN_RECORDS,
             keys: Default::default(),
+            writing: Default::default(),
         };
         store.ensure_person_index()?;
         Ok(store)
@@ -174,8 +197,10 @@ impl Store {
         &self,
         entry: &Entry<'_>,
         end_offset: u64,
+        mode: ApplyMode,
         deltas: &mut Vec<(Facts, i64)>,
     ) -> Result<ApplyOutcome, StoreError> {
+        let _writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
         let mut order: Vec<usize> = (0..entry.records.len()).collect();
         // Sorting by key, newest version first, lets one pass keep the newest of duplicates
         // inside the batch, and gives sled its keys in order.
@@ -206,9 +231,9 @@ impl Store {
         let first = parts.next().unwrap_or_default();
         let written: Vec<Result<Written, StoreError>> = std::thread::scope(|scope| {
             let others: Vec<_> = parts
-                .map(|part| scope.spawn(|| self.write_records(part)))
+                .map(|part| scope.spawn(move || self.write_records(part, mode)))
                 .collect();
-            let mut all = vec![self.write_records(first)];
+            let mut all = vec![self.write_records(first, mode)];
             all.extend(
                 others
                     .into_iter()
@@ -230,8 +255,12 @@ impl Store {
             ekey.extend_from_slice(&entry.batch_id);
             batch.insert(ekey, entry.shared);
         }
-        for (row, val) in &entry.quarantined {
-            batch.insert(quarantine_key(&entry.batch_id, *row), *val);
+        for rows in entry.quarantined.chunks(MAX_SLED_BATCH) {
+            let mut q = sled::Batch::default();
+            for (row, val) in rows {
+                q.insert(quarantine_key(&entry.batch_id, *row), *val);
+            }
+            self.db.apply_batch(q)?;
         }
         let summary = BatchSummary {
             source: entry.source.to_string(),
@@ -247,15 +276,23 @@ impl Store {
             bkey,
             serde_json::to_vec(&summary).map_err(|_| StoreError::Malformed)?,
         );
-        batch.insert(APPLIED_KEY, &end_offset.to_le_bytes());
+        if mode != ApplyMode::Retry {
+            batch.insert(APPLIED_KEY, &end_offset.to_le_bytes());
+        }
         self.db.apply_batch(batch)?;
         Ok(out)
     }
 
     /// Writes records (sorted by key, one per key) that are new or newer than the stored
-    /// version, in one sled batch, and returns their rollup deltas and person index pairs.
-    fn write_records(&self, records: &[(&[u8], &[u8])]) -> Result<Written, StoreError> {
+    /// version, in sled batches of at most [`MAX_SLED_BATCH`], and returns their rollup deltas
+    /// and person index pairs.
+    fn write_records(
+        &self,
+        records: &[(&[u8], &[u8])],
+        mode: ApplyMode,
+    ) -> Result<Written, StoreError> {
         let mut batch = sled::Batch::default();
+        let mut in_batch = 0usize;
         let mut w = Written {
             deltas: Vec::with_capacity(records.len()),
             ..Written::default()
@@ -273,6 +310,22 @@ impl Store {
                 let old_version = value::value_version(old).ok_or(StoreError::Malformed)?;
                 if old_version >= new_version {
                     w.outcome.unchanged += 1;
+                    // This entry may have stored the record before it was cut short: its index
+                    // pair was not written yet (pairs go with the applied offset).
+                    if mode != ApplyMode::Journal
+                        && old_version == new_version
+                        && old.as_ref() == val
+                    {
+                        if let Some(pk) = value::value_person_key(val) {
+                            if key
+                                .first()
+                                .and_then(|b| facts::rtype_from_byte(*b))
+                                .is_some_and(value::links_person)
+                            {
+                                w.people.push(pk, key);
+                            }
+                        }
+                    }
                     continue;
                 }
                 let old_facts = value::value_facts(old).ok_or(StoreError::Malformed)?;
@@ -298,6 +351,11 @@ impl Store {
             }
             batch.insert(key, val);
             w.outcome.applied += 1;
+            in_batch += 1;
+            if in_batch == MAX_SLED_BATCH {
+                self.db.apply_batch(std::mem::take(&mut batch))?;
+                in_batch = 0;
+            }
         }
         self.db.apply_batch(batch)?;
         Ok(w)
@@ -411,23 +469,23 @@ impl Store {
             .map(|r| r.map(|(_, v)| v).map_err(StoreError::from))
     }
 
-    /// Rebuilds rollups from every stored record, and fills the key filter that lets later
-    /// writes of new records skip reading them. Call it before any record is written (start-up):
-    /// a write racing the scan could be missed by the filter.
-    pub fn rebuild_rollups(&self) -> Result<Rollups, StoreError> {
-        let mut r = Rollups::new();
+    /// Calls `each` with the facts of every stored record (a full scan). The first scan also fills
+    /// the filter of stored keys, so that writes after it can skip reading certainly new records:
+    /// call it before any record is written (start-up), as a write racing the scan could be
+    /// missed by the filter.
+    pub fn for_each_fact(&self, mut each: impl FnMut(&Facts)) -> Result<(), StoreError> {
         let filter = key_filter::KeyFilter::default();
         for t in pes_schemas::RecordType::ALL {
             for kv in self.db.scan_prefix([facts::rtype_byte(t)]) {
                 let (k, v) = kv?;
                 let f: Facts = value::value_facts(&v).ok_or(StoreError::Malformed)?;
-                r.apply(&f, 1);
+                each(&f);
                 filter.insert(&k);
             }
         }
-        // A second rebuild keeps the first filter: it has seen every key written since.
+        // A second scan keeps the first filter: it has seen every key written since.
         let _ = self.keys.set(filter);
-        Ok(r)
+        Ok(())
     }
 
     /// Summaries of every applied batch, by batch id.

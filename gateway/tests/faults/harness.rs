@@ -8,8 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use pes_gateway::auth::{claims_for, issue, Role};
+use pes_gateway::config::FederationConfig;
 use pes_gateway::config::{GatewayConfig, SourceConfig};
-use pes_gateway::federation::node::FederationConfig;
 use ring::signature::KeyPair as _;
 use serde_json::Value;
 
@@ -372,8 +372,8 @@ pub fn pesgw(args: &[&str]) -> (bool, String) {
     )
 }
 
-/// The store of a stopped gateway after the journal is replayed into it (what a restart does):
-/// its record count per dataset, and the store for reading records.
+/// The store of a stopped gateway after the journal is replayed into it (what a restart does),
+/// checked to have set no entry aside as a dead letter.
 pub fn replayed_store(data_dir: &Path) -> pes_gateway::store::Store {
     use pes_gateway::ingest::apply::{replay, ApplyState};
     let store = pes_gateway::store::Store::open(
@@ -382,10 +382,18 @@ pub fn replayed_store(data_dir: &Path) -> pes_gateway::store::Store {
     )
     .unwrap();
     let state = ApplyState::new(
-        store.rebuild_rollups().unwrap(),
+        pes_gateway::query::rollup::Rollups::rebuild(&store).unwrap(),
         store.applied_offset().unwrap(),
     );
-    replay(&store, &state, &data_dir.join("journal")).unwrap();
+    let dead = pes_gateway::store::dead_letter::payload_dir(data_dir);
+    replay(&store, &state, &data_dir.join("journal"), &dead).unwrap();
+    // Every journaled entry applied: none was set aside.
+    assert_eq!(
+        store.dead_letters().unwrap().len(),
+        0,
+        "dead letters in {}",
+        data_dir.display()
+    );
     store
 }
 

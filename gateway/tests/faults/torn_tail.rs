@@ -73,10 +73,21 @@ impl Built {
 fn replay_and_check(store_dir: &Path, journal_dir: &Path, present: &[&String], absent: &[String]) {
     let store = Store::open(store_dir, &Default::default()).unwrap();
     let state = ApplyState::new(
-        store.rebuild_rollups().unwrap(),
+        pes_gateway::query::rollup::Rollups::rebuild(&store).unwrap(),
         store.applied_offset().unwrap(),
     );
-    replay(&store, &state, journal_dir).unwrap();
+    replay(
+        &store,
+        &state,
+        journal_dir,
+        &store_dir.with_extension("dead"),
+    )
+    .unwrap();
+    assert_eq!(
+        store.dead_letters().unwrap().len(),
+        0,
+        "an entry was set aside"
+    );
     assert_eq!(store_count(&store), present.len() as i64);
     for id in present {
         assert!(store.get_record(id).unwrap().is_some(), "{id} missing");

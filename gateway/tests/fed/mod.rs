@@ -11,8 +11,8 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use chrono::{Duration, Utc};
 use pes_certs::{GatewayPaths, InitOptions};
 use pes_gateway::auth::{claims_for, issue, Role};
+use pes_gateway::config::FederationConfig;
 use pes_gateway::config::{GatewayConfig, SourceConfig};
-use pes_gateway::federation::node::FederationConfig;
 use pes_gateway::federation::tls::{self, ExpectedPeer, PeerCertificate, TlsFiles, VerifiedPeer};
 use pes_gateway::federation::trust::{
     CallerPolicy, Member, MemberKey, TrustList, TRUST_LIST_FORMAT,

@@ -1,18 +1,18 @@
-//! Data minimisation of cross-region person answers: a protected field (name, ID number, phone)
-//! leaves a region only when the trust-list policy of the calling member grants that field.
+//! Data minimisation of person answers: a protected field (name, ID number, phone) leaves a
+//! region only when the caller's grants (from its trust-list policy) name that field.
 
 use pes_schemas::PROTECTED_FIELDS;
 use serde_json::Value;
 
-use super::trust::CallerPolicy;
+use super::person::Grants;
 
 /// Removes from a person record (as JSON, protected fields under `protected`) every protected
-/// field the caller's policy does not grant; with no policy nothing protected is kept. Unknown
+/// field the caller's grants do not name; with no grants nothing protected is kept. Unknown
 /// keys under `protected` are dropped too (only listed fields can ever be granted).
-pub fn minimise_person(mut record: Value, policy: Option<&CallerPolicy>) -> Value {
+pub fn minimise_person(mut record: Value, grants: Option<&Grants>) -> Value {
     let granted = |field: &str| {
         PROTECTED_FIELDS.contains(&field)
-            && policy.is_some_and(|p| p.protected_fields.iter().any(|f| f == field))
+            && grants.is_some_and(|g| g.protected_fields.iter().any(|f| f == field))
     };
     if let Some(obj) = record.as_object_mut() {
         let keep = match obj.get_mut("protected").and_then(Value::as_object_mut) {
@@ -47,13 +47,11 @@ mod tests {
         })
     }
 
-    fn policy(fields: &[&str]) -> CallerPolicy {
-        CallerPolicy {
-            caller: "440000".into(),
+    fn policy(fields: &[&str]) -> Grants {
+        Grants {
             datasets: vec!["person".into()],
             purposes: vec!["case_management".into()],
             protected_fields: fields.iter().map(|f| f.to_string()).collect(),
-            k: 5,
         }
     }
 
