@@ -178,6 +178,7 @@ fn a_full_journal_disk_refuses_pushes_with_507_loses_nothing_and_resumes_when_sp
     let (status, ready) = g.readyz();
     assert_eq!(status, 200, "queries still served: {ready}");
     assert_eq!(ready["journal"], "no_space", "{ready}");
+    assert_eq!(ready["status"], "degraded", "{ready}");
     assert_eq!(
         ready["as_of"]["journal_offset"].as_u64().unwrap(),
         journal_len(&g),
@@ -212,7 +213,9 @@ fn a_full_journal_disk_refuses_pushes_with_507_loses_nothing_and_resumes_when_sp
         acked_records += ids.len() as i64;
         acked_batches += 1;
     }
-    assert_eq!(g.readyz().1["journal"], "ok");
+    let (_, ready) = g.readyz();
+    assert_eq!(ready["journal"], "ok", "{ready}");
+    assert_eq!(ready["status"], "ready", "{ready}");
     g.wait_applied();
     assert_eq!(records(&g), acked_records);
 
