@@ -21,6 +21,10 @@ pub struct Metrics {
     pub apply_lag_batches: IntGauge,
     /// Journal bytes acknowledged but not applied.
     pub apply_lag_bytes: IntGauge,
+    /// 1 once a journal write or fsync failed (pushes refused until restart).
+    pub journal_failed: IntGauge,
+    /// 1 while the journal's disk is full (the last append found no space).
+    pub journal_no_space: IntGauge,
     /// Journal entries set aside because they could not be applied.
     pub dead_letters: IntGauge,
     /// Ingest memory budget reserved by pushes in flight.
@@ -80,6 +84,16 @@ impl Metrics {
                 "Journal bytes acknowledged but not yet applied",
             )
             .expect("metric"),
+            journal_failed: IntGauge::new(
+                "pes_journal_failed",
+                "1 once a journal write or fsync failed: pushes are refused until restart",
+            )
+            .expect("metric"),
+            journal_no_space: IntGauge::new(
+                "pes_journal_no_space",
+                "1 while the journal's disk is full (the last append found no space)",
+            )
+            .expect("metric"),
             dead_letters: IntGauge::new(
                 "pes_dead_letters",
                 "Journal entries set aside because they could not be applied",
@@ -100,6 +114,8 @@ impl Metrics {
         for g in [
             &m.apply_lag_batches,
             &m.apply_lag_bytes,
+            &m.journal_failed,
+            &m.journal_no_space,
             &m.dead_letters,
             &m.ingest_memory_reserved,
         ] {

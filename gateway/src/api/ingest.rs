@@ -116,6 +116,7 @@ fn take_slot<'a>(node: &'a Node, sub: &str) -> Option<Slot<'a>> {
 }
 
 fn ingest_problem(e: &IngestError) -> Problem {
+    use crate::ingest::journal::JournalError;
     match e {
         IngestError::Encoding { encoding, location } => Problem::bad_request(
             "body-encoding",
@@ -155,6 +156,30 @@ fn ingest_problem(e: &IngestError) -> Problem {
         ),
         IngestError::Io(_) => {
             Problem::bad_request("body-read", "the request body could not be read")
+        }
+        IngestError::Journal(JournalError::NoSpace { .. }) => {
+            tracing::warn!(error = %e, "push refused: the journal's disk is full");
+            let mut p = Problem::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "insufficient-storage",
+                "Insufficient storage",
+                "the gateway's journal disk is full; nothing from this batch was taken: retry the \
+                 same body later",
+            );
+            p.retry_after = Some(5);
+            p
+        }
+        IngestError::Journal(JournalError::Failed) => {
+            tracing::error!(error = %e, "push refused: the journal has failed");
+            let mut p = Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "journal-failed",
+                "Journal failed",
+                "the gateway could not make data durable and takes no pushes until an operator \
+                 restarts it; nothing from this batch was acknowledged: retry the same body later",
+            );
+            p.retry_after = Some(30);
+            p
         }
         IngestError::Journal(_) | IngestError::Store(_) => {
             tracing::error!(error = %e, "ingest failed");

@@ -7,6 +7,7 @@ use utoipa::OpenApi;
 
 use crate::api::ingest::as_of;
 use crate::api::State;
+use crate::ingest::journal::JournalStatus;
 use crate::problem::Problem;
 
 /// Liveness: the process answers.
@@ -14,26 +15,35 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
-/// Readiness: the applier runs and its lag is within bound.
+/// Readiness: the journal takes appends, the applier runs and its lag is within bound. A journal
+/// whose fsync failed stays not ready until restart; a full journal disk is reported
+/// (`journal: no_space`, status `degraded`) but leaves the gateway ready for queries.
 pub async fn readyz(node: State) -> HttpResponse {
     let s = &node.state;
     let failed = s.failed.load(Ordering::Acquire) != 0;
     let stalled = s.stalled.load(Ordering::Acquire) != 0;
+    let journal = node.journal.status();
     let lag = s.lag_batches();
     let bound = node.config.limits.max_apply_lag_batches;
     // Pushes wait once the lag reaches its bound, so a lag at the bound is normal under load;
     // twice the bound means the applier is not keeping up at all.
-    let ready = !failed && lag <= bound * 2;
+    // A failed journal takes no pushes until restart: not ready.
+    let ready = !failed && journal != JournalStatus::Failed && lag <= bound * 2;
     let dead_letters = node.metrics.dead_letters.get().max(0) as u64;
-    // Degraded: still serving and taking pushes, but an operator must look (entries set aside,
-    // or a store write failing and being retried).
-    let status = match (ready, dead_letters > 0 || stalled) {
+    // Degraded: still serving, but an operator must look (entries set aside, a store write
+    // failing and being retried, or the journal's disk full: pushes refused until space returns).
+    let status = match (
+        ready,
+        dead_letters > 0 || stalled || journal == JournalStatus::NoSpace,
+    ) {
         (false, _) => "not_ready",
         (true, true) => "degraded",
         (true, false) => "ready",
     };
     let body = serde_json::json!({
         "status": status,
+        "journal": journal.as_str(),
+        "journal_fault_injection": node.journal.fault_injection(),
         "dead_letters": dead_letters,
         "store_stalled": stalled,
         "applier_failed": failed,
@@ -57,6 +67,13 @@ pub async fn metrics(node: State) -> HttpResponse {
     node.metrics
         .apply_lag_bytes
         .set(node.state.lag_bytes() as i64);
+    let journal = node.journal.status();
+    node.metrics
+        .journal_failed
+        .set(i64::from(journal == JournalStatus::Failed));
+    node.metrics
+        .journal_no_space
+        .set(i64::from(journal == JournalStatus::NoSpace));
     let budget = node.config.limits.ingest_memory_bytes;
     node.metrics
         .ingest_memory_reserved

@@ -5,12 +5,33 @@
 //! waiting, writes them all, calls `fdatasync` once (group commit) and only then answers each
 //! caller with the journal offset just past its entry. Offsets are global byte positions across
 //! segments. On open, a torn or corrupt tail (a crash mid-write) is cut off: it was never
-//! acknowledged.
+//! acknowledged. A frame of length 0 is never written, so a run of zero bytes (what some file
+//! systems show after a crash for blocks that were allocated but not written) ends the valid
+//! prefix instead of reading as empty frames.
+//!
+//! How a failure is handled (the fault suite in `gateway/tests/faults.rs` and `docs/faults.md`
+//! checks each):
+//!
+//! - **No space** (`ENOSPC`, `EDQUOT`) while writing a group: the file is cut back to the last
+//!   good frame, every caller of that group gets [`JournalError::NoSpace`] (the push is refused
+//!   with 507), and the next group simply tries again, so ingest resumes by itself once space
+//!   returns. [`Journal::status`] says `NoSpace` until a group is durable again.
+//! - **A failed `fdatasync`** (or any other write error): the journal marks itself failed and
+//!   refuses every later append with [`JournalError::Failed`] until the process restarts. After a
+//!   failed fsync the kernel may have dropped the dirty pages and marked them clean, so a retried
+//!   fsync can report success for data that never reached the disk (PostgreSQL's "fsyncgate",
+//!   2018): retrying and carrying on would acknowledge batches that are not durable. On restart
+//!   the tail is read back from the file and verified frame by frame.
+//! - **Fault injection** for tests only ([`Faults`], off unless an environment variable sets it,
+//!   logged loudly when on): fail `fdatasync` after N good ones, or fail writes half-way with
+//!   `ENOSPC` while a marker file exists.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Read;
+use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
 /// A segment is closed and a new one started past this size.
@@ -18,8 +39,9 @@ pub const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
 /// Largest payload one frame may carry.
 pub const MAX_FRAME: usize = 1 << 31;
 
-/// Journal failures: I/O on the journal's disk (operator's side) or a closed writer (program).
+/// Journal failures: I/O on the journal's disk (operator's side) or a misuse (program).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum JournalError {
     /// Reading or writing a segment failed.
     #[error("journal I/O on {path}: {source}")]
@@ -29,12 +51,31 @@ pub enum JournalError {
         /// Why.
         source: std::io::Error,
     },
-    /// The writer thread has stopped (after an I/O failure); nothing more can be made durable.
+    /// The journal's disk is full (operator's side): nothing of this entry was kept, and a later
+    /// append succeeds once space returns.
+    #[error("journal disk full on {path}: {source}")]
+    NoSpace {
+        /// The segment being written.
+        path: PathBuf,
+        /// The error the write returned (`ENOSPC` or `EDQUOT`).
+        source: std::io::Error,
+    },
+    /// A write or `fdatasync` failed: whether earlier unsynced data reached the disk is unknown,
+    /// so the journal refuses every append until the process restarts (operator's side).
+    #[error("the journal could not make data durable and refuses appends until restart")]
+    Failed,
+    /// The writer thread has stopped; nothing more can be made durable.
     #[error("journal writer has stopped")]
     Closed,
-    /// An entry is larger than a frame can carry.
+    /// An entry is larger than a frame can carry (program's fault).
     #[error("journal entry too large")]
     TooLarge,
+    /// An entry is empty (program's fault): a zero-length frame is never written.
+    #[error("journal entry is empty")]
+    Empty,
+    /// A fault-injection variable has a value that cannot be read (operator's side).
+    #[error("fault injection setting: {0}")]
+    Fault(String),
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> JournalError + '_ {
@@ -122,6 +163,102 @@ struct Append {
 #[derive(Clone)]
 pub struct Journal {
     tx: mpsc::Sender<Append>,
+    health: Arc<Health>,
+    faults_on: bool,
+}
+
+/// What the writer last saw, for `/readyz` and `/metrics`.
+#[derive(Debug, Default)]
+struct Health {
+    /// A write or fsync failed: every append is refused until restart.
+    failed: AtomicBool,
+    /// The last group failed for lack of space (cleared by the next durable group).
+    no_space: AtomicBool,
+}
+
+/// The journal's state as `/readyz` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JournalStatus {
+    /// Appends are made durable.
+    Ok,
+    /// The last append found the disk full; the next one tries again.
+    NoSpace,
+    /// A write or fsync failed; appends are refused until restart.
+    Failed,
+}
+
+impl JournalStatus {
+    /// `ok`, `no_space` or `failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JournalStatus::Ok => "ok",
+            JournalStatus::NoSpace => "no_space",
+            JournalStatus::Failed => "failed",
+        }
+    }
+}
+
+/// Environment variable of the injected fsync fault: `fail-after:N` makes every `fdatasync`
+/// after the first N fail with `EIO`. **Test only.**
+pub const FAULT_FSYNC_ENV: &str = "PESGW_FAULT_FSYNC";
+/// Environment variable of the injected disk-full fault: a file path; while that file exists,
+/// each group write stops half-way with `ENOSPC` (a partial frame really is written, then cut
+/// off). **Test only.**
+pub const FAULT_ENOSPC_ENV: &str = "PESGW_FAULT_ENOSPC_WHILE";
+
+/// Fault injection for the fault suite (`docs/faults.md`). Compiled in always, off unless one of
+/// [`FAULT_FSYNC_ENV`] or [`FAULT_ENOSPC_ENV`] is set; when on, the journal logs it at start
+/// and on every injected failure, and `/readyz` shows `journal_fault_injection: true`. Never set
+/// these in production.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// `fdatasync` fails with `EIO` once this many have succeeded.
+    pub fsync_fail_after: Option<u64>,
+    /// While this file exists, group writes fail half-way with `ENOSPC`.
+    pub enospc_while: Option<PathBuf>,
+}
+
+impl Faults {
+    /// The faults the environment asks for; none unless a `PESGW_FAULT_*` variable is set. A
+    /// value that cannot be read is an error, so a mistyped setting never passes silently.
+    pub fn from_env() -> Result<Faults, JournalError> {
+        Faults::from_vars(
+            std::env::var_os(FAULT_FSYNC_ENV),
+            std::env::var_os(FAULT_ENOSPC_ENV),
+        )
+    }
+
+    /// The faults asked for by the values of [`FAULT_FSYNC_ENV`] and [`FAULT_ENOSPC_ENV`].
+    pub fn from_vars(
+        fsync: Option<std::ffi::OsString>,
+        enospc: Option<std::ffi::OsString>,
+    ) -> Result<Faults, JournalError> {
+        let mut f = Faults::default();
+        if let Some(v) = fsync {
+            let v = v.to_string_lossy();
+            let n = v
+                .strip_prefix("fail-after:")
+                .and_then(|n| n.parse::<u64>().ok())
+                .ok_or_else(|| {
+                    JournalError::Fault(format!("{FAULT_FSYNC_ENV}={v}: expected fail-after:N"))
+                })?;
+            f.fsync_fail_after = Some(n);
+        }
+        if let Some(v) = enospc {
+            if v.is_empty() {
+                return Err(JournalError::Fault(format!(
+                    "{FAULT_ENOSPC_ENV} is empty: expected a file path"
+                )));
+            }
+            f.enospc_while = Some(PathBuf::from(v));
+        }
+        Ok(f)
+    }
+
+    /// Whether any fault is injected.
+    pub fn active(&self) -> bool {
+        self.fsync_fail_after.is_some() || self.enospc_while.is_some()
+    }
 }
 
 /// Observes each `fdatasync` (for the fsync latency metric).
@@ -170,6 +307,10 @@ fn read_segment(path: &Path) -> Result<(Frames, u64), JournalError> {
             bytes[pos + 6],
             bytes[pos + 7],
         ]);
+        // No entry is empty: a zero length is unwritten (zeroed) space, not a frame.
+        if len == 0 {
+            break;
+        }
         let Some(payload) = bytes.get(pos + 8..pos + 8 + len) else {
             break;
         };
@@ -219,14 +360,32 @@ pub fn prune(dir: &Path, synced: u64) -> Result<usize, JournalError> {
 }
 
 impl Journal {
-    /// Opens (or creates) the journal in `dir`, cuts off a torn tail, and starts the writer.
-    /// Each durable entry is also announced on `applied_tx` (bounded: a full channel makes pushes wait,
-    /// which bounds the apply lag). Returns the handle and the offset of the journal's end.
+    /// Opens (or creates) the journal in `dir`, cuts off a torn tail, and starts the writer,
+    /// with the faults the environment injects (none unless a `PESGW_FAULT_*` variable is set).
+    /// Each durable entry is also announced on `applied_tx` (bounded: a full channel makes pushes
+    /// wait, which bounds the apply lag). Returns the handle and the offset of the journal's end.
     pub fn open(
         dir: &Path,
         applied_tx: mpsc::SyncSender<Appended>,
         on_sync: SyncObserver,
     ) -> Result<(Journal, u64), JournalError> {
+        Journal::open_with(dir, applied_tx, on_sync, Faults::from_env()?)
+    }
+
+    /// [`Journal::open`] with explicit fault injection (tests).
+    pub fn open_with(
+        dir: &Path,
+        applied_tx: mpsc::SyncSender<Appended>,
+        on_sync: SyncObserver,
+        faults: Faults,
+    ) -> Result<(Journal, u64), JournalError> {
+        if faults.active() {
+            tracing::warn!(
+                ?faults,
+                "JOURNAL FAULT INJECTION IS ON (test only: {FAULT_FSYNC_ENV} / {FAULT_ENOSPC_ENV}); \
+                 this gateway will fail writes or fsyncs on purpose"
+            );
+        }
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let segs = segments(dir)?;
         let (base, path, len) = match segs.last() {
@@ -244,11 +403,11 @@ impl Journal {
             .open(&path)
             .map_err(io(&path))?;
         file.set_len(len).map_err(io(&path))?;
-        let mut file = file;
-        file.seek(SeekFrom::Start(len)).map_err(io(&path))?;
         file.sync_all().map_err(io(&path))?;
         sync_dir(dir)?;
         let (tx, rx) = mpsc::channel::<Append>();
+        let health = Arc::new(Health::default());
+        let faults_on = faults.active();
         let writer = Writer {
             dir: dir.to_path_buf(),
             base,
@@ -257,12 +416,22 @@ impl Journal {
             path,
             applied_tx,
             on_sync,
+            health: health.clone(),
+            faults,
+            syncs: 0,
         };
         std::thread::Builder::new()
             .name("journal-writer".into())
             .spawn(move || writer.run(rx))
             .map_err(io(dir))?;
-        Ok((Journal { tx }, base + len))
+        Ok((
+            Journal {
+                tx,
+                health,
+                faults_on,
+            },
+            base + len,
+        ))
     }
 
     /// Appends one entry and waits until it is on disk; returns the offset just past it.
@@ -270,16 +439,63 @@ impl Journal {
         if payload.len() >= MAX_FRAME {
             return Err(JournalError::TooLarge);
         }
+        if payload.is_empty() {
+            return Err(JournalError::Empty);
+        }
+        if self.health.failed.load(Ordering::Acquire) {
+            return Err(JournalError::Failed);
+        }
         let (done, wait) = tokio::sync::oneshot::channel();
         self.tx
             .send(Append { payload, done })
             .map_err(|_| JournalError::Closed)?;
         wait.await.map_err(|_| JournalError::Closed)?
     }
+
+    /// Whether appends are being made durable, the disk was full last time, or the journal has
+    /// failed until restart.
+    pub fn status(&self) -> JournalStatus {
+        if self.health.failed.load(Ordering::Acquire) {
+            JournalStatus::Failed
+        } else if self.health.no_space.load(Ordering::Acquire) {
+            JournalStatus::NoSpace
+        } else {
+            JournalStatus::Ok
+        }
+    }
+
+    /// Whether test-only fault injection is on.
+    pub fn fault_injection(&self) -> bool {
+        self.faults_on
+    }
 }
 
 fn sync_dir(dir: &Path) -> Result<(), JournalError> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
+}
+
+/// Whether an I/O error means the disk (or the quota) is full.
+fn is_no_space(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+        || e.kind() == std::io::ErrorKind::StorageFull
+}
+
+/// Why a group was not made durable.
+enum GroupError {
+    /// Out of space: the group's bytes were cut off again; the journal carries on.
+    NoSpace(std::io::Error),
+    /// Anything else: the journal is failed until restart.
+    Failed(std::io::Error),
+}
+
+impl GroupError {
+    fn of_write(e: std::io::Error) -> GroupError {
+        if is_no_space(&e) {
+            GroupError::NoSpace(e)
+        } else {
+            GroupError::Failed(e)
+        }
+    }
 }
 
 struct Writer {
@@ -290,6 +506,10 @@ struct Writer {
     path: PathBuf,
     applied_tx: mpsc::SyncSender<Appended>,
     on_sync: SyncObserver,
+    health: Arc<Health>,
+    faults: Faults,
+    /// `fdatasync`/`fsync` calls that succeeded (for [`Faults::fsync_fail_after`]).
+    syncs: u64,
 }
 
 impl Writer {
@@ -300,8 +520,15 @@ impl Writer {
             while let Ok(more) = rx.try_recv() {
                 group.push(more);
             }
-            match self.write_group(&mut group, &mut buf) {
+            if self.health.failed.load(Ordering::Acquire) {
+                for a in group {
+                    let _ = a.done.send(Err(JournalError::Failed));
+                }
+                continue;
+            }
+            match self.write_group(&group, &mut buf) {
                 Ok(ends) => {
+                    self.health.no_space.store(false, Ordering::Release);
                     for (a, end) in group.into_iter().zip(ends) {
                         let _ = a.done.send(Ok(end));
                         let notice = Appended {
@@ -317,62 +544,146 @@ impl Writer {
                         }
                     }
                 }
-                Err(e) => {
-                    tracing::error!(error = %e, "journal write failed; refusing further pushes");
+                Err(GroupError::NoSpace(e)) => {
+                    tracing::warn!(
+                        error = %e,
+                        path = %self.path.display(),
+                        entries = group.len(),
+                        "journal disk full: the group is refused and cut off; the next one tries again"
+                    );
+                    self.health.no_space.store(true, Ordering::Release);
                     for a in group {
-                        let _ = a.done.send(Err(JournalError::Closed));
+                        let _ = a.done.send(Err(JournalError::NoSpace {
+                            path: self.path.clone(),
+                            source: std::io::Error::new(e.kind(), e.to_string()),
+                        }));
                     }
-                    return;
+                }
+                Err(GroupError::Failed(e)) => {
+                    tracing::error!(
+                        error = %e,
+                        path = %self.path.display(),
+                        "journal write or fsync failed: durability of unsynced data is unknown; \
+                         refusing every push until the gateway is restarted"
+                    );
+                    self.health.failed.store(true, Ordering::Release);
+                    for a in group {
+                        let _ = a.done.send(Err(JournalError::Failed));
+                    }
                 }
             }
         }
     }
 
-    fn write_group(
-        &mut self,
-        group: &mut [Append],
-        buf: &mut Vec<u8>,
-    ) -> Result<Vec<u64>, JournalError> {
+    /// Writes a group's frames after the last good frame, then one `fdatasync`. On a failed
+    /// write the file is cut back to where the group started.
+    fn write_group(&mut self, group: &[Append], buf: &mut Vec<u8>) -> Result<Vec<u64>, GroupError> {
         if self.pos >= SEGMENT_BYTES {
             self.rotate()?;
         }
+        let start = self.pos;
+        let ends = match self.write_frames(group, buf) {
+            Ok(ends) => ends,
+            Err(e) => {
+                // A partial frame may be in the file: cut it off, so the next group lands right
+                // after the last good frame (a crash before this would leave a torn tail, which
+                // open cuts off the same way).
+                if let Err(t) = self.file.set_len(start) {
+                    return Err(GroupError::Failed(t));
+                }
+                return Err(GroupError::of_write(e));
+            }
+        };
+        let t = Instant::now();
+        self.sync_data().map_err(GroupError::Failed)?;
+        (self.on_sync)(t.elapsed());
+        Ok(ends)
+    }
+
+    /// Writes the frames at `self.pos` and moves it past them.
+    fn write_frames(
+        &mut self,
+        group: &[Append],
+        buf: &mut Vec<u8>,
+    ) -> Result<Vec<u64>, std::io::Error> {
         buf.clear();
         let mut ends = Vec::with_capacity(group.len());
+        let mut at = self.pos;
         let mut end = self.pos;
-        for a in group.iter() {
+        for a in group {
             buf.extend_from_slice(&(a.payload.len() as u32).to_le_bytes());
             buf.extend_from_slice(&crc32c::crc32c(&a.payload).to_le_bytes());
             if a.payload.len() > 1 << 20 {
                 // Large payloads are written directly instead of copied into the group buffer.
-                self.file.write_all(buf).map_err(io(&self.path))?;
+                self.write_at(buf, at)?;
+                at += buf.len() as u64;
                 buf.clear();
-                self.file.write_all(&a.payload).map_err(io(&self.path))?;
+                self.write_at(&a.payload, at)?;
+                at += a.payload.len() as u64;
             } else {
                 buf.extend_from_slice(&a.payload);
             }
             end += 8 + a.payload.len() as u64;
             ends.push(self.base + end);
         }
-        self.file.write_all(buf).map_err(io(&self.path))?;
+        self.write_at(buf, at)?;
         self.pos = end;
-        let t = Instant::now();
-        self.file.sync_data().map_err(io(&self.path))?;
-        (self.on_sync)(t.elapsed());
         Ok(ends)
     }
 
-    fn rotate(&mut self) -> Result<(), JournalError> {
-        self.file.sync_all().map_err(io(&self.path))?;
-        self.base += self.pos;
-        self.pos = 0;
-        self.path = segment_path(&self.dir, self.base);
-        self.file = OpenOptions::new()
+    fn write_at(&self, bytes: &[u8], at: u64) -> Result<(), std::io::Error> {
+        if let Some(marker) = &self.faults.enospc_while {
+            if marker.exists() && !bytes.is_empty() {
+                // Injected: half the bytes reach the file, then the disk is "full".
+                let _ = self.file.write_all_at(&bytes[..bytes.len() / 2], at);
+                tracing::warn!(marker = %marker.display(), "injected ENOSPC ({FAULT_ENOSPC_ENV})");
+                return Err(std::io::Error::from_raw_os_error(libc::ENOSPC));
+            }
+        }
+        self.file.write_all_at(bytes, at)
+    }
+
+    /// `fdatasync` of the current segment (or `fsync` with `all`), through the injected fault.
+    fn sync(&mut self, all: bool) -> Result<(), std::io::Error> {
+        if let Some(n) = self.faults.fsync_fail_after {
+            if self.syncs >= n {
+                tracing::error!(after = n, "injected fdatasync failure ({FAULT_FSYNC_ENV})");
+                return Err(std::io::Error::from_raw_os_error(libc::EIO));
+            }
+        }
+        if all {
+            self.file.sync_all()?;
+        } else {
+            self.file.sync_data()?;
+        }
+        self.syncs += 1;
+        Ok(())
+    }
+
+    fn sync_data(&mut self) -> Result<(), std::io::Error> {
+        self.sync(false)
+    }
+
+    /// Starts the next segment. Nothing changes unless the new segment was created: a full disk
+    /// leaves the writer on the old one, to try again with the next group.
+    fn rotate(&mut self) -> Result<(), GroupError> {
+        self.sync(true).map_err(GroupError::Failed)?;
+        let base = self.base + self.pos;
+        let path = segment_path(&self.dir, base);
+        let file = OpenOptions::new()
             .create(true)
             .truncate(true)
+            .read(true)
             .write(true)
-            .open(&self.path)
-            .map_err(io(&self.path))?;
-        sync_dir(&self.dir)?;
+            .open(&path)
+            .map_err(GroupError::of_write)?;
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(GroupError::Failed)?;
+        self.base = base;
+        self.pos = 0;
+        self.path = path;
+        self.file = file;
         Ok(())
     }
 }
@@ -380,11 +691,141 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write as _;
 
     fn open(dir: &Path) -> (Journal, u64, mpsc::Receiver<Appended>) {
+        open_faulty(dir, Faults::default())
+    }
+
+    fn open_faulty(dir: &Path, faults: Faults) -> (Journal, u64, mpsc::Receiver<Appended>) {
         let (tx, rx) = mpsc::sync_channel(1024);
-        let (j, end) = Journal::open(dir, tx, Box::new(|_| {})).unwrap();
+        let (j, end) = Journal::open_with(dir, tx, Box::new(|_| {}), faults).unwrap();
         (j, end, rx)
+    }
+
+    /// The end offsets of the next `n` notices to the applier, then checks that no other comes.
+    fn announced(rx: &mpsc::Receiver<Appended>, n: usize) -> Vec<u64> {
+        let wait = std::time::Duration::from_secs(10);
+        let ends = (0..n)
+            .map(|_| rx.recv_timeout(wait).unwrap().end_offset)
+            .collect();
+        let extra = rx.recv_timeout(std::time::Duration::from_millis(100));
+        assert!(extra.is_err(), "unexpected notice {extra:?}");
+        ends
+    }
+
+    fn payloads(dir: &Path) -> Vec<Vec<u8>> {
+        read_after(dir, 0)
+            .unwrap()
+            .into_iter()
+            .map(|d| d.payload)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_full_disk_refuses_the_group_cuts_its_partial_frame_and_resumes_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("disk-full");
+        let faults = Faults {
+            enospc_while: Some(marker.clone()),
+            ..Faults::default()
+        };
+        let (j, _, rx) = open_faulty(&dir.path().join("j"), faults);
+        let a = j.append(b"alpha".to_vec()).await.unwrap();
+        std::fs::write(&marker, b"").unwrap();
+        for _ in 0..3 {
+            let e = j.append(vec![b'x'; 300]).await.unwrap_err();
+            assert!(matches!(e, JournalError::NoSpace { .. }), "{e}");
+            assert_eq!(j.status(), JournalStatus::NoSpace);
+            // The half-written frame was cut off again.
+            let seg = segment_path(&dir.path().join("j"), 0);
+            assert_eq!(std::fs::metadata(&seg).unwrap().len(), a);
+        }
+        std::fs::remove_file(&marker).unwrap();
+        let b = j.append(b"beta".to_vec()).await.unwrap();
+        assert_eq!(b, a + 8 + 4, "the next entry follows the last good frame");
+        assert_eq!(j.status(), JournalStatus::Ok);
+        assert_eq!(
+            payloads(&dir.path().join("j")),
+            vec![b"alpha".to_vec(), b"beta".to_vec()]
+        );
+        // Only durable entries were announced to the applier (each just after its answer).
+        assert_eq!(announced(&rx, 2), vec![a, b]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_fsync_fails_the_journal_until_it_is_reopened() {
+        let dir = tempfile::tempdir().unwrap();
+        let faults = Faults {
+            fsync_fail_after: Some(2),
+            ..Faults::default()
+        };
+        let (j, _, rx) = open_faulty(dir.path(), faults);
+        j.append(b"one".to_vec()).await.unwrap();
+        let two = j.append(b"two".to_vec()).await.unwrap();
+        assert!(matches!(
+            j.append(b"three".to_vec()).await,
+            Err(JournalError::Failed)
+        ));
+        assert_eq!(j.status(), JournalStatus::Failed);
+        // Never retried into a success: every later append is refused too.
+        for _ in 0..3 {
+            assert!(matches!(
+                j.append(b"four".to_vec()).await,
+                Err(JournalError::Failed)
+            ));
+        }
+        assert_eq!(
+            announced(&rx, 2)[1],
+            two,
+            "the failed entry was never announced"
+        );
+        drop(j);
+        // Reopened without the fault: appends go on after the last frame read back.
+        let (j, end, _rx) = open(dir.path());
+        assert!(end >= two);
+        let next = j.append(b"five".to_vec()).await.unwrap();
+        assert_eq!(next, end + 8 + 4);
+        assert_eq!(payloads(dir.path()).last().unwrap(), b"five");
+    }
+
+    #[tokio::test]
+    async fn a_zeroed_tail_is_not_read_as_empty_frames() {
+        let dir = tempfile::tempdir().unwrap();
+        let kept = {
+            let (j, _, _rx) = open(dir.path());
+            j.append(b"kept".to_vec()).await.unwrap()
+        };
+        let seg = segment_path(dir.path(), 0);
+        let mut f = OpenOptions::new().append(true).open(&seg).unwrap();
+        f.write_all(&[0u8; 64]).unwrap();
+        drop(f);
+        assert_eq!(payloads(dir.path()), vec![b"kept".to_vec()]);
+        let (j, end, _rx) = open(dir.path());
+        assert_eq!(end, kept);
+        assert_eq!(j.append(b"next".to_vec()).await.unwrap(), kept + 12);
+        assert!(matches!(
+            j.append(Vec::new()).await,
+            Err(JournalError::Empty)
+        ));
+    }
+
+    #[test]
+    fn fault_settings_are_read_or_refused() {
+        let os = |s: &str| Some(std::ffi::OsString::from(s));
+        assert_eq!(Faults::from_vars(None, None).unwrap(), Faults::default());
+        assert!(!Faults::default().active());
+        let f = Faults::from_vars(os("fail-after:3"), os("/tmp/full")).unwrap();
+        assert_eq!(f.fsync_fail_after, Some(3));
+        assert_eq!(f.enospc_while, Some(PathBuf::from("/tmp/full")));
+        assert!(f.active());
+        for bad in ["3", "fail-after:", "fail-after:x", "fail_after:3"] {
+            assert!(matches!(
+                Faults::from_vars(os(bad), None),
+                Err(JournalError::Fault(_))
+            ));
+        }
+        assert!(Faults::from_vars(None, os("")).is_err());
     }
 
     #[tokio::test]
