@@ -11,7 +11,7 @@
 //! `witness_cosign`; successful cosignings are not, so that two gateways witnessing each other
 //! do not grow each other's logs forever.
 //!
-//! **Client.** [`run_client`] submits every checkpoint this gateway publishes to each trust-list
+//! **Client.** [`crate::federation::node::Federation`]'s checkpoint submission sends every checkpoint this gateway publishes to each trust-list
 //! witness run by another member, and attaches the cosignatures it gets back to the published
 //! checkpoint (what `GET /v1/audit/checkpoint`, receipts and `pesgw audit verify` see).
 
@@ -21,15 +21,12 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::inbound::{signed_response, unix_now, verify_inbound, InboundContext};
-use super::node::Federation;
-use super::outbound::{exchange, PeerCall};
 use super::service::{as_peer, peer_hint, unavailable};
 use super::trust::TrustList;
 use crate::access::{audit, event};
 use crate::audit::api::MAX_WITNESS_BODY;
 use crate::audit::event::Action;
-use crate::audit::witness::{self, Witness, WitnessError, WitnessResponse, SIZE_CONTENT_TYPE};
-use crate::audit::AuditLog;
+use crate::audit::witness::{Witness, WitnessError, SIZE_CONTENT_TYPE};
 use crate::node::Node;
 use crate::signed_note::VerifierKey;
 
@@ -164,65 +161,4 @@ fn witnessed_size(w: &Witness, body: &[u8]) -> u64 {
         .and_then(|t| t.split_once("\n\n"))
         .and_then(|(_, cp)| cp.split('\n').next())
         .map_or(0, |origin| w.witnessed_size(origin))
-}
-
-/// Submits each checkpoint `log` publishes to every trust-list witness run by another member,
-/// over that member's pinned mTLS client with a signed request; cosignatures are attached to
-/// the published checkpoint. Runs until its task is dropped. A witness that fails is retried
-/// after [`crate::audit::witness::RETRY_AFTER_FAILURE`] or with the next checkpoint. The
-/// witnesses are those of the trust list in force at start.
-pub async fn run_client(fed: Arc<Federation>, log: Arc<AuditLog>) {
-    let trust = fed.inbound().trust.current();
-    let witnesses: Vec<_> = trust
-        .witnesses
-        .iter()
-        .filter_map(|w| {
-            let region = w.member.clone().filter(|m| m != fed.region())?;
-            let key = VerifierKey::parse(&w.vkey).ok()?;
-            let fed = Arc::clone(&fed);
-            let post = move |body: String| {
-                let fed = Arc::clone(&fed);
-                let region = region.clone();
-                async move { post(&fed, &region, body).await }
-            };
-            Some((key, post))
-        })
-        .collect();
-    if witnesses.is_empty() {
-        return;
-    }
-    tracing::info!(
-        witnesses = witnesses.len(),
-        "submitting checkpoints to witnesses"
-    );
-    witness::run_client(log, witnesses).await;
-}
-
-async fn post(fed: &Federation, region: &str, body: String) -> Result<WitnessResponse, String> {
-    let peers = fed.peers();
-    let peer = peers
-        .get(region)
-        .ok_or_else(|| format!("witness member {region} is not a peer"))?;
-    let url = format!("{}{WITNESS_PATH}", peer.url);
-    let trust = fed.inbound().trust.current();
-    let request_id = format!("witness-{}", uuid::Uuid::new_v4());
-    let answer = exchange(
-        peer.client(),
-        &fed.inbound().key,
-        &trust,
-        PeerCall {
-            region,
-            url: &url,
-            request_id: &request_id,
-            body: body.into_bytes(),
-        },
-        "text/plain; charset=utf-8",
-        unix_now,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    Ok(WitnessResponse {
-        status: answer.status,
-        body: String::from_utf8_lossy(&answer.body).into_owned(),
-    })
 }

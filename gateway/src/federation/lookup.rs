@@ -124,7 +124,7 @@ pub async fn finish(
         "found".into(),
         regions.iter().filter(|r| r.found).count() as u64,
     );
-    event.peer_receipts = crate::federation::node::peer_receipts(&statuses);
+    event.peer_receipts = crate::federation::fanout::peer_receipts(&statuses);
     let receipt = audit(node, event).await?;
     Ok(PersonLookupAnswer {
         person_key: q.person_key.clone(),

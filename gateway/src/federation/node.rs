@@ -9,15 +9,19 @@ use std::time::Duration;
 use actix_web::{web, App, HttpServer};
 use serde::{Deserialize, Serialize};
 
-use super::cosign::{self, WitnessSlot};
-use super::fanout::{fan_out, merge_answers, FanOut, MergedCell, PeerSet, RegionStatus};
+use super::cosign::{self, WitnessSlot, WITNESS_PATH};
+use super::fanout::{
+    fan_out, merge_answers, peer_receipts, FanOut, MergedCell, PeerSet, RegionStatus,
+};
 use super::httpsig::{RequestVerifier, SignatureError, SigningKey};
-use super::inbound::InboundContext;
+use super::inbound::{unix_now, InboundContext};
+use super::outbound::{exchange, PeerCall};
 use super::service::{self, FederatedAnswer, PersonAnswer, PERSON_PATH, QUERY_PATH};
 use super::tls::{self, CallTimeouts, ReloadableClientVerifier, TlsError, TlsFiles};
 use super::trust::{Reloaded, TrustError, TrustStore};
-use crate::audit::event::{Action, Actor, AuditEvent, Outcome, PeerReceipt};
-use crate::audit::witness::Witness;
+use crate::audit::event::{Action, Actor, AuditEvent, Outcome};
+use crate::audit::witness::{self, Witness, WitnessResponse};
+use crate::audit::AuditLog;
 use crate::config::FederationConfig;
 use crate::federation::lookup::{answer_locally, finish, PersonLookupAnswer, PersonRegion};
 use crate::federation::trust::CallerPolicy;
@@ -226,7 +230,7 @@ impl Federation {
         .on_connect(tls::on_connect)
         .bind_rustls_0_23(&self.config.listen, config)?
         .run();
-        actix_web::rt::spawn(cosign::run_client(Arc::clone(&self), audit_log));
+        actix_web::rt::spawn(run_client(Arc::clone(&self), audit_log));
         let me = Arc::clone(&self);
         let period = Duration::from_secs(self.config.reload_secs.max(1));
         actix_web::rt::spawn(async move {
@@ -459,22 +463,65 @@ pub struct FederatedQueryAnswer {
     pub receipt: Option<serde_json::Value>,
 }
 
-/// The audit form of every region's status: its receipt's origin, index and leaf hash.
-pub fn peer_receipts(statuses: &[RegionStatus]) -> Vec<PeerReceipt> {
-    statuses
+/// Submits each checkpoint `log` publishes to every trust-list witness run by another member,
+/// over that member's pinned mTLS client with a signed request; cosignatures are attached to
+/// the published checkpoint. Runs until its task is dropped. A witness that fails is retried
+/// after [`crate::audit::witness::RETRY_AFTER_FAILURE`] or with the next checkpoint. The
+/// witnesses are those of the trust list in force at start.
+async fn run_client(fed: Arc<Federation>, log: Arc<AuditLog>) {
+    let trust = fed.inbound().trust.current();
+    let witnesses: Vec<_> = trust
+        .witnesses
         .iter()
-        .map(|s| PeerReceipt {
-            region: s.region.clone(),
-            status: s.status.clone(),
-            log_origin: receipt_field(s, "log_origin").and_then(|v| v.as_str().map(str::to_owned)),
-            index: receipt_field(s, "index").and_then(|v| v.as_u64()),
-            leaf_hash: receipt_field(s, "leaf_hash").and_then(|v| v.as_str().map(str::to_owned)),
+        .filter_map(|w| {
+            let region = w.member.clone().filter(|m| m != fed.region())?;
+            let key = VerifierKey::parse(&w.vkey).ok()?;
+            let fed = Arc::clone(&fed);
+            let post = move |body: String| {
+                let fed = Arc::clone(&fed);
+                let region = region.clone();
+                async move { post(&fed, &region, body).await }
+            };
+            Some((key, post))
         })
-        .collect()
+        .collect();
+    if witnesses.is_empty() {
+        return;
+    }
+    tracing::info!(
+        witnesses = witnesses.len(),
+        "submitting checkpoints to witnesses"
+    );
+    witness::run_client(log, witnesses).await;
 }
 
-fn receipt_field<'a>(s: &'a RegionStatus, key: &str) -> Option<&'a serde_json::Value> {
-    s.receipt.as_ref().and_then(|r| r.get(key))
+async fn post(fed: &Federation, region: &str, body: String) -> Result<WitnessResponse, String> {
+    let peers = fed.peers();
+    let peer = peers
+        .get(region)
+        .ok_or_else(|| format!("witness member {region} is not a peer"))?;
+    let url = format!("{}{WITNESS_PATH}", peer.url);
+    let trust = fed.inbound().trust.current();
+    let request_id = format!("witness-{}", uuid::Uuid::new_v4());
+    let answer = exchange(
+        peer.client(),
+        &fed.inbound().key,
+        &trust,
+        PeerCall {
+            region,
+            url: &url,
+            request_id: &request_id,
+            body: body.into_bytes(),
+        },
+        "text/plain; charset=utf-8",
+        unix_now,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    Ok(WitnessResponse {
+        status: answer.status,
+        body: String::from_utf8_lossy(&answer.body).into_owned(),
+    })
 }
 
 /// Opens the witness from its key file, trusting the members' log keys.

@@ -4,7 +4,7 @@
 use pes_schemas::PROTECTED_FIELDS;
 use serde_json::Value;
 
-use super::person::Grants;
+use super::grants::Grants;
 
 /// Removes from a person record (as JSON, protected fields under `protected`) every protected
 /// field the caller's grants do not name; with no grants nothing protected is kept. Unknown

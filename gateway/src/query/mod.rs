@@ -1,5 +1,6 @@
 //! Local aggregate queries.
 //!
+//! - [`grants`]: what a caller may ask and receive (from its trust-list policy).
 //! - [`local`]: this region's answer (plan, rollup or scan, suppression), for every caller.
 //! - [`plan`]: parses a request and answers it from a rollup cube when one fits, by scanning the
 //!   record type's key range otherwise.
@@ -8,6 +9,7 @@
 //! - [`minimise`]: protected fields leave a region only when the caller's grants name them.
 //! - [`person`]: a person's records in this region, found through the person index, minimised.
 
+pub mod grants;
 pub mod local;
 pub mod minimise;
 pub mod person;

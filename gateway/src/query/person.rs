@@ -6,6 +6,7 @@ use pes_schemas::{EmploymentEventKind, RecordBody};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use super::grants::Grants;
 use super::minimise::minimise_person;
 use crate::keys::DataKey;
 use crate::store::{Store, StoreError};
@@ -55,18 +56,6 @@ pub struct BenefitsFlags {
     pub registered_unemployed: bool,
     /// Training subsidies paid, CNY.
     pub training_subsidy_cny: u64,
-}
-
-/// What a caller may ask of this region and receive: the datasets, purposes and protected
-/// fields its trust-list policy grants (for a local caller, what this region grants itself).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Grants {
-    /// Datasets (record types) it may query.
-    pub datasets: Vec<String>,
-    /// Purposes it may state.
-    pub purposes: Vec<String>,
-    /// Protected fields (`name`, `id_number`, `phone`) it may receive.
-    pub protected_fields: Vec<String>,
 }
 
 /// Longest legal basis accepted (it is audited at every region asked).
