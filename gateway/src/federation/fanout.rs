@@ -273,6 +273,24 @@ fn add_part(m: &mut MergedCell, cell: &Cell) {
     }
 }
 
+/// The audit form of every region's status: its receipt's origin, index and leaf hash.
+pub fn peer_receipts(statuses: &[RegionStatus]) -> Vec<PeerReceipt> {
+    statuses
+        .iter()
+        .map(|s| PeerReceipt {
+            region: s.region.clone(),
+            status: s.status.clone(),
+            log_origin: receipt_field(s, "log_origin").and_then(|v| v.as_str().map(str::to_owned)),
+            index: receipt_field(s, "index").and_then(|v| v.as_u64()),
+            leaf_hash: receipt_field(s, "leaf_hash").and_then(|v| v.as_str().map(str::to_owned)),
+        })
+        .collect()
+}
+
+fn receipt_field<'a>(s: &'a RegionStatus, key: &str) -> Option<&'a serde_json::Value> {
+    s.receipt.as_ref().and_then(|r| r.get(key))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -320,22 +338,4 @@ mod tests {
         assert_eq!(merged[2].count, None);
         assert!(merged[2].includes_suppressed);
     }
-}
-
-/// The audit form of every region's status: its receipt's origin, index and leaf hash.
-pub fn peer_receipts(statuses: &[RegionStatus]) -> Vec<PeerReceipt> {
-    statuses
-        .iter()
-        .map(|s| PeerReceipt {
-            region: s.region.clone(),
-            status: s.status.clone(),
-            log_origin: receipt_field(s, "log_origin").and_then(|v| v.as_str().map(str::to_owned)),
-            index: receipt_field(s, "index").and_then(|v| v.as_u64()),
-            leaf_hash: receipt_field(s, "leaf_hash").and_then(|v| v.as_str().map(str::to_owned)),
-        })
-        .collect()
-}
-
-fn receipt_field<'a>(s: &'a RegionStatus, key: &str) -> Option<&'a serde_json::Value> {
-    s.receipt.as_ref().and_then(|r| r.get(key))
 }
