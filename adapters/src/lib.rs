@@ -21,6 +21,8 @@
 //! Protected values (name, ID number, phone) never appear in errors or logs: row errors carry
 //! them masked ([`mask`]), and keep the raw row only for quarantine.
 
+#![forbid(unsafe_code)]
+
 mod adapter;
 pub mod check;
 mod encoding;

@@ -20,6 +20,8 @@
 //! Use [`init`] to create a PKI, [`issue_gateway`] to add a gateway later, and [`revoke`] to
 //! revoke certificates and re-sign the CRL.
 
+#![forbid(unsafe_code)]
+
 mod files;
 mod index;
 mod pki;

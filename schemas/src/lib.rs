@@ -22,6 +22,8 @@
 //! assert_eq!(key.len(), 43);
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod codes;
 pub mod id_number;
 pub mod person_key;
