@@ -7,22 +7,29 @@
 //! The data path of a push (DESIGN section 4):
 //!
 //! ```text
-//! POST /v1/ingest/{source} ─► auth ─► sources (adapter decode) ─► ingest::decode (envelope,
-//!   seal protected fields, quarantine) ─► ingest::journal (CRC32C frames, fdatasync group
-//!   commit) ─► 2xx ─► ingest::apply (sled batch + applied offset) ─► query::rollup
+//! POST /v1/ingest/{source} ─► access (token) ─► budget (memory) ─► sources (adapter decode)
+//!   ─► ingest::decode (envelope, seal protected fields, quarantine up to a cap) ─► ingest::journal
+//!   (CRC32C frames, fdatasync group commit) ─► 2xx ─► ingest::apply (sled batches, applied
+//!   offset last; an entry that cannot be applied is dead-lettered) ─► query::rollup
 //! ```
 //!
-//! Module map:
-//! - [`config`], [`keys`], [`auth`]: configuration, key material, bearer tokens and roles.
-//! - [`ingest`]: `journal`, `batch`, `decode`, `apply`.
-//! - [`store`]: sled layout, record values and their facts.
-//! - [`query`]: `plan`, `rollup`, `suppress`.
-//! - [`api`]: the actix-web HTTP surface; [`problem`]: RFC 9457 errors; [`metrics`].
-//! - [`node`]: opens all of the above as one running gateway.
-//! - [`audit`]: the transparency log (canonical events, RFC 6962 tree, checkpoints, proofs,
-//!   witnessing, offline verifier); [`signed_note`]: C2SP signed notes with Ed25519.
-//! - [`federation`]: trust list, mTLS, RFC 9421 signatures between gateways.
-//! - [`web`]: the dashboard (embedded HTML/CSS/JS, strict CSP) served at `/` and `/ui/`.
+//! Layers, top to bottom; a module imports from its own layer or below, never from above, and
+//! no imports form a circle:
+//!
+//! 1. `cli` (the `pesgw` binary, in `src/cli/`, not part of this library).
+//! 2. [`api`] (the actix-web HTTP surface) and [`federation`] (trust list, mTLS, RFC 9421
+//!    signatures, fan-out, the mTLS service), side by side; [`web`] (the dashboard).
+//! 3. [`access`]: access auditing of requests (token, audit event, refusals), for both.
+//! 4. [`node`]: opens everything below as one running gateway.
+//! 5. [`sources`] (source id to decoder), [`ingest`] (`budget`, `decode`, `journal`, `apply`),
+//!    [`query`] (`local`, `plan`, `rollup`, `suppress`, `grants`, `minimise`, `person`).
+//! 6. [`store`]: the sled layout, the journal entry format, record values and facts, dead
+//!    letters.
+//! 7. [`audit`] (the transparency log: canonical events, RFC 6962 tree, checkpoints, proofs,
+//!    witnessing, offline verifier), [`keys`], [`auth`], [`config`], [`signed_note`]; and at
+//!    the bottom [`problem`] (RFC 9457 errors) and [`metrics`].
+//!
+//! Then the `pes-adapters` and `pes-schemas` crates.
 //!
 //! The `pesgw` binary's command-line interface lives in `src/cli/` and is not part of this library.
 
