@@ -1,4 +1,5 @@
-//! Every RFC 6962 proof vector in `../shared/testdata/merkle/` (transparency-dev format):
+//! Every RFC 6962 proof vector in `tests/fixtures/merkle/` (transparency-dev format, copied from
+//! the project's shared test data with its LICENSE):
 //! happy paths verify, every `wantErr` case is refused.
 
 use std::path::{Path, PathBuf};
@@ -9,7 +10,7 @@ use pes_gateway::audit::merkle::{verify_consistency, verify_inclusion, Hash};
 use serde::Deserialize;
 
 fn vectors_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata/merkle")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/merkle")
 }
 
 fn json_files(dir: &Path, out: &mut Vec<PathBuf>) {
