@@ -101,7 +101,7 @@ async fn partial_answer_marks_down_and_hung_regions_and_sums_the_rest() {
         .iter()
         .map(|o| {
             let s = o.status();
-            (s.region, s.status)
+            (s.region, s.status.to_string())
         })
         .collect();
     assert_eq!(

@@ -136,7 +136,7 @@ async fn valid_certificate_with_another_members_signing_key_is_refused() {
             problem: "key_not_of_peer".into()
         }
     );
-    assert_eq!(err.status_label(), "denied");
+    assert_eq!(err.status_label().as_str(), "denied");
     server.handle.stop(false).await;
 }
 
@@ -239,7 +239,7 @@ async fn response_with_a_bad_signature_is_refused_by_the_caller() {
         )
         .await
         .unwrap_err();
-        assert_eq!(err.status_label(), "bad_signature");
+        assert_eq!(err.status_label().as_str(), "bad_signature");
         match err {
             CallError::BadSignature(SignatureError::KeyNotOfPeer { .. }) => {
                 assert!(expect_key_not_of_peer)

@@ -229,7 +229,10 @@ async fn national_total_is_the_sum_of_regional_truths_and_a_down_region_is_marke
         .unwrap();
     assert!(!partial.complete);
     assert_eq!(partial.regions[3].region, "510000");
-    assert_eq!(partial.regions[3].status, "unreachable");
+    assert_eq!(
+        partial.regions[3].status,
+        pes_gateway::federation::fanout::Answered::Unreachable
+    );
     let without_510000 = truth
         - gws[3]
             .fed

@@ -10,7 +10,7 @@ use crate::api::ingest::as_of;
 use crate::api::{audit, authenticate, event, refuse, State};
 use crate::audit::event::Actor;
 use crate::auth::Role;
-use crate::federation::fanout::{MergedCell, RegionStatus};
+use crate::federation::fanout::{Answered, MergedCell, RegionStatus};
 use crate::federation::node::{Federation, NoMemberRegion};
 use crate::node::Node;
 use crate::problem::Problem;
@@ -414,7 +414,7 @@ async fn federated_supply_demand(
     let mut statuses = vac.regions;
     for s in seek.regions {
         if let Some(prev) = statuses.iter_mut().find(|p| p.region == s.region) {
-            if prev.status == "ok" && s.status != "ok" {
+            if prev.status == Answered::Ok && s.status != Answered::Ok {
                 *prev = s;
             }
         }

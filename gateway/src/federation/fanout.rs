@@ -88,13 +88,51 @@ impl PeerSet {
     }
 }
 
+/// How one region answered (DESIGN section 5); serialised as its snake_case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Answered {
+    /// It answered, with a verified signature.
+    Ok,
+    /// Not within the deadline.
+    Timeout,
+    /// No connection (down, refused, TLS failed).
+    Unreachable,
+    /// It refused (policy, purpose, dataset), with a signed problem.
+    Denied,
+    /// Its answer's signature did not verify.
+    BadSignature,
+    /// Anything else (an unreadable answer, a failure here).
+    Error,
+}
+
+impl Answered {
+    /// The wire name, e.g. `bad_signature`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Answered::Ok => "ok",
+            Answered::Timeout => "timeout",
+            Answered::Unreachable => "unreachable",
+            Answered::Denied => "denied",
+            Answered::BadSignature => "bad_signature",
+            Answered::Error => "error",
+        }
+    }
+}
+
+impl std::fmt::Display for Answered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Status of one region in a federated answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RegionStatus {
     /// Region code.
     pub region: String,
-    /// `ok`, `timeout`, `unreachable`, `denied`, `bad_signature` or `error`.
-    pub status: String,
+    /// How it answered.
+    pub status: Answered,
     /// Wall time until the answer or the failure, in milliseconds.
     pub latency_ms: f64,
     /// Audit receipt returned by the region (when `ok`).
@@ -134,7 +172,7 @@ impl RegionOutcome {
         match &self.result {
             Ok(_) => RegionStatus {
                 region: self.region.clone(),
-                status: "ok".into(),
+                status: Answered::Ok,
                 latency_ms,
                 receipt,
                 detail: None,
@@ -279,7 +317,7 @@ pub fn peer_receipts(statuses: &[RegionStatus]) -> Vec<PeerReceipt> {
         .iter()
         .map(|s| PeerReceipt {
             region: s.region.clone(),
-            status: s.status.clone(),
+            status: s.status.as_str().to_string(),
             log_origin: receipt_field(s, "log_origin").and_then(|v| v.as_str().map(str::to_owned)),
             index: receipt_field(s, "index").and_then(|v| v.as_u64()),
             leaf_hash: receipt_field(s, "leaf_hash").and_then(|v| v.as_str().map(str::to_owned)),

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::access::{audit, AuditReceipt};
 use crate::audit::event::{Action, Actor, AuditEvent, Outcome};
-use crate::federation::fanout::RegionStatus;
+use crate::federation::fanout::{Answered, RegionStatus};
 use crate::node::Node;
 use crate::problem::Problem;
 use crate::query::person::{self, Grants, PersonFields, PersonQuery};
@@ -52,9 +52,9 @@ pub async fn answer_locally(
 ) -> PersonRegion {
     let started = Instant::now();
     let region = node.config.region.clone();
-    let status = |status: &str, detail: Option<String>| RegionStatus {
+    let status = |status: Answered, detail: Option<String>| RegionStatus {
         region: region.clone(),
-        status: status.into(),
+        status,
         latency_ms: started.elapsed().as_secs_f64() * 1000.0,
         receipt: None,
         detail,
@@ -62,7 +62,7 @@ pub async fn answer_locally(
     if !checked {
         if let Some((_, slug, _)) = person::refusal(q, policy.as_ref()) {
             return PersonRegion {
-                status: status("denied", Some(slug.into())),
+                status: status(Answered::Denied, Some(slug.into())),
                 found: false,
                 fields: None,
             };
@@ -74,20 +74,20 @@ pub async fn answer_locally(
         web::block(move || person::lookup(&n.store, &n.data_key, &pk, policy.as_ref())).await;
     match found {
         Ok(Ok(fields)) => PersonRegion {
-            status: status("ok", None),
+            status: status(Answered::Ok, None),
             found: fields.is_some(),
             fields,
         },
         Ok(Err(e)) => {
             tracing::error!(error = %e, "local person lookup failed");
             PersonRegion {
-                status: status("error", Some("internal".into())),
+                status: status(Answered::Error, Some("internal".into())),
                 found: false,
                 fields: None,
             }
         }
         Err(_) => PersonRegion {
-            status: status("error", Some("internal".into())),
+            status: status(Answered::Error, Some("internal".into())),
             found: false,
             fields: None,
         },
@@ -104,7 +104,7 @@ pub async fn finish(
     actor: &Actor,
 ) -> Result<PersonLookupAnswer, Problem> {
     let statuses: Vec<RegionStatus> = regions.iter().map(|r| r.status.clone()).collect();
-    let complete = statuses.iter().all(|s| s.status == "ok");
+    let complete = statuses.iter().all(|s| s.status == Answered::Ok);
     let mut event = AuditEvent::new(
         node.config.region.clone(),
         request_id,

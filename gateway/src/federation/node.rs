@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cosign::{self, WitnessSlot, WITNESS_PATH};
 use super::fanout::{
-    fan_out, merge_answers, peer_receipts, FanOut, MergedCell, PeerSet, RegionStatus,
+    fan_out, merge_answers, peer_receipts, Answered, FanOut, MergedCell, PeerSet, RegionStatus,
 };
 use super::httpsig::{RequestVerifier, SignatureError, SigningKey};
 use super::inbound::{unix_now, InboundContext};
@@ -327,7 +327,7 @@ impl Federation {
                         fields = pa.fields;
                     }
                     Err(_) => {
-                        status.status = "error".into();
+                        status.status = Answered::Error;
                         status.detail = Some("answer does not parse".into());
                     }
                 }
@@ -390,7 +390,7 @@ impl Federation {
         if let Some((a, latency)) = local? {
             statuses.push(RegionStatus {
                 region: self.region.clone(),
-                status: "ok".into(),
+                status: Answered::Ok,
                 latency_ms: latency.as_secs_f64() * 1000.0,
                 receipt: None,
                 detail: None,
@@ -407,7 +407,7 @@ impl Federation {
                         status
                     }
                     Err(_) => RegionStatus {
-                        status: "error".into(),
+                        status: Answered::Error,
                         detail: Some("answer does not parse".into()),
                         ..o.status_with_receipt(None)
                     },
@@ -416,7 +416,7 @@ impl Federation {
             };
             statuses.push(status);
         }
-        let complete = statuses.iter().all(|s| s.status == "ok");
+        let complete = statuses.iter().all(|s| s.status == Answered::Ok);
         let cells = merge_answers(&answers);
         let mut event = AuditEvent::new(
             self.region.clone(),

@@ -51,13 +51,14 @@ pub enum CallError {
 
 impl CallError {
     /// The per-region status of DESIGN section 5.
-    pub fn status_label(&self) -> &'static str {
+    pub fn status_label(&self) -> super::fanout::Answered {
+        use super::fanout::Answered;
         match self {
-            CallError::Timeout => "timeout",
-            CallError::Unreachable(_) => "unreachable",
-            CallError::Denied { .. } => "denied",
-            CallError::BadSignature(_) => "bad_signature",
-            CallError::Error(_) => "error",
+            CallError::Timeout => Answered::Timeout,
+            CallError::Unreachable(_) => Answered::Unreachable,
+            CallError::Denied { .. } => Answered::Denied,
+            CallError::BadSignature(_) => Answered::BadSignature,
+            CallError::Error(_) => Answered::Error,
         }
     }
 }
