@@ -179,7 +179,7 @@ impl RegionOutcome {
             },
             Err(e) => RegionStatus {
                 region: self.region.clone(),
-                status: e.status_label().into(),
+                status: e.status_label(),
                 latency_ms,
                 receipt: None,
                 detail: Some(match e {
