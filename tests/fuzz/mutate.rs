@@ -13,6 +13,7 @@
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 
 /// Cases per proptest when `PES_FUZZ_CASES` is unset: small, so CI runs every target in seconds.
 pub const DEFAULT_CASES: u32 = 48;
@@ -34,6 +35,10 @@ pub fn config() -> ProptestConfig {
     ProptestConfig {
         cases: cases(),
         max_shrink_iters: 2048,
+        // Beside the target's source file (`<file>.proptest-regressions`), committed.
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
+            "proptest-regressions",
+        ))),
         ..ProptestConfig::default()
     }
 }
