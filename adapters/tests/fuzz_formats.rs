@@ -3,7 +3,7 @@
 //!
 //! Every target checks, for seeds, every prefix of a seed, mutated seeds and inputs generated
 //! from the sample's own structure:
-//! - decoding never panics and stops with a typed [`AdapterError`] (a `fault`) at worst;
+//! - decoding never panics and stops with a typed `AdapterError` (a `fault`) at worst;
 //! - every record handed to the sink passes the national validators;
 //! - the summary counts what was handed to the sink;
 //! - the result does not depend on how the input is split across reads (streaming).
