@@ -97,14 +97,6 @@ impl<R: Read> StrictDecoder<R> {
     }
 
     fn fill(&mut self) -> io::Result<()> {
-        if self.out_start == self.out_end {
-            if let Some(offset) = self.pending {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    InvalidBytes { offset },
-                ));
-            }
-        }
         while self.out_start == self.out_end && !self.finished {
             if self.raw_start == self.raw_end && !self.eof {
                 self.raw_start = 0;
@@ -145,6 +137,18 @@ impl<R: Read> StrictDecoder<R> {
                     self.pending = Some(offset);
                     self.finished = true;
                 }
+            }
+        }
+        // Checked after decoding: when the bad sequence comes first in a fill there is no good
+        // text to hand out, and an empty read would look like the end of the input (found by
+        // fuzzing: an invalid first byte, or one at a 64 KiB read boundary, silently ended the
+        // input there).
+        if self.out_start == self.out_end {
+            if let Some(offset) = self.pending {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    InvalidBytes { offset },
+                ));
             }
         }
         Ok(())
@@ -208,5 +212,20 @@ mod tests {
         assert_eq!(off, Some(3));
         let (text, off) = decode_all(b"\xef\xbb\xbfok", UTF_8);
         assert_eq!((text.as_str(), off), ("ok", None));
+    }
+
+    #[test]
+    fn invalid_bytes_with_no_good_text_before_them_are_an_error_not_the_end() {
+        assert_eq!(decode_all(b"\xffabc", UTF_8), (String::new(), Some(0)));
+        assert_eq!(
+            decode_all(b"\x81\x20abc", GB18030),
+            (String::new(), Some(0))
+        );
+        // The first raw read ends right before the bad byte, so the fill that meets it has
+        // nothing good to hand out.
+        let mut input = vec![b'a'; RAW_BUF];
+        input.extend_from_slice(b"\xffrest");
+        let (text, off) = decode_all(&input, UTF_8);
+        assert_eq!((text.len(), off), (RAW_BUF, Some(RAW_BUF as u64)));
     }
 }

@@ -354,14 +354,24 @@ pub(crate) fn decode(
         ctx,
         sink,
     };
-    let mut reader = BufReader::with_capacity(64 * 1024, input);
-    // A UTF-8 byte-order mark is tolerated.
-    let bom = if reader.fill_buf()?.starts_with(b"\xef\xbb\xbf") {
+    // A UTF-8 byte-order mark is tolerated. Its three bytes are read one by one if need be: a
+    // reader may hand out fewer bytes than asked (found by fuzzing with 1-byte reads).
+    let mut head = [0u8; 3];
+    let mut got = 0;
+    while got < head.len() {
+        match input.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let bom = if head[..got] == *b"\xef\xbb\xbf" {
         3
     } else {
         0
     };
-    reader.consume(bom);
+    let mut reader = BufReader::with_capacity(64 * 1024, (&head[bom..got]).chain(input));
     let mut buf = Vec::with_capacity(4096);
     match layout {
         JsonLayout::Ndjson => {

@@ -137,6 +137,11 @@ fn xml_error(e: quick_xml::Error, encoding: EncodingName, line: u64, pos: u64) -
     }
 }
 
+/// Deepest element nesting accepted, the limit serde_json puts on JSON. An item's subtree is
+/// held as a tree, and a tree thousands of levels deep overflows the stack when it is dropped
+/// (found by fuzzing: 16 000 nested elements in one item, 112 KB, aborted the process).
+const MAX_DEPTH: usize = 128;
+
 fn count_lines(b: &[u8]) -> u64 {
     memchr::memchr_iter(b'\n', b).count() as u64
 }
@@ -227,6 +232,12 @@ pub(crate) fn decode(
             Event::Start(ref e) | Event::Empty(ref e) => {
                 line += count_lines(e);
                 let is_empty = matches!(event, Event::Empty(_));
+                if stack.len() >= MAX_DEPTH {
+                    return Err(AdapterError::Malformed {
+                        location: format!("line {line}, byte {pos}"),
+                        message: format!("elements are nested more than {MAX_DEPTH} deep"),
+                    });
+                }
                 let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
                 stack.push(name.clone());
                 if capture.is_none() {
