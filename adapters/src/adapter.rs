@@ -192,4 +192,21 @@ pub trait Adapter: Send + Sync {
         ctx: &DecodeContext<'_>,
         sink: &mut dyn FnMut(Decoded) -> Result<(), SinkError>,
     ) -> Result<DecodeSummary, AdapterError>;
+
+    /// What a quarantined row of `body` needs beside it to be pushed again alone: the export's
+    /// header line (CSV column names), decoded to UTF-8. The gateway stores it with the
+    /// quarantined rows and hands it back to [`Adapter::retry_body`]. `None` (the default) when
+    /// the format's rows stand alone.
+    fn retry_header(&self, body: &[u8]) -> Option<String> {
+        let _ = body;
+        None
+    }
+
+    /// A body holding only one quarantined row, in the format and encoding this adapter reads,
+    /// so that it can be pushed again (`POST /v1/quarantine/{id}/retry`) once the data or the
+    /// mapping is fixed. `raw_row` and `location` are the [`RowError`]'s; `header` is what
+    /// [`Adapter::retry_header`] gave for the row's body. `None` when the row cannot be placed
+    /// in a body of its own (a header is needed and missing, or the location does not name
+    /// the raw row's element).
+    fn retry_body(&self, raw_row: &str, header: Option<&str>, location: &str) -> Option<Vec<u8>>;
 }
