@@ -175,7 +175,11 @@ pub enum AdapterError {
 /// A decoder of one provincial export format into national records.
 ///
 /// Object safe, so the gateway can keep `Box<dyn Adapter>` per source. Decoding streams: memory
-/// use is bounded by the largest row, never by the file.
+/// use is bounded by the largest row, never by the file (except the native adapter's `decode`,
+/// which checks the whole body first; see [`Adapter::decode_bytes`]).
+///
+/// Implementations: [`crate::MappedAdapter`] (a provincial mapping) and
+/// [`crate::NativeAdapter`] (national records as NDJSON).
 pub trait Adapter: Send + Sync {
     /// Adapter id (the mapping's `id`), recorded in provenance.
     fn id(&self) -> &str;
@@ -192,4 +196,76 @@ pub trait Adapter: Send + Sync {
         ctx: &DecodeContext<'_>,
         sink: &mut dyn FnMut(Decoded) -> Result<(), SinkError>,
     ) -> Result<DecodeSummary, AdapterError>;
+
+    /// Decodes a body already held whole in memory: the same items and the same fault as
+    /// [`Adapter::decode`] over `&body[..]`, which is what the default does. The gateway holds
+    /// every pushed body and calls this. An adapter that checks the whole body before its first
+    /// row (the native format refuses a body that is not UTF-8 before reading any line)
+    /// overrides it, so that the body is not copied.
+    fn decode_bytes(
+        &self,
+        body: &[u8],
+        ctx: &DecodeContext<'_>,
+        sink: &mut dyn FnMut(Decoded) -> Result<(), SinkError>,
+    ) -> Result<DecodeSummary, AdapterError> {
+        self.decode(&mut &body[..], ctx, sink)
+    }
+
+    /// What a quarantined row of `body` needs beside it to be pushed again alone: the export's
+    /// header line (CSV column names), decoded to UTF-8. The gateway stores it with the
+    /// quarantined rows and hands it back to [`Adapter::retry_body`]. `None` (the default) when
+    /// the format's rows stand alone.
+    fn retry_header(&self, body: &[u8]) -> Option<String> {
+        let _ = body;
+        None
+    }
+
+    /// A body holding only one quarantined row, in the format and encoding this adapter reads,
+    /// so that it can be pushed again (`POST /v1/quarantine/{id}/retry`) once the data or the
+    /// mapping is fixed. `raw_row` and `location` are the [`RowError`]'s; `header` is what
+    /// [`Adapter::retry_header`] gave for the row's body. `None` when the row cannot be placed
+    /// in a body of its own (a header is needed and missing, or the location does not name
+    /// the raw row's element).
+    fn retry_body(&self, raw_row: &str, header: Option<&str>, location: &str) -> Option<Vec<u8>>;
+}
+
+/// Why a national record does not belong to a push for `region` and `source`: the envelope
+/// field at fault and a message (naming no record content beyond the region). The native
+/// adapter checks every record it reads, since their envelopes come from the pushed body; the
+/// gateway checks every record again, whatever its adapter.
+pub fn envelope_problem(
+    record: &Record,
+    region: &str,
+    source: &str,
+) -> Option<(&'static str, String)> {
+    if *record.region != *region {
+        return Some((
+            "region",
+            format!(
+                "record region {} is not this gateway's region {region}",
+                record.region
+            ),
+        ));
+    }
+    if *record.source != *source {
+        return Some((
+            "source",
+            "record source differs from the source pushed to".into(),
+        ));
+    }
+    // `record_id == Record::make_id(..)`, without building the expected id for every record.
+    let deterministic = record
+        .record_id
+        .strip_prefix(&*record.region)
+        .and_then(|rest| rest.strip_prefix(':'))
+        .and_then(|rest| rest.strip_prefix(&*record.source))
+        .and_then(|rest| rest.strip_prefix(':'))
+        == Some(&*record.source_record_id);
+    if !deterministic {
+        return Some((
+            "record_id",
+            "record_id must be <region>:<source>:<source_record_id>".into(),
+        ));
+    }
+    None
 }

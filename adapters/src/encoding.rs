@@ -173,6 +173,24 @@ pub(crate) fn decode_slice<'b>(
     encoding.decode_without_bom_handling_and_without_replacement(bytes)
 }
 
+/// Encodes UTF-8 text back into an export's encoding (a retried row's body). GB 18030 covers all
+/// of Unicode, so nothing is lost; GBK exports get GB 18030, which they are decoded as.
+pub(crate) fn encode(text: &str, name: EncodingName) -> Vec<u8> {
+    match name {
+        EncodingName::Utf8 => text.as_bytes().to_vec(),
+        EncodingName::Gb18030 | EncodingName::Gbk => GB18030.encode(text).0.into_owned(),
+    }
+}
+
+/// Decodes a short piece of an export (a header line kept for retries) leniently: invalid
+/// sequences become U+FFFD instead of failing, since the body's own decode reports them.
+pub(crate) fn decode_lossy(bytes: &[u8], name: EncodingName) -> String {
+    match name {
+        EncodingName::Utf8 => String::from_utf8_lossy(bytes).into_owned(),
+        EncodingName::Gb18030 | EncodingName::Gbk => GB18030.decode(bytes).0.into_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

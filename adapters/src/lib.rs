@@ -12,9 +12,18 @@
 //!        ─▶ engine: sources ─▶ transforms ─▶ typed body ─▶ envelope ─▶ validate ─▶ sink
 //! ```
 //!
+//! Systems that already export national records push NDJSON through the [`NativeAdapter`]
+//! instead: no mapping, validated the same way, failures reported as the same [`RowError`]s.
+//!
+//! A row that failed is quarantined by the gateway with its raw text; once the data or the
+//! mapping is fixed, [`Adapter::retry_body`] puts that one row back into a body of its own, in the
+//! export's format and encoding (under the CSV header [`Adapter::retry_header`] kept, inside
+//! its XML ancestors), so it can be pushed again. Format knowledge stays in this crate.
+//!
 //! - [`mapping`]: the TOML form, checked against the schema and code lists; every mistake names
 //!   its line.
-//! - `formats`: how each format finds rows and values; `engine`: how a row becomes a record.
+//! - `formats`: how each format finds rows and values (and re-frames one row for a retry);
+//!   `engine`: how a row becomes a record.
 //! - [`synth`]: a deterministic generator of realistic exports in any mapping's format, with
 //!   planted defects, for demos, tests and benchmarks.
 //!
@@ -32,6 +41,7 @@ mod mapped;
 pub mod mapping;
 mod mask;
 pub mod national;
+mod native;
 mod registry;
 pub mod synth;
 mod target;
@@ -39,9 +49,11 @@ mod transform;
 
 // Public interface.
 pub use adapter::{
-    Adapter, AdapterError, DecodeContext, DecodeSummary, Decoded, RowError, RowErrorCode, SinkError,
+    envelope_problem, Adapter, AdapterError, DecodeContext, DecodeSummary, Decoded, RowError,
+    RowErrorCode, SinkError,
 };
 pub use mapped::{build_adapter, MappedAdapter};
 pub use mapping::{Mapping, MappingError};
 pub use mask::{mask, masked};
+pub use native::NativeAdapter;
 pub use registry::Registry;

@@ -3,8 +3,9 @@
 use std::io::Read;
 
 use crate::adapter::{Adapter, AdapterError, DecodeContext, DecodeSummary, Decoded, SinkError};
+use crate::encoding;
 use crate::formats;
-use crate::mapping::{Format, Mapping};
+use crate::mapping::{EncodingName, Format, Mapping};
 
 /// An [`Adapter`] driven by a declarative [`Mapping`].
 #[derive(Debug, Clone)]
@@ -74,5 +75,43 @@ impl Adapter for MappedAdapter {
         }?;
         tracing::debug!(adapter = %self.mapping.id, rows = summary.rows, records = summary.records, row_errors = summary.row_errors, "decoded");
         Ok(summary)
+    }
+
+    fn retry_header(&self, body: &[u8]) -> Option<String> {
+        match self.mapping.format {
+            Format::Csv {
+                header: true,
+                encoding,
+                ..
+            } => Some(formats::csv::header_line(body, encoding)),
+            _ => None,
+        }
+    }
+
+    fn retry_body(&self, raw_row: &str, header: Option<&str>, location: &str) -> Option<Vec<u8>> {
+        let (text, encoding) = match &self.mapping.format {
+            Format::Csv {
+                header: has_header,
+                encoding,
+                ..
+            } => (
+                formats::csv::retry_text(raw_row, header, *has_header)?,
+                *encoding,
+            ),
+            Format::FixedWidth {
+                encoding,
+                skip_lines,
+                ..
+            } => (
+                formats::fixed_width::retry_text(raw_row, *skip_lines),
+                *encoding,
+            ),
+            Format::Json { layout } => (
+                formats::json::retry_text(raw_row, *layout),
+                EncodingName::Utf8,
+            ),
+            Format::Xml { encoding } => (formats::xml::retry_text(raw_row, location)?, *encoding),
+        };
+        Some(encoding::encode(&text, encoding))
     }
 }

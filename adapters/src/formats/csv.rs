@@ -7,7 +7,7 @@ use std::io::Read;
 use std::rc::Rc;
 
 use crate::adapter::{AdapterError, DecodeContext, DecodeSummary, Decoded, SinkError};
-use crate::encoding::{encoding_of, io_to_adapter, StrictDecoder};
+use crate::encoding::{decode_lossy, encoding_of, io_to_adapter, StrictDecoder};
 use crate::engine::{push_decimal, Emitter, Frame, FrameCache};
 use crate::mapping::{EncodingName, Format, Mapping};
 use crate::target::V;
@@ -261,6 +261,26 @@ pub(crate) fn decode(
         }
     }
     Ok(emitter.summary)
+}
+
+/// The header line of a CSV body, kept so that a quarantined row can be retried alone: the first
+/// line, decoded leniently, without its line break.
+pub(crate) fn header_line(body: &[u8], encoding: EncodingName) -> String {
+    // No byte of a GB 18030 multi-byte character is a line feed, so this splits any encoding.
+    let first = body.split(|b| *b == b'\n').next().unwrap_or_default();
+    decode_lossy(first, encoding)
+        .trim_end_matches('\r')
+        .to_string()
+}
+
+/// One quarantined row as a CSV text of its own: under the export's header when the format has
+/// one (`None` if that header is missing).
+pub(crate) fn retry_text(raw_row: &str, header: Option<&str>, has_header: bool) -> Option<String> {
+    Some(if has_header {
+        format!("{}\n{raw_row}\n", header?)
+    } else {
+        format!("{raw_row}\n")
+    })
 }
 
 #[cfg(test)]

@@ -135,3 +135,8 @@ pub(crate) fn decode(
     }
     Ok(emitter.summary)
 }
+
+/// One quarantined line as a fixed-width text of its own, after the lines the format skips.
+pub(crate) fn retry_text(raw_row: &str, skip_lines: usize) -> String {
+    format!("{}{raw_row}\n", "\n".repeat(skip_lines))
+}

@@ -445,6 +445,14 @@ pub(crate) fn decode(
     Ok(run.emitter.summary)
 }
 
+/// One quarantined item as a JSON text of its own, in the export's layout.
+pub(crate) fn retry_text(raw_row: &str, layout: JsonLayout) -> String {
+    match layout {
+        JsonLayout::Array => format!("[{raw_row}]"),
+        JsonLayout::Ndjson => format!("{raw_row}\n"),
+    }
+}
+
 #[cfg(test)]
 mod scanner_tests {
     use super::Scanner;

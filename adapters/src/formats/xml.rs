@@ -403,3 +403,48 @@ fn item(
     }
     Ok(())
 }
+
+/// One quarantined item as an XML text of its own: the raw item wrapped back into its ancestors,
+/// which are read from the item's location (`/Export/Employers/Employer[3]`, maybe followed by
+/// a nested path), since items are only read at their absolute path. `None` when the location
+/// does not name the raw item's element.
+pub(crate) fn retry_text(raw_row: &str, location: &str) -> Option<String> {
+    let path = location.split('[').next()?.strip_prefix('/')?;
+    let segs: Vec<&str> = path.split('/').collect();
+    let (item, ancestors) = segs.split_last()?;
+    let rest = raw_row.trim_start().strip_prefix('<')?.strip_prefix(item)?;
+    if !rest.starts_with(|c: char| c == '>' || c == '/' || c.is_whitespace()) {
+        return None;
+    }
+    let mut text = String::with_capacity(raw_row.len() + 2 * path.len() + 8);
+    for a in ancestors {
+        text.push_str(&format!("<{a}>"));
+    }
+    text.push_str(raw_row);
+    for a in ancestors.iter().rev() {
+        text.push_str(&format!("</{a}>"));
+    }
+    text.push('\n');
+    Some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::retry_text;
+
+    #[test]
+    fn a_quarantined_item_is_put_back_inside_its_ancestors() {
+        let raw = r#"<Employer id="E1" version="2"><Name>x</Name></Employer>"#;
+        assert_eq!(
+            retry_text(raw, "/Export/Employers/Employer[3]").as_deref(),
+            Some(format!("<Export><Employers>{raw}</Employers></Export>\n").as_str())
+        );
+        // A nested location (a record per child element) still names the item first.
+        assert!(retry_text(raw, "/Export/Employers/Employer[3]/Sites/Site[2]").is_some());
+        assert!(retry_text("<Employer/>", "/Export/Employer[1]").is_some());
+        // The location must name the raw item's own element.
+        assert_eq!(retry_text(raw, "/Export/Vacancies/Vacancy[1]"), None);
+        assert_eq!(retry_text(raw, "/Export/Employers/Employ[1]"), None);
+        assert_eq!(retry_text(raw, "line:3"), None);
+    }
+}

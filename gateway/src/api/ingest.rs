@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::api::{audit, authenticate, event, refuse, request_id, AuditReceipt, State};
 use crate::auth::{Authenticated, Role};
 use crate::ingest::budget::{BudgetExhausted, Reservation};
-use crate::ingest::decode::{DecodeInput, EntrySink, RowProblem};
+use crate::ingest::decode::{decode_body, DecodeInput, EntrySink, RowProblem};
 use crate::ingest::idempotency::{valid_key, Claim, Pending, MAX_KEY_LEN};
 use crate::ingest::IngestError;
 use crate::node::Node;
@@ -227,7 +227,7 @@ pub async fn decode_and_journal(
             .sources
             .get(&sid)
             .ok_or_else(|| IngestError::Io("source vanished".into()))?;
-        source.decode(&body, &n.keyer, &mut sink)?;
+        decode_body(source.adapter(), &body, &n.keyer, &mut sink)?;
         sink.check_share()?;
         Ok::<_, IngestError>(sink.finish())
     })

@@ -240,7 +240,10 @@ pub async fn retry_quarantined(
         );
         return Err(refuse(&node, &req, "quarantine.retry", Some(&auth), p, detail).await);
     };
-    let Some(body) = source.retry_body(&raw, q.header.as_deref(), &q.problem.location) else {
+    let Some(body) = source
+        .adapter()
+        .retry_body(&raw, q.header.as_deref(), &q.problem.location)
+    else {
         let p = Problem::new(
             actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
             "retry-unsupported",

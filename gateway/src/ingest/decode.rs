@@ -1,12 +1,21 @@
 //! Turns a pushed body into a journal entry: decode through the source's adapter, check the
 //! envelope, encode each valid record for the store (protected fields sealed) and quarantine the
 //! rows that fail, with their raw text sealed.
+//!
+//! Adapters report a failed row as a [`pes_adapters::RowError`]; the gateway keeps and answers
+//! with its own [`RowProblem`] (the wire form of push answers and quarantine listings), built
+//! from it in one place, [`EntrySink::row_error`].
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use chrono::NaiveDate;
 use std::hash::{Hash, Hasher};
 
+use pes_adapters::{
+    envelope_problem, Adapter, AdapterError, DecodeContext, Decoded as Item, NativeAdapter,
+    RowError, SinkError,
+};
+use pes_schemas::person_key::PersonKeyer;
 use pes_schemas::{Record, RecordBody};
 use rustc_hash::{FxHashMap, FxHasher};
 use serde::{Deserialize, Serialize};
@@ -16,9 +25,6 @@ use crate::keys::DataKey;
 use crate::store::entry::EntryBuilder;
 use crate::store::facts::key_group_mask;
 use crate::store::value::{encode_key, encode_value, SharedEnvelope};
-
-/// Content types the native (national NDJSON) source accepts.
-pub const NATIVE_CONTENT_TYPES: &[&str] = &["application/x-ndjson", "application/jsonl"];
 
 /// A row that failed, as reported to the pusher and kept in quarantine. Never holds protected
 /// values outside `raw_row`, which is only ever stored sealed.
@@ -38,6 +44,22 @@ pub struct RowProblem {
     /// The raw row (never serialised: kept sealed in quarantine only).
     #[serde(skip)]
     pub raw_row: String,
+}
+
+impl RowProblem {
+    /// The gateway's form of an adapter's row error, the `row`-th of its batch. `code` is the
+    /// validator's code when there is one (`division_unknown`), else the adapter's
+    /// (`unknown_local_code`); the line and the masked raw value stay with the adapter.
+    fn from_row_error(row: u32, e: RowError) -> RowProblem {
+        RowProblem {
+            row,
+            location: e.location,
+            field: e.field,
+            code: e.detail_code.unwrap_or_else(|| e.code.as_str().to_string()),
+            message: e.message,
+            raw_row: e.raw_row,
+        }
+    }
 }
 
 /// What decoding one body produced.
@@ -158,7 +180,9 @@ impl<'a> EntrySink<'a> {
         raw_row: impl FnOnce() -> String,
     ) -> Result<(), IngestError> {
         let row = self.next_row()?;
-        if let Some((field, message)) = envelope_problem(&record, self.input) {
+        if let Some((field, message)) =
+            envelope_problem(&record, self.input.region, self.input.source)
+        {
             return self.quarantine(RowProblem {
                 row,
                 location,
@@ -226,10 +250,10 @@ impl<'a> EntrySink<'a> {
         }
     }
 
-    /// Takes one row that failed.
-    pub fn row_error(&mut self, mut problem: RowProblem) -> Result<(), IngestError> {
-        problem.row = self.next_row()?;
-        self.quarantine(problem)
+    /// Takes one row an adapter could not turn into a record.
+    pub fn row_error(&mut self, error: RowError) -> Result<(), IngestError> {
+        let row = self.next_row()?;
+        self.quarantine(RowProblem::from_row_error(row, error))
     }
 
     fn quarantine(&mut self, problem: RowProblem) -> Result<(), IngestError> {
@@ -312,99 +336,106 @@ impl<'a> EntrySink<'a> {
     }
 }
 
-/// The envelope check every record passes, whatever its adapter: it must belong to this region
-/// and source, and its id must be the deterministic one.
-fn envelope_problem(r: &Record, input: &DecodeInput<'_>) -> Option<(&'static str, String)> {
-    if *r.region != *input.region {
-        return Some((
-            "region",
-            format!(
-                "record region {} is not this gateway's region {}",
-                r.region, input.region
-            ),
-        ));
+/// Decodes a body through a source's adapter into the sink. Every record passes the envelope
+/// check again ([`EntrySink::record`], whatever its adapter), row errors are quarantined with
+/// the export's header (so that [`Adapter::retry_body`] can push one again), and an adapter's
+/// fault becomes the push's: nothing of a body that ends in a fault is kept.
+pub fn decode_body(
+    adapter: &dyn Adapter,
+    body: &[u8],
+    keyer: &PersonKeyer,
+    sink: &mut EntrySink<'_>,
+) -> Result<(), IngestError> {
+    sink.header = adapter.retry_header(body);
+    let input = sink.input();
+    let (region, source, ingested_at) = (input.region, input.source, input.ingested_at);
+    let raw = hex::encode(input.batch_id);
+    let ctx = DecodeContext {
+        region,
+        source,
+        raw_sha256: &raw,
+        ingested_at,
+        keyer,
+    };
+    // The sink's own failure (say, the row cap) is kept here and returned as itself.
+    let mut failed: Option<IngestError> = None;
+    let mut on_item = |item: Item| -> Result<(), SinkError> {
+        let r = match item {
+            Item::Record(record) => {
+                let location = record.provenance.location.clone();
+                sink.record(*record, location, String::new)
+            }
+            Item::RowError(e) => sink.row_error(*e),
+        };
+        r.map_err(|e| {
+            let msg = e.to_string();
+            failed = Some(e);
+            SinkError(msg)
+        })
+    };
+    let result = adapter.decode_bytes(body, &ctx, &mut on_item);
+    if let Some(e) = failed {
+        return Err(e);
     }
-    if *r.source != *input.source {
-        return Some((
-            "source",
-            "record source differs from the source pushed to".into(),
-        ));
+    match result {
+        Ok(_) => Ok(()),
+        Err(AdapterError::Encoding { encoding, location }) => {
+            Err(IngestError::Encoding { encoding, location })
+        }
+        Err(AdapterError::Malformed { location, message })
+        | Err(AdapterError::Refused { location, message }) => {
+            Err(IngestError::Malformed { location, message })
+        }
+        Err(e) => Err(IngestError::Io(e.to_string())),
     }
-    if r.record_id != Record::make_id(&r.region, &r.source, &r.source_record_id) {
-        return Some((
-            "record_id",
-            "record_id must be <region>:<source>:<source_record_id>".into(),
-        ));
-    }
-    None
 }
 
-/// Decodes a native body: NDJSON, one national record per line. A line that is not JSON makes
-/// the body malformed (nothing is taken); a line that is JSON but not a valid record is
-/// quarantined.
+/// Decodes a native body (NDJSON of national records) as a push to a `native` source of this
+/// sink's region would: for tests and tools that build journal entries without a server.
 pub fn decode_native(body: &[u8], sink: &mut EntrySink<'_>) -> Result<(), IngestError> {
-    let text = std::str::from_utf8(body).map_err(|e| IngestError::Encoding {
-        encoding: "UTF-8".into(),
-        location: format!("byte {}", e.valid_up_to()),
-    })?;
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() {
-            continue;
-        }
-        let location = format!("line:{}", i + 1);
-        match serde_json::from_str::<Record>(line) {
-            Ok(mut record) => {
-                sink.stamp(&mut record);
-                let verdict = pes_schemas::validate::validate_record(&record);
-                match verdict {
-                    Ok(()) => sink.record(record, location, || line.to_string())?,
-                    Err(errors) => sink.row_error(RowProblem {
-                        row: 0,
-                        location,
-                        field: errors.first().map(|e| e.path.clone()),
-                        code: errors
-                            .first()
-                            .map(|e| e.code)
-                            .unwrap_or("invalid")
-                            .to_string(),
-                        message: errors
-                            .iter()
-                            .map(|e| e.message.as_str())
-                            .collect::<Vec<_>>()
-                            .join("; "),
-                        raw_row: line.to_string(),
-                    })?,
-                }
-            }
-            Err(e) if e.is_data() => sink.row_error(RowProblem {
-                row: 0,
-                location,
-                field: None,
-                code: "invalid".into(),
-                message: data_error_message(&e),
-                raw_row: line.to_string(),
-            })?,
-            Err(e) => {
-                return Err(IngestError::Malformed {
-                    location,
-                    message: format!("not JSON (column {})", e.column()),
-                });
-            }
-        }
-    }
-    Ok(())
+    let adapter = NativeAdapter::new(sink.input().region);
+    // Native records carry their person keys already: the native adapter never uses a keyer.
+    let keyer = PersonKeyer::new(&[]);
+    decode_body(&adapter, body, &keyer, sink)
 }
 
-/// serde's data errors may quote the offending value, which could be protected: keep only the
-/// part before any quoted value.
-fn data_error_message(e: &serde_json::Error) -> String {
-    let msg = e.to_string();
-    if msg.starts_with("missing field") || msg.starts_with("unknown field") {
-        // These quote a field name, never a value.
-        let cut = msg.find(" at line").unwrap_or(msg.len());
-        return format!("not a valid national record: {}", &msg[..cut]);
+#[cfg(test)]
+mod tests {
+    use pes_adapters::{RowError, RowErrorCode};
+
+    use super::RowProblem;
+
+    fn row_error(code: RowErrorCode, detail_code: Option<&str>) -> RowError {
+        RowError {
+            location: "row:3".into(),
+            line: Some(4),
+            field: Some("person.hukou_division".into()),
+            raw_value: Some("999999".into()),
+            code,
+            detail_code: detail_code.map(str::to_string),
+            message: "unknown division".into(),
+            raw_row: "a,b,c".into(),
+        }
     }
-    let cut = msg.find(['`', '"']).unwrap_or(msg.len());
-    format!("not a valid national record: {}", msg[..cut].trim())
+
+    #[test]
+    fn a_row_problem_carries_the_validators_code_when_there_is_one() {
+        let p = RowProblem::from_row_error(
+            7,
+            row_error(RowErrorCode::Invalid, Some("division_unknown")),
+        );
+        assert_eq!(
+            serde_json::to_value(&p).unwrap(),
+            serde_json::json!({
+                "row": 7,
+                "location": "row:3",
+                "field": "person.hukou_division",
+                "code": "division_unknown",
+                "message": "unknown division",
+            })
+        );
+        assert_eq!(p.raw_row, "a,b,c");
+        let p = RowProblem::from_row_error(0, row_error(RowErrorCode::UnknownLocalCode, None));
+        assert_eq!(p.code, "unknown_local_code");
+    }
 }
