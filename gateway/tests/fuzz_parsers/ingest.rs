@@ -52,6 +52,9 @@ fn check_ndjson(bytes: &[u8]) {
         today: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
         key: &key,
         max_rows: 1000,
+        // Every bad line is quarantined: the caps are not what this target checks.
+        max_quarantined: 1000,
+        max_quarantined_share: 1.0,
     };
     let mut sink = EntrySink::new(&input, bytes.len());
     match decode_native(bytes, &mut sink) {
@@ -119,6 +122,8 @@ proptest! {
             today: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
             key: &key,
             max_rows: 1000,
+            max_quarantined: 1000,
+            max_quarantined_share: 1.0,
         };
         let mut sink = EntrySink::new(&input, body.len());
         decode_native(&body, &mut sink).unwrap();
