@@ -30,7 +30,7 @@ use pes_gateway::federation::service::FederatedAnswer;
 use pes_gateway::node::Node;
 use pes_gateway::query::QueryRequest;
 
-use super::demo::{self, PushPlan, NATIONAL, PROVINCES};
+use super::demo::{self, PushPlan, NATIONAL};
 
 /// Arguments of `pesgw bench federation`.
 #[derive(Debug, Args)]
@@ -64,24 +64,9 @@ const WARMUP: usize = 50;
 
 /// Runs the bench.
 pub fn run(a: FederationBench) -> anyhow::Result<ExitCode> {
-    demo::begin(a.regions, &a.dir)?;
-    let linkage = demo::linkage_key(&a.dir)?;
-    let mut regions = vec![(NATIONAL, "national")];
-    regions.extend(PROVINCES.iter().take(a.regions).copied());
-    let n = regions.len() as u16;
-    let mut gateways = Vec::new();
-    for (i, (region, name)) in regions.iter().enumerate() {
-        gateways.push(demo::prepare(
-            &a.dir,
-            region,
-            name,
-            a.port + i as u16,
-            &linkage,
-            None,
-        )?);
-    }
     // No witnessing: checkpoint submissions would run beside the timed queries.
-    demo::federate(&a.dir, &mut gateways, a.port + n, false)?;
+    let (gateways, _) = demo::prepare_federation(&a.dir, a.regions, a.port, false)?;
+    let n = gateways.len() as u16;
     let plain_port = a.port + 2 * n;
     let mut nodes = Vec::new();
     let mut feds = Vec::new();

@@ -19,7 +19,7 @@ use clap::Args;
 use pes_gateway::auth::Role;
 use serde_json::{json, Value};
 
-use super::demo::{self, NATIONAL, PROVINCES};
+use super::demo;
 use super::memory::rss_of;
 
 /// Arguments of `pesgw bench load`.
@@ -110,24 +110,9 @@ impl Class {
 
 /// Runs the bench.
 pub fn run(a: LoadBench) -> anyhow::Result<ExitCode> {
-    demo::begin(a.regions, &a.dir)?;
-    let linkage = demo::linkage_key(&a.dir)?;
+    let (gateways, linkage) = demo::prepare_federation(&a.dir, a.regions, a.port, true)?;
     let sample_key = demo::sample_person_key(&linkage)?;
-    let mut regions = vec![(NATIONAL, "全国 National")];
-    regions.extend(PROVINCES.iter().take(a.regions).copied());
-    let n = regions.len() as u16;
-    let mut gateways = Vec::new();
-    for (i, (region, name)) in regions.iter().enumerate() {
-        gateways.push(demo::prepare(
-            &a.dir,
-            region,
-            name,
-            a.port + i as u16,
-            &linkage,
-            None,
-        )?);
-    }
-    demo::federate(&a.dir, &mut gateways, a.port + n, true)?;
+    let n = gateways.len() as u16;
     let exe = match &a.server_exe {
         Some(p) => p.clone(),
         None => std::env::current_exe().context("locating pesgw")?,

@@ -572,6 +572,28 @@ pub(super) fn prepare(
     })
 }
 
+/// A national gateway and `regions` provinces without mappings, prepared in `dir` (configs,
+/// keys, tokens) on `port` onwards and federated with the ports after them: what the benches
+/// start. Returns the gateways (national first) and the federation linkage key's path.
+pub(super) fn prepare_federation(
+    dir: &Path,
+    regions: usize,
+    port: u16,
+    witness: bool,
+) -> anyhow::Result<(Vec<Gateway>, PathBuf)> {
+    begin(regions, dir)?;
+    let linkage = linkage_key(dir)?;
+    let mut all = vec![(NATIONAL, "全国 National")];
+    all.extend(PROVINCES.iter().take(regions).copied());
+    let n = all.len() as u16;
+    let mut gateways = Vec::new();
+    for (i, (region, name)) in all.iter().enumerate() {
+        gateways.push(prepare(dir, region, name, port + i as u16, &linkage, None)?);
+    }
+    federate(dir, &mut gateways, port + n, witness)?;
+    Ok((gateways, linkage))
+}
+
 /// What to push into one province.
 pub(super) struct PushPlan {
     pub(super) region: String,
