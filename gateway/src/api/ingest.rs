@@ -263,82 +263,11 @@ pub async fn ingest(
     let source_id = path.into_inner();
     let auth = authenticate(&node, &req, &[Role::Pusher], "ingest").await?;
     let detail = serde_json::json!({ "source": source_id });
-    let fail = |mut p: Problem| {
-        node.metrics.refused_pushes.inc();
-        // The body may be partly unread: never reuse this connection.
-        p.close = true;
-        p
-    };
-    let Some(source) = node.sources.get(&source_id) else {
-        return Err(fail(
-            refuse(
-                &node,
-                &req,
-                "ingest",
-                Some(&auth),
-                Problem::not_found(
-                    "unknown-source",
-                    format!("no source `{source_id}` is registered"),
-                ),
-                detail,
-            )
-            .await,
-        ));
-    };
-    if !auth.may_push(&source_id)
-        || (!source.pushers.is_empty() && !source.pushers.iter().any(|p| p == auth.sub()))
-    {
-        return Err(fail(
-            refuse(
-                &node,
-                &req,
-                "ingest",
-                Some(&auth),
-                Problem::forbidden(format!("this token may not push to `{source_id}`")),
-                detail,
-            )
-            .await,
-        ));
-    }
-    let ct = req
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !source.accepts(ct) {
-        let p = Problem::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-media-type",
-            "Unsupported media type",
-            format!(
-                "source `{source_id}` takes {}",
-                source.content_types().join(", ")
-            ),
-        );
-        return Err(fail(
-            refuse(&node, &req, "ingest", Some(&auth), p, detail).await,
-        ));
-    }
-    let Some(_slot) = take_slot(&node, auth.sub()) else {
-        let mut p = Problem::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too-many-pushes",
-            "Too many pushes",
-            "this pusher has too many pushes in flight",
-        );
-        p.retry_after = Some(1);
-        return Err(fail(
-            refuse(&node, &req, "ingest", Some(&auth), p, detail).await,
-        ));
-    };
-    let (body, batch_id, _reservation) = match read_body(&node, &req, &mut payload).await {
-        Ok(b) => b,
-        Err(p) => {
-            return Err(fail(
-                refuse(&node, &req, "ingest", Some(&auth), p, detail).await,
-            ))
-        }
-    };
+    let (body, batch_id, _slot, _reservation) =
+        match admit(&node, &req, &auth, &source_id, &mut payload).await {
+            Ok(a) => (a.body, a.batch_id, a.slot, a.reservation),
+            Err(p) => return Err(refused(&node, &req, &auth, p, detail).await),
+        };
     let batch_hex = hex::encode(batch_id);
     let idem = req
         .headers()
@@ -352,9 +281,7 @@ pub async fn ingest(
                 "bad-idempotency-key",
                 format!("an Idempotency-Key is 1 to {MAX_KEY_LEN} visible ASCII characters"),
             );
-            return Err(fail(
-                refuse(&node, &req, "ingest", Some(&auth), p, detail).await,
-            ));
+            return Err(refused(&node, &req, &auth, p, detail).await);
         }
     };
     let claim = idem.as_deref().map(|k| {
@@ -376,7 +303,7 @@ pub async fn ingest(
             );
             p.retry_after = Some(1);
             let d = serde_json::json!({ "source": source_id, "batch_id": batch_hex, "idempotency_key": idem });
-            return Err(fail(refuse(&node, &req, "ingest", Some(&auth), p, d).await));
+            return Err(refused(&node, &req, &auth, p, d).await);
         }
         Some(Claim::Mismatch(original)) => {
             let p = Problem::new(
@@ -390,7 +317,7 @@ pub async fn ingest(
                 ),
             );
             let d = serde_json::json!({ "source": source_id, "batch_id": batch_hex, "idempotency_key": idem, "bound_batch_id": hex::encode(original) });
-            return Err(fail(refuse(&node, &req, "ingest", Some(&auth), p, d).await));
+            return Err(refused(&node, &req, &auth, p, d).await);
         }
     };
 
@@ -422,7 +349,7 @@ pub async fn ingest(
         );
         p.retry_after = Some(1);
         let d = serde_json::json!({ "source": source_id, "batch_id": batch_hex });
-        return Err(fail(refuse(&node, &req, "ingest", Some(&auth), p, d).await));
+        return Err(refused(&node, &req, &auth, p, d).await);
     };
     let _pushing = known.is_none().then(|| Pushing {
         node: &node,
@@ -465,9 +392,7 @@ pub async fn ingest(
             forget(&node);
             let mut d = detail.clone();
             d["batch_id"] = batch_hex.clone().into();
-            return Err(fail(
-                refuse(&node, &req, "ingest", Some(&auth), ingest_problem(&e), d).await,
-            ));
+            return Err(refused(&node, &req, &auth, ingest_problem(&e), d).await);
         }
     };
     node.state.journal_end.fetch_max(end, Ordering::AcqRel);
@@ -488,6 +413,87 @@ pub async fn ingest(
     )
     .await?;
     answer(resp, pending)
+}
+
+/// A push let in: its body (read within the limits and the memory budget) and what it holds
+/// until it is answered: a concurrency slot of its pusher and its memory reservation.
+struct Admitted<'a> {
+    body: web::Bytes,
+    batch_id: [u8; 32],
+    slot: Slot<'a>,
+    reservation: Reservation,
+}
+
+/// Admission of a push, in the order a caller would fix things: the source exists, this token
+/// may push to it, the content type is the source's, the pusher has a slot free, and the body
+/// arrives within the limits. Refusals are returned, for [`refused`] to audit.
+async fn admit<'a>(
+    node: &'a Node,
+    req: &HttpRequest,
+    auth: &Authenticated,
+    source_id: &str,
+    payload: &mut web::Payload,
+) -> Result<Admitted<'a>, Problem> {
+    let Some(source) = node.sources.get(source_id) else {
+        return Err(Problem::not_found(
+            "unknown-source",
+            format!("no source `{source_id}` is registered"),
+        ));
+    };
+    if !auth.may_push(source_id)
+        || (!source.pushers.is_empty() && !source.pushers.iter().any(|p| p == auth.sub()))
+    {
+        return Err(Problem::forbidden(format!(
+            "this token may not push to `{source_id}`"
+        )));
+    }
+    let ct = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !source.accepts(ct) {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+            format!(
+                "source `{source_id}` takes {}",
+                source.content_types().join(", ")
+            ),
+        ));
+    }
+    let Some(slot) = take_slot(node, auth.sub()) else {
+        let mut p = Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too-many-pushes",
+            "Too many pushes",
+            "this pusher has too many pushes in flight",
+        );
+        p.retry_after = Some(1);
+        return Err(p);
+    };
+    let (body, batch_id, reservation) = read_body(node, req, payload).await?;
+    Ok(Admitted {
+        body,
+        batch_id,
+        slot,
+        reservation,
+    })
+}
+
+/// The one place a push's refusal is counted and audited. The body may be partly unread, so
+/// the connection is never reused.
+async fn refused(
+    node: &Node,
+    req: &HttpRequest,
+    auth: &Authenticated,
+    mut p: Problem,
+    detail: serde_json::Value,
+) -> Problem {
+    node.metrics.refused_pushes.inc();
+    p.close = true;
+    refuse(node, req, "ingest", Some(auth), p, detail).await
 }
 
 /// Reads a push body as a stream: hashing as it comes, refusing past `limits.max_body_bytes`,
