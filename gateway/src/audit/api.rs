@@ -112,6 +112,11 @@ impl From<AuditError> for Problem {
             AuditError::OutOfRange(d) => {
                 Problem::new(400, "audit-out-of-range", "Outside the log", d)
             }
+            AuditError::NoSpace => {
+                let mut p = Problem::new(503, "audit-no-space", "Audit log disk full", None);
+                p.retry_after = Some(5);
+                p
+            }
             other => {
                 tracing::error!(error = %other, "audit log failure");
                 Problem::new(500, "audit-failure", "Audit log failure", None)

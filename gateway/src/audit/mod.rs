@@ -114,6 +114,10 @@ pub enum AuditError {
     /// Storage failed or is corrupt (the operator's or platform's fault).
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// The log's disk is full; nothing of the batch was written. Callers answer 503 with
+    /// `Retry-After`, and the log takes appends again once space returns.
+    #[error("the audit log's disk is full")]
+    NoSpace,
     /// An earlier write failed; the log accepts nothing until restarted.
     #[error("{0}")]
     Failed(String),

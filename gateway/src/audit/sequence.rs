@@ -61,11 +61,20 @@ pub(crate) fn run(
             payloads.push(std::mem::take(&mut r.payload));
         }
         let first_index = writer.size();
-        let result = writer
-            .append_durable(&payloads, &mut buf)
-            .and_then(|offsets| writer.integrate(&offsets, &leaves));
+        let result = match writer.append_durable(&payloads, &mut buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::StorageFull => {
+                // The disk is full and nothing of the batch is in the log: refuse the batch
+                // (503 with Retry-After) and take the next one once space returns.
+                tracing::warn!(error = %e, "audit log disk full; refusing appends until space returns");
+                for r in batch.drain(..) {
+                    let _ = r.reply.send(Err(AuditError::NoSpace));
+                }
+                continue;
+            }
+            appended => appended.and_then(|offsets| writer.integrate(&offsets, &leaves)),
+        };
         if let Err(e) = result {
-            // A failed write or fsync leaves the on-disk state unknown (fsync errors are not
+            // Any other failed write, or a failed fsync, leaves the on-disk state unknown (fsync errors are not
             // retryable on Linux): stop accepting appends; a restart recovers from disk.
             tracing::error!(error = %e, "audit log write failed; log stops accepting entries");
             let reason = format!("audit log write failed: {e}");

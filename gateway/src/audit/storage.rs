@@ -365,15 +365,29 @@ impl Writer {
             offsets.push(self.log_len + buf.len() as u64);
             encode_frame(p, buf);
         }
-        let res = self
-            .files
-            .log
-            .write_all_at(buf, self.log_len)
-            .and_then(|()| self.files.log.sync_data());
-        if let Err(e) = res {
-            // Best effort: leave no half-written frame behind for the next batch to follow.
+        if let Err(e) = self.files.log.write_all_at(buf, self.log_len) {
+            // Leave no half-written frame behind for the next batch to follow. A full disk whose
+            // partial frame is cut off again leaves the log exactly as it was (nothing of this
+            // batch was synced), so it is reported as `StorageFull` and the log takes the next
+            // batch once space returns; any other failure stops the log.
+            let restored = self.files.log.set_len(self.log_len).is_ok();
+            let full =
+                e.kind() == io::ErrorKind::StorageFull || e.raw_os_error() == Some(libc::EDQUOT);
+            return Err(match (restored, full) {
+                (true, true) => io::Error::new(io::ErrorKind::StorageFull, e),
+                _ if e.kind() == io::ErrorKind::StorageFull => io::Error::other(e),
+                _ => e,
+            });
+        }
+        if let Err(e) = self.files.log.sync_data() {
+            // After a failed fsync the page cache may have dropped the data (fsyncgate): never
+            // reported as retryable.
             let _ = self.files.log.set_len(self.log_len);
-            return Err(e);
+            return Err(if e.kind() == io::ErrorKind::StorageFull {
+                io::Error::other(e)
+            } else {
+                e
+            });
         }
         self.log_len += buf.len() as u64;
         Ok(offsets)

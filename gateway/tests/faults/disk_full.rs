@@ -10,6 +10,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use pes_gateway::auth::Role;
 use pes_gateway::ingest::journal;
 
 use crate::harness::{valid_batch, Proc, DATASETS};
@@ -236,4 +237,80 @@ fn a_full_journal_disk_refuses_pushes_with_507_loses_nothing_and_resumes_when_sp
          refused with 507 while full, resumed when space returned"
     );
     g.kill();
+}
+
+/// The audit log's disk fills up: audited requests are refused with 503 and Retry-After (never
+/// answered unaudited), and once space returns the log takes entries again without a restart,
+/// and still verifies.
+#[test]
+fn a_full_audit_disk_refuses_audited_requests_and_resumes_when_space_returns() {
+    let mut g = Proc::create("440000", |_| {});
+    let audit_dir = g.data_dir().join("audit");
+    let fs = match Tmpfs::mount(&audit_dir, 8) {
+        Ok(fs) => fs,
+        Err(e) => {
+            // No injected equivalent for the audit log: say so loudly rather than pass quietly.
+            println!("audit disk full: SKIPPED: mounting a tmpfs failed ({e}); needs root");
+            return;
+        }
+    };
+    g.start();
+    let query = |g: &Proc| {
+        let r = g
+            .http
+            .post(format!("{}/v1/query", g.base))
+            .bearer_auth(g.token(Role::Analyst, "analyst-1", &[], &[]))
+            .json(&serde_json::json!({ "dataset": "person" }))
+            .send()
+            .unwrap();
+        let status = r.status().as_u16();
+        let retry_after = r.headers().get("retry-after").is_some();
+        (status, retry_after)
+    };
+    for _ in 0..3 {
+        assert_eq!(query(&g).0, 200);
+    }
+    let full = Full::Tmpfs {
+        filler: audit_dir.join("filler"),
+        _fs: fs,
+    };
+    full.fill(16 * 1024);
+    let mut refused = None;
+    for _ in 0..2000 {
+        let (status, retry_after) = query(&g);
+        if status != 200 {
+            refused = Some((status, retry_after));
+            break;
+        }
+    }
+    let (status, retry_after) = refused.expect("the full audit disk never refused a request");
+    assert_eq!(status, 503);
+    assert!(retry_after, "503 without Retry-After");
+    // Still full: still refused; the gateway itself still answers.
+    assert_eq!(query(&g).0, 503);
+    assert_eq!(g.readyz().0, 200);
+
+    full.free_space();
+    let mut resumed = false;
+    for _ in 0..100 {
+        if query(&g).0 == 200 {
+            resumed = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        resumed,
+        "the audit log did not take entries again once space returned"
+    );
+    g.kill();
+    let (ok, out) = crate::harness::pesgw(&[
+        "audit",
+        "verify",
+        "--dir",
+        audit_dir.to_str().unwrap(),
+        "--key",
+        &g.verifier_key(),
+    ]);
+    assert!(ok, "audit verify after the full disk: {out}");
 }
