@@ -29,7 +29,7 @@ pub fn request_id(req: &HttpRequest) -> String {
 }
 
 /// What the caller of an audited request keeps: where its audit entry sits in the log.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct AuditReceipt {
     /// Origin (key name) of this gateway's audit log.
     pub log_origin: String,

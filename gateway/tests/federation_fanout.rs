@@ -28,7 +28,7 @@ fn regional_answer(region: &str, cells: &[(&str, Option<i64>)], receipt: u64) ->
         "k": 5,
         "as_of": {"applied_offset": 0, "journal_offset": 0, "lag_batches": 0},
         "cells": cells,
-        "receipt": {"index": receipt},
+        "receipt": {"log_origin": format!("pes.example/{region}"), "index": receipt, "leaf_hash": "ab".repeat(32)},
     })
 }
 
@@ -116,7 +116,11 @@ async fn partial_answer_marks_down_and_hung_regions_and_sums_the_rest() {
     );
     assert_eq!(
         outcomes[0].status().receipt,
-        Some(serde_json::json!({"index": 7}))
+        Some(pes_gateway::access::AuditReceipt {
+            log_origin: "pes.example/110000".into(),
+            index: 7,
+            leaf_hash: "ab".repeat(32),
+        })
     );
 
     let answers: Vec<QueryAnswer> = outcomes

@@ -11,6 +11,7 @@ use super::httpsig::SigningKey;
 use super::outbound::{call_peer, CallError, PeerAnswer, PeerCall};
 use super::tls::{client_config, http_client, CallTimeouts, ExpectedPeer, TlsError, TlsFiles};
 use super::trust::TrustList;
+use crate::access::AuditReceipt;
 use crate::audit::event::PeerReceipt;
 use crate::query::{Cell, QueryAnswer};
 
@@ -137,7 +138,7 @@ pub struct RegionStatus {
     pub latency_ms: f64,
     /// Audit receipt returned by the region (when `ok`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub receipt: Option<serde_json::Value>,
+    pub receipt: Option<AuditReceipt>,
     /// Why the region did not answer (problem slug or cause).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
@@ -155,19 +156,24 @@ pub struct RegionOutcome {
 }
 
 impl RegionOutcome {
-    /// The per-region status line, with the receipt taken from the answer's `receipt` field.
+    /// The per-region status line, with the receipt taken from the answer's `receipt` field (a
+    /// receipt not of the receipt's form is left out).
     pub fn status(&self) -> RegionStatus {
+        #[derive(Deserialize)]
+        struct WithReceipt {
+            receipt: Option<AuditReceipt>,
+        }
         let receipt = self.result.as_ref().ok().and_then(|answer| {
-            serde_json::from_slice::<serde_json::Value>(&answer.body)
+            serde_json::from_slice::<WithReceipt>(&answer.body)
                 .ok()
-                .and_then(|v| v.get("receipt").cloned())
+                .and_then(|w| w.receipt)
         });
         self.status_with_receipt(receipt)
     }
 
     /// The per-region status line with a receipt the caller already read from the answer (so
     /// the body is parsed once).
-    pub fn status_with_receipt(&self, receipt: Option<serde_json::Value>) -> RegionStatus {
+    pub fn status_with_receipt(&self, receipt: Option<AuditReceipt>) -> RegionStatus {
         let latency_ms = self.latency.as_secs_f64() * 1000.0;
         match &self.result {
             Ok(_) => RegionStatus {
@@ -318,15 +324,11 @@ pub fn peer_receipts(statuses: &[RegionStatus]) -> Vec<PeerReceipt> {
         .map(|s| PeerReceipt {
             region: s.region.clone(),
             status: s.status.as_str().to_string(),
-            log_origin: receipt_field(s, "log_origin").and_then(|v| v.as_str().map(str::to_owned)),
-            index: receipt_field(s, "index").and_then(|v| v.as_u64()),
-            leaf_hash: receipt_field(s, "leaf_hash").and_then(|v| v.as_str().map(str::to_owned)),
+            log_origin: s.receipt.as_ref().map(|r| r.log_origin.clone()),
+            index: s.receipt.as_ref().map(|r| r.index),
+            leaf_hash: s.receipt.as_ref().map(|r| r.leaf_hash.clone()),
         })
         .collect()
-}
-
-fn receipt_field<'a>(s: &'a RegionStatus, key: &str) -> Option<&'a serde_json::Value> {
-    s.receipt.as_ref().and_then(|r| r.get(key))
 }
 
 #[cfg(test)]

@@ -402,7 +402,7 @@ impl Federation {
             let status = match &o.result {
                 Ok(ans) => match serde_json::from_slice::<FederatedAnswer>(&ans.body) {
                     Ok(fa) => {
-                        let status = o.status_with_receipt(serde_json::to_value(&fa.receipt).ok());
+                        let status = o.status_with_receipt(Some(fa.receipt.clone()));
                         answers.push(fa.answer);
                         status
                     }
@@ -443,7 +443,7 @@ impl Federation {
             complete,
             regions: statuses,
             cells,
-            receipt: receipt.and_then(|r| serde_json::to_value(r).ok()),
+            receipt,
         })
     }
 }
@@ -460,7 +460,7 @@ pub struct FederatedQueryAnswer {
     /// Merged cells (suppressed parts flagged).
     pub cells: Vec<MergedCell>,
     /// Receipt of the calling gateway's own audit entry for this query.
-    pub receipt: Option<serde_json::Value>,
+    pub receipt: Option<crate::access::AuditReceipt>,
 }
 
 /// Submits each checkpoint `log` publishes to every trust-list witness run by another member,
