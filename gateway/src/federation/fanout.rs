@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::httpsig::SigningKey;
+pub use super::outbound::Answered;
 use super::outbound::{call_peer, CallError, PeerAnswer, PeerCall};
 use super::tls::{client_config, http_client, CallTimeouts, ExpectedPeer, TlsError, TlsFiles};
 use super::trust::TrustList;
@@ -86,44 +87,6 @@ impl PeerSet {
     /// Regions of all peers.
     pub fn regions(&self) -> Vec<String> {
         self.peers.keys().cloned().collect()
-    }
-}
-
-/// How one region answered (DESIGN section 5); serialised as its snake_case name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Answered {
-    /// It answered, with a verified signature.
-    Ok,
-    /// Not within the deadline.
-    Timeout,
-    /// No connection (down, refused, TLS failed).
-    Unreachable,
-    /// It refused (policy, purpose, dataset), with a signed problem.
-    Denied,
-    /// Its answer's signature did not verify.
-    BadSignature,
-    /// Anything else (an unreadable answer, a failure here).
-    Error,
-}
-
-impl Answered {
-    /// The wire name, e.g. `bad_signature`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Answered::Ok => "ok",
-            Answered::Timeout => "timeout",
-            Answered::Unreachable => "unreachable",
-            Answered::Denied => "denied",
-            Answered::BadSignature => "bad_signature",
-            Answered::Error => "error",
-        }
-    }
-}
-
-impl std::fmt::Display for Answered {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

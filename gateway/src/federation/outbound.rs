@@ -49,10 +49,49 @@ pub enum CallError {
     Error(String),
 }
 
+/// How one region answered (DESIGN section 5); serialised as its snake_case name.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Answered {
+    /// It answered, with a verified signature.
+    Ok,
+    /// Not within the deadline.
+    Timeout,
+    /// No connection (down, refused, TLS failed).
+    Unreachable,
+    /// It refused (policy, purpose, dataset), with a signed problem.
+    Denied,
+    /// Its answer's signature did not verify.
+    BadSignature,
+    /// Anything else (an unreadable answer, a failure here).
+    Error,
+}
+
+impl Answered {
+    /// The wire name, e.g. `bad_signature`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Answered::Ok => "ok",
+            Answered::Timeout => "timeout",
+            Answered::Unreachable => "unreachable",
+            Answered::Denied => "denied",
+            Answered::BadSignature => "bad_signature",
+            Answered::Error => "error",
+        }
+    }
+}
+
+impl std::fmt::Display for Answered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl CallError {
     /// The per-region status of DESIGN section 5.
-    pub fn status_label(&self) -> super::fanout::Answered {
-        use super::fanout::Answered;
+    pub fn status_label(&self) -> Answered {
         match self {
             CallError::Timeout => Answered::Timeout,
             CallError::Unreachable(_) => Answered::Unreachable,
