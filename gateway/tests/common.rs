@@ -215,6 +215,16 @@ impl Gateway {
         panic!("never applied");
     }
 
+    /// The Prometheus text of `/metrics`.
+    pub fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap()
+    }
+
     /// Audit log entries read over `GET /v1/audit/entries`, waiting until at least `min` are
     /// integrated. The entries of reads of the log itself (`audit_read`, one per read, this
     /// helper's included) are left out, so indices into the answer stay comparable between

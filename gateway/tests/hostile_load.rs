@@ -284,14 +284,8 @@ fn pushes_past_the_ingest_memory_budget_get_503_with_retry_after() {
     // Wait until the reservation shows in /metrics.
     let mut reserved = 0;
     for _ in 0..200 {
-        let m = g
-            .http
-            .get(format!("{}/metrics", g.base))
-            .send()
-            .unwrap()
-            .text()
-            .unwrap();
-        reserved = m
+        reserved = g
+            .metrics()
             .lines()
             .find_map(|l| l.strip_prefix("pes_ingest_memory_reserved_bytes "))
             .and_then(|v| v.parse::<u64>().ok())
@@ -427,13 +421,7 @@ fn a_poisoned_journal_entry_is_set_aside_and_the_gateway_restarts_degraded() {
     }
     assert_eq!(readyz["status"], "degraded", "{readyz}");
     assert_eq!(readyz["dead_letters"], 1);
-    let metrics = g
-        .http
-        .get(format!("{}/metrics", g.base))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let metrics = g.metrics();
     assert!(metrics.contains("pes_dead_letters 1"), "{metrics}");
 
     // An admin lists it, with its reason and the payload's size.

@@ -135,6 +135,16 @@ pub enum ApplyError {
     Fatal(StoreError),
 }
 
+impl ApplyError {
+    /// A transient failure of a file beside the store (the journal segment being read, a dead
+    /// letter's payload file), reported like a store I/O error so it is retried the same way.
+    fn io(e: impl std::fmt::Display) -> ApplyError {
+        ApplyError::Transient(StoreError::Sled(sled::Error::Io(std::io::Error::other(
+            e.to_string(),
+        ))))
+    }
+}
+
 impl From<StoreError> for ApplyError {
     fn from(e: StoreError) -> ApplyError {
         match e {
@@ -235,9 +245,7 @@ pub fn store_or_set_aside(
         Err(ApplyError::Entry(reason)) => {
             let stored = set_aside(store, dead_dir, d, &reason).map_err(|e| match e {
                 DeadLetterError::Store(s) => ApplyError::from(s),
-                DeadLetterError::Io { .. } => ApplyError::Transient(StoreError::Sled(
-                    sled::Error::Io(std::io::Error::other(e.to_string())),
-                )),
+                DeadLetterError::Io { .. } => ApplyError::io(e),
             })?;
             state.dead_lettered.fetch_add(1, Ordering::AcqRel);
             state.dead_letter_notify.notify_one();
@@ -457,9 +465,7 @@ fn run(
                 let deltas = recycled.try_recv().unwrap_or_default();
                 let attempt = match reader.read_into(&a, &mut entry) {
                     // The journal's disk failed: like the store's, worth another try.
-                    Err(e) => Err(ApplyError::Transient(StoreError::Sled(sled::Error::Io(
-                        std::io::Error::other(e.to_string()),
-                    )))),
+                    Err(e) => Err(ApplyError::io(e)),
                     Ok(()) => store_or_set_aside(
                         &store,
                         &state,
