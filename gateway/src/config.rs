@@ -40,6 +40,27 @@ pub struct GatewayConfig {
     /// gateway answers for its own region only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub federation: Option<FederationConfig>,
+    /// The dashboard.
+    #[serde(default, skip_serializing_if = "UiSettings::is_default")]
+    pub ui: UiSettings,
+}
+
+/// Settings of the dashboard served at `/`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UiSettings {
+    /// Ready-made sign-in tokens offered by the dashboard's role picker
+    /// (`GET /ui/demo/tokens.json`), a JSON file that `pesgw demo` writes. Only for
+    /// demonstrations: anyone who can reach the gateway can read these tokens. Unset (the
+    /// default), the route answers 404.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub demo_tokens: Option<PathBuf>,
+}
+
+impl UiSettings {
+    fn is_default(&self) -> bool {
+        *self == UiSettings::default()
+    }
 }
 
 /// Paths of the key files.
@@ -280,6 +301,9 @@ impl GatewayConfig {
                 Some(d) => fix(d),
                 None => f.state_dir = Some(self.data_dir.join("federation")),
             }
+        }
+        if let Some(p) = &mut self.ui.demo_tokens {
+            fix(p);
         }
         for src in self.sources.values_mut() {
             if src.mapping != "native" && Path::new(&src.mapping).is_relative() {

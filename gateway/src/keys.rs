@@ -318,6 +318,7 @@ pub fn init(dir: &Path, region: &str, listen: &str) -> Result<InitOutcome, KeyEr
         k: 5,
         audit: AuditSettings::default(),
         federation: None,
+        ui: Default::default(),
     };
     let config_path = dir.join("gateway.toml");
     let text = cfg.to_toml().map_err(|e| KeyError::Malformed {

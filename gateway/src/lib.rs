@@ -16,7 +16,9 @@
 //! Layers, top to bottom; a module imports from its own layer or below, never from above, and
 //! no imports form a circle:
 //!
-//! 1. `cli` (the `pesgw` binary, in `src/cli/`, not part of this library).
+//! 1. `cli` (the `pesgw` binary, in `src/cli/`, not part of this library), and [`cluster`]:
+//!    a federation deployed on loopback (per-gateway directories, PKI, signed trust list,
+//!    `pesgw serve` child processes), which the demo, the benches and the tests start.
 //! 2. [`api`] (the actix-web HTTP surface) and [`federation`] (trust list, mTLS, RFC 9421
 //!    signatures, fan-out, the mTLS service), side by side; [`web`] (the dashboard).
 //! 3. [`access`]: access auditing of requests (token, audit event, refusals), for both.
@@ -37,6 +39,7 @@ pub mod access;
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod federation;
 pub mod ingest;

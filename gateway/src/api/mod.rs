@@ -151,9 +151,16 @@ pub async fn serve_federated(
     fed: Option<Arc<crate::federation::node::Federation>>,
 ) -> std::io::Result<()> {
     let addr = node.config.listen_addr().map_err(std::io::Error::other)?;
+    let demo_tokens = match &node.config.ui.demo_tokens {
+        Some(path) => Some(web::Data::new(crate::web::DemoTokens::load(path)?)),
+        None => None,
+    };
     let stopped = start(node.clone(), addr, None, move |cfg| {
         if let Some(f) = &fed {
             cfg.app_data(web::Data::from(f.clone()));
+        }
+        if let Some(t) = &demo_tokens {
+            cfg.app_data(t.clone());
         }
     })?
     .await;

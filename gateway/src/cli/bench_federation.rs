@@ -30,7 +30,9 @@ use pes_gateway::federation::service::FederatedAnswer;
 use pes_gateway::node::Node;
 use pes_gateway::query::QueryRequest;
 
-use super::demo::{self, PushPlan, NATIONAL};
+use pes_gateway::cluster::NATIONAL;
+
+use super::demo::{self, PushPlan};
 
 /// Arguments of `pesgw bench federation`.
 #[derive(Debug, Args)]
@@ -65,7 +67,7 @@ const WARMUP: usize = 50;
 /// Runs the bench.
 pub fn run(a: FederationBench) -> anyhow::Result<ExitCode> {
     // No witnessing: checkpoint submissions would run beside the timed queries.
-    let (gateways, _) = demo::prepare_federation(&a.dir, a.regions, a.port, false)?;
+    let (gateways, _) = demo::prepare_federation(&a.dir, a.regions, a.port, false, Vec::new())?;
     let n = gateways.len() as u16;
     let plain_port = a.port + 2 * n;
     let mut nodes = Vec::new();

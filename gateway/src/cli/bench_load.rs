@@ -9,8 +9,8 @@
 //! `--max-rss-mib`. The exit status is 1 if a target is missed.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -51,28 +51,6 @@ pub struct LoadBench {
     max_rss_mib: u64,
 }
 
-/// The gateway processes; stopped (SIGTERM, then SIGKILL) when dropped.
-struct Processes(Vec<(String, Child)>);
-
-impl Drop for Processes {
-    fn drop(&mut self) {
-        for (_, c) in &mut self.0 {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(c.id().to_string())
-                .status();
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        for (_, c) in &mut self.0 {
-            while Instant::now() < deadline && matches!(c.try_wait(), Ok(None)) {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
 /// Latencies and statuses of one class of request.
 #[derive(Default)]
 struct Class {
@@ -110,40 +88,18 @@ impl Class {
 
 /// Runs the bench.
 pub fn run(a: LoadBench) -> anyhow::Result<ExitCode> {
-    let (gateways, linkage) = demo::prepare_federation(&a.dir, a.regions, a.port, true)?;
+    let (gateways, linkage) =
+        demo::prepare_federation(&a.dir, a.regions, a.port, true, Vec::new())?;
     let sample_key = demo::sample_person_key(&linkage)?;
     let n = gateways.len() as u16;
     let exe = match &a.server_exe {
         Some(p) => p.clone(),
         None => std::env::current_exe().context("locating pesgw")?,
     };
-    let mut procs = Processes(Vec::new());
-    for g in &gateways {
-        let config_path = g.dir.join("gateway.toml");
-        std::fs::write(&config_path, g.config.to_toml()?)
-            .with_context(|| format!("writing {}", config_path.display()))?;
-        let log = std::fs::File::create(g.dir.join("gateway.log"))?;
-        let child = Command::new(&exe)
-            .arg("serve")
-            .arg("--config")
-            .arg(&config_path)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("starting {}", exe.display()))?;
-        procs.0.push((g.region.clone(), child));
-    }
+    let procs = demo::start_all(&exe, &gateways, &[("RUST_LOG", "warn")])?;
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;
-    for g in &gateways {
-        wait_healthy(
-            &client,
-            &g.url(),
-            &a.dir.join(&g.region).join("gateway.log"),
-        )?;
-    }
     let plans = demo::plan_pushes(&gateways, a.records, &sample_key);
     let loaded = Instant::now();
     let summary = demo::push_all(&plans)?;
@@ -164,7 +120,7 @@ pub fn run(a: LoadBench) -> anyhow::Result<ExitCode> {
     );
 
     let national = &gateways[0];
-    let token_of = |g: &demo::Gateway, role: Role| -> anyhow::Result<String> {
+    let token_of = |g: &demo::DemoSite, role: Role| -> anyhow::Result<String> {
         g.token(role)
             .map(str::to_string)
             .with_context(|| format!("no {} token for {}", role.as_str(), g.region))
@@ -313,11 +269,10 @@ pub fn run(a: LoadBench) -> anyhow::Result<ExitCode> {
         rows.push((g.region.clone(), before[i], acked, after));
     }
     let rss: Vec<(String, u64, u64)> = procs
-        .0
         .iter()
-        .map(|(region, c)| {
-            let (now, peak) = rss_of(c.id());
-            (region.clone(), now / 1024, peak / 1024)
+        .map(|p| {
+            let (now, peak) = rss_of(p.pid());
+            (p.region.clone(), now / 1024, peak / 1024)
         })
         .collect();
 
@@ -419,21 +374,6 @@ fn held(client: &reqwest::blocking::Client, url: &str, token: &str) -> anyhow::R
             .unwrap_or(0);
     }
     Ok(total)
-}
-
-fn wait_healthy(client: &reqwest::blocking::Client, url: &str, log: &Path) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if client
-            .get(format!("{url}/healthz"))
-            .send()
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    anyhow::bail!("{url} did not become healthy; see {}", log.display())
 }
 
 fn wait_applied(client: &reqwest::blocking::Client, url: &str) -> anyhow::Result<()> {

@@ -1,38 +1,33 @@
-//! `pesgw demo [--regions 8] [--records 50000] [--dir DIR]`: one command brings up a national
-//! gateway and N provincial gateways on loopback, pushes synthetic data into each province, and
-//! prints the dashboard URL, the auditor URL and ready-made tokens.
+//! `pesgw demo [--regions 8] [--records 50000] [--dir DIR]`: a national gateway and N provincial
+//! gateways deployed on loopback, each its own `pesgw serve` process, with synthetic data pushed
+//! into each province; prints the dashboard URL, the auditor URL, the processes and ready-made
+//! tokens.
 //!
-//! Every gateway is a full regional gateway (`Node` + the HTTP API + the dashboard), each a
-//! separate server on its own 127.0.0.1 port, all in this one process. Keys and configs come from
-//! the same code as `pesgw init`; tokens from the same code as `pesgw token issue`; every
-//! gateway shares one federation linkage key, so a person has the same person_key everywhere.
-//! A province with a shipped mapping (`--mappings`) gets that mapping registered as a source and
-//! a synthetic export in its own format pushed through it (GB18030 CSV, fixed-width, JSON, XML);
-//! every province also gets national-schema NDJSON (job seekers, vacancies, people in key
-//! groups), varied per province so the map has something to show.
+//! The deployment is [`pes_gateway::cluster`]: per gateway, the directory an operator would have
+//! (config, keys, certificates, signed trust list, mapping), started with `pesgw serve --config`.
+//! On top, the demo issues tokens (the same code as `pesgw token issue`), writes them where the
+//! dashboard's sign-in page offers them (`[ui] demo_tokens`), and pushes synthetic records
+//! through the real ingest API: national-schema NDJSON into every province (varied per
+//! province so the map has something to show), and a synthetic export in the province's own
+//! format through its shipped mapping (GB18030 CSV, fixed-width, JSON, XML).
 //!
-//! A second run with the same `--dir` reuses keys, configs and data (nothing is pushed twice).
-//! Ctrl-C stops every server gracefully. `DIR/demo.json` lists URLs and tokens for scripts
-//! (the browser test reads it); the dashboard's sign-in page offers the same tokens as roles.
+//! A second run with the same `--dir` reuses keys and data (nothing is pushed twice). Ctrl-C or
+//! SIGTERM stops every gateway (SIGTERM to each, then SIGKILL after 10 s); a gateway that dies
+//! meanwhile is reported on the console and the others keep running, which is how an outage
+//! looks to the federation. `DIR/demo.json` lists URLs, processes and tokens for scripts (the
+//! browser test reads it).
 
-use std::io::Write as _;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use pes_adapters::{build_adapter, Mapping};
-use pes_gateway::auth::{claims_for, issue, Role};
-use pes_gateway::config::FederationConfig;
-use pes_gateway::config::{GatewayConfig, SourceConfig};
-use pes_gateway::federation::node::Federation;
-use pes_gateway::node::Node;
+use pes_gateway::auth::Role;
+use pes_gateway::cluster::{self, process::Process, Site, NATIONAL};
 use pes_gateway::web::{DemoGateway, DemoToken, DemoTokens};
-use ring::signature::KeyPair as _;
 
 /// Arguments of `pesgw demo`.
 #[derive(Debug, Args)]
@@ -40,70 +35,57 @@ pub struct DemoArgs {
     /// Provincial gateways to start (1 to 16), beside the national one.
     #[arg(long, default_value_t = 8)]
     regions: usize,
-    /// Synthetic records to push, spread over the provinces.
+    /// Synthetic national-schema records to generate, spread over the provinces (vacancies are
+    /// thinned per province so supply and demand differ; the mapped exports come on top).
     #[arg(long, default_value_t = 50_000)]
     records: u64,
-    /// Directory for configs, keys, data and `demo.json`; a second run reuses it.
+    /// Directory for the gateways' directories and `demo.json`; a second run reuses it.
     #[arg(long, default_value = "pes-demo")]
     dir: PathBuf,
-    /// Port of the national gateway; the provinces take the ports after it.
+    /// Port of the national gateway; the provinces take the ports after it, the federation
+    /// listeners the ports after those.
     #[arg(long, default_value_t = 8440)]
     port: u16,
     /// Directory of provincial mappings; provinces that have one also push through it.
     #[arg(long, default_value = "adapters/mappings")]
     mappings: PathBuf,
+    /// The `pesgw` executable to start the gateways with (default: this one).
+    #[arg(long)]
+    server_exe: Option<PathBuf>,
 }
 
-/// Region code of the national gateway (not a province: it holds no records of its own).
-pub(super) const NATIONAL: &str = "100000";
-/// Provinces in start order: those with a shipped mapping first.
-pub(super) const PROVINCES: [(&str, &str); 16] = [
-    ("440000", "广东 Guangdong"),
-    ("510000", "四川 Sichuan"),
-    ("330000", "浙江 Zhejiang"),
-    ("110000", "北京 Beijing"),
-    ("320000", "江苏 Jiangsu"),
-    ("370000", "山东 Shandong"),
-    ("410000", "河南 Henan"),
-    ("420000", "湖北 Hubei"),
-    ("430000", "湖南 Hunan"),
-    ("350000", "福建 Fujian"),
-    ("610000", "陕西 Shaanxi"),
-    ("500000", "重庆 Chongqing"),
-    ("340000", "安徽 Anhui"),
-    ("360000", "江西 Jiangxi"),
-    ("450000", "广西 Guangxi"),
-    ("530000", "云南 Yunnan"),
-];
 /// Roles the dashboard offers; the pusher token stays inside the demo.
 const ROLES: [Role; 4] = [Role::Analyst, Role::Caseworker, Role::Auditor, Role::Admin];
+/// Purposes in the demo's tokens (the caseworker's lookups).
 const PURPOSES: [&str; 4] = [
     "case_management",
     "benefit_eligibility",
     "job_matching",
     "training_referral",
 ];
-const SOURCE: &str = "native";
+const SOURCE: &str = cluster::NATIVE_SOURCE;
 const TOKEN_TTL_SECS: u64 = 7 * 24 * 3600;
 const BATCH_ROWS: usize = 10_000;
+/// File in each gateway's directory with its sign-in tokens, named by `[ui] demo_tokens`.
+const TOKENS_FILE: &str = "demo-tokens.json";
+/// How long a gateway process may take to answer `/readyz`.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// One gateway of the demo.
-pub(super) struct Gateway {
-    pub(super) region: String,
-    name: String,
-    pub(super) dir: PathBuf,
-    pub(super) addr: SocketAddr,
-    pub(super) config: GatewayConfig,
+/// One gateway of the demo: its site and the tokens issued for it.
+pub(super) struct DemoSite {
+    pub(super) site: Site,
     tokens: Vec<DemoToken>,
     pub(super) pusher: String,
-    mapping: Option<Mapping>,
 }
 
-impl Gateway {
-    pub(super) fn url(&self) -> String {
-        format!("http://{}", self.addr)
+impl std::ops::Deref for DemoSite {
+    type Target = Site;
+    fn deref(&self) -> &Site {
+        &self.site
     }
+}
 
+impl DemoSite {
     /// This gateway's demo token for `role` (analyst, caseworker, auditor, admin).
     pub(super) fn token(&self, role: Role) -> Option<&str> {
         self.tokens
@@ -112,7 +94,6 @@ impl Gateway {
             .map(|t| t.token.as_str())
     }
 }
-
 /// A person every province has registered, so a newcomer can try the caseworker page (the
 /// example number of GB 11643 itself, not a real person's).
 const SAMPLE_ID_NUMBER: &str = "11010519491231002X";
@@ -144,454 +125,202 @@ fn sample_registration(p: &PushPlan) -> Option<pes_schemas::Record> {
     })
 }
 
-/// What the demo and `pesgw bench federation` do first: check `--regions`, log warnings to
-/// stderr, and create the working directory.
-pub(super) fn begin(regions: usize, dir: &Path) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        (1..=PROVINCES.len()).contains(&regions),
-        "--regions must be between 1 and {}",
-        PROVINCES.len()
-    );
+/// What the demo and the benches do first: log warnings to stderr, then deploy a national
+/// gateway and `regions` provinces in `dir` on `port` onwards ([`cluster::prepare`]), issue
+/// each gateway's tokens and write them where its dashboard offers them. Returns the gateways
+/// (national first) and the federation linkage key's path.
+pub(super) fn prepare_federation(
+    dir: &Path,
+    regions: usize,
+    port: u16,
+    witness: bool,
+    mappings: Vec<(PathBuf, Mapping)>,
+) -> anyhow::Result<(Vec<DemoSite>, PathBuf)> {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
         .try_init();
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
-}
-
-/// Runs the demo until Ctrl-C.
-pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
-    let started = Instant::now();
-    begin(a.regions, &a.dir)?;
-    let linkage_path = linkage_key(&a.dir)?;
-    let sample_key = sample_person_key(&linkage_path)?;
-    let mappings = load_mappings(&a.mappings);
-
-    let mut regions = vec![(NATIONAL, "全国 National")];
-    regions.extend(PROVINCES.iter().take(a.regions).copied());
-    let mut gateways = Vec::new();
-    for (i, (region, name)) in regions.iter().enumerate() {
-        let port = a
-            .port
-            .checked_add(i as u16)
-            .context("--port leaves no room for every gateway")?;
-        let mapping = mappings.iter().find(|(_, m)| m.region == *region).cloned();
-        gateways.push(prepare(&a.dir, region, name, port, &linkage_path, mapping)?);
-    }
-    // The federation listeners take the ports right after the HTTP APIs.
-    let fed_port = a
-        .port
-        .checked_add(regions.len() as u16)
-        .context("--port leaves no room for the federation listeners")?;
-    federate(&a.dir, &mut gateways, fed_port, true)?;
-    let directory: Vec<DemoGateway> = gateways
+    let mut plan = cluster::Plan::national_and(dir, regions, port)?;
+    plan.witness = witness;
+    plan.mappings = mappings;
+    let sites = cluster::prepare(&plan).context("preparing the gateways' directories")?;
+    let directory: Vec<DemoGateway> = sites
         .iter()
-        .map(|g| DemoGateway {
-            region: g.region.clone(),
-            url: g.url(),
+        .map(|s| DemoGateway {
+            region: s.region.clone(),
+            url: s.url(),
         })
         .collect();
-
-    let mut nodes = Vec::new();
-    let mut feds = Vec::new();
-    for g in &gateways {
-        let node = Node::open(g.config.clone())
-            .with_context(|| format!("starting the {} gateway", g.region))?;
-        nodes.push(Arc::new(node));
-        let fed_config = g
-            .config
-            .federation
-            .clone()
-            .context("every demo gateway has a [federation] section")?;
-        feds.push(
-            Federation::open(&g.region, fed_config)
-                .with_context(|| format!("starting the {} federation side", g.region))?,
-        );
-    }
-    let plans = plan_pushes(&gateways, a.records, &sample_key);
-
-    actix_web::rt::System::new().block_on(async move {
-        let mut handles = Vec::new();
-        for ((g, node), fed) in gateways.iter().zip(&nodes).zip(&feds) {
-            let tokens = actix_web::web::Data::new(DemoTokens {
-                tokens: g.tokens.clone(),
-                gateways: directory.clone(),
+    let mut out = Vec::new();
+    for mut site in sites {
+        let mut tokens = Vec::new();
+        let purposes: Vec<String> = PURPOSES.iter().map(|p| p.to_string()).collect();
+        for role in ROLES {
+            let sub = format!("demo-{}@{}", role.as_str(), site.region);
+            let token = site.token(&sub, role, vec![], purposes.clone(), TOKEN_TTL_SECS)?;
+            tokens.push(DemoToken {
+                role: role.as_str().into(),
+                region: site.region.clone(),
+                sub,
+                token,
             });
-            let region = g.region.clone();
-            let listener = fed.clone();
-            let data = actix_web::web::Data::from(node.clone());
-            actix_web::rt::spawn(async move {
-                if let Err(e) = listener.serve(data).await {
-                    eprintln!("the {region} federation listener stopped: {e}");
-                }
-            });
-            let fed_data = actix_web::web::Data::from(fed.clone());
-            let server = pes_gateway::api::start(node.clone(), g.addr, Some(1), move |cfg| {
-                cfg.app_data(tokens.clone());
-                cfg.app_data(fed_data.clone());
-            })
-            .with_context(|| format!("binding {}", g.addr))?;
-            handles.push(server.handle());
-            actix_web::rt::spawn(server);
         }
-        println!(
-            "pesgw demo: national gateway and {} provincial gateways on 127.0.0.1:{}-{} ({})",
-            gateways.len() - 1,
-            a.port,
-            a.port as usize + gateways.len() - 1,
-            a.dir.display()
-        );
-
-        // Pushes run on a plain thread: the blocking HTTP client must not run on the runtime.
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        std::thread::spawn(move || {
-            let _ = tx.send(push_all(&plans));
+        let pusher_sub = format!("demo-pusher@{}", site.region);
+        let pusher = site.token(
+            &pusher_sub,
+            Role::Pusher,
+            site.sources(),
+            vec![],
+            TOKEN_TTL_SECS,
+        )?;
+        let file = site.dir.join(TOKENS_FILE);
+        let sign_in = DemoTokens {
+            tokens: tokens.clone(),
+            gateways: directory.clone(),
+        };
+        write_private(&file, &serde_json::to_vec_pretty(&sign_in)?)?;
+        site.rewrite_config(|c| c.ui.demo_tokens = Some(PathBuf::from(TOKENS_FILE)))?;
+        out.push(DemoSite {
+            site,
+            tokens,
+            pusher,
         });
+    }
+    let linkage = std::path::absolute(cluster::linkage_key(dir)?)?;
+    Ok((out, linkage))
+}
+
+/// Starts every gateway as a `pesgw serve` process of `exe` and waits until each is ready.
+pub(super) fn start_all(
+    exe: &Path,
+    sites: &[DemoSite],
+    envs: &[(&str, &str)],
+) -> anyhow::Result<Vec<Process>> {
+    let mut procs = Vec::new();
+    for s in sites {
+        procs.push(Process::spawn(exe, s, envs)?);
+    }
+    for p in &mut procs {
+        p.wait_ready(READY_TIMEOUT)?;
+    }
+    Ok(procs)
+}
+
+/// Runs the demo until Ctrl-C or SIGTERM.
+pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let mappings = match cluster::load_mappings(&a.mappings) {
+        Ok(m) => m,
+        Err(e) => {
+            println!(
+                "no provincial mappings ({e}): every province gets national-schema records only"
+            );
+            Vec::new()
+        }
+    };
+    let (sites, linkage) = prepare_federation(&a.dir, a.regions, a.port, true, mappings)?;
+    let sample_key = sample_person_key(&linkage)?;
+    let exe = match &a.server_exe {
+        Some(p) => p.clone(),
+        None => std::env::current_exe().context("locating pesgw")?,
+    };
+    let mut procs = start_all(&exe, &sites, &[])?;
+    println!(
+        "pesgw demo: a national gateway and {} provincial gateways, each its own `pesgw serve` \
+         process, on 127.0.0.1:{}-{} (federation mTLS on the next {} ports); directories in {}",
+        sites.len() - 1,
+        a.port,
+        a.port as usize + sites.len() - 1,
+        sites.len(),
+        a.dir.display()
+    );
+    let plans = plan_pushes(&sites, a.records, &sample_key);
+    let summary = match push_all(&plans) {
+        Ok(s) => s,
+        Err(e) => {
+            stop(&mut procs);
+            return Err(e.context("pushing the synthetic data"));
+        }
+    };
+    write_demo_json(&a.dir, &sites, &procs, &sample_key)?;
+    print_ready(
+        &sites,
+        &procs,
+        &a.dir,
+        &summary,
+        started.elapsed(),
+        &sample_key,
+    );
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(watch(&mut procs))?;
+    stop(&mut procs);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reports each gateway process that exits, until Ctrl-C or SIGTERM.
+async fn watch(procs: &mut [Process]) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let mut reported = vec![false; procs.len()];
+    loop {
         tokio::select! {
-            r = rx => match r {
-                Ok(Ok(summary)) => {
-                    write_demo_json(&a.dir, &gateways, &sample_key)?;
-                    print_ready(&gateways, &a.dir, &summary, started.elapsed(), &sample_key);
+            r = tokio::signal::ctrl_c() => return r.context("waiting for Ctrl-C"),
+            _ = term.recv() => return Ok(()),
+            _ = tick.tick() => {
+                for (p, seen) in procs.iter_mut().zip(reported.iter_mut()) {
+                    if *seen {
+                        continue;
+                    }
+                    if let Some(status) = p.exit_status() {
+                        *seen = true;
+                        println!(
+                            "{} the {} gateway (pid {}) exited: {status}; the others keep running \
+                             and report it as unreachable. Its log: {}",
+                            chrono::Local::now().format("%H:%M:%S"),
+                            p.region,
+                            p.pid(),
+                            p.log_path.display()
+                        );
+                    }
                 }
-                Ok(Err(e)) => eprintln!("pushing the synthetic data failed: {e:#}; the gateways keep running"),
-                Err(_) => eprintln!("the push thread stopped unexpectedly; the gateways keep running"),
-            },
-            _ = shutdown_signal() => {
-                stop(&handles).await;
-                return Ok(ExitCode::SUCCESS);
             }
         }
-        shutdown_signal().await?;
-        stop(&handles).await;
-        Ok(ExitCode::SUCCESS)
-    })
-}
-
-/// Ctrl-C, or SIGTERM (`kill`, `timeout`, a service manager): either stops every gateway cleanly.
-async fn shutdown_signal() -> anyhow::Result<()> {
-    use actix_web::rt::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
-    tokio::select! {
-        r = actix_web::rt::signal::ctrl_c() => r.context("waiting for Ctrl-C"),
-        _ = term.recv() => Ok(()),
     }
 }
 
-async fn stop(handles: &[actix_web::dev::ServerHandle]) {
+/// Stops every gateway: SIGTERM to all at once, then waits for each.
+fn stop(procs: &mut [Process]) {
+    use std::io::Write as _;
     // Whoever started the demo may have closed its end of stdout by now.
     let mut out = std::io::stdout();
-    let _ = writeln!(out, "\nstopping {} gateways…", handles.len());
-    for h in handles {
-        h.stop(true).await;
+    let _ = writeln!(out, "\nstopping {} gateways…", procs.len());
+    for p in procs.iter_mut() {
+        p.terminate();
+    }
+    for p in procs.iter_mut() {
+        p.wait_or_kill(cluster::process::STOP_GRACE);
     }
     let _ = writeln!(out, "stopped.");
 }
 
-/// Every purpose a demo gateway states to the others: the dashboard's pages and the
-/// caseworker's lookups.
-const FEDERATION_PURPOSES: [&str; 4] = [
-    "statistics",
-    "dashboard_overview",
-    "dashboard_key_groups",
-    "region_health",
-];
-
-/// The demo federation: a development PKI (made once, remade when the set of gateways changed),
-/// a national root key, and a trust list signed with it naming every gateway with its mTLS
-/// listener, SPKI pins and signing key, and a policy per caller (every dataset, the dashboard's
-/// purposes, no protected field, k = 5). Each gateway gets its `[federation]` section.
-///
-/// With `witness`, the national gateway runs a witness (its key in `DIR/pki/witness.key`), every
-/// member's audit-log key is in the trust list, and each province submits its checkpoints to the
-/// national witness, so published checkpoints carry its cosignature.
-pub(super) fn federate(
-    root: &Path,
-    gateways: &mut [Gateway],
-    first_port: u16,
-    witness: bool,
-) -> anyhow::Result<()> {
-    use pes_gateway::federation::trust::{
-        sign_trust_list, CallerPolicy, Member, MemberKey, TrustList, WitnessKey, TRUST_LIST_FORMAT,
-    };
-    use pes_gateway::signed_note::{KeyType, SigningKey};
-    let pki = std::path::absolute(root.join("pki"))?;
-    let regions: Vec<String> = gateways.iter().map(|g| g.region.clone()).collect();
-    let index = match pes_certs::load_index(&pki) {
-        Ok(ix) if regions.iter().all(|r| ix.for_region(r).next().is_some()) => ix,
-        _ => {
-            if pki.exists() {
-                std::fs::remove_dir_all(&pki)
-                    .with_context(|| format!("replacing {}", pki.display()))?;
-            }
-            std::fs::create_dir_all(&pki)?;
-            pes_certs::init(&pki, &regions, &pes_certs::InitOptions::default())
-                .context("generating the development PKI")?
-        }
-    };
-    let root_path = pki.join("federation-root.key");
-    let root_key = match std::fs::read_to_string(&root_path) {
-        Ok(text) => SigningKey::parse(text.trim())
-            .map_err(|e| anyhow::anyhow!("{}: {e}", root_path.display()))?,
-        Err(_) => {
-            let k = SigningKey::generate("pes-federation-root", KeyType::Ed25519)
-                .map_err(|e| anyhow::anyhow!("making the root key: {e}"))?;
-            write_private(&root_path, &k.to_private_text())?;
-            k
-        }
-    };
-    let witness_path = pki.join("witness.key");
-    let witness_key = if witness {
-        Some(match std::fs::read_to_string(&witness_path) {
-            Ok(text) => SigningKey::parse(text.trim())
-                .map_err(|e| anyhow::anyhow!("{}: {e}", witness_path.display()))?,
-            Err(_) => {
-                let name = format!("pes.example/witness/{NATIONAL}");
-                let k = SigningKey::generate(&name, KeyType::Cosignature)
-                    .map_err(|e| anyhow::anyhow!("making the witness key: {e}"))?;
-                write_private(&witness_path, &k.to_private_text())?;
-                k
-            }
-        })
-    } else {
-        None
-    };
-    let mut log_keys = Vec::new();
-    for g in gateways.iter() {
-        let path = &g.config.keys.signing_key;
-        let log_key = match witness {
-            true => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                let key = SigningKey::parse(text.trim())
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-                Some(key.verifier().to_string())
-            }
-            false => None,
-        };
-        log_keys.push(log_key);
-    }
-    let now = chrono::Utc::now();
-    let members = gateways
-        .iter()
-        .zip(log_keys)
-        .enumerate()
-        .map(|(i, (g, log_key))| Member {
-            region: g.region.clone(),
-            name: g.name.clone(),
-            url: format!("https://127.0.0.1:{}", first_port as usize + i),
-            spki_pins: index
-                .for_region(&g.region)
-                .map(|c| c.spki_pin.clone())
-                .collect(),
-            signing_keys: index
-                .signing_keys
-                .iter()
-                .filter(|k| k.region == g.region)
-                .map(|k| MemberKey {
-                    kid: k.kid.clone(),
-                    public_key: k.public_key.clone(),
-                    not_before: now - chrono::Duration::days(1),
-                    not_after: now + chrono::Duration::days(365),
-                })
-                .collect(),
-            log_key,
-        })
-        .collect::<Vec<_>>();
-    let policies = members
-        .iter()
-        .map(|m| CallerPolicy {
-            caller: m.region.clone(),
-            datasets: pes_schemas::RecordType::ALL
-                .iter()
-                .map(|t| t.as_str().to_string())
-                .collect(),
-            purposes: FEDERATION_PURPOSES
-                .iter()
-                .chain(PURPOSES.iter())
-                .map(|p| p.to_string())
-                .collect(),
-            protected_fields: vec![],
-            k: 5,
-        })
-        .collect();
-    let trust_path = pki.join("federation.json");
-    // Each run signs a newer list, so a gateway never sees a lower version (gateways remember
-    // the last one they accepted): the time in seconds, or one past the previous run's list when
-    // two runs fall within the same second.
-    let previous = std::fs::read_to_string(&trust_path)
-        .ok()
-        .and_then(|text| {
-            pes_gateway::federation::trust::verify_trust_list(&text, root_key.verifier(), now).ok()
-        })
-        .map_or(0, |l| l.version);
-    let list = TrustList {
-        format: TRUST_LIST_FORMAT.into(),
-        version: (now.timestamp().max(1) as u64).max(previous + 1),
-        issued_at: now - chrono::Duration::minutes(1),
-        expires_at: now + chrono::Duration::days(30),
-        members,
-        policies,
-        witnesses: witness_key
-            .iter()
-            .map(|k| WitnessKey {
-                name: k.verifier().name().to_string(),
-                vkey: k.verifier().to_string(),
-                member: Some(NATIONAL.to_string()),
-            })
-            .collect(),
-    };
-    let signed = sign_trust_list(&list, &root_key)
-        .map_err(|e| anyhow::anyhow!("signing the trust list: {e}"))?;
-    std::fs::write(&trust_path, signed)
-        .with_context(|| format!("writing {}", trust_path.display()))?;
-    for (i, g) in gateways.iter_mut().enumerate() {
-        g.config.federation = Some(FederationConfig {
-            listen: format!("127.0.0.1:{}", first_port as usize + i),
-            pki_dir: pki.clone(),
-            trust_list: trust_path.clone(),
-            root_key: root_key.verifier().to_string(),
-            deadline_ms: 2000,
-            reload_secs: 60,
-            state_dir: Some(g.config.data_dir.join("federation")),
-            witness_key: (witness && g.region == NATIONAL).then(|| witness_path.clone()),
-        });
-    }
-    Ok(())
-}
-
-fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
+    let _ = std::fs::remove_file(path);
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(path)
         .with_context(|| format!("writing {}", path.display()))?;
-    f.write_all(text.as_bytes())?;
+    f.write_all(bytes)?;
     Ok(())
-}
-
-/// The federation's person-linkage key, shared by every gateway: made once, reused later.
-pub(super) fn linkage_key(dir: &Path) -> anyhow::Result<PathBuf> {
-    let path = std::path::absolute(dir.join("linkage.key"))?;
-    if let Ok(k) = std::fs::read(&path) {
-        anyhow::ensure!(k.len() == 32, "{} is not a 32-byte key", path.display());
-        return Ok(path);
-    }
-    let mut k = vec![0u8; 32];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut k)
-        .map_err(|_| anyhow::anyhow!("no randomness for the linkage key"))?;
-    std::fs::write(&path, &k).with_context(|| format!("writing {}", path.display()))?;
-    Ok(path)
-}
-
-/// The shipped mappings (file, mapping); none when the directory is missing.
-fn load_mappings(dir: &Path) -> Vec<(PathBuf, Mapping)> {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        println!(
-            "no mappings at {}: every province gets national-schema records only",
-            dir.display()
-        );
-        return vec![];
-    };
-    let mut out = Vec::new();
-    for p in rd.filter_map(|e| e.ok().map(|e| e.path())) {
-        if p.extension().is_some_and(|x| x == "toml") {
-            match Mapping::from_path(&p) {
-                Ok(m) => out.push((std::path::absolute(&p).unwrap_or(p), m)),
-                Err(e) => println!("skipping mapping {}: {e}", p.display()),
-            }
-        }
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
-}
-
-/// Writes (first run) or reuses (later runs) one gateway's config and keys, and issues tokens.
-pub(super) fn prepare(
-    root: &Path,
-    region: &str,
-    name: &str,
-    port: u16,
-    linkage: &Path,
-    mapping: Option<(PathBuf, Mapping)>,
-) -> anyhow::Result<Gateway> {
-    let dir = root.join(region);
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let path = dir.join("gateway.toml");
-    if !path.exists() {
-        pes_gateway::keys::init(&dir, region, &addr.to_string())
-            .with_context(|| format!("writing keys and config for {region}"))?;
-    }
-    let mut config = GatewayConfig::load(&path)?;
-    config.listen = addr.to_string();
-    config.keys.linkage_key = linkage.to_path_buf();
-    let mut sources = vec![SOURCE.to_string()];
-    if let Some((file, m)) = &mapping {
-        config.sources.insert(
-            m.id.clone(),
-            SourceConfig {
-                mapping: file.to_string_lossy().into_owned(),
-                pushers: vec![],
-            },
-        );
-        sources.push(m.id.clone());
-    }
-    let der = std::fs::read(&config.keys.jwt_issuer_key)
-        .with_context(|| format!("reading {}", config.keys.jwt_issuer_key.display()))?;
-    let pair = pes_gateway::keys::load_ed25519(&config.keys.jwt_issuer_key)?;
-    let kid = pes_gateway::keys::key_id(pair.public_key().as_ref());
-    let token = |role: Role, sources: Vec<String>, purposes: Vec<String>| {
-        let sub = format!("demo-{}@{region}", role.as_str());
-        let claims = claims_for(&sub, role, region, sources, purposes, TOKEN_TTL_SECS);
-        issue(&der, &kid, &claims).map(|t| (sub, t))
-    };
-    let mut tokens = Vec::new();
-    for role in ROLES {
-        let purposes = PURPOSES.iter().map(|p| p.to_string()).collect();
-        let (sub, t) = token(role, vec![], purposes)?;
-        tokens.push(DemoToken {
-            role: role.as_str().into(),
-            region: region.into(),
-            sub,
-            token: t,
-        });
-    }
-    let (_, pusher) = token(Role::Pusher, sources, vec![])?;
-    Ok(Gateway {
-        region: region.into(),
-        name: name.into(),
-        dir,
-        addr,
-        config,
-        tokens,
-        pusher,
-        mapping: mapping.map(|(_, m)| m),
-    })
-}
-
-/// A national gateway and `regions` provinces without mappings, prepared in `dir` (configs,
-/// keys, tokens) on `port` onwards and federated with the ports after them: what the benches
-/// start. Returns the gateways (national first) and the federation linkage key's path.
-pub(super) fn prepare_federation(
-    dir: &Path,
-    regions: usize,
-    port: u16,
-    witness: bool,
-) -> anyhow::Result<(Vec<Gateway>, PathBuf)> {
-    begin(regions, dir)?;
-    let linkage = linkage_key(dir)?;
-    let mut all = vec![(NATIONAL, "全国 National")];
-    all.extend(PROVINCES.iter().take(regions).copied());
-    let n = all.len() as u16;
-    let mut gateways = Vec::new();
-    for (i, (region, name)) in all.iter().enumerate() {
-        gateways.push(prepare(dir, region, name, port + i as u16, &linkage, None)?);
-    }
-    federate(dir, &mut gateways, port + n, witness)?;
-    Ok((gateways, linkage))
 }
 
 /// What to push into one province.
@@ -618,11 +347,11 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-pub(super) fn plan_pushes(gateways: &[Gateway], records: u64, sample_key: &str) -> Vec<PushPlan> {
-    let provinces: Vec<&Gateway> = gateways.iter().filter(|g| g.region != NATIONAL).collect();
+pub(super) fn plan_pushes(gateways: &[DemoSite], records: u64, sample_key: &str) -> Vec<PushPlan> {
+    let provinces: Vec<&DemoSite> = gateways.iter().filter(|g| g.region != NATIONAL).collect();
     // Each province weighs between 60 and 140, so provinces differ in size; shares add up to
     // `records`.
-    let weight = |g: &Gateway| 60 + mix(g.region.parse::<u64>().unwrap_or(0)) % 81;
+    let weight = |g: &DemoSite| 60 + mix(g.region.parse::<u64>().unwrap_or(0)) % 81;
     let total: u64 = provinces.iter().map(|g| weight(g)).sum::<u64>().max(1);
     provinces
         .iter()
@@ -741,19 +470,6 @@ pub(super) fn push_all(plans: &[PushPlan]) -> anyhow::Result<Summary> {
     Ok(s)
 }
 
-fn wait_healthy(client: &reqwest::blocking::Client, url: &str) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = client.get(format!("{url}/healthz")).send() {
-            if r.status().is_success() {
-                return Ok(());
-            }
-        }
-        anyhow::ensure!(Instant::now() < deadline, "{url} did not come up");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// A synthetic export in the mapping's own format (the bytes the provincial system would send),
 /// and the media type its adapter takes.
 fn mapped_export(
@@ -829,18 +545,39 @@ fn push(
     }
 }
 
-fn write_demo_json(dir: &Path, gateways: &[Gateway], sample_key: &str) -> anyhow::Result<()> {
-    let national = &gateways[0];
+fn wait_healthy(client: &reqwest::blocking::Client, url: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = client.get(format!("{url}/healthz")).send() {
+            if r.status().is_success() {
+                return Ok(());
+            }
+        }
+        anyhow::ensure!(Instant::now() < deadline, "{url} did not come up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn write_demo_json(
+    dir: &Path,
+    sites: &[DemoSite],
+    procs: &[Process],
+    sample_key: &str,
+) -> anyhow::Result<()> {
+    let national = &sites[0];
     let v = serde_json::json!({
         "dashboard_url": format!("{}/", national.url()),
         "auditor_url": format!("{}/#/audit", national.url()),
         "national": { "region": national.region, "url": national.url() },
         "sample_person": { "id_number": SAMPLE_ID_NUMBER, "person_key": sample_key },
-        "gateways": gateways.iter().map(|g| serde_json::json!({
+        "gateways": sites.iter().zip(procs).map(|(g, p)| serde_json::json!({
             "region": g.region, "name": g.name, "url": g.url(),
             "role": if g.region == NATIONAL { "national" } else { "provincial" },
+            "pid": p.pid(),
+            "config": std::path::absolute(&g.config_path).unwrap_or_else(|_| g.config_path.clone()),
+            "log": std::path::absolute(&p.log_path).unwrap_or_else(|_| p.log_path.clone()),
         })).collect::<Vec<_>>(),
-        "tokens": gateways.iter().flat_map(|g| g.tokens.iter()).map(|t| serde_json::json!({
+        "tokens": sites.iter().flat_map(|g| g.tokens.iter()).map(|t| serde_json::json!({
             "role": t.role, "region": t.region, "sub": t.sub, "token": t.token,
         })).collect::<Vec<_>>(),
     });
@@ -851,8 +588,15 @@ fn write_demo_json(dir: &Path, gateways: &[Gateway], sample_key: &str) -> anyhow
     Ok(())
 }
 
-fn print_ready(gateways: &[Gateway], dir: &Path, s: &Summary, took: Duration, sample_key: &str) {
-    let national = &gateways[0];
+fn print_ready(
+    sites: &[DemoSite],
+    procs: &[Process],
+    dir: &Path,
+    s: &Summary,
+    took: Duration,
+    sample_key: &str,
+) {
+    let national = &sites[0];
     println!(
         "pushed {} records ({} quarantined){}; through provincial mappings: {}",
         s.accepted,
@@ -871,12 +615,21 @@ fn print_ready(gateways: &[Gateway], dir: &Path, s: &Summary, took: Duration, sa
     println!();
     println!("  Dashboard (national)   {}/", national.url());
     println!("  Auditor view           {}/#/audit", national.url());
-    for g in &gateways[1..] {
-        println!("  {:<22} {}/", g.name, g.url());
+    println!();
+    println!("  {:<22} {:<24} {:>8}  config", "gateway", "URL", "pid");
+    for (g, p) in sites.iter().zip(procs) {
+        println!(
+            "  {:<22} {:<24} {:>8}  {}",
+            g.name,
+            format!("{}/", g.url()),
+            p.pid(),
+            g.config_path.display()
+        );
     }
     println!(
-        "  (the national view's figures are signed mTLS fan-outs to the provinces; each\n   \
-         province's own dashboard shows its local data)"
+        "  (every dashboard shows the federation: its own region answered in-process, the others\n   \
+         by signed mTLS fan-out. Stop one province, e.g. `kill {}`, to see how an outage looks.)",
+        procs.get(1).map_or(0, |p| p.pid())
     );
     println!();
     println!(

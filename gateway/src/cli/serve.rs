@@ -16,6 +16,11 @@ pub struct ServeArgs {
     /// The gateway's config file.
     #[arg(long, default_value = "gateway.toml")]
     config: PathBuf,
+    /// Stop gracefully when standard input reaches its end: a parent that starts gateways
+    /// (`pesgw demo`, the benches, the tests) holds the other end, so they never outlive it,
+    /// even when it is killed.
+    #[arg(long, hide = true)]
+    stop_on_stdin_eof: bool,
 }
 
 /// Runs the server until it is stopped.
@@ -27,6 +32,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_writer(std::io::stderr)
         .try_init();
     let config = GatewayConfig::load(&args.config)?;
+    if args.stop_on_stdin_eof {
+        std::thread::spawn(|| {
+            let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+            tracing::info!("standard input closed: the parent is gone, stopping");
+            let _ = rustix::process::kill_process(
+                rustix::process::getpid(),
+                rustix::process::Signal::TERM,
+            );
+        });
+    }
     let listen = config.listen.clone();
     let fed = match &config.federation {
         Some(f) => Some(

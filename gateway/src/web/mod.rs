@@ -27,16 +27,16 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use assets::{Asset, ASSETS, INDEX_HTML};
 
 /// Sign-in tokens that `pesgw demo` hands to the dashboard's role picker.
 ///
-/// Registered as `web::Data<DemoTokens>` by the demo only. A gateway started with `pesgw serve`
-/// has no such data, and `/ui/demo/tokens.json` answers 404 there, so real deployments never
-/// expose tokens.
-#[derive(Debug, Clone, Default, Serialize)]
+/// Registered as `web::Data<DemoTokens>` only when the config's `[ui] demo_tokens` names a
+/// file, which only `pesgw demo` writes. Without it `/ui/demo/tokens.json` answers 404, so real
+/// deployments never expose tokens.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DemoTokens {
     /// One token per role the demo offers.
     pub tokens: Vec<DemoToken>,
@@ -44,8 +44,22 @@ pub struct DemoTokens {
     pub gateways: Vec<DemoGateway>,
 }
 
+impl DemoTokens {
+    /// Reads the file named by `[ui] demo_tokens` (written by `pesgw demo`).
+    pub fn load(path: &std::path::Path) -> std::io::Result<DemoTokens> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("[ui] demo_tokens {}: {e}", path.display()),
+            )
+        })?;
+        serde_json::from_str(&text)
+            .map_err(|e| std::io::Error::other(format!("[ui] demo_tokens {}: {e}", path.display())))
+    }
+}
+
 /// One ready-made demo token.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DemoToken {
     /// Role (`analyst`, `caseworker`, `auditor`, `admin`).
     pub role: String,
@@ -58,7 +72,7 @@ pub struct DemoToken {
 }
 
 /// One gateway of the demo federation.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DemoGateway {
     /// GB/T 2260 province code.
     pub region: String,
