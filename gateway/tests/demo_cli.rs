@@ -36,7 +36,7 @@ fn free_ports(n: u16) -> u16 {
 }
 
 /// Starts the demo and returns it with its stdout lines up to "Ready".
-fn start(dir: &Path, port: u16) -> (Demo, Vec<String>) {
+fn start(dir: &Path, port: u16) -> (Demo, Vec<String>, std::sync::mpsc::Receiver<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_pesgw"))
         .args(["demo", "--regions", "2", "--records", "900", "--port"])
         .arg(port.to_string())
@@ -59,11 +59,11 @@ fn start(dir: &Path, port: u16) -> (Demo, Vec<String>) {
         }
     });
     let mut lines = Vec::new();
-    for line in rx {
+    while let Ok(line) = rx.recv() {
         let ready = line.starts_with("Ready in");
         lines.push(line);
         if ready {
-            return (demo, lines);
+            return (demo, lines, rx);
         }
     }
     panic!("demo exited before it was ready: {lines:#?}");
@@ -93,7 +93,7 @@ fn demo_serves_dashboard_tokens_and_data_stops_on_ctrl_c_and_reuses_its_dir() {
     let dir = tmp.path().join("demo");
     // Three HTTP APIs, then three federation listeners.
     let port = free_ports(6);
-    let (mut demo, lines) = start(&dir, port);
+    let (mut demo, lines, console) = start(&dir, port);
     let text = lines.join("\n");
     assert!(text.contains(&format!("Dashboard (national)   http://127.0.0.1:{port}/")));
     assert!(text.contains("#/audit"));
@@ -246,14 +246,66 @@ fn demo_serves_dashboard_tokens_and_data_stops_on_ctrl_c_and_reuses_its_dir() {
     );
     assert!(!sd["rows"].as_array().unwrap().is_empty(), "{sd}");
 
+    // Each gateway is its own process, listed with its pid and config.
+    let pids: Vec<u32> = gateways
+        .iter()
+        .map(|g| g["pid"].as_u64().expect("a pid") as u32)
+        .collect();
+    assert!(!pids.contains(&demo.0.id()));
+    for g in gateways {
+        assert!(Path::new(g["config"].as_str().unwrap()).exists(), "{g}");
+        let pid = g["pid"].as_u64().unwrap();
+        assert!(Path::new(&format!("/proc/{pid}")).exists(), "{g}");
+    }
+    // Stopping one province is an outage the demo reports, and the national answer says so.
+    let gd_pid = gd["pid"].as_u64().unwrap().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &gd_pid])
+        .status()
+        .unwrap()
+        .success());
+    let reported = console
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the demo reports the exit");
+    assert!(
+        reported.contains("440000") && reported.contains(&gd_pid),
+        "{reported}"
+    );
+    let partial: serde_json::Value = client
+        .post(format!("{national_url}/v1/query"))
+        .bearer_auth(token_of("100000", "analyst"))
+        .json(&serde_json::json!({
+            "dataset": "job_seeker_registration", "measures": ["count"],
+            "regions": provinces, "purpose": "dashboard_overview",
+        }))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(partial["complete"], false, "{partial}");
+    let gd_status = partial["regions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["region"] == "440000")
+        .expect("Guangdong is named");
+    assert_ne!(gd_status["status"], "ok", "{partial}");
+
     assert!(
         interrupt(&mut demo, "-INT").success(),
         "Ctrl-C is a clean stop"
     );
     drop(demo);
+    // No gateway outlives the demo.
+    for pid in &pids {
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "pid {pid} still runs"
+        );
+    }
 
     // Second run: same keys and data, nothing pushed again.
-    let (mut again, lines) = start(&dir, port);
+    let (mut again, lines, _) = start(&dir, port);
     let text = lines.join("\n");
     assert!(text.contains("2 provinces reused"), "{text}");
     let q2: serde_json::Value = client
