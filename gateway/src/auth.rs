@@ -135,25 +135,78 @@ pub enum AuthError {
     /// Header unparsable, algorithm not EdDSA, or no `kid`.
     #[error("token header refused")]
     BadHeader,
-    /// `kid` not in the pinned JWKS.
-    #[error("unknown key id")]
-    UnknownKey,
+    /// `kid` not in the pinned JWKS. The detail names the key id and, when the token's (not
+    /// verified) `region` claim names another region, says the token was issued by that
+    /// region's key: the usual cause is a token of one province's gateway sent to another's.
+    #[error("{}", unknown_key(.kid, .token_region.as_deref(), .gateway))]
+    UnknownKey {
+        /// The token's key id (or a placeholder when it is not printable).
+        kid: String,
+        /// The region the token claims; unverified, so only named as the token's claim.
+        token_region: Option<String>,
+        /// The region of this gateway.
+        gateway: String,
+    },
     /// Signature, expiry, issuer, audience or a required claim failed.
     #[error("token invalid: {0}")]
     Invalid(String),
     /// Token is for another region (403).
-    #[error("token is for another region")]
-    WrongRegion,
+    #[error(
+        "the token is for region {token}, and this gateway serves region {gateway}: use a token \
+         issued by this gateway"
+    )]
+    WrongRegion {
+        /// The token's region claim.
+        token: String,
+        /// This gateway's region.
+        gateway: String,
+    },
     /// Token's role may not do this (403).
-    #[error("role not allowed")]
-    WrongRole,
+    #[error("a token of role `{}` may not do this", .0.as_str())]
+    WrongRole(Role),
 }
 
 impl AuthError {
     /// Whether this is a 403 (authenticated but not allowed) rather than a 401.
     pub fn is_forbidden(&self) -> bool {
-        matches!(self, AuthError::WrongRegion | AuthError::WrongRole)
+        matches!(
+            self,
+            AuthError::WrongRegion { .. } | AuthError::WrongRole(_)
+        )
     }
+}
+
+/// The detail of [`AuthError::UnknownKey`].
+fn unknown_key(kid: &str, token_region: Option<&str>, gateway: &str) -> String {
+    match token_region {
+        Some(r) if r != gateway => format!(
+            "the token was issued by another region's key: it is signed with key id `{kid}`, \
+             which this gateway (region {gateway}) does not hold, and names region {r}; use a \
+             token issued by this gateway"
+        ),
+        _ => format!(
+            "unknown key id `{kid}`: this gateway (region {gateway}) holds no such token key (a \
+             token issued by another gateway, or before this gateway's key was replaced)"
+        ),
+    }
+}
+
+/// A value from a token that may be echoed in a refusal: short, and only characters of key
+/// ids and region codes (the caller's own token, but never reflect arbitrary text).
+fn printable(v: &str) -> Option<String> {
+    (!v.is_empty()
+        && v.len() <= 64
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')))
+    .then(|| v.to_string())
+}
+
+/// The `region` claim of a token whose signature was not (and cannot be) checked.
+fn unverified_region(token: &str) -> Option<String> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    printable(v.get("region")?.as_str()?)
 }
 
 /// Verifies bearer tokens against the pinned JWKS for one region.
@@ -205,15 +258,24 @@ impl Verifier {
             return Err(AuthError::BadHeader);
         }
         let kid = header.kid.ok_or(AuthError::BadHeader)?;
-        let key = self.keys.get(&kid).ok_or(AuthError::UnknownKey)?;
+        let Some(key) = self.keys.get(&kid) else {
+            return Err(AuthError::UnknownKey {
+                kid: printable(&kid).unwrap_or_else(|| "(not printable)".into()),
+                token_region: unverified_region(token),
+                gateway: self.region.clone(),
+            });
+        };
         let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation)
             .map_err(|e| AuthError::Invalid(e.kind_name()))?;
         let claims = data.claims;
         if claims.region != self.region {
-            return Err(AuthError::WrongRegion);
+            return Err(AuthError::WrongRegion {
+                token: printable(&claims.region).unwrap_or_else(|| "(not printable)".into()),
+                gateway: self.region.clone(),
+            });
         }
         if !allowed.contains(&claims.role) {
-            return Err(AuthError::WrongRole);
+            return Err(AuthError::WrongRole(claims.role));
         }
         Ok(Authenticated { claims })
     }
@@ -326,7 +388,7 @@ mod tests {
         assert!(!a.may_push("gd-edu"));
         assert_eq!(
             v.verify(&t, &[Role::Analyst]).unwrap_err(),
-            AuthError::WrongRole
+            AuthError::WrongRole(Role::Pusher)
         );
     }
 
@@ -337,7 +399,10 @@ mod tests {
         assert_eq!(
             v.verify(&issue(&der, &kid, &c).unwrap(), &[Role::Pusher])
                 .unwrap_err(),
-            AuthError::WrongRegion
+            AuthError::WrongRegion {
+                token: "510000".into(),
+                gateway: "440000".into()
+            }
         );
         let mut c = claims_for("x", Role::Pusher, "440000", vec![], vec![], 60);
         c.exp = now_secs() - 3600;
@@ -419,9 +484,52 @@ mod tests {
         let (der, _kid, v) = setup();
         let c = claims_for("x", Role::Admin, "440000", vec![], vec![], 60);
         let t = issue(&der, "other", &c).unwrap();
+        let e = v.verify(&t, &[Role::Admin]).unwrap_err();
         assert_eq!(
-            v.verify(&t, &[Role::Admin]).unwrap_err(),
-            AuthError::UnknownKey
+            e,
+            AuthError::UnknownKey {
+                kid: "other".into(),
+                token_region: Some("440000".into()),
+                gateway: "440000".into()
+            }
         );
+        assert!(e.to_string().starts_with("unknown key id `other`"), "{e}");
+    }
+
+    #[test]
+    fn a_token_of_another_regions_key_is_named_as_such() {
+        let (_der, _kid, v) = setup();
+        // Another region's gateway: its own key, its own region in the token.
+        let (other_der, other_kid, _) = setup();
+        let c = claims_for("sc-hr-system", Role::Pusher, "510000", vec![], vec![], 60);
+        let e = v
+            .verify(&issue(&other_der, &other_kid, &c).unwrap(), &[Role::Pusher])
+            .unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("issued by another region's key")
+                && text.contains(&format!("key id `{other_kid}`"))
+                && text.contains("names region 510000")
+                && text.contains("(region 440000)"),
+            "{text}"
+        );
+        assert!(!e.is_forbidden());
+        // A claim that is not a plain code is not echoed back.
+        let mut c = c;
+        c.region = "<script>".into();
+        let e = v
+            .verify(&issue(&other_der, &other_kid, &c).unwrap(), &[Role::Pusher])
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                AuthError::UnknownKey {
+                    token_region: None,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(!e.to_string().contains("script"));
     }
 }

@@ -123,6 +123,13 @@ async function tableValues(page, sel, rowKey) {
   }, rowKey);
 }
 const asValue = (n) => (n === null || n === undefined ? 'suppressed' : String(n));
+/** The API's rounding of a ratio (`ratio_of`): two decimals from 1 up, three significant digits below. */
+function ratioOf(v, s) {
+  const r = v / s;
+  if (!(r > 0)) return 0;
+  const d = Math.min(12, Math.max(2, 2 - Math.floor(Math.log10(r))));
+  return Math.round(r * 10 ** d) / 10 ** d;
+}
 
 async function main() {
   log('pesgw:', PESGW);
@@ -182,7 +189,7 @@ async function main() {
     check('overview ratio = vacancies / seekers', () => {
       for (const [code, row] of Object.entries(shown)) {
         if (row.seekers !== 'suppressed' && row.vacancies !== 'suppressed' && Number(row.seekers) > 0) {
-          assert.equal(Number(row.ratio), Math.round((Number(row.vacancies) / Number(row.seekers)) * 100) / 100, code);
+          assert.equal(Number(row.ratio), ratioOf(Number(row.vacancies), Number(row.seekers)), code);
         }
       }
     });
@@ -221,6 +228,10 @@ async function main() {
         assert.equal(row.seekers, asValue(r.active_seekers), 'seekers ' + r.occupation_major);
         assert.equal(row.ratio, r.ratio === null ? '' : String(r.ratio));
       }
+    });
+    const ratioTexts = await page.$$eval('#occupations-table td[data-k=ratio]', (tds) => tds.map((td) => td.textContent));
+    check('a ratio with a suppressed part is marked withheld, never shown as a count "<k"', () => {
+      for (const t of ratioTexts) assert.ok(!t.startsWith('<'), 'ratio cell shows ' + t);
     });
     const supCount = await page.locator('#occupations-table .sup').count();
     log('suppressed cells shown on the supply-demand page:', supCount);

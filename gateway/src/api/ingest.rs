@@ -440,11 +440,20 @@ async fn admit<'a>(
             format!("no source `{source_id}` is registered"),
         ));
     };
-    if !auth.may_push(source_id)
-        || (!source.pushers.is_empty() && !source.pushers.iter().any(|p| p == auth.sub()))
-    {
+    // Two different fixes, so two different details: a new token, or the operator's config.
+    if !auth.may_push(source_id) {
         return Err(Problem::forbidden(format!(
-            "this token may not push to `{source_id}`"
+            "this token does not name source `{source_id}` in its `sources`; ask for a pusher \
+             token issued for `{source_id}`"
+        )));
+    }
+    if !source.pushers.is_empty() && !source.pushers.iter().any(|p| p == auth.sub()) {
+        return Err(Problem::forbidden(format!(
+            "pusher `{}` is not registered for source `{source_id}`: the token names the \
+             source, but this gateway's `sources.{source_id}.pushers` does not list `{}`; ask \
+             its operator to add it",
+            auth.sub(),
+            auth.sub()
         )));
     }
     let ct = req

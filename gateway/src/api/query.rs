@@ -154,6 +154,7 @@ pub struct SupplyDemandRow {
     /// Active job-seeker registrations (absent when suppressed).
     pub active_seekers: Option<i64>,
     /// Vacancy-to-seeker ratio (求人倍率), absent when either side is suppressed or zero seekers.
+    /// Two decimals from 1 up, three significant digits below 1 (394 / 102,601 is 0.00384).
     pub ratio: Option<f64>,
     /// Whether a part was suppressed.
     pub suppressed: bool,
@@ -182,6 +183,23 @@ pub struct SupplyDemandParams {
     /// Purpose stated to the other regions (their policies must allow it).
     #[serde(default)]
     pub purpose: Option<String>,
+}
+
+/// The vacancy-to-seeker ratio `open / seekers` (none without seekers): two decimals from 1
+/// up, as the labour-market reports print it, and three significant digits below 1, so that a
+/// small ratio (394 / 102,601) reads 0.00384 instead of rounding to 0.
+pub fn ratio_of(open: i64, seekers: i64) -> Option<f64> {
+    if seekers <= 0 {
+        return None;
+    }
+    let r = open as f64 / seekers as f64;
+    if r <= 0.0 || !r.is_finite() {
+        return Some(0.0);
+    }
+    // Decimals for three significant digits, never fewer than two.
+    let decimals = (2 - r.log10().floor() as i32).clamp(2, 12);
+    let scale = 10f64.powi(decimals);
+    Some((r * scale).round() / scale)
 }
 
 /// Vacancy-to-seeker ratio by occupation major group.
@@ -280,9 +298,7 @@ pub async fn supply_demand(
                 None
             };
             let ratio = match (open_vacancies, active_seekers) {
-                (Some(o), Some(s)) if s > 0 => {
-                    Some(((o as f64 / s as f64) * 100.0).round() / 100.0)
-                }
+                (Some(o), Some(s)) => ratio_of(o, s),
                 _ => None,
             };
             SupplyDemandRow {
@@ -396,9 +412,7 @@ async fn federated_supply_demand(
             let open_vacancies = vac.unwrap_or(Some(0));
             let active_seekers = seek.unwrap_or(Some(0));
             let ratio = match (open_vacancies, active_seekers) {
-                (Some(o), Some(s)) if s > 0 => {
-                    Some(((o as f64 / s as f64) * 100.0).round() / 100.0)
-                }
+                (Some(o), Some(s)) => ratio_of(o, s),
                 _ => None,
             };
             SupplyDemandRow {
@@ -425,4 +439,21 @@ async fn federated_supply_demand(
         as_of: as_of(node),
         regions: Some(statuses),
     }))
+}
+
+#[cfg(test)]
+mod ratio_tests {
+    use super::ratio_of;
+
+    #[test]
+    fn small_ratios_keep_three_significant_digits_and_large_ones_two_decimals() {
+        assert_eq!(ratio_of(394, 102_601), Some(0.00384));
+        assert_eq!(ratio_of(1, 3), Some(0.333));
+        assert_eq!(ratio_of(45, 100), Some(0.45));
+        assert_eq!(ratio_of(3, 2_000_000), Some(0.0000015));
+        assert_eq!(ratio_of(5, 4), Some(1.25));
+        assert_eq!(ratio_of(12_346, 1_000), Some(12.35));
+        assert_eq!(ratio_of(0, 10), Some(0.0));
+        assert_eq!(ratio_of(10, 0), None);
+    }
 }

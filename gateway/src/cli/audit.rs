@@ -61,9 +61,28 @@ struct VerifyArgs {
     /// Valid witness cosignatures required.
     #[arg(long, default_value_t = 0)]
     min_cosignatures: usize,
-    /// Bearer token for the auditor role (URL mode).
-    #[arg(long, env = "PESGW_TOKEN", hide_env_values = true)]
+    /// Bearer token for the auditor role (URL mode). `PESGW_TOKEN` is still read when
+    /// `PES_TOKEN` is not set, with a warning; it goes away in the next release.
+    #[arg(long, env = "PES_TOKEN", hide_env_values = true)]
     token: Option<String>,
+}
+
+/// The token variable this command read before `PES_TOKEN`, the name every other command uses.
+const DEPRECATED_TOKEN_ENV: &str = "PESGW_TOKEN";
+
+/// `--token`, else `PES_TOKEN` (both through clap), else the deprecated `PESGW_TOKEN`, with a
+/// warning on stderr.
+fn token_or_deprecated_env(token: Option<String>) -> Option<String> {
+    token.or_else(|| {
+        let t = std::env::var(DEPRECATED_TOKEN_ENV)
+            .ok()
+            .filter(|t| !t.is_empty())?;
+        eprintln!(
+            "warning: {DEPRECATED_TOKEN_ENV} is deprecated and will stop working in the next \
+             release; set PES_TOKEN instead"
+        );
+        Some(t)
+    })
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -140,7 +159,10 @@ fn verify_cmd(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         _ => None,
     };
     let mut source: Box<dyn LogSource + Send> = match (&a.url, &a.dir) {
-        (Some(url), _) => Box::new(UrlSource::new(url, a.token.clone())?),
+        (Some(url), _) => Box::new(UrlSource::new(
+            url,
+            token_or_deprecated_env(a.token.clone()),
+        )?),
         (None, Some(dir)) => {
             Box::new(DirSource::open(dir).with_context(|| format!("opening {}", dir.display()))?)
         }

@@ -65,6 +65,14 @@ enum Command {
 
 /// Runs the parsed command and returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // Long-running commands (they hold listeners or child processes) keep Rust's ignored
+    // SIGPIPE; every other command prints and then ends, so a closed pipe ends it quietly.
+    if !matches!(
+        cli.command,
+        Command::Serve(_) | Command::Demo(_) | Command::Bench(_)
+    ) {
+        exit_quietly_on_closed_pipe();
+    }
     match cli.command {
         Command::Validate(args) => validate::run(args),
         Command::Audit(args) => audit::run(args),
@@ -80,5 +88,17 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Certs(args) => certs::run(args),
         Command::Federation(args) => federation::run(args),
         Command::Demo(args) => demo::run(args),
+    }
+}
+
+/// Restores the default action of SIGPIPE, which Rust sets to "ignore": `pesgw record … | head`
+/// then ends like `cat … | head` does when `head` stops reading, instead of `println!`
+/// panicking on EPIPE.
+fn exit_quietly_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: `signal` with SIG_DFL installs no handler code (nothing runs in signal context);
+    // it only restores the kernel's default disposition for the whole process.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

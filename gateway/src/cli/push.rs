@@ -7,18 +7,48 @@
 //! answers the retry with the original answer: its records are counted, not reported as a
 //! duplicate. Pushing the same file in a later run uses new keys, and the gateway reports its
 //! batches as duplicates (same batch id) that change nothing.
+//!
+//! Made to run unattended (cron, systemd timers): every failed batch is reported on stderr with
+//! the gateway's problem `type` and `detail`, whether or not stderr is a terminal and whatever
+//! `--quiet` says; `--json` prints one summary object on stdout; the exit code tells a refused
+//! batch (1) from a usage error (2) and from a gateway that cannot be reached or refuses the
+//! token or source (3), see [`EXIT_CODES`].
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
 use serde_json::Value;
+
+/// Every batch was taken (some rows may have been quarantined: see the summary).
+pub const EXIT_OK: u8 = 0;
+/// At least one batch was refused or could not be made durable; its problem is on stderr.
+pub const EXIT_FAILED_BATCHES: u8 = 1;
+/// Usage or local error: bad arguments, an unreadable file, a malformed URL. Nothing more sent.
+pub const EXIT_USAGE: u8 = 2;
+/// The gateway could not be reached, or refused the token (401/403) or the source (404): no
+/// later batch could succeed, so the push stopped there.
+pub const EXIT_UNREACHABLE_OR_REFUSED: u8 = 3;
+
+/// The exit codes, as `--help` shows them.
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  every batch was taken (rows may have been quarantined: see the summary)
+  1  at least one batch was refused or not made durable (each problem is printed on stderr)
+  2  usage or local error: bad arguments, an unreadable file, a malformed URL
+  3  the gateway could not be reached, or refused the token (401/403) or the source (404);
+     the push stopped at that batch
+
+Every failed batch is printed on stderr with the gateway's problem type and detail, also with
+--quiet and when stderr is not a terminal. The token may be given in the PES_TOKEN environment
+variable instead of --token.";
 
 /// Arguments of `pesgw push`.
 #[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
 pub struct PushArgs {
     /// Registered source id.
     #[arg(long)]
@@ -27,7 +57,7 @@ pub struct PushArgs {
     #[arg(long)]
     url: String,
     /// Bearer token (role pusher).
-    #[arg(long, env = "PES_TOKEN")]
+    #[arg(long, env = "PES_TOKEN", hide_env_values = true)]
     token: String,
     /// Media type; inferred from the file extension when absent.
     #[arg(long)]
@@ -41,9 +71,12 @@ pub struct PushArgs {
     /// Attempts per batch.
     #[arg(long, default_value_t = 5)]
     attempts: u32,
-    /// No progress bar.
+    /// No progress bar (failed batches are still printed on stderr).
     #[arg(long)]
     quiet: bool,
+    /// Print one JSON summary object on stdout instead of the summary line (implies --quiet).
+    #[arg(long)]
+    json: bool,
     /// Files to push.
     #[arg(required = true)]
     files: Vec<PathBuf>,
@@ -97,93 +130,347 @@ pub fn split_batches(body: &[u8], rows: usize, header: bool) -> Vec<Vec<u8>> {
     out
 }
 
-#[derive(Default)]
-struct Totals {
-    batches: u64,
-    accepted: u64,
-    quarantined: u64,
-    duplicates: u64,
-    failed: u64,
+/// Rows of a batch of a line-based file: its non-blank lines, less the repeated header.
+pub fn rows_in(batch: &[u8], header: bool) -> u64 {
+    let lines = batch
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+        .count() as u64;
+    if header {
+        lines.saturating_sub(1)
+    } else {
+        lines
+    }
+}
+
+/// The `--json` summary of a run.
+#[derive(Debug, Default, Serialize)]
+struct Summary {
+    source: String,
+    url: String,
+    batches: BatchCounts,
+    rows: RowCounts,
     retries: u64,
+    seconds: f64,
+    exit_code: u8,
+    failures: Vec<Failure>,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct BatchCounts {
+    /// Batches sent (taken or failed).
+    sent: u64,
+    /// Batches the gateway took (duplicates included).
+    accepted: u64,
+    /// Taken batches the gateway had seen before (they changed nothing).
+    duplicate: u64,
+    /// Batches refused or not made durable.
+    failed: u64,
+    /// Batches never sent because the push stopped early (exit code 3 or 2).
+    not_sent: u64,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct RowCounts {
+    /// Rows of line-based files in the batches sent (whole-document files are not counted).
+    sent: u64,
+    /// Valid records the gateway journaled.
+    accepted: u64,
+    /// Rows the gateway quarantined.
+    quarantined: u64,
+}
+
+/// One failed batch.
+#[derive(Debug, Serialize)]
+struct Failure {
+    file: String,
+    /// 1-based index of the batch within its file.
+    batch: usize,
+    /// Rows of the batch (line-based files only).
+    rows: Option<u64>,
+    /// HTTP status of the last answer; `null` when the gateway never answered.
+    status: Option<u16>,
+    /// Problem type URI; `null` without a problem+json answer.
+    #[serde(rename = "type")]
+    type_: Option<String>,
+    detail: String,
+    request_id: Option<String>,
+    attempts: u32,
+    /// The problem's `row_errors` extension (first rows that failed), when present.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    row_errors: Vec<Value>,
+    /// Whether no later batch could succeed (unreachable, token or source refused).
+    #[serde(skip)]
+    stops: bool,
+}
+
+impl Failure {
+    /// The stderr lines of this failure.
+    fn lines(&self) -> Vec<String> {
+        let rows = self
+            .rows
+            .map(|r| format!(" ({r} rows)"))
+            .unwrap_or_default();
+        let what = match (self.status, &self.type_) {
+            (Some(s), Some(t)) => format!("{s} {t}"),
+            (Some(s), None) => format!("HTTP {s}"),
+            (None, _) => format!("no answer after {} attempts", self.attempts),
+        };
+        let rid = self
+            .request_id
+            .as_deref()
+            .map(|r| format!(" (request id {r})"))
+            .unwrap_or_default();
+        let mut out = vec![format!(
+            "batch {} of {}{rows} failed: {what}: {}{rid}",
+            self.batch, self.file, self.detail
+        )];
+        for e in self.row_errors.iter().take(5) {
+            out.push(format!("  {}", row_error_line(e)));
+        }
+        if self.row_errors.len() > 5 {
+            out.push(format!(
+                "  … {} more row errors in the answer",
+                self.row_errors.len() - 5
+            ));
+        }
+        out
+    }
+}
+
+fn row_error_line(e: &Value) -> String {
+    let field = e["field"]
+        .as_str()
+        .map(|f| format!(" field {f}"))
+        .unwrap_or_default();
+    format!(
+        "{}{field}: {} ({})",
+        e["location"].as_str().unwrap_or("?"),
+        e["message"].as_str().unwrap_or(""),
+        e["code"].as_str().unwrap_or("")
+    )
+}
+
+/// Why a batch was not taken, as [`send`] saw it.
+struct NotTaken {
+    status: Option<u16>,
+    problem: Value,
+    network: Option<String>,
+    attempts: u32,
+}
+
+/// A local error: printed, and the run ends with [`EXIT_USAGE`].
+fn usage(msg: String) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(EXIT_USAGE)
 }
 
 /// Pushes the files and prints a summary.
 pub fn run(a: PushArgs) -> anyhow::Result<ExitCode> {
+    let base = match reqwest::Url::parse(&a.url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => a.url.trim_end_matches('/').to_string(),
+        Ok(u) => {
+            return Ok(usage(format!(
+                "--url: scheme `{}` is not http or https",
+                u.scheme()
+            )))
+        }
+        Err(e) => return Ok(usage(format!("--url `{}`: {e}", a.url))),
+    };
+    // Every file must be readable before the first batch goes out.
+    for file in &a.files {
+        if let Err(e) = std::fs::File::open(file) {
+            return Ok(usage(format!("reading {}: {e}", file.display())));
+        }
+    }
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(600))
         .build()?;
     let url = format!(
-        "{}/v1/ingest/{}{}",
-        a.url.trim_end_matches('/'),
+        "{base}/v1/ingest/{}{}",
         a.source,
         if a.wait { "?wait=applied" } else { "" }
     );
-    let mut t = Totals::default();
+    let mut s = Summary {
+        source: a.source.clone(),
+        url: a.url.clone(),
+        ..Summary::default()
+    };
     let started = Instant::now();
     let run_id = uuid::Uuid::new_v4().simple().to_string();
     let mut n = 0u64;
+    let mut stopped: Option<u8> = None;
     for file in &a.files {
-        let body = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        let name = file.display().to_string();
+        let body = if stopped.is_none() {
+            match std::fs::read(file) {
+                Ok(b) => Some(b),
+                Err(e) => {
+                    eprintln!("error: reading {name}: {e}");
+                    stopped = Some(EXIT_USAGE);
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let Some(body) = body else {
+            // A file never read counts as one batch not sent: its size in batches is unknown.
+            s.batches.not_sent += 1;
+            continue;
+        };
         let ct = a
             .content_type
             .clone()
             .unwrap_or_else(|| infer_content_type(file).to_string());
-        let batches = if line_based(&ct) {
-            split_batches(&body, a.batch_rows, ct == "text/csv")
+        let lines = line_based(&ct);
+        let header = ct == "text/csv";
+        let batches = if lines {
+            split_batches(&body, a.batch_rows, header)
         } else {
             vec![body]
         };
-        let pb = if a.quiet {
-            ProgressBar::hidden()
-        } else {
-            ProgressBar::new(batches.iter().map(|b| b.len() as u64).sum())
-        };
-        pb.set_style(
-            ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
-        pb.set_message(file.display().to_string());
-        for batch in batches {
+        let rows: Vec<Option<u64>> = batches
+            .iter()
+            .map(|b| lines.then(|| rows_in(b, header)))
+            .collect();
+        let pb = progress(&a, &name, &batches, &rows);
+        for (i, (batch, batch_rows)) in batches.into_iter().zip(rows).enumerate() {
+            if stopped.is_some() {
+                s.batches.not_sent += 1;
+                continue;
+            }
             let len = batch.len() as u64;
             n += 1;
             let key = format!("pesgw-push-{run_id}-{n}");
-            match send(&client, &url, &a, &ct, batch, &key, &mut t) {
+            s.batches.sent += 1;
+            s.rows.sent += batch_rows.unwrap_or(0);
+            match send(&client, &url, &a, &ct, batch, &key, &mut s.retries) {
                 Ok(v) => {
-                    t.batches += 1;
-                    t.accepted += v["accepted"].as_u64().unwrap_or(0);
-                    t.quarantined += v["quarantined"].as_u64().unwrap_or(0);
+                    s.batches.accepted += 1;
+                    s.rows.accepted += v["accepted"].as_u64().unwrap_or(0);
+                    s.rows.quarantined += v["quarantined"].as_u64().unwrap_or(0);
                     if v["duplicate"].as_bool().unwrap_or(false) {
-                        t.duplicates += 1;
+                        s.batches.duplicate += 1;
                     }
-                    for e in v["row_errors"].as_array().into_iter().flatten().take(5) {
-                        pb.println(format!(
-                            "  quarantined {}: {} ({})",
-                            e["location"].as_str().unwrap_or("?"),
-                            e["message"].as_str().unwrap_or(""),
-                            e["code"].as_str().unwrap_or("")
-                        ));
+                    let errors = v["row_errors"].as_array().cloned().unwrap_or_default();
+                    if !errors.is_empty() {
+                        pb.suspend(|| {
+                            eprintln!(
+                                "batch {} of {name}: {} rows quarantined; the first:",
+                                i + 1,
+                                v["quarantined"].as_u64().unwrap_or(errors.len() as u64)
+                            );
+                            for e in errors.iter().take(5) {
+                                eprintln!("  {}", row_error_line(e));
+                            }
+                        });
                     }
                 }
-                Err(e) => {
-                    t.failed += 1;
-                    pb.println(format!("  batch failed: {e:#}"));
+                Err(nt) => {
+                    let f = failure(&name, i + 1, batch_rows, nt);
+                    pb.suspend(|| {
+                        for l in f.lines() {
+                            eprintln!("{l}");
+                        }
+                    });
+                    s.batches.failed += 1;
+                    if f.stops {
+                        stopped = Some(EXIT_UNREACHABLE_OR_REFUSED);
+                    }
+                    s.failures.push(f);
                 }
             }
-            pb.inc(len);
+            match batch_rows {
+                Some(r) => pb.inc(r),
+                None => pb.inc(len),
+            }
         }
         pb.finish_and_clear();
     }
-    let secs = started.elapsed().as_secs_f64();
-    println!(
-        "pushed {} batches in {:.2}s: {} accepted, {} quarantined, {} duplicate batches, {} failed batches, {} retries",
-        t.batches, secs, t.accepted, t.quarantined, t.duplicates, t.failed, t.retries
-    );
-    Ok(if t.failed == 0 {
-        ExitCode::SUCCESS
+    if stopped == Some(EXIT_UNREACHABLE_OR_REFUSED) && s.batches.not_sent > 0 {
+        eprintln!(
+            "stopped: {} later batches not sent (every one would fail the same way)",
+            s.batches.not_sent
+        );
+    }
+    s.seconds = started.elapsed().as_secs_f64();
+    s.exit_code = match stopped {
+        Some(code) => code,
+        None if s.batches.failed > 0 => EXIT_FAILED_BATCHES,
+        None => EXIT_OK,
+    };
+    if a.json {
+        println!("{}", serde_json::to_string(&s)?);
     } else {
-        ExitCode::FAILURE
-    })
+        println!(
+            "pushed {} batches ({} rows) in {:.2}s: {} accepted, {} quarantined, {} duplicate batches, {} failed batches, {} retries",
+            s.batches.accepted,
+            s.rows.sent,
+            s.seconds,
+            s.rows.accepted,
+            s.rows.quarantined,
+            s.batches.duplicate,
+            s.batches.failed,
+            s.retries
+        );
+    }
+    Ok(ExitCode::from(s.exit_code))
+}
+
+/// The progress bar of one file: rows for line-based files, bytes otherwise; hidden with
+/// `--quiet`/`--json` (and by indicatif when stderr is not a terminal).
+fn progress(a: &PushArgs, name: &str, batches: &[Vec<u8>], rows: &[Option<u64>]) -> ProgressBar {
+    if a.quiet || a.json {
+        return ProgressBar::hidden();
+    }
+    let by_rows = rows.iter().all(Option::is_some);
+    let (len, template) = if by_rows {
+        (
+            rows.iter().flatten().sum(),
+            "{msg} [{bar:30}] {human_pos}/{human_len} rows ({per_sec})",
+        )
+    } else {
+        (
+            batches.iter().map(|b| b.len() as u64).sum(),
+            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+        )
+    };
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    pb.set_message(name.to_string());
+    pb
+}
+
+/// The report of a batch that was not taken.
+fn failure(file: &str, batch: usize, rows: Option<u64>, nt: NotTaken) -> Failure {
+    let text = |k: &str| nt.problem[k].as_str().map(str::to_string);
+    let detail = match (&nt.network, text("detail")) {
+        (Some(e), _) => format!("could not reach the gateway: {e}"),
+        (None, Some(d)) => d,
+        (None, None) => "the answer was not a problem+json document".to_string(),
+    };
+    Failure {
+        file: file.to_string(),
+        batch,
+        rows,
+        status: nt.status,
+        type_: text("type"),
+        detail,
+        request_id: text("request_id"),
+        attempts: nt.attempts,
+        row_errors: nt.problem["row_errors"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default(),
+        // No answer, a refused token (401/403) or an unknown source or route (404): every later
+        // batch would fail the same way.
+        stops: nt.network.is_some() || matches!(nt.status, Some(401 | 403 | 404)),
+    }
 }
 
 fn send(
@@ -193,12 +480,17 @@ fn send(
     ct: &str,
     body: Vec<u8>,
     key: &str,
-    t: &mut Totals,
-) -> anyhow::Result<Value> {
-    let mut last = anyhow::anyhow!("no attempt made");
+    retries: &mut u64,
+) -> Result<Value, NotTaken> {
+    let mut last = NotTaken {
+        status: None,
+        problem: Value::Null,
+        network: Some("no attempt made".into()),
+        attempts: 0,
+    };
     for attempt in 0..a.attempts.max(1) {
         if attempt > 0 {
-            t.retries += 1;
+            *retries += 1;
             std::thread::sleep(Duration::from_millis(200 << attempt.min(5)));
         }
         let res = client
@@ -209,25 +501,32 @@ fn send(
             .body(body.clone())
             .send();
         match res {
-            Err(e) => last = anyhow::anyhow!("network: {e}"),
+            Err(e) => {
+                last = NotTaken {
+                    status: None,
+                    problem: Value::Null,
+                    // The full chain: reqwest's own message hides the cause (refused, DNS, …).
+                    network: Some(format!("{:#}", anyhow::Error::new(e))),
+                    attempts: attempt + 1,
+                }
+            }
             Ok(r) => {
                 let status = r.status();
                 let v: Value = r.json().unwrap_or(Value::Null);
                 if status.is_success() {
                     return Ok(v);
                 }
-                let msg = format!(
-                    "{} {}: {}",
-                    status.as_u16(),
-                    v["type"].as_str().unwrap_or(""),
-                    v["detail"].as_str().unwrap_or("")
-                );
+                last = NotTaken {
+                    status: Some(status.as_u16()),
+                    problem: v,
+                    network: None,
+                    attempts: attempt + 1,
+                };
                 // 409: the first attempt with this key is still being answered.
                 if matches!(status.as_u16(), 409 | 429) || status.is_server_error() {
-                    last = anyhow::anyhow!(msg);
                     continue;
                 }
-                anyhow::bail!(msg);
+                return Err(last);
             }
         }
     }
@@ -248,5 +547,44 @@ mod tests {
         );
         let n = split_batches(b"x\ny\n", 5, false);
         assert_eq!(n, vec![b"x\ny\n".to_vec()]);
+    }
+
+    #[test]
+    fn rows_are_counted_without_header_or_blank_lines() {
+        assert_eq!(rows_in(b"h1,h2\na,1\nb,2\n", true), 2);
+        assert_eq!(rows_in(b"{}\n\n{}\n{}", false), 3);
+        assert_eq!(rows_in(b"h1,h2\n", true), 0);
+        assert_eq!(rows_in(b"", false), 0);
+    }
+
+    #[test]
+    fn a_refused_token_or_unreachable_gateway_stops_the_push_and_others_do_not() {
+        let nt = |status: Option<u16>, network: Option<&str>| NotTaken {
+            status,
+            problem: serde_json::json!({
+                "type": "https://pes.example/problems/x", "detail": "d", "request_id": "r",
+                "row_errors": [{"location": "line:3", "code": "c", "message": "m"}],
+            }),
+            network: network.map(str::to_string),
+            attempts: 1,
+        };
+        for s in [401, 403, 404] {
+            assert!(failure("f", 1, None, nt(Some(s), None)).stops, "{s}");
+        }
+        for s in [400, 413, 415, 422, 503] {
+            assert!(!failure("f", 1, None, nt(Some(s), None)).stops, "{s}");
+        }
+        let f = failure("f", 2, Some(7), nt(None, Some("connection refused")));
+        assert!(f.stops);
+        assert!(f
+            .detail
+            .contains("could not reach the gateway: connection refused"));
+        let f = failure("f.csv", 2, Some(7), nt(Some(422), None));
+        let lines = f.lines();
+        assert_eq!(
+            lines[0],
+            "batch 2 of f.csv (7 rows) failed: 422 https://pes.example/problems/x: d (request id r)"
+        );
+        assert_eq!(lines[1], "  line:3: m (c)");
     }
 }

@@ -89,12 +89,27 @@
   }
   const bi = (zh, en) => [zh, ' ', h('span', { class: 'en' }, en)];
   const fmtInt = (n) => Number(n).toLocaleString('en-US');
-  const fmtRatio = (r) => (r === null || r === undefined || !isFinite(r) ? '—' : r.toFixed(2));
+  // Ratios as the API rounds them (`ratio_of`): two decimals from 1 up, three significant digits
+  // below 1, so 394 / 102,601 reads 0.00384, not 0.00.
+  const fmtRatio = (r) => (r === null || r === undefined || !isFinite(r) ? '—'
+    : r >= 1 || r === 0 ? r.toFixed(2) : r.toPrecision(3));
+  const ratioOf = (v, s) => {
+    if (!(s > 0) || v === null || v === undefined) return null;
+    const r = v / s;
+    if (!(r > 0) || !isFinite(r)) return 0;
+    const d = Math.min(12, Math.max(2, 2 - Math.floor(Math.log10(r))));
+    return Math.round(r * 10 ** d) / 10 ** d;
+  };
   const byId = (id) => document.getElementById(id);
 
   /** A suppressed value, shown as "<k", never as zero. */
   function supCell(k) {
     return h('span', { class: 'sup', title: '已抑制：少于 ' + k + ' 条记录 · suppressed: fewer than ' + k + ' records' }, '<' + k);
+  }
+  /** A ratio withheld because a part of it is suppressed: marked, never shown as "<k" (a count). */
+  const RATIO_WITHHELD = 'n/a';
+  function supRatio(k) {
+    return h('span', { class: 'sup', 'data-withheld': 'ratio', title: '倍率不公布：分子或分母含已抑制单元格（少于 ' + k + ' 条记录） · ratio withheld: a part of it is suppressed (fewer than ' + k + ' records)' }, RATIO_WITHHELD);
   }
   /** A table cell holding a count, or the suppression mark. */
   function numTd(key, v, k) {
@@ -217,7 +232,7 @@
       const ratio = d ? d.ratio : null;
       const fill = d && d.suppressed && ratio === null ? '#f5ecd0' : ratioColor(ratio);
       const dark = ratio !== null && (ratio < 0.8 || ratio >= 1.2);
-      const label = !d ? '—' : ratio !== null ? fmtRatio(ratio) : d.suppressed ? '<' + k : '—';
+      const label = !d ? '—' : ratio !== null ? fmtRatio(ratio) : d.suppressed ? RATIO_WITHHELD : '—';
       svg.append(s('g', { 'data-region': code },
         s('title', {}, zh + ' ' + en + (d ? ': 求人倍率 ratio ' + label : ': 无数据 no data')),
         s('rect', { x: x + G / 2, y: y + G / 2, width: W - G, height: H - G, rx: 5, fill, stroke: d ? '#8a97a6' : '#d0d6de' }),
@@ -252,7 +267,7 @@
       bar(r.vac, 2, '#0b5cad', '岗位 vacancies');
       bar(r.seek, 20, '#e07b00', '求职 seekers');
       svg.append(s('text', { x: W - right + 10, y: y + 24, 'font-size': 16, 'font-weight': 650, fill: r.ratio === null ? '#7a5c00' : r.ratio >= 1 ? '#137a3a' : '#b3261e' },
-        r.ratio === null ? (r.suppressed ? '<' + k : '—') : fmtRatio(r.ratio)));
+        r.ratio === null ? (r.suppressed ? RATIO_WITHHELD : '—') : fmtRatio(r.ratio)));
     });
     return h('div', {}, svg, h('div', { class: 'legend' },
       h('span', {}, h('i', { class: 'sw', 'data-color': '#0b5cad' }), '岗位空缺 open vacancies'),
@@ -348,7 +363,7 @@
       for (const d of byRegion.values()) {
         if (!d.seen.s && !d.suppressed) d.seekers = 0;
         if (!d.seen.v && !d.suppressed) d.vacancies = 0;
-        d.ratio = d.seekers > 0 && d.vacancies !== null ? Math.round((d.vacancies / d.seekers) * 100) / 100 : null;
+        d.ratio = d.seekers > 0 && d.vacancies !== null ? ratioOf(d.vacancies, d.seekers) : null;
       }
       const rows = [...byRegion.entries()].sort((a, b) => a[0].localeCompare(b[0]));
       const sum = (key) => rows.reduce((t, [, d]) => t + (d[key] || 0), 0);
@@ -360,8 +375,9 @@
         h('div', { class: 'grid g3' },
           kpi(fmtInt(totS) + (anySup ? '+' : ''), '登记求职人数', 'registered job seekers (active)', 'seekers'),
           kpi(fmtInt(totV) + (anySup ? '+' : ''), '岗位空缺数', 'open vacancies (openings)', 'vacancies'),
-          kpi(totS > 0 ? fmtRatio(totV / totS) : '—', '求人倍率', 'vacancy-to-seeker ratio', 'ratio')),
-        anySup ? h('p', { class: 'muted' }, '“+”：合计不含已抑制单元格 (<' + k + ')。 "+": totals exclude suppressed cells.') : null,
+          // Totals without their suppressed cells make a ratio of two lower bounds: marked "≈".
+          kpi(totS > 0 ? (anySup ? '≈' : '') + fmtRatio(ratioOf(totV, totS)) : '—', '求人倍率', 'vacancy-to-seeker ratio', 'ratio')),
+        anySup ? h('p', { class: 'muted' }, '“+”：合计不含已抑制单元格 (<' + k + ')；“≈”：倍率由这些合计算出。 "+": totals exclude suppressed cells; "≈": the ratio is of those totals.') : null,
         h('div', { class: 'grid g2' },
           h('div', { class: 'card' }, h('h3', {}, bi('求人倍率地图', 'Ratio by province')), tileMap(byRegion, k)),
           h('div', { class: 'card' }, h('h3', {}, bi('分省数据', 'By province')),
@@ -371,7 +387,7 @@
               h('tbody', {}, rows.map(([code, d]) => h('tr', { 'data-region': code },
                 h('td', {}, regionName(code)), numTd('seekers', d.seekers, k), numTd('vacancies', d.vacancies, k),
                 h('td', { class: 'num', 'data-k': 'ratio', 'data-value': d.ratio === null ? '' : String(d.ratio) },
-                  d.ratio === null ? (d.suppressed ? supCell(k) : '—') : fmtRatio(d.ratio))))))),
+                  d.ratio === null ? (d.suppressed ? supRatio(k) : '—') : fmtRatio(d.ratio))))))),
             h('p', { class: 'muted' }, bi(ok + ' / ' + seek.regions.length + ' 个区域已应答', 'regions answered'),
               seek.as_of ? ' · as_of lag ' + seek.as_of.lag_batches + ' batches' : ''))));
       paintSwatches(body);
@@ -404,7 +420,7 @@
         vac: m.vacSup && m.vac === 0 ? null : m.vac,
         seek: m.seekSup && m.seek === 0 ? null : m.seek,
         partial: (m.vacSup && m.vac > 0) || (m.seekSup && m.seek > 0),
-        ratio: !m.vacSup && !m.seekSup && m.seek > 0 ? Math.round((m.vac / m.seek) * 100) / 100 : null,
+        ratio: !m.vacSup && !m.seekSup && m.seek > 0 ? ratioOf(m.vac, m.seek) : null,
       }));
       const regions = [...new Set((data.rows || []).map((r) => r.region))];
       fill(body, 
@@ -417,7 +433,7 @@
               h('td', {}, regionName(r.region)), h('td', {}, r.occupation_major + ' ' + (OCC[r.occupation_major] || [''])[0]),
               numTd('vacancies', r.open_vacancies, k), numTd('seekers', r.active_seekers, k),
               h('td', { class: 'num', 'data-k': 'ratio', 'data-value': r.ratio === null || r.ratio === undefined ? '' : String(r.ratio) },
-                r.ratio === null || r.ratio === undefined ? (r.suppressed ? supCell(k) : '—') : fmtRatio(r.ratio))))))),
+                r.ratio === null || r.ratio === undefined ? (r.suppressed ? supRatio(k) : '—') : fmtRatio(r.ratio))))))),
           h('p', { class: 'muted' }, regions.length + ' 个区域 regions · k = ' + k)));
       paintSwatches(body);
     } catch (e) {
