@@ -1,6 +1,8 @@
 //! Prometheus metrics of the gateway (`/metrics`).
 
 use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntGauge, Registry, TextEncoder};
+// Federation members block.
+use prometheus::{GaugeVec, IntGaugeVec, Opts};
 
 /// The gateway's metrics.
 pub struct Metrics {
@@ -29,6 +31,8 @@ pub struct Metrics {
     pub dead_letters: IntGauge,
     /// Ingest memory budget reserved by pushes in flight.
     pub ingest_memory_reserved: IntGauge,
+    /// Federation members as this gateway last found them (see [`PeerMetrics`]).
+    pub peers: PeerMetrics,
 }
 
 fn hist(name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
@@ -104,6 +108,7 @@ impl Metrics {
                 "Ingest memory budget reserved by pushes in flight",
             )
             .expect("metric"),
+            peers: PeerMetrics::register(&registry),
         };
         for c in [&m.ingested_rows, &m.quarantined_rows, &m.refused_pushes] {
             registry.register(Box::new(c.clone())).expect("register");
@@ -129,5 +134,51 @@ impl Metrics {
         let mut buf = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+// ---- federation members (pes_peer_*) --------------------------------------------------------
+
+/// Per-member metrics of the federation side, updated by every call to a member (fan-out
+/// answers and witness calls).
+pub struct PeerMetrics {
+    /// `pes_peer_up{region}`: 1 when the last call to the member was answered, 0 when it failed.
+    pub up: IntGaugeVec,
+    /// `pes_peer_latency_seconds{region}`: wall time of the last call to the member.
+    pub latency: GaugeVec,
+}
+
+impl PeerMetrics {
+    #[allow(clippy::expect_used)] // names are constant and distinct: registration cannot fail
+    fn register(registry: &Registry) -> PeerMetrics {
+        let up = IntGaugeVec::new(
+            Opts::new(
+                "pes_peer_up",
+                "1 when the last call to the federation member was answered, 0 when it failed",
+            ),
+            &["region"],
+        )
+        .expect("metric");
+        let latency = GaugeVec::new(
+            Opts::new(
+                "pes_peer_latency_seconds",
+                "Wall time of the last call to the federation member",
+            ),
+            &["region"],
+        )
+        .expect("metric");
+        registry.register(Box::new(up.clone())).expect("register");
+        registry
+            .register(Box::new(latency.clone()))
+            .expect("register");
+        PeerMetrics { up, latency }
+    }
+
+    /// Records the last call to `region`.
+    pub fn set(&self, region: &str, up: bool, latency: std::time::Duration) {
+        self.up.with_label_values(&[region]).set(i64::from(up));
+        self.latency
+            .with_label_values(&[region])
+            .set(latency.as_secs_f64());
     }
 }

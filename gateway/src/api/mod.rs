@@ -4,6 +4,7 @@
 //! - [`query`]: `POST /v1/query`, `GET /v1/reports/supply-demand`.
 //! - [`records`]: `GET /v1/records/{record_id}`, `GET /v1/quarantine`.
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
+//! - [`federation_members`]: `GET /v1/federation/members`.
 //! - [`middleware`]: what runs around every handler: content-coded bodies refused (415), 405 as
 //!   a problem, every request to `/v1/audit/*` audited.
 //!
@@ -12,6 +13,7 @@
 
 pub mod dead_letters;
 pub mod federated;
+pub mod federation_members;
 pub mod ingest;
 pub mod middleware;
 pub mod ops;
@@ -75,6 +77,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(records::retry_quarantined)),
         )
         .service(web::resource("/v1/admin/reload").route(web::post().to(federated::reload)))
+        .service(
+            web::resource(federation_members::PATH).route(web::get().to(federation_members::list)),
+        )
         .service(web::resource("/v1/admin/dead-letters").route(web::get().to(dead_letters::list)))
         .service(
             web::resource("/v1/admin/dead-letters/{offset}/retry")

@@ -432,5 +432,9 @@ async fn plain_query(req: HttpRequest, body: web::Bytes, node: web::Data<Node>) 
         Ok(r) => r,
         Err(_) => return HttpResponse::ServiceUnavailable().finish(),
     };
-    HttpResponse::Ok().json(FederatedAnswer { answer, receipt })
+    HttpResponse::Ok().json(FederatedAnswer {
+        answer,
+        receipt,
+        data_as_of: None,
+    })
 }

@@ -105,6 +105,15 @@ pub struct RegionStatus {
     /// Why the region did not answer (problem slug or cause).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// When it did not answer: since when calls to it have failed (the first failure of the
+    /// current run), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub unreachable_since: Option<chrono::DateTime<chrono::Utc>>,
+    /// When it answered: the time of its data (its last acknowledged push), when it states it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub as_of: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Outcome of asking one region.
@@ -145,6 +154,8 @@ impl RegionOutcome {
                 latency_ms,
                 receipt,
                 detail: None,
+                unreachable_since: None,
+                as_of: None,
             },
             Err(e) => RegionStatus {
                 region: self.region.clone(),
@@ -155,6 +166,8 @@ impl RegionOutcome {
                     CallError::Denied { problem, .. } => problem.clone(),
                     other => other.to_string(),
                 }),
+                unreachable_since: None,
+                as_of: None,
             },
         }
     }

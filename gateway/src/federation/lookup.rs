@@ -58,6 +58,8 @@ pub async fn answer_locally(
         latency_ms: started.elapsed().as_secs_f64() * 1000.0,
         receipt: None,
         detail,
+        unreachable_since: None,
+        as_of: None,
     };
     if !checked {
         if let Some((_, slug, _)) = person::refusal(q, policy.as_ref()) {

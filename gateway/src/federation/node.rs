@@ -1,7 +1,9 @@
 //! A gateway's federation side, assembled: trust store, mTLS listener serving
 //! `/v1/federation/query` and `/v1/federation/person`, pinned peer clients, periodic reload of
-//! the trust list and CRL, the federated aggregate (local part in-process, remote parts fanned
-//! out, merged, audited) and the person lookup (same shape, minimised per region).
+//! the trust list and CRL, and one generic fan-out ([`Federation::ask`]: local part in-process,
+//! remote parts asked concurrently, each parsed into its typed answer with its status) that
+//! serves the federated aggregate (merged, audited) and the person lookup (minimised per
+//! region, audited). Every call to a member updates [`Federation::members`].
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -15,6 +17,7 @@ use super::fanout::{
 };
 use super::httpsig::{RequestVerifier, SignatureError, SigningKey};
 use super::inbound::{unix_now, InboundContext};
+use super::members::{data_as_of, PeerBook};
 use super::outbound::{exchange, PeerCall};
 use super::service::{self, FederatedAnswer, PersonAnswer, PERSON_PATH, QUERY_PATH};
 use super::tls::{self, CallTimeouts, ReloadableClientVerifier, TlsError, TlsFiles};
@@ -27,7 +30,7 @@ use crate::federation::lookup::{answer_locally, finish, PersonLookupAnswer, Pers
 use crate::federation::trust::CallerPolicy;
 use crate::node::Node;
 use crate::query::person::PersonQuery;
-use crate::query::{QueryError, QueryRequest};
+use crate::query::{QueryAnswer, QueryError, QueryRequest};
 use crate::signed_note::VerifierKey;
 
 /// File in [`FederationConfig::state_dir`] recording the last accepted trust-list version.
@@ -90,6 +93,7 @@ pub struct Federation {
     server_files: TlsFiles,
     verifier: RwLock<Option<Arc<ReloadableClientVerifier>>>,
     witness: web::Data<WitnessSlot>,
+    book: PeerBook,
 }
 
 impl Federation {
@@ -143,6 +147,7 @@ impl Federation {
             server_files,
             verifier: RwLock::new(None),
             witness: web::Data::new(WitnessSlot(witness)),
+            book: PeerBook::default(),
             config,
         }))
     }
@@ -218,6 +223,7 @@ impl Federation {
         let inbound = self.inbound.clone();
         let witness = self.witness.clone();
         let audit_log = node.audit.clone();
+        self.book.attach_metrics(node.metrics.clone());
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(node.clone())
@@ -274,6 +280,99 @@ impl Federation {
         }
     }
 
+    /// Asks `ask.regions` (`["all"]` or none = every member) the same question: this region
+    /// through `local` (called only when this region is asked), the others over `ask.path` with
+    /// signatures, concurrently, each under the deadline. Each peer's answer is parsed as `R`;
+    /// one that does not parse is status `error`. Every peer's outcome updates
+    /// [`Federation::members`]; a region that did not answer carries `unreachable_since` when
+    /// known, one that did carries the time of its data when it states it.
+    ///
+    /// Returns every region asked, this region first, each with its status and answer (none
+    /// when it did not answer). Only an error of `local` fails the whole.
+    pub async fn ask<R, E, F, Fut>(
+        &self,
+        ask: Ask<'_>,
+        local: F,
+    ) -> Result<Vec<(RegionStatus, Option<R::Answer>)>, E>
+    where
+        R: Reply,
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<(RegionStatus, Option<R::Answer>), E>>,
+    {
+        let trust = self.inbound.trust.current();
+        let regions = self.regions_asked(ask.regions);
+        let remote: Vec<String> = regions
+            .iter()
+            .filter(|r| **r != self.region)
+            .cloned()
+            .collect();
+        let peers = self.peers();
+        let fan = fan_out(
+            &peers,
+            &self.inbound.key,
+            &trust,
+            FanOut {
+                regions: &remote,
+                path: ask.path,
+                request_id: ask.request_id,
+                body: ask.body,
+                deadline: Duration::from_millis(self.config.deadline_ms),
+            },
+        );
+        let local = async {
+            if regions.contains(&self.region) {
+                local().await.map(Some)
+            } else {
+                Ok(None)
+            }
+        };
+        let (outcomes, local) = tokio::join!(fan, local);
+        let mut out: Vec<_> = local?.into_iter().collect();
+        let now = chrono::Utc::now();
+        for o in &outcomes {
+            // The body is parsed once: receipt and data time come from the typed answer.
+            let (mut status, answer) = match &o.result {
+                Ok(ans) => match serde_json::from_slice::<R>(&ans.body) {
+                    Ok(reply) => {
+                        let mut status = o.status_with_receipt(reply.receipt());
+                        status.as_of = reply.as_of();
+                        (status, Some(reply.into_answer()))
+                    }
+                    Err(_) => (
+                        RegionStatus {
+                            status: Answered::Error,
+                            detail: Some("answer does not parse".into()),
+                            ..o.status_with_receipt(None)
+                        },
+                        None,
+                    ),
+                },
+                Err(_) => (o.status_with_receipt(None), None),
+            };
+            // Only members are kept: a caller may name any region.
+            if peers.get(&o.region).is_some() {
+                self.book.record(
+                    &o.region,
+                    status.status,
+                    status.detail.as_deref(),
+                    o.latency,
+                    status.as_of,
+                    now,
+                );
+                if status.status != Answered::Ok {
+                    status.unreachable_since = self.book.get(&o.region).unreachable_since;
+                }
+            }
+            out.push((status, answer));
+        }
+        Ok(out)
+    }
+
+    /// What this gateway knows of each member from its calls to them.
+    pub fn members(&self) -> &PeerBook {
+        &self.book
+    }
+
     /// Looks a person up across `regions` (`["all"]` or none = every member): this region in
     /// process, minimised by the trust-list policy for this region, the others over
     /// `/v1/federation/person` with signatures, each under the deadline. Only the person_key
@@ -286,58 +385,42 @@ impl Federation {
         request_id: &str,
         actor: &Actor,
     ) -> Result<PersonLookupAnswer, crate::problem::Problem> {
-        let trust = self.inbound.trust.current();
-        let regions = self.regions_asked(regions);
-        let remote: Vec<String> = regions
-            .iter()
-            .filter(|r| **r != self.region)
-            .cloned()
-            .collect();
         let body = serde_json::to_vec(q).unwrap_or_default();
-        let peers = self.peers();
-        let fan = fan_out(
-            &peers,
-            &self.inbound.key,
-            &trust,
-            FanOut {
-                regions: &remote,
-                path: PERSON_PATH,
-                request_id,
-                body: &body,
-                deadline: Duration::from_millis(self.config.deadline_ms),
-            },
-        );
-        let local = async {
-            if !regions.contains(&self.region) {
-                return None;
-            }
-            let grants = trust.policy_for(&self.region).map(CallerPolicy::grants);
-            Some(answer_locally(node, q, grants, false).await)
+        let local = || async {
+            let grants = self
+                .inbound
+                .trust
+                .current()
+                .policy_for(&self.region)
+                .map(CallerPolicy::grants);
+            let part = answer_locally(node, q, grants, false).await;
+            let found = PersonFound {
+                found: part.found,
+                fields: part.fields,
+            };
+            Ok::<_, std::convert::Infallible>((part.status, Some(found)))
         };
-        let (outcomes, local) = tokio::join!(fan, local);
-        let mut answers: Vec<PersonRegion> = local.into_iter().collect();
-        for o in &outcomes {
-            let mut status = o.status();
-            let mut found = false;
-            let mut fields = None;
-            if let Ok(ans) = &o.result {
-                match serde_json::from_slice::<PersonAnswer>(&ans.body) {
-                    Ok(pa) => {
-                        found = pa.found;
-                        fields = pa.fields;
-                    }
-                    Err(_) => {
-                        status.status = Answered::Error;
-                        status.detail = Some("answer does not parse".into());
-                    }
+        let asked = Ask {
+            regions,
+            path: PERSON_PATH,
+            request_id,
+            body: &body,
+        };
+        let parts = match self.ask::<PersonAnswer, _, _, _>(asked, local).await {
+            Ok(parts) => parts,
+            Err(never) => match never {},
+        };
+        let answers = parts
+            .into_iter()
+            .map(|(status, found)| {
+                let found = found.unwrap_or_default();
+                PersonRegion {
+                    status,
+                    found: found.found,
+                    fields: found.fields,
                 }
-            }
-            answers.push(PersonRegion {
-                status,
-                found,
-                fields,
-            });
-        }
+            })
+            .collect();
         finish(node, q, answers, request_id, actor).await
     }
 
@@ -351,71 +434,35 @@ impl Federation {
         request_id: &str,
         actor: &Actor,
     ) -> Result<FederatedQueryAnswer, QueryError> {
-        let trust = self.inbound.trust.current();
-        let regions = self.regions_asked(&q.regions);
-        let remote: Vec<String> = regions
-            .iter()
-            .filter(|r| **r != self.region)
-            .cloned()
-            .collect();
         let body = serde_json::to_vec(&QueryRequest {
             regions: Vec::new(),
             ..q.clone()
         })
         .unwrap_or_default();
-        let peers = self.peers();
-        let fan = fan_out(
-            &peers,
-            &self.inbound.key,
-            &trust,
-            FanOut {
-                regions: &remote,
-                path: QUERY_PATH,
-                request_id,
-                body: &body,
-                deadline: Duration::from_millis(self.config.deadline_ms),
-            },
-        );
-        let local = async {
-            if !regions.contains(&self.region) {
-                return Ok(None);
-            }
+        let local = || async {
             let started = std::time::Instant::now();
-            let out = crate::query::local::answer(node.local(), q, node.config.k).await?;
-            Ok::<_, QueryError>(Some((out, started.elapsed())))
-        };
-        let (outcomes, local) = tokio::join!(fan, local);
-        let mut answers = Vec::new();
-        let mut statuses = Vec::new();
-        if let Some((a, latency)) = local? {
-            statuses.push(RegionStatus {
+            let answer = crate::query::local::answer(node.local(), q, node.config.k).await?;
+            let status = RegionStatus {
                 region: self.region.clone(),
                 status: Answered::Ok,
-                latency_ms: latency.as_secs_f64() * 1000.0,
+                latency_ms: started.elapsed().as_secs_f64() * 1000.0,
                 receipt: None,
                 detail: None,
-            });
-            answers.push(a);
-        }
-        for o in &outcomes {
-            // The body is parsed once: the receipt comes from the typed answer.
-            let status = match &o.result {
-                Ok(ans) => match serde_json::from_slice::<FederatedAnswer>(&ans.body) {
-                    Ok(fa) => {
-                        let status = o.status_with_receipt(Some(fa.receipt.clone()));
-                        answers.push(fa.answer);
-                        status
-                    }
-                    Err(_) => RegionStatus {
-                        status: Answered::Error,
-                        detail: Some("answer does not parse".into()),
-                        ..o.status_with_receipt(None)
-                    },
-                },
-                Err(_) => o.status_with_receipt(None),
+                unreachable_since: None,
+                as_of: data_as_of(&node.config.data_dir, answer.as_of.applied_offset),
             };
-            statuses.push(status);
-        }
+            Ok::<_, QueryError>((status, Some(answer)))
+        };
+        let asked = Ask {
+            regions: &q.regions,
+            path: QUERY_PATH,
+            request_id,
+            body: &body,
+        };
+        let parts = self.ask::<FederatedAnswer, _, _, _>(asked, local).await?;
+        let (statuses, answers): (Vec<RegionStatus>, Vec<Option<QueryAnswer>>) =
+            parts.into_iter().unzip();
+        let answers: Vec<QueryAnswer> = answers.into_iter().flatten().collect();
         let complete = statuses.iter().all(|s| s.status == Answered::Ok);
         let cells = merge_answers(&answers);
         let mut event = AuditEvent::new(
@@ -445,6 +492,69 @@ impl Federation {
             cells,
             receipt,
         })
+    }
+}
+
+/// What a fan-out asks of every region.
+#[derive(Debug, Clone, Copy)]
+pub struct Ask<'a> {
+    /// Regions named by the request: `["all"]` or none = every member.
+    pub regions: &'a [String],
+    /// Federation path on each peer (e.g. `/v1/federation/query`).
+    pub path: &'a str,
+    /// Request id, propagated.
+    pub request_id: &'a str,
+    /// JSON body, signed per peer.
+    pub body: &'a [u8],
+}
+
+/// A peer's typed answer to a fan-out: the per-region answer it carries, the receipt of the
+/// peer's audit entry, and the time of its data if it states it.
+pub trait Reply: serde::de::DeserializeOwned {
+    /// What is kept of a region's answer.
+    type Answer;
+    /// The receipt of the peer's audit entry.
+    fn receipt(&self) -> Option<crate::access::AuditReceipt>;
+    /// The time of the peer's data, if it states it.
+    fn as_of(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        None
+    }
+    /// The per-region answer.
+    fn into_answer(self) -> Self::Answer;
+}
+
+impl Reply for FederatedAnswer {
+    type Answer = QueryAnswer;
+    fn receipt(&self) -> Option<crate::access::AuditReceipt> {
+        Some(self.receipt.clone())
+    }
+    fn as_of(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.data_as_of
+    }
+    fn into_answer(self) -> QueryAnswer {
+        self.answer
+    }
+}
+
+/// What one region holds of a person (its part of a lookup, without the status).
+#[derive(Debug, Clone, Default)]
+pub struct PersonFound {
+    /// Whether the region holds any record of the person.
+    pub found: bool,
+    /// What it holds, minimised by its policy for this gateway.
+    pub fields: Option<crate::query::person::PersonFields>,
+}
+
+impl Reply for PersonAnswer {
+    type Answer = PersonFound;
+    fn receipt(&self) -> Option<crate::access::AuditReceipt> {
+        Some(self.receipt.clone())
+    }
+    fn into_answer(self) -> PersonFound {
+        PersonFound {
+            found: self.found,
+            fields: self.fields,
+        }
     }
 }
 
@@ -503,6 +613,8 @@ async fn post(fed: &Federation, region: &str, body: String) -> Result<WitnessRes
     let url = format!("{}{WITNESS_PATH}", peer.url);
     let trust = fed.inbound().trust.current();
     let request_id = format!("witness-{}", uuid::Uuid::new_v4());
+    let size = checkpoint_size(&body);
+    let started = std::time::Instant::now();
     let answer = exchange(
         peer.client(),
         &fed.inbound().key,
@@ -516,12 +628,42 @@ async fn post(fed: &Federation, region: &str, body: String) -> Result<WitnessRes
         "text/plain; charset=utf-8",
         unix_now,
     )
-    .await
-    .map_err(|e| e.to_string())?;
+    .await;
+    let now = chrono::Utc::now();
+    let answer = match answer {
+        Ok(a) => {
+            // A signed refusal (e.g. 409 with the witness's size) is an answer too.
+            fed.book
+                .record(region, Answered::Ok, None, a.latency, None, now);
+            if let (200, Some(size)) = (a.status, size) {
+                fed.book.record_checkpoint(region, size, now);
+            }
+            a
+        }
+        Err(e) => {
+            let detail = e.to_string();
+            fed.book.record(
+                region,
+                e.status_label(),
+                Some(&detail),
+                started.elapsed(),
+                None,
+                now,
+            );
+            return Err(detail);
+        }
+    };
     Ok(WitnessResponse {
         status: answer.status,
         body: String::from_utf8_lossy(&answer.body).into_owned(),
     })
+}
+
+/// Tree size of the checkpoint in an add-checkpoint body (`old N`, proof lines, a blank line,
+/// then the checkpoint note: origin, size, root).
+fn checkpoint_size(body: &str) -> Option<u64> {
+    let (_, checkpoint) = body.split_once("\n\n")?;
+    checkpoint.lines().nth(1)?.parse().ok()
 }
 
 /// Opens the witness from its key file, trusting the members' log keys.

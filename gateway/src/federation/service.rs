@@ -48,6 +48,11 @@ pub struct FederatedAnswer {
     pub answer: QueryAnswer,
     /// Receipt of the audit entry the serving region wrote for this request.
     pub receipt: AuditReceipt,
+    /// Time of the serving region's data (its last acknowledged push), when it can state it.
+    /// Absent from older gateways.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub data_as_of: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 async fn query(
@@ -267,7 +272,12 @@ async fn answer(
             return Err(problem_signed(fed, checked, status, slug, &msg));
         }
     };
-    let out = FederatedAnswer { answer, receipt };
+    let data_as_of = super::members::data_as_of(&node.config.data_dir, answer.as_of.applied_offset);
+    let out = FederatedAnswer {
+        answer,
+        receipt,
+        data_as_of,
+    };
     let json = serde_json::to_vec(&out).map_err(|_| unavailable())?;
     signed_response(
         &fed.key,
