@@ -25,8 +25,8 @@
 //! 4. [`node`]: opens everything below as one running gateway.
 //! 5. [`sources`] (source id to decoder), [`ingest`] (`budget`, `decode`, `journal`, `apply`),
 //!    [`query`] (`local`, `plan`, `rollup`, `suppress`, `grants`, `minimise`, `person`).
-//! 6. [`store`]: the sled layout, the journal entry format, record values and facts, dead
-//!    letters.
+//! 6. [`store`]: the store boundary (`RecordStore`) and its sled backend, the journal entry
+//!    format, record values and facts, dead letters.
 //! 7. [`audit`] (the transparency log: canonical events, RFC 6962 tree, checkpoints, proofs,
 //!    witnessing, offline verifier), [`keys`], [`auth`], [`config`], [`signed_note`]; and at
 //!    the bottom [`problem`] (RFC 9457 errors) and [`metrics`].

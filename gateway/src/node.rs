@@ -16,7 +16,7 @@ use crate::keys::{DataKey, KeyError};
 use crate::metrics::Metrics;
 use crate::signed_note::SigningKey;
 use crate::sources::{SourceError, Sources};
-use crate::store::{Store, StoreError};
+use crate::store::{RecordStore, StoreError};
 
 /// Why the gateway could not start (operator's side).
 #[derive(Debug, thiserror::Error)]
@@ -48,8 +48,8 @@ pub enum StartError {
 pub struct Node {
     /// The configuration.
     pub config: GatewayConfig,
-    /// Record store.
-    pub store: Store,
+    /// Record store (the boundary: any backend).
+    pub store: Arc<dyn RecordStore>,
     /// Journal handle.
     pub journal: Journal,
     /// Ingest progress and rollups.
@@ -102,9 +102,9 @@ impl Node {
         let keyer = pes_schemas::person_key::PersonKeyer::new(&linkage);
         let data = config.data_dir.clone();
         std::fs::create_dir_all(&data).map_err(StartError::Thread)?;
-        let store = Store::open(&data.join("store"), &config.store)?;
+        let store = crate::store::open(&data.join("store"), &config.store)?;
         let applied = store.applied_offset()?;
-        let rollups = crate::query::rollup::Rollups::rebuild(&store)?;
+        let rollups = crate::query::rollup::Rollups::rebuild(&*store)?;
         let state = Arc::new(ApplyState::new(rollups, applied));
         {
             let mut b = state.batches.lock().unwrap_or_else(|p| p.into_inner());
@@ -115,7 +115,7 @@ impl Node {
         let journal_dir: PathBuf = data.join("journal");
         std::fs::create_dir_all(&journal_dir).map_err(StartError::Thread)?;
         let dead_dir = crate::store::dead_letter::payload_dir(&data);
-        let replayed = apply::replay(&store, &state, &journal_dir, &dead_dir)?;
+        let replayed = apply::replay(&*store, &state, &journal_dir, &dead_dir)?;
         tracing::info!(
             replayed,
             applied = state.applied.load(Ordering::Acquire),

@@ -12,11 +12,11 @@ use pes_gateway::native_sample::record;
 use pes_gateway::query::rollup::{same_counts, Rollups};
 use pes_gateway::store::entry::{Entry, EntryBuilder};
 use pes_gateway::store::value::{encode_key, encode_value, value_person_key, value_version};
-use pes_gateway::store::Store;
+use pes_gateway::store::{RecordStore, SledStore};
 use proptest::prelude::*;
 
 fn push(
-    store: &Store,
+    store: &dyn RecordStore,
     rollups: &mut Rollups,
     key: &DataKey,
     batch: &[(u64, u64, bool, u8)],
@@ -98,7 +98,7 @@ proptest! {
         parallel_from in prop::sample::select(vec![1usize, 3, 2048]),
     ) {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(dir.path(), &StoreTuning { cache_capacity_mib: 8, flush_every_ms: 1000 }).unwrap();
+        let mut store = SledStore::open(dir.path(), &StoreTuning { cache_capacity_mib: 8, flush_every_ms: 1000 }).unwrap();
         // Small thresholds split even these batches between the writer threads.
         store.set_parallel_threshold(parallel_from);
         let key = DataKey::from_bytes(&[3; 32]).unwrap();

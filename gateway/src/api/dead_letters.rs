@@ -45,7 +45,7 @@ pub async fn retry(
     let n = node.clone();
     let result = web::block(move || {
         let dir = payload_dir(&n.config.data_dir);
-        retry_dead_letter(&n.store, &n.state, &dir, offset)
+        retry_dead_letter(&*n.store, &n.state, &dir, offset)
     })
     .await
     .map_err(|_| Problem::internal())?;

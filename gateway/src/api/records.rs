@@ -131,7 +131,7 @@ pub async fn list_quarantine(
     let limit = params.limit.unwrap_or(100).min(1000);
     let mut items = Vec::new();
     for kv in node.store.quarantined() {
-        let (_, v) = kv.map_err(|_| Problem::internal())?;
+        let v = kv.map_err(|_| Problem::internal())?;
         let Ok(row) = serde_json::from_slice::<QuarantinedRow>(&v) else {
             continue;
         };

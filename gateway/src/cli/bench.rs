@@ -17,6 +17,9 @@ use clap::{Args, Subcommand};
 use pes_gateway::auth::{claims_for, issue, Role};
 use pes_gateway::config::{GatewayConfig, SourceConfig};
 use pes_gateway::native_sample;
+// The floors measure bare sled, the store's backend, beneath the gateway: they open it through
+// the store's own sled module (same crate version, same tuning), not the store boundary.
+use pes_gateway::store::sled_store::{self, sled};
 
 use super::memory::rss_of;
 use ring::signature::KeyPair;
@@ -248,7 +251,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     }
     let sled_dir = dir.join("bare-sled");
     let _ = std::fs::remove_dir_all(&sled_dir);
-    let db = pes_gateway::store::open_sled(&sled_dir, &tuning)?;
+    let db = sled_store::open_sled(&sled_dir, &tuning)?;
     let t = Instant::now();
     let mut sled_rows = 0u64;
     for b in &bodies {
@@ -579,7 +582,8 @@ fn stored_records_floor(
     batches: usize,
     tuning: &pes_gateway::config::StoreTuning,
 ) -> anyhow::Result<(u64, f64)> {
-    let src = pes_gateway::store::open_sled(store_dir, tuning)?;
+    // The gateway's store read as bare sled: records are the keys under the record-type bytes.
+    let src = sled_store::open_sled(store_dir, tuning)?;
     let mut records = Vec::new();
     for t in pes_schemas::RecordType::ALL {
         for kv in src.scan_prefix([pes_gateway::store::facts::rtype_byte(t)]) {
@@ -588,7 +592,7 @@ fn stored_records_floor(
     }
     drop(src);
     let _ = std::fs::remove_dir_all(scratch);
-    let db = pes_gateway::store::open_sled(scratch, tuning)?;
+    let db = sled_store::open_sled(scratch, tuning)?;
     let per = records.len().div_ceil(batches.max(1)).max(1);
     let t = Instant::now();
     for chunk in records.chunks(per) {

@@ -73,7 +73,7 @@ pub async fn answer_locally(
     let n = node.clone();
     let pk = q.person_key.clone();
     let found =
-        web::block(move || person::lookup(&n.store, &n.data_key, &pk, policy.as_ref())).await;
+        web::block(move || person::lookup(&*n.store, &n.data_key, &pk, policy.as_ref())).await;
     match found {
         Ok(Ok(fields)) => PersonRegion {
             status: status(Answered::Ok, None),

@@ -152,7 +152,7 @@ async fn answer_person(
         let n = node.clone();
         let pk = q.person_key.clone();
         let pol = policy.clone();
-        found = match web::block(move || person::lookup(&n.store, &n.data_key, &pk, pol.as_ref()))
+        found = match web::block(move || person::lookup(&*n.store, &n.data_key, &pk, pol.as_ref()))
             .await
         {
             Ok(Ok(f)) => Ok(f),

@@ -1,10 +1,11 @@
 //! The applier: takes durable journal entries in order and applies them to the store behind the
 //! acknowledgement; a second thread then adjusts the in-memory rollups and publishes the batch
-//! (summary, applied offset), so sled writes and rollups of successive batches overlap.
+//! (summary, applied offset), so store writes and rollups of successive batches overlap.
 //!
-//! It flushes sled when it has caught up (or every half second under load); the applied offset
-//! was written in the same sled batch as the records, so after the flush both are on disk
-//! together and journal segments wholly below that offset may be pruned. On start,
+//! It flushes the store when it has caught up (or every half second under load); the store
+//! keeps the applied offset no further ahead than the records (see [`RecordStore`]), so after
+//! the flush both are on disk together and journal segments wholly below that offset may be
+//! pruned. On start,
 //! [`replay`] applies every journal entry past the store's applied offset; re-applying an entry
 //! changes nothing because versions are compared.
 
@@ -16,10 +17,10 @@ use std::time::{Duration, Instant};
 
 use crate::ingest::journal::{self, Appended, Durable, SegmentReader};
 use crate::query::rollup::Rollups;
-use crate::store::dead_letter::{DeadLetter, DeadLetterError};
+use crate::store::dead_letter::{self, DeadLetter, DeadLetterError};
 use crate::store::entry::Entry;
 use crate::store::facts::Facts;
-use crate::store::{ApplyMode, ApplyOutcome, BatchSummary, Store, StoreError};
+use crate::store::{ApplyMode, ApplyOutcome, BatchSummary, RecordStore, StoreError};
 
 /// Rollup deltas applied per write-lock hold, so queries are not stalled by a large batch.
 const ROLLUP_CHUNK: usize = 4096;
@@ -30,7 +31,7 @@ pub struct ApplyState {
     pub journal_end: AtomicU64,
     /// Journal offset the store has applied.
     pub applied: AtomicU64,
-    /// Applied offset that a sled flush has made durable.
+    /// Applied offset that a store flush has made durable.
     pub flushed: AtomicU64,
     /// Batches acknowledged since start.
     pub batches_journaled: AtomicU64,
@@ -108,7 +109,7 @@ impl ApplyState {
     }
 }
 
-/// Rollup changes of one batch stored in sled, waiting to be published.
+/// Rollup changes of one batch stored, waiting to be published.
 pub struct Stored {
     /// Rollup deltas (old version out, new in).
     pub deltas: Vec<(Facts, i64)>,
@@ -130,7 +131,7 @@ pub enum ApplyError {
     /// The store's disk failed (full, I/O error): the same entry is tried again later.
     #[error("store I/O: {0}")]
     Transient(StoreError),
-    /// The store itself is broken (sled corruption or a sled bug): the applier stops.
+    /// The store itself is broken (corrupted, or a bug in its backend): the applier stops.
     #[error(transparent)]
     Fatal(StoreError),
 }
@@ -139,27 +140,25 @@ impl ApplyError {
     /// A transient failure of a file beside the store (the journal segment being read, a dead
     /// letter's payload file), reported like a store I/O error so it is retried the same way.
     fn io(e: impl std::fmt::Display) -> ApplyError {
-        ApplyError::Transient(StoreError::Sled(sled::Error::Io(std::io::Error::other(
-            e.to_string(),
-        ))))
+        ApplyError::Transient(StoreError::Io(std::io::Error::other(e.to_string())))
     }
 }
 
 impl From<StoreError> for ApplyError {
     fn from(e: StoreError) -> ApplyError {
         match e {
-            StoreError::Sled(sled::Error::Io(_)) => ApplyError::Transient(e),
+            StoreError::Io(_) => ApplyError::Transient(e),
             StoreError::Malformed | StoreError::WriterFailed => ApplyError::Entry(e.to_string()),
-            StoreError::Sled(_) => ApplyError::Fatal(e),
+            StoreError::Corrupt(_) | StoreError::Backend(_) => ApplyError::Fatal(e),
         }
     }
 }
 
-/// Writes one entry to sled (records, quarantine, summary and applied offset in one batch) and
+/// Writes one entry to the store (records, quarantine, summary and applied offset) and
 /// returns its rollup deltas, not yet applied. A panic while applying is caught and reported as
 /// the entry's fault.
 pub fn store_one(
-    store: &Store,
+    store: &dyn RecordStore,
     d: &Durable,
     mode: ApplyMode,
     mut deltas: Vec<(Facts, i64)>,
@@ -192,7 +191,7 @@ pub fn store_one(
 /// Sets an entry that cannot be applied aside (payload to `dead_dir`, record and applied offset
 /// to the store) and returns what the publisher needs to move the applied offset past it.
 pub fn set_aside(
-    store: &Store,
+    store: &dyn RecordStore,
     dead_dir: &Path,
     d: &Durable,
     reason: &str,
@@ -209,7 +208,7 @@ pub fn set_aside(
         retries: 0,
         audited: false,
     };
-    store.dead_letter(dead_dir, &d.payload, &letter)?;
+    dead_letter::set_aside(store, dead_dir, &d.payload, &letter)?;
     tracing::error!(
         end_offset = d.end_offset,
         batch = letter.batch_id.as_deref().unwrap_or("-"),
@@ -234,7 +233,7 @@ pub fn set_aside(
 /// Applies one entry, or sets it aside when the entry itself is at fault. Store I/O errors
 /// and a broken store are returned: the caller retries or stops.
 pub fn store_or_set_aside(
-    store: &Store,
+    store: &dyn RecordStore,
     state: &ApplyState,
     dead_dir: &Path,
     d: &Durable,
@@ -283,7 +282,7 @@ pub fn publish(state: &ApplyState, s: &Stored) {
 
 /// Applies one entry to the store and the rollups (setting it aside if it cannot be applied).
 pub fn apply_one(
-    store: &Store,
+    store: &dyn RecordStore,
     state: &ApplyState,
     dead_dir: &Path,
     d: &Durable,
@@ -299,7 +298,7 @@ pub fn apply_one(
 /// Applies every journal entry past the store's applied offset (start-up catch-up). An entry
 /// that cannot be applied is set aside; a store that cannot be written stops the start.
 pub fn replay(
-    store: &Store,
+    store: &dyn RecordStore,
     state: &ApplyState,
     journal_dir: &Path,
     dead_dir: &Path,
@@ -343,7 +342,7 @@ pub enum RetryError {
 /// offset untouched) and publishes its rollup changes; on success the dead letter is removed.
 /// Blocking: call from a blocking thread.
 pub fn retry_dead_letter(
-    store: &Store,
+    store: &dyn RecordStore,
     state: &ApplyState,
     dead_dir: &Path,
     end_offset: u64,
@@ -354,7 +353,7 @@ pub fn retry_dead_letter(
     else {
         return Err(RetryError::NotFound(end_offset));
     };
-    let payload = Store::dead_letter_payload(dead_dir, end_offset)?;
+    let payload = dead_letter::read_payload(dead_dir, end_offset)?;
     let d = Durable {
         end_offset,
         payload,
@@ -372,7 +371,7 @@ pub fn retry_dead_letter(
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(stored.batch_id, Some(stored.summary.clone()));
-            store.remove_dead_letter(dead_dir, end_offset)?;
+            dead_letter::remove(store, dead_dir, end_offset)?;
             Ok(stored.summary)
         }
         Err(e) => {
@@ -393,15 +392,15 @@ pub fn retry_dead_letter(
     }
 }
 
-/// Batches stored in sled whose rollups may wait to be published.
+/// Batches stored whose rollups may wait to be published.
 const PUBLISH_QUEUE: usize = 4;
 
-/// Starts the applier: one thread writes entries to sled, another applies their rollup deltas
+/// Starts the applier: one thread writes entries to the store, another applies their rollup deltas
 /// and publishes them (the applied offset moves only once both are done). Rollups are about
 /// half the applier's work, so when the acknowledgements leave both cores free the two halves
 /// run side by side.
 pub fn spawn(
-    store: Store,
+    store: Arc<dyn RecordStore>,
     state: Arc<ApplyState>,
     rx: mpsc::Receiver<Appended>,
     journal_dir: PathBuf,
@@ -427,7 +426,7 @@ pub fn spawn(
 }
 
 fn run(
-    store: Store,
+    store: Arc<dyn RecordStore>,
     state: Arc<ApplyState>,
     rx: mpsc::Receiver<Appended>,
     publish_tx: mpsc::SyncSender<Stored>,
@@ -441,7 +440,7 @@ fn run(
         end_offset: 0,
         payload: Vec::new(),
     };
-    // Journal offset written to sled (the rollups may still be publishing it).
+    // Journal offset written to the store (the rollups may still be publishing it).
     let mut stored_end = state.applied.load(Ordering::Acquire);
     let mut last_flush = Instant::now();
     let mut dirty = false;
@@ -467,7 +466,7 @@ fn run(
                     // The journal's disk failed: like the store's, worth another try.
                     Err(e) => Err(ApplyError::io(e)),
                     Ok(()) => store_or_set_aside(
-                        &store,
+                        &*store,
                         &state,
                         &dead_dir,
                         &entry,
@@ -516,14 +515,14 @@ fn run(
                 // Nothing is lost (the journal holds it all), but the journal cannot be pruned
                 // until a flush succeeds: try again shortly.
                 if state.stalled.swap(1, Ordering::AcqRel) == 0 {
-                    tracing::error!(error = %e, "sled flush failed; retrying");
+                    tracing::error!(error = %e, "store flush failed; retrying");
                 }
                 std::thread::sleep(Duration::from_millis(500));
                 continue;
             }
             state.stalled.store(0, Ordering::Release);
             state.flushed.store(applied, Ordering::Release);
-            // sled's flush does not reach the drive cache (sled #1452): keep one segment more
+            // A flush may not reach the drive cache (see `RecordStore::flush`): keep one segment more
             // than strictly needed by pruning only below what was flushed before this one.
             if let Err(e) = journal::prune(&journal_dir, applied) {
                 tracing::warn!(error = %e, "journal prune failed");
@@ -536,7 +535,7 @@ fn run(
 
 /// Lowers the applier thread's CPU priority (nice 10), so that on a busy machine the
 /// acknowledged path (decode, seal, journal fdatasync) gets the cores first and the applier
-/// catches up in the gaps. The acknowledgement never waited for sled; the journal's bounded
+/// catches up in the gaps. The acknowledgement never waited for the store; the journal's bounded
 /// queue (`limits.max_apply_lag_batches`) still makes pushes wait once the applier falls that far
 /// behind, so the lag stays bounded.
 fn yield_to_acknowledgements() {
@@ -556,6 +555,7 @@ mod tests {
     use super::*;
     use crate::ingest::decode::{decode_native, DecodeInput, EntrySink};
     use crate::keys::DataKey;
+    use crate::store::SledStore;
 
     fn entry(key: &DataKey, range: std::ops::Range<u64>) -> Vec<u8> {
         let body = crate::native_sample::ndjson(range, "440000", "gd-hr", 1);
@@ -589,7 +589,7 @@ mod tests {
     fn a_dead_letter_set_aside_applies_on_retry_without_moving_the_applied_offset() {
         let dir = tempfile::tempdir().unwrap();
         let key = DataKey::from_bytes(&[9; 32]).unwrap();
-        let store = Store::open(&dir.path().join("store"), &Default::default()).unwrap();
+        let store = SledStore::open(&dir.path().join("store"), &Default::default()).unwrap();
         let state = ApplyState::new(crate::query::rollup::Rollups::rebuild(&store).unwrap(), 0);
         let dead = dir.path().join("dead-letters");
         let first = Durable {
@@ -641,7 +641,7 @@ mod tests {
     #[test]
     fn a_malformed_entry_is_set_aside_and_the_offset_moves_past_it() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("store"), &Default::default()).unwrap();
+        let store = SledStore::open(&dir.path().join("store"), &Default::default()).unwrap();
         let state = ApplyState::new(crate::query::rollup::Rollups::rebuild(&store).unwrap(), 0);
         let dead = dir.path().join("dead-letters");
         let bad = Durable {
@@ -656,10 +656,7 @@ mod tests {
         let letters = store.dead_letters().unwrap();
         assert_eq!(letters.len(), 1);
         assert_eq!(letters[0].len, 3);
-        assert_eq!(
-            Store::dead_letter_payload(&dead, 50).unwrap(),
-            vec![1, 2, 3]
-        );
+        assert_eq!(dead_letter::read_payload(&dead, 50).unwrap(), vec![1, 2, 3]);
         match retry_dead_letter(&store, &state, &dead, 50) {
             Err(RetryError::StillFails(_)) => {}
             other => panic!("{other:?}"),

@@ -2,7 +2,7 @@
 //!
 //! - [`budget`]: the memory every push in flight may hold, together.
 //! - [`journal`]: the durability point (CRC32C frames, fdatasync group commit).
-//! - [`apply`]: applies durable entries to sled behind the acknowledgement.
+//! - [`apply`]: applies durable entries to the store behind the acknowledgement.
 //! - [`decode`]: turns a pushed body into a journal entry, quarantining rows that fail.
 //! - [`idempotency`]: `Idempotency-Key` bindings (same key and body: the original answer).
 

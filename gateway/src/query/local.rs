@@ -3,18 +3,18 @@
 //! at `k`. The one local answer that the HTTP API, the national fan-out and the federation
 //! service all give.
 
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use super::plan::{Answer, Plan};
 use super::rollup::Rollups;
 use super::suppress::suppress;
 use super::{AsOf, QueryAnswer, QueryError, QueryRequest};
-use crate::store::Store;
+use crate::store::RecordStore;
 
 /// What the local answer reads.
 pub struct Local<'a> {
     /// The record store (scans).
-    pub store: &'a Store,
+    pub store: &'a Arc<dyn RecordStore>,
     /// The in-memory rollups.
     pub rollups: &'a RwLock<Rollups>,
     /// This gateway's region.
@@ -50,9 +50,9 @@ pub async fn run(local: &Local<'_>, plan: Plan) -> Result<Answer, QueryError> {
     match fast {
         Some(a) => Ok(a),
         None => {
-            let store = local.store.clone();
+            let store = Arc::clone(local.store);
             let region = local.region.to_string();
-            tokio::task::spawn_blocking(move || plan.by_scan(&store, &region))
+            tokio::task::spawn_blocking(move || plan.by_scan(&*store, &region))
                 .await
                 .map_err(|_| QueryError::ScanFailed)?
         }

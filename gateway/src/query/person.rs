@@ -9,7 +9,7 @@ use serde_json::Value;
 pub use super::grants::Grants;
 use super::minimise::minimise_person;
 use crate::keys::DataKey;
-use crate::store::{Store, StoreError};
+use crate::store::{RecordStore, StoreError};
 
 /// A person lookup as one gateway asks another (`POST /v1/federation/person`): the person_key,
 /// never the ID number.
@@ -105,7 +105,7 @@ pub fn refusal(q: &PersonQuery, policy: Option<&Grants>) -> Option<Refusal> {
 /// the policy grants at least one, and then [`minimise_person`] keeps only the granted ones.
 /// Returns `None` when the region holds no record of the person.
 pub fn lookup(
-    store: &Store,
+    store: &dyn RecordStore,
     key: &DataKey,
     person_key: &str,
     policy: Option<&Grants>,

@@ -10,7 +10,7 @@ use rustc_hash::FxHashMap;
 use crate::query::rollup::{Counters, Rollups, MAX_CUBE_DIMS};
 use crate::query::{Cell, QueryError, QueryRequest};
 use crate::store::facts::{sum_measure, Dim, Facts, KEY_GROUPS};
-use crate::store::{value, Store};
+use crate::store::RecordStore;
 
 /// Group-by or filter dimension as named in requests: a stored [`Dim`] or `province`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,7 +139,7 @@ impl Plan {
     pub fn run(
         &self,
         rollups: &Rollups,
-        store: &Store,
+        store: &dyn RecordStore,
         region: &str,
     ) -> Result<Answer, QueryError> {
         match self.from_rollup(rollups, region) {
@@ -191,14 +191,10 @@ impl Plan {
     }
 
     /// Answers by scanning the record type's key range (reads only each value's facts).
-    pub fn by_scan(&self, store: &Store, region: &str) -> Result<Answer, QueryError> {
+    pub fn by_scan(&self, store: &dyn RecordStore, region: &str) -> Result<Answer, QueryError> {
         let mut groups: FxHashMap<Vec<u32>, Counters> = FxHashMap::default();
         if !self.excluded {
-            for v in store.scan_type(self.rtype) {
-                let v = v?;
-                let f = value::value_facts(&v).ok_or(crate::store::StoreError::Malformed)?;
-                self.scan_one(&f, &mut groups);
-            }
+            store.scan_facts(self.rtype, &mut |f| self.scan_one(f, &mut groups))?;
         }
         Ok(self.finish(groups, false, region))
     }

@@ -10,7 +10,7 @@ use pes_schemas::RecordType;
 use rustc_hash::FxHashMap;
 
 use crate::store::facts::{Dim, Facts};
-use crate::store::{Store, StoreError};
+use crate::store::{RecordStore, StoreError};
 
 /// Count and sum of one cell.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -47,10 +47,10 @@ impl Default for Rollups {
 
 impl Rollups {
     /// Rebuilds rollups from every stored record (the start-up scan; see
-    /// [`Store::for_each_fact`]).
-    pub fn rebuild(store: &Store) -> Result<Rollups, StoreError> {
+    /// [`RecordStore::for_each_fact`]).
+    pub fn rebuild(store: &dyn RecordStore) -> Result<Rollups, StoreError> {
         let mut r = Rollups::new();
-        store.for_each_fact(|f| r.apply(f, 1))?;
+        store.for_each_fact(&mut |f| r.apply(f, 1))?;
         Ok(r)
     }
 

@@ -2,8 +2,8 @@
 //! them apply and a restart is never stopped by one bad entry.
 //!
 //! The entry's payload is copied to `<data>/dead-letters/<end offset>.entry` (and fsynced) before
-//! its record is written; the record (`0xF5 | end offset u64 BE`, JSON [`DeadLetter`]) goes into
-//! one sled batch with the applied offset moved past the entry. An admin lists them and retries
+//! its record (JSON [`DeadLetter`]) is stored together with the applied offset moved past the
+//! entry ([`RecordStore::put_dead_letter`]). An admin lists them and retries
 //! one (`/v1/admin/dead-letters`); a retry that applies removes both.
 
 use std::io::Write as _;
@@ -11,10 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError, APPLIED_KEY};
-
-/// Key prefix of dead letters.
-const DEAD_LETTER_PREFIX: u8 = 0xF5;
+use super::{RecordStore, StoreError};
 
 /// A journal entry set aside.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -42,12 +39,6 @@ pub struct DeadLetter {
     pub audited: bool,
 }
 
-fn key(end_offset: u64) -> [u8; 9] {
-    let mut k = [DEAD_LETTER_PREFIX; 9];
-    k[1..].copy_from_slice(&end_offset.to_be_bytes());
-    k
-}
-
 /// Where dead-lettered payloads are kept, beside the store.
 pub fn payload_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("dead-letters")
@@ -73,84 +64,44 @@ pub enum DeadLetterError {
     },
 }
 
-impl Store {
-    /// Sets an entry aside: its payload to a file in `dir` (made durable first), then its record
-    /// and the applied offset past it, in one sled batch.
-    pub fn dead_letter(
-        &self,
-        dir: &Path,
-        payload: &[u8],
-        letter: &DeadLetter,
-    ) -> Result<(), DeadLetterError> {
-        let path = payload_path(dir, letter.end_offset);
-        let io = |source| DeadLetterError::Io {
-            path: path.clone(),
-            source,
-        };
-        std::fs::create_dir_all(dir).map_err(io)?;
-        let mut f = std::fs::File::create(&path).map_err(io)?;
-        f.write_all(payload).map_err(io)?;
-        f.sync_all().map_err(io)?;
-        if let Ok(d) = std::fs::File::open(dir) {
-            // The file's name must be durable too; a failure here leaves a retryable state.
-            let _ = d.sync_all();
-        }
-        let value = serde_json::to_vec(letter).map_err(|_| StoreError::Malformed)?;
-        let mut batch = sled::Batch::default();
-        batch.insert(&key(letter.end_offset), value);
-        let _writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
-        let applied = self.applied_offset()?;
-        batch.insert(APPLIED_KEY, &applied.max(letter.end_offset).to_le_bytes());
-        self.db
-            .apply_batch(batch)
-            .map_err(|e| DeadLetterError::Store(e.into()))?;
-        Ok(())
+/// Sets an entry aside: its payload to a file in `dir` (made durable first), then its record
+/// and the applied offset past it, together ([`RecordStore::put_dead_letter`]).
+pub fn set_aside(
+    store: &dyn RecordStore,
+    dir: &Path,
+    payload: &[u8],
+    letter: &DeadLetter,
+) -> Result<(), DeadLetterError> {
+    let path = payload_path(dir, letter.end_offset);
+    let io = |source| DeadLetterError::Io {
+        path: path.clone(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let mut f = std::fs::File::create(&path).map_err(io)?;
+    f.write_all(payload).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        // The file's name must be durable too; a failure here leaves a retryable state.
+        let _ = d.sync_all();
     }
+    store.put_dead_letter(letter)?;
+    Ok(())
+}
 
-    /// Every dead letter, oldest first.
-    pub fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
-        let mut out = Vec::new();
-        for kv in self.db.scan_prefix([DEAD_LETTER_PREFIX]) {
-            let (_, v) = kv?;
-            out.push(serde_json::from_slice(&v).map_err(|_| StoreError::Malformed)?);
-        }
-        Ok(out)
-    }
+/// Reads a dead letter's payload.
+pub fn read_payload(dir: &Path, end_offset: u64) -> Result<Vec<u8>, DeadLetterError> {
+    let path = payload_path(dir, end_offset);
+    std::fs::read(&path).map_err(|source| DeadLetterError::Io { path, source })
+}
 
-    /// One dead letter.
-    pub fn get_dead_letter(&self, end_offset: u64) -> Result<Option<DeadLetter>, StoreError> {
-        match self.db.get(key(end_offset))? {
-            Some(v) => Ok(Some(
-                serde_json::from_slice(&v).map_err(|_| StoreError::Malformed)?,
-            )),
-            None => Ok(None),
-        }
-    }
-
-    /// Reads a dead letter's payload.
-    pub fn dead_letter_payload(dir: &Path, end_offset: u64) -> Result<Vec<u8>, DeadLetterError> {
-        let path = payload_path(dir, end_offset);
-        std::fs::read(&path).map_err(|source| DeadLetterError::Io { path, source })
-    }
-
-    /// Rewrites a dead letter (a failed retry, or its audit written), durably: blocking.
-    pub fn update_dead_letter(&self, letter: &DeadLetter) -> Result<(), StoreError> {
-        let value = serde_json::to_vec(letter).map_err(|_| StoreError::Malformed)?;
-        self.db.insert(key(letter.end_offset), value)?;
-        self.db.flush()?;
-        Ok(())
-    }
-
-    /// Removes a dead letter (after a retry applied it): its record, then its payload file.
-    pub fn remove_dead_letter(&self, dir: &Path, end_offset: u64) -> Result<(), DeadLetterError> {
-        self.db
-            .remove(key(end_offset))
-            .map_err(|e| DeadLetterError::Store(e.into()))?;
-        let path = payload_path(dir, end_offset);
-        match std::fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(DeadLetterError::Io { path, source }),
-        }
+/// Removes a dead letter (after a retry applied it): its record, then its payload file.
+pub fn remove(store: &dyn RecordStore, dir: &Path, end_offset: u64) -> Result<(), DeadLetterError> {
+    store.remove_dead_letter(end_offset)?;
+    let path = payload_path(dir, end_offset);
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(DeadLetterError::Io { path, source }),
     }
 }

@@ -374,19 +374,19 @@ pub fn pesgw(args: &[&str]) -> (bool, String) {
 
 /// The store of a stopped gateway after the journal is replayed into it (what a restart does),
 /// checked to have set no entry aside as a dead letter.
-pub fn replayed_store(data_dir: &Path) -> pes_gateway::store::Store {
+pub fn replayed_store(data_dir: &Path) -> std::sync::Arc<dyn pes_gateway::store::RecordStore> {
     use pes_gateway::ingest::apply::{replay, ApplyState};
-    let store = pes_gateway::store::Store::open(
+    let store = pes_gateway::store::open(
         &data_dir.join("store"),
         &pes_gateway::config::StoreTuning::default(),
     )
     .unwrap();
     let state = ApplyState::new(
-        pes_gateway::query::rollup::Rollups::rebuild(&store).unwrap(),
+        pes_gateway::query::rollup::Rollups::rebuild(&*store).unwrap(),
         store.applied_offset().unwrap(),
     );
     let dead = pes_gateway::store::dead_letter::payload_dir(data_dir);
-    replay(&store, &state, &data_dir.join("journal"), &dead).unwrap();
+    replay(&*store, &state, &data_dir.join("journal"), &dead).unwrap();
     // Every journaled entry applied: none was set aside.
     assert_eq!(
         store.dead_letters().unwrap().len(),
@@ -398,7 +398,7 @@ pub fn replayed_store(data_dir: &Path) -> pes_gateway::store::Store {
 }
 
 /// Records of the three sample datasets in a store.
-pub fn store_count(store: &pes_gateway::store::Store) -> i64 {
+pub fn store_count(store: &std::sync::Arc<dyn pes_gateway::store::RecordStore>) -> i64 {
     use pes_schemas::RecordType;
     [
         RecordType::Person,

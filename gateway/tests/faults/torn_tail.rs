@@ -9,7 +9,6 @@ use std::sync::mpsc;
 
 use pes_gateway::ingest::apply::{replay, ApplyState};
 use pes_gateway::ingest::journal::{self, Durable, Faults, Journal};
-use pes_gateway::store::Store;
 
 use crate::harness::{store_count, valid_batch, Proc, DATASETS};
 
@@ -71,13 +70,13 @@ impl Built {
 /// Replays `journal_dir` into a fresh store in `store_dir` and checks which records it holds:
 /// all of `present`, none of `absent`, nothing else.
 fn replay_and_check(store_dir: &Path, journal_dir: &Path, present: &[&String], absent: &[String]) {
-    let store = Store::open(store_dir, &Default::default()).unwrap();
+    let store = pes_gateway::store::open(store_dir, &Default::default()).unwrap();
     let state = ApplyState::new(
-        pes_gateway::query::rollup::Rollups::rebuild(&store).unwrap(),
+        pes_gateway::query::rollup::Rollups::rebuild(&*store).unwrap(),
         store.applied_offset().unwrap(),
     );
     replay(
-        &store,
+        &*store,
         &state,
         journal_dir,
         &store_dir.with_extension("dead"),

@@ -1,0 +1,309 @@
+//! What every [`RecordStore`] backend must do, checked through the trait alone: a backend's test
+//! calls [`check`] with a function that opens its store on a directory (opening the same
+//! directory again must find what was stored before). The sled store's test is at the end; a
+//! second backend adds one like it.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use pes_schemas::{Record, RecordBody, RecordType};
+
+use super::dead_letter::DeadLetter;
+use super::entry::{Entry, EntryBuilder};
+use super::value::{encode_key, encode_value, value_version};
+use super::{ApplyMode, ApplyOutcome, RecordStore};
+use crate::keys::DataKey;
+
+const REGION: &str = "440000";
+const SOURCE: &str = "gd-hr";
+
+/// Opens a backend's store on a directory.
+pub(crate) type Open<'a> = &'a dyn Fn(&Path) -> Arc<dyn RecordStore>;
+
+/// Sample record `i` at `version`; records 0 and 1 (a person and their registration) name
+/// `person` when it is given.
+fn sample(i: u64, version: u64, person: Option<&str>) -> Record {
+    let mut r = crate::native_sample::record(i, REGION, SOURCE, version);
+    if let Some(pk) = person {
+        match &mut r.body {
+            RecordBody::Person(p) => p.person_key = pk.to_string(),
+            RecordBody::JobSeekerRegistration(j) => j.person_key = pk.to_string(),
+            _ => {}
+        }
+    }
+    r
+}
+
+/// A journal entry of batch `n` holding `records` and `quarantined` rows.
+fn entry(key: &DataKey, n: u8, records: &[Record], quarantined: &[(u32, &[u8])]) -> Vec<u8> {
+    let batch_id = [n; 32];
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default();
+    let mut b = EntryBuilder::new(&batch_id, SOURCE, "2026-01-01T00:00:00Z", 0);
+    let mut shared = None;
+    for r in records {
+        let mut r = r.clone();
+        let (t, id) = (r.record_type(), r.record_id.clone());
+        b.push_record(
+            |k| encode_key(t, &id, k),
+            |v| encode_value(&mut r, key, today, &batch_id, &mut shared, None, v).map(|_| ()),
+        )
+        .unwrap();
+    }
+    for (row, v) in quarantined {
+        b.push_quarantined(*row, v);
+    }
+    b.finish(&serde_json::to_vec(&shared).unwrap())
+}
+
+fn apply(store: &dyn RecordStore, bytes: &[u8], end: u64, mode: ApplyMode) -> ApplyOutcome {
+    let mut deltas = Vec::new();
+    let out = store
+        .apply_entry(&Entry::parse(bytes).unwrap(), end, mode, &mut deltas)
+        .unwrap();
+    // Every record written moves the rollups: its new facts in, any old version's out.
+    assert!(deltas.len() as u64 >= out.applied);
+    out
+}
+
+fn record_key(r: &Record) -> Vec<u8> {
+    let mut k = Vec::new();
+    encode_key(r.record_type(), &r.record_id, &mut k);
+    k
+}
+
+/// The ids of the records a person lookup finds.
+fn found(store: &dyn RecordStore, key: &DataKey, person: &str) -> Vec<String> {
+    let mut ids: Vec<String> = store
+        .person_records(person, key, false)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.record_id)
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn letter(end_offset: u64) -> DeadLetter {
+    DeadLetter {
+        end_offset,
+        len: 3,
+        batch_id: None,
+        source: Some(SOURCE.into()),
+        reason: "test".into(),
+        at: "2026-01-01T00:00:00.000Z".into(),
+        retries: 0,
+        audited: false,
+    }
+}
+
+/// Runs every check against the backend `open` opens.
+pub(crate) fn check(open: Open<'_>) {
+    let dir = tempfile::tempdir().unwrap();
+    let key = DataKey::from_bytes(&[7; 32]).unwrap();
+    let alice = "A".repeat(43);
+    let bob = "B".repeat(43);
+    let first: Vec<Record> = (0..6)
+        .map(|i| sample(i, 1, (i < 2).then_some(alice.as_str())))
+        .collect();
+    let (q3, q5): (&[u8], &[u8]) = (br#"{"row":3}"#, br#"{"row":5}"#);
+    let e1 = entry(&key, 1, &first, &[(3, q3), (5, q5)]);
+
+    let store = open(dir.path());
+    assert_eq!(
+        store.applied_offset().unwrap(),
+        0,
+        "a new store applied nothing"
+    );
+
+    // Applying an entry stores its records, summary and quarantined rows, and its offset.
+    let out = apply(&*store, &e1, 100, ApplyMode::Journal);
+    assert_eq!(
+        out,
+        ApplyOutcome {
+            applied: 6,
+            unchanged: 0
+        }
+    );
+    assert_eq!(store.applied_offset().unwrap(), 100);
+    let summaries = store.batch_summaries().unwrap();
+    assert_eq!(summaries.len(), 1);
+    let (id, summary) = &summaries[0];
+    assert_eq!(*id, [1; 32]);
+    assert_eq!(
+        (summary.records, summary.quarantined, summary.end_offset),
+        (6, 2, 100)
+    );
+    assert_eq!(summary.outcome, out);
+
+    // A record reads back whole with `reveal`, without its protected fields otherwise.
+    let person = &first[0];
+    assert_eq!(person.record_type(), RecordType::Person);
+    let (got, protected) = store
+        .read_record(&person.record_id, &key, true)
+        .unwrap()
+        .unwrap();
+    assert_eq!(&got, person);
+    assert!(protected);
+    let (hidden, _) = store
+        .read_record(&person.record_id, &key, false)
+        .unwrap()
+        .unwrap();
+    let RecordBody::Person(p) = hidden.body else {
+        panic!("a person reads back as a person");
+    };
+    assert!(p.protected.is_none(), "protected fields stay sealed");
+    assert!(store
+        .read_record("no-such-id", &key, false)
+        .unwrap()
+        .is_none());
+    let value = store.get_record(&person.record_id).unwrap().unwrap();
+    assert_eq!(value_version(&value), Some(1));
+
+    // Counts and scans see every record once.
+    let total: usize = RecordType::ALL.iter().map(|t| store.count_type(*t)).sum();
+    assert_eq!(total, 6);
+    let mut persons = 0;
+    store
+        .scan_facts(RecordType::Person, &mut |_| persons += 1)
+        .unwrap();
+    assert_eq!(persons, store.count_type(RecordType::Person));
+    assert!(persons > 0);
+    let mut facts = 0;
+    store.for_each_fact(&mut |_| facts += 1).unwrap();
+    assert_eq!(facts, 6);
+
+    // The person index lists each record naming the person.
+    let listed = store.person_record_keys(&alice).unwrap();
+    let mut want = vec![record_key(&first[0]), record_key(&first[1])];
+    want.sort();
+    assert_eq!(listed, want);
+    assert_eq!(found(&*store, &key, &alice), {
+        let mut ids = vec![first[0].record_id.clone(), first[1].record_id.clone()];
+        ids.sort();
+        ids
+    });
+    assert!(found(&*store, &key, &bob).is_empty());
+
+    // Re-applying the entry (a replay after a crash) changes nothing and keeps the index.
+    let again = apply(&*store, &e1, 100, ApplyMode::Replay);
+    assert_eq!(
+        again,
+        ApplyOutcome {
+            applied: 0,
+            unchanged: 6
+        }
+    );
+    assert_eq!(store.applied_offset().unwrap(), 100);
+    assert_eq!(store.person_record_keys(&alice).unwrap(), listed);
+
+    // A newer version replaces, an equal one does not; a changed person_key moves the record.
+    let second = vec![sample(1, 2, Some(bob.as_str())), sample(2, 1, None)];
+    let e2 = entry(&key, 2, &second, &[]);
+    let out = apply(&*store, &e2, 200, ApplyMode::Journal);
+    assert_eq!(
+        out,
+        ApplyOutcome {
+            applied: 1,
+            unchanged: 1
+        }
+    );
+    let v1 = store.get_record(&first[1].record_id).unwrap().unwrap();
+    assert_eq!(value_version(&v1), Some(2));
+    assert_eq!(
+        found(&*store, &key, &alice),
+        vec![first[0].record_id.clone()]
+    );
+    assert_eq!(found(&*store, &key, &bob), vec![first[1].record_id.clone()]);
+
+    // A retried entry applies its records but leaves the applied offset where it is.
+    let third = vec![sample(6, 1, None)];
+    let e3 = entry(&key, 3, &third, &[]);
+    let out = apply(&*store, &e3, 150, ApplyMode::Retry);
+    assert_eq!(
+        out,
+        ApplyOutcome {
+            applied: 1,
+            unchanged: 0
+        }
+    );
+    assert_eq!(store.applied_offset().unwrap(), 200);
+    assert!(store.get_record(&third[0].record_id).unwrap().is_some());
+    let third_pk = match &third[0].body {
+        RecordBody::Person(p) => p.person_key.clone(),
+        _ => panic!("record 6 is a person"),
+    };
+    assert_eq!(
+        found(&*store, &key, &third_pk),
+        vec![third[0].record_id.clone()]
+    );
+
+    // Quarantined rows list in (batch, row) order, read one by one and go once removed.
+    let rows: Vec<Vec<u8>> = store.quarantined().map(Result::unwrap).collect();
+    assert_eq!(rows, vec![q3.to_vec(), q5.to_vec()]);
+    assert_eq!(store.quarantined_row(&[1; 32], 5).unwrap().unwrap(), q5);
+    assert!(store.quarantined_row(&[1; 32], 4).unwrap().is_none());
+    store.remove_quarantined(&[1; 32], 3).unwrap();
+    assert!(store.quarantined_row(&[1; 32], 3).unwrap().is_none());
+    let rows: Vec<Vec<u8>> = store.quarantined().map(Result::unwrap).collect();
+    assert_eq!(rows, vec![q5.to_vec()]);
+
+    // A dead letter moves the applied offset past its entry, never back.
+    store.put_dead_letter(&letter(300)).unwrap();
+    assert_eq!(store.applied_offset().unwrap(), 300);
+    store.put_dead_letter(&letter(250)).unwrap();
+    assert_eq!(store.applied_offset().unwrap(), 300);
+    let ends: Vec<u64> = store
+        .dead_letters()
+        .unwrap()
+        .iter()
+        .map(|l| l.end_offset)
+        .collect();
+    assert_eq!(ends, vec![250, 300], "oldest first");
+    let mut l = store.get_dead_letter(250).unwrap().unwrap();
+    l.retries += 1;
+    store.update_dead_letter(&l).unwrap();
+    assert_eq!(store.get_dead_letter(250).unwrap().unwrap().retries, 1);
+    store.remove_dead_letter(300).unwrap();
+    assert!(store.get_dead_letter(300).unwrap().is_none());
+
+    // Everything survives closing and reopening the store.
+    store.flush().unwrap();
+    drop(store);
+    let store = open(dir.path());
+    assert_eq!(store.applied_offset().unwrap(), 300);
+    assert_eq!(store.batch_summaries().unwrap().len(), 3);
+    let (got, _) = store
+        .read_record(&person.record_id, &key, true)
+        .unwrap()
+        .unwrap();
+    assert_eq!(&got, person);
+    assert_eq!(found(&*store, &key, &bob), vec![first[1].record_id.clone()]);
+    let rows: Vec<Vec<u8>> = store.quarantined().map(Result::unwrap).collect();
+    assert_eq!(rows, vec![q5.to_vec()]);
+    assert_eq!(store.dead_letters().unwrap(), vec![l]);
+    let total: usize = RecordType::ALL.iter().map(|t| store.count_type(*t)).sum();
+    assert_eq!(total, 7);
+}
+
+#[test]
+fn the_sled_store_keeps_the_boundary() {
+    let tuning = crate::config::StoreTuning {
+        cache_capacity_mib: 8,
+        flush_every_ms: 1000,
+    };
+    check(&|dir| {
+        // sled may hold the directory's lock a moment after the last handle is dropped.
+        let mut tries = 0;
+        loop {
+            match super::SledStore::open(dir, &tuning) {
+                Ok(s) => return Arc::new(s),
+                Err(e) if tries < 100 => {
+                    tries += 1;
+                    tracing::debug!(error = %e, "sled still locked; opening again");
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => panic!("opening the sled store: {e}"),
+            }
+        }
+    });
+}
