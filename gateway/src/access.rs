@@ -164,7 +164,11 @@ pub async fn authenticate(
         .and_then(|v| v.to_str().ok());
     let result = Verifier::bearer(header).and_then(|t| node.verifier.verify(t, allowed));
     match result {
-        Ok(a) => Ok(a),
+        Ok(a) => {
+            // The access log names the subject of an authenticated request.
+            req.extensions_mut().insert(a.clone());
+            Ok(a)
+        }
         Err(e) => {
             let p = if e.is_forbidden() {
                 Problem::forbidden(e.to_string())

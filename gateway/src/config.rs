@@ -7,10 +7,11 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// The whole configuration of one regional gateway.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayConfig {
     /// GB/T 2260 province code of this gateway's region, e.g. `440000`.
@@ -18,6 +19,7 @@ pub struct GatewayConfig {
     /// Address the HTTP API listens on, e.g. `127.0.0.1:8440`.
     pub listen: String,
     /// Directory that holds the journal, the sled store and the audit log.
+    #[schemars(extend("format" = "path"))]
     pub data_dir: PathBuf,
     /// Key files (relative paths are taken from the config file's directory).
     pub keys: KeyFiles,
@@ -46,7 +48,7 @@ pub struct GatewayConfig {
 }
 
 /// Settings of the dashboard served at `/`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UiSettings {
     /// Ready-made sign-in tokens offered by the dashboard's role picker
@@ -64,25 +66,30 @@ impl UiSettings {
 }
 
 /// Paths of the key files.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyFiles {
     /// Ed25519 signing key of this gateway (signed-note private key text; its name is the audit
     /// log origin).
+    #[schemars(extend("format" = "path"))]
     pub signing_key: PathBuf,
     /// AES-256 data key (32 raw bytes) that encrypts protected fields and quarantined rows.
+    #[schemars(extend("format" = "path"))]
     pub data_key: PathBuf,
     /// Ed25519 JWT issuer key (PKCS#8 DER) used by `pesgw token issue`.
+    #[schemars(extend("format" = "path"))]
     pub jwt_issuer_key: PathBuf,
     /// JWKS file with the public keys accepted for bearer tokens, pinned by `kid`.
+    #[schemars(extend("format" = "path"))]
     pub jwks: PathBuf,
     /// Federation linkage key (raw bytes) that turns ID numbers into person keys; shared by
     /// every gateway of the federation.
+    #[schemars(extend("format" = "path"))]
     pub linkage_key: PathBuf,
 }
 
 /// One registered source (a provincial system that pushes exports).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
     /// Adapter mapping TOML, or the word `native` for NDJSON already in the national schema.
@@ -94,14 +101,16 @@ pub struct SourceConfig {
 }
 
 /// `[federation]` settings of a gateway.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FederationConfig {
     /// mTLS listener for peers, e.g. `127.0.0.1:9443`.
     pub listen: String,
     /// PKI directory (layout of `pes_certs::GatewayPaths`).
+    #[schemars(extend("format" = "path"))]
     pub pki_dir: PathBuf,
     /// Signed trust list.
+    #[schemars(extend("format" = "path"))]
     pub trust_list: PathBuf,
     /// National root verifier key (`name+keyid+key`).
     pub root_key: String,
@@ -114,12 +123,14 @@ pub struct FederationConfig {
     /// Federation state kept across restarts (the last accepted trust-list version). A config
     /// file loaded by `pesgw serve` defaults it to `<data_dir>/federation`; `None` keeps no state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "path"))]
     pub state_dir: Option<PathBuf>,
     /// This gateway's witness cosigning key (signed-note private key text of type 0x04, from
     /// `pesgw audit keygen --witness`). With it the gateway cosigns the checkpoints members
     /// submit; its verifier key goes in the trust list's `witnesses` with `member` set to this
     /// region. Needs `state_dir` (the witness state lives in `<state_dir>/witness`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "path"))]
     pub witness_key: Option<PathBuf>,
 }
 
@@ -132,7 +143,7 @@ fn default_reload_secs() -> u64 {
 }
 
 /// Limits on ingest.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Largest request body accepted, in bytes (read as a stream, refused with 413 past it).
@@ -181,7 +192,7 @@ impl Default for Limits {
 }
 
 /// sled tuning.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreTuning {
     /// sled page cache, in MiB.
@@ -204,7 +215,7 @@ fn default_k() -> u64 {
 }
 
 /// `[audit]`: how refusals reach the audit log.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuditSettings {
     /// Seconds per interval over which anonymous refusals (no token, a malformed one, a bad

@@ -1,8 +1,11 @@
 //! Prometheus metrics of the gateway (`/metrics`).
 
-use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntGauge, Registry, TextEncoder};
-// Federation members block.
-use prometheus::{GaugeVec, IntGaugeVec, Opts};
+use std::path::Path;
+
+use prometheus::{
+    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
 /// The gateway's metrics.
 pub struct Metrics {
@@ -17,8 +20,6 @@ pub struct Metrics {
     pub batch_latency: Histogram,
     /// Journal fdatasync latency.
     pub journal_fsync: Histogram,
-    /// Aggregate query latency.
-    pub query_latency: Histogram,
     /// Batches acknowledged but not applied.
     pub apply_lag_batches: IntGauge,
     /// Journal bytes acknowledged but not applied.
@@ -33,6 +34,9 @@ pub struct Metrics {
     pub ingest_memory_reserved: IntGauge,
     /// Federation members as this gateway last found them (see [`PeerMetrics`]).
     pub peers: PeerMetrics,
+    /// Requests and queries by route, expiry of the federation's certificates and CRL, audit
+    /// log size, build info.
+    pub ops: OpsMetrics,
 }
 
 fn hist(name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
@@ -73,11 +77,6 @@ impl Metrics {
                 "Journal fdatasync latency",
                 prometheus::exponential_buckets(0.00005, 2.0, 16).unwrap_or_default(),
             ),
-            query_latency: hist(
-                "pes_query_seconds",
-                "Aggregate query latency",
-                prometheus::exponential_buckets(0.00005, 2.0, 16).unwrap_or_default(),
-            ),
             apply_lag_batches: IntGauge::new(
                 "pes_apply_lag_batches",
                 "Batches acknowledged but not yet applied",
@@ -109,11 +108,12 @@ impl Metrics {
             )
             .expect("metric"),
             peers: PeerMetrics::register(&registry),
+            ops: OpsMetrics::new(&registry),
         };
         for c in [&m.ingested_rows, &m.quarantined_rows, &m.refused_pushes] {
             registry.register(Box::new(c.clone())).expect("register");
         }
-        for h in [&m.batch_latency, &m.journal_fsync, &m.query_latency] {
+        for h in [&m.batch_latency, &m.journal_fsync] {
             registry.register(Box::new(h.clone())).expect("register");
         }
         for g in [
@@ -181,4 +181,240 @@ impl PeerMetrics {
             .with_label_values(&[region])
             .set(latency.as_secs_f64());
     }
+}
+
+// ---- Operations metrics: requests and queries by route, federation certificate and CRL
+// expiry, audit log size, build info. Kept in their own block (and struct) beside the ingest
+// metrics above; the sampled gauges are set by `/metrics` just before it renders.
+
+/// Routes whose requests are queries: counted by outcome in `pes_queries_total` and timed in
+/// `pes_query_seconds`, whether answered locally or fanned out through the federation.
+pub const QUERY_ROUTES: &[&str] = &[
+    "/v1/query",
+    "/v1/reports/supply-demand",
+    "/v1/persons/lookup",
+];
+
+/// Label of requests that matched no route (their raw paths would make unbounded labels).
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// The operations metrics.
+pub struct OpsMetrics {
+    /// `pes_http_requests_total{route,status}`: every answered request.
+    pub http_requests: IntCounterVec,
+    /// `pes_queries_total{route,outcome}`: queries answered (`ok`), refused (4xx) or failed (5xx).
+    pub queries: IntCounterVec,
+    /// `pes_query_seconds{route}`: query latency, request to answer.
+    pub query_seconds: HistogramVec,
+    /// `pes_federation_cert_expiry_seconds{cert}`: seconds until this gateway's federation
+    /// certificates (`server`, `client`) and the federation CA (`ca`) expire; negative once
+    /// expired. Absent without a `[federation]` section.
+    pub cert_expiry: GaugeVec,
+    /// `pes_federation_crl_expiry_seconds`: seconds until the federation CRL's next update is
+    /// due (past it peers are refused). Absent without a `[federation]` section.
+    pub crl_expiry: GaugeVec,
+    /// `pes_audit_log_entries`: entries integrated into the audit log.
+    pub audit_entries: IntGauge,
+    /// `pes_audit_log_bytes`: size of the audit log's entry file.
+    pub audit_bytes: IntGauge,
+    /// `pes_build_info{version,commit}`: always 1; the labels name the running build.
+    pub build_info: IntGaugeVec,
+}
+
+impl OpsMetrics {
+    #[allow(clippy::expect_used)] // names are constant and distinct: registration cannot fail
+    fn new(registry: &Registry) -> OpsMetrics {
+        let m = OpsMetrics {
+            http_requests: IntCounterVec::new(
+                Opts::new(
+                    "pes_http_requests_total",
+                    "Requests answered, by route pattern and status",
+                ),
+                &["route", "status"],
+            )
+            .expect("metric"),
+            queries: IntCounterVec::new(
+                Opts::new(
+                    "pes_queries_total",
+                    "Queries by route and outcome (ok, refused, failed)",
+                ),
+                &["route", "outcome"],
+            )
+            .expect("metric"),
+            query_seconds: HistogramVec::new(
+                HistogramOpts::new("pes_query_seconds", "Query latency, request to answer")
+                    .buckets(prometheus::exponential_buckets(0.0005, 2.0, 16).unwrap_or_default()),
+                &["route"],
+            )
+            .expect("metric"),
+            cert_expiry: GaugeVec::new(
+                Opts::new(
+                    "pes_federation_cert_expiry_seconds",
+                    "Seconds until the federation certificate expires (negative: expired)",
+                ),
+                &["cert"],
+            )
+            .expect("metric"),
+            crl_expiry: GaugeVec::new(
+                Opts::new(
+                    "pes_federation_crl_expiry_seconds",
+                    "Seconds until the federation CRL's next update is due (negative: overdue)",
+                ),
+                &[],
+            )
+            .expect("metric"),
+            audit_entries: IntGauge::new(
+                "pes_audit_log_entries",
+                "Entries integrated into the audit log",
+            )
+            .expect("metric"),
+            audit_bytes: IntGauge::new("pes_audit_log_bytes", "Bytes of the audit log's entries")
+                .expect("metric"),
+            build_info: IntGaugeVec::new(
+                Opts::new("pes_build_info", "The running build (always 1)"),
+                &["version", "commit"],
+            )
+            .expect("metric"),
+        };
+        registry
+            .register(Box::new(m.http_requests.clone()))
+            .expect("register");
+        registry
+            .register(Box::new(m.queries.clone()))
+            .expect("register");
+        registry
+            .register(Box::new(m.query_seconds.clone()))
+            .expect("register");
+        registry
+            .register(Box::new(m.cert_expiry.clone()))
+            .expect("register");
+        registry
+            .register(Box::new(m.crl_expiry.clone()))
+            .expect("register");
+        registry
+            .register(Box::new(m.audit_entries.clone()))
+            .expect("register");
+        registry
+            .register(Box::new(m.audit_bytes.clone()))
+            .expect("register");
+        registry
+            .register(Box::new(m.build_info.clone()))
+            .expect("register");
+        m.build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), env!("PES_BUILD_COMMIT")])
+            .set(1);
+        m
+    }
+
+    /// Counts one answered request; `route` is the matched pattern (or [`UNMATCHED_ROUTE`]).
+    pub fn observe_request(&self, route: &str, status: u16, seconds: f64) {
+        self.http_requests
+            .with_label_values(&[route, status_label(status)])
+            .inc();
+        if QUERY_ROUTES.contains(&route) {
+            let outcome = match status {
+                200..=399 => "ok",
+                400..=499 => "refused",
+                _ => "failed",
+            };
+            self.queries.with_label_values(&[route, outcome]).inc();
+            self.query_seconds
+                .with_label_values(&[route])
+                .observe(seconds);
+        }
+    }
+
+    /// Sets the expiry gauges from the federation PKI files of `region` under `pki_dir` (the
+    /// layout of `pes_certs::GatewayPaths`). A file that cannot be read or parsed drops its
+    /// series, so an alert on an absent series catches it too.
+    pub fn sample_federation(&self, pki_dir: &Path, region: &str, now_unix: i64) {
+        let paths = pes_certs::GatewayPaths::new(pki_dir, region);
+        for (label, file) in [
+            ("server", &paths.server_cert),
+            ("client", &paths.client_cert),
+            ("ca", &paths.ca_cert),
+        ] {
+            match pem_expiry(file, "CERTIFICATE") {
+                Some(t) => self
+                    .cert_expiry
+                    .with_label_values(&[label])
+                    .set((t - now_unix) as f64),
+                None => {
+                    let _ = self.cert_expiry.remove_label_values(&[label]);
+                }
+            }
+        }
+        match pem_expiry(&paths.crl, "X509 CRL") {
+            Some(t) => self
+                .crl_expiry
+                .with_label_values(&[])
+                .set((t - now_unix) as f64),
+            None => {
+                let _ = self.crl_expiry.remove_label_values(&[]);
+            }
+        }
+    }
+
+    /// Sets the audit log size: `entries` integrated, and the size of its entry file.
+    pub fn sample_audit(&self, entries: u64, entry_file: &Path) {
+        self.audit_entries
+            .set(i64::try_from(entries).unwrap_or(i64::MAX));
+        if let Ok(meta) = std::fs::metadata(entry_file) {
+            self.audit_bytes
+                .set(i64::try_from(meta.len()).unwrap_or(i64::MAX));
+        }
+    }
+}
+
+/// A status code as a label without allocating.
+fn status_label(status: u16) -> &'static str {
+    match status {
+        200 => "200",
+        202 => "202",
+        204 => "204",
+        206 => "206",
+        304 => "304",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        405 => "405",
+        408 => "408",
+        409 => "409",
+        411 => "411",
+        413 => "413",
+        415 => "415",
+        422 => "422",
+        429 => "429",
+        500 => "500",
+        502 => "502",
+        503 => "503",
+        504 => "504",
+        s if s < 300 => "2xx",
+        s if s < 400 => "3xx",
+        s if s < 500 => "4xx",
+        _ => "5xx",
+    }
+}
+
+/// The earliest end of validity (certificates: notAfter; CRLs: nextUpdate) of the `label` PEM
+/// blocks of `file`, as a Unix time; `None` if there is none or the file cannot be read.
+fn pem_expiry(file: &Path, label: &str) -> Option<i64> {
+    let bytes = std::fs::read(file).ok()?;
+    let mut earliest: Option<i64> = None;
+    for pem in x509_parser::pem::Pem::iter_from_buffer(&bytes) {
+        let pem = pem.ok()?;
+        if pem.label != label {
+            continue;
+        }
+        let t = if label == "X509 CRL" {
+            let (_, crl) = x509_parser::parse_x509_crl(&pem.contents).ok()?;
+            crl.next_update()?.timestamp()
+        } else {
+            let (_, cert) = x509_parser::parse_x509_certificate(&pem.contents).ok()?;
+            cert.validity().not_after.timestamp()
+        };
+        earliest = Some(earliest.map_or(t, |e| e.min(t)));
+    }
+    earliest
 }

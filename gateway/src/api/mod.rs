@@ -5,12 +5,14 @@
 //! - [`records`]: `GET /v1/records/{record_id}`, `GET /v1/quarantine`.
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
 //! - [`federation_members`]: `GET /v1/federation/members`.
+//! - [`access_log`]: one `pes::access` log line per request, and the request and query metrics.
 //! - [`middleware`]: what runs around every handler: content-coded bodies refused (415), 405 as
 //!   a problem, every request to `/v1/audit/*` audited.
 //!
 //! Every handler authenticates through [`authenticate`], which audits refusals, and every answer
 //! that is an error is a [`Problem`].
 
+pub mod access_log;
 pub mod dead_letters;
 pub mod federated;
 pub mod federation_members;
@@ -52,9 +54,10 @@ async fn request_ids(
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
-    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.path());
-    let _enter = span.enter();
-    let mut res = next.call(req).await?;
+    // The route pattern, not the raw path: paths carry record and quarantine ids.
+    let route = req.match_pattern();
+    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), route = route.as_deref().unwrap_or("-"));
+    let mut res = tracing::Instrument::instrument(next.call(req), span).await?;
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut()
             .insert(HeaderName::from_static(REQUEST_ID), v);
@@ -122,7 +125,11 @@ fn audit_access(node: Arc<Node>) -> crate::audit::api::AccessHook {
         match Verifier::bearer(header)
             .and_then(|t| node.verifier.verify(t, &[Role::Auditor, Role::Admin]))
         {
-            Ok(_) => Ok(()),
+            Ok(a) => {
+                // For the access log's subject.
+                req.extensions_mut().insert(a);
+                Ok(())
+            }
             Err(e) if e.is_forbidden() => Err(crate::audit::api::Problem::new(
                 403,
                 "forbidden",
@@ -212,6 +219,7 @@ where
             .wrap(from_fn(middleware::audit_log_access))
             .wrap(from_fn(middleware::method_not_allowed))
             .wrap(from_fn(middleware::unsupported_content_encoding))
+            .wrap(from_fn(access_log::access_log))
             .wrap(from_fn(request_ids))
             .configure(crate::web::configure)
             .configure(configure)

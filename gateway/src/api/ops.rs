@@ -78,6 +78,18 @@ pub async fn metrics(node: State) -> HttpResponse {
     node.metrics
         .ingest_memory_reserved
         .set(budget.saturating_sub(node.ingest_budget.available_bytes()) as i64);
+    let ops = &node.metrics.ops;
+    ops.sample_audit(
+        node.audit.size(),
+        &node.config.data_dir.join("audit").join("entries.log"),
+    );
+    if let Some(f) = &node.config.federation {
+        ops.sample_federation(
+            &f.pki_dir,
+            &node.config.region,
+            chrono::Utc::now().timestamp(),
+        );
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(node.metrics.render())

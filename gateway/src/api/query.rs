@@ -1,7 +1,6 @@
 //! `POST /v1/query` and `GET /v1/reports/supply-demand`.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -37,7 +36,6 @@ pub async fn aggregate(
     node: State,
     fed: Option<web::Data<Federation>>,
 ) -> Result<HttpResponse, Problem> {
-    let started = Instant::now();
     let auth = authenticate(&node, &req, &[Role::Analyst, Role::Admin], "query").await?;
     let q = body.into_inner();
     if !q.regions.is_empty() {
@@ -60,9 +58,6 @@ pub async fn aggregate(
     d["cells"] = out.cells.len().into();
     d["answered_from"] = out.answered_from.clone().into();
     let receipt = audit(&node, event(&node, &req, "query", Some(&auth), 200, d)).await?;
-    node.metrics
-        .query_latency
-        .observe(started.elapsed().as_secs_f64());
     Ok(HttpResponse::Ok()
         .insert_header(("x-audit-index", receipt.index.to_string()))
         .json(out))

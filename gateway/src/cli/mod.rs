@@ -10,9 +10,11 @@ mod bench;
 mod bench_federation;
 mod bench_load;
 mod certs;
+mod config;
 mod demo;
 mod federation;
 mod init;
+mod logging;
 mod memory;
 mod push;
 mod query;
@@ -28,6 +30,16 @@ mod validate;
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log format on stderr: `text` (colour only on a terminal) or `json` (one object per
+    /// line). `RUST_LOG` filters; access-log lines have the target `pes::access`.
+    #[arg(
+        long,
+        global = true,
+        env = "PES_LOG_FORMAT",
+        value_enum,
+        default_value_t = logging::LogFormat::Text
+    )]
+    log_format: logging::LogFormat,
 }
 
 #[derive(Debug, Subcommand)]
@@ -61,6 +73,8 @@ enum Command {
     /// Start a national and N provincial gateways on loopback with synthetic data, and print
     /// the dashboard URL and tokens.
     Demo(demo::DemoArgs),
+    /// Configuration tools: print the reference of every `gateway.toml` key.
+    Config(config::ConfigArgs),
 }
 
 /// Runs the parsed command and returns the process exit code.
@@ -73,6 +87,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     ) {
         exit_quietly_on_closed_pipe();
     }
+    logging::set_format(cli.log_format);
     match cli.command {
         Command::Validate(args) => validate::run(args),
         Command::Audit(args) => audit::run(args),
@@ -88,6 +103,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Certs(args) => certs::run(args),
         Command::Federation(args) => federation::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Config(args) => config::run(args),
     }
 }
 

@@ -25,12 +25,7 @@ pub struct ServeArgs {
 
 /// Runs the server until it is stopped.
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
+    super::logging::init("info");
     let config = GatewayConfig::load(&args.config)?;
     if args.stop_on_stdin_eof {
         std::thread::spawn(|| {
@@ -53,6 +48,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     tracing::info!(%listen, region = %node.config.region, "regional gateway listening");
     actix_web::rt::System::new()
         .block_on(async {
+            actix_web::rt::spawn(reload_on_sighup(fed.clone()));
             if let Some(fed) = &fed {
                 let data = actix_web::web::Data::from(node.clone());
                 let fed = fed.clone();
@@ -68,4 +64,29 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         })
         .context("HTTP server")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `systemctl reload pesgw` sends SIGHUP: the trust list and the CRL are re-read at once rather
+/// than at the next `reload_secs`. Without a federation there is nothing to reload, but the
+/// signal is still caught: its default action would end the gateway.
+async fn reload_on_sighup(fed: Option<Arc<Federation>>) {
+    use actix_web::rt::signal::unix::{signal, SignalKind};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGHUP; reloads only every reload_secs");
+            return;
+        }
+    };
+    while hup.recv().await.is_some() {
+        match &fed {
+            Some(f) => match f.reload() {
+                Ok(r) => tracing::info!(outcome = ?r, "SIGHUP: trust list and CRL reloaded"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "SIGHUP: reload refused; the current trust list stays")
+                }
+            },
+            None => tracing::info!("SIGHUP: no [federation] section, nothing to reload"),
+        }
+    }
 }

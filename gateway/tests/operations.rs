@@ -1,0 +1,436 @@
+//! Operations, as an operator sees them on a real `pesgw serve` process: the access log (JSON
+//! and text), the metrics that must move (queries by route and outcome, audit log size, build
+//! info, certificate and CRL expiry) and `systemctl reload` (SIGHUP).
+
+mod common;
+mod fed;
+
+use std::io::Read as _;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::Gateway;
+use pes_gateway::auth::Role;
+use pes_gateway::federation::trust::sign_trust_list;
+use pes_gateway::signed_note;
+use serde_json::{json, Value};
+
+/// The value of the sample of `name` whose labels include every `labels` pair; `None` if the
+/// series is absent.
+fn sample(metrics: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    metrics.lines().find_map(|line| {
+        let (series, value) = line.rsplit_once(' ')?;
+        let (metric, rest) = match series.split_once('{') {
+            Some((m, r)) => (m, r),
+            None => (series, ""),
+        };
+        if metric != name {
+            return None;
+        }
+        labels
+            .iter()
+            .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")))
+            .then(|| value.parse().ok())?
+    })
+}
+
+/// A `pesgw serve` child of ours with stderr going to a file; killed on drop.
+struct Served {
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl Served {
+    fn start(config: &Path, log: std::path::PathBuf, args: &[&str], envs: &[(&str, &str)]) -> Self {
+        let file = std::fs::File::create(&log).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pesgw"));
+        cmd.args(args)
+            .args(["serve", "--config"])
+            .arg(config)
+            .env_remove("PES_LOG_FORMAT")
+            .stdout(Stdio::null())
+            .stderr(file);
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        Served {
+            child: cmd.spawn().unwrap(),
+            log,
+        }
+    }
+
+    fn log(&self) -> String {
+        let mut s = String::new();
+        std::fs::File::open(&self.log)
+            .unwrap()
+            .read_to_string(&mut s)
+            .unwrap();
+        s
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_healthy(g: &Gateway) {
+    for _ in 0..400 {
+        if g.http
+            .get(format!("{}/healthz", g.base))
+            .send()
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("gateway did not start");
+}
+
+/// Log lines are written as the request ends; wait until `n` access lines are there.
+fn access_lines(s: &Served, n: usize) -> Vec<Value> {
+    for _ in 0..400 {
+        let lines: Vec<Value> = s
+            .log()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["target"] == "pes::access")
+            .collect();
+        if lines.len() >= n {
+            return lines;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("fewer than {n} access-log lines:\n{}", s.log());
+}
+
+#[test]
+fn json_access_log_names_route_status_subject_and_request_id_never_ids_or_bodies() {
+    let mut g = Gateway::start();
+    g.kill();
+    let served = Served::start(
+        &g.config_path,
+        g.dir.path().join("stderr.log"),
+        &["--log-format", "json"],
+        &[("RUST_LOG", "warn,pes::access=info")],
+    );
+    wait_healthy(&g);
+
+    // A record id in the path and a distinctive string in a body: neither may be logged.
+    let caseworker = g.token(Role::Caseworker, &[], &["case_management"]);
+    let r = g
+        .http
+        .get(format!("{}/v1/records/rec-SECRET-ID-42", g.base))
+        .bearer_auth(&caseworker)
+        .header("x-request-id", "req-ops-1")
+        .send()
+        .unwrap();
+    let record_status = r.status().as_u16();
+    let analyst = g.token(Role::Analyst, &[], &[]);
+    let r = g
+        .http
+        .post(format!("{}/v1/query", g.base))
+        .bearer_auth(&analyst)
+        .header("x-request-id", "req-ops-2")
+        .json(&json!({ "dataset": "person", "purpose": "BODY-MARKER-statistics" }))
+        .send()
+        .unwrap();
+    let query_status = r.status().as_u16();
+    let r = g
+        .http
+        .post(format!("{}/v1/query", g.base))
+        .header("x-request-id", "req-ops-3")
+        .json(&json!({ "dataset": "person" }))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+
+    let lines = access_lines(&served, 3);
+    let log = served.log();
+    assert!(!log.contains("SECRET-ID"), "a raw path was logged:\n{log}");
+    assert!(!log.contains("BODY-MARKER"), "a body was logged:\n{log}");
+    assert!(!log.contains('\u{1b}'), "colour escapes in a file:\n{log}");
+    let by_id = |id: &str| {
+        lines
+            .iter()
+            .find(|l| l["fields"]["request_id"] == id)
+            .unwrap_or_else(|| panic!("no access line for {id}:\n{log}"))
+            .clone()
+    };
+    let rec = by_id("req-ops-1");
+    assert_eq!(rec["level"], "INFO");
+    assert_eq!(rec["fields"]["method"], "GET");
+    assert_eq!(rec["fields"]["route"], "/v1/records/{record_id}");
+    assert_eq!(rec["fields"]["status"], record_status);
+    assert_eq!(rec["fields"]["sub"], "caseworker-test");
+    assert!(rec["fields"]["latency_ms"].as_f64().unwrap() >= 0.0);
+    let q = by_id("req-ops-2");
+    assert_eq!(q["fields"]["method"], "POST");
+    assert_eq!(q["fields"]["route"], "/v1/query");
+    assert_eq!(q["fields"]["status"], query_status);
+    assert_eq!(q["fields"]["sub"], "analyst-test");
+    let anon = by_id("req-ops-3");
+    assert_eq!(anon["fields"]["status"], 401);
+    assert_eq!(
+        anon["fields"]["sub"], "-",
+        "no subject without a valid token"
+    );
+    // Only the access log was asked for: the healthz polls are there, nothing else at info.
+    assert!(lines.iter().any(|l| l["fields"]["route"] == "/healthz"));
+}
+
+#[test]
+fn text_log_to_a_file_has_no_colour_and_access_lines_can_be_filtered_out() {
+    let mut g = Gateway::start();
+    g.kill();
+    let served = Served::start(
+        &g.config_path,
+        g.dir.path().join("stderr.log"),
+        &[],
+        &[("RUST_LOG", "info,pes::access=off")],
+    );
+    wait_healthy(&g);
+    g.query(json!({ "dataset": "person" }));
+    drop(g.http.get(format!("{}/metrics", g.base)).send().unwrap());
+    let log = served.log();
+    assert!(
+        log.contains("regional gateway listening"),
+        "the startup line is logged as text:\n{log}"
+    );
+    assert!(!log.contains('\u{1b}'), "colour escapes in a file:\n{log}");
+    assert!(!log.contains("pes::access"), "filtered out:\n{log}");
+    assert!(!log.trim_start().starts_with('{'), "text, not JSON:\n{log}");
+}
+
+#[test]
+fn queries_are_counted_by_route_and_outcome_local_and_fanned_out() {
+    let g = Gateway::start();
+    let before = g.metrics();
+    assert_eq!(
+        sample(&before, "pes_queries_total", &[("route", "/v1/query")]),
+        None,
+        "{before}"
+    );
+    for _ in 0..3 {
+        g.query(json!({ "dataset": "person" }));
+    }
+    let analyst = g.token(Role::Analyst, &[], &[]);
+    // The fan-out branch (`regions`) used to be uncounted: here it is refused (no federation).
+    let r = g
+        .http
+        .post(format!("{}/v1/query", g.base))
+        .bearer_auth(&analyst)
+        .json(&json!({ "dataset": "person", "regions": ["all"] }))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let r = g
+        .http
+        .get(format!("{}/v1/reports/supply-demand", g.base))
+        .bearer_auth(&analyst)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+
+    let m = g.metrics();
+    let count = |labels: &[(&str, &str)]| sample(&m, "pes_queries_total", labels);
+    assert_eq!(
+        count(&[("route", "/v1/query"), ("outcome", "ok")]),
+        Some(3.0),
+        "{m}"
+    );
+    assert_eq!(
+        count(&[("route", "/v1/query"), ("outcome", "refused")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        count(&[("route", "/v1/reports/supply-demand"), ("outcome", "ok")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&m, "pes_query_seconds_count", &[("route", "/v1/query")]),
+        Some(4.0),
+        "{m}"
+    );
+    assert_eq!(
+        sample(
+            &m,
+            "pes_http_requests_total",
+            &[("route", "/v1/query"), ("status", "200")]
+        ),
+        Some(3.0)
+    );
+    // Paths that match no route share one label, whatever the path.
+    let _ = g.http.get(format!("{}/no/such/{}", g.base, 7)).send();
+    let m = g.metrics();
+    assert_eq!(
+        sample(
+            &m,
+            "pes_http_requests_total",
+            &[("route", "unmatched"), ("status", "404")]
+        ),
+        Some(1.0),
+        "{m}"
+    );
+}
+
+#[test]
+fn audit_log_size_and_build_info_are_reported() {
+    let g = Gateway::start();
+    let m = g.metrics();
+    let info = m
+        .lines()
+        .find(|l| l.starts_with("pes_build_info{"))
+        .unwrap_or_else(|| panic!("{m}"));
+    assert!(
+        info.contains(&format!("version=\"{}\"", env!("CARGO_PKG_VERSION"))),
+        "{info}"
+    );
+    assert!(info.contains("commit=\""), "{info}");
+    assert!(info.ends_with(" 1"), "{info}");
+    let entries = sample(&m, "pes_audit_log_entries", &[]).unwrap();
+    let bytes = sample(&m, "pes_audit_log_bytes", &[]).unwrap();
+    // Every query is audited: the log grows by at least one entry each.
+    for _ in 0..5 {
+        g.query(json!({ "dataset": "person" }));
+    }
+    let m = g.metrics();
+    assert!(
+        sample(&m, "pes_audit_log_entries", &[]).unwrap() >= entries + 5.0,
+        "{m}"
+    );
+    assert!(
+        sample(&m, "pes_audit_log_bytes", &[]).unwrap() > bytes,
+        "{m}"
+    );
+    assert_eq!(
+        sample(&m, "pes_federation_crl_expiry_seconds", &[]),
+        None,
+        "no federation, no expiry series"
+    );
+}
+
+#[actix_web::test]
+async fn federation_expiry_metrics_follow_the_files_and_sighup_reloads_the_trust_list() {
+    let regions = ["440000"];
+    let pki = fed::Pki::new(&regions);
+    let fed_ports = [fed::port()];
+    let root =
+        signed_note::SigningKey::generate("pes-federation-root", signed_note::KeyType::Ed25519)
+            .unwrap();
+    let trust_path = pki.path().join("federation.json");
+    let trust = fed::policy_trust(&pki, &regions, 1, &fed_ports);
+    std::fs::write(&trust_path, sign_trust_list(&trust, &root).unwrap()).unwrap();
+    let (dir, config, api, mut first) = fed::start_gateway(
+        "440000",
+        pki.path(),
+        &trust_path,
+        &root.verifier().to_string(),
+        fed_ports[0],
+        |_| {},
+    );
+    // Run again with stderr in a file, to see when SIGHUP has been handled.
+    let _ = first.kill();
+    let _ = first.wait();
+    let served = Served::start(
+        &config,
+        dir.path().join("stderr.log"),
+        &[],
+        &[("RUST_LOG", "info,pes::access=off")],
+    );
+    let gw = fed::Gw {
+        region: "440000".into(),
+        api,
+        config,
+        child: Command::new("true").spawn().unwrap(),
+        _dir: dir,
+    };
+    let http = reqwest::Client::new();
+    fed::wait_ready(&http, &gw.api).await;
+    let metrics = || async {
+        http.get(format!("{}/metrics", gw.api))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    const DAY: f64 = 86_400.0;
+    let m = metrics().await;
+    // pes_certs' defaults: certificates for 365 days, the CRL for 30.
+    for cert in ["server", "client", "ca"] {
+        let left = sample(&m, "pes_federation_cert_expiry_seconds", &[("cert", cert)])
+            .unwrap_or_else(|| panic!("no {cert} expiry:\n{m}"));
+        assert!(
+            (364.0 * DAY..=365.0 * DAY).contains(&left),
+            "{cert}: {left}"
+        );
+    }
+    let crl = sample(&m, "pes_federation_crl_expiry_seconds", &[]).unwrap();
+    assert!((29.0 * DAY..=30.0 * DAY).contains(&crl), "{crl}");
+
+    // The CRL re-signed for 2 days: the gauge follows at the next scrape.
+    pes_certs::resign_crl(
+        pki.path(),
+        time::OffsetDateTime::now_utc(),
+        time::Duration::days(2),
+    )
+    .unwrap();
+    let m = metrics().await;
+    let crl = sample(&m, "pes_federation_crl_expiry_seconds", &[]).unwrap();
+    assert!((1.0 * DAY..=2.0 * DAY).contains(&crl), "{crl}");
+
+    // A fanned-out query is counted like a local one.
+    let analyst = gw.token(Role::Analyst, "analyst", &[]);
+    let (s, a) = fed::post(
+        &http,
+        &format!("{}/v1/query", gw.api),
+        &analyst,
+        &json!({ "dataset": "person", "measures": ["count"], "purpose": "statistics", "regions": ["all"] }),
+    )
+    .await;
+    assert_eq!(s, 200, "{a}");
+    let m = metrics().await;
+    assert_eq!(
+        sample(
+            &m,
+            "pes_queries_total",
+            &[("route", "/v1/query"), ("outcome", "ok")]
+        ),
+        Some(1.0),
+        "{m}"
+    );
+
+    // SIGHUP (systemctl reload): the gateway stays up and version 2 is in force at once, so
+    // an admin reload right after finds nothing new.
+    let v2 = fed::policy_trust(&pki, &regions, 2, &fed_ports);
+    std::fs::write(&trust_path, sign_trust_list(&v2, &root).unwrap()).unwrap();
+    let pid = served.child.id() as libc::pid_t;
+    // SAFETY: kill(2) on our own child's pid, which has not been waited for.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    let mut handled = false;
+    for _ in 0..400 {
+        if served.log().contains("SIGHUP: trust list and CRL reloaded") {
+            handled = true;
+            break;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(handled, "{}", served.log());
+    let admin = gw.token(Role::Admin, "admin", &[]);
+    let (s, r) = fed::post(
+        &http,
+        &format!("{}/v1/admin/reload", gw.api),
+        &admin,
+        &json!({}),
+    )
+    .await;
+    assert_eq!(s, 200, "the gateway survived SIGHUP: {r}");
+    assert_eq!(r["trust_list_version"], 2, "{r}");
+    assert_eq!(r["changed"], false, "SIGHUP had already reloaded it: {r}");
+}
