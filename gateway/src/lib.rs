@@ -9,7 +9,7 @@
 //! ```text
 //! POST /v1/ingest/{source} ─► access (token) ─► budget (memory) ─► sources (adapter decode)
 //!   ─► ingest::decode (envelope, seal protected fields, quarantine up to a cap) ─► ingest::journal
-//!   (CRC32C frames, fdatasync group commit) ─► 2xx ─► ingest::apply (sled batches, applied
+//!   (CRC32C frames, fdatasync group commit) ─► 2xx ─► ingest::apply (store writes, applied
 //!   offset last; an entry that cannot be applied is dead-lettered) ─► query::rollup
 //! ```
 //!

@@ -184,6 +184,28 @@ async fn members_and_a_stopped_province_are_named_with_status_and_time() {
     assert!(text.contains("pes_peer_up{region=\"440000\"} 0"), "{text}");
     assert!(text.contains("pes_peer_up{region=\"110000\"} 1"), "{text}");
 
+    // A person lookup names the missing region the same way.
+    let caseworker = national.token(Role::Caseworker, "cw-nat", &["statistics"]);
+    let lookup = json!({ "id_number": "11010519491231002X", "purpose": "statistics",
+                         "legal_basis": "test", "regions": ["all"] });
+    let (s, p) = post(
+        &http,
+        &format!("{}/v1/persons/lookup", national.api),
+        &caseworker,
+        &lookup,
+    )
+    .await;
+    assert_eq!(s, 200, "{p}");
+    assert_eq!(p["complete"], false, "{p}");
+    let gone = p["regions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["region"] == "440000")
+        .unwrap();
+    assert_eq!(gone["status"], "unreachable", "{gone}");
+    assert_eq!(gone["unreachable_since"], since.as_str());
+
     // `pesgw query --regions all --purpose` answers federally and names the missing region.
     let out = Command::new(env!("CARGO_BIN_EXE_pesgw"))
         .args(["query", "--url", &national.api, "--dataset", "person"])

@@ -364,6 +364,7 @@ pub fn pesgw(args: &[&str]) -> (bool, String) {
     let o = Command::new(env!("CARGO_BIN_EXE_pesgw"))
         .args(args)
         .env_remove("PESGW_TOKEN")
+        .env_remove("PES_TOKEN")
         .output()
         .unwrap();
     (
