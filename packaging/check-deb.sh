@@ -29,7 +29,7 @@ else
         cargo build -p pes-gateway --bin pesgw
     fi
     install -D -m 0755 "$target/debug/pesgw" "$target/deb-check/pesgw"
-    cargo deb -p pes-gateway --profile deb-check --no-build --output "$out"
+    cargo deb -p pes-gateway --profile deb-check --no-build --fast --output "$out"
 fi
 deb=$(ls "$out"/pesgw_*.deb)
 
@@ -43,7 +43,7 @@ contents=$(dpkg-deb -c "$deb")
 grep -q '^ Package: pesgw$' <<<"$info" || fail "package name is not pesgw"
 grep -q '^ Depends:.*adduser' <<<"$info" || fail "no dependency on adduser (postinst needs it)"
 for f in ./usr/bin/pesgw \
-    ./lib/systemd/system/pesgw.service \
+    ./usr/lib/systemd/system/pesgw.service \
     ./etc/default/pesgw \
     ./usr/share/doc/pesgw/operations.md \
     ./usr/share/doc/pesgw/config-reference.md \
@@ -61,16 +61,20 @@ grep -q 'adduser --system' "$root/DEBIAN/postinst" || fail "postinst does not cr
 grep -q 'install -d -o pesgw -g pesgw -m 0750 /var/lib/pesgw' "$root/DEBIAN/postinst" ||
     fail "postinst does not create /var/lib/pesgw"
 sh -n "$root/DEBIAN/postinst" || fail "postinst is not valid sh"
-cmp -s packaging/pesgw.service "$root/lib/systemd/system/pesgw.service" ||
+cmp -s packaging/pesgw.service "$root/usr/lib/systemd/system/pesgw.service" ||
     fail "the packaged unit differs from packaging/pesgw.service"
 "$root/usr/bin/pesgw" --version | grep -q '^pesgw ' || fail "the packaged binary does not run"
 
 if command -v systemd-analyze >/dev/null 2>&1; then
-    # Verified inside the unpacked package, so ExecStart's /usr/bin/pesgw is the packaged one.
-    verify=$(systemd-analyze verify --root="$root" /lib/systemd/system/pesgw.service 2>&1) ||
+    # The packaged unit, with ExecStart pointing at the packaged binary (systemd-analyze checks
+    # that it exists; /usr/bin/pesgw is not installed here).
+    mkdir "$root/verify"
+    sed "s#/usr/bin/pesgw#$root/usr/bin/pesgw#" "$root/usr/lib/systemd/system/pesgw.service" \
+        >"$root/verify/pesgw.service"
+    verify=$(systemd-analyze verify "$root/verify/pesgw.service" 2>&1) ||
         fail "systemd-analyze verify: $verify"
     [[ -z "$verify" ]] || fail "systemd-analyze verify warns: $verify"
-    systemd-analyze security --offline=yes --root="$root" pesgw.service 2>/dev/null |
+    systemd-analyze security --offline=yes "$root/verify/pesgw.service" 2>/dev/null |
         tail -n 1 | sed 's/^/check-deb: systemd-analyze security: /' || true
 else
     echo "check-deb: systemd-analyze not available; unit not verified"

@@ -92,7 +92,8 @@ pub struct KeyFiles {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
-    /// Adapter mapping TOML, or the word `native` for NDJSON already in the national schema.
+    /// Adapter mapping TOML file (a relative path is taken from the config file's directory),
+    /// or the word `native` for NDJSON already in the national schema.
     pub mapping: String,
     /// Token subjects allowed to push to this source; empty means any pusher whose token names
     /// the source.
@@ -106,10 +107,11 @@ pub struct SourceConfig {
 pub struct FederationConfig {
     /// mTLS listener for peers, e.g. `127.0.0.1:9443`.
     pub listen: String,
-    /// PKI directory (layout of `pes_certs::GatewayPaths`).
+    /// PKI directory written by `pesgw certs init`: `ca.pem`, `crl.pem`, and `<region>/` with
+    /// this gateway's certificates and keys (layout of `pes_certs::GatewayPaths`).
     #[schemars(extend("format" = "path"))]
     pub pki_dir: PathBuf,
-    /// Signed trust list.
+    /// Signed trust list (`federation.json`), re-read every `reload_secs` and on SIGHUP.
     #[schemars(extend("format" = "path"))]
     pub trust_list: PathBuf,
     /// National root verifier key (`name+keyid+key`).
@@ -121,7 +123,8 @@ pub struct FederationConfig {
     #[serde(default = "default_reload_secs")]
     pub reload_secs: u64,
     /// Federation state kept across restarts (the last accepted trust-list version). A config
-    /// file loaded by `pesgw serve` defaults it to `<data_dir>/federation`; `None` keeps no state.
+    /// file loaded by `pesgw serve` defaults it to `<data_dir>/federation` (only a config built
+    /// in code can leave it unset and keep no state).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("format" = "path"))]
     pub state_dir: Option<PathBuf>,
@@ -158,11 +161,11 @@ pub struct Limits {
     /// refused (422 `too-many-bad-rows`) as soon as the row is read, and nothing of it is kept.
     pub max_quarantined_rows: u64,
     /// Largest share (0 to 1) of a batch's rows that may fail, checked once the batch has at
-    /// least [`BAD_SHARE_MIN_ROWS`] failed rows; past it the batch is refused like above.
+    /// least 1,000 failed rows ([`BAD_SHARE_MIN_ROWS`]); past it the batch is refused like above.
     pub max_quarantined_share: f64,
     /// Memory all pushes in flight together may hold for bodies and the entries decoded from
     /// them, in bytes. A push that would go past it waits briefly, then gets 503 with
-    /// Retry-After. Must be at least `max_body_bytes` times [`INGEST_MEMORY_FACTOR`].
+    /// Retry-After. Must be at least 3 times `max_body_bytes` ([`INGEST_MEMORY_FACTOR`]).
     pub ingest_memory_bytes: u64,
     /// Seconds a push may send no body bytes before it is answered 408 `body-read-timeout`.
     pub body_read_timeout_secs: u64,

@@ -70,7 +70,16 @@ pub fn reference() -> String {
         let section = &queue[i];
         let mut nested = Vec::new();
         out.push_str(&format!("\n## {}\n\n", section.heading));
-        let intro = meaning(&section.schema);
+        // The root's title is the Rust type name: only its description is for operators.
+        let intro = if i == 0 {
+            section
+                .schema
+                .get("description")
+                .map(|d| meaning(&serde_json::json!({ "description": d })))
+                .unwrap_or_default()
+        } else {
+            meaning(&section.schema)
+        };
         if !intro.is_empty() {
             out.push_str(&format!("{intro}{}\n\n", section.note));
         }
@@ -79,7 +88,9 @@ pub fn reference() -> String {
         for (name, prop, required) in properties(&section.schema) {
             let (ty, table) = type_of(&prop, &defs);
             let default = match prop.get("default") {
-                Some(_) if table.is_some() => "see its table".to_string(),
+                Some(_) if table.as_ref().is_some_and(|(_, map)| !map) => {
+                    "see its table".to_string()
+                }
                 Some(v) => show_default(&name, v),
                 None if required => "required".to_string(),
                 None => "unset".to_string(),
