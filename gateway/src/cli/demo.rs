@@ -180,7 +180,7 @@ pub(super) fn prepare_federation(
             tokens: tokens.clone(),
             gateways: directory.clone(),
         };
-        write_private(&file, &serde_json::to_vec_pretty(&sign_in)?)?;
+        cluster::write_private(&file, serde_json::to_vec_pretty(&sign_in)?)?;
         site.rewrite_config(|c| c.ui.demo_tokens = Some(PathBuf::from(TOKENS_FILE)))?;
         out.push(DemoSite {
             site,
@@ -307,20 +307,6 @@ fn stop(procs: &mut [Process]) {
         p.wait_or_kill(cluster::process::STOP_GRACE);
     }
     let _ = writeln!(out, "stopped.");
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let _ = std::fs::remove_file(path);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    f.write_all(bytes)?;
-    Ok(())
 }
 
 /// What to push into one province.

@@ -438,8 +438,8 @@ fn copy(from: &Path, to: &Path) -> Result<(), ClusterError> {
     Ok(())
 }
 
-/// Writes a new file readable by its owner only.
-pub(crate) fn write_private(path: &Path, bytes: impl AsRef<[u8]>) -> Result<(), ClusterError> {
+/// Writes a new file (replacing an old one) readable by its owner only.
+pub fn write_private(path: &Path, bytes: impl AsRef<[u8]>) -> Result<(), ClusterError> {
     use std::os::unix::fs::OpenOptionsExt as _;
     let _ = std::fs::remove_file(path);
     let mut f = std::fs::OpenOptions::new()
