@@ -176,17 +176,21 @@ fn demo_serves_dashboard_tokens_and_data_stops_on_ctrl_c_and_reuses_its_dir() {
         provinces.push(region.to_string());
     }
     let national_url = info["national"]["url"].as_str().unwrap();
-    let fed: serde_json::Value = client
-        .post(format!("{national_url}/v1/query"))
-        .bearer_auth(token_of("100000", "analyst"))
-        .json(&serde_json::json!({
-            "dataset": "job_seeker_registration", "measures": ["count"],
-            "regions": provinces, "purpose": "dashboard_overview",
-        }))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    // The national seeker count across the provinces, as the dashboard asks it.
+    let national_seekers = || -> serde_json::Value {
+        client
+            .post(format!("{national_url}/v1/query"))
+            .bearer_auth(token_of("100000", "analyst"))
+            .json(&serde_json::json!({
+                "dataset": "job_seeker_registration", "measures": ["count"],
+                "regions": provinces, "purpose": "dashboard_overview",
+            }))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    let fed = national_seekers();
     assert_eq!(fed["complete"], true, "{fed}");
     assert_eq!(fed["regions"].as_array().unwrap().len(), 2, "{fed}");
     assert!(fed["regions"]
@@ -271,17 +275,7 @@ fn demo_serves_dashboard_tokens_and_data_stops_on_ctrl_c_and_reuses_its_dir() {
         reported.contains("440000") && reported.contains(&gd_pid),
         "{reported}"
     );
-    let partial: serde_json::Value = client
-        .post(format!("{national_url}/v1/query"))
-        .bearer_auth(token_of("100000", "analyst"))
-        .json(&serde_json::json!({
-            "dataset": "job_seeker_registration", "measures": ["count"],
-            "regions": provinces, "purpose": "dashboard_overview",
-        }))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let partial = national_seekers();
     assert_eq!(partial["complete"], false, "{partial}");
     let gd_status = partial["regions"]
         .as_array()
