@@ -19,7 +19,8 @@
 //! 1. `cli` (the `pesgw` binary, in `src/cli/`, not part of this library).
 //! 2. [`api`] (the actix-web HTTP surface) and [`federation`] (trust list, mTLS, RFC 9421
 //!    signatures, fan-out, the mTLS service), side by side; [`web`] (the dashboard).
-//! 3. [`access`]: access auditing of requests (token, audit event, refusals), for both.
+//! 3. [`access`]: access auditing of requests (token, audit event, refusals), and
+//!    [`access_log`]: one log line and the request metrics per request; both for both.
 //! 4. [`node`]: opens everything below as one running gateway.
 //! 5. [`sources`] (source id to decoder), [`ingest`] (`budget`, `decode`, `journal`, `apply`),
 //!    [`query`] (`local`, `plan`, `rollup`, `suppress`, `grants`, `minimise`, `person`).
@@ -34,6 +35,7 @@
 //! The `pesgw` binary's command-line interface lives in `src/cli/` and is not part of this library.
 
 pub mod access;
+pub mod access_log;
 pub mod api;
 pub mod audit;
 pub mod auth;
