@@ -21,7 +21,8 @@
 //!    `pesgw serve` child processes), which the demo, the benches and the tests start.
 //! 2. [`api`] (the actix-web HTTP surface) and [`federation`] (trust list, mTLS, RFC 9421
 //!    signatures, fan-out, the mTLS service), side by side; [`web`] (the dashboard).
-//! 3. [`access`]: access auditing of requests (token, audit event, refusals), for both.
+//! 3. [`access`]: access auditing of requests (token, audit event, refusals), and
+//!    [`access_log`]: one log line and the request metrics per request; both for both.
 //! 4. [`node`]: opens everything below as one running gateway.
 //! 5. [`sources`] (source id to decoder), [`ingest`] (`budget`, `decode`, `journal`, `apply`),
 //!    [`query`] (`local`, `plan`, `rollup`, `suppress`, `grants`, `minimise`, `person`).
@@ -36,6 +37,7 @@
 //! The `pesgw` binary's command-line interface lives in `src/cli/` and is not part of this library.
 
 pub mod access;
+pub mod access_log;
 pub mod api;
 pub mod audit;
 pub mod auth;

@@ -188,11 +188,14 @@ impl PeerMetrics {
 // metrics above; the sampled gauges are set by `/metrics` just before it renders.
 
 /// Routes whose requests are queries: counted by outcome in `pes_queries_total` and timed in
-/// `pes_query_seconds`, whether answered locally or fanned out through the federation.
+/// `pes_query_seconds`, whether answered locally or fanned out through the federation; the last
+/// two are a peer's queries on the mTLS listener (`federation::service`).
 pub const QUERY_ROUTES: &[&str] = &[
     "/v1/query",
     "/v1/reports/supply-demand",
     "/v1/persons/lookup",
+    "/v1/federation/query",
+    "/v1/federation/person",
 ];
 
 /// Label of requests that matched no route (their raw paths would make unbounded labels).

@@ -325,30 +325,15 @@ async fn federation_expiry_metrics_follow_the_files_and_sighup_reloads_the_trust
     let trust_path = pki.path().join("federation.json");
     let trust = fed::policy_trust(&pki, &regions, 1, &fed_ports);
     std::fs::write(&trust_path, sign_trust_list(&trust, &root).unwrap()).unwrap();
-    let (dir, config, api, mut first) = fed::start_gateway(
+    // stderr in a file, to see when SIGHUP has been handled.
+    let (served, gw) = start_federated(
         "440000",
-        pki.path(),
+        &pki,
         &trust_path,
-        &root.verifier().to_string(),
+        &root,
         fed_ports[0],
-        |_| {},
+        "info,pes::access=off",
     );
-    // Run again with stderr in a file, to see when SIGHUP has been handled.
-    let _ = first.kill();
-    let _ = first.wait();
-    let served = Served::start(
-        &config,
-        dir.path().join("stderr.log"),
-        &[],
-        &[("RUST_LOG", "info,pes::access=off")],
-    );
-    let gw = fed::Gw {
-        region: "440000".into(),
-        api,
-        config,
-        child: Command::new("true").spawn().unwrap(),
-        _dir: dir,
-    };
     let http = reqwest::Client::new();
     fed::wait_ready(&http, &gw.api).await;
     let metrics = || async {
@@ -433,4 +418,105 @@ async fn federation_expiry_metrics_follow_the_files_and_sighup_reloads_the_trust
     assert_eq!(s, 200, "the gateway survived SIGHUP: {r}");
     assert_eq!(r["trust_list_version"], 2, "{r}");
     assert_eq!(r["changed"], false, "SIGHUP had already reloaded it: {r}");
+}
+
+/// A federated gateway (`fed::start_gateway`'s config), run by us with stderr in a file.
+fn start_federated(
+    region: &str,
+    pki: &fed::Pki,
+    trust_path: &Path,
+    root: &signed_note::SigningKey,
+    fed_port: u16,
+    rust_log: &str,
+) -> (Served, fed::Gw) {
+    let (dir, config, api, mut first) = fed::start_gateway(
+        region,
+        pki.path(),
+        trust_path,
+        &root.verifier().to_string(),
+        fed_port,
+        |_| {},
+    );
+    let _ = first.kill();
+    let _ = first.wait();
+    let served = Served::start(
+        &config,
+        dir.path().join("stderr.log"),
+        &["--log-format", "json"],
+        &[("RUST_LOG", rust_log)],
+    );
+    let gw = fed::Gw {
+        region: region.into(),
+        api,
+        config,
+        child: Command::new("true").spawn().unwrap(),
+        _dir: dir,
+    };
+    (served, gw)
+}
+
+#[actix_web::test]
+async fn peer_queries_on_the_mtls_listener_are_logged_and_counted() {
+    let regions = ["100000", "440000"];
+    let pki = fed::Pki::new(&regions);
+    let fed_ports = [fed::port(), fed::port()];
+    let root =
+        signed_note::SigningKey::generate("pes-federation-root", signed_note::KeyType::Ed25519)
+            .unwrap();
+    let trust_path = pki.path().join("federation.json");
+    let trust = fed::policy_trust(&pki, &regions, 1, &fed_ports);
+    std::fs::write(&trust_path, sign_trust_list(&trust, &root).unwrap()).unwrap();
+    let (_nat_log, national) =
+        start_federated("100000", &pki, &trust_path, &root, fed_ports[0], "warn");
+    let (province_log, province) = start_federated(
+        "440000",
+        &pki,
+        &trust_path,
+        &root,
+        fed_ports[1],
+        "warn,pes::access=info",
+    );
+    let http = reqwest::Client::new();
+    fed::wait_ready(&http, &national.api).await;
+    fed::wait_ready(&http, &province.api).await;
+
+    let r = http
+        .post(format!("{}/v1/query", national.api))
+        .bearer_auth(national.token(Role::Analyst, "analyst-nat", &[]))
+        .header("x-request-id", "req-national-7")
+        .json(&json!({ "dataset": "person", "measures": ["count"], "purpose": "statistics", "regions": ["440000"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let a: Value = r.json().await.unwrap();
+    assert_eq!(a["regions"][0]["status"], "ok", "{a}");
+
+    // The province answered a peer: counted as a query of its mTLS route, and logged with the
+    // national request id.
+    let m = http
+        .get(format!("{}/metrics", province.api))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        sample(
+            &m,
+            "pes_queries_total",
+            &[("route", "/v1/federation/query"), ("outcome", "ok")]
+        ),
+        Some(1.0),
+        "{m}"
+    );
+    let lines = access_lines(&province_log, 1);
+    let peer = lines
+        .iter()
+        .find(|l| l["fields"]["route"] == "/v1/federation/query")
+        .unwrap_or_else(|| panic!("{}", province_log.log()));
+    assert_eq!(peer["fields"]["status"], 200);
+    assert_eq!(peer["fields"]["request_id"], "req-national-7");
+    assert_eq!(peer["fields"]["sub"], "-");
 }

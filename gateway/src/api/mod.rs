@@ -5,14 +5,14 @@
 //! - [`records`]: `GET /v1/records/{record_id}`, `GET /v1/quarantine`.
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
 //! - [`federation_members`]: `GET /v1/federation/members`.
-//! - [`access_log`]: one `pes::access` log line per request, and the request and query metrics.
+//! - [`crate::access_log`]: one `pes::access` log line per request, and the request and query
+//!   metrics (also on the federation's mTLS listener).
 //! - [`middleware`]: what runs around every handler: content-coded bodies refused (415), 405 as
 //!   a problem, every request to `/v1/audit/*` audited.
 //!
 //! Every handler authenticates through [`authenticate`], which audits refusals, and every answer
 //! that is an error is a [`Problem`].
 
-pub mod access_log;
 pub mod dead_letters;
 pub mod federated;
 pub mod federation_members;
@@ -219,7 +219,7 @@ where
             .wrap(from_fn(middleware::audit_log_access))
             .wrap(from_fn(middleware::method_not_allowed))
             .wrap(from_fn(middleware::unsupported_content_encoding))
-            .wrap(from_fn(access_log::access_log))
+            .wrap(from_fn(crate::access_log::access_log))
             .wrap(from_fn(request_ids))
             .configure(crate::web::configure)
             .configure(configure)

@@ -231,6 +231,9 @@ impl Federation {
                 .app_data(witness.clone())
                 .configure(service::configure)
                 .configure(cosign::configure)
+                .wrap(actix_web::middleware::from_fn(
+                    crate::access_log::access_log,
+                ))
         })
         // Must come before bind_rustls_0_23: it stores the peer's leaf certificate.
         .on_connect(tls::on_connect)

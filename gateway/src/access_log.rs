@@ -5,20 +5,22 @@
 //! subject. Bodies, query strings and protected fields are never logged.
 //!
 //! The same middleware counts every request and query by route for `/metrics`
-//! ([`crate::metrics::OpsMetrics::observe_request`]), so local and federated queries, answered
-//! or refused, are all counted.
+//! ([`crate::metrics::OpsMetrics::observe_request`]), so local and fanned-out queries, answered
+//! or refused, are all counted. It wraps both the API and the federation's mTLS listener (so
+//! it sits below both, beside [`crate::access`]); there, requests carry no token and the caller's
+//! `X-Request-Id` is logged as sent.
 
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::HttpMessage as _;
+use actix_web::{web, HttpMessage as _};
 
-use crate::access::RequestId;
-use crate::api::State;
+use crate::access::{RequestId, REQUEST_ID};
 use crate::auth::Authenticated;
 use crate::metrics::UNMATCHED_ROUTE;
+use crate::node::Node;
 
 /// The `tracing` target of access-log lines.
 pub const TARGET: &str = "pes::access";
@@ -31,15 +33,22 @@ pub async fn access_log(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let method = req.method().clone();
+    // The API's request-id middleware has run; the mTLS listener has none, so the header is it.
     let request_id = req
         .extensions()
         .get::<RequestId>()
         .map(|r| r.0.clone())
+        .or_else(|| {
+            req.headers()
+                .get(REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.chars().take(128).collect())
+        })
         .unwrap_or_default();
     let route = req
         .match_pattern()
         .unwrap_or_else(|| UNMATCHED_ROUTE.to_string());
-    let node = req.app_data::<State>().cloned();
+    let node = req.app_data::<web::Data<Node>>().cloned();
     let result = next.call(req).await;
     let seconds = started.elapsed().as_secs_f64();
     let (status, sub) = match &result {
