@@ -415,7 +415,7 @@ mod tests {
         let none: Option<String> = None;
         let d = Detail::new().purpose(&none).person_key(None::<&str>);
         assert_eq!(d, Detail::new());
-        let d = Detail::new().purpose(&Some(String::new()));
+        let d = Detail::new().purpose(Some(String::new()));
         assert_eq!(d.purpose.as_deref(), Some(""));
     }
 
