@@ -6,6 +6,8 @@
 //! It sits above the node (it reads the node's log, verifier and region) and below the handlers
 //! of [`crate::api`] and [`crate::federation`], so neither of those imports the other for it.
 
+use std::collections::BTreeMap;
+
 use actix_web::{HttpMessage, HttpRequest};
 
 use crate::audit::{Action, Actor, AuditEvent, Outcome};
@@ -40,30 +42,127 @@ pub struct AuditReceipt {
     pub leaf_hash: String,
 }
 
-fn action_of(name: &str) -> Action {
-    match name {
-        "ingest" => Action::IngestPush,
-        "query" => Action::QueryAggregate,
-        "report.supply_demand" => Action::ReportSupplyDemand,
-        "record.read" | "person.lookup" => Action::PersonLookup,
-        "quarantine.list" => Action::QuarantineList,
-        "quarantine.retry" => Action::QuarantineResubmit,
-        "audit.read" => Action::AuditRead,
-        "audit.witness" => Action::WitnessCosign,
-        _ => Action::Admin,
+/// What an audited request touched, written into its audit event: identifiers, digests and
+/// counts only, never a protected value. Each field has one place in the event, so a misspelled
+/// field is a compile error rather than a detail silently left out of the log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[must_use]
+pub struct Detail {
+    /// Dataset or source id (the event's `dataset`).
+    pub dataset: Option<String>,
+    /// Declared purpose (code).
+    pub purpose: Option<String>,
+    /// Ingest batch id (hex).
+    pub batch_id: Option<String>,
+    /// Hex SHA-256 of the raw pushed bytes (the event's `raw_hash`).
+    pub raw_sha256: Option<String>,
+    /// Hex SHA-256 of the canonical query or request target (the event's `query_digest`).
+    pub query_sha256: Option<String>,
+    /// Pseudonymous person key (never an ID number).
+    pub person_key: Option<String>,
+    /// Problem slug of a refusal (the event's `reason`); [`refuse`] sets it.
+    pub problem: Option<String>,
+    /// Counts: rows accepted, cells returned, ...
+    pub counts: BTreeMap<String, u64>,
+    /// The caller's credentials were refused: a 401 or 403 is then audited as
+    /// [`Action::AccessDenied`] instead of the action asked for.
+    pub auth_refused: bool,
+}
+
+/// A value for a text field of [`Detail`]: a string, or an optional one (absent stays absent).
+pub trait DetailText {
+    /// The text, if any.
+    fn into_text(self) -> Option<String>;
+}
+
+impl DetailText for String {
+    fn into_text(self) -> Option<String> {
+        Some(self)
+    }
+}
+impl DetailText for &String {
+    fn into_text(self) -> Option<String> {
+        Some(self.clone())
+    }
+}
+impl DetailText for &str {
+    fn into_text(self) -> Option<String> {
+        Some(self.to_string())
+    }
+}
+impl<T: DetailText> DetailText for Option<T> {
+    fn into_text(self) -> Option<String> {
+        self.and_then(DetailText::into_text)
+    }
+}
+impl DetailText for &Option<String> {
+    fn into_text(self) -> Option<String> {
+        self.clone()
     }
 }
 
-/// Builds an audit event for a request. `detail` carries ids, hashes and counts only: string
-/// fields `source`/`dataset`, `purpose`, `batch_id`, `raw_sha256`, `query_sha256`,
-/// `person_key`, `problem`; every unsigned number becomes a count.
+impl Detail {
+    /// An empty detail.
+    pub fn new() -> Detail {
+        Detail::default()
+    }
+    /// Sets the dataset or source id.
+    pub fn dataset(mut self, v: impl DetailText) -> Detail {
+        self.dataset = v.into_text();
+        self
+    }
+    /// Sets the declared purpose.
+    pub fn purpose(mut self, v: impl DetailText) -> Detail {
+        self.purpose = v.into_text();
+        self
+    }
+    /// Sets the ingest batch id.
+    pub fn batch_id(mut self, v: impl DetailText) -> Detail {
+        self.batch_id = v.into_text();
+        self
+    }
+    /// Sets the hex SHA-256 of the raw pushed bytes.
+    pub fn raw_sha256(mut self, v: impl DetailText) -> Detail {
+        self.raw_sha256 = v.into_text();
+        self
+    }
+    /// Sets the hex SHA-256 of the query or request target.
+    pub fn query_sha256(mut self, v: impl DetailText) -> Detail {
+        self.query_sha256 = v.into_text();
+        self
+    }
+    /// Sets the person key looked up or sought.
+    pub fn person_key(mut self, v: impl DetailText) -> Detail {
+        self.person_key = v.into_text();
+        self
+    }
+    /// Sets the problem slug of a refusal.
+    pub fn problem(mut self, v: impl DetailText) -> Detail {
+        self.problem = v.into_text();
+        self
+    }
+    /// Sets the count `name` (a later value for the same name replaces the earlier one).
+    pub fn count(mut self, name: &str, n: u64) -> Detail {
+        self.counts.insert(name.to_string(), n);
+        self
+    }
+    /// Marks the refusal as one of the caller's credentials (see [`Detail::auth_refused`]).
+    pub fn auth_refused(mut self) -> Detail {
+        self.auth_refused = true;
+        self
+    }
+}
+
+/// Builds the audit event of a request: `action` (or [`Action::AccessDenied`] for a refusal of
+/// the caller's credentials, see [`Detail::auth_refused`]), the actor, the outcome from
+/// `status`, and `detail`.
 pub fn event(
     node: &Node,
     req: &HttpRequest,
-    action: &str,
+    action: Action,
     actor: Option<&Authenticated>,
     status: u16,
-    detail: serde_json::Value,
+    detail: Detail,
 ) -> AuditEvent {
     let actor = match actor {
         Some(a) => Actor {
@@ -79,40 +178,59 @@ pub fn event(
             peer_member: None,
         },
     };
-    let outcome = match status {
-        200..=299 => Outcome::Ok,
-        401 | 403 => Outcome::Denied,
-        400..=499 => Outcome::Invalid,
-        _ => Outcome::Error,
-    };
-    let action = if matches!(status, 401 | 403) && detail.get("auth").is_some() {
-        Action::AccessDenied
-    } else {
-        action_of(action)
-    };
     let mut e = AuditEvent::new(
         node.config.region.clone(),
         request_id(req),
         actor,
-        action,
-        outcome,
+        detail.action_for(action, status),
+        outcome_of(status),
     );
-    let text = |k: &str| detail.get(k).and_then(|v| v.as_str()).map(str::to_string);
-    e.dataset = text("dataset").or_else(|| text("source"));
-    e.purpose = text("purpose");
-    e.batch_id = text("batch_id");
-    e.raw_hash = text("raw_sha256");
-    e.query_digest = text("query_sha256");
-    e.person_key = text("person_key");
-    e.reason = text("problem");
-    if let Some(obj) = detail.as_object() {
-        for (k, v) in obj {
-            if let Some(n) = v.as_u64() {
-                e.counts.insert(k.clone(), n);
-            }
+    detail.write_into(&mut e);
+    e
+}
+
+/// The outcome of a request answered with `status`.
+fn outcome_of(status: u16) -> Outcome {
+    match status {
+        200..=299 => Outcome::Ok,
+        401 | 403 => Outcome::Denied,
+        400..=499 => Outcome::Invalid,
+        _ => Outcome::Error,
+    }
+}
+
+impl Detail {
+    /// The action audited for a request that asked for `action` and was answered `status`.
+    fn action_for(&self, action: Action, status: u16) -> Action {
+        if matches!(status, 401 | 403) && self.auth_refused {
+            Action::AccessDenied
+        } else {
+            action
         }
     }
-    e
+
+    /// Writes every field into its place in `e` (the counts replace `e`'s).
+    fn write_into(self, e: &mut AuditEvent) {
+        let Detail {
+            dataset,
+            purpose,
+            batch_id,
+            raw_sha256,
+            query_sha256,
+            person_key,
+            problem,
+            counts,
+            auth_refused: _,
+        } = self;
+        e.dataset = dataset;
+        e.purpose = purpose;
+        e.batch_id = batch_id;
+        e.raw_hash = raw_sha256;
+        e.query_digest = query_sha256;
+        e.person_key = person_key;
+        e.reason = problem;
+        e.counts = counts;
+    }
 }
 
 /// Audits an event; a failing audit log fails the request (nothing goes unaudited).
@@ -134,16 +252,13 @@ pub async fn audit(node: &Node, ev: AuditEvent) -> Result<AuditReceipt, Problem>
 pub async fn refuse(
     node: &Node,
     req: &HttpRequest,
-    action: &str,
+    action: Action,
     actor: Option<&Authenticated>,
     mut p: Problem,
-    detail: serde_json::Value,
+    detail: Detail,
 ) -> Problem {
     p.request_id = Some(request_id(req));
-    let mut d = detail;
-    if let Some(obj) = d.as_object_mut() {
-        obj.insert("problem".into(), p.slug().into());
-    }
+    let d = detail.problem(p.slug());
     let ev = event(node, req, action, actor, p.status, d);
     match audit(node, ev).await {
         Ok(_) => p,
@@ -156,7 +271,7 @@ pub async fn authenticate(
     node: &Node,
     req: &HttpRequest,
     allowed: &[Role],
-    action: &str,
+    action: Action,
 ) -> Result<Authenticated, Problem> {
     let header = req
         .headers()
@@ -178,7 +293,7 @@ pub async fn authenticate(
             // Refused before the body was read: do not reuse the connection.
             let mut p = p;
             p.close = true;
-            let detail = serde_json::json!({ "auth": e.to_string() });
+            let detail = Detail::new().auth_refused();
             if e.is_forbidden() {
                 // A token of this gateway's issuer: its holder is known, one entry each.
                 Err(refuse(node, req, action, None, p, detail).await)
@@ -200,17 +315,14 @@ pub const UNAUTHORIZED: &str = "unauthorized";
 pub async fn refuse_anonymous(
     node: &Node,
     req: &HttpRequest,
-    action: &str,
+    action: Action,
     reason: &'static str,
     mut p: Problem,
-    detail: serde_json::Value,
+    detail: Detail,
 ) -> Problem {
     debug_assert_eq!(p.slug(), reason);
     p.request_id = Some(request_id(req));
-    let mut d = detail;
-    if let Some(obj) = d.as_object_mut() {
-        obj.insert("problem".into(), reason.into());
-    }
+    let d = detail.problem(reason);
     let ev = event(node, req, action, None, p.status, d);
     match audit_anonymous(node, req, reason, ev).await {
         Ok(_) => p,
@@ -231,5 +343,108 @@ pub async fn audit_anonymous(
     match node.refusals.record(client, reason, ev) {
         None => Ok(None),
         Some(ev) => audit(node, ev).await.map(Some),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event_with(detail: Detail, action: Action, status: u16) -> AuditEvent {
+        let actor = Actor {
+            sub: "pusher-1".into(),
+            role: "pusher".into(),
+            region: Some("440000".into()),
+            peer_member: None,
+        };
+        let mut e = AuditEvent::new(
+            "440000",
+            "req-1",
+            actor,
+            detail.action_for(action, status),
+            outcome_of(status),
+        );
+        e.time = "2026-01-01T00:00:00.000Z".into();
+        detail.write_into(&mut e);
+        e
+    }
+
+    #[test]
+    fn a_push_writes_the_entry_the_json_detail_wrote() {
+        let h = "ab".repeat(32);
+        let d = Detail::new()
+            .dataset("hr_jobseekers")
+            .batch_id(&h)
+            .raw_sha256(&h)
+            .count("accepted", 10)
+            .count("quarantined", 2)
+            .count("journal_offset", 4096);
+        let e = event_with(d, Action::IngestPush, 200);
+        // The canonical bytes of this entry before the detail was typed.
+        let want = format!(
+            r#"{{"action":"ingest_push","actor":{{"region":"440000","role":"pusher","sub":"pusher-1"}},"batch_id":"{h}","counts":{{"accepted":10,"journal_offset":4096,"quarantined":2}},"dataset":"hr_jobseekers","gateway":"440000","outcome":"ok","raw_hash":"{h}","request_id":"req-1","time":"2026-01-01T00:00:00.000Z"}}"#
+        );
+        assert_eq!(
+            String::from_utf8(e.to_canonical_json().unwrap()).unwrap(),
+            want
+        );
+    }
+
+    #[test]
+    fn every_field_lands_in_its_place() {
+        let d = Detail::new()
+            .dataset("vacancy")
+            .purpose("statistics")
+            .batch_id("b")
+            .raw_sha256("r")
+            .query_sha256("q")
+            .person_key("pk")
+            .problem("bad-query")
+            .count("cells", 3);
+        let e = event_with(d, Action::QueryAggregate, 400);
+        assert_eq!(e.dataset.as_deref(), Some("vacancy"));
+        assert_eq!(e.purpose.as_deref(), Some("statistics"));
+        assert_eq!(e.batch_id.as_deref(), Some("b"));
+        assert_eq!(e.raw_hash.as_deref(), Some("r"));
+        assert_eq!(e.query_digest.as_deref(), Some("q"));
+        assert_eq!(e.person_key.as_deref(), Some("pk"));
+        assert_eq!(e.reason.as_deref(), Some("bad-query"));
+        assert_eq!(e.counts, BTreeMap::from([("cells".to_string(), 3)]));
+        assert_eq!(e.action, Action::QueryAggregate);
+        assert_eq!(e.outcome, Outcome::Invalid);
+    }
+
+    #[test]
+    fn absent_optional_text_stays_absent() {
+        let none: Option<String> = None;
+        let d = Detail::new().purpose(&none).person_key(None::<&str>);
+        assert_eq!(d, Detail::new());
+        let d = Detail::new().purpose(Some(String::new()));
+        assert_eq!(d.purpose.as_deref(), Some(""));
+    }
+
+    #[test]
+    fn only_refused_credentials_are_audited_as_access_denied() {
+        let refused = Detail::new().auth_refused();
+        assert_eq!(
+            refused.action_for(Action::IngestPush, 401),
+            Action::AccessDenied
+        );
+        assert_eq!(
+            refused.action_for(Action::AuditRead, 403),
+            Action::AccessDenied
+        );
+        // A refusal by the handler (a purpose the token lacks) keeps the action asked for.
+        assert_eq!(
+            Detail::new().action_for(Action::PersonLookup, 403),
+            Action::PersonLookup
+        );
+        assert_eq!(
+            refused.action_for(Action::AuditRead, 404),
+            Action::AuditRead
+        );
+        assert_eq!(outcome_of(401), Outcome::Denied);
+        assert_eq!(outcome_of(415), Outcome::Invalid);
+        assert_eq!(outcome_of(503), Outcome::Error);
     }
 }

@@ -222,11 +222,10 @@ async fn errors_are_problem_json_and_the_default_hook_refuses() {
     // A hook that lets peers read checkpoints but not entries.
     let api = AuditApi::new(log, None).with_access(Arc::new(|_, access| match access {
         Access::Checkpoint => Ok(()),
-        _ => Err(pes_gateway::audit::api::Problem::new(
-            403,
+        _ => Err(pes_gateway::problem::Problem::without_detail(
+            actix_web::http::StatusCode::FORBIDDEN,
             "forbidden",
             "Auditor role required",
-            None,
         )),
     }));
     let app = atest::init_service(

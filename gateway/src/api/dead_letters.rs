@@ -9,7 +9,7 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use crate::api::{audit, authenticate, event, refuse, State};
+use crate::api::{audit, authenticate, event, refuse, Detail, State};
 use crate::audit::{Action, Actor, AuditEvent, Outcome};
 use crate::auth::Role;
 use crate::ingest::apply::{retry_dead_letter, RetryError};
@@ -19,13 +19,13 @@ use crate::store::dead_letter::{payload_dir, DeadLetter};
 
 /// Lists every dead letter.
 pub async fn list(req: HttpRequest, node: State) -> Result<HttpResponse, Problem> {
-    const ACTION: &str = "admin.dead_letters";
+    const ACTION: Action = Action::Admin;
     let auth = authenticate(&node, &req, &[Role::Admin], ACTION).await?;
     let letters = node.store.dead_letters().map_err(|e| {
         tracing::error!(error = %e, "reading dead letters failed");
         Problem::internal()
     })?;
-    let detail = serde_json::json!({ "dead_letters": letters.len() as u64 });
+    let detail = Detail::new().count("dead_letters", letters.len() as u64);
     let receipt = audit(&node, event(&node, &req, ACTION, Some(&auth), 200, detail)).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "dead_letters": letters,
@@ -39,7 +39,7 @@ pub async fn retry(
     path: web::Path<u64>,
     node: State,
 ) -> Result<HttpResponse, Problem> {
-    const ACTION: &str = "admin.dead_letter_retry";
+    const ACTION: Action = Action::Admin;
     let auth = authenticate(&node, &req, &[Role::Admin], ACTION).await?;
     let offset = path.into_inner();
     let n = node.clone();
@@ -49,13 +49,13 @@ pub async fn retry(
     })
     .await
     .map_err(|_| Problem::internal())?;
-    let detail = serde_json::json!({ "end_offset": offset });
+    let detail = Detail::new().count("end_offset", offset);
     match result {
         Ok(summary) => {
             node.state.dead_letter_notify.notify_one();
-            let mut d = detail;
-            d["applied"] = summary.outcome.applied.into();
-            d["unchanged"] = summary.outcome.unchanged.into();
+            let d = detail
+                .count("applied", summary.outcome.applied)
+                .count("unchanged", summary.outcome.unchanged);
             let receipt = audit(&node, event(&node, &req, ACTION, Some(&auth), 200, d)).await?;
             Ok(HttpResponse::Ok().json(serde_json::json!({
                 "end_offset": offset,

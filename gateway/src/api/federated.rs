@@ -3,11 +3,15 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use crate::api::{audit, authenticate, event, refuse, State};
+use crate::api::{audit, authenticate, event, refuse, Detail, State};
+use crate::audit::Action;
 use crate::auth::Role;
 use crate::federation::node::Federation;
 use crate::federation::trust::Reloaded;
 use crate::problem::Problem;
+
+/// Audited as [`Action::Admin`], as every administrative request.
+const ACTION: Action = Action::Admin;
 
 /// Re-reads the trust list (a lower version or an expired list is refused and the last good one
 /// stays in force) and the CRL. Admins only; audited.
@@ -16,21 +20,13 @@ pub async fn reload(
     node: State,
     fed: Option<web::Data<Federation>>,
 ) -> Result<HttpResponse, Problem> {
-    let auth = authenticate(&node, &req, &[Role::Admin], "admin.reload").await?;
+    let auth = authenticate(&node, &req, &[Role::Admin], ACTION).await?;
     let Some(fed) = fed else {
         let p = Problem::bad_request(
             "federation-not-configured",
             "this gateway has no [federation] section",
         );
-        return Err(refuse(
-            &node,
-            &req,
-            "admin.reload",
-            Some(&auth),
-            p,
-            serde_json::json!({}),
-        )
-        .await);
+        return Err(refuse(&node, &req, ACTION, Some(&auth), p, Detail::new()).await);
     };
     match fed.reload() {
         Ok(r) => {
@@ -38,12 +34,9 @@ pub async fn reload(
                 Reloaded::Updated { to, .. } => (true, to),
                 Reloaded::Unchanged(v) => (false, v),
             };
-            let detail = serde_json::json!({ "trust_list_version": version });
-            let receipt = audit(
-                &node,
-                event(&node, &req, "admin.reload", Some(&auth), 200, detail),
-            )
-            .await?;
+            let detail = Detail::new().count("trust_list_version", version);
+            let receipt =
+                audit(&node, event(&node, &req, ACTION, Some(&auth), 200, detail)).await?;
             Ok(HttpResponse::Ok().json(serde_json::json!({
                 "trust_list_version": version,
                 "changed": changed,
@@ -58,15 +51,7 @@ pub async fn reload(
                 "Trust list refused; the last good one stays in force",
                 e.to_string(),
             );
-            Err(refuse(
-                &node,
-                &req,
-                "admin.reload",
-                Some(&auth),
-                p,
-                serde_json::json!({}),
-            )
-            .await)
+            Err(refuse(&node, &req, ACTION, Some(&auth), p, Detail::new()).await)
         }
     }
 }

@@ -8,7 +8,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::access::Detail;
 use crate::api::{audit, authenticate, event, State};
+use crate::audit::Action;
 use crate::auth::Role;
 use crate::federation::members::{data_as_of, CheckpointSeen, Failure, PeerHealth};
 use crate::federation::node::Federation;
@@ -18,7 +20,8 @@ use crate::signed_note::VerifierKey;
 /// Path of the members endpoint.
 pub const PATH: &str = "/v1/federation/members";
 
-const ACTION: &str = "federation.members";
+/// Reading the federation's membership is an administrative read of this gateway.
+const ACTION: Action = Action::Admin;
 
 /// Whether a member answers, as far as this gateway knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -96,7 +99,7 @@ pub async fn list(
             members: vec![this_gateway(&node.config.region, None, own_as_of)],
         },
     };
-    let detail = serde_json::json!({ "members": answer.members.len() as u64 });
+    let detail = Detail::new().count("members", answer.members.len() as u64);
     audit(&node, event(&node, &req, ACTION, Some(&auth), 200, detail)).await?;
     Ok(HttpResponse::Ok().json(answer))
 }

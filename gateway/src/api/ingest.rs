@@ -8,7 +8,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
 
-use crate::api::{audit, authenticate, event, refuse, request_id, AuditReceipt, State};
+use crate::api::{audit, authenticate, event, refuse, request_id, AuditReceipt, Detail, State};
+use crate::audit::Action;
 use crate::auth::{Authenticated, Role};
 use crate::ingest::budget::{BudgetExhausted, Reservation};
 use crate::ingest::decode::{decode_body, DecodeInput, EntrySink, RowProblem};
@@ -261,8 +262,8 @@ pub async fn ingest(
 ) -> Result<HttpResponse, Problem> {
     let started = Instant::now();
     let source_id = path.into_inner();
-    let auth = authenticate(&node, &req, &[Role::Pusher], "ingest").await?;
-    let detail = serde_json::json!({ "source": source_id });
+    let auth = authenticate(&node, &req, &[Role::Pusher], Action::IngestPush).await?;
+    let detail = Detail::new().dataset(&source_id);
     let (body, batch_id, _slot, _reservation) =
         match admit(&node, &req, &auth, &source_id, &mut payload).await {
             Ok(a) => (a.body, a.batch_id, a.slot, a.reservation),
@@ -292,7 +293,7 @@ pub async fn ingest(
         None => None,
         Some(Claim::New(p)) => Some(p),
         Some(Claim::Replay(answer)) => {
-            return replay(&node, &req, &auth, &answer, &batch_id, idem).await;
+            return replay(&node, &req, &auth, &answer, &batch_id).await;
         }
         Some(Claim::InFlight) => {
             let mut p = Problem::new(
@@ -302,7 +303,7 @@ pub async fn ingest(
                 "a push with this Idempotency-Key is still in progress; retry after it is answered",
             );
             p.retry_after = Some(1);
-            let d = serde_json::json!({ "source": source_id, "batch_id": batch_hex, "idempotency_key": idem });
+            let d = detail.batch_id(&batch_hex);
             return Err(refused(&node, &req, &auth, p, d).await);
         }
         Some(Claim::Mismatch(original)) => {
@@ -316,7 +317,7 @@ pub async fn ingest(
                     hex::encode(original)
                 ),
             );
-            let d = serde_json::json!({ "source": source_id, "batch_id": batch_hex, "idempotency_key": idem, "bound_batch_id": hex::encode(original) });
+            let d = detail.batch_id(&batch_hex);
             return Err(refused(&node, &req, &auth, p, d).await);
         }
     };
@@ -348,7 +349,7 @@ pub async fn ingest(
             "the same body is being pushed by another request; retry after it is answered",
         );
         p.retry_after = Some(1);
-        let d = serde_json::json!({ "source": source_id, "batch_id": batch_hex });
+        let d = detail.batch_id(&batch_hex);
         return Err(refused(&node, &req, &auth, p, d).await);
     };
     let _pushing = known.is_none().then(|| Pushing {
@@ -356,10 +357,10 @@ pub async fn ingest(
         batch_id,
     });
     if let Some(summary) = known {
-        let detail = serde_json::json!({ "source": source_id, "batch_id": batch_hex, "raw_sha256": batch_hex, "duplicate": true, "idempotency_key": idem });
+        let detail = detail.batch_id(&batch_hex).raw_sha256(&batch_hex);
         let receipt = audit(
             &node,
-            event(&node, &req, "ingest", Some(&auth), 200, detail),
+            event(&node, &req, Action::IngestPush, Some(&auth), 200, detail),
         )
         .await?;
         let resp = IngestResponse {
@@ -390,8 +391,7 @@ pub async fn ingest(
         Ok(x) => x,
         Err(e) => {
             forget(&node);
-            let mut d = detail.clone();
-            d["batch_id"] = batch_hex.clone().into();
+            let d = detail.batch_id(&batch_hex);
             return Err(refused(&node, &req, &auth, ingest_problem(&e), d).await);
         }
     };
@@ -409,7 +409,7 @@ pub async fn ingest(
     // acknowledgement), so it is given only once that has happened.
     let (applied, unchanged) = applied_outcome(&node, &batch_id, false);
     let resp = respond(
-        &node, &req, &auth, decoded, batch_hex, source_id, idem, end, applied, unchanged,
+        &node, &req, &auth, decoded, batch_hex, source_id, end, applied, unchanged,
     )
     .await?;
     answer(resp, pending)
@@ -498,11 +498,11 @@ async fn refused(
     req: &HttpRequest,
     auth: &Authenticated,
     mut p: Problem,
-    detail: serde_json::Value,
+    detail: Detail,
 ) -> Problem {
     node.metrics.refused_pushes.inc();
     p.close = true;
-    refuse(node, req, "ingest", Some(auth), p, detail).await
+    refuse(node, req, Action::IngestPush, Some(auth), p, detail).await
 }
 
 /// Reads a push body as a stream: hashing as it comes, refusing past `limits.max_body_bytes`,
@@ -639,7 +639,6 @@ async fn replay(
     auth: &Authenticated,
     original: &[u8],
     batch_id: &[u8; 32],
-    idem: Option<String>,
 ) -> Result<HttpResponse, Problem> {
     let mut resp: IngestResponse =
         serde_json::from_slice(original).map_err(|_| Problem::internal())?;
@@ -647,11 +646,16 @@ async fn replay(
     resp.applied = applied;
     resp.unchanged = unchanged;
     resp.as_of = as_of(node);
-    let detail = serde_json::json!({
-        "source": resp.source, "batch_id": resp.batch_id, "raw_sha256": resp.batch_id,
-        "idempotency_key": idem, "idempotent_replays": 1,
-    });
-    audit(node, event(node, req, "ingest", Some(auth), 200, detail)).await?;
+    let detail = Detail::new()
+        .dataset(&resp.source)
+        .batch_id(&resp.batch_id)
+        .raw_sha256(&resp.batch_id)
+        .count("idempotent_replays", 1);
+    audit(
+        node,
+        event(node, req, Action::IngestPush, Some(auth), 200, detail),
+    )
+    .await?;
     Ok(HttpResponse::Ok()
         .insert_header((IDEMPOTENT_REPLAYED, "true"))
         .json(resp))
@@ -665,7 +669,6 @@ async fn respond(
     decoded: Journaled,
     batch_hex: String,
     source: String,
-    idem: Option<String>,
     end: u64,
     applied: bool,
     unchanged: Option<u64>,
@@ -675,11 +678,18 @@ async fn respond(
         quarantined,
         row_errors,
     } = decoded;
-    let detail = serde_json::json!({
-        "source": source, "batch_id": batch_hex, "raw_sha256": batch_hex,
-        "accepted": accepted, "quarantined": quarantined, "journal_offset": end, "idempotency_key": idem,
-    });
-    let receipt = audit(node, event(node, req, "ingest", Some(auth), 200, detail)).await?;
+    let detail = Detail::new()
+        .dataset(&source)
+        .batch_id(&batch_hex)
+        .raw_sha256(&batch_hex)
+        .count("accepted", accepted)
+        .count("quarantined", quarantined)
+        .count("journal_offset", end);
+    let receipt = audit(
+        node,
+        event(node, req, Action::IngestPush, Some(auth), 200, detail),
+    )
+    .await?;
     tracing::info!(request_id = %request_id(req), batch = %batch_hex, accepted, quarantined, "batch journaled");
     Ok(IngestResponse {
         batch_id: batch_hex,

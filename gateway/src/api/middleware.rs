@@ -15,7 +15,8 @@ use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, ResponseError as _};
 
-use crate::api::{audit, audit_anonymous, event, refuse, refuse_anonymous, request_id};
+use crate::api::{audit, audit_anonymous, event, refuse, refuse_anonymous, request_id, Detail};
+use crate::audit::Action;
 use crate::auth::{Role, Verifier};
 use crate::node::Node;
 use crate::problem::Problem;
@@ -112,24 +113,22 @@ async fn audit_access(
     slug: Option<&str>,
 ) -> Result<Option<crate::api::AuditReceipt>, Problem> {
     let action = if req.path().starts_with("/v1/audit/witness/") {
-        "audit.witness"
+        Action::WitnessCosign
     } else {
-        "audit.read"
+        Action::AuditRead
     };
     let target = req
         .uri()
         .path_and_query()
         .map(|pq| pq.as_str())
         .unwrap_or("");
-    let mut detail = serde_json::json!({
-        "query_sha256": hex::encode(ring::digest::digest(&ring::digest::SHA256, target.as_bytes())),
-    });
-    if let Some(pk) = sought_person_key(req) {
-        detail["person_key"] = pk.into();
-    }
-    if let Some(s) = slug {
-        detail["problem"] = s.into();
-    }
+    let mut detail = Detail::new()
+        .query_sha256(hex::encode(ring::digest::digest(
+            &ring::digest::SHA256,
+            target.as_bytes(),
+        )))
+        .person_key(sought_person_key(req))
+        .problem(slug);
     let header = req
         .headers()
         .get("authorization")
@@ -137,10 +136,7 @@ async fn audit_access(
     let who = Verifier::bearer(header).and_then(|t| node.verifier.verify(t, &Role::ALL));
     if matches!(status.as_u16(), 401 | 403) {
         // Marks the entry as an access denial (see `event`).
-        detail["auth"] = match &who {
-            Ok(_) => "role not allowed".into(),
-            Err(e) => e.to_string().into(),
-        };
+        detail = detail.auth_refused();
     }
     let status = status.as_u16();
     match who {
@@ -174,14 +170,10 @@ fn sought_person_key(req: &HttpRequest) -> Option<String> {
 /// The problem slug of an error answer: from the problem the handler returned, else from the
 /// status (actix's own 405).
 fn problem_slug<B>(res: &ServiceResponse<B>) -> String {
-    let from_error = res.response().error().and_then(|e| {
-        e.as_error::<Problem>()
-            .map(|p| p.slug().to_string())
-            .or_else(|| {
-                e.as_error::<crate::audit::api::Problem>()
-                    .and_then(|p| p.type_uri.rsplit('/').next().map(str::to_string))
-            })
-    });
+    let from_error = res
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<Problem>().map(|p| p.slug().to_string()));
     from_error.unwrap_or_else(|| {
         match res.status() {
             StatusCode::NOT_FOUND => "not-found",
@@ -230,22 +222,22 @@ fn content_coding(headers: &header::HeaderMap) -> Option<String> {
 }
 
 /// The audit action of a request, from its path (the handler has not run yet).
-fn action_of_path(path: &str) -> &'static str {
-    let routes: [(&str, &'static str); 9] = [
-        ("/v1/ingest/", "ingest"),
-        ("/v1/query", "query"),
-        ("/v1/reports/supply-demand", "report.supply_demand"),
-        ("/v1/persons/lookup", "person.lookup"),
-        ("/v1/records/", "record.read"),
-        ("/v1/quarantine/", "quarantine.retry"),
-        ("/v1/quarantine", "quarantine.list"),
-        ("/v1/audit/witness/", "audit.witness"),
-        ("/v1/audit", "audit.read"),
+fn action_of_path(path: &str) -> Action {
+    let routes: [(&str, Action); 9] = [
+        ("/v1/ingest/", Action::IngestPush),
+        ("/v1/query", Action::QueryAggregate),
+        ("/v1/reports/supply-demand", Action::ReportSupplyDemand),
+        ("/v1/persons/lookup", Action::PersonLookup),
+        ("/v1/records/", Action::PersonLookup),
+        ("/v1/quarantine/", Action::QuarantineResubmit),
+        ("/v1/quarantine", Action::QuarantineList),
+        ("/v1/audit/witness/", Action::WitnessCosign),
+        ("/v1/audit", Action::AuditRead),
     ];
     routes
         .into_iter()
         .find(|(prefix, _)| path.starts_with(prefix))
-        .map_or("request", |(_, action)| action)
+        .map_or(Action::Admin, |(_, action)| action)
 }
 
 /// Refuses a request with a `Content-Encoding` other than `identity`: 415
@@ -281,7 +273,7 @@ pub async fn unsupported_content_encoding(
         .get("authorization")
         .and_then(|v| v.to_str().ok());
     let who = Verifier::bearer(header).and_then(|t| node.verifier.verify(t, &Role::ALL));
-    let detail = serde_json::json!({});
+    let detail = Detail::new();
     let http = req.request();
     let p = match who {
         Ok(a) => refuse(&node, http, action, Some(&a), p, detail).await,

@@ -33,7 +33,7 @@ use actix_web::{web, App, HttpMessage, HttpServer};
 
 pub use crate::access::{
     audit, audit_anonymous, authenticate, event, refuse, refuse_anonymous, request_id,
-    AuditReceipt, RequestId, REQUEST_ID, UNAUTHORIZED,
+    AuditReceipt, Detail, RequestId, REQUEST_ID, UNAUTHORIZED,
 };
 use crate::auth::{Role, Verifier};
 use crate::node::Node;
@@ -130,18 +130,8 @@ fn audit_access(node: Arc<Node>) -> crate::audit::api::AccessHook {
                 req.extensions_mut().insert(a);
                 Ok(())
             }
-            Err(e) if e.is_forbidden() => Err(crate::audit::api::Problem::new(
-                403,
-                "forbidden",
-                "Not allowed",
-                Some(e.to_string()),
-            )),
-            Err(e) => Err(crate::audit::api::Problem::new(
-                401,
-                "unauthorized",
-                "Authentication required",
-                Some(e.to_string()),
-            )),
+            Err(e) if e.is_forbidden() => Err(Problem::forbidden(e.to_string())),
+            Err(e) => Err(Problem::unauthorized(e.to_string())),
         }
     })
 }

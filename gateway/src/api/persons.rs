@@ -11,7 +11,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use crate::api::query::actor_of;
-use crate::api::{authenticate, refuse, State};
+use crate::api::{authenticate, refuse, Detail, State};
+use crate::audit::Action;
 use crate::auth::Role;
 use crate::federation::lookup::{answer_locally, finish};
 use crate::federation::node::Federation;
@@ -39,7 +40,7 @@ pub struct LookupRequest {
     pub regions: Option<Vec<String>>,
 }
 
-const ACTION: &str = "person.lookup";
+const ACTION: Action = Action::PersonLookup;
 
 /// Looks a person up. Caseworkers only; a missing purpose or legal basis, a malformed
 /// identifier or a purpose the token does not allow is refused with problem+json and audited.
@@ -63,7 +64,7 @@ pub async fn lookup(
                     e.column()
                 ),
             );
-            return Err(refuse(&node, &req, ACTION, Some(&auth), p, serde_json::json!({})).await);
+            return Err(refuse(&node, &req, ACTION, Some(&auth), p, Detail::new()).await);
         }
     };
     let person_key = match (&body.id_number, &body.person_key) {
@@ -86,16 +87,16 @@ pub async fn lookup(
     };
     let person_key = match person_key {
         Ok(pk) => pk,
-        Err(p) => {
-            return Err(refuse(&node, &req, ACTION, Some(&auth), p, serde_json::json!({})).await)
-        }
+        Err(p) => return Err(refuse(&node, &req, ACTION, Some(&auth), p, Detail::new()).await),
     };
     let q = PersonQuery {
         person_key,
         purpose: body.purpose.clone().unwrap_or_default(),
         legal_basis: body.legal_basis.clone().unwrap_or_default(),
     };
-    let detail = serde_json::json!({ "person_key": q.person_key, "purpose": body.purpose });
+    let detail = Detail::new()
+        .person_key(&q.person_key)
+        .purpose(&body.purpose);
     let refused = if q.purpose.trim().is_empty() {
         Some(Problem::bad_request(
             "missing-purpose",

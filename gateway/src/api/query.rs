@@ -6,8 +6,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
 use crate::api::ingest::as_of;
-use crate::api::{audit, authenticate, event, refuse, State};
+use crate::api::{audit, authenticate, event, refuse, Detail, State};
 use crate::audit::event::Actor;
+use crate::audit::Action;
 use crate::auth::Role;
 use crate::federation::fanout::{Answered, MergedCell, RegionStatus};
 use crate::federation::node::{Federation, NoMemberRegion};
@@ -36,7 +37,13 @@ pub async fn aggregate(
     node: State,
     fed: Option<web::Data<Federation>>,
 ) -> Result<HttpResponse, Problem> {
-    let auth = authenticate(&node, &req, &[Role::Analyst, Role::Admin], "query").await?;
+    let auth = authenticate(
+        &node,
+        &req,
+        &[Role::Analyst, Role::Admin],
+        Action::QueryAggregate,
+    )
+    .await?;
     let q = body.into_inner();
     if !q.regions.is_empty() {
         return federated_aggregate(&req, &node, fed.as_ref().map(|f| f.get_ref()), &auth, &q)
@@ -46,18 +53,23 @@ pub async fn aggregate(
         &ring::digest::SHA256,
         &serde_json::to_vec(&q).unwrap_or_default(),
     ));
-    let detail =
-        serde_json::json!({ "dataset": q.dataset, "query_sha256": digest, "purpose": q.purpose });
+    let detail = Detail::new()
+        .dataset(&q.dataset)
+        .query_sha256(digest)
+        .purpose(&q.purpose);
     let out = match query::local::answer(node.local(), &q, node.config.k).await {
         Ok(a) => a,
         Err(e) => {
-            return Err(refuse(&node, &req, "query", Some(&auth), query_problem(&e), detail).await)
+            let p = query_problem(&e);
+            return Err(refuse(&node, &req, Action::QueryAggregate, Some(&auth), p, detail).await);
         }
     };
-    let mut d = detail;
-    d["cells"] = out.cells.len().into();
-    d["answered_from"] = out.answered_from.clone().into();
-    let receipt = audit(&node, event(&node, &req, "query", Some(&auth), 200, d)).await?;
+    let d = detail.count("cells", out.cells.len() as u64);
+    let receipt = audit(
+        &node,
+        event(&node, &req, Action::QueryAggregate, Some(&auth), 200, d),
+    )
+    .await?;
     Ok(HttpResponse::Ok()
         .insert_header(("x-audit-index", receipt.index.to_string()))
         .json(out))
@@ -82,7 +94,7 @@ pub fn no_member_problem(e: &NoMemberRegion) -> Problem {
 async fn need_federation<'a>(
     node: &Node,
     req: &HttpRequest,
-    action: &str,
+    action: Action,
     auth: &crate::auth::Authenticated,
     fed: Option<&'a Federation>,
 ) -> Result<&'a Federation, Problem> {
@@ -97,7 +109,7 @@ async fn need_federation<'a>(
                 "federation-not-configured",
                 "this gateway has no [federation] section: ask without `regions`",
             ),
-            serde_json::json!({}),
+            Detail::new(),
         )
         .await),
     }
@@ -112,16 +124,16 @@ async fn federated_aggregate(
     auth: &crate::auth::Authenticated,
     q: &QueryRequest,
 ) -> Result<HttpResponse, Problem> {
-    let fed = need_federation(node, req, "query", auth, fed).await?;
+    let fed = need_federation(node, req, Action::QueryAggregate, auth, fed).await?;
+    let detail = || Detail::new().dataset(&q.dataset).purpose(&q.purpose);
     if let Err(e) = fed.check_regions(&q.regions) {
-        let detail = serde_json::json!({ "dataset": q.dataset, "purpose": q.purpose });
         return Err(refuse(
             node,
             req,
-            "query",
+            Action::QueryAggregate,
             Some(auth),
             no_member_problem(&e),
-            detail,
+            detail(),
         )
         .await);
     }
@@ -131,8 +143,8 @@ async fn federated_aggregate(
     {
         Ok(answer) => Ok(HttpResponse::Ok().json(answer)),
         Err(e) => {
-            let detail = serde_json::json!({ "dataset": q.dataset, "purpose": q.purpose });
-            Err(refuse(node, req, "query", Some(auth), query_problem(&e), detail).await)
+            let p = query_problem(&e);
+            Err(refuse(node, req, Action::QueryAggregate, Some(auth), p, detail()).await)
         }
     }
 }
@@ -208,7 +220,7 @@ pub async fn supply_demand(
         &node,
         &req,
         &[Role::Analyst, Role::Admin],
-        "report.supply_demand",
+        Action::ReportSupplyDemand,
     )
     .await?;
     let regions: Vec<String> = params
@@ -224,7 +236,7 @@ pub async fn supply_demand(
         let fed = need_federation(
             &node,
             &req,
-            "report.supply_demand",
+            Action::ReportSupplyDemand,
             &auth,
             fed.as_ref().map(|f| f.get_ref()),
         )
@@ -234,9 +246,10 @@ pub async fn supply_demand(
             .clone()
             .unwrap_or_else(|| "statistics".to_string());
         if let Err(e) = fed.check_regions(&regions) {
-            let detail = serde_json::json!({ "purpose": purpose });
+            let detail = Detail::new().purpose(&purpose);
             let p = no_member_problem(&e);
-            return Err(refuse(&node, &req, "report.supply_demand", Some(&auth), p, detail).await);
+            let action = Action::ReportSupplyDemand;
+            return Err(refuse(&node, &req, action, Some(&auth), p, detail).await);
         }
         return federated_supply_demand(&req, &node, fed, &auth, regions, purpose).await;
     }
@@ -311,10 +324,10 @@ pub async fn supply_demand(
         event(
             &node,
             &req,
-            "report.supply_demand",
+            Action::ReportSupplyDemand,
             Some(&auth),
             200,
-            serde_json::json!({}),
+            Detail::new(),
         ),
     )
     .await?;
@@ -349,11 +362,11 @@ async fn federated_supply_demand(
     let actor = actor_of(auth);
     let stated = purpose.clone();
     let fail = |e: QueryError| async move {
-        let detail = serde_json::json!({ "purpose": stated });
+        let detail = Detail::new().purpose(&stated);
         refuse(
             node,
             req,
-            "report.supply_demand",
+            Action::ReportSupplyDemand,
             Some(auth),
             query_problem(&e),
             detail,

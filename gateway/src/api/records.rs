@@ -4,7 +4,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
 use crate::api::ingest::as_of;
-use crate::api::{audit, authenticate, event, refuse, State};
+use crate::api::{audit, authenticate, event, refuse, Detail, State};
+use crate::audit::Action;
 use crate::auth::Role;
 use crate::ingest::decode::{quarantine_id, QuarantinedRow, RowProblem};
 use crate::problem::Problem;
@@ -28,10 +29,15 @@ pub async fn get_record(
     params: web::Query<RecordParams>,
     node: State,
 ) -> Result<HttpResponse, Problem> {
-    let auth = authenticate(&node, &req, &[Role::Caseworker, Role::Admin], "record.read").await?;
+    let auth = authenticate(
+        &node,
+        &req,
+        &[Role::Caseworker, Role::Admin],
+        Action::PersonLookup,
+    )
+    .await?;
     let id = path.into_inner();
-    let detail =
-        serde_json::json!({ "record_id": id, "purpose": params.purpose, "reveal": params.reveal });
+    let detail = Detail::new().purpose(&params.purpose);
     if params.reveal {
         let ok = auth.role() == Role::Caseworker
             && params
@@ -42,25 +48,23 @@ pub async fn get_record(
             let p = Problem::forbidden(
                 "protected fields need a caseworker token that allows the stated purpose",
             );
-            return Err(refuse(&node, &req, "record.read", Some(&auth), p, detail).await);
+            return Err(refuse(&node, &req, Action::PersonLookup, Some(&auth), p, detail).await);
         }
     }
     let (record, protected) = match node.store.read_record(&id, &node.data_key, params.reveal) {
         Ok(Some(r)) => r,
         Ok(None) => {
             let p = Problem::not_found("unknown-record", "no such record");
-            return Err(refuse(&node, &req, "record.read", Some(&auth), p, detail).await);
+            return Err(refuse(&node, &req, Action::PersonLookup, Some(&auth), p, detail).await);
         }
         Err(e) => {
             tracing::error!(error = %e, "record read failed");
             return Err(Problem::internal());
         }
     };
-    let mut d = detail;
-    d["revealed"] = (params.reveal && protected).into();
     let receipt = audit(
         &node,
-        event(&node, &req, "record.read", Some(&auth), 200, d),
+        event(&node, &req, Action::PersonLookup, Some(&auth), 200, detail),
     )
     .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
@@ -113,17 +117,23 @@ pub async fn list_quarantine(
     params: web::Query<QuarantineParams>,
     node: State,
 ) -> Result<HttpResponse, Problem> {
-    let auth = authenticate(&node, &req, &[Role::Admin, Role::Pusher], "quarantine.list").await?;
+    let auth = authenticate(
+        &node,
+        &req,
+        &[Role::Admin, Role::Pusher],
+        Action::QuarantineList,
+    )
+    .await?;
     if let Some(s) = &params.source {
         if auth.role() == Role::Pusher && !auth.may_push(s) {
             let p = Problem::forbidden("this token may not read that source's quarantine");
             return Err(refuse(
                 &node,
                 &req,
-                "quarantine.list",
+                Action::QuarantineList,
                 Some(&auth),
                 p,
-                serde_json::json!({ "source": s }),
+                Detail::new().dataset(s),
             )
             .await);
         }
@@ -161,10 +171,12 @@ pub async fn list_quarantine(
             break;
         }
     }
-    let d = serde_json::json!({ "source": params.source, "batch": params.batch, "listed": items.len() });
+    let d = Detail::new()
+        .dataset(&params.source)
+        .count("listed", items.len() as u64);
     audit(
         &node,
-        event(&node, &req, "quarantine.list", Some(&auth), 200, d),
+        event(&node, &req, Action::QuarantineList, Some(&auth), 200, d),
     )
     .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items, "as_of": as_of(&node) })))
@@ -178,15 +190,10 @@ pub async fn retry_quarantined(
     path: web::Path<String>,
     node: State,
 ) -> Result<HttpResponse, Problem> {
-    let auth = authenticate(
-        &node,
-        &req,
-        &[Role::Admin, Role::Pusher],
-        "quarantine.retry",
-    )
-    .await?;
+    const ACTION: Action = Action::QuarantineResubmit;
+    let auth = authenticate(&node, &req, &[Role::Admin, Role::Pusher], ACTION).await?;
     let id = path.into_inner();
-    let detail = serde_json::json!({});
+    let detail = Detail::new();
     let not_found = || Problem::not_found("unknown-quarantine-row", "no such quarantined row");
     let parsed = id.rsplit_once('-').and_then(|(b, r)| {
         let mut batch = [0u8; 32];
@@ -194,28 +201,12 @@ pub async fn retry_quarantined(
         Some((batch, r.parse::<u32>().ok()?))
     });
     let Some((batch, row)) = parsed else {
-        return Err(refuse(
-            &node,
-            &req,
-            "quarantine.retry",
-            Some(&auth),
-            not_found(),
-            detail,
-        )
-        .await);
+        return Err(refuse(&node, &req, ACTION, Some(&auth), not_found(), detail).await);
     };
     let stored = match node.store.quarantined_row(&batch, row) {
         Ok(Some(v)) => v,
         Ok(None) => {
-            return Err(refuse(
-                &node,
-                &req,
-                "quarantine.retry",
-                Some(&auth),
-                not_found(),
-                detail,
-            )
-            .await)
+            return Err(refuse(&node, &req, ACTION, Some(&auth), not_found(), detail).await)
         }
         Err(e) => {
             tracing::error!(error = %e, "quarantine read failed");
@@ -223,10 +214,10 @@ pub async fn retry_quarantined(
         }
     };
     let q: QuarantinedRow = serde_json::from_slice(&stored).map_err(|_| Problem::internal())?;
-    let detail = serde_json::json!({ "source": q.source, "batch_id": q.batch_id });
+    let detail = Detail::new().dataset(&q.source).batch_id(&q.batch_id);
     if auth.role() == Role::Pusher && !auth.may_push(&q.source) {
         let p = Problem::forbidden("this token may not retry that source's rows");
-        return Err(refuse(&node, &req, "quarantine.retry", Some(&auth), p, detail).await);
+        return Err(refuse(&node, &req, ACTION, Some(&auth), p, detail).await);
     }
     let raw = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &q.raw_sealed)
         .ok()
@@ -238,7 +229,7 @@ pub async fn retry_quarantined(
             "unknown-source",
             format!("source `{}` is no longer registered", q.source),
         );
-        return Err(refuse(&node, &req, "quarantine.retry", Some(&auth), p, detail).await);
+        return Err(refuse(&node, &req, ACTION, Some(&auth), p, detail).await);
     };
     let Some(body) = source
         .adapter()
@@ -250,7 +241,7 @@ pub async fn retry_quarantined(
             "Cannot retry",
             "this row cannot be placed in a body of its own; fix and push the export again",
         );
-        return Err(refuse(&node, &req, "quarantine.retry", Some(&auth), p, detail).await);
+        return Err(refuse(&node, &req, ACTION, Some(&auth), p, detail).await);
     };
     let mut new_batch = [0u8; 32];
     new_batch.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, &body).as_ref());
@@ -277,7 +268,7 @@ pub async fn retry_quarantined(
                 "Retry failed",
                 "the row could not be decoded again",
             );
-            return Err(refuse(&node, &req, "quarantine.retry", Some(&auth), p, detail).await);
+            return Err(refuse(&node, &req, ACTION, Some(&auth), p, detail).await);
         }
     };
     node.state
@@ -304,14 +295,10 @@ pub async fn retry_quarantined(
             tracing::error!(error = %e, "store flush after a retry failed");
             Problem::internal()
         })?;
-    let mut d = detail;
-    d["accepted"] = j.accepted.into();
-    d["quarantined"] = j.quarantined.into();
-    let receipt = audit(
-        &node,
-        event(&node, &req, "quarantine.retry", Some(&auth), 200, d),
-    )
-    .await?;
+    let d = detail
+        .count("accepted", j.accepted)
+        .count("quarantined", j.quarantined);
+    let receipt = audit(&node, event(&node, &req, ACTION, Some(&auth), 200, d)).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "id": id,
         "resolved": resolved,

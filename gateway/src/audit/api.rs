@@ -17,13 +17,13 @@
 //! Until it does, [`AuditApi::new`] installs a hook that refuses everything.
 //!
 //! Errors are RFC 9457 `application/problem+json` with `type`
-//! `https://pes.example/problems/<slug>`.
+//! `https://pes.example/problems/<slug>`: the gateway's one [`Problem`] type.
 
 use std::sync::Arc;
 
 use actix_web::http::header::{self, ContentType};
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{web, HttpRequest, HttpResponse};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use super::event::AuditEvent;
 use super::witness::{Witness, WitnessError, SIZE_CONTENT_TYPE};
 use super::{AuditError, AuditLog};
+use crate::problem::Problem;
 
 /// Most entries returned by one request.
 pub const MAX_ENTRIES_PER_REQUEST: u64 = 10_000;
@@ -50,76 +51,45 @@ pub enum Access {
     Witness,
 }
 
-/// An RFC 9457 problem.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Problem {
-    /// Stable problem type URI.
-    #[serde(rename = "type")]
-    pub type_uri: String,
-    /// Short summary.
-    pub title: String,
-    /// HTTP status.
-    pub status: u16,
-    /// Human-readable detail (never holds protected data).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-    /// Seconds to wait before retrying (503 only).
-    #[serde(skip)]
-    pub retry_after: Option<u64>,
-}
-
-impl Problem {
-    /// A problem with slug `slug` (the last path segment of its type URI).
-    pub fn new(status: u16, slug: &str, title: &str, detail: impl Into<Option<String>>) -> Self {
-        Self {
-            type_uri: format!("https://pes.example/problems/{slug}"),
-            title: title.to_owned(),
-            status,
-            detail: detail.into(),
-            retry_after: None,
-        }
-    }
-}
-
-impl std::fmt::Display for Problem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({})", self.title, self.status)
-    }
-}
-
-impl ResponseError for Problem {
-    fn status_code(&self) -> StatusCode {
-        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-    }
-    fn error_response(&self) -> HttpResponse {
-        let mut b = HttpResponse::build(self.status_code());
-        b.insert_header((header::CONTENT_TYPE, "application/problem+json"));
-        if let Some(s) = self.retry_after {
-            b.insert_header((header::RETRY_AFTER, s.to_string()));
-        }
-        b.body(serde_json::to_string(self).unwrap_or_default())
-    }
+/// 500 `audit-failure`: the cause goes to the log, not to the client.
+fn audit_failure() -> Problem {
+    Problem::without_detail(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "audit-failure",
+        "Audit log failure",
+    )
 }
 
 impl From<AuditError> for Problem {
     fn from(e: AuditError) -> Self {
         match e {
             AuditError::Busy { retry_after_secs } => {
-                let mut p = Problem::new(503, "audit-busy", "Audit log is busy", None);
-                p.retry_after = Some(retry_after_secs);
+                let mut p = Problem::without_detail(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "audit-busy",
+                    "Audit log is busy",
+                );
+                p.retry_after = Some(u32::try_from(retry_after_secs).unwrap_or(u32::MAX));
                 p
             }
-            AuditError::OutOfRange(d) => {
-                Problem::new(400, "audit-out-of-range", "Outside the log", d)
-            }
+            AuditError::OutOfRange(d) => Problem::new(
+                StatusCode::BAD_REQUEST,
+                "audit-out-of-range",
+                "Outside the log",
+                d,
+            ),
             AuditError::NoSpace => {
-                let mut p = Problem::new(503, "audit-no-space", "Audit log disk full", None);
+                let mut p = Problem::without_detail(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "audit-no-space",
+                    "Audit log disk full",
+                );
                 p.retry_after = Some(5);
                 p
             }
             other => {
                 tracing::error!(error = %other, "audit log failure");
-                Problem::new(500, "audit-failure", "Audit log failure", None)
+                audit_failure()
             }
         }
     }
@@ -146,11 +116,10 @@ impl AuditApi {
             log,
             witness,
             access: Arc::new(|_, _| {
-                Err(Problem::new(
-                    403,
+                Err(Problem::without_detail(
+                    StatusCode::FORBIDDEN,
                     "forbidden",
                     "No authorisation configured for audit routes",
-                    None,
                 ))
             }),
         }
@@ -306,7 +275,7 @@ pub async fn entries(
     }
     if to - from > MAX_ENTRIES_PER_REQUEST {
         return Err(Problem::new(
-            400,
+            StatusCode::BAD_REQUEST,
             "audit-range-too-large",
             "Range too large",
             format!("at most {MAX_ENTRIES_PER_REQUEST} entries per request"),
@@ -315,7 +284,7 @@ pub async fn entries(
     let log = api.log.clone();
     let rows = web::block(move || log.entries(from, to))
         .await
-        .map_err(|_| Problem::new(500, "audit-failure", "Audit log failure", None))??;
+        .map_err(|_| audit_failure())??;
     if !q.has_filter() {
         let mut body = Vec::with_capacity(rows.iter().map(|r| r.len() + 1).sum());
         for r in rows {
@@ -458,23 +427,26 @@ pub async fn add_checkpoint(
 ) -> Result<HttpResponse, Problem> {
     (api.access)(&req, Access::Witness)?;
     let witness = api.witness.as_ref().ok_or_else(|| {
-        Problem::new(
-            404,
+        Problem::without_detail(
+            StatusCode::NOT_FOUND,
             "witness-disabled",
             "This gateway does not witness",
-            None,
         )
     })?;
     if body.len() > MAX_WITNESS_BODY {
-        return Err(Problem::new(
-            413,
+        return Err(Problem::without_detail(
+            StatusCode::PAYLOAD_TOO_LARGE,
             "payload-too-large",
             "Body too large",
-            None,
         ));
     }
-    let body = std::str::from_utf8(&body)
-        .map_err(|_| Problem::new(400, "witness-bad-request", "Body is not UTF-8", None))?;
+    let body = std::str::from_utf8(&body).map_err(|_| {
+        Problem::without_detail(
+            StatusCode::BAD_REQUEST,
+            "witness-bad-request",
+            "Body is not UTF-8",
+        )
+    })?;
     let now = chrono::Utc::now().timestamp().max(0) as u64;
     match witness.add_checkpoint(body, now) {
         Ok(lines) => Ok(text(lines)),
@@ -491,12 +463,9 @@ pub async fn add_checkpoint(
                 422 => "witness-bad-proof",
                 _ => "witness-failure",
             };
-            Err(Problem::new(
-                e.status(),
-                slug,
-                "Checkpoint not cosigned",
-                e.to_string(),
-            ))
+            let status =
+                StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            Err(Problem::not_cosigned(status, slug, e.to_string()))
         }
     }
 }

@@ -423,10 +423,12 @@ async fn plain_query(req: HttpRequest, body: web::Bytes, node: web::Data<Node>) 
     let ev = pes_gateway::api::event(
         &node,
         &req,
-        "federation.query",
+        Action::Admin,
         None,
         200,
-        serde_json::json!({ "dataset": q.dataset, "purpose": q.purpose }),
+        pes_gateway::api::Detail::new()
+            .dataset(&q.dataset)
+            .purpose(&q.purpose),
     );
     let receipt: AuditReceipt = match pes_gateway::api::audit(&node, ev).await {
         Ok(r) => r,

@@ -23,11 +23,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::inbound::{signed_response, unix_now, verify_inbound, InboundContext};
 use super::service::{as_peer, peer_hint, unavailable};
 use super::trust::TrustList;
-use crate::access::{audit, event};
+use crate::access::{audit, event, Detail};
 use crate::audit::api::MAX_WITNESS_BODY;
 use crate::audit::event::Action;
 use crate::audit::witness::{Witness, WitnessError, SIZE_CONTENT_TYPE};
 use crate::node::Node;
+use crate::problem::{self, Problem};
 use crate::signed_note::VerifierKey;
 
 /// Path of the witness on the federation listener.
@@ -62,12 +63,12 @@ async fn add_checkpoint(
 ) -> HttpResponse {
     let now = unix_now();
     let refused = |claimed: &str, member: Option<&str>, status: u16, slug: &str, size: u64| {
-        let mut detail = serde_json::json!({ "problem": slug });
+        let mut detail = Detail::new().problem(slug);
         if size > 0 {
-            detail["witnessed_size"] = size.into();
+            detail = detail.count("witnessed_size", size);
         }
         let mut ev = as_peer(
-            event(&node, &req, "federation.witness", None, status, detail),
+            event(&node, &req, Action::WitnessCosign, None, status, detail),
             claimed,
             member,
         );
@@ -139,17 +140,9 @@ async fn add_checkpoint(
                 // The protocol's answer: the witnessed size, as text.
                 return sign(409, SIZE_CONTENT_TYPE, format!("{size}\n").into_bytes());
             }
-            let problem = serde_json::json!({
-                "type": format!("https://pes.example/problems/{slug}"),
-                "title": "Checkpoint not cosigned",
-                "status": status,
-                "detail": detail,
-            });
-            sign(
-                status,
-                "application/problem+json",
-                problem.to_string().into_bytes(),
-            )
+            let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let body = Problem::not_cosigned(code, slug, detail).to_json();
+            sign(code.as_u16(), problem::CONTENT_TYPE, body)
         }
     }
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
 
 use super::httpsig::{
     Headers, ReceivedRequest, RequestVerifier, ResponseToSign, SignatureChecked, SignatureError,
@@ -13,6 +13,7 @@ use super::httpsig::{
 };
 use super::tls::{ConnectionIdentity, PeerError, VerifiedPeer};
 use super::trust::{TrustList, TrustStore};
+use crate::problem::Problem;
 
 /// What a gateway needs to serve federation calls.
 #[derive(Debug)]
@@ -69,19 +70,11 @@ impl Refusal {
 
     /// RFC 9457 problem answer (`https://pes.example/problems/<slug>`).
     pub fn to_response(&self) -> HttpResponse {
-        let body = serde_json::json!({
-            "type": format!("https://pes.example/problems/{}", self.slug()),
-            "title": "Federation request refused",
-            "status": self.status().as_u16(),
-            "detail": self.to_string(),
-        });
-        HttpResponse::build(self.status())
-            .content_type("application/problem+json")
-            .body(body.to_string())
+        Problem::federation_refused(self.status(), self.slug(), self.to_string()).error_response()
     }
 }
 
-impl actix_web::ResponseError for Refusal {
+impl ResponseError for Refusal {
     fn status_code(&self) -> StatusCode {
         self.status()
     }

@@ -16,16 +16,17 @@
 //! ```
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError as _};
 use serde::{Deserialize, Serialize};
 
 use super::inbound::{
     signed_response, unix_now, verify_inbound, FederationRequest, InboundContext,
 };
-use crate::access::{audit, event, AuditReceipt};
+use crate::access::{audit, event, AuditReceipt, Detail};
 use crate::audit::event::{Action, Actor, AuditEvent};
 use crate::federation::trust::CallerPolicy;
 use crate::node::Node;
+use crate::problem::{self, Problem};
 use crate::query::person::{self, PersonFields, PersonQuery};
 use crate::query::{QueryAnswer, QueryError, QueryRequest};
 
@@ -64,7 +65,7 @@ async fn query(
     let now = unix_now();
     let checked = match verify_inbound(&req, &body, &fed, now) {
         Ok(c) => c,
-        Err(refusal) => return refuse_unverified(&req, &node, refusal, "federation.query").await,
+        Err(refusal) => return refuse_unverified(&req, &node, refusal).await,
     };
     match answer(&req, &body, &node, &fed, &checked).await {
         Ok(resp) => resp,
@@ -72,21 +73,21 @@ async fn query(
     }
 }
 
-/// Audits a request refused before the peer and its signature verified, and answers it.
+/// Audits a request refused before the peer and its signature verified (as
+/// [`Action::FederationServe`], whichever route was asked), and answers it.
 async fn refuse_unverified(
     req: &HttpRequest,
     node: &Node,
     refusal: super::inbound::Refusal,
-    action: &str,
 ) -> HttpResponse {
     let peer = peer_hint(req);
     let ev = event(
         node,
         req,
-        action,
+        Action::FederationServe,
         None,
         refusal.status().as_u16(),
-        serde_json::json!({ "problem": refusal.slug() }),
+        Detail::new().problem(refusal.slug()),
     );
     // The region is only claimed by the certificate here, not verified.
     let ev = as_peer(ev, &peer, None);
@@ -118,7 +119,7 @@ async fn person(
 ) -> HttpResponse {
     let checked = match verify_inbound(&req, &body, &fed, unix_now()) {
         Ok(c) => c,
-        Err(refusal) => return refuse_unverified(&req, &node, refusal, "person.lookup").await,
+        Err(refusal) => return refuse_unverified(&req, &node, refusal).await,
     };
     match answer_person(&req, &body, &node, &fed, &checked).await {
         Ok(resp) => resp,
@@ -168,21 +169,21 @@ async fn answer_person(
         (None, Err(())) => (500, "internal", "the gateway failed"),
         (None, Ok(_)) => (200, "", ""),
     };
-    let mut detail = serde_json::json!({});
+    let mut detail = Detail::new();
     if let Some(q) = &q {
-        detail["purpose"] = q.purpose.clone().into();
+        detail = detail.purpose(&q.purpose);
         // An ill-formed key could be anything (even an ID number sent by mistake): not audited.
         if pes_schemas::person_key::is_well_formed(&q.person_key) {
-            detail["person_key"] = q.person_key.clone().into();
+            detail = detail.person_key(&q.person_key);
         }
     }
     if let Ok(Some(f)) = &found {
-        detail["records"] = f.records.into();
+        detail = detail.count("records", f.records);
     }
     if status != 200 {
-        detail["problem"] = slug.into();
+        detail = detail.problem(slug);
     }
-    let ev = event(node, req, "person.lookup", None, status, detail);
+    let ev = event(node, req, Action::PersonLookup, None, status, detail);
     let mut ev = as_peer(ev, &caller, Some(&caller));
     ev.action = Action::PersonLookup;
     ev.dataset = Some("person".into());
@@ -229,11 +230,10 @@ async fn answer(
     let q: QueryRequest = serde_json::from_slice(body)
         .map_err(|e| problem_signed(fed, checked, 400, "malformed-json", &e.to_string()))?;
     let digest = hex::encode(ring::digest::digest(&ring::digest::SHA256, body));
-    let mut detail = serde_json::json!({
-        "purpose": q.purpose,
-        "dataset": q.dataset,
-        "query_sha256": digest,
-    });
+    let mut detail = Detail::new()
+        .purpose(&q.purpose)
+        .dataset(&q.dataset)
+        .query_sha256(digest);
     let policy = checked.trust.policy_for(&caller);
     let allowed = policy.is_some_and(|p| {
         p.datasets.contains(&q.dataset)
@@ -257,11 +257,11 @@ async fn answer(
             Err(e) => (400, "bad-query", Some(Err(e.to_string()))),
         }
     };
-    detail["k"] = k.into();
+    detail = detail.count("k", k);
     if status != 200 {
-        detail["problem"] = slug.into();
+        detail = detail.problem(slug);
     }
-    let ev = event(node, req, "federation.query", None, status, detail);
+    let ev = event(node, req, Action::FederationServe, None, status, detail);
     let ev = as_peer(ev, &caller, Some(&caller));
     let receipt = audit(node, ev).await.map_err(|_| unavailable())?;
     let answer = match result {
@@ -298,20 +298,13 @@ fn problem_signed(
     slug: &str,
     detail: &str,
 ) -> HttpResponse {
-    let body = serde_json::json!({
-        "type": format!("https://pes.example/problems/{slug}"),
-        "title": "Federation request refused",
-        "status": status,
-        "detail": detail,
-    })
-    .to_string()
-    .into_bytes();
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
+    let body = Problem::federation_refused(code, slug, detail).to_json();
     signed_response(
         &fed.key,
         &checked.signature,
         code,
-        "application/problem+json",
+        problem::CONTENT_TYPE,
         body,
         unix_now(),
     )
@@ -330,10 +323,14 @@ pub(crate) fn as_peer(mut ev: AuditEvent, claimed: &str, member: Option<&str>) -
     ev
 }
 
+/// 503 without `detail` or `Retry-After`: the audit log or the signer failed.
 pub(crate) fn unavailable() -> HttpResponse {
-    HttpResponse::ServiceUnavailable()
-        .content_type("application/problem+json")
-        .body(r#"{"type":"https://pes.example/problems/unavailable","title":"Temporarily unavailable","status":503}"#)
+    Problem::without_detail(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "Temporarily unavailable",
+    )
+    .error_response()
 }
 
 /// The region named by the peer certificate, for auditing refusals (not yet verified).

@@ -23,11 +23,12 @@ mod assets;
 use std::sync::OnceLock;
 
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError as _};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
+
+use crate::problem::Problem;
 
 pub use assets::{Asset, ASSETS, INDEX_HTML};
 
@@ -200,11 +201,7 @@ async fn shell(req: HttpRequest) -> HttpResponse {
 
 async fn asset(req: HttpRequest, name: web::Path<String>) -> HttpResponse {
     let Some(a) = ASSETS.iter().find(|a| a.name == name.as_str()) else {
-        let mut res = HttpResponse::build(StatusCode::NOT_FOUND)
-            .content_type("application/problem+json")
-            .body(
-                r#"{"type":"https://pes.example/problems/not-found","title":"Not found","status":404,"detail":"no such dashboard asset"}"#,
-            );
+        let mut res = Problem::not_found("not-found", "no such dashboard asset").error_response();
         security_headers(&mut res, CSP_NONE);
         return res;
     };
@@ -234,11 +231,11 @@ async fn asset(req: HttpRequest, name: web::Path<String>) -> HttpResponse {
 async fn demo_tokens(req: HttpRequest) -> HttpResponse {
     let mut res = match req.app_data::<web::Data<DemoTokens>>() {
         Some(t) => HttpResponse::Ok().json(t.get_ref()),
-        None => HttpResponse::build(StatusCode::NOT_FOUND)
-            .content_type("application/problem+json")
-            .body(
-                r#"{"type":"https://pes.example/problems/not-found","title":"Not found","status":404,"detail":"demo tokens exist only on gateways started by `pesgw demo`"}"#,
-            ),
+        None => Problem::not_found(
+            "not-found",
+            "demo tokens exist only on gateways started by `pesgw demo`",
+        )
+        .error_response(),
     };
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
