@@ -43,13 +43,12 @@ fn make_uscc(div: &str, serial: u64) -> String {
     const SET: &[u8] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
     let mut s = format!("91{div}");
     let mut x = serial;
-    for _ in 0..9 {
+    for _ in 0..8 {
         s.push(SET[(x % 31) as usize] as char);
         x /= 31;
     }
-    let c = pes_schemas::uscc::check_char(s.as_bytes());
-    s.push(c as char);
-    s
+    // `div` is six digits and the rest comes from the set, so completion cannot fail.
+    pes_schemas::uscc::complete(&s).unwrap_or(s)
 }
 
 fn date(h: u64) -> NaiveDate {

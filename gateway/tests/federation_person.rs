@@ -34,9 +34,7 @@ fn occupation() -> String {
 }
 
 fn uscc(div: &str) -> String {
-    let mut s = format!("91{div}MA0000001");
-    s.push(pes_schemas::uscc::check_char(s.as_bytes()) as char);
-    s
+    pes_schemas::uscc::complete(&format!("91{div}MA000000")).unwrap()
 }
 
 /// Sample record `i` of `region` with its body replaced.

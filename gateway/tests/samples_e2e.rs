@@ -277,7 +277,7 @@ fn quarantined_xml_item_is_retried_after_the_mapping_is_fixed() {
       <Ownership>私营</Ownership>
     </Employer>
     <Employer id="BJE-0002" version="1">
-      <USCC>91110105MA00XYN13F</USCC>
+      <USCC>91110105MA00XYN14J</USCC>
       <Name>北京朝阳餐饮管理有限公司 &amp; 分店</Name>
       <Industry>H62</Industry>
       <Division>110105</Division>

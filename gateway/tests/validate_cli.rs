@@ -63,7 +63,7 @@ fn an_invalid_value_makes_the_exit_status_non_zero_and_gives_the_reason() {
 
 #[test]
 fn stdin_values_are_checked_line_by_line_including_crlf_and_empty_lines() {
-    let input = "\u{feff}91350100M000100Y43\r\n91350100M000100Y44\n\n91440300MA5FQ70910\n";
+    let input = "\u{feff}91350100M000100Y43\r\n91350100M000100Y44\n\n91440300MA5FQ74650\n";
     let out = pesgw(&["validate", "uscc", "--stdin"], Some(input));
     assert_eq!(out.status.code(), Some(1));
     let l = lines(&out);
@@ -74,7 +74,7 @@ fn stdin_values_are_checked_line_by_line_including_crlf_and_empty_lines() {
             ("91350100M000100Y43", "valid"),
             ("91350100M000100Y44", "invalid"),
             ("", "invalid"),
-            ("91440300MA5FQ70910", "valid"),
+            ("91440300MA5FQ74650", "valid"),
         ]
     );
     assert!(l[2][2].starts_with("invalid_length"), "{:?}", l[2]);

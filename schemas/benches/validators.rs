@@ -55,11 +55,10 @@ fn usccs() -> Vec<String> {
         .map(|_| {
             let mut s = b"91".to_vec();
             s.extend_from_slice(format!("{:06}", rng.next() % 1_000_000).as_bytes());
-            for _ in 0..9 {
+            for _ in 0..8 {
                 s.push(CHARSET[(rng.next() % 31) as usize]);
             }
-            s.push(uscc::check_char(&s));
-            String::from_utf8(s).unwrap()
+            uscc::complete(std::str::from_utf8(&s).unwrap()).unwrap()
         })
         .collect()
 }

@@ -7,8 +7,14 @@
 //! | 1 | registration authority: `1`-`9`, `A` (military), `N` (agriculture), `Y` (other) |
 //! | 2 | organisation type within that authority |
 //! | 3-8 | GB/T 2260 division of the registering authority (6 digits) |
-//! | 9-17 | GB 11714 organisation code (9 characters) |
+//! | 9-17 | GB 11714 organisation code: 8 characters and their check character (position 17) |
 //! | 18 | check character: weights 3^(i-1) mod 31, `(31 - sum mod 31) mod 31` mapped to the set |
+//!
+//! The organisation code's check character (position 17) is GB 11714's: weights 3, 7, 9, 10, 5,
+//! 8, 4, 2 over positions 9-16, digits count their value and letters `A`-`Z` count 10-35, and
+//! the check is `11 - sum mod 11`, written `X` for 10 and `0` for 11. Both checks are enforced:
+//! a code whose organisation code is wrong fails even when its final character was computed
+//! over the wrong code.
 //!
 //! The type character (position 2) is only checked to be in the character set. The per-authority
 //! type tables have been extended by amendments since 2015 and published sources differ, so a
@@ -44,6 +50,11 @@ pub enum UsccError {
     /// The check character does not match.
     #[error("uscc: check character does not match (GB 32100 mod 31)")]
     CheckChar,
+    /// The organisation code's check character (position 17) does not match.
+    #[error(
+        "uscc: organisation code check character (character 17) does not match (GB 11714 mod 11)"
+    )]
+    OrgCodeCheckChar,
 }
 
 impl UsccError {
@@ -55,6 +66,7 @@ impl UsccError {
             UsccError::Authority => "unknown_authority",
             UsccError::Division => "invalid_division",
             UsccError::CheckChar => "check_char_mismatch",
+            UsccError::OrgCodeCheckChar => "org_code_check_mismatch",
         }
     }
 }
@@ -98,6 +110,46 @@ pub fn check_char(first17: &[u8]) -> u8 {
     CHARSET[((31 - sum % 31) % 31) as usize]
 }
 
+/// GB 11714 weights of the organisation code's eight characters (USCC positions 9-16).
+const ORG_WEIGHTS: [u32; 8] = [3, 7, 9, 10, 5, 8, 4, 2];
+
+/// Computes the GB 11714 check character of an organisation code's first eight characters
+/// (`0-9`, `A-Z`); `None` when one is neither.
+pub fn org_code_check_char(first8: &[u8]) -> Option<u8> {
+    if first8.len() != 8 {
+        return None;
+    }
+    let mut sum = 0u32;
+    for (&b, w) in first8.iter().zip(ORG_WEIGHTS) {
+        let v = match b {
+            b'0'..=b'9' => u32::from(b - b'0'),
+            b'A'..=b'Z' => u32::from(b - b'A') + 10,
+            _ => return None,
+        };
+        sum += v * w;
+    }
+    Some(match 11 - sum % 11 {
+        10 => b'X',
+        11 => b'0',
+        c => b'0' + c as u8,
+    })
+}
+
+/// Completes a code from its first 16 characters (authority, type, division, the organisation
+/// code's eight characters) by appending both check characters; `None` when a character is
+/// outside the character set. For generators of test and sample data.
+pub fn complete(first16: &str) -> Option<String> {
+    let bytes = first16.as_bytes();
+    if bytes.len() != 16 || bytes.iter().any(|&b| VALUES[b as usize] == NOT_IN_SET) {
+        return None;
+    }
+    let mut s = first16.to_string();
+    s.push(char::from(org_code_check_char(&bytes[8..16])?));
+    let c = check_char(s.as_bytes());
+    s.push(char::from(c));
+    Some(s)
+}
+
 fn check(input: &[u8]) -> Result<(), UsccError> {
     if input.len() != 18 {
         // Cold path: a non-ASCII character in an 18-character string is a character error.
@@ -131,6 +183,9 @@ fn check(input: &[u8]) -> Result<(), UsccError> {
     if (31 - sum % 31) % 31 != u32::from(last) {
         return Err(UsccError::CheckChar);
     }
+    if org_code_check_char(&input[8..16]) != Some(input[16]) {
+        return Err(UsccError::OrgCodeCheckChar);
+    }
     Ok(())
 }
 
@@ -158,7 +213,8 @@ impl std::fmt::Display for Uscc {
 }
 
 impl Uscc {
-    /// Parses and checks a USCC: length, character set, authority, type, division digits, check.
+    /// Parses and checks a USCC: length, character set, authority, type, division digits, both
+    /// check characters.
     pub fn parse(input: &str) -> Result<Uscc, UsccError> {
         let bytes = input.as_bytes();
         check(bytes)?;

@@ -163,7 +163,7 @@ fn rust_records() -> Vec<Record> {
         }),
         RecordBody::TrainingRecord(TrainingRecord {
             person_key: person_key.clone(),
-            provider_uscc: "52440300MJL000000Y".into(),
+            provider_uscc: "52440300MJL000008P".into(),
             target_occupation: "4-03-02-01".into(),
             training_type: TrainingType::Apprenticeship,
             start_on: date(2025, 3, 1),

@@ -164,7 +164,7 @@ fn dates_must_be_in_order_and_plausible() {
 #[test]
 fn codes_and_ranges_are_enforced() {
     let e = errors_after("vacancy", |v| {
-        v["employer_uscc"] = json!("91440300MA5FQ70911");
+        v["employer_uscc"] = json!("91440300MA5FQ74651");
         v["occupation"] = json!("2-02-10-99");
         v["industry"] = json!("Z99");
         v["salary_min"] = json!(30000);

@@ -10,7 +10,8 @@ fn known_good_codes_are_valid() {
         "914403001922038216", // a Shenzhen enterprise
         "9144030071526726XG", // check character G
         "91110000100010433L", // check character L
-        "91440300MA5FQ70910", // check character 0
+        "91330100799655058B", // organisation code 79965505-8
+        "91440300MA5FQ74650", // constructed: both check characters computed, the last one 0
     ] {
         let u = Uscc::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"));
         assert_eq!(u.as_str(), s);
@@ -19,10 +20,10 @@ fn known_good_codes_are_valid() {
 
 #[test]
 fn check_character_zero_is_computed_and_accepted() {
-    assert_eq!(check_char(b"91440300MA5FQ7091"), b'0');
-    assert!(uscc::validate("91440300MA5FQ70910").is_ok());
+    assert_eq!(check_char(b"91440300MA5FQ7465"), b'0');
+    assert!(uscc::validate("91440300MA5FQ74650").is_ok());
     assert_eq!(
-        uscc::validate("91440300MA5FQ7091Y"),
+        uscc::validate("91440300MA5FQ7465Y"),
         Err(UsccError::CheckChar)
     );
 }
@@ -30,10 +31,7 @@ fn check_character_zero_is_computed_and_accepted() {
 #[test]
 fn every_authority_code_of_the_standard_is_accepted() {
     for a in b"123456789ANY" {
-        let mut s = format!("{}1110000MA00000000", *a as char).into_bytes();
-        s.truncate(17);
-        s.push(check_char(&s));
-        let s = String::from_utf8(s).unwrap();
+        let s = uscc::complete(&format!("{}1110000MA000000", *a as char)).unwrap();
         let u = Uscc::parse(&s).unwrap_or_else(|e| panic!("{s}: {e}"));
         assert_eq!(u.authority(), *a as char);
     }
@@ -118,7 +116,7 @@ fn first17() -> impl Strategy<Value = Vec<u8>> {
         prop::sample::select(b"123456789ANY".to_vec()),
         0u8..9,
         0u32..1_000_000,
-        prop::collection::vec(prop::sample::select(CHARSET.to_vec()), 9),
+        prop::collection::vec(prop::sample::select(CHARSET.to_vec()), 8),
     )
         .prop_map(|(a, t, division, org)| {
             // Type 1-9; the market-regulation authority 9 has types 1-3 only.
@@ -126,6 +124,7 @@ fn first17() -> impl Strategy<Value = Vec<u8>> {
             let mut s = vec![a, t];
             s.extend_from_slice(format!("{division:06}").as_bytes());
             s.extend_from_slice(&org);
+            s.extend(uscc::org_code_check_char(&org));
             s
         })
 }
@@ -157,5 +156,49 @@ proptest! {
     #[test]
     fn arbitrary_input_never_panics(s in ".{0,24}") {
         let _ = Uscc::parse(&s);
+    }
+}
+
+/// GB 11714: positions 9-16 weighted 3, 7, 9, 10, 5, 8, 4, 2 (letters 10-35), check
+/// `11 - sum mod 11` with `X` for 10 and `0` for 11.
+#[test]
+fn organisation_code_check_character_is_enforced() {
+    assert_eq!(uscc::org_code_check_char(b"79965505"), Some(b'8'));
+    assert_eq!(uscc::org_code_check_char(b"71526726"), Some(b'X'));
+    assert_eq!(uscc::org_code_check_char(b"M000100Y"), Some(b'4'));
+    // A wrong 17th character fails even when the final mod-31 character is computed over it.
+    for good in [
+        "91330100799655058B",
+        "9144030071526726XG",
+        "914403001922038216",
+    ] {
+        for c in CHARSET.iter().filter(|&&c| c != good.as_bytes()[16]) {
+            let mut s = good.as_bytes()[..17].to_vec();
+            s[16] = *c;
+            s.push(check_char(&s));
+            let s = String::from_utf8(s).unwrap();
+            assert_eq!(uscc::validate(&s), Err(UsccError::OrgCodeCheckChar), "{s}");
+        }
+    }
+    assert_eq!(
+        UsccError::OrgCodeCheckChar.code(),
+        "org_code_check_mismatch"
+    );
+}
+
+proptest! {
+    /// `complete` makes a valid code from any 16 characters of the set that start with an
+    /// authority and carry six division digits.
+    #[test]
+    fn completed_codes_are_valid(
+        a in proptest::sample::select(b"123456789ANY".to_vec()),
+        t in proptest::sample::select(CHARSET.to_vec()),
+        div in 100000u32..999999,
+        org in proptest::collection::vec(proptest::sample::select(CHARSET.to_vec()), 8),
+    ) {
+        let prefix = format!("{}{}{div}{}", a as char, t as char, String::from_utf8(org).unwrap());
+        let code = uscc::complete(&prefix).unwrap();
+        prop_assert!(uscc::validate(&code).is_ok(), "{}", code);
+        prop_assert_eq!(&code[..16], prefix.as_str());
     }
 }

@@ -363,12 +363,16 @@ const INDUSTRIES: &[(&str, &str, u32)] = &[
 pub(crate) fn uscc_for(rng: &mut ChaCha8Rng, division: &str) -> String {
     const ORG: &[u8] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
     let mut s = format!("91{division}MA");
-    for _ in 0..7 {
-        s.push(char::from(ORG[rng.gen_range(0..ORG.len())]));
+    // Seven draws, as before the organisation code's own check character was enforced, so a
+    // seed still yields the data it always did; the seventh position is now that check.
+    for i in 0..7 {
+        let c = char::from(ORG[rng.gen_range(0..ORG.len())]);
+        if i < 6 {
+            s.push(c);
+        }
     }
-    let check = uscc::check_char(s.as_bytes());
-    s.push(char::from(check));
-    s
+    // `division` is six digits, so the 16 characters are always in the set.
+    uscc::complete(&s).unwrap_or(s)
 }
 
 const SIZES: &[(&str, u32)] = &[("micro", 30), ("small", 40), ("medium", 20), ("large", 10)];
