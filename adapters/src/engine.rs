@@ -12,7 +12,7 @@ use pes_schemas::{Provenance, Record, RecordType, SCHEMA_VERSION};
 use crate::adapter::{DecodeContext, DecodeSummary, Decoded, RowError, RowErrorCode, SinkError};
 use crate::mapping::{CondTest, Condition, Field, Mapping, RecordSpec, SourceRef, SHARED_CHAINS};
 use crate::mask::mask;
-use crate::national::{self, IdNumber};
+use crate::national::{self, IdNumber, IdNumberError};
 use crate::target::{build_body, code_lists_of, fields_of, V};
 use crate::transform;
 
@@ -249,13 +249,13 @@ impl<'m> Emitter<'m> {
             })?,
             _ => 1,
         };
-        let id_of = |raw: &str| -> Option<(IdNumber, String)> {
+        let id_of = |raw: &str| -> Result<(IdNumber, String), IdNumberError> {
             if let Some((last_raw, id, key)) = &*self.last_id.borrow() {
                 if last_raw == raw {
-                    return Some((*id, key.clone()));
+                    return Ok((*id, key.clone()));
                 }
             }
-            let id = IdNumber::parse(raw).ok()?;
+            let id = IdNumber::parse(raw)?;
             let key = ctx.keyer.key(&id);
             let mut last = self.last_id.borrow_mut();
             match &mut *last {
@@ -268,7 +268,7 @@ impl<'m> Emitter<'m> {
                 }
                 None => *last = Some((raw.to_string(), id, key.clone())),
             }
-            Some((id, key))
+            Ok((id, key))
         };
         let body = build_body(spec.record_type, vals, &id_of).map_err(|fail| {
             self.field_error(spec, fail.slot, frame, fail.code, None, fail.message)

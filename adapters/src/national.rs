@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-pub use pes_schemas::id_number::IdNumber;
+pub use pes_schemas::id_number::{IdNumber, IdNumberError};
 pub use pes_schemas::person_key::PersonKeyer;
 pub use pes_schemas::validate::{validate_record, validate_record_with, FieldError, SharedChecked};
 

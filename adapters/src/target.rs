@@ -15,7 +15,7 @@ use serde::de::value::{Error as ValueError, StrDeserializer};
 use serde::Deserialize;
 
 use crate::adapter::RowErrorCode;
-use crate::national::IdNumber;
+use crate::national::{IdNumber, IdNumberError};
 
 /// A value on its way from a source to a target field.
 #[derive(Debug, Clone, PartialEq)]
@@ -369,11 +369,12 @@ impl<'a> Slots<'_, 'a> {
         let slot = self.next;
         match self.opt_str()? {
             None => Ok(None),
-            Some(raw) => id_of(&raw).map(Some).ok_or_else(|| {
+            // The error names the check that failed, never the number.
+            Some(raw) => id_of(&raw).map(Some).map_err(|e| {
                 Self::fail(
                     slot,
                     RowErrorCode::BadIdNumber,
-                    "not a valid GB 11643 ID number",
+                    format!("not a valid GB 11643 ID number: {e}"),
                 )
             }),
         }
@@ -392,7 +393,7 @@ pub(crate) fn parse_enum<T: for<'de> Deserialize<'de>>(s: &str) -> Option<T> {
 }
 
 /// Parses a raw ID number and derives its person key; `None` when it is not a valid ID number.
-pub(crate) type IdOf<'k> = &'k dyn Fn(&str) -> Option<(IdNumber, String)>;
+pub(crate) type IdOf<'k> = &'k dyn Fn(&str) -> Result<(IdNumber, String), IdNumberError>;
 
 /// Builds the typed body of a record from slot values (slots 0 and 1 are skipped: envelope).
 /// `keyer` parses the raw ID number and gives its person key.

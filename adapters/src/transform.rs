@@ -257,12 +257,18 @@ fn apply_text<'a>(
             if t.is_empty() {
                 return Ok(V::Absent);
             }
-            V::Date(parse_date(&t, formats).ok_or_else(|| {
-                fail(
-                    RowErrorCode::BadDate,
-                    "date matches none of the mapping's formats",
-                )
-            })?)
+            V::Date(
+                parse_date(&t, formats).ok_or_else(|| match impossible_date(&t, formats) {
+                    Some(pattern) => fail(
+                        RowErrorCode::BadDate,
+                        format!("date has the format '{pattern}' but is not a real calendar date"),
+                    ),
+                    None => fail(
+                        RowErrorCode::BadDate,
+                        "date matches none of the mapping's formats",
+                    ),
+                })?,
+            )
         }
         Step::Month(formats) => {
             if t.is_empty() {
@@ -308,8 +314,13 @@ fn apply_text<'a>(
 }
 
 fn id(t: &str) -> Result<IdNumber, StepFail> {
-    IdNumber::parse(t.trim())
-        .map_err(|_| fail(RowErrorCode::BadIdNumber, "not a valid GB 11643 ID number"))
+    // The error names the check that failed, never the number.
+    IdNumber::parse(t.trim()).map_err(|e| {
+        fail(
+            RowErrorCode::BadIdNumber,
+            format!("not a valid GB 11643 ID number: {e}"),
+        )
+    })
 }
 
 fn split<'a>(t: Cow<'a, str>, sep: &str) -> Vec<Cow<'a, str>> {
@@ -405,6 +416,25 @@ fn parse_date(t: &str, formats: &[DateFormat]) -> Option<NaiveDate> {
     })
 }
 
+/// The first pattern that `t` has the shape of although it names no real date (`1990.02.30`),
+/// so the row error can say so instead of "matches no format". Cold path: only after every
+/// format failed.
+fn impossible_date<'f>(t: &str, formats: &'f [DateFormat]) -> Option<&'f str> {
+    formats.iter().find_map(|f| match f {
+        DateFormat::Pattern(p) => {
+            let mut parsed = chrono::format::Parsed::new();
+            let items = chrono::format::StrftimeItems::new(&p.text);
+            let impossible = match chrono::format::parse(&mut parsed, t, items) {
+                Ok(()) => parsed.to_naive_date().is_err(),
+                // A month 13 or a day 32 is refused while parsing.
+                Err(e) => e.kind() == chrono::format::ParseErrorKind::OutOfRange,
+            };
+            impossible.then_some(p.text.as_str())
+        }
+        DateFormat::ExcelSerial => None,
+    })
+}
+
 fn parse_month(t: &str, formats: &[String]) -> Option<String> {
     formats.iter().find_map(|f| {
         let d = NaiveDate::parse_from_str(&format!("{t}|01"), &format!("{f}|%d")).ok()?;
@@ -445,6 +475,43 @@ mod tests {
         assert_eq!(date("45356", &f).as_deref(), Some("2024-03-05"));
         assert_eq!(date("1", &f).as_deref(), Some("1900-01-01"));
         assert_eq!(date("2024-02-30", &f), None);
+    }
+
+    #[test]
+    fn a_bad_id_number_says_which_check_failed_and_never_the_number() {
+        for (raw, says) in [
+            ("440304199003077413", "check character"),
+            ("440304199002307412", "birth date"),
+            ("990304199003077412", "province"),
+        ] {
+            let Err(e) = apply(&Step::SexFromId, V::Text(Cow::Borrowed(raw)), &[]) else {
+                panic!("{raw} accepted");
+            };
+            assert_eq!(e.code, RowErrorCode::BadIdNumber);
+            assert!(e.message.contains(says), "{raw}: {}", e.message);
+            assert!(!e.message.contains(raw), "{}", e.message);
+        }
+    }
+
+    #[test]
+    fn an_impossible_date_is_named_as_such() {
+        let f = vec![
+            DateFormat::Pattern(DatePattern::new("%Y-%m-%d".into())),
+            DateFormat::Pattern(DatePattern::new("%Y.%m.%d".into())),
+        ];
+        assert_eq!(impossible_date("1990.02.30", &f), Some("%Y.%m.%d"));
+        assert_eq!(impossible_date("1990-13-01", &f), Some("%Y-%m-%d"));
+        assert_eq!(impossible_date("1990/02/03", &f), None);
+        assert_eq!(impossible_date("1990.02.28", &f), None);
+        let Err(e) = apply(&Step::Date(f), V::Text(Cow::Borrowed("1990.02.30")), &[]) else {
+            panic!("1990.02.30 parsed");
+        };
+        assert_eq!(e.code, RowErrorCode::BadDate);
+        assert!(
+            e.message.contains("not a real calendar date"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

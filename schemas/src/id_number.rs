@@ -7,7 +7,9 @@
 //! the computed check character.
 //!
 //! The division part only has to be well formed: 6 digits whose first two name a known
-//! provincial-level division. Retired county codes stay valid inside ID numbers (people keep the
+//! provincial-level division, or `83` (residence permits of Taiwan residents, GB 11643 as
+//! applied by the 2018 residence-permit rules: Hong Kong residents' permits start `81`, Macao's
+//! `82`, Taiwan's `83`; Taiwan's division code is `71`, so `83` names no division). Retired county codes stay valid inside ID numbers (people keep the
 //! number they were issued), so the county part is not looked up.
 //!
 //! Validation does not allocate: [`IdNumber`] stores its 18 bytes inline. Errors never contain
@@ -91,6 +93,9 @@ const KNOWN_PROVINCES: [u8; 34] = [
     11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51, 52,
     53, 54, 61, 62, 63, 64, 65, 71, 81, 82,
 ];
+/// Prefixes of ID numbers that are not divisions: `83`, the residence permits of Taiwan
+/// residents (those of Hong Kong and Macao residents start with their division codes 81 and 82).
+pub const RESIDENCE_PERMIT_PREFIXES: [u8; 1] = [83];
 
 /// Lookup table: `PROVINCE_TABLE[n]` is true when `n` is a known province prefix.
 static PROVINCE_TABLE: [bool; 100] = {
@@ -100,10 +105,16 @@ static PROVINCE_TABLE: [bool; 100] = {
         table[KNOWN_PROVINCES[i] as usize] = true;
         i += 1;
     }
+    let mut i = 0;
+    while i < RESIDENCE_PERMIT_PREFIXES.len() {
+        table[RESIDENCE_PERMIT_PREFIXES[i] as usize] = true;
+        i += 1;
+    }
     table
 };
 
-/// Whether `prefix` (0-99) is a provincial-level code accepted at the start of an ID number.
+/// Whether `prefix` (0-99) may start an ID number: a provincial-level division code, or a
+/// residence-permit prefix ([`RESIDENCE_PERMIT_PREFIXES`]).
 pub fn is_known_province_prefix(prefix: u8) -> bool {
     PROVINCE_TABLE
         .get(prefix as usize)

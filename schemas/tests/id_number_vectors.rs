@@ -184,3 +184,18 @@ proptest! {
         let _ = IdNumber::parse(&s);
     }
 }
+
+/// Residence permits of Hong Kong (81), Macao (82) and Taiwan (83) residents are GB 11643
+/// numbers; 83 names no division but is a valid prefix.
+#[test]
+fn residence_permits_of_hong_kong_macao_and_taiwan_residents_are_valid() {
+    for prefix in ["810000", "820000", "830000"] {
+        let first17 = format!("{prefix}19900307741");
+        let s = format!("{first17}{}", check_char(first17.as_bytes()) as char);
+        let id = IdNumber::parse(&s).unwrap_or_else(|e| panic!("{prefix}: {e}"));
+        assert_eq!(id.division(), prefix);
+    }
+    let first17 = "84000019900307741";
+    let s = format!("{first17}{}", check_char(first17.as_bytes()) as char);
+    assert_eq!(IdNumber::parse(&s), Err(IdNumberError::UnknownProvince));
+}
