@@ -337,7 +337,9 @@ impl<'a> Slots<'_, 'a> {
             .ok_or_else(|| Self::fail(slot, RowErrorCode::BadValue, "not an allowed value"))
     }
 
-    /// The next value as a list, items borrowed where they can be.
+    /// The next value as a list, items borrowed where they can be. A source list is a set in
+    /// the national schema: an item repeated (`农民工;农民工`, or two local codes of one national
+    /// code) is kept once, in its first place, instead of failing the row as a duplicate.
     fn cow_list(&mut self) -> Vec<Cow<'a, str>> {
         let (_, v) = self.take();
         match v {
@@ -345,7 +347,18 @@ impl<'a> Slots<'_, 'a> {
             V::Text(t) if t.is_empty() => Vec::new(),
             V::Text(t) => vec![t],
             V::Date(d) => vec![Cow::Owned(d.to_string())],
-            V::List(l) => l,
+            V::List(mut l) => {
+                // Lists are a handful of items: a quadratic scan beats hashing.
+                let mut i = 1;
+                while i < l.len() {
+                    if l[..i].contains(&l[i]) {
+                        l.remove(i);
+                    } else {
+                        i += 1;
+                    }
+                }
+                l
+            }
         }
     }
 

@@ -234,3 +234,36 @@ fn an_oversized_line_is_a_fault_not_an_unbounded_buffer() {
         "{fault}"
     );
 }
+
+/// A source list is a set: `农民工、农民工` (or two local codes for one national code) keeps the
+/// group once instead of refusing the person as a duplicate.
+#[test]
+fn a_repeated_item_of_a_split_list_is_kept_once() {
+    let m = common::mapping("gd_440000_csv.toml");
+    let csv = String::from_utf8(
+        encoding_rs::GB18030
+            .decode(&first_lines(&sample("gd_440000_persons.csv"), 2))
+            .0
+            .into_owned()
+            .into_bytes(),
+    )
+    .unwrap();
+    let repeated = csv.replacen(",高校毕业生,", ",农民工、高校毕业生、农民工,", 1);
+    assert_ne!(repeated, csv, "the sample's first row lists 高校毕业生");
+    let r = common::run(&m, &gb(&repeated));
+    assert!(r.fault.is_none(), "{:?}", r.fault);
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    let groups = r
+        .records
+        .iter()
+        .find_map(|rec| match &rec.body {
+            pes_schemas::RecordBody::Person(p) => Some(serde_json::to_value(&p.key_groups)),
+            _ => None,
+        })
+        .expect("the person is stored")
+        .unwrap();
+    assert_eq!(
+        groups,
+        serde_json::json!(["migrant_worker", "college_graduate"])
+    );
+}
