@@ -33,7 +33,9 @@ pub const CODE_TABLE_TARGETS: [&str; 10] = [
 pub fn in_code_list(list: &str, code: &str) -> Option<bool> {
     Some(match list {
         "division" => codes::division(code).is_some(),
-        "occupation" => codes::is_occupation(code),
+        // Records carry an occupation or a group of the 2022 classification (`4-02-07`), so a
+        // code table may map to either.
+        "occupation" => codes::validate_occupation_or_group(code).is_ok(),
         "education" => codes::education(code).is_some(),
         "industry" => codes::industry(code).is_some(),
         "sex" => codes::sex(code).is_some(),

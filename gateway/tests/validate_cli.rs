@@ -97,18 +97,16 @@ fn divisions_must_be_current_codes() {
 }
 
 #[test]
-fn occupations_must_be_listed_x_xx_xx_xx_codes() {
-    let out = pesgw(&["validate", "occupation", "2-02-10-03"], None);
+fn occupations_must_be_listed_codes_or_groups() {
+    let out = pesgw(&["validate", "occupation", "2-02-10-03", "2-02-10"], None);
     assert!(out.status.success(), "{out:?}");
-    assert!(lines(&out)[0][2].contains("计算机软件工程技术人员"));
+    let l = lines(&out);
+    assert!(l[0][2].contains("计算机软件工程技术人员"), "{:?}", l[0]);
+    assert!(l[0][2].ends_with("(occupation)"), "{:?}", l[0]);
+    // A group prefix is accepted, as records accept it.
+    assert!(l[1][2].ends_with("(minor group)"), "{:?}", l[1]);
     let out = pesgw(
-        &[
-            "validate",
-            "occupation",
-            "2-02-10",
-            "2-02-10-99",
-            "20210003",
-        ],
+        &["validate", "occupation", "2-02-1", "2-02-10-99", "20210003"],
         None,
     );
     assert_eq!(out.status.code(), Some(1));

@@ -373,6 +373,13 @@ impl Checker {
         }
         self.division("/desired_division", &b.desired_division);
         self.date("/registered_on", b.registered_on);
+        if is_future(b.registered_on) {
+            self.push(
+                "/registered_on",
+                "future_date",
+                "registered_on is in the future",
+            );
+        }
         if let Some(until) = b.valid_until {
             self.date("/valid_until", until);
             self.order("/valid_until", "registered_on", b.registered_on, until);

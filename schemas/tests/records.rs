@@ -159,6 +159,12 @@ fn dates_must_be_in_order_and_plausible() {
     assert_single(&e, "/date", "date_out_of_range");
     let e = errors_after("person_minimal", |v| v["birth_date"] = json!("2099-01-01"));
     assert_single(&e, "/birth_date", "future_date");
+    // A registration cannot have happened after today; valid_until moves with it.
+    let e = errors_after("job_seeker_registration", |v| {
+        v["registered_on"] = json!("2099-01-01");
+        v["valid_until"] = json!("2099-06-01");
+    });
+    assert_single(&e, "/registered_on", "future_date");
 }
 
 #[test]

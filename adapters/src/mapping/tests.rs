@@ -78,6 +78,15 @@ fn unknown_national_code_list_names_its_line() {
 }
 
 #[test]
+fn code_table_may_map_to_an_occupation_group() {
+    let text = BASE.replace(
+        "[[records]]",
+        "[code_tables.occ]\ntarget = \"occupation\"\nentries = { \"x\" = \"4-02-07\", \"y\" = \"2-02-10-03\" }\n\n[[records]]",
+    );
+    Mapping::from_toml_str(&text, None).unwrap();
+}
+
+#[test]
 fn code_table_value_outside_its_national_list_is_refused() {
     let text = BASE.replace(
         "[[records]]",

@@ -9,7 +9,7 @@ use std::io::{self, BufRead, BufWriter, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use pes_schemas::codes::{self, DivisionLevel};
+use pes_schemas::codes::{self, DivisionLevel, OccupationLevel};
 use pes_schemas::id_number::IdNumber;
 use pes_schemas::uscc::Uscc;
 
@@ -84,10 +84,16 @@ fn check_division(value: &str) -> Verdict {
     Ok(format!("{} ({level})", d.name))
 }
 
+/// An occupation or a group (`4-02-07`), as records accept them; the answer names the level.
 fn check_occupation(value: &str) -> Verdict {
-    codes::validate_occupation(value)
-        .map(|o| o.name.to_string())
-        .map_err(|e| format!("{}: {e}", e.code()))
+    let o = codes::validate_occupation_or_group(value).map_err(|e| format!("{}: {e}", e.code()))?;
+    let level = match o.level {
+        OccupationLevel::Major => "major group",
+        OccupationLevel::Middle => "middle group",
+        OccupationLevel::Minor => "minor group",
+        OccupationLevel::Occupation => "occupation",
+    };
+    Ok(format!("{} ({level})", o.name))
 }
 
 /// Runs `pesgw validate`.
