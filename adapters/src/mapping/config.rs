@@ -137,9 +137,16 @@ pub struct CodeTableConfig {
     /// Inline entries, local code to national code.
     #[serde(default)]
     pub entries: BTreeMap<String, String>,
-    /// CSV file (relative to the mapping file) with columns `local,national` and a header.
+    /// CSV file (relative to the mapping file) with a header row. Its columns are found by
+    /// name, in any order, and other columns (a description, say) are ignored.
     #[serde(default)]
     pub file: Option<String>,
+    /// Header of the file's column holding the local code (default `local`).
+    #[serde(default)]
+    pub local_column: Option<String>,
+    /// Header of the file's column holding the national code (default `national`).
+    #[serde(default)]
+    pub national_column: Option<String>,
     /// What to do with a local code not in the table: `error` (default) or `pass` it through.
     #[serde(default)]
     pub on_unknown: OnUnknown,

@@ -409,13 +409,37 @@ impl Compiler<'_> {
                         format!("code table '{name}': cannot read {}: {e}", path.display()),
                     )
                 })?;
+            let header_error = |message: String| MappingError {
+                file: Some(path.clone()),
+                line: Some(1),
+                message: format!("code table '{name}': {message}"),
+            };
+            let headers = rdr
+                .headers()
+                .map_err(|e| header_error(e.to_string()))?
+                .clone();
+            // Columns by header name, so a reordered or annotated export still maps right.
+            let column = |setting: &str, wanted: Option<&str>| {
+                let wanted = wanted.unwrap_or(setting);
+                headers
+                    .iter()
+                    .position(|h| h.trim_start_matches('\u{feff}').trim() == wanted)
+                    .ok_or_else(|| {
+                        header_error(format!(
+                            "no column named '{wanted}' in the header ({}); rename it, or set `{setting}_column`",
+                            headers.iter().collect::<Vec<_>>().join(","),
+                        ))
+                    })
+            };
+            let local_at = column("local", t.local_column.as_deref())?;
+            let national_at = column("national", t.national_column.as_deref())?;
             for (i, row) in rdr.records().enumerate() {
                 let row = row.map_err(|e| MappingError {
                     file: Some(path.clone()),
                     line: Some(i + 2),
                     message: format!("code table '{name}': {e}"),
                 })?;
-                match (row.get(0), row.get(1)) {
+                match (row.get(local_at), row.get(national_at)) {
                     (Some(local), Some(national)) => {
                         entries.insert(local.trim().to_string(), national.trim().to_string());
                     }
@@ -424,7 +448,9 @@ impl Compiler<'_> {
                             file: Some(path.clone()),
                             line: Some(i + 2),
                             message: format!(
-                                "code table '{name}': a row needs two columns: local,national"
+                                "code table '{name}': the row has no value in column {} or {}",
+                                local_at + 1,
+                                national_at + 1
                             ),
                         })
                     }

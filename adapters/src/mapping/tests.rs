@@ -202,3 +202,62 @@ fn fields_running_the_same_chain_share_one_cache_slot() {
     // A chain only one field runs gets no slot.
     assert_eq!(slot_of(RecordType::Person, "phone"), None);
 }
+
+/// A scratch directory for code-table files, removed on drop.
+struct Scratch(std::path::PathBuf);
+impl Scratch {
+    fn new(tag: &str) -> Scratch {
+        let d = std::env::temp_dir().join(format!("pes-codetable-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        Scratch(d)
+    }
+}
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn entry<'m>(m: &'m Mapping, table: &str, local: &str) -> Option<&'m str> {
+    m.tables.iter().find(|t| t.name == table)?.get(local)
+}
+
+fn with_file_table(table: &str) -> String {
+    BASE.replace(
+        "[[records]]",
+        &format!("[code_tables.occ]\ntarget = \"occupation\"\n{table}\n\n[[records]]"),
+    )
+}
+
+#[test]
+fn code_table_file_columns_are_found_by_header_name() {
+    let dir = Scratch::new("names");
+    // Reordered, with a description column and a byte-order mark.
+    std::fs::write(
+        dir.0.join("occ.csv"),
+        "\u{feff}national,说明,local\n2-02-10-03,软件,GD0101\n",
+    )
+    .unwrap();
+    let m = Mapping::from_toml_str(&with_file_table("file = \"occ.csv\""), Some(&dir.0)).unwrap();
+    assert_eq!(entry(&m, "occ", "GD0101"), Some("2-02-10-03"));
+
+    std::fs::write(
+        dir.0.join("zh.csv"),
+        "本地代码,国标代码\nGD0101,2-02-10-03\n",
+    )
+    .unwrap();
+    let text = with_file_table(
+        "file = \"zh.csv\"\nlocal_column = \"本地代码\"\nnational_column = \"国标代码\"",
+    );
+    let m = Mapping::from_toml_str(&text, Some(&dir.0)).unwrap();
+    assert_eq!(entry(&m, "occ", "GD0101"), Some("2-02-10-03"));
+
+    // Without the setting, the header is named in the error.
+    let e = Mapping::from_toml_str(&with_file_table("file = \"zh.csv\""), Some(&dir.0))
+        .expect_err("no 'local' column");
+    assert!(
+        e.message.contains("no column named 'local'") && e.message.contains("本地代码,国标代码"),
+        "{e}"
+    );
+    assert_eq!(e.line, Some(1));
+}
