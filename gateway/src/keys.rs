@@ -53,7 +53,17 @@ fn read(path: &Path) -> Result<Vec<u8>, KeyError> {
     })
 }
 
+/// Writes a secret: readable by the gateway's user only (0600).
 fn write(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
+    write_with_mode(path, bytes, 0o600)
+}
+
+/// Writes public material (the JWKS that token verifiers and peers fetch): world-readable (0644).
+fn write_public(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
+    write_with_mode(path, bytes, 0o644)
+}
+
+fn write_with_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<(), KeyError> {
     std::fs::write(path, bytes).map_err(|source| KeyError::Io {
         path: path.to_path_buf(),
         source,
@@ -61,7 +71,7 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let perm = std::fs::Permissions::from_mode(0o600);
+        let perm = std::fs::Permissions::from_mode(mode);
         std::fs::set_permissions(path, perm).map_err(|source| KeyError::Io {
             path: path.to_path_buf(),
             source,
@@ -292,7 +302,7 @@ pub fn init(dir: &Path, region: &str, listen: &str) -> Result<InitOutcome, KeyEr
         path: dir.join("keys/jwks.json"),
         problem: e.to_string(),
     })?;
-    write(&dir.join("keys/jwks.json"), &jwks_json)?;
+    write_public(&dir.join("keys/jwks.json"), &jwks_json)?;
     let mut sources = std::collections::BTreeMap::new();
     sources.insert(
         "native".to_string(),
@@ -369,5 +379,25 @@ mod tests {
         let text = std::fs::read_to_string(&cfg.keys.signing_key).unwrap();
         crate::signed_note::SigningKey::parse(&text).unwrap();
         DataKey::load(&cfg.keys.data_key).unwrap();
+    }
+
+    /// Secrets are the gateway user's alone; the JWKS is public and readable by all.
+    #[cfg(unix)]
+    #[test]
+    fn init_writes_secrets_private_and_the_jwks_public() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        init(dir.path(), "440000", "127.0.0.1:0").unwrap();
+        let mode = |f: &str| {
+            std::fs::metadata(dir.path().join("keys").join(f))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        for secret in ["signing.key", "data.key", "linkage.key", "jwt-issuer.pk8"] {
+            assert_eq!(mode(secret), 0o600, "{secret}");
+        }
+        assert_eq!(mode("jwks.json"), 0o644);
     }
 }
