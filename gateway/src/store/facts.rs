@@ -472,6 +472,68 @@ fn age_band(birth: NaiveDate, today: NaiveDate) -> u32 {
 mod tests {
     use super::*;
 
+    const DIMS_BEGIN: &str =
+        "<!-- BEGIN query-dimensions: generated from gateway/src/store/facts.rs by its tests -->";
+    const DIMS_END: &str = "<!-- END query-dimensions -->";
+
+    /// The dimension-by-dataset table of the integrator guide.
+    fn dimension_table() -> String {
+        let name = |d: Dim| {
+            serde_json::to_value(d)
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        let mut out = String::from("| dataset | province |");
+        for d in Dim::ALL {
+            out.push_str(&format!(" {} |", name(d)));
+        }
+        out.push_str(" `status` values |\n|---|---|");
+        out.push_str(&"---|".repeat(DIMS + 1));
+        out.push('\n');
+        for t in RecordType::ALL {
+            out.push_str(&format!("| `{}` | ✓ |", t.as_str()));
+            for d in Dim::ALL {
+                out.push_str(if Dim::applicable(t).contains(&d) {
+                    " ✓ |"
+                } else {
+                    " |"
+                });
+            }
+            let statuses = status_names(t);
+            if statuses.is_empty() || !Dim::applicable(t).contains(&Dim::Status) {
+                out.push_str(" — |\n");
+            } else {
+                let list: Vec<String> = statuses.iter().map(|s| format!("`{s}`")).collect();
+                out.push_str(&format!(" {} |\n", list.join(", ")));
+            }
+        }
+        out
+    }
+
+    /// The guide's table is generated from [`Dim::applicable`] and [`status_names`]; regenerate
+    /// it with `UPDATE_DOCS=1 cargo test -p pes-gateway --lib store::facts`.
+    #[test]
+    fn integrator_guide_lists_the_dimensions_of_every_dataset() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/integrator-guide.md");
+        let doc = std::fs::read_to_string(&path).unwrap();
+        let start = doc.find(DIMS_BEGIN).expect("begin marker") + DIMS_BEGIN.len();
+        let end = doc[start..].find(DIMS_END).expect("end marker") + start;
+        let want = format!("\n{}", dimension_table());
+        if doc[start..end] != want {
+            if std::env::var_os("UPDATE_DOCS").is_some() {
+                std::fs::write(&path, format!("{}{}{}", &doc[..start], want, &doc[end..])).unwrap();
+            } else {
+                panic!(
+                    "docs/integrator-guide.md's dimension table is out of date; run \
+                     UPDATE_DOCS=1 cargo test -p pes-gateway --lib store::facts"
+                );
+            }
+        }
+    }
+
     #[test]
     fn facts_round_trip_through_their_encoding() {
         let f = Facts {
