@@ -214,6 +214,8 @@ pub struct Mapping {
     pub(crate) tables: Vec<CodeTable>,
     /// File the mapping was loaded from.
     pub file: Option<PathBuf>,
+    /// Code-table files the mapping read (a reload re-reads them too).
+    pub code_table_files: Vec<PathBuf>,
 }
 
 impl Mapping {
@@ -306,9 +308,11 @@ impl Compiler<'_> {
 
         let mut tables = Vec::new();
         let mut table_index = HashMap::new();
+        let mut code_table_files = Vec::new();
         for (name, t) in cfg.code_tables {
             let span = t.span();
-            let table = self.code_table(&name, t.into_inner(), span)?;
+            let (table, file) = self.code_table(&name, t.into_inner(), span)?;
+            code_table_files.extend(file);
             table_index.insert(name, tables.len());
             tables.push(table);
         }
@@ -335,6 +339,7 @@ impl Compiler<'_> {
             records,
             tables,
             file: None,
+            code_table_files,
         })
     }
 
@@ -393,13 +398,15 @@ impl Compiler<'_> {
         name: &str,
         t: CodeTableConfig,
         span: Range<usize>,
-    ) -> Result<CodeTable, MappingError> {
+    ) -> Result<(CodeTable, Option<PathBuf>), MappingError> {
         let mut entries: HashMap<String, String> = t.entries.into_iter().collect();
+        let mut read = None;
         if let Some(file) = &t.file {
             let path = self
                 .base_dir
                 .map(|d| d.join(file))
                 .unwrap_or_else(|| PathBuf::from(file));
+            read = Some(path.clone());
             let mut rdr = csv::ReaderBuilder::new()
                 .has_headers(true)
                 .from_path(&path)
@@ -486,7 +493,10 @@ impl Compiler<'_> {
                 }
             }
         }
-        Ok(CodeTable::new(name.to_string(), entries, t.on_unknown))
+        Ok((
+            CodeTable::new(name.to_string(), entries, t.on_unknown),
+            read,
+        ))
     }
 
     fn record(
