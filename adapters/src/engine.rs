@@ -12,6 +12,8 @@ use pes_schemas::{Provenance, Record, RecordType, SCHEMA_VERSION};
 use crate::adapter::{DecodeContext, DecodeSummary, Decoded, RowError, RowErrorCode, SinkError};
 use crate::mapping::{CondTest, Condition, Field, Mapping, RecordSpec, SourceRef, SHARED_CHAINS};
 use crate::mask::mask;
+use chrono::Datelike;
+
 use crate::national::{self, IdNumber, IdNumberError};
 use crate::target::{build_body, code_lists_of, fields_of, V};
 use crate::transform;
@@ -247,6 +249,12 @@ impl<'m> Emitter<'m> {
                     "record version is not a whole number".into(),
                 )
             })?,
+            // An export or update date is a version: later dates win (`20240305`).
+            V::Date(d) => {
+                u64::try_from(d.year()).unwrap_or(0) * 10_000
+                    + u64::from(d.month()) * 100
+                    + u64::from(d.day())
+            }
             _ => 1,
         };
         let id_of = |raw: &str| -> Result<(IdNumber, String), IdNumberError> {

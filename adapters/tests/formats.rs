@@ -105,3 +105,23 @@ fn ndjson_items_skip_blank_lines() {
     let text = "{\"id\":\"S1\",\"st\":\"a\",\"div\":\"110105\",\"date\":\"2024/3/5\"}\n\n{\"id\":\"S2\",\"st\":\"b\",\"div\":\"110105\",\"kind\":\"counselling\",\"date\":\"2024/3/6\"}\n";
     assert_eq!(stations(text.as_bytes(), &m).len(), 2);
 }
+
+/// A source without a version column may use its export or update date: the date becomes the
+/// version `YYYYMMDD`, so a later export of a record supersedes an earlier one.
+#[test]
+fn a_date_column_is_a_record_version() {
+    let text = format!(
+        "id = \"t\"\nversion = \"1\"\nregion = \"110000\"\n\n[format]\ntype = \"csv\"\n\n[[records]]\ntype = \"service_event\"\n{}",
+        FIELDS.replace(
+            "source_record_id = { from = \"ID\" }",
+            "source_record_id = { from = \"ID\" }\nrecord_version = { from = \"UPDATED\", transforms = [{ date = [\"%Y-%m-%d\"] }] }",
+        )
+    );
+    let m = Mapping::from_toml_str(&text, None).unwrap();
+    let csv = "ID,ST,DIV,KIND,DATE,UPDATED\nS1,bj-a,110105,referral,2024/3/5,2024-03-07\nS2,bj-b,110105,referral,2024/3/5,\n";
+    let r = common::run(&m, csv.as_bytes());
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    let versions: Vec<u64> = r.records.iter().map(|rec| rec.record_version).collect();
+    // Without a date the version stays the default 1.
+    assert_eq!(versions, [20240307, 1]);
+}
