@@ -227,6 +227,15 @@ pub trait Adapter: Send + Sync {
     /// in a body of its own (a header is needed and missing, or the location does not name
     /// the raw row's element).
     fn retry_body(&self, raw_row: &str, header: Option<&str>, location: &str) -> Option<Vec<u8>>;
+
+    /// A quarantined raw row as listed to whoever fixes the export: the cells that protected
+    /// fields read (name, ID number, phone) are masked and every other cell stays readable.
+    /// `header` is what [`Adapter::retry_header`] gave for the row's body. The default masks
+    /// every letter and digit of the row.
+    fn mask_row(&self, raw_row: &str, header: Option<&str>) -> String {
+        let _ = header;
+        crate::row_mask::mask_shape(raw_row)
+    }
 }
 
 /// Why a national record does not belong to a push for `region` and `source`: the envelope

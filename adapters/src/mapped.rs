@@ -114,4 +114,8 @@ impl Adapter for MappedAdapter {
         };
         Some(encoding::encode(&text, encoding))
     }
+
+    fn mask_row(&self, raw_row: &str, header: Option<&str>) -> String {
+        crate::row_mask::mask_row(&self.mapping, raw_row, header)
+    }
 }

@@ -179,6 +179,10 @@ impl Adapter for NativeAdapter {
     fn retry_body(&self, raw_row: &str, _header: Option<&str>, _location: &str) -> Option<Vec<u8>> {
         Some(format!("{raw_row}\n").into_bytes())
     }
+
+    fn mask_row(&self, raw_row: &str, _header: Option<&str>) -> String {
+        crate::row_mask::mask_native(raw_row)
+    }
 }
 
 #[cfg(test)]
