@@ -22,22 +22,22 @@
 //! 2. [`api`] (the actix-web HTTP surface) and [`federation`] (trust list, mTLS, RFC 9421
 //!    signatures, fan-out, the mTLS service), side by side; [`web`] (the dashboard).
 //! 3. [`access`]: access auditing of requests (token, audit event, refusals), and
-//!    [`access_log`]: one log line and the request metrics per request; both for both.
+//!    `access_log`: one log line and the request metrics per request; both for both.
 //! 4. [`node`]: opens everything below as one running gateway.
-//! 5. [`sources`] (source id to decoder), [`ingest`] (`budget`, `decode`, `journal`, `apply`),
+//! 5. `sources` (source id to decoder, [`Sources`]), [`ingest`] (`budget`, `decode`, `journal`, `apply`),
 //!    [`query`] (`local`, `plan`, `rollup`, `suppress`, `grants`, `minimise`, `person`).
 //! 6. [`store`]: the store boundary (`RecordStore`) and its sled backend, the journal entry
 //!    format, record values and facts, dead letters.
 //! 7. [`audit`] (the transparency log: canonical events, RFC 6962 tree, checkpoints, proofs,
 //!    witnessing, offline verifier), [`keys`], [`auth`], [`config`], [`signed_note`]; and at
-//!    the bottom [`problem`] (RFC 9457 errors) and [`metrics`].
+//!    the bottom [`problem`] (RFC 9457 errors) and `metrics` ([`Metrics`]).
 //!
 //! Then the `pes-adapters` and `pes-schemas` crates.
 //!
 //! The `pesgw` binary's command-line interface lives in `src/cli/` and is not part of this library.
 
 pub mod access;
-pub mod access_log;
+mod access_log;
 pub mod api;
 pub mod audit;
 pub mod auth;
@@ -46,12 +46,25 @@ pub mod config;
 pub mod federation;
 pub mod ingest;
 pub mod keys;
-pub mod metrics;
+mod metrics;
 pub mod native_sample;
 pub mod node;
 pub mod problem;
 pub mod query;
 pub mod signed_note;
-pub mod sources;
+mod sources;
 pub mod store;
 pub mod web;
+
+// The public interface: what the `pesgw` binary, the tests and the benches start a gateway
+// with. The modules above stay public where a command or a test needs their types (the audit
+// verifier, the federation's trust list, the store boundary); the request plumbing
+// (`access_log`, `metrics`, `sources`) is private.
+pub use api::{serve, serve_federated};
+pub use cluster::{Plan, Site};
+pub use config::GatewayConfig;
+pub use metrics::Metrics;
+pub use node::Node;
+pub use problem::Problem;
+pub use sources::{Reloaded as ReloadedSource, Source, Sources};
+pub use store::{RecordStore, SledStore};

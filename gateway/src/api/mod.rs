@@ -5,7 +5,7 @@
 //! - [`records`]: `GET /v1/records/{record_id}`, `GET /v1/quarantine`.
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
 //! - [`federation_members`]: `GET /v1/federation/members`.
-//! - [`crate::access_log`]: one `pes::access` log line per request, and the request and query
+//! - `crate::access_log`: one `pes::access` log line per request, and the request and query
 //!   metrics (also on the federation's mTLS listener).
 //! - [`middleware`]: what runs around every handler: content-coded bodies refused (415), 405 as
 //!   a problem, every request to `/v1/audit/*` audited.
