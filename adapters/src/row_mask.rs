@@ -245,19 +245,11 @@ fn xml_row(raw: &str, p: &Protected) -> Option<String> {
                     stack.pop();
                 }
             }
-            Event::Text(t) => {
-                let text = t.unescape().ok()?.into_owned();
-                let text = if p.paths.contains(&path_of(&stack)) {
-                    mask_shape(&text)
-                } else {
-                    text
+            Event::Text(_) | Event::CData(_) => {
+                let text = match &event {
+                    Event::Text(t) => t.unescape().ok()?.into_owned(),
+                    _ => String::from_utf8_lossy(&event).into_owned(),
                 };
-                writer
-                    .write_event(Event::Text(BytesText::new(&text)))
-                    .ok()?;
-            }
-            Event::CData(c) => {
-                let text = String::from_utf8_lossy(&c).into_owned();
                 let text = if p.paths.contains(&path_of(&stack)) {
                     mask_shape(&text)
                 } else {
