@@ -258,8 +258,95 @@ pub struct InitOutcome {
     pub jwt_kid: String,
 }
 
-/// Writes a working `gateway.toml` and fresh keys into `dir` for `region`.
+/// Writes a working `gateway.toml` and fresh keys into `dir` for `region`, the linkage key
+/// included (see [`init_with_linkage`]).
 pub fn init(dir: &Path, region: &str, listen: &str) -> Result<InitOutcome, KeyError> {
+    init_with_linkage(dir, region, listen, None)
+}
+
+/// Length of a linkage key in bytes.
+pub const LINKAGE_KEY_LEN: usize = 32;
+
+/// Reads a federation linkage key file and checks it is [`LINKAGE_KEY_LEN`] raw bytes.
+pub fn read_linkage_key(path: &Path) -> Result<Vec<u8>, KeyError> {
+    let bytes = read(path)?;
+    if bytes.len() != LINKAGE_KEY_LEN {
+        return Err(KeyError::Malformed {
+            path: path.to_path_buf(),
+            problem: format!(
+                "a linkage key is {LINKAGE_KEY_LEN} raw bytes, this file has {}",
+                bytes.len()
+            ),
+        });
+    }
+    Ok(bytes)
+}
+
+/// Writes a new random linkage key to `path` (mode 0600); refuses to replace an existing file,
+/// since every person key of a federation depends on it.
+pub fn write_new_linkage_key(path: &Path) -> Result<(), KeyError> {
+    let mut key = [0u8; LINKAGE_KEY_LEN];
+    SystemRandom::new()
+        .fill(&mut key)
+        .map_err(|_| KeyError::Random)?;
+    let io = |source| KeyError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).map_err(io)?;
+    std::io::Write::write_all(&mut f, &key).map_err(io)?;
+    f.sync_all().map_err(io)
+}
+
+/// The marker `pesgw init` writes beside a linkage key it generated itself:
+/// `<linkage key file>.fresh`, holding the key's SHA-256. While the key file still has that
+/// digest, the gateway holds a key of its own rather than the federation's shared one.
+pub fn fresh_linkage_marker(linkage_key: &Path) -> PathBuf {
+    let mut name = linkage_key.as_os_str().to_owned();
+    name.push(".fresh");
+    PathBuf::from(name)
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes))
+}
+
+/// Whether the linkage key at `linkage_key` is still the one `pesgw init` generated for this
+/// gateway alone (its marker names the key's current digest). A key supplied with
+/// `init --linkage-key-file`, or copied over the generated one later, is not fresh.
+pub fn linkage_key_is_fresh(linkage_key: &Path) -> bool {
+    let Ok(marker) = std::fs::read_to_string(fresh_linkage_marker(linkage_key)) else {
+        return false;
+    };
+    let Ok(key) = std::fs::read(linkage_key) else {
+        return false;
+    };
+    let digest = sha256_hex(&key);
+    marker
+        .lines()
+        .filter_map(|l| l.strip_prefix("sha256 "))
+        .any(|d| d.trim() == digest)
+}
+
+/// Writes a working `gateway.toml` and fresh keys into `dir` for `region`. The linkage key is
+/// copied from `linkage` (the federation's shared key) when given; otherwise a fresh one is
+/// generated and marked as such ([`fresh_linkage_marker`]), so `pesgw serve` can warn when a
+/// federation member still holds it.
+pub fn init_with_linkage(
+    dir: &Path,
+    region: &str,
+    listen: &str,
+    linkage: Option<&Path>,
+) -> Result<InitOutcome, KeyError> {
+    // Read the shared key before writing anything, so a wrong path leaves no half-made dir.
+    let shared = linkage.map(read_linkage_key).transpose()?;
     let io = |source| KeyError::Io {
         path: dir.to_path_buf(),
         source,
@@ -287,11 +374,34 @@ pub fn init(dir: &Path, region: &str, listen: &str) -> Result<InitOutcome, KeyEr
         .fill(&mut data_key)
         .map_err(|_| KeyError::Random)?;
     write(&dir.join("keys/data.key"), &data_key)?;
-    let mut linkage = [0u8; 32];
-    SystemRandom::new()
-        .fill(&mut linkage)
-        .map_err(|_| KeyError::Random)?;
-    write(&dir.join("keys/linkage.key"), &linkage)?;
+    let linkage_path = dir.join("keys/linkage.key");
+    let marker = fresh_linkage_marker(&linkage_path);
+    match shared {
+        Some(key) => {
+            write(&linkage_path, &key)?;
+            // A marker left by an earlier init of this directory no longer applies.
+            let _ = std::fs::remove_file(&marker);
+        }
+        None => {
+            let mut key = [0u8; LINKAGE_KEY_LEN];
+            SystemRandom::new()
+                .fill(&mut key)
+                .map_err(|_| KeyError::Random)?;
+            write(&linkage_path, &key)?;
+            let text = format!(
+                "# Written by `pesgw init`: keys/linkage.key was generated for this gateway alone.\n\
+                 # Every gateway of a federation must hold the federation's shared linkage key\n\
+                 # (`pesgw init --linkage-key-file`, or copy it over keys/linkage.key); while the\n\
+                 # key still has this digest, `pesgw serve` with [federation] warns at start.\n\
+                 sha256 {}\n",
+                sha256_hex(&key)
+            );
+            std::fs::write(&marker, text).map_err(|source| KeyError::Io {
+                path: marker.clone(),
+                source,
+            })?;
+        }
+    }
     let jwt = generate_ed25519()?;
     write(&dir.join("keys/jwt-issuer.pk8"), &jwt)?;
     let pair = Ed25519KeyPair::from_pkcs8(&jwt).map_err(|_| KeyError::Random)?;
@@ -399,5 +509,46 @@ mod tests {
             assert_eq!(mode(secret), 0o600, "{secret}");
         }
         assert_eq!(mode("jwks.json"), 0o644);
+    }
+
+    #[test]
+    fn a_generated_linkage_key_is_fresh_until_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = init(dir.path(), "440000", "127.0.0.1:0").unwrap();
+        let cfg = GatewayConfig::load(&out.config_path).unwrap();
+        assert!(linkage_key_is_fresh(&cfg.keys.linkage_key));
+        // The operator copies the federation's key over it: no longer fresh.
+        std::fs::write(&cfg.keys.linkage_key, [9u8; LINKAGE_KEY_LEN]).unwrap();
+        assert!(!linkage_key_is_fresh(&cfg.keys.linkage_key));
+    }
+
+    #[test]
+    fn a_shared_linkage_key_is_copied_and_not_fresh() {
+        let tmp = tempfile::tempdir().unwrap();
+        let shared = tmp.path().join("linkage.key");
+        write_new_linkage_key(&shared).unwrap();
+        // Never replaced: a second generation into the same file is refused.
+        assert!(write_new_linkage_key(&shared).is_err());
+        let a = init_with_linkage(
+            &tmp.path().join("a"),
+            "440000",
+            "127.0.0.1:0",
+            Some(&shared),
+        )
+        .unwrap();
+        let cfg = GatewayConfig::load(&a.config_path).unwrap();
+        assert_eq!(
+            std::fs::read(&cfg.keys.linkage_key).unwrap(),
+            std::fs::read(&shared).unwrap()
+        );
+        assert!(!linkage_key_is_fresh(&cfg.keys.linkage_key));
+        assert!(!fresh_linkage_marker(&cfg.keys.linkage_key).exists());
+        // A file that is not a 32-byte key is refused before anything is written.
+        let bad = tmp.path().join("bad.key");
+        std::fs::write(&bad, b"short").unwrap();
+        let err = init_with_linkage(&tmp.path().join("b"), "440000", "127.0.0.1:0", Some(&bad))
+            .unwrap_err();
+        assert!(err.to_string().contains("32 raw bytes"), "{err}");
+        assert!(!tmp.path().join("b").exists());
     }
 }

@@ -117,7 +117,8 @@ struct KeygenArgs {
     /// Make a witness cosigning key (type 0x04) instead of a log key.
     #[arg(long)]
     witness: bool,
-    /// Where to write the private key (mode 0600).
+    /// Where to write the private key (mode 0600); its verifier key goes beside it with the
+    /// extension `.pub`.
     #[arg(long)]
     out: PathBuf,
 }
@@ -274,6 +275,13 @@ fn keygen_cmd(a: KeygenArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("creating {}", a.out.display()))?;
         writeln!(f, "{}", key.to_private_text())?;
         f.sync_all()?;
+    }
+    // The verifier key beside it (`root.key` gives `root.pub`), for the commands that read one
+    // from a file (`--key`, `--root`).
+    let pub_path = a.out.with_extension("pub");
+    if pub_path != a.out {
+        std::fs::write(&pub_path, format!("{}\n", key.verifier()))
+            .with_context(|| format!("writing {}", pub_path.display()))?;
     }
     println!("{}", key.verifier());
     Ok(ExitCode::SUCCESS)

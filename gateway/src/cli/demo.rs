@@ -136,12 +136,8 @@ pub(super) fn prepare_federation(
     witness: bool,
     mappings: Vec<(PathBuf, Mapping)>,
 ) -> anyhow::Result<(Vec<DemoSite>, PathBuf)> {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
+    // The shared setup: `--log-format`, and colour only when stderr is a terminal.
+    super::logging::init("warn");
     let mut plan = cluster::Plan::national_and(dir, regions, port)?;
     plan.witness = witness;
     plan.mappings = mappings;

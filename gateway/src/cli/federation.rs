@@ -1,4 +1,5 @@
-//! `pesgw federation`: write, sign and check the federation trust list (`federation.json`).
+//! `pesgw federation`: write, sign and check the federation trust list (`federation.json`), and
+//! make the federation's shared linkage key.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -56,6 +57,13 @@ enum FederationCommand {
         /// Draft trust list (JSON).
         #[arg(long = "in")]
         input: PathBuf,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Generate the federation's person-linkage key (32 random bytes, mode 0600), which every
+    /// member receives (`pesgw init --linkage-key-file`). Never replaces an existing file.
+    LinkageKey {
         /// Output file.
         #[arg(long)]
         out: PathBuf,
@@ -125,6 +133,14 @@ pub fn run(args: FederationArgs) -> anyhow::Result<ExitCode> {
                 "signed version {} by {} -> {}",
                 list.version,
                 root.verifier(),
+                out.display()
+            );
+        }
+        FederationCommand::LinkageKey { out } => {
+            pes_gateway::keys::write_new_linkage_key(&out)?;
+            println!(
+                "linkage key written to {}; give it to every member (pesgw init \
+                 --linkage-key-file) over a secure channel",
                 out.display()
             );
         }

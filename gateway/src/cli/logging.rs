@@ -1,5 +1,6 @@
-//! Log output of the long-running commands (`pesgw serve`): human text or one JSON object per
-//! line, chosen by the global `--log-format` (or `PES_LOG_FORMAT`), filtered by `RUST_LOG`.
+//! Log output of the long-running commands (`pesgw serve`, and `pesgw demo` and the benches
+//! for their own console): human text or one JSON object per line, chosen by the global
+//! `--log-format` (or `PES_LOG_FORMAT`), filtered by `RUST_LOG`.
 //!
 //! Colour escapes are written only when stderr is a terminal (and `NO_COLOR` is unset): a
 //! journald or file sink gets plain text. Access-log lines have the target `pes::access`, so

@@ -68,7 +68,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Development PKI: federation CA, gateway certificates, revocation, CRL.
     Certs(certs::CertsArgs),
-    /// Federation trust list: draft from a PKI, sign with the root key, verify.
+    /// Federation trust list (draft from a PKI, sign with the root key, verify) and the shared
+    /// linkage key.
     Federation(federation::FederationArgs),
     /// Start a national and N provincial gateways on loopback with synthetic data, and print
     /// the dashboard URL and tokens.

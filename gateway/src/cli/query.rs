@@ -14,7 +14,7 @@ pub struct QueryArgs {
     #[arg(long)]
     url: String,
     /// Bearer token (role analyst).
-    #[arg(long, env = "PES_TOKEN")]
+    #[arg(long, env = "PES_TOKEN", hide_env_values = true)]
     token: String,
     /// Record type, e.g. `vacancy`.
     #[arg(long)]

@@ -16,7 +16,7 @@ pub struct RecordArgs {
     #[arg(long)]
     url: String,
     /// Bearer token (role caseworker).
-    #[arg(long, env = "PES_TOKEN")]
+    #[arg(long, env = "PES_TOKEN", hide_env_values = true)]
     token: String,
     /// Purpose of the read (recorded in the audit log; must be allowed by the token to reveal).
     #[arg(long)]

@@ -27,9 +27,9 @@ struct IssueArgs {
     /// Role: pusher, analyst, caseworker, auditor or admin.
     #[arg(long)]
     role: String,
-    /// Region the token is for.
+    /// Region the token is for; defaults to the config's region.
     #[arg(long)]
-    region: String,
+    region: Option<String>,
     /// Source a pusher may push to (repeatable).
     #[arg(long)]
     source: Vec<String>,
@@ -42,7 +42,8 @@ struct IssueArgs {
     /// Lifetime: `90s`, `30m`, `1h`, `7d`.
     #[arg(long, default_value = "1h")]
     ttl: String,
-    /// Config whose `keys.jwt_issuer_key` signs the token.
+    /// Config whose `keys.jwt_issuer_key` signs the token. Its relative paths are taken from
+    /// its own directory, so this works from any working directory.
     #[arg(long, default_value = "gateway.toml")]
     config: PathBuf,
 }
@@ -72,22 +73,17 @@ pub fn run(args: TokenArgs) -> anyhow::Result<ExitCode> {
             a.role
         )
     })?;
-    let cfg = GatewayConfig::load(&a.config)?;
+    let cfg = GatewayConfig::load(&a.config)
+        .with_context(|| format!("--config {}", a.config.display()))?;
     let der = std::fs::read(&cfg.keys.jwt_issuer_key)
         .with_context(|| format!("reading {}", cfg.keys.jwt_issuer_key.display()))?;
     let pair = pes_gateway::keys::load_ed25519(&cfg.keys.jwt_issuer_key)?;
     let kid = pes_gateway::keys::key_id(pair.public_key().as_ref());
+    let region = a.region.unwrap_or_else(|| cfg.region.clone());
     let sub = a
         .sub
-        .unwrap_or_else(|| format!("{}@{}", role.as_str(), a.region));
-    let claims = claims_for(
-        &sub,
-        role,
-        &a.region,
-        a.source,
-        a.purpose,
-        parse_ttl(&a.ttl)?,
-    );
+        .unwrap_or_else(|| format!("{}@{}", role.as_str(), region));
+    let claims = claims_for(&sub, role, &region, a.source, a.purpose, parse_ttl(&a.ttl)?);
     println!("{}", issue(&der, &kid, &claims)?);
     Ok(ExitCode::SUCCESS)
 }
