@@ -49,7 +49,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     tracing::info!(%listen, region = %node.config.region, "regional gateway listening");
     actix_web::rt::System::new()
         .block_on(async {
-            actix_web::rt::spawn(reload_on_sighup(fed.clone()));
+            actix_web::rt::spawn(reload_on_sighup(node.clone(), fed.clone()));
             if let Some(fed) = &fed {
                 let data = actix_web::web::Data::from(node.clone());
                 let fed = fed.clone();
@@ -89,10 +89,10 @@ fn warn_if_linkage_key_is_own(config: &GatewayConfig) {
     eprintln!("WARNING: {msg}");
 }
 
-/// `systemctl reload pesgw` sends SIGHUP: the trust list and the CRL are re-read at once rather
-/// than at the next `reload_secs`. Without a federation there is nothing to reload, but the
-/// signal is still caught: its default action would end the gateway.
-async fn reload_on_sighup(fed: Option<Arc<Federation>>) {
+/// `systemctl reload pesgw` sends SIGHUP: the sources' mappings (and code tables) are re-read,
+/// and the trust list and the CRL at once rather than at the next `reload_secs`. The signal is
+/// always caught: its default action would end the gateway.
+async fn reload_on_sighup(node: Arc<Node>, fed: Option<Arc<Federation>>) {
     use actix_web::rt::signal::unix::{signal, SignalKind};
     let mut hup = match signal(SignalKind::hangup()) {
         Ok(s) => s,
@@ -102,6 +102,12 @@ async fn reload_on_sighup(fed: Option<Arc<Federation>>) {
         }
     };
     while hup.recv().await.is_some() {
+        match node.sources.reload(&node.config) {
+            Ok(r) => tracing::info!(sources = ?r, "SIGHUP: mappings reloaded"),
+            Err(e) => {
+                tracing::warn!(error = %e, "SIGHUP: mapping reload refused; the mappings in force stay")
+            }
+        }
         match &fed {
             Some(f) => match f.reload() {
                 Ok(r) => tracing::info!(outcome = ?r, "SIGHUP: trust list and CRL reloaded"),
