@@ -268,17 +268,21 @@ async function outage(page, fed) {
   // Supply and demand.
   await open(page, fed, 'occupations', '#occupations-body .fedstatus');
   await expectMissing('#occupations-body', 'supply-demand');
-  const sdRegions = await page.$$eval('#occupations-table tbody tr[data-region]', (trs) => [...new Set(trs.map((t) => t.getAttribute('data-region')))]);
+  const sdRegions = await page.$$eval('#occupations-table tbody tr[data-region]:not([data-state=missing])', (trs) => [...new Set(trs.map((t) => t.getAttribute('data-region')))]);
+  const sdMissingRow = await page.locator(`#occupations-table tr[data-region="${victim.region}"][data-state=missing]`).count();
   const sd = await api(fed, fed.tokens.analyst, '/v1/reports/supply-demand?regions=' + asked.join(','));
-  check('supply-demand after the outage: the API says incomplete and the page shows no rows of the missing region', () => {
+  check('supply-demand after the outage: the API says incomplete; the page shows no figures of the missing region, only a row saying it is missing', () => {
     assert.equal(sd.complete, false);
     assert.ok(!sdRegions.includes(victim.region), sdRegions.join(','));
+    assert.equal(sdMissingRow, 1);
   });
   await page.screenshot({ path: path.join(artifacts, 'national-after-occupations.png'), fullPage: true });
 
   // Key groups.
   await open(page, fed, 'groups', '#groups-body .fedstatus');
   await expectMissing('#groups-body', 'key groups');
+  const groupsMissingRow = await page.locator(`#groups-table tr[data-region="${victim.region}"][data-state=missing]`).count();
+  check('key groups after the outage: the table lists the missing region as missing', () => assert.equal(groupsMissingRow, 1));
   await page.screenshot({ path: path.join(artifacts, 'national-after-groups.png'), fullPage: true });
 
   // Region health: the member is down.

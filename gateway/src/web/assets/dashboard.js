@@ -573,7 +573,9 @@
               h('td', {}, regionName(r.region)), h('td', {}, r.occupation_major + ' ' + (OCC[r.occupation_major] || [''])[0]),
               numTd('vacancies', r.open_vacancies, k), numTd('seekers', r.active_seekers, k),
               h('td', { class: 'num', 'data-k': 'ratio', 'data-value': r.ratio === null || r.ratio === undefined ? '' : String(r.ratio) },
-                r.ratio === null || r.ratio === undefined ? (r.suppressed ? supRatio(k) : '—') : fmtRatio(r.ratio))))))),
+                r.ratio === null || r.ratio === undefined ? (r.suppressed ? supRatio(k) : '—') : fmtRatio(r.ratio)))),
+            statuses.filter((r) => r.status !== 'ok').map((r) => h('tr', { 'data-region': r.region, 'data-state': 'missing', class: 'missing-row' },
+              h('td', {}, regionName(r.region)), h('td', { class: 'bad', colspan: 4 }, '未应答 no answer · ' + missingWhy(r)[1])))))),
           h('p', { class: 'muted' }, regions.length + ' 个区域 regions · k = ' + k)));
       paintSwatches(body);
     } catch (e) {
@@ -730,8 +732,8 @@
       const f = m.last_failure;
       return h('tr', { 'data-region': m.region, 'data-reachable': m.reachable },
         h('td', {}, regionLabel(m.region), m.this_gateway ? h('span', { class: 'muted' }, ' (本网关 this gateway)') : null),
-        h('td', { class: cls }, text, m.unreachable_since ? ' · 自 since ' + fmtTime(m.unreachable_since) : '',
-          f && m.reachable === 'no' ? h('div', { class: 'muted' }, f.status + (f.detail ? ': ' + shortReason(f) : '')) : null),
+        h('td', { class: cls }, text, m.unreachable_since ? ' · since ' + fmtTime(m.unreachable_since) : '',
+          f && m.reachable === 'no' ? h('div', { class: 'muted why', title: f.detail || f.status }, shortReason(f)) : null),
         h('td', { class: 'num' }, m.latency_ms !== undefined && m.latency_ms !== null ? Number(m.latency_ms).toFixed(1) + ' ms' : '—'),
         h('td', { 'data-k': 'last_answer' }, m.this_gateway ? '—' : fmtTime(m.last_answer)),
         h('td', { 'data-k': 'as_of', 'data-as-of': m.as_of || '' }, fmtTime(m.as_of)),
@@ -746,7 +748,8 @@
         h('th', {}, bi('最近应答', 'Last answer')), h('th', {}, bi('数据时间', 'Data as of')), h('th', {}, bi('联署检查点', 'Checkpoint cosigned')))), h('tbody', {}, rows)))
         : h('p', { class: 'muted' }, '无法读取联邦成员。 The federation members could not be read.'),
       federation.federated ? null : h('p', { class: 'muted' }, '本网关未加入联邦。 This gateway runs outside any federation.')));
-    fill(body, h('div', { class: 'grid g2' }, cards));
+    // The members table is wide: it takes the whole row under this gateway's card.
+    fill(body, cards[0], cards[1]);
     // The checkpoint with cosignatures, when this role may read it.
     if (!['auditor', 'admin'].includes(c.role)) {
       body.append(h('div', { class: 'card muted' }, '检查点与联署需要审计员角色。 The checkpoint and its cosignatures need the auditor role: ', h('a', { href: '#/signin' }, '切换角色 Switch role')));
@@ -790,7 +793,7 @@
           fedStatus(statuses),
           h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, bi('区域', 'Region')), h('th', {}, bi('状态', 'Status')), h('th', { class: 'num' }, bi('延迟', 'Latency')), h('th', {}, bi('结果', 'Fields allowed by policy')))),
             h('tbody', {}, r.regions.map((x) => h('tr', { 'data-region': x.region }, h('td', {}, regionName(x.region)),
-              h('td', { class: x.status === 'ok' ? 'ok' : 'bad' }, x.status, x.status !== 'ok' && x.unreachable_since ? ' · 自 since ' + fmtTime(x.unreachable_since) : ''), h('td', { class: 'num' }, x.latency_ms === null || x.latency_ms === undefined ? '—' : Number(x.latency_ms).toFixed(1) + ' ms'),
+              h('td', { class: x.status === 'ok' ? 'ok' : 'bad' }, x.status, x.status !== 'ok' && x.unreachable_since ? ' · since ' + fmtTime(x.unreachable_since) : ''), h('td', { class: 'num' }, x.latency_ms === null || x.latency_ms === undefined ? '—' : Number(x.latency_ms).toFixed(1) + ' ms'),
               h('td', { class: 'found', 'data-found': String(x.found) }, x.status !== 'ok' ? (x.detail || '') : !x.found ? '未找到 not found' : Object.entries(x.fields).map(([kk, v]) => h('div', {}, h('b', {}, kk + ': '), typeof v === 'object' ? JSON.stringify(v) : String(v)))))))),
           r.receipt ? h('p', { class: 'muted' }, '本次查询已记入审计日志 Audited here as entry #' + r.receipt.index + ' (' + r.receipt.log_origin + ')') : null));
       } catch (e) {
