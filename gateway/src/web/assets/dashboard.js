@@ -221,8 +221,8 @@
   }
   /**
    * One status per region from the statuses of several answers to the same page: a region is
-   * missing if any answer missed it (its first failure is kept); its data time is the latest
-   * stated, else the last the members endpoint knows.
+   * missing if any answer missed it (its first failure is kept); its data time is the one an
+   * answer stated, else the last the members endpoint knows (marked "last known").
    */
   function mergeStatuses(...lists) {
     const by = new Map();
