@@ -7,7 +7,12 @@
 // 4. Switches role to auditor, runs "verify" twice (inclusion + consistency, WebCrypto) and
 //    asserts the page says verified; runs the page's Merkle verifier over every shared RFC 6962
 //    vector and over tampered real proofs.
-// 5. Saves screenshots to artifacts/.
+// 5. Checks the region list comes from `GET /v1/federation/members`: with /ui/demo/tokens.json
+//    absent (as on a plain `pesgw serve`), a pasted token still gets the whole federation.
+// 6. Kills one province's gateway process (SIGKILL, pid from demo.json) and checks every
+//    federated page names it as unreachable (since when), marks totals partial, draws its tile
+//    as missing (not as a non-member) and shows each region's data time.
+// 7. Saves screenshots to artifacts/ (national-before.png / national-after.png around the kill).
 //
 // Environment: PESGW (path to the binary), CHROMIUM (default /usr/bin/chromium),
 // PES_RECORDS (records the demo pushes, default 3000), PES_REGIONS (provinces, default 3).
@@ -129,6 +134,199 @@ function ratioOf(v, s) {
   if (!(r > 0)) return 0;
   const d = Math.min(12, Math.max(2, 2 - Math.floor(Math.log10(r))));
   return Math.round(r * 10 ** d) / 10 ** d;
+}
+
+/** The provinces among the members the gateway lists (what the dashboard asks). */
+async function memberProvinces(fed) {
+  const m = await api(fed, fed.tokens.analyst, '/v1/federation/members');
+  return m.members.map((x) => x.region).filter((r) => /^\d{6}$/.test(r) && r !== fed.info.national.region);
+}
+
+/** Opens a dashboard route afresh (a full load: the page reads the federation again). */
+async function open(page, fed, route, ready) {
+  await page.goto(fed.base + '/#/' + route);
+  await page.reload({ waitUntil: 'load' });
+  if (ready) await page.waitForSelector(ready, { timeout: 30000 });
+}
+
+/**
+ * The region list comes from the members endpoint, not from demo files: with
+ * /ui/demo/tokens.json answering 404 (as on a plain `pesgw serve`), a pasted token gets the
+ * whole federation, and the dashboard's queries ask exactly the members' provinces.
+ */
+async function membersNotDemoFiles(page, fed) {
+  await page.route('**/ui/demo/tokens.json', (r) => r.fulfill({ status: 404, contentType: 'application/problem+json', body: '{"title":"Not Found","status":404}' }));
+  const seen = [];
+  const onRequest = (req) => seen.push({ url: new URL(req.url()).pathname, method: req.method(), body: req.postData() });
+  page.on('request', onRequest);
+  try {
+    await page.goto(fed.base + '/#/signin');
+    await page.evaluate(() => sessionStorage.clear());
+    await page.reload({ waitUntil: 'load' });
+    await page.waitForSelector('#token-input');
+    const pickers = await page.locator('#page-signin button[data-role]').count();
+    check('without demo tokens the sign-in page offers no role picker', () => assert.equal(pickers, 0));
+    await page.fill('#token-input', fed.tokens.analyst);
+    await page.click('#page-signin button[type=submit]');
+    await page.waitForSelector('#who-text[data-role="analyst"]');
+    await open(page, fed, 'overview', '#overview-table');
+    const want = (await memberProvinces(fed)).sort();
+    const shownRegions = await page.$$eval('#overview-body [data-asof-region]', (els) => els.map((e) => e.getAttribute('data-asof-region')));
+    const queries = seen.filter((r) => r.url === '/v1/query' && r.method === 'POST').map((r) => JSON.parse(r.body || '{}'));
+    check('with a pasted token and no demo files, the region list comes from /v1/federation/members', () => {
+      assert.ok(seen.some((r) => r.url === '/ui/demo/tokens.json'), 'the page looked for demo tokens (and got 404)');
+      assert.ok(seen.some((r) => r.url === '/v1/federation/members'), 'the page read the members endpoint');
+      assert.ok(want.length >= 2, 'the demo federation has provinces: ' + want);
+      assert.ok(queries.length >= 2, 'the overview asked its queries');
+      for (const q of queries) assert.deepEqual([...q.regions].sort(), want, 'regions asked');
+      assert.deepEqual([...shownRegions].sort(), want, 'regions shown in the status line');
+    });
+  } finally {
+    page.off('request', onRequest);
+    await page.unroute('**/ui/demo/tokens.json');
+  }
+}
+
+const hms = (iso) => {
+  const d = new Date(iso);
+  return [d.getHours(), d.getMinutes(), d.getSeconds()].map((n) => String(n).padStart(2, '0')).join(':');
+};
+
+/**
+ * One province's gateway process is killed: every federated page names it as unreachable
+ * since the time the national gateway states, marks its totals partial, shows each region's data
+ * time, and the overview map draws it as missing, unlike a province outside the federation.
+ */
+async function outage(page, fed) {
+  const asked = await memberProvinces(fed);
+  const victim = fed.info.gateways.find((g) => g.role === 'provincial' && asked.includes(g.region));
+  const zhName = victim.name.split(' ')[0];
+  const nonMember = '650000'; // 新疆: no demo gateway
+  assert.ok(!asked.includes(nonMember));
+  await signIn(page, fed, 'analyst');
+
+  // Before: complete, every region's data time shown, every member drawn as answered.
+  await open(page, fed, 'overview', '#overview-table');
+  await page.screenshot({ path: path.join(artifacts, 'national-before.png'), fullPage: true });
+  const before = await statusOf(page, '#overview-body');
+  const tilesBefore = await tiles(page);
+  check('before the outage: the overview is complete, each region has a data time, members are drawn as answered', () => {
+    assert.equal(before.complete, 'true');
+    assert.deepEqual(before.missing, []);
+    assert.equal(before.partial, 0);
+    assert.deepEqual(Object.keys(before.asOf).sort(), [...asked].sort());
+    for (const [r, a] of Object.entries(before.asOf)) assert.match(a.text, /\d\d:\d\d:\d\d/, r);
+    for (const r of asked) assert.equal(tilesBefore[r].state, 'answered', r);
+    assert.equal(tilesBefore[nonMember].state, 'non-member');
+  });
+
+  // The province's process dies; the national gateway and the other provinces keep running.
+  log('killing', victim.region, victim.name, 'pid', victim.pid);
+  process.kill(victim.pid, 'SIGKILL');
+  await waitFor(async () => { try { await fetch(victim.url + '/healthz'); return false; } catch (e) { return true; } }, victim.region + ' to stop', 30000);
+
+  const expectMissing = async (where, what) => {
+    const st = await statusOf(page, where);
+    const members = await api(fed, fed.tokens.analyst, '/v1/federation/members');
+    const m = members.members.find((x) => x.region === victim.region);
+    check(what + ': the status line names ' + victim.region + ' unreachable since the time the gateway states, totals are partial, data times shown', () => {
+      assert.equal(st.complete, 'false');
+      assert.deepEqual(st.missing.map((x) => x.region), [victim.region]);
+      const line = st.missing[0].text;
+      assert.ok(line.includes(zhName), line);
+      assert.ok(m.unreachable_since, 'the members endpoint states since when');
+      assert.ok(line.includes('unreachable since ' + hms(m.unreachable_since)), line + ' / ' + m.unreachable_since);
+      assert.ok(line.includes('自 ' + hms(m.unreachable_since) + ' 起无法连接'), line);
+      assert.match(st.cover, new RegExp((asked.length - 1) + ' of ' + asked.length + ' regions'));
+      assert.ok(st.partial >= 1, 'a partial mark');
+      assert.deepEqual(Object.keys(st.asOf).sort(), [...asked].sort());
+      for (const r of asked.filter((x) => x !== victim.region)) assert.match(st.asOf[r].text, /\d\d:\d\d:\d\d/, 'data time of ' + r);
+    });
+    return st;
+  };
+
+  // Overview: status, partial totals (the remaining regions' sum), the tile drawn as missing.
+  await open(page, fed, 'overview', '#overview-body .fedstatus[data-complete="false"]');
+  await page.screenshot({ path: path.join(artifacts, 'national-after.png'), fullPage: true });
+  await expectMissing('#overview-body', 'overview');
+  const seek = await api(fed, fed.tokens.analyst, '/v1/query', { dataset: 'job_seeker_registration', measures: ['count'], group_by: ['province'], filters: { status: ['active'] }, regions: asked, purpose: 'dashboard_overview' });
+  const kpi = await page.$eval('[data-kpi=seekers]', (e) => ({ text: e.textContent, partial: e.getAttribute('data-partial') }));
+  const tilesAfter = await tiles(page);
+  const rowState = await page.getAttribute(`#overview-table tr[data-region="${victim.region}"]`, 'data-state');
+  check('overview after the outage: totals are the answering regions\' and marked partial; the tile is drawn missing', () => {
+    assert.equal(seek.complete, false);
+    assert.equal(kpi.partial, 'true');
+    assert.equal(Number(kpi.text.replace(/[,+]/g, '')), seek.cells.reduce((t, c) => t + (c.count || 0), 0));
+    assert.equal(tilesAfter[victim.region].state, 'missing');
+    assert.equal(tilesAfter[nonMember].state, 'non-member');
+    assert.notEqual(tilesAfter[victim.region].fill, tilesAfter[nonMember].fill, 'missing and non-member look different');
+    assert.notEqual(tilesAfter[victim.region].stroke, tilesAfter[nonMember].stroke);
+    for (const r of asked.filter((x) => x !== victim.region)) assert.equal(tilesAfter[r].state, 'answered', r);
+    assert.equal(rowState, 'missing', 'the table lists the missing region as missing');
+  });
+
+  // Supply and demand.
+  await open(page, fed, 'occupations', '#occupations-body .fedstatus');
+  await expectMissing('#occupations-body', 'supply-demand');
+  const sdRegions = await page.$$eval('#occupations-table tbody tr[data-region]:not([data-state=missing])', (trs) => [...new Set(trs.map((t) => t.getAttribute('data-region')))]);
+  const sdMissingRow = await page.locator(`#occupations-table tr[data-region="${victim.region}"][data-state=missing]`).count();
+  const sd = await api(fed, fed.tokens.analyst, '/v1/reports/supply-demand?regions=' + asked.join(','));
+  check('supply-demand after the outage: the API says incomplete; the page shows no figures of the missing region, only a row saying it is missing', () => {
+    assert.equal(sd.complete, false);
+    assert.ok(!sdRegions.includes(victim.region), sdRegions.join(','));
+    assert.equal(sdMissingRow, 1);
+  });
+  await page.screenshot({ path: path.join(artifacts, 'national-after-occupations.png'), fullPage: true });
+
+  // Key groups.
+  await open(page, fed, 'groups', '#groups-body .fedstatus');
+  await expectMissing('#groups-body', 'key groups');
+  const groupsMissingRow = await page.locator(`#groups-table tr[data-region="${victim.region}"][data-state=missing]`).count();
+  check('key groups after the outage: the table lists the missing region as missing', () => assert.equal(groupsMissingRow, 1));
+  await page.screenshot({ path: path.join(artifacts, 'national-after-groups.png'), fullPage: true });
+
+  // Region health: the member is down.
+  await open(page, fed, 'health', '#health-table');
+  const reach = await page.getAttribute(`#health-table tr[data-region="${victim.region}"]`, 'data-reachable');
+  check('region health lists the killed province as down', () => assert.equal(reach, 'no'));
+  await page.screenshot({ path: path.join(artifacts, 'national-after-health.png'), fullPage: true });
+
+  // Caseworker lookup.
+  await signIn(page, fed, 'caseworker');
+  await open(page, fed, 'caseworker', '#page-caseworker form');
+  const sample = fed.info.sample_person;
+  await page.selectOption('select[name=kind]', 'person_key');
+  await page.fill('input[name=ident]', sample.person_key);
+  await page.fill('input[name=legal_basis]', '就业服务与就业管理规定 第六十二条');
+  await page.click('#page-caseworker button[type=submit]');
+  await page.waitForSelector('#lookup-result .fedstatus', { timeout: 30000 });
+  await expectMissing('#lookup-result', 'caseworker lookup');
+  await page.screenshot({ path: path.join(artifacts, 'national-after-caseworker.png'), fullPage: true });
+}
+
+/** The status line of a page part: complete, missing regions, partial marks, data times. */
+async function statusOf(page, where) {
+  return page.$eval(where, (root) => {
+    const st = root.querySelector('.fedstatus');
+    if (!st) return { complete: null, missing: [], partial: 0, asOf: {}, cover: '' };
+    const asOf = {};
+    for (const e of st.querySelectorAll('[data-asof-region]')) asOf[e.getAttribute('data-asof-region')] = { iso: e.getAttribute('data-as-of'), text: e.textContent };
+    return {
+      complete: st.getAttribute('data-complete'),
+      cover: st.querySelector('.cover').textContent,
+      missing: [...st.querySelectorAll('[data-missing-region]')].map((e) => ({ region: e.getAttribute('data-missing-region'), text: e.textContent })),
+      partial: root.querySelectorAll('[data-partial="true"]').length,
+      asOf,
+    };
+  });
+}
+
+/** The overview map's tiles: state, fill and stroke by region. */
+async function tiles(page) {
+  return page.$$eval('#overview-body svg g[data-region]', (gs) => Object.fromEntries(gs.map((g) => {
+    const r = g.querySelector('rect');
+    return [g.getAttribute('data-region'), { state: g.getAttribute('data-state'), fill: r.getAttribute('fill'), stroke: r.getAttribute('stroke') }];
+  })));
 }
 
 async function main() {
@@ -359,9 +557,9 @@ async function main() {
       if ('consistency-genuine' in tamper) assert.equal(tamper['consistency-genuine'], 'accepted');
     });
 
-    // Every shared RFC 6962 vector through the page's verifier.
-    const vecDir = path.resolve(repo, '../shared/testdata/merkle');
-    assert.ok(fs.existsSync(vecDir), 'shared Merkle vectors missing at ' + vecDir);
+    // Every RFC 6962 vector of the repository's copy through the page's verifier.
+    const vecDir = path.join(repo, 'gateway/tests/fixtures/merkle');
+    assert.ok(fs.existsSync(vecDir), 'Merkle vectors missing at ' + vecDir);
     const vectors = [];
     const walk = (d) => { for (const f of fs.readdirSync(d)) { const p = path.join(d, f); if (fs.statSync(p).isDirectory()) walk(p); else if (f.endsWith('.json')) vectors.push({ kind: p.includes('/inclusion/') ? 'inclusion' : 'consistency', name: path.relative(vecDir, p), v: JSON.parse(fs.readFileSync(p, 'utf8')) }); } };
     walk(vecDir);
@@ -379,8 +577,8 @@ async function main() {
       }
       return { n: vectors.length, wrong };
     }, vectors);
-    log(`shared Merkle vectors: ${vres.n} run, ${vres.wrong.length} wrong`, vres.wrong.slice(0, 10).join(', '));
-    check('page verifier agrees with every shared Merkle vector', () => {
+    log(`Merkle vectors: ${vres.n} run, ${vres.wrong.length} wrong`, vres.wrong.slice(0, 10).join(', '));
+    check('page verifier agrees with every Merkle vector', () => {
       assert.ok(vres.n > 100);
       assert.deepEqual(vres.wrong, []);
     });
@@ -394,6 +592,11 @@ async function main() {
 
     await page.goto(fed.base + '/#/signin');
     await page.screenshot({ path: path.join(artifacts, '08-signin.png'), fullPage: true });
+
+    if (fed.demo) {
+      await membersNotDemoFiles(page, fed);
+      await outage(page, fed);
+    }
 
     check('no script errors or CSP violations in the console', () => assert.deepEqual(consoleErrors.filter((e) => !/Failed to load resource: the server responded with a status of 404/.test(e)), []));
   } finally {

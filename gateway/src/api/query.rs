@@ -179,6 +179,10 @@ pub struct SupplyDemand {
     /// Across regions: every region asked, with status, latency and receipt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regions: Option<Vec<RegionStatus>>,
+    /// Across regions: whether every region asked answered `ok` (when not, the rows leave the
+    /// missing regions out and `regions` names them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub complete: Option<bool>,
 }
 
 /// Query string of the supply-and-demand report.
@@ -336,6 +340,7 @@ pub async fn supply_demand(
         k,
         as_of: as_of(&node),
         regions: None,
+        complete: None,
     }))
 }
 
@@ -441,11 +446,13 @@ async fn federated_supply_demand(
             }
         }
     }
+    let complete = statuses.iter().all(|s| s.status == Answered::Ok);
     Ok(HttpResponse::Ok().json(SupplyDemand {
         rows,
         k: node.config.k,
         as_of: as_of(node),
         regions: Some(statuses),
+        complete: Some(complete),
     }))
 }
 

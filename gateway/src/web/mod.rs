@@ -11,6 +11,12 @@
 //! | `GET /ui/<asset>?v=<hash>` | scripts and the icon | one year, `immutable` |
 //! | `GET /ui/demo/tokens.json` | demo sign-in tokens, only when [`DemoTokens`] is app data | `no-store` |
 //!
+//! The pages take the federation from `GET /v1/federation/members` (the signed trust list as
+//! this gateway serves it), so they work the same against a plain `pesgw serve` with a pasted
+//! token; the demo tokens only fill the sign-in page's role picker. Every federated page says
+//! how many regions answered, names each missing one (why, since when), marks its totals
+//! partial and shows the time of each region's data.
+//!
 //! Every answer carries a strict Content-Security-Policy: scripts only from this origin, the one
 //! inline stylesheet allowed by its SHA-256 hash, connections only to this origin, no frames, no
 //! forms posting elsewhere, and Trusted Types enforced so the scripts cannot use HTML sinks.
@@ -41,7 +47,8 @@ pub use assets::{Asset, ASSETS, INDEX_HTML};
 pub struct DemoTokens {
     /// One token per role the demo offers.
     pub tokens: Vec<DemoToken>,
-    /// The gateways of the demo federation, for links and the health page.
+    /// The gateways of the demo federation, for scripts. The dashboard takes the federation
+    /// (regions, names, status) from `GET /v1/federation/members`, never from this list.
     pub gateways: Vec<DemoGateway>,
 }
 

@@ -137,7 +137,9 @@
       } catch (e) { return null; }
     },
   };
-  let demo = null; // { tokens: [...], gateways: [...] } when this gateway runs in `pesgw demo`
+  // { tokens: [...], gateways: [...] } when this gateway runs in `pesgw demo`: only the sign-in
+  // page's role picker uses it; the federation comes from the members endpoint.
+  let demo = null;
 
   function showWho() {
     const c = session.claims();
@@ -176,23 +178,124 @@
     const data = ct.includes('json') ? await res.json() : await res.text();
     return { data, ms, res };
   }
-  /** Regions to ask: the demo federation's provinces when known, else the gateway's own. */
+  // ---------------------------------------------------------------- federation
+  // The federation as this gateway serves it from its signed trust list
+  // (`GET /v1/federation/members`): which regions are members, their names, whether they answer
+  // and how fresh their data is. Read again on every federated page, so a page shows what the
+  // gateway knows now. Without `[federation]` the list is this gateway alone.
+  let federation = { region: null, federated: false, list: [], byRegion: new Map() };
+  async function loadFederation() {
+    try {
+      const { data } = await api('/v1/federation/members');
+      const list = Array.isArray(data.members) ? data.members : [];
+      federation = {
+        region: data.region || null,
+        federated: data.trust_list_version !== null && data.trust_list_version !== undefined,
+        list, byRegion: new Map(list.map((m) => [m.region, m])),
+      };
+    } catch (e) {
+      // A gateway without the endpoint answers for itself: pages fall back to a local answer.
+      federation = { region: null, federated: false, list: [], byRegion: new Map() };
+    }
+    return federation;
+  }
+  /** Regions to ask: the provinces among the federation's members (none: this gateway alone). */
   function regionsToAsk() {
-    return demo && demo.gateways ? demo.gateways.map((g) => g.region).filter((r) => PROV.has(r)) : [];
+    return federation.federated ? federation.list.map((m) => m.region).filter((r) => PROV.has(r)) : [];
+  }
+  /** A region's display name: the trust list's, else the code table's. */
+  function regionLabel(code) {
+    const m = federation.byRegion.get(code);
+    return m && m.name ? m.name : regionName(code);
+  }
+  const pad2 = (n) => String(n).padStart(2, '0');
+  /** A time as HH:MM:SS (local), with the date when it is not today; '—' when unknown. */
+  function fmtTime(iso) {
+    if (!iso) return '—';
+    const d = new Date(iso);
+    if (isNaN(d.getTime())) return String(iso);
+    const hms = pad2(d.getHours()) + ':' + pad2(d.getMinutes()) + ':' + pad2(d.getSeconds());
+    const now = new Date();
+    return d.toDateString() === now.toDateString() ? hms
+      : d.getFullYear() + '-' + pad2(d.getMonth() + 1) + '-' + pad2(d.getDate()) + ' ' + hms;
+  }
+  /**
+   * One status per region from the statuses of several answers to the same page: a region is
+   * missing if any answer missed it (its first failure is kept); its data time is the one an
+   * answer stated, else the last the members endpoint knows (marked "last known").
+   */
+  function mergeStatuses(...lists) {
+    const by = new Map();
+    for (const list of lists) {
+      for (const r of list || []) {
+        if (!r.region) continue;
+        const prev = by.get(r.region);
+        if (!prev || (prev.status === 'ok' && r.status !== 'ok')) by.set(r.region, Object.assign({}, r, { as_of: r.as_of || (prev && prev.as_of) || null }));
+        else if (!prev.as_of && r.as_of) prev.as_of = r.as_of;
+      }
+    }
+    for (const r of by.values()) {
+      const m = federation.byRegion.get(r.region);
+      if (!r.as_of && m && m.as_of) { r.as_of = m.as_of; r.as_of_known = true; }
+      if (r.status !== 'ok' && !r.unreachable_since && m && m.unreachable_since) r.unreachable_since = m.unreachable_since;
+    }
+    return [...by.values()];
+  }
+  /** Why a region is missing, in Chinese and English: refused, or unreachable (since when). */
+  function missingWhy(r) {
+    if (r.status === 'denied') return ['拒绝查询', 'refused'];
+    if (r.unreachable_since) {
+      const t = fmtTime(r.unreachable_since);
+      return ['自 ' + t + ' 起无法连接', 'unreachable since ' + t];
+    }
+    return ['无法连接', 'unreachable'];
+  }
+  const shortReason = (r) => {
+    const why = r.detail ? String(r.detail) : r.status;
+    return why.length > 90 ? why.slice(0, 89) + '…' : why;
+  };
+  /** The "partial" mark on a total computed without every region. */
+  const partialMark = () => h('span', { class: 'partial', 'data-partial': 'true', title: '部分区域未应答，合计不完整 · some regions did not answer: totals are partial' }, '部分 partial');
+  /**
+   * The coverage of a page's federated answers: "N of M regions", each missing region named
+   * with why and since when, a partial mark, and the time of each region's data.
+   */
+  function fedStatus(statuses) {
+    const ok = statuses.filter((r) => r.status === 'ok');
+    const missing = statuses.filter((r) => r.status !== 'ok');
+    const complete = missing.length === 0;
+    return h('div', { class: 'fedstatus' + (complete ? '' : ' incomplete'), 'data-complete': String(complete), role: complete ? null : 'status' },
+      h('div', { class: 'cover' },
+        h('b', {}, ok.length + ' / ' + statuses.length + ' 个区域已应答'), ' ',
+        h('span', { class: 'en' }, ok.length + ' of ' + statuses.length + ' regions answered'),
+        complete ? null : [' ', partialMark()]),
+      missing.map((r) => {
+        const [zh, en] = missingWhy(r);
+        return h('div', { class: 'missing', 'data-missing-region': r.region, 'data-status': r.status },
+          regionLabel(r.region) + '：' + zh + ' ', h('span', { class: 'en' }, en), ' (' + shortReason(r) + ')');
+      }),
+      statuses.length ? h('div', { class: 'asof' }, '数据时间 ', h('span', { class: 'en' }, 'data as of'), ': ',
+        statuses.map((r, i) => [i ? ' · ' : '', h('span', { 'data-asof-region': r.region, 'data-as-of': r.as_of || '', title: r.as_of || '' },
+          regionLabel(r.region) + ' ' + fmtTime(r.as_of) + (r.as_of && (r.status !== 'ok' || r.as_of_known) ? ' (最后已知 last known)' : ''))])) : null);
   }
 
+  /** A per-region status of a federated answer (DESIGN section 5), with the fields pages read. */
+  const regionStatus = (r) => ({
+    region: r.region, status: r.status || 'ok',
+    latency_ms: r.latency_ms !== undefined ? r.latency_ms : r.latency, receipt: r.receipt || null,
+    detail: r.detail || null, unreachable_since: r.unreachable_since || null, as_of: r.as_of || null,
+  });
+
   // ADAPTER (federation fan-out). DESIGN section 5: a fan-out answer lists every region asked
-  // with status, latency and receipt. Until the gateway answers with `regions`, a local answer
-  // is read as one region that answered `ok`. Only this function knows the difference.
+  // with status, latency, receipt, why it is missing and the time of its data. A local answer
+  // (a gateway outside any federation) is read as one region that answered `ok`. Only this
+  // function knows the difference.
   async function federatedQuery(body) {
     const regions = regionsToAsk();
     const { data, ms } = await api('/v1/query', { body: Object.assign({ regions }, body) });
     const perRegion = Array.isArray(data.regions)
-      ? data.regions.map((r) => ({
-        region: r.region, status: r.status || 'ok',
-        latency_ms: r.latency_ms !== undefined ? r.latency_ms : r.latency, receipt: r.receipt || null,
-      }))
-      : [{ region: data.region, status: 'ok', latency_ms: ms, receipt: null }];
+      ? data.regions.map(regionStatus)
+      : [regionStatus({ region: data.region, status: 'ok', latency_ms: ms })];
     // Merged fan-out cells say `includes_suppressed`; a cell with no count left is suppressed.
     const cells = (data.cells || []).map((c) => ({
       group: c.group || {}, count: c.count, sum: c.sum,
@@ -209,10 +312,8 @@
     return {
       person_key: data.person_key,
       receipt: data.receipt || null,
-      regions: (data.regions || []).map((r) => ({
-        region: r.region, status: r.status, latency_ms: r.latency_ms, detail: r.detail || null,
-        found: !!r.found, fields: r.fields || {}, receipt: r.receipt || null,
-      })),
+      complete: data.complete,
+      regions: (data.regions || []).map((r) => Object.assign(regionStatus(r), { found: !!r.found, fields: r.fields || {} })),
     };
   }
 
@@ -222,25 +323,50 @@
   const RATIO_LEGEND = [['<0.80', '#c0392b'], ['0.80–1.00', '#e8a33d'], ['1.00–1.20', '#9fcf8a'],
     ['1.20–1.50', '#4a9c5d'], ['≥1.50', '#1f6b3a'], ['无数据 no data', '#e3e7ec']];
 
-  /** Tile-grid map of the 34 provinces coloured by ratio. */
-  function tileMap(byRegion, k) {
+  /**
+   * Tile-grid map of the 34 provinces coloured by ratio. A region asked that did not answer is
+   * hatched with a dashed red border; a province that is no member of the federation is blank;
+   * `data-state` says which (`answered`, `missing`, `non-member`).
+   */
+  function tileMap(byRegion, k, statuses) {
     const W = 66; const H = 54; const G = 4;
+    const status = new Map((statuses || []).map((r) => [r.region, r]));
     const svg = s('svg', { viewBox: '0 0 ' + (9 * W) + ' ' + (8 * H), width: '100%', role: 'img', 'aria-label': '各省求人倍率 vacancy-to-seeker ratio by province' });
+    svg.append(s('defs', {}, s('pattern', { id: 'tile-missing', width: 8, height: 8, patternUnits: 'userSpaceOnUse', patternTransform: 'rotate(45)' },
+      s('rect', { width: 8, height: 8, fill: '#fbe9e7' }), s('line', { x1: 0, y1: 0, x2: 0, y2: 8, stroke: '#e6a39b', 'stroke-width': 3 }))));
     for (const [code, zh, en, row, col] of PROVINCES) {
       const d = byRegion.get(code);
+      const st = status.get(code);
+      const member = !!st || federation.byRegion.has(code) || !!d;
+      const state = st && st.status !== 'ok' ? 'missing' : member ? 'answered' : 'non-member';
       const x = col * W; const y = row * H;
-      const ratio = d ? d.ratio : null;
-      const fill = d && d.suppressed && ratio === null ? '#f5ecd0' : ratioColor(ratio);
-      const dark = ratio !== null && (ratio < 0.8 || ratio >= 1.2);
-      const label = !d ? '—' : ratio !== null ? fmtRatio(ratio) : d.suppressed ? RATIO_WITHHELD : '—';
-      svg.append(s('g', { 'data-region': code },
-        s('title', {}, zh + ' ' + en + (d ? ': 求人倍率 ratio ' + label : ': 无数据 no data')),
-        s('rect', { x: x + G / 2, y: y + G / 2, width: W - G, height: H - G, rx: 5, fill, stroke: d ? '#8a97a6' : '#d0d6de' }),
-        s('text', { x: x + W / 2, y: y + 21, 'text-anchor': 'middle', 'font-size': 13, fill: dark ? '#fff' : '#1d2733' }, zh),
-        s('text', { x: x + W / 2, y: y + 39, 'text-anchor': 'middle', 'font-size': 12, 'font-weight': 600, fill: dark ? '#fff' : '#1d2733' }, label)));
+      const ratio = d && state === 'answered' ? d.ratio : null;
+      let fill = d && d.suppressed && ratio === null ? '#f5ecd0' : ratioColor(ratio);
+      let stroke = d ? '#8a97a6' : '#d0d6de';
+      let label = !d ? '—' : ratio !== null ? fmtRatio(ratio) : d.suppressed ? RATIO_WITHHELD : '—';
+      let title = zh + ' ' + en + (d ? ': 求人倍率 ratio ' + label : ': 无数据 no data');
+      let ink = ratio !== null && (ratio < 0.8 || ratio >= 1.2) ? '#fff' : '#1d2733';
+      const extra = {};
+      if (state === 'missing') {
+        const [wzh, wen] = missingWhy(st);
+        fill = 'url(#tile-missing)'; stroke = '#b3261e'; label = '未应答'; ink = '#7f1d16';
+        title = zh + ' ' + en + ': 未应答 not answering · ' + wzh + ' ' + wen + ' (' + shortReason(st) + ')';
+        extra['stroke-dasharray'] = '5 3'; extra['stroke-width'] = 2;
+      } else if (state === 'non-member') {
+        fill = '#fbfcfd'; stroke = '#e3e7ec'; label = ''; ink = '#a3adb8';
+        title = zh + ' ' + en + ': 非联邦成员 not a federation member';
+        extra['stroke-dasharray'] = '2 3';
+      }
+      svg.append(s('g', { 'data-region': code, 'data-state': state },
+        s('title', {}, title),
+        s('rect', Object.assign({ x: x + G / 2, y: y + G / 2, width: W - G, height: H - G, rx: 5, fill, stroke }, extra)),
+        s('text', { x: x + W / 2, y: y + 21, 'text-anchor': 'middle', 'font-size': 13, fill: ink }, zh),
+        s('text', { x: x + W / 2, y: y + 39, 'text-anchor': 'middle', 'font-size': 12, 'font-weight': 600, fill: ink }, label)));
     }
     return h('div', {}, svg, h('div', { class: 'legend' },
-      RATIO_LEGEND.map(([l, c]) => h('span', {}, h('i', { class: 'sw', 'data-color': c }), l))));
+      RATIO_LEGEND.map(([l, c]) => h('span', {}, h('i', { class: 'sw', 'data-color': c }), l)),
+      h('span', {}, h('i', { class: 'sw sw-missing' }), '未应答 not answering'),
+      h('span', {}, h('i', { class: 'sw sw-nonmember' }), '非成员 not a member')));
   }
 
   /** Paired horizontal bars (vacancies, seekers) with the ratio at the right. */
@@ -331,17 +457,19 @@
     return false;
   }
 
-  let lastRegions = []; // per-region status of the latest federated answer, for the health page
-
   async function pageOverview() {
     const body = byId('overview-body');
     if (needSignIn(body, ['analyst', 'admin'])) return;
     try {
+      await loadFederation();
       const [seek, vac] = await Promise.all([
         federatedQuery({ dataset: 'job_seeker_registration', measures: ['count'], group_by: ['province'], filters: { status: ['active'] }, purpose: 'dashboard_overview' }),
         federatedQuery({ dataset: 'vacancy', measures: ['count', 'sum'], group_by: ['province'], filters: { status: ['open'] }, purpose: 'dashboard_overview' }),
       ]);
-      lastRegions = seek.regions;
+      const statuses = mergeStatuses(seek.regions, vac.regions);
+      // A region missing from either answer is missing from the page: half of it would be wrong.
+      const missing = new Set(statuses.filter((r) => r.status !== 'ok').map((r) => r.region));
+      const complete = missing.size === 0;
       const k = seek.k;
       const byRegion = new Map();
       const get = (code) => {
@@ -349,17 +477,19 @@
         return byRegion.get(code);
       };
       for (const c of seek.cells) {
+        if (missing.has(c.group.province)) continue;
         const d = get(c.group.province);
         d.seen.s = true;
         if (c.suppressed) d.suppressed = true; else d.seekers = c.count;
       }
       for (const c of vac.cells) {
+        if (missing.has(c.group.province)) continue;
         const d = get(c.group.province);
         d.seen.v = true;
         if (c.suppressed) d.suppressed = true; else d.vacancies = c.sum !== undefined && c.sum !== null ? c.sum : c.count;
       }
       // A region that answered but has no cell for one side has zero of it, not a suppressed cell.
-      for (const r of seek.regions) if (r.status === 'ok') get(r.region);
+      for (const r of statuses) if (r.status === 'ok') get(r.region);
       for (const d of byRegion.values()) {
         if (!d.seen.s && !d.suppressed) d.seekers = 0;
         if (!d.seen.v && !d.suppressed) d.vacancies = 0;
@@ -369,17 +499,23 @@
       const sum = (key) => rows.reduce((t, [, d]) => t + (d[key] || 0), 0);
       const anySup = rows.some(([, d]) => d.suppressed);
       const totS = sum('seekers'); const totV = sum('vacancies');
-      const ok = seek.regions.filter((r) => r.status === 'ok').length;
-      const kpi = (v, zh, en, key) => h('div', { class: 'card kpi' }, h('div', { class: 'v', 'data-kpi': key }, v), h('div', { class: 'l' }, bi(zh, en)));
-      fill(body, 
+      const kpi = (v, zh, en, key) => h('div', { class: 'card kpi' },
+        h('div', { class: 'v', 'data-kpi': key, 'data-partial': String(!complete) }, v),
+        h('div', { class: 'l' }, bi(zh, en), complete ? null : [' ', partialMark()]));
+      const missingRows = statuses.filter((r) => r.status !== 'ok').map((r) => h('tr', { 'data-region': r.region, 'data-state': 'missing', class: 'missing-row' },
+        h('td', {}, regionName(r.region)), h('td', { class: 'bad', colspan: 3 }, '未应答 no answer · ' + missingWhy(r)[1])));
+      fill(body,
+        fedStatus(statuses),
         h('div', { class: 'grid g3' },
           kpi(fmtInt(totS) + (anySup ? '+' : ''), '登记求职人数', 'registered job seekers (active)', 'seekers'),
           kpi(fmtInt(totV) + (anySup ? '+' : ''), '岗位空缺数', 'open vacancies (openings)', 'vacancies'),
           // Totals without their suppressed cells make a ratio of two lower bounds: marked "≈".
           kpi(totS > 0 ? (anySup ? '≈' : '') + fmtRatio(ratioOf(totV, totS)) : '—', '求人倍率', 'vacancy-to-seeker ratio', 'ratio')),
         anySup ? h('p', { class: 'muted' }, '“+”：合计不含已抑制单元格 (<' + k + ')；“≈”：倍率由这些合计算出。 "+": totals exclude suppressed cells; "≈": the ratio is of those totals.') : null,
+        complete ? null : h('p', { class: 'muted', 'data-partial-note': 'true' }, '“部分”：合计不含未应答的区域 ' + [...missing].map(regionLabel).join('、')
+          + '。 "partial": the totals leave out the regions that did not answer.'),
         h('div', { class: 'grid g2' },
-          h('div', { class: 'card' }, h('h3', {}, bi('求人倍率地图', 'Ratio by province')), tileMap(byRegion, k)),
+          h('div', { class: 'card' }, h('h3', {}, bi('求人倍率地图', 'Ratio by province')), tileMap(byRegion, k, statuses)),
           h('div', { class: 'card' }, h('h3', {}, bi('分省数据', 'By province')),
             h('div', { class: 'scroll' }, h('table', { id: 'overview-table' },
               h('thead', {}, h('tr', {}, h('th', {}, bi('省份', 'Province')), h('th', { class: 'num' }, bi('求职', 'Seekers')),
@@ -387,9 +523,8 @@
               h('tbody', {}, rows.map(([code, d]) => h('tr', { 'data-region': code },
                 h('td', {}, regionName(code)), numTd('seekers', d.seekers, k), numTd('vacancies', d.vacancies, k),
                 h('td', { class: 'num', 'data-k': 'ratio', 'data-value': d.ratio === null ? '' : String(d.ratio) },
-                  d.ratio === null ? (d.suppressed ? supRatio(k) : '—') : fmtRatio(d.ratio))))))),
-            h('p', { class: 'muted' }, bi(ok + ' / ' + seek.regions.length + ' 个区域已应答', 'regions answered'),
-              seek.as_of ? ' · as_of lag ' + seek.as_of.lag_batches + ' batches' : ''))));
+                  d.ratio === null ? (d.suppressed ? supRatio(k) : '—') : fmtRatio(d.ratio)))), missingRows))),
+            seek.as_of && seek.as_of.lag_batches !== undefined ? h('p', { class: 'muted' }, 'as_of lag ' + seek.as_of.lag_batches + ' batches') : null)));
       paintSwatches(body);
       performance.mark('pes:overview-data');
     } catch (e) {
@@ -401,11 +536,15 @@
     const body = byId('occupations-body');
     if (needSignIn(body, ['analyst', 'admin'])) return;
     try {
-      // ADAPTER (supply-demand across regions): the report lists rows per region; a fan-out
-      // version is expected to keep that row shape, so rows are merged here by occupation.
+      // The report lists rows per region and occupation (a federated one also every region's
+      // status); rows are merged here by occupation.
+      await loadFederation();
       const q = regionsToAsk().length ? '?regions=' + regionsToAsk().join(',') : '';
       const { data } = await api('/v1/reports/supply-demand' + q);
       const k = data.k || 5;
+      const statuses = mergeStatuses(Array.isArray(data.regions) ? data.regions.map(regionStatus)
+        : [regionStatus({ region: federation.region || ((data.rows || [])[0] || {}).region, status: 'ok' })]);
+      const complete = statuses.every((r) => r.status === 'ok');
       const merged = new Map();
       for (const r of data.rows || []) {
         const m = merged.get(r.occupation_major) || { occ: r.occupation_major, vac: 0, seek: 0, suppressed: false, vacSup: false, seekSup: false };
@@ -423,8 +562,9 @@
         ratio: !m.vacSup && !m.seekSup && m.seek > 0 ? ratioOf(m.vac, m.seek) : null,
       }));
       const regions = [...new Set((data.rows || []).map((r) => r.region))];
-      fill(body, 
-        h('div', { class: 'card' }, h('h3', {}, bi('按职业大类', 'By occupation major group')), pairedBars(rows, k)),
+      fill(body,
+        fedStatus(statuses),
+        h('div', { class: 'card' }, h('h3', {}, bi('按职业大类', 'By occupation major group'), complete ? null : [' ', partialMark()]), pairedBars(rows, k)),
         h('div', { class: 'card', style: null }, h('h3', {}, bi('明细', 'Rows by region')),
           h('div', { class: 'scroll' }, h('table', { id: 'occupations-table' },
             h('thead', {}, h('tr', {}, h('th', {}, bi('区域', 'Region')), h('th', {}, bi('职业大类', 'Major group')),
@@ -433,7 +573,9 @@
               h('td', {}, regionName(r.region)), h('td', {}, r.occupation_major + ' ' + (OCC[r.occupation_major] || [''])[0]),
               numTd('vacancies', r.open_vacancies, k), numTd('seekers', r.active_seekers, k),
               h('td', { class: 'num', 'data-k': 'ratio', 'data-value': r.ratio === null || r.ratio === undefined ? '' : String(r.ratio) },
-                r.ratio === null || r.ratio === undefined ? (r.suppressed ? supRatio(k) : '—') : fmtRatio(r.ratio))))))),
+                r.ratio === null || r.ratio === undefined ? (r.suppressed ? supRatio(k) : '—') : fmtRatio(r.ratio)))),
+            statuses.filter((r) => r.status !== 'ok').map((r) => h('tr', { 'data-region': r.region, 'data-state': 'missing', class: 'missing-row' },
+              h('td', {}, regionName(r.region)), h('td', { class: 'bad', colspan: 4 }, '未应答 no answer · ' + missingWhy(r)[1])))))),
           h('p', { class: 'muted' }, regions.length + ' 个区域 regions · k = ' + k)));
       paintSwatches(body);
     } catch (e) {
@@ -445,11 +587,14 @@
     const body = byId('groups-body');
     if (needSignIn(body, ['analyst', 'admin'])) return;
     try {
+      await loadFederation();
       const [people, months] = await Promise.all([
         federatedQuery({ dataset: 'person', measures: ['count'], group_by: ['province', 'key_group'], filters: { key_group: KEY_GROUPS.map((g) => g[0]) }, purpose: 'dashboard_key_groups' }),
         federatedQuery({ dataset: 'job_seeker_registration', measures: ['count'], group_by: ['province', 'key_group', 'month'], filters: { key_group: KEY_GROUPS.map((g) => g[0]) }, purpose: 'dashboard_key_groups' }),
       ]);
       const k = people.k;
+      const statuses = mergeStatuses(people.regions, months.regions);
+      const complete = statuses.every((r) => r.status === 'ok');
       const table = new Map();
       for (const c of people.cells) {
         const row = table.get(c.group.province) || {};
@@ -483,12 +628,15 @@
         monthRegions.map((code) => h('option', { value: code }, regionName(code))));
       regionSelect.addEventListener('change', () => drawMonths(regionSelect.value));
       const regions = [...table.keys()].sort();
-      fill(body, 
-        h('div', { class: 'card' }, h('h3', {}, bi('各区域重点群体人数', 'People in each key group by region')),
+      fill(body,
+        fedStatus(statuses),
+        h('div', { class: 'card' }, h('h3', {}, bi('各区域重点群体人数', 'People in each key group by region'), complete ? null : [' ', partialMark()]),
           h('div', { class: 'scroll' }, h('table', { id: 'groups-table' },
             h('thead', {}, h('tr', {}, h('th', {}, bi('区域', 'Region')), KEY_GROUPS.map(([, zh, en]) => h('th', { class: 'num' }, bi(zh, en))))),
             h('tbody', {}, regions.map((code) => h('tr', { 'data-region': code }, h('td', {}, regionName(code)),
-              KEY_GROUPS.map(([g]) => (g in table.get(code) ? numTd(g, table.get(code)[g], k) : h('td', { class: 'num', 'data-k': g, 'data-value': '0' }, '0')))))))),
+              KEY_GROUPS.map(([g]) => (g in table.get(code) ? numTd(g, table.get(code)[g], k) : h('td', { class: 'num', 'data-k': g, 'data-value': '0' }, '0'))))),
+            statuses.filter((r) => r.status !== 'ok' && !table.has(r.region)).map((r) => h('tr', { 'data-region': r.region, 'data-state': 'missing', class: 'missing-row' },
+              h('td', {}, regionName(r.region)), h('td', { class: 'bad', colspan: KEY_GROUPS.length }, '未应答 no answer · ' + missingWhy(r)[1])))))),
           h('p', { class: 'muted' }, '一人可属于多个群体。 A person counts once in each of their groups.')),
         h('div', { class: 'card' }, h('h3', {}, bi('重点群体按月新增求职登记', 'New job-seeker registrations by key group and month')),
           monthList.length ? h('div', {}, h('label', {}, bi('区域', 'Region'), regionSelect), chartBox) : h('p', { class: 'muted' }, '无按月数据 no monthly data'),
@@ -575,30 +723,33 @@
       } catch (e) { return { ok: false, status: 0, ms: performance.now() - t }; }
     };
     const [live, ready] = await Promise.all([probe('/healthz'), probe('/readyz')]);
-    // Regions: from the latest federated answer (fan-out status and latency per region).
-    if (!lastRegions.length && ['analyst', 'admin'].includes(c.role)) {
-      try { lastRegions = (await federatedQuery({ dataset: 'vacancy', measures: ['count'], group_by: ['province'], purpose: 'region_health' })).regions; } catch (e) { /* shown below */ }
-    }
-    const rows = lastRegions.map((r) => {
-      let cp = null;
-      // A receipt is a tlog-proof (text: its checkpoint follows the first blank line) or a JSON
-      // reference {log_origin, index, leaf_hash}.
-      if (typeof r.receipt === 'string') { try { cp = parseCheckpoint(r.receipt.slice(r.receipt.indexOf('\n\n') + 2)); } catch (e) { cp = null; } }
-      return h('tr', { 'data-region': r.region }, h('td', {}, regionName(r.region)),
-        h('td', { class: r.status === 'ok' ? 'ok' : 'bad' }, r.status === 'ok' ? '正常 up' : r.status),
-        h('td', { class: 'num' }, r.latency_ms !== undefined && r.latency_ms !== null ? Number(r.latency_ms).toFixed(1) + ' ms' : '—'),
-        h('td', {}, cp ? fmtInt(cp.size) : r.receipt && r.receipt.index !== undefined ? 'entry #' + r.receipt.index : '—'),
-        h('td', {}, cp ? String(cp.sigs.filter((g) => g.cosignature).length) : '—'));
+    // Regions: the federation's members as this gateway knows them (signed trust list, last
+    // answer, outage, data time, the last checkpoint each member's witness cosigned).
+    await loadFederation();
+    const reach = (m) => (m.reachable === 'yes' ? ['ok', '正常 up'] : m.reachable === 'no' ? ['bad', '无法连接 down'] : ['warn', '未知 unknown']);
+    const rows = federation.list.map((m) => {
+      const [cls, text] = reach(m);
+      const f = m.last_failure;
+      return h('tr', { 'data-region': m.region, 'data-reachable': m.reachable },
+        h('td', {}, regionLabel(m.region), m.this_gateway ? h('span', { class: 'muted' }, ' (本网关 this gateway)') : null),
+        h('td', { class: cls }, text, m.unreachable_since ? ' · since ' + fmtTime(m.unreachable_since) : '',
+          f && m.reachable === 'no' ? h('div', { class: 'muted why', title: f.detail || f.status }, shortReason(f)) : null),
+        h('td', { class: 'num' }, m.latency_ms !== undefined && m.latency_ms !== null ? Number(m.latency_ms).toFixed(1) + ' ms' : '—'),
+        h('td', { 'data-k': 'last_answer' }, m.this_gateway ? '—' : fmtTime(m.last_answer)),
+        h('td', { 'data-k': 'as_of', 'data-as-of': m.as_of || '' }, fmtTime(m.as_of)),
+        h('td', {}, m.last_checkpoint ? fmtInt(m.last_checkpoint.size) + ' @ ' + fmtTime(m.last_checkpoint.at) : '—'));
     });
     cards.push(h('div', { class: 'card' }, h('h3', {}, bi('本网关', 'This gateway')),
       h('table', {}, h('tbody', {},
         h('tr', {}, h('th', {}, '/healthz'), h('td', { class: live.ok ? 'ok' : 'bad' }, live.ok ? 'up' : 'down (' + live.status + ')'), h('td', { class: 'num' }, live.ms.toFixed(1) + ' ms')),
         h('tr', {}, h('th', {}, '/readyz'), h('td', { class: ready.ok ? 'ok' : 'bad' }, ready.ok ? 'ready' : 'not ready (' + ready.status + ')'), h('td', { class: 'num' }, ready.ms.toFixed(1) + ' ms'))))));
-    cards.push(h('div', { class: 'card' }, h('h3', {}, bi('各区域', 'Regions (latest federated answer)')),
-      rows.length ? h('table', { id: 'health-table' }, h('thead', {}, h('tr', {}, h('th', {}, bi('区域', 'Region')), h('th', {}, bi('状态', 'Status')), h('th', { class: 'num' }, bi('延迟', 'Latency')),
-        h('th', {}, bi('检查点大小', 'Checkpoint size')), h('th', {}, bi('联署数', 'Cosignatures')))), h('tbody', {}, rows))
-        : h('p', { class: 'muted' }, '登录为分析员后显示各区域应答。 Sign in as an analyst to see each region\'s answer.')));
-    fill(body, h('div', { class: 'grid g2' }, cards));
+    cards.push(h('div', { class: 'card' }, h('h3', {}, bi('联邦成员', 'Federation members')),
+      rows.length ? h('div', { class: 'scroll' }, h('table', { id: 'health-table' }, h('thead', {}, h('tr', {}, h('th', {}, bi('区域', 'Region')), h('th', {}, bi('状态', 'Status')), h('th', { class: 'num' }, bi('延迟', 'Latency')),
+        h('th', {}, bi('最近应答', 'Last answer')), h('th', {}, bi('数据时间', 'Data as of')), h('th', {}, bi('联署检查点', 'Checkpoint cosigned')))), h('tbody', {}, rows)))
+        : h('p', { class: 'muted' }, '无法读取联邦成员。 The federation members could not be read.'),
+      federation.federated ? null : h('p', { class: 'muted' }, '本网关未加入联邦。 This gateway runs outside any federation.')));
+    // The members table is wide: it takes the whole row under this gateway's card.
+    fill(body, cards[0], cards[1]);
     // The checkpoint with cosignatures, when this role may read it.
     if (!['auditor', 'admin'].includes(c.role)) {
       body.append(h('div', { class: 'card muted' }, '检查点与联署需要审计员角色。 The checkpoint and its cosignatures need the auditor role: ', h('a', { href: '#/signin' }, '切换角色 Switch role')));
@@ -613,9 +764,10 @@
     }
   }
 
-  function pageCaseworker() {
+  async function pageCaseworker() {
     const body = byId('caseworker-body');
     if (needSignIn(body, ['caseworker'])) return;
+    await loadFederation();
     const result = h('div', { id: 'lookup-result' });
     const regions = regionsToAsk();
     const kind = h('select', { name: 'kind' }, h('option', { value: 'id_number' }, '身份证号 ID number'), h('option', { value: 'person_key' }, 'person_key'));
@@ -632,18 +784,23 @@
       fill(result, h('div', { class: 'muted' }, '查询中… Looking up…'));
       try {
         const r = await personLookup(req);
+        // Read after the lookup, so the members' data times include what it just learnt.
+        await loadFederation();
+        const statuses = mergeStatuses(r.regions);
+        const complete = r.complete !== undefined ? !!r.complete : statuses.every((x) => x.status === 'ok');
         fill(result, h('div', { class: 'card' },
-          h('h3', {}, bi('结果', 'Result'), r.person_key ? h('span', { class: 'mono' }, ' person_key ' + r.person_key) : null),
+          h('h3', {}, bi('结果', 'Result'), complete ? null : [' ', partialMark()], r.person_key ? h('span', { class: 'mono' }, ' person_key ' + r.person_key) : null),
+          fedStatus(statuses),
           h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, bi('区域', 'Region')), h('th', {}, bi('状态', 'Status')), h('th', { class: 'num' }, bi('延迟', 'Latency')), h('th', {}, bi('结果', 'Fields allowed by policy')))),
             h('tbody', {}, r.regions.map((x) => h('tr', { 'data-region': x.region }, h('td', {}, regionName(x.region)),
-              h('td', { class: x.status === 'ok' ? 'ok' : 'bad' }, x.status), h('td', { class: 'num' }, x.latency_ms === null || x.latency_ms === undefined ? '—' : Number(x.latency_ms).toFixed(1) + ' ms'),
+              h('td', { class: x.status === 'ok' ? 'ok' : 'bad' }, x.status, x.status !== 'ok' && x.unreachable_since ? ' · since ' + fmtTime(x.unreachable_since) : ''), h('td', { class: 'num' }, x.latency_ms === null || x.latency_ms === undefined ? '—' : Number(x.latency_ms).toFixed(1) + ' ms'),
               h('td', { class: 'found', 'data-found': String(x.found) }, x.status !== 'ok' ? (x.detail || '') : !x.found ? '未找到 not found' : Object.entries(x.fields).map(([kk, v]) => h('div', {}, h('b', {}, kk + ': '), typeof v === 'object' ? JSON.stringify(v) : String(v)))))))),
           r.receipt ? h('p', { class: 'muted' }, '本次查询已记入审计日志 Audited here as entry #' + r.receipt.index + ' (' + r.receipt.log_origin + ')') : null));
       } catch (e) {
         fill(result, errorBox(e));
       }
     };
-    fill(body, 
+    fill(body,
       h('form', { class: 'card', on: { submit: run } },
         h('div', { class: 'row' }, h('label', {}, bi('标识类型', 'Identifier'), kind), h('label', {}, bi('身份证号 / person_key', 'ID number or person_key'), ident)),
         h('div', { class: 'row' }, h('label', {}, bi('查询目的', 'Purpose'), purpose), h('label', {}, bi('法律依据', 'Legal basis'), basis)),
