@@ -40,7 +40,7 @@ pub struct DeadLetterRetried {
 }
 
 /// Lists every dead letter.
-#[utoipa::path(get, path = "/v1/admin/dead-letters", tag = "admin",
+#[utoipa::path(get, path = "/v1/admin/dead-letters", tag = "admin", operation_id = "list_dead_letters",
     description = "Journal entries the applier set aside (role `admin`).",
     security(("bearer" = [])),
     responses(
@@ -66,7 +66,7 @@ pub async fn list(req: HttpRequest, node: State) -> Result<HttpResponse, Problem
 }
 
 /// Retries one dead letter.
-#[utoipa::path(post, path = "/v1/admin/dead-letters/{offset}/retry", tag = "admin",
+#[utoipa::path(post, path = "/v1/admin/dead-letters/{offset}/retry", tag = "admin", operation_id = "retry_dead_letter",
     description = "Apply one dead letter again (role `admin`); on success it is removed.",
     security(("bearer" = [])),
     params(("offset" = u64, Path, description = "The dead letter's `end_offset`")),
@@ -88,6 +88,16 @@ pub async fn retry(
     const ACTION: Action = Action::Admin;
     let auth = authenticate(&node, &req, &[Role::Admin], ACTION).await?;
     let offset = path.into_inner();
+    // A dead letter's id is a journal offset, so one past the journal's end names none. Refused
+    // before the audit detail takes it: an offset beyond 2^53 has no canonical form in the
+    // audit log, and auditing it would fail the request with a 503.
+    if offset > node.state.journal_end.load(Ordering::Acquire) {
+        let p = Problem::not_found(
+            "unknown-dead-letter",
+            RetryError::NotFound(offset).to_string(),
+        );
+        return Err(refuse(&node, &req, ACTION, Some(&auth), p, Detail::new()).await);
+    }
     let n = node.clone();
     let result = web::block(move || {
         let dir = payload_dir(&n.config.data_dir);

@@ -83,7 +83,7 @@ pub struct Members {
 }
 
 /// Lists the federation's members. Any role of this region; audited.
-#[utoipa::path(get, path = "/v1/federation/members", tag = "admin",
+#[utoipa::path(get, path = "/v1/federation/members", tag = "admin", operation_id = "list_federation_members",
     description = "Every member of the trust list in force as this gateway sees it: \
         reachability, last answer, latency, last witnessed checkpoint and data time (any role of \
         this region). Without `[federation]`: this gateway alone.",
