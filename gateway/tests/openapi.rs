@@ -85,7 +85,10 @@ fn every_served_route_is_documented_with_parameters_security_and_problems() {
             "{method} {path} is served but not documented"
         );
         let id = op["operationId"].as_str().unwrap_or_default();
-        assert!(ids.insert(id), "{method} {path}: operationId `{id}` is not unique");
+        assert!(
+            ids.insert(id),
+            "{method} {path}: operationId `{id}` is not unique"
+        );
         let params = op["parameters"].as_array().cloned().unwrap_or_default();
         for name in path_params(path) {
             let p = params
@@ -208,5 +211,8 @@ fn bad_input_found_by_schemathesis_is_a_client_error() {
         .unwrap();
     assert_eq!(res.status().as_u16(), 404);
     let p: Value = res.json().unwrap();
-    assert_eq!(p["type"], "https://pes.example/problems/unknown-dead-letter");
+    assert_eq!(
+        p["type"],
+        "https://pes.example/problems/unknown-dead-letter"
+    );
 }

@@ -49,7 +49,11 @@ const ACTION: Action = Action::PersonLookup;
         purpose and a legal basis (role `caseworker`); each region's fields are minimised by its \
         policy for this gateway.",
     security(("bearer" = [])),
-    request_body = LookupRequest,
+    request_body(content = LookupRequest, example = json!({
+        "id_number": "11010519491231002X",
+        "purpose": "case_management",
+        "legal_basis": "就业服务与就业管理规定 第六十二条"
+    })),
     responses(
         (status = 200, description = "Every region asked, with what it holds", body = PersonLookupAnswer),
         (status = 400, description = "Malformed body, bad identifier, missing purpose or legal basis, or no member region", body = Problem, content_type = "application/problem+json"),

@@ -47,7 +47,13 @@ pub enum AggregateAnswer {
         region's records, cells from fewer than `k` records suppressed. With `regions`: fanned \
         out through the federation and merged, each region suppressing at the source.",
     security(("bearer" = [])),
-    request_body = QueryRequest,
+    request_body(content = QueryRequest, example = json!({
+        "dataset": "job_seeker_registration",
+        "measures": ["count"],
+        "group_by": ["occupation_major"],
+        "filters": {"status": ["active"]},
+        "purpose": "statistics"
+    })),
     responses(
         (status = 200, description = "The answer; `x-audit-index` names its audit entry (local answers)", body = AggregateAnswer,
             headers(("x-audit-index" = String, description = "Index of the audit entry (local answers)"))),
