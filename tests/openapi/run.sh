@@ -89,14 +89,15 @@ curl -fsS "$base/openapi.json" -o "$work/openapi.json"
 st() {
   local config=$1 token=$2
   shift 2
-  "$venv/bin/st" --config-file "$config" run "$base/openapi.json" \
+  # From the run's directory: schemathesis keeps a cache in the current one.
+  (cd "$work" && "$venv/bin/st" --config-file "$config" run "$base/openapi.json" \
     --header "Authorization: Bearer $token" \
     --checks not_a_server_error,response_schema_conformance \
     --max-examples "$EXAMPLES" --seed 1 --no-shrink --workers 1 \
     --phases examples,coverage,fuzzing \
     --request-timeout 30 \
     --suppress-health-check all \
-    "$@"
+    "$@")
 }
 failed=0
 none=$work/none.toml
