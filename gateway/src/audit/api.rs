@@ -137,7 +137,8 @@ impl AuditApi {
 macro_rules! audit_routes {
     ($($method:ident $path:literal => $handler:ident),* $(,)?) => {
         /// Every audit route, as (method, path pattern).
-        pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), concat!("/v1/audit", $path))),*];
+        pub const ROUTES: &[(&str, &str)] =
+            &[$((stringify!($method), concat!("/v1/audit", $path))),*];
 
         /// Registers the audit routes. The app must hold `web::Data<AuditApi>`.
         ///
