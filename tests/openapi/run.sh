@@ -18,12 +18,22 @@ EXAMPLES=${OPENAPI_EXAMPLES:-30}
 
 target="${CARGO_TARGET_DIR:-$repo/target}"
 venv="$target/openapi-venv"
+apt_install() {
+  if ! apt-get install -y "$@"; then
+    apt-get update
+    apt-get install -y "$@"
+  fi
+}
 if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
-  apt-get install -y python3-venv || { apt-get update && apt-get install -y python3-venv; }
+  apt_install python3-venv
 fi
-if [ ! -x "$venv/bin/st" ] || ! "$venv/bin/pip" show -q schemathesis openapi-spec-validator >/dev/null 2>&1; then
+command -v curl >/dev/null || apt_install curl
+# The venv is remade when the pins change.
+if [ "$(cat "$venv/pins" 2>/dev/null)" != "$SPEC_VALIDATOR $SCHEMATHESIS" ]; then
+  rm -rf "$venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check "$SPEC_VALIDATOR" "$SCHEMATHESIS"
+  echo "$SPEC_VALIDATOR $SCHEMATHESIS" >"$venv/pins"
 fi
 
 if [ -z "${PESGW:-}" ]; then
