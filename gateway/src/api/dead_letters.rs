@@ -8,16 +8,48 @@ use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Serialize;
 
-use crate::api::{audit, authenticate, event, refuse, Detail, State};
+use crate::api::{audit, authenticate, event, refuse, AuditReceipt, Detail, State};
 use crate::audit::{Action, Actor, AuditEvent, Outcome};
 use crate::auth::Role;
 use crate::ingest::apply::{retry_dead_letter, RetryError};
 use crate::node::Node;
 use crate::problem::Problem;
 use crate::store::dead_letter::{payload_dir, DeadLetter};
+use crate::store::BatchSummary;
+
+/// The answer of `GET /v1/admin/dead-letters`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DeadLetterList {
+    /// Receipt of the listing's audit entry.
+    pub audit_receipt: AuditReceipt,
+    /// Every entry set aside.
+    pub dead_letters: Vec<DeadLetter>,
+}
+
+/// The answer of `POST /v1/admin/dead-letters/{offset}/retry`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DeadLetterRetried {
+    /// Receipt of the retry's audit entry.
+    pub audit_receipt: AuditReceipt,
+    /// The batch as applied.
+    pub batch: BatchSummary,
+    /// The dead letter's id (journal offset just past its entry).
+    pub end_offset: u64,
+}
 
 /// Lists every dead letter.
+#[utoipa::path(get, path = "/v1/admin/dead-letters", tag = "admin", operation_id = "list_dead_letters",
+    description = "Journal entries the applier set aside (role `admin`).",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every dead letter", body = DeadLetterList),
+        (status = 401, description = "No token or a bad one", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin of this region", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The audit log is unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn list(req: HttpRequest, node: State) -> Result<HttpResponse, Problem> {
     const ACTION: Action = Action::Admin;
     let auth = authenticate(&node, &req, &[Role::Admin], ACTION).await?;
@@ -27,13 +59,27 @@ pub async fn list(req: HttpRequest, node: State) -> Result<HttpResponse, Problem
     })?;
     let detail = Detail::new().count("dead_letters", letters.len() as u64);
     let receipt = audit(&node, event(&node, &req, ACTION, Some(&auth), 200, detail)).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "dead_letters": letters,
-        "audit_receipt": receipt,
-    })))
+    Ok(HttpResponse::Ok().json(DeadLetterList {
+        dead_letters: letters,
+        audit_receipt: receipt,
+    }))
 }
 
 /// Retries one dead letter.
+#[utoipa::path(post, path = "/v1/admin/dead-letters/{offset}/retry", tag = "admin", operation_id = "retry_dead_letter",
+    description = "Apply one dead letter again (role `admin`); on success it is removed.",
+    security(("bearer" = [])),
+    params(("offset" = u64, Path, description = "The dead letter's `end_offset`")),
+    responses(
+        (status = 200, description = "Applied", body = DeadLetterRetried),
+        (status = 400, description = "The offset is not a number", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No token or a bad one", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin of this region", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such dead letter", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "It still fails and stays set aside", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The store cannot be written, or the audit log is unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn retry(
     req: HttpRequest,
     path: web::Path<u64>,
@@ -42,6 +88,16 @@ pub async fn retry(
     const ACTION: Action = Action::Admin;
     let auth = authenticate(&node, &req, &[Role::Admin], ACTION).await?;
     let offset = path.into_inner();
+    // A dead letter's id is a journal offset, so one past the journal's end names none. Refused
+    // before the audit detail takes it: an offset beyond 2^53 has no canonical form in the
+    // audit log, and auditing it would fail the request with a 503.
+    if offset > node.state.journal_end.load(Ordering::Acquire) {
+        let p = Problem::not_found(
+            "unknown-dead-letter",
+            RetryError::NotFound(offset).to_string(),
+        );
+        return Err(refuse(&node, &req, ACTION, Some(&auth), p, Detail::new()).await);
+    }
     let n = node.clone();
     let result = web::block(move || {
         let dir = payload_dir(&n.config.data_dir);
@@ -57,11 +113,11 @@ pub async fn retry(
                 .count("applied", summary.outcome.applied)
                 .count("unchanged", summary.outcome.unchanged);
             let receipt = audit(&node, event(&node, &req, ACTION, Some(&auth), 200, d)).await?;
-            Ok(HttpResponse::Ok().json(serde_json::json!({
-                "end_offset": offset,
-                "batch": summary,
-                "audit_receipt": receipt,
-            })))
+            Ok(HttpResponse::Ok().json(DeadLetterRetried {
+                end_offset: offset,
+                batch: summary,
+                audit_receipt: receipt,
+            }))
         }
         Err(e) => {
             let p = match &e {

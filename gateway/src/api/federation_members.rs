@@ -83,6 +83,18 @@ pub struct Members {
 }
 
 /// Lists the federation's members. Any role of this region; audited.
+#[utoipa::path(get, path = "/v1/federation/members", tag = "admin", operation_id = "list_federation_members",
+    description = "Every member of the trust list in force as this gateway sees it: \
+        reachability, last answer, latency, last witnessed checkpoint and data time (any role of \
+        this region). Without `[federation]`: this gateway alone.",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The members", body = Members),
+        (status = 401, description = "No token or a bad one", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A token of another region", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The audit log is unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn list(
     req: HttpRequest,
     node: State,

@@ -23,7 +23,8 @@ use crate::query::AsOf;
 pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
 
 /// Query parameters of a push.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct IngestParams {
     /// `applied`: answer only once the batch is applied to the store (read-your-writes).
     #[serde(default)]
@@ -253,6 +254,48 @@ pub async fn decode_and_journal(
 }
 
 /// Handles a push.
+#[utoipa::path(post, path = "/v1/ingest/{source}", tag = "ingest",
+    description = "Push an export of a registered source (role `pusher`, with the source in the \
+        token's `sources`). The body is the source's format: NDJSON of national records for a \
+        `native` source, or the CSV, fixed-width, JSON, NDJSON or XML export its mapping \
+        describes. A body pushed before is a duplicate and changes nothing. With \
+        `?wait=applied` the answer comes once the batch is applied (read-your-writes).",
+    security(("bearer" = [])),
+    params(
+        ("source" = String, Path, description = "Source id, as registered in the config's `[sources]`"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 128 visible ASCII characters; a retry with the same key and body gets the first answer"),
+        IngestParams,
+    ),
+    request_body(description = "The export, in one of the source's content types",
+        content(
+            (String = "application/x-ndjson"),
+            (String = "application/jsonl"),
+            (String = "text/csv"),
+            (String = "application/csv"),
+            (String = "text/plain"),
+            (String = "application/octet-stream"),
+            (String = "application/json"),
+            (String = "application/xml"),
+            (String = "text/xml"),
+        )
+    ),
+    responses(
+        (status = 200, description = "Journaled (durable); applied when `applied` is true", body = IngestResponse,
+            headers(("idempotent-replayed" = String, description = "`true` on the replayed answer of an Idempotency-Key"))),
+        (status = 400, description = "Malformed body, bad encoding or bad Idempotency-Key", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No token or a bad one", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token may not push to this source", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such source", body = Problem, content_type = "application/problem+json"),
+        (status = 408, description = "The body stopped arriving", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The same body or Idempotency-Key is being pushed", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body or row count over the limits", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not one of the source's content types", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Too many bad rows (`row_errors` extension), or an Idempotency-Key reused for another body", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many pushes in flight for this pusher", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Journal failed, ingest memory in use or audit log unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 507, description = "The journal's disk is full", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn ingest(
     req: HttpRequest,
     path: web::Path<String>,

@@ -65,34 +65,39 @@ async fn request_ids(
     Ok(res)
 }
 
-/// Registers every route of the regional gateway.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/v1/ingest/{source}").route(web::post().to(ingest::ingest)))
-        .service(web::resource("/v1/query").route(web::post().to(query::aggregate)))
-        .service(
-            web::resource("/v1/reports/supply-demand").route(web::get().to(query::supply_demand)),
-        )
-        .service(web::resource("/v1/persons/lookup").route(web::post().to(persons::lookup)))
-        .service(web::resource("/v1/records/{record_id}").route(web::get().to(records::get_record)))
-        .service(web::resource("/v1/quarantine").route(web::get().to(records::list_quarantine)))
-        .service(
-            web::resource("/v1/quarantine/{id}/retry")
-                .route(web::post().to(records::retry_quarantined)),
-        )
-        .service(web::resource("/v1/admin/reload").route(web::post().to(federated::reload)))
-        .service(
-            web::resource(federation_members::PATH).route(web::get().to(federation_members::list)),
-        )
-        .service(web::resource("/v1/admin/dead-letters").route(web::get().to(dead_letters::list)))
-        .service(
-            web::resource("/v1/admin/dead-letters/{offset}/retry")
-                .route(web::post().to(dead_letters::retry)),
-        )
-        .service(web::resource("/healthz").route(web::get().to(ops::healthz)))
-        .service(web::resource("/readyz").route(web::get().to(ops::readyz)))
-        .service(web::resource("/metrics").route(web::get().to(ops::metrics)))
-        .service(web::resource("/openapi.json").route(web::get().to(ops::openapi)))
-        .default_service(web::to(ops::not_found));
+/// Declares the route table once: [`ROUTES`] (what `/openapi.json` must document, checked by
+/// `tests/openapi.rs`) and [`configure`] (what the server serves) come from the same list, so a
+/// route cannot be served without being listed.
+macro_rules! routes {
+    ($($method:ident $path:expr => $handler:path),* $(,)?) => {
+        /// Every route of the regional API outside `/v1/audit` (see
+        /// [`crate::audit::api::configure`]) and the dashboard, as (method, path pattern).
+        pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
+
+        /// Registers every route of the regional gateway.
+        pub fn configure(cfg: &mut web::ServiceConfig) {
+            $(cfg.service(web::resource($path).route(web::$method().to($handler)));)*
+            cfg.default_service(web::to(ops::not_found));
+        }
+    };
+}
+
+routes! {
+    post "/v1/ingest/{source}" => ingest::ingest,
+    post "/v1/query" => query::aggregate,
+    get "/v1/reports/supply-demand" => query::supply_demand,
+    post "/v1/persons/lookup" => persons::lookup,
+    get "/v1/records/{record_id}" => records::get_record,
+    get "/v1/quarantine" => records::list_quarantine,
+    post "/v1/quarantine/{id}/retry" => records::retry_quarantined,
+    post "/v1/admin/reload" => federated::reload,
+    get federation_members::PATH => federation_members::list,
+    get "/v1/admin/dead-letters" => dead_letters::list,
+    post "/v1/admin/dead-letters/{offset}/retry" => dead_letters::retry,
+    get "/healthz" => ops::healthz,
+    get "/readyz" => ops::readyz,
+    get "/metrics" => ops::metrics,
+    get "/openapi.json" => ops::openapi,
 }
 
 /// JSON bodies that fail to parse become problems, not actix's plain-text errors.

@@ -1,8 +1,11 @@
 //! Operational endpoints: health, readiness (apply lag), metrics, OpenAPI, and the 404 answer.
 
 use std::sync::atomic::Ordering;
+use std::sync::OnceLock;
 
 use actix_web::{HttpRequest, HttpResponse};
+use serde::Serialize;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::OpenApi;
 
 use crate::api::ingest::as_of;
@@ -10,14 +13,55 @@ use crate::api::State;
 use crate::ingest::journal::JournalStatus;
 use crate::problem::Problem;
 
+/// Answer of `GET /healthz`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    pub status: String,
+}
+
 /// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "ops",
+    responses((status = 200, description = "The process answers", body = Health)))]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+    HttpResponse::Ok().json(Health {
+        status: "ok".into(),
+    })
+}
+
+/// Answer of `GET /readyz`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    /// The applier stopped on an error (not ready until restart).
+    pub applier_failed: bool,
+    /// Acknowledged batches not yet applied.
+    pub apply_lag_batches: u64,
+    /// Bound on the lag (`limits.max_apply_lag_batches`).
+    pub apply_lag_bound_batches: u64,
+    /// Acknowledged bytes not yet applied.
+    pub apply_lag_bytes: u64,
+    /// Freshness of the store.
+    pub as_of: crate::query::AsOf,
+    /// Journal entries set aside by the applier.
+    pub dead_letters: u64,
+    /// `ok`, `no_space` or `failed`.
+    #[schema(example = "ok")]
+    pub journal: String,
+    /// Whether a test fsync fault is injected.
+    pub journal_fault_injection: bool,
+    /// `ready`, `degraded` or `not_ready`.
+    #[schema(example = "ready")]
+    pub status: String,
+    /// A store write is failing and being retried.
+    pub store_stalled: bool,
 }
 
 /// Readiness: the journal takes appends, the applier runs and its lag is within bound. A journal
 /// whose fsync failed stays not ready until restart; a full journal disk is reported
 /// (`journal: no_space`, status `degraded`) but leaves the gateway ready for queries.
+#[utoipa::path(get, path = "/readyz", tag = "ops",
+    responses((status = 200, description = "Ready (status `ready` or `degraded`)", body = Readiness),
+              (status = 503, description = "Not ready", body = Readiness)))]
 pub async fn readyz(node: State) -> HttpResponse {
     let s = &node.state;
     let failed = s.failed.load(Ordering::Acquire) != 0;
@@ -40,18 +84,18 @@ pub async fn readyz(node: State) -> HttpResponse {
         (true, true) => "degraded",
         (true, false) => "ready",
     };
-    let body = serde_json::json!({
-        "status": status,
-        "journal": journal.as_str(),
-        "journal_fault_injection": node.journal.fault_injection(),
-        "dead_letters": dead_letters,
-        "store_stalled": stalled,
-        "applier_failed": failed,
-        "apply_lag_batches": lag,
-        "apply_lag_bytes": s.lag_bytes(),
-        "apply_lag_bound_batches": bound,
-        "as_of": as_of(&node),
-    });
+    let body = Readiness {
+        status: status.into(),
+        journal: journal.as_str().into(),
+        journal_fault_injection: node.journal.fault_injection(),
+        dead_letters,
+        store_stalled: stalled,
+        applier_failed: failed,
+        apply_lag_batches: lag,
+        apply_lag_bytes: s.lag_bytes(),
+        apply_lag_bound_batches: bound,
+        as_of: as_of(&node),
+    };
     if ready {
         HttpResponse::Ok().json(body)
     } else {
@@ -60,6 +104,8 @@ pub async fn readyz(node: State) -> HttpResponse {
 }
 
 /// Prometheus text exposition.
+#[utoipa::path(get, path = "/metrics", tag = "ops",
+    responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain", body = String)))]
 pub async fn metrics(node: State) -> HttpResponse {
     node.metrics
         .apply_lag_batches
@@ -95,57 +141,94 @@ pub async fn metrics(node: State) -> HttpResponse {
         .body(node.metrics.render())
 }
 
-/// The OpenAPI document of the regional gateway.
+/// The OpenAPI document of the regional gateway's HTTP API (the audit routes are merged in by
+/// [`document`]). Every route of [`crate::api::ROUTES`] is listed in `paths`.
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "PES regional gateway",
-        description = "Ingest, local queries and records of one regional gateway"
+        description = "Ingest, local and federated queries, person lookup, records, quarantine, \
+            administration and the audit log of one regional gateway. Errors are RFC 9457 \
+            `application/problem+json`. Every `/v1` route takes an EdDSA JWT bearer token whose \
+            role the route names; `/healthz`, `/readyz`, `/metrics` and `/openapi.json` take none."
+    ),
+    paths(
+        crate::api::ingest::ingest,
+        crate::api::query::aggregate,
+        crate::api::query::supply_demand,
+        crate::api::persons::lookup,
+        crate::api::records::get_record,
+        crate::api::records::list_quarantine,
+        crate::api::records::retry_quarantined,
+        crate::api::federated::reload,
+        crate::api::federation_members::list,
+        crate::api::dead_letters::list,
+        crate::api::dead_letters::retry,
+        healthz,
+        readyz,
+        metrics,
+        openapi,
     ),
     components(schemas(
         crate::problem::Problem,
-        crate::api::ingest::IngestResponse,
-        crate::query::QueryRequest,
-        crate::query::QueryAnswer,
         crate::query::Cell,
-        crate::query::AsOf,
-        crate::api::query::SupplyDemand,
-        crate::api::query::SupplyDemandRow,
-        crate::api::records::QuarantineItem,
-        crate::ingest::decode::RowProblem,
-        crate::api::AuditReceipt,
         crate::store::facts::Dim,
-        crate::api::persons::LookupRequest,
-        crate::federation::lookup::PersonLookupAnswer,
-        crate::federation::lookup::PersonRegion,
-        crate::federation::fanout::RegionStatus,
-        crate::query::person::PersonFields,
-        crate::query::person::BenefitsFlags,
-    ))
+        crate::federation::fanout::MergedCell,
+    )),
+    modifiers(&BearerScheme),
+    tags(
+        (name = "ingest", description = "Pushes of source exports"),
+        (name = "query", description = "Aggregate queries and reports"),
+        (name = "persons", description = "Person lookup and record reads (caseworkers)"),
+        (name = "quarantine", description = "Rows that failed validation"),
+        (name = "admin", description = "Administration: trust list, dead letters, federation members"),
+        (name = "ops", description = "Health, readiness, metrics and this document (no token)"),
+    )
 )]
 pub struct ApiDoc;
 
-/// Paths of the API, documented by hand beside the generated component schemas.
-fn paths() -> serde_json::Value {
-    let op = |summary: &str, ok: &str| serde_json::json!({ "summary": summary, "responses": { "200": { "description": ok }, "default": { "description": "problem+json", "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } } } } });
-    serde_json::json!({
-        "/v1/ingest/{source}": { "post": op("Push an export of a registered source (role pusher). ?wait=applied waits until applied.", "IngestResponse") },
-        "/v1/query": { "post": op("Aggregate query (role analyst)", "QueryAnswer") },
-        "/v1/reports/supply-demand": { "get": op("Vacancy-to-seeker ratio by occupation major group (role analyst)", "SupplyDemand") },
-        "/v1/records/{record_id}": { "get": op("Read one record (role caseworker; ?purpose=&reveal=true for protected fields)", "record") },
-        "/v1/persons/lookup": { "post": op("Look a person up across regions by id_number or person_key, with purpose and legal_basis (role caseworker); each region's fields minimised by its policy", "PersonLookupAnswer") },
-        "/v1/quarantine": { "get": op("List quarantined rows, masked (?source=&batch=)", "QuarantineItem list") },
-        "/healthz": { "get": op("Liveness", "ok") },
-        "/readyz": { "get": op("Readiness and apply lag", "ready") },
-        "/metrics": { "get": op("Prometheus metrics", "text") },
-    })
+/// Name of the bearer security scheme in the document.
+pub const BEARER: &str = "bearer";
+
+/// Registers the `bearer` security scheme (EdDSA JWT issued by `pesgw token`).
+struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "EdDSA JWT of this region (`pesgw token`); the role each route needs \
+                         is in its description",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The whole document: the API and the audit routes.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.merge(crate::audit::api::AuditApiDoc::openapi());
+    doc
 }
 
 /// `GET /openapi.json`.
+#[utoipa::path(get, path = "/openapi.json", tag = "ops",
+    responses((status = 200, description = "This OpenAPI 3.1 document", content_type = "application/json", body = Object)))]
 pub async fn openapi() -> HttpResponse {
-    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
-    doc["paths"] = paths();
-    HttpResponse::Ok().json(doc)
+    // Built once: the document is the same for the life of the process.
+    static DOC: OnceLock<Vec<u8>> = OnceLock::new();
+    let body = DOC.get_or_init(|| serde_json::to_vec(&document()).unwrap_or_default());
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body.clone())
 }
 
 /// Any unknown path.

@@ -14,7 +14,7 @@ use crate::api::query::actor_of;
 use crate::api::{authenticate, refuse, Detail, State};
 use crate::audit::Action;
 use crate::auth::Role;
-use crate::federation::lookup::{answer_locally, finish};
+use crate::federation::lookup::{answer_locally, finish, PersonLookupAnswer};
 use crate::federation::node::Federation;
 use crate::problem::Problem;
 use crate::query::person::{self, PersonQuery};
@@ -44,6 +44,24 @@ const ACTION: Action = Action::PersonLookup;
 
 /// Looks a person up. Caseworkers only; a missing purpose or legal basis, a malformed
 /// identifier or a purpose the token does not allow is refused with problem+json and audited.
+#[utoipa::path(post, path = "/v1/persons/lookup", tag = "persons",
+    description = "Look a person up across regions by `id_number` or `person_key`, with a \
+        purpose and a legal basis (role `caseworker`); each region's fields are minimised by its \
+        policy for this gateway.",
+    security(("bearer" = [])),
+    request_body(content = LookupRequest, example = json!({
+        "id_number": "11010519491231002X",
+        "purpose": "case_management",
+        "legal_basis": "就业服务与就业管理规定 第六十二条"
+    })),
+    responses(
+        (status = 200, description = "Every region asked, with what it holds", body = PersonLookupAnswer),
+        (status = 400, description = "Malformed body, bad identifier, missing purpose or legal basis, or no member region", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No token or a bad one", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a caseworker of this region, or the purpose is not allowed", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The audit log is unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn lookup(
     req: HttpRequest,
     body: web::Bytes,

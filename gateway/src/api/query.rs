@@ -11,11 +11,11 @@ use crate::audit::event::Actor;
 use crate::audit::Action;
 use crate::auth::Role;
 use crate::federation::fanout::{Answered, MergedCell, RegionStatus};
-use crate::federation::node::{Federation, NoMemberRegion};
+use crate::federation::node::{FederatedQueryAnswer, Federation, NoMemberRegion};
 use crate::node::Node;
 use crate::problem::Problem;
 use crate::query::plan::Plan;
-use crate::query::{self, AsOf, QueryError, QueryRequest};
+use crate::query::{self, AsOf, QueryAnswer, QueryError, QueryRequest};
 
 fn query_problem(e: &QueryError) -> Problem {
     match e {
@@ -30,7 +30,39 @@ fn query_problem(e: &QueryError) -> Problem {
     }
 }
 
+/// The answer of `POST /v1/query`: this region's answer, or the merged answer across the
+/// regions asked (when the request names `regions`). Untagged: each serialises as it is.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum AggregateAnswer {
+    /// This region's answer.
+    Local(QueryAnswer),
+    /// The merged answer of the regions asked.
+    Federated(FederatedQueryAnswer),
+}
+
 /// Answers an aggregate query from this region's records.
+#[utoipa::path(post, path = "/v1/query", tag = "query",
+    description = "Aggregate query (role `analyst` or `admin`). Without `regions`: this \
+        region's records, cells from fewer than `k` records suppressed. With `regions`: fanned \
+        out through the federation and merged, each region suppressing at the source.",
+    security(("bearer" = [])),
+    request_body(content = QueryRequest, example = json!({
+        "dataset": "job_seeker_registration",
+        "measures": ["count"],
+        "group_by": ["occupation_major"],
+        "filters": {"status": ["active"]},
+        "purpose": "statistics"
+    })),
+    responses(
+        (status = 200, description = "The answer; `x-audit-index` names its audit entry (local answers)", body = AggregateAnswer,
+            headers(("x-audit-index" = String, description = "Index of the audit entry (local answers)"))),
+        (status = 400, description = "Malformed JSON, unknown dataset, dimension, measure or month, or no member region", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No token or a bad one", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an analyst or admin of this region", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The audit log is unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn aggregate(
     req: HttpRequest,
     body: web::Json<QueryRequest>,
@@ -72,7 +104,7 @@ pub async fn aggregate(
     .await?;
     Ok(HttpResponse::Ok()
         .insert_header(("x-audit-index", receipt.index.to_string()))
-        .json(out))
+        .json(AggregateAnswer::Local(out)))
 }
 
 /// The audit actor of an authenticated caller.
@@ -141,7 +173,7 @@ async fn federated_aggregate(
         .aggregate(node, q, &crate::api::request_id(req), &actor_of(auth))
         .await
     {
-        Ok(answer) => Ok(HttpResponse::Ok().json(answer)),
+        Ok(answer) => Ok(HttpResponse::Ok().json(AggregateAnswer::Federated(answer))),
         Err(e) => {
             let p = query_problem(&e);
             Err(refuse(node, req, Action::QueryAggregate, Some(auth), p, detail()).await)
@@ -186,7 +218,8 @@ pub struct SupplyDemand {
 }
 
 /// Query string of the supply-and-demand report.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SupplyDemandParams {
     /// Regions to ask, comma-separated, or `all`; absent means this region only.
     #[serde(default)]
@@ -214,6 +247,19 @@ pub fn ratio_of(open: i64, seekers: i64) -> Option<f64> {
 }
 
 /// Vacancy-to-seeker ratio by occupation major group.
+#[utoipa::path(get, path = "/v1/reports/supply-demand", tag = "query",
+    description = "Vacancy-to-seeker ratio (求人倍率) by occupation major group (role `analyst` or \
+        `admin`); across regions with `regions`.",
+    security(("bearer" = [])),
+    params(SupplyDemandParams),
+    responses(
+        (status = 200, description = "The report", body = SupplyDemand),
+        (status = 400, description = "Bad query string, or no member region", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No token or a bad one", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an analyst or admin of this region", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The audit log is unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn supply_demand(
     req: HttpRequest,
     node: State,

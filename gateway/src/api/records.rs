@@ -4,14 +4,15 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
 use crate::api::ingest::as_of;
-use crate::api::{audit, authenticate, event, refuse, Detail, State};
+use crate::api::{audit, authenticate, event, refuse, AuditReceipt, Detail, State};
 use crate::audit::Action;
 use crate::auth::Role;
 use crate::ingest::decode::{quarantine_id, QuarantinedRow, RowProblem};
 use crate::problem::Problem;
 
 /// Query parameters of a record read.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RecordParams {
     /// Purpose of the read (must be one the token allows to reveal protected fields).
     #[serde(default)]
@@ -21,8 +22,39 @@ pub struct RecordParams {
     pub reveal: bool,
 }
 
+/// The answer of `GET /v1/records/{record_id}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RecordAnswer {
+    /// Freshness of the store.
+    pub as_of: crate::query::AsOf,
+    /// Receipt of the read's audit entry.
+    pub audit_receipt: AuditReceipt,
+    /// Whether the record has protected fields that were withheld (not asked for).
+    pub protected_withheld: bool,
+    /// The national record (DESIGN section 3), protected fields only when revealed.
+    #[schema(value_type = Object)]
+    pub record: pes_schemas::Record,
+}
+
 /// Reads one record. Protected fields come back only to a caseworker whose token allows the
 /// stated purpose, and only when asked for with `reveal=true`.
+#[utoipa::path(get, path = "/v1/records/{record_id}", tag = "persons",
+    description = "Read one record (role `caseworker` or `admin`); protected fields only to a \
+        caseworker whose token allows `purpose`, with `reveal=true`.",
+    security(("bearer" = [])),
+    params(
+        ("record_id" = String, Path, description = "Record id, `<region>:<source>:<source_record_id>`"),
+        RecordParams,
+    ),
+    responses(
+        (status = 200, description = "The record", body = RecordAnswer),
+        (status = 400, description = "Bad query string", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No token or a bad one", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a caseworker or admin, or protected fields not allowed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such record", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The audit log is unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn get_record(
     req: HttpRequest,
     path: web::Path<String>,
@@ -67,16 +99,17 @@ pub async fn get_record(
         event(&node, &req, Action::PersonLookup, Some(&auth), 200, detail),
     )
     .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "record": record,
-        "protected_withheld": !params.reveal && protected,
-        "audit_receipt": receipt,
-        "as_of": as_of(&node),
-    })))
+    Ok(HttpResponse::Ok().json(RecordAnswer {
+        record,
+        protected_withheld: !params.reveal && protected,
+        audit_receipt: receipt,
+        as_of: as_of(&node),
+    }))
 }
 
 /// Query parameters of a quarantine listing.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct QuarantineParams {
     /// Only rows of this source.
     #[serde(default)]
@@ -111,7 +144,28 @@ pub fn mask(raw: &str) -> String {
         .collect()
 }
 
+/// The answer of `GET /v1/quarantine`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct QuarantineList {
+    /// Freshness of the store.
+    pub as_of: crate::query::AsOf,
+    /// The rows listed, masked.
+    pub items: Vec<QuarantineItem>,
+}
+
 /// Lists quarantined rows (admins: all; pushers: their sources).
+#[utoipa::path(get, path = "/v1/quarantine", tag = "quarantine",
+    description = "List quarantined rows, masked (role `admin`: all; `pusher`: its sources).",
+    security(("bearer" = [])),
+    params(QuarantineParams),
+    responses(
+        (status = 200, description = "Rows listed", body = QuarantineList),
+        (status = 400, description = "Bad query string", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No token or a bad one", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin or pusher, or not this pusher's source", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The audit log is unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn list_quarantine(
     req: HttpRequest,
     params: web::Query<QuarantineParams>,
@@ -179,12 +233,29 @@ pub async fn list_quarantine(
         event(&node, &req, Action::QuarantineList, Some(&auth), 200, d),
     )
     .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items, "as_of": as_of(&node) })))
+    Ok(HttpResponse::Ok().json(QuarantineList {
+        items,
+        as_of: as_of(&node),
+    }))
 }
 
 /// Re-runs one quarantined row through its source's adapter (which may have been fixed since):
 /// the row becomes a one-row batch of its own; when it yields records, the quarantine entry is
 /// removed. The answer comes once the batch is applied.
+#[utoipa::path(post, path = "/v1/quarantine/{id}/retry", tag = "quarantine",
+    description = "Re-run one quarantined row through its source's adapter (role `admin`, or \
+        `pusher` of its source); once it yields records its quarantine entry is removed.",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Quarantine id, `<batch id>-<row>`, from `GET /v1/quarantine`")),
+    responses(
+        (status = 200, description = "Retried; `resolved` when the row now yields records", body = RetryAnswer),
+        (status = 401, description = "No token or a bad one", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin or pusher, or not this pusher's source", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such quarantined row, or its source is no longer registered", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The row cannot be retried on its own, or fails to decode again", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The audit log is unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn retry_quarantined(
     req: HttpRequest,
     path: web::Path<String>,
@@ -299,14 +370,35 @@ pub async fn retry_quarantined(
         .count("accepted", j.accepted)
         .count("quarantined", j.quarantined);
     let receipt = audit(&node, event(&node, &req, ACTION, Some(&auth), 200, d)).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "id": id,
-        "resolved": resolved,
-        "retry_batch_id": hex::encode(new_batch),
-        "accepted": j.accepted,
-        "quarantined": j.quarantined,
-        "row_errors": j.row_errors,
-        "audit_receipt": receipt,
-        "as_of": as_of(&node),
-    })))
+    Ok(HttpResponse::Ok().json(RetryAnswer {
+        id,
+        resolved,
+        retry_batch_id: hex::encode(new_batch),
+        accepted: j.accepted,
+        quarantined: j.quarantined,
+        row_errors: j.row_errors,
+        audit_receipt: receipt,
+        as_of: as_of(&node),
+    }))
+}
+
+/// The answer of `POST /v1/quarantine/{id}/retry`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RetryAnswer {
+    /// Records the retried row yielded.
+    pub accepted: u64,
+    /// Freshness of the store (the retry is applied).
+    pub as_of: crate::query::AsOf,
+    /// Receipt of the retry's audit entry.
+    pub audit_receipt: AuditReceipt,
+    /// The quarantine id retried.
+    pub id: String,
+    /// Rows quarantined again (0 or 1).
+    pub quarantined: u64,
+    /// Whether the row now yields records (its quarantine entry is removed).
+    pub resolved: bool,
+    /// Batch id (hex) of the one-row batch.
+    pub retry_batch_id: String,
+    /// The row's problems, when it still fails.
+    pub row_errors: Vec<RowProblem>,
 }

@@ -132,24 +132,36 @@ impl AuditApi {
     }
 }
 
-/// Registers the audit routes. The app must hold `web::Data<AuditApi>`.
-///
-/// Each path is a resource holding its route (not `Scope::route`, which puts the method guard on
-/// the resource): another method on a known path then reaches the resource's 405 answer, with
-/// `Allow`, instead of falling through to the app's 404.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/v1/audit")
-            .service(web::resource("/checkpoint").route(web::get().to(checkpoint)))
-            .service(web::resource("/key").route(web::get().to(key)))
-            .service(web::resource("/entries").route(web::get().to(entries)))
-            .service(web::resource("/proof/inclusion").route(web::get().to(inclusion)))
-            .service(web::resource("/proof/consistency").route(web::get().to(consistency)))
-            .service(web::resource("/receipt").route(web::get().to(receipt)))
-            .service(
-                web::resource("/witness/add-checkpoint").route(web::post().to(add_checkpoint)),
-            ),
-    );
+/// Declares the audit routes once: [`ROUTES`] (what `/openapi.json` must document, checked by
+/// the gateway's `tests/openapi.rs`) and [`configure`] come from the same list.
+macro_rules! audit_routes {
+    ($($method:ident $path:literal => $handler:ident),* $(,)?) => {
+        /// Every audit route, as (method, path pattern).
+        pub const ROUTES: &[(&str, &str)] =
+            &[$((stringify!($method), concat!("/v1/audit", $path))),*];
+
+        /// Registers the audit routes. The app must hold `web::Data<AuditApi>`.
+        ///
+        /// Each path is a resource holding its route (not `Scope::route`, which puts the method
+        /// guard on the resource): another method on a known path then reaches the resource's
+        /// 405 answer, with `Allow`, instead of falling through to the app's 404.
+        pub fn configure(cfg: &mut web::ServiceConfig) {
+            cfg.service(
+                web::scope("/v1/audit")
+                    $(.service(web::resource($path).route(web::$method().to($handler))))*,
+            );
+        }
+    };
+}
+
+audit_routes! {
+    get "/checkpoint" => checkpoint,
+    get "/key" => key,
+    get "/entries" => entries,
+    get "/proof/inclusion" => inclusion,
+    get "/proof/consistency" => consistency,
+    get "/receipt" => receipt,
+    post "/witness/add-checkpoint" => add_checkpoint,
 }
 
 fn text(body: String) -> HttpResponse {
@@ -159,9 +171,11 @@ fn text(body: String) -> HttpResponse {
 }
 
 /// The latest signed checkpoint (C2SP tlog-checkpoint note with cosignatures).
-#[utoipa::path(get, path = "/v1/audit/checkpoint", tag = "audit",
+#[utoipa::path(get, path = "/v1/audit/checkpoint", tag = "audit", security(("bearer" = [])),
     responses((status = 200, description = "Signed checkpoint note", content_type = "text/plain", body = String),
-              (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json")))]
+              (status = 401, description = "No token or a bad one", body = Problem, content_type = "application/problem+json"),
+              (status = 403, description = "Not an auditor or admin of this region", body = Problem, content_type = "application/problem+json"),
+              (status = 503, description = "The audit log is busy or its disk is full", body = Problem, content_type = "application/problem+json")))]
 pub async fn checkpoint(
     req: HttpRequest,
     api: web::Data<AuditApi>,
@@ -175,8 +189,11 @@ pub async fn checkpoint(
 }
 
 /// The log's verifier key, `origin+keyid+base64(0x01||pubkey)`.
-#[utoipa::path(get, path = "/v1/audit/key", tag = "audit",
-    responses((status = 200, description = "Verifier key", content_type = "text/plain", body = String)))]
+#[utoipa::path(get, path = "/v1/audit/key", tag = "audit", security(("bearer" = [])),
+    responses((status = 200, description = "Verifier key", content_type = "text/plain", body = String),
+              (status = 401, description = "No token or a bad one", body = Problem, content_type = "application/problem+json"),
+              (status = 403, description = "Not an auditor or admin of this region", body = Problem, content_type = "application/problem+json"),
+              (status = 503, description = "The audit log is busy or its disk is full", body = Problem, content_type = "application/problem+json")))]
 pub async fn key(req: HttpRequest, api: web::Data<AuditApi>) -> Result<HttpResponse, Problem> {
     (api.access)(&req, Access::Checkpoint)?;
     Ok(text(format!("{}\n", api.log.verifier_key())))
@@ -253,9 +270,13 @@ pub struct FilteredEntries {
 
 /// Entries by index. Without filters: NDJSON, each line the exact canonical bytes of one
 /// entry (so clients can rehash them), with `X-First-Index`. With filters: JSON.
-#[utoipa::path(get, path = "/v1/audit/entries", tag = "audit", params(EntriesQuery),
-    responses((status = 200, description = "NDJSON entries (no filters)", content_type = "application/x-ndjson", body = String),
-              (status = 200, description = "Matching events (filters)", body = FilteredEntries),
+#[utoipa::path(get, path = "/v1/audit/entries", tag = "audit", security(("bearer" = [])), params(EntriesQuery),
+    responses((status = 200, description = "Without filters: NDJSON, one canonical entry per line (`X-First-Index` names the first). With filters: the matching events",
+                  content((String = "application/x-ndjson"), (FilteredEntries = "application/json")),
+                  headers(("X-First-Index" = String, description = "Index of the first entry (NDJSON answers)"))),
+              (status = 401, description = "No token or a bad one", body = Problem, content_type = "application/problem+json"),
+              (status = 403, description = "Not an auditor or admin of this region", body = Problem, content_type = "application/problem+json"),
+              (status = 503, description = "The audit log is busy or its disk is full", body = Problem, content_type = "application/problem+json"),
               (status = 400, description = "Range outside the log", body = Problem, content_type = "application/problem+json")))]
 pub async fn entries(
     req: HttpRequest,
@@ -335,8 +356,11 @@ pub struct InclusionProofBody {
 }
 
 /// RFC 6962 inclusion proof for entry `index` in the tree of `size`.
-#[utoipa::path(get, path = "/v1/audit/proof/inclusion", tag = "audit", params(InclusionQuery),
+#[utoipa::path(get, path = "/v1/audit/proof/inclusion", tag = "audit", security(("bearer" = [])), params(InclusionQuery),
     responses((status = 200, body = InclusionProofBody),
+              (status = 401, description = "No token or a bad one", body = Problem, content_type = "application/problem+json"),
+              (status = 403, description = "Not an auditor or admin of this region", body = Problem, content_type = "application/problem+json"),
+              (status = 503, description = "The audit log is busy or its disk is full", body = Problem, content_type = "application/problem+json"),
               (status = 400, description = "Index or size outside the log", body = Problem, content_type = "application/problem+json")))]
 pub async fn inclusion(
     req: HttpRequest,
@@ -374,8 +398,11 @@ pub struct ConsistencyProofBody {
 }
 
 /// RFC 6962 consistency proof between sizes `old` and `new`.
-#[utoipa::path(get, path = "/v1/audit/proof/consistency", tag = "audit", params(ConsistencyQuery),
+#[utoipa::path(get, path = "/v1/audit/proof/consistency", tag = "audit", security(("bearer" = [])), params(ConsistencyQuery),
     responses((status = 200, body = ConsistencyProofBody),
+              (status = 401, description = "No token or a bad one", body = Problem, content_type = "application/problem+json"),
+              (status = 403, description = "Not an auditor or admin of this region", body = Problem, content_type = "application/problem+json"),
+              (status = 503, description = "The audit log is busy or its disk is full", body = Problem, content_type = "application/problem+json"),
               (status = 400, description = "Sizes outside the log", body = Problem, content_type = "application/problem+json")))]
 pub async fn consistency(
     req: HttpRequest,
@@ -400,8 +427,11 @@ pub struct ReceiptQuery {
 }
 
 /// A C2SP tlog-proof receipt for one entry against the latest checkpoint.
-#[utoipa::path(get, path = "/v1/audit/receipt", tag = "audit", params(ReceiptQuery),
+#[utoipa::path(get, path = "/v1/audit/receipt", tag = "audit", security(("bearer" = [])), params(ReceiptQuery),
     responses((status = 200, description = "tlog-proof", content_type = "text/plain", body = String),
+              (status = 401, description = "No token or a bad one", body = Problem, content_type = "application/problem+json"),
+              (status = 403, description = "Not an auditor or admin of this region", body = Problem, content_type = "application/problem+json"),
+              (status = 503, description = "The audit log is busy or its disk is full", body = Problem, content_type = "application/problem+json"),
               (status = 400, description = "Index outside the log", body = Problem, content_type = "application/problem+json")))]
 pub async fn receipt(
     req: HttpRequest,
@@ -415,10 +445,16 @@ pub async fn receipt(
 /// C2SP tlog-witness `add-checkpoint`: cosigns a peer log's checkpoint if it is consistent
 /// with the last one witnessed. 409 (`text/x.tlog.size`) on a size mismatch, 422 on a bad
 /// proof, 403 for an untrusted signature, 404 for an unknown origin.
-#[utoipa::path(post, path = "/v1/audit/witness/add-checkpoint", tag = "audit",
+#[utoipa::path(post, path = "/v1/audit/witness/add-checkpoint", tag = "audit", security(("bearer" = [])),
     request_body(content = String, content_type = "text/plain", description = "old size, proof lines, blank line, checkpoint"),
     responses((status = 200, description = "Cosignature lines", content_type = "text/plain", body = String),
+              (status = 401, description = "No token or a bad one", body = Problem, content_type = "application/problem+json"),
+              (status = 403, description = "Not an auditor or admin of this region", body = Problem, content_type = "application/problem+json"),
+              (status = 503, description = "The audit log is busy or its disk is full", body = Problem, content_type = "application/problem+json"),
               (status = 409, description = "Old size mismatch: body is the witnessed size", content_type = "text/x.tlog.size", body = String),
+              (status = 400, description = "Body is not a well-formed request", body = Problem, content_type = "application/problem+json"),
+              (status = 404, description = "This gateway does not witness, or the log is unknown", body = Problem, content_type = "application/problem+json"),
+              (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
               (status = 422, description = "Consistency proof does not verify", body = Problem, content_type = "application/problem+json")))]
 pub async fn add_checkpoint(
     req: HttpRequest,

@@ -67,7 +67,7 @@ pub enum StoreError {
 }
 
 /// What applying one batch did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ApplyOutcome {
     /// Records written (new, or a newer version).
     pub applied: u64,
@@ -76,7 +76,7 @@ pub struct ApplyOutcome {
 }
 
 /// Summary of a batch, kept so that a re-push of the same body is recognised.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct BatchSummary {
     /// Source id.
     pub source: String,
