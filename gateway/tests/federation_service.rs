@@ -1,10 +1,7 @@
 //! `POST /v1/federation/query` on a real regional gateway (sled store, audit log) behind mTLS:
 //! answered and signed for a member whose policy allows it, refused and audited otherwise.
 
-mod fed;
-
 use actix_web::{web, App, HttpServer};
-use fed::{denied, free_listener, publish_trust, trust_store_with_root, url, Pki};
 use pes_gateway::config::GatewayConfig;
 use pes_gateway::federation::httpsig::{RequestToSign, RequestVerifier};
 use pes_gateway::federation::inbound::InboundContext;
@@ -12,6 +9,8 @@ use pes_gateway::federation::outbound::{call_peer, PeerCall};
 use pes_gateway::federation::service::{self, FederatedAnswer, QUERY_PATH};
 use pes_gateway::federation::tls::{self, client_config, http_client, CallTimeouts};
 use pes_gateway::node::Node;
+use pes_testkit::peer::{denied, url};
+use pes_testkit::{free_listener, publish_trust, trust_store_with_root, Pki};
 use serde_json::Value;
 
 struct Served {
