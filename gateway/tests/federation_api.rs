@@ -215,7 +215,7 @@ async fn restart_with_an_older_trust_list_is_refused_naming_both_versions() {
     );
 
     // Version 3 again (or newer) starts fine: the state did not move backwards.
-    federation.publish(&federation.policy_trust(3));
+    federation.publish(&federation.trust);
     gw.spawn();
     gw.ready().await;
 }
