@@ -1,6 +1,8 @@
 //! Fake federation peers: small actix-web mTLS servers on a free 127.0.0.1 port, to test a
 //! client or a fan-out against a peer that behaves (or misbehaves) as told.
 
+use std::net::TcpListener;
+
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use pes_gateway::federation::httpsig::{RequestVerifier, SigningKey};
 use pes_gateway::federation::inbound::{signed_response, unix_now, verify_inbound, InboundContext};
@@ -18,6 +20,32 @@ pub struct RunningServer {
     pub handle: actix_web::dev::ServerHandle,
     /// Its client-certificate verifier (to reload the CRL).
     pub verifier: std::sync::Arc<tls::ReloadableClientVerifier>,
+}
+
+/// Serves the routes `configure` adds over mTLS with `region`'s server certificate on
+/// `listener` (one worker, the peer's certificate in the connection data), on the actix
+/// runtime of the caller.
+pub fn serve_mtls(
+    pki: &Pki,
+    region: &str,
+    listener: TcpListener,
+    configure: impl Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
+) -> RunningServer {
+    let (config, verifier) = tls::server_config(&pki.server_files(region)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = HttpServer::new(move || App::new().configure(configure.clone()))
+        .workers(1)
+        .on_connect(tls::on_connect)
+        .listen_rustls_0_23(listener, config)
+        .unwrap()
+        .run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    RunningServer {
+        port,
+        handle,
+        verifier,
+    }
 }
 
 /// `https://127.0.0.1:<port><path>`.
@@ -38,27 +66,11 @@ async fn whoami(req: HttpRequest, trust: web::Data<TrustList>) -> HttpResponse {
 
 /// Starts a real mTLS server for `region` answering `GET /whoami` (in an actix runtime).
 pub fn start_whoami(pki: &Pki, region: &str, trust: TrustList) -> RunningServer {
-    let (config, verifier) = tls::server_config(&pki.server_files(region)).unwrap();
-    let listener = free_listener();
-    let port = listener.local_addr().unwrap().port();
     let trust = web::Data::new(trust);
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(trust.clone())
-            .route("/whoami", web::get().to(whoami))
+    serve_mtls(pki, region, free_listener(), move |app| {
+        app.app_data(trust.clone())
+            .route("/whoami", web::get().to(whoami));
     })
-    .workers(1)
-    .on_connect(tls::on_connect)
-    .listen_rustls_0_23(listener, config)
-    .unwrap()
-    .run();
-    let handle = server.handle();
-    actix_web::rt::spawn(server);
-    RunningServer {
-        port,
-        handle,
-        verifier,
-    }
 }
 
 /// What a [`start_signed`] endpoint does after verifying the request.
@@ -131,7 +143,6 @@ pub fn start_signed(
     trust: TrustList,
     behaviour: Behaviour,
 ) -> RunningServer {
-    let (config, verifier) = tls::server_config(&pki.server_files(region)).unwrap();
     let listener = free_listener();
     let port = listener.local_addr().unwrap().port();
     let store = trust_store(&pki.path().join(region), &trust);
@@ -148,24 +159,11 @@ pub fn start_signed(
         behaviour,
         other_key,
     });
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(ep.clone())
+    serve_mtls(pki, region, listener, move |app| {
+        app.app_data(ep.clone())
             .route("/v1/federation/echo", web::post().to(echo))
-            .route("/v1/federation/query", web::post().to(echo))
+            .route("/v1/federation/query", web::post().to(echo));
     })
-    .workers(1)
-    .on_connect(tls::on_connect)
-    .listen_rustls_0_23(listener, config)
-    .unwrap()
-    .run();
-    let handle = server.handle();
-    actix_web::rt::spawn(server);
-    RunningServer {
-        port,
-        handle,
-        verifier,
-    }
 }
 
 /// The error of a call the peer refused with `status` and problem `slug`.

@@ -20,7 +20,7 @@ use pes_gateway::federation::trust::TrustList;
 use serde_json::{json, Value};
 
 use pes_testkit::http::client;
-use pes_testkit::{free_port, pesgw, Pki, TestGateway};
+use pes_testkit::{free_listener, free_port, pesgw, Pki, TestGateway};
 
 use crate::harness::{federation, valid_batch, LOOKUP_BASIS, LOOKUP_PURPOSE};
 
@@ -196,10 +196,6 @@ impl Drop for Junk {
     }
 }
 
-fn listener() -> TcpListener {
-    TcpListener::bind("127.0.0.1:0").unwrap()
-}
-
 const NATIONAL: &str = "100000";
 const REAL: &str = "440000";
 const DEADLINE_MS: u64 = 1500;
@@ -248,7 +244,7 @@ fn bad_peers_are_marked_per_region_and_the_answer_comes_back_with_the_others() {
     // Fakes and the junk listener hold their sockets from now on; real gateways get free ports.
     let mut sockets: Vec<Option<TcpListener>> = cast
         .iter()
-        .map(|(r, b, _)| (b.is_some() || *r == "510000").then(listener))
+        .map(|(r, b, _)| (b.is_some() || *r == "510000").then(free_listener))
         .collect();
     let fed_ports: Vec<u16> = sockets
         .iter()
