@@ -161,7 +161,7 @@ impl TestFederation {
     /// is opened with [`TestFederation::config_of`].
     pub fn in_process_member(&self, region: &str) -> InProcessMember {
         let dir = tempfile::tempdir().unwrap();
-        let (site, cfg) = write_site(dir.path(), region, |_| {}, true);
+        let (site, cfg) = write_site(dir.path(), region, |_| {});
         let node = Arc::new(Node::open(cfg).unwrap());
         actix_web::rt::spawn(pes_gateway::api::serve(node.clone()));
         let node = web::Data::from(node);

@@ -80,23 +80,18 @@ impl<'a> GatewayBuilder<'a> {
     /// Writes keys and config; nothing runs yet (see [`TestGateway::run`]).
     pub fn create(self) -> TestGateway {
         let dir = tempfile::tempdir().unwrap();
-        let (site, cfg) = write_site(
-            dir.path(),
-            &self.region,
-            |cfg| {
-                if let Some(k) = self.k {
-                    cfg.k = k;
-                }
-                if let Some(path) = self.linkage_key {
-                    cfg.keys.linkage_key = path;
-                }
-                cfg.federation = self.federation;
-                for tweak in self.tweaks {
-                    tweak(cfg);
-                }
-            },
-            true,
-        );
+        let (site, cfg) = write_site(dir.path(), &self.region, |cfg| {
+            if let Some(k) = self.k {
+                cfg.k = k;
+            }
+            if let Some(path) = self.linkage_key {
+                cfg.keys.linkage_key = path;
+            }
+            cfg.federation = self.federation;
+            for tweak in self.tweaks {
+                tweak(cfg);
+            }
+        });
         TestGateway {
             region: self.region,
             config_path: site.config_path.clone(),
@@ -122,25 +117,22 @@ impl<'a> GatewayBuilder<'a> {
 
 /// Initialises a gateway in `dir` (keys, config with source [`SOURCE`], a free API port on
 /// 127.0.0.1), lets `edit` change the config and writes it; the site and the config as
-/// `pesgw serve` loads it. `source` false leaves the source out.
+/// `pesgw serve` loads it.
 pub(crate) fn write_site(
     dir: &Path,
     region: &str,
     edit: impl FnOnce(&mut GatewayConfig),
-    source: bool,
 ) -> (Site, GatewayConfig) {
     let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
     let out = pes_gateway::keys::init(dir, region, &addr.to_string()).unwrap();
     let mut cfg = GatewayConfig::load(&out.config_path).unwrap();
-    if source {
-        cfg.sources.insert(
-            SOURCE.into(),
-            SourceConfig {
-                mapping: "native".into(),
-                pushers: vec![],
-            },
-        );
-    }
+    cfg.sources.insert(
+        SOURCE.into(),
+        SourceConfig {
+            mapping: "native".into(),
+            pushers: vec![],
+        },
+    );
     edit(&mut cfg);
     std::fs::write(&out.config_path, cfg.to_toml().unwrap()).unwrap();
     let cfg = GatewayConfig::load(&out.config_path).unwrap();
