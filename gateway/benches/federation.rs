@@ -3,17 +3,14 @@
 //! and verifying one request. Peers answer a fixed aggregate (the query engine is measured by
 //! the ingest/query benches). Run: `cargo bench -p pes-gateway --bench federation`.
 
-#[path = "../tests/fed/mod.rs"]
-#[allow(unused_imports)]
-mod fed;
-
 use std::time::{Duration, Instant};
 
 use actix_web::{web, App, HttpResponse, HttpServer};
-use fed::{free_listener, start_signed, url, Behaviour, Pki};
 use pes_gateway::federation::fanout::{fan_out, FanOut, PeerSet};
 use pes_gateway::federation::httpsig::{Headers, ReceivedRequest, RequestToSign, RequestVerifier};
 use pes_gateway::federation::tls::{CallTimeouts, PeerCertificate, VerifiedPeer};
+use pes_testkit::peer::{start_signed, url, Behaviour};
+use pes_testkit::{free_listener, Pki};
 
 const PEERS: usize = 8;
 const ROUNDS: usize = 2000;

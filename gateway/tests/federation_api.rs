@@ -3,57 +3,26 @@
 //! `POST /v1/query` with `regions` fans out and merges; the supply-and-demand report works across
 //! regions; `POST /v1/admin/reload` is for admins and refuses a lower trust-list version.
 
-mod fed;
-
 use std::process::{Command, Stdio};
 
-use fed::{policy_trust, port, post, start_gateway, wait_ready, Gw, Pki, SOURCE};
 use pes_gateway::auth::Role;
-use pes_gateway::federation::trust::sign_trust_list;
-use pes_gateway::signed_note;
+use pes_testkit::{pesgw, post, TestFederation, TestGateway, SOURCE};
 use serde_json::{json, Value};
 
 #[actix_web::test]
 async fn serve_with_federation_section_fans_out_reports_and_reloads() {
-    let regions = ["100000", "110000", "440000"];
-    let pki = Pki::new(&regions);
-    let fed_ports: Vec<u16> = regions.iter().map(|_| port()).collect();
-    let root =
-        signed_note::SigningKey::generate("pes-federation-root", signed_note::KeyType::Ed25519)
-            .unwrap();
-    let trust_path = pki.path().join("federation.json");
-    let trust = policy_trust(&pki, &regions, 2, &fed_ports);
-    std::fs::write(&trust_path, sign_trust_list(&trust, &root).unwrap()).unwrap();
-    let root_key = root.verifier().to_string();
-
-    let mut gws = Vec::new();
-    for (region, fed_port) in regions.iter().zip(&fed_ports) {
-        let (dir, config, api, child) = start_gateway(
-            region,
-            pki.path(),
-            &trust_path,
-            &root_key,
-            *fed_port,
-            |_| {},
-        );
-        gws.push(Gw {
-            region: region.to_string(),
-            api,
-            config,
-            child,
-            _dir: dir,
-        });
-    }
+    let federation = TestFederation::new(&["100000", "110000", "440000"], 2);
+    let mut gws = federation.spawn_all(pesgw!());
     let http = reqwest::Client::new();
-    for gw in &gws {
-        wait_ready(&http, &gw.api).await;
+    for gw in &mut gws {
+        gw.ready().await;
     }
     for (i, gw) in gws.iter().enumerate().skip(1) {
         let body =
             pes_gateway::native_sample::ndjson(0..(300 + 150 * i as u64), &gw.region, SOURCE, 1);
         let r = http
-            .post(format!("{}/v1/ingest/{SOURCE}?wait=applied", gw.api))
-            .bearer_auth(gw.token(Role::Pusher, "pusher", &[]))
+            .post(format!("{}/v1/ingest/{SOURCE}?wait=applied", gw.base))
+            .bearer_auth(gw.token_as(Role::Pusher, "pusher", &[SOURCE], &[]))
             .header("content-type", "application/x-ndjson")
             .body(body)
             .send()
@@ -68,8 +37,8 @@ async fn serve_with_federation_section_fans_out_reports_and_reloads() {
     for gw in &gws[1..] {
         let (s, a) = post(
             &http,
-            &format!("{}/v1/query", gw.api),
-            &gw.token(Role::Analyst, "analyst", &[]),
+            &format!("{}/v1/query", gw.base),
+            &gw.token_as(Role::Analyst, "analyst", &[], &[]),
             &q,
         )
         .await;
@@ -84,10 +53,10 @@ async fn serve_with_federation_section_fans_out_reports_and_reloads() {
     assert!(truth > 0);
 
     let national = &gws[0];
-    let analyst = national.token(Role::Analyst, "analyst-nat", &[]);
+    let analyst = national.token_as(Role::Analyst, "analyst-nat", &[], &[]);
     let mut fq = q.clone();
     fq["regions"] = json!(["all"]);
-    let (s, a) = post(&http, &format!("{}/v1/query", national.api), &analyst, &fq).await;
+    let (s, a) = post(&http, &format!("{}/v1/query", national.base), &analyst, &fq).await;
     assert_eq!(s, 200, "{a}");
     assert_eq!(a["complete"], true, "{a}");
     assert_eq!(a["cells"][0]["count"].as_i64(), Some(truth));
@@ -109,7 +78,7 @@ async fn serve_with_federation_section_fans_out_reports_and_reloads() {
 
     // An explicit list asks only those regions.
     fq["regions"] = json!(["440000"]);
-    let (s, only) = post(&http, &format!("{}/v1/query", national.api), &analyst, &fq).await;
+    let (s, only) = post(&http, &format!("{}/v1/query", national.base), &analyst, &fq).await;
     assert_eq!(s, 200, "{only}");
     assert_eq!(only["regions"].as_array().unwrap().len(), 1);
 
@@ -119,7 +88,7 @@ async fn serve_with_federation_section_fans_out_reports_and_reloads() {
     denied["purpose"] = json!("marketing");
     let (s, d) = post(
         &http,
-        &format!("{}/v1/query", national.api),
+        &format!("{}/v1/query", national.base),
         &analyst,
         &denied,
     )
@@ -132,7 +101,7 @@ async fn serve_with_federation_section_fans_out_reports_and_reloads() {
     let r = http
         .get(format!(
             "{}/v1/reports/supply-demand?regions=all",
-            national.api
+            national.base
         ))
         .bearer_auth(&analyst)
         .send()
@@ -164,8 +133,8 @@ async fn serve_with_federation_section_fans_out_reports_and_reloads() {
     };
     for gw in &gws[1..] {
         let local: Value = http
-            .get(format!("{}/v1/reports/supply-demand", gw.api))
-            .bearer_auth(gw.token(Role::Analyst, "a", &[]))
+            .get(format!("{}/v1/reports/supply-demand", gw.base))
+            .bearer_auth(gw.token_as(Role::Analyst, "a", &[], &[]))
             .send()
             .await
             .unwrap()
@@ -177,24 +146,22 @@ async fn serve_with_federation_section_fans_out_reports_and_reloads() {
 
     // Reload: admins only; the same list is unchanged; a lower version is refused (409) and
     // the last good list stays in force.
-    let reload = format!("{}/v1/admin/reload", national.api);
+    let reload = format!("{}/v1/admin/reload", national.base);
     let (s, _) = post(&http, &reload, &analyst, &json!({})).await;
     assert_eq!(s, 403);
-    let admin = national.token(Role::Admin, "admin", &[]);
+    let admin = national.token_as(Role::Admin, "admin", &[], &[]);
     let (s, r) = post(&http, &reload, &admin, &json!({})).await;
     assert_eq!(s, 200, "{r}");
     assert_eq!(r["trust_list_version"], 2);
     assert_eq!(r["changed"], false);
-    let lower = policy_trust(&pki, &regions, 1, &fed_ports);
-    std::fs::write(&trust_path, sign_trust_list(&lower, &root).unwrap()).unwrap();
+    federation.publish(&federation.policy_trust(1));
     let (s, r) = post(&http, &reload, &admin, &json!({})).await;
     assert_eq!(s, 409, "{r}");
     fq["regions"] = json!(["all"]);
-    let (s, a) = post(&http, &format!("{}/v1/query", national.api), &analyst, &fq).await;
+    let (s, a) = post(&http, &format!("{}/v1/query", national.base), &analyst, &fq).await;
     assert_eq!(s, 200);
     assert_eq!(a["cells"][0]["count"].as_i64(), Some(truth));
-    let higher = policy_trust(&pki, &regions, 3, &fed_ports);
-    std::fs::write(&trust_path, sign_trust_list(&higher, &root).unwrap()).unwrap();
+    federation.publish(&federation.policy_trust(3));
     let (s, r) = post(&http, &reload, &admin, &json!({})).await;
     assert_eq!(s, 200, "{r}");
     assert_eq!(r["trust_list_version"], 3);
@@ -203,35 +170,18 @@ async fn serve_with_federation_section_fans_out_reports_and_reloads() {
 
 #[actix_web::test]
 async fn regions_without_a_federation_section_is_a_clear_400() {
-    let dir = tempfile::tempdir().unwrap();
-    let api_port = port();
-    let out =
-        pes_gateway::keys::init(dir.path(), "440000", &format!("127.0.0.1:{api_port}")).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pesgw"))
-        .args(["serve", "--config"])
-        .arg(&out.config_path)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let gw = Gw {
-        region: "440000".into(),
-        api: format!("http://127.0.0.1:{api_port}"),
-        config: out.config_path.clone(),
-        child: Command::new("true").spawn().unwrap(),
-        _dir: tempfile::tempdir().unwrap(),
-    };
+    let mut gw = TestGateway::builder(pesgw!()).create();
+    gw.spawn();
+    gw.ready().await;
     let http = reqwest::Client::new();
-    wait_ready(&http, &gw.api).await;
     let (s, p) = post(
         &http,
-        &format!("{}/v1/query", gw.api),
-        &gw.token(Role::Analyst, "a", &[]),
+        &format!("{}/v1/query", gw.base),
+        &gw.token_as(Role::Analyst, "a", &[], &[]),
         &json!({ "dataset": "person", "measures": ["count"], "regions": ["all"] }),
     )
     .await;
-    let _ = child.kill();
-    let _ = child.wait();
+    gw.kill();
     assert_eq!(s, 400, "{p}");
     assert!(p["type"]
         .as_str()
@@ -241,35 +191,17 @@ async fn regions_without_a_federation_section_is_a_clear_400() {
 
 #[actix_web::test]
 async fn restart_with_an_older_trust_list_is_refused_naming_both_versions() {
-    let regions = ["100000", "440000"];
-    let pki = Pki::new(&regions);
-    let fed_ports: Vec<u16> = regions.iter().map(|_| port()).collect();
-    let root =
-        signed_note::SigningKey::generate("pes-federation-root", signed_note::KeyType::Ed25519)
-            .unwrap();
-    let trust_path = pki.path().join("federation.json");
-    let v3 = policy_trust(&pki, &regions, 3, &fed_ports);
-    std::fs::write(&trust_path, sign_trust_list(&v3, &root).unwrap()).unwrap();
-    let root_key = root.verifier().to_string();
-    let (_dir, config, api, mut child) = start_gateway(
-        "440000",
-        pki.path(),
-        &trust_path,
-        &root_key,
-        fed_ports[1],
-        |_| {},
-    );
-    let http = reqwest::Client::new();
-    wait_ready(&http, &api).await;
-    let _ = child.kill();
-    let _ = child.wait();
+    let federation = TestFederation::new(&["100000", "440000"], 3);
+    let mut gw = federation.member(pesgw!(), "440000").create();
+    gw.spawn();
+    gw.ready().await;
+    gw.kill();
 
     // The operator (or an attacker with write access to the file) puts version 2 back.
-    let v2 = policy_trust(&pki, &regions, 2, &fed_ports);
-    std::fs::write(&trust_path, sign_trust_list(&v2, &root).unwrap()).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_pesgw"))
+    federation.publish(&federation.policy_trust(2));
+    let out = Command::new(pesgw!())
         .args(["serve", "--config"])
-        .arg(&config)
+        .arg(&gw.config_path)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -283,49 +215,20 @@ async fn restart_with_an_older_trust_list_is_refused_naming_both_versions() {
     );
 
     // Version 3 again (or newer) starts fine: the state did not move backwards.
-    std::fs::write(&trust_path, sign_trust_list(&v3, &root).unwrap()).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pesgw"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_ready(&http, &api).await;
-    let _ = child.kill();
-    let _ = child.wait();
+    federation.publish(&federation.trust);
+    gw.spawn();
+    gw.ready().await;
 }
 
 #[actix_web::test]
 async fn regions_naming_no_member_are_refused_naming_them() {
-    let regions = ["100000", "440000"];
-    let pki = Pki::new(&regions);
-    let fed_ports: Vec<u16> = regions.iter().map(|_| port()).collect();
-    let root =
-        signed_note::SigningKey::generate("pes-federation-root", signed_note::KeyType::Ed25519)
-            .unwrap();
-    let trust_path = pki.path().join("federation.json");
-    let trust = policy_trust(&pki, &regions, 1, &fed_ports);
-    std::fs::write(&trust_path, sign_trust_list(&trust, &root).unwrap()).unwrap();
-    let (dir, config, api, child) = start_gateway(
-        "440000",
-        pki.path(),
-        &trust_path,
-        &root.verifier().to_string(),
-        fed_ports[1],
-        |_| {},
-    );
-    let gw = Gw {
-        region: "440000".into(),
-        api,
-        config,
-        child,
-        _dir: dir,
-    };
+    let federation = TestFederation::new(&["100000", "440000"], 1);
+    let mut gw = federation.member(pesgw!(), "440000").create();
+    gw.spawn();
+    gw.ready().await;
     let http = reqwest::Client::new();
-    wait_ready(&http, &gw.api).await;
-    let analyst = gw.token(Role::Analyst, "analyst", &[]);
-    let query = format!("{}/v1/query", gw.api);
+    let analyst = gw.token_as(Role::Analyst, "analyst", &[], &[]);
+    let query = format!("{}/v1/query", gw.base);
     let q = |regions: Value| json!({ "dataset": "person", "measures": ["count"], "purpose": "statistics", "regions": regions });
 
     let (s, p) = post(&http, &query, &analyst, &q(json!(["999999", "990000"]))).await;
@@ -354,7 +257,7 @@ async fn regions_naming_no_member_are_refused_naming_them() {
     let r = http
         .get(format!(
             "{}/v1/reports/supply-demand?regions=999999",
-            gw.api
+            gw.base
         ))
         .bearer_auth(&analyst)
         .send()
@@ -365,8 +268,8 @@ async fn regions_naming_no_member_are_refused_naming_them() {
     assert_eq!(p["type"], "https://pes.example/problems/no-member-region");
     let (s, p) = post(
         &http,
-        &format!("{}/v1/persons/lookup", gw.api),
-        &gw.token(Role::Caseworker, "cw", &["statistics"]),
+        &format!("{}/v1/persons/lookup", gw.base),
+        &gw.token_as(Role::Caseworker, "cw", &[], &["statistics"]),
         &json!({
             "person_key": "A".repeat(43),
             "purpose": "statistics",
@@ -379,9 +282,9 @@ async fn regions_naming_no_member_are_refused_naming_them() {
     assert_eq!(p["type"], "https://pes.example/problems/no-member-region");
 
     // Each refusal is audited with its problem type.
-    let auditor = gw.token(Role::Auditor, "auditor", &[]);
+    let auditor = gw.token_as(Role::Auditor, "auditor", &[], &[]);
     let log = http
-        .get(format!("{}/v1/audit/entries", gw.api))
+        .get(format!("{}/v1/audit/entries", gw.base))
         .bearer_auth(&auditor)
         .send()
         .await

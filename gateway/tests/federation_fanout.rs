@@ -1,14 +1,13 @@
 //! Fan-out over real mTLS gateways on 127.0.0.1: concurrent calls, per-region status, merged
 //! totals, and a partial answer when regions are down or hang.
 
-mod fed;
-
 use std::time::Duration;
 
-use fed::{free_listener, start_signed, url, Behaviour, Pki};
 use pes_gateway::federation::fanout::{fan_out, merge_answers, FanOut, PeerSet};
 use pes_gateway::federation::tls::CallTimeouts;
 use pes_gateway::query::QueryAnswer;
+use pes_testkit::peer::{start_signed, url, Behaviour};
+use pes_testkit::{free_listener, Pki};
 
 fn regional_answer(region: &str, cells: &[(&str, Option<i64>)], receipt: u64) -> serde_json::Value {
     let cells: Vec<_> = cells

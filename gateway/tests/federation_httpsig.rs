@@ -1,15 +1,14 @@
 //! RFC 9421 signatures between real gateways over mTLS on 127.0.0.1: what is accepted, and each
 //! refusal with its stable problem type.
 
-mod fed;
-
-use fed::{start_signed, url, Behaviour, Pki};
 use pes_gateway::federation::httpsig::{
     RequestToSign, SignatureError, SignedHeaders, REQUEST_ID_HEADER,
 };
 use pes_gateway::federation::outbound::{call_peer, CallError, PeerCall};
 use pes_gateway::federation::tls::{client_config, http_client, CallTimeouts};
 use pes_gateway::federation::trust::TrustList;
+use pes_testkit::peer::{start_signed, url, Behaviour};
+use pes_testkit::Pki;
 
 const PATH: &str = "/v1/federation/echo";
 

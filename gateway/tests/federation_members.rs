@@ -4,20 +4,15 @@
 //! names it (status, cause, since when), the members endpoint and `/metrics` mark it down, and
 //! `pesgw query --regions all` prints it as missing.
 
-mod common;
-mod fed;
-
 use std::process::{Command, Stdio};
 
-use fed::{policy_trust, port, post, start_gateway, wait_ready, Gw, Pki, SOURCE};
 use pes_gateway::auth::Role;
-use pes_gateway::federation::trust::sign_trust_list;
-use pes_gateway::signed_note;
+use pes_testkit::{pesgw, post, TestFederation, TestGateway, REGION, SOURCE};
 use serde_json::{json, Value};
 
-async fn members(http: &reqwest::Client, gw: &Gw, token: &str) -> (u16, Value) {
+async fn members(http: &reqwest::Client, gw: &TestGateway, token: &str) -> (u16, Value) {
     let r = http
-        .get(format!("{}/v1/federation/members", gw.api))
+        .get(format!("{}/v1/federation/members", gw.base))
         .bearer_auth(token)
         .send()
         .await
@@ -35,8 +30,8 @@ fn member<'a>(v: &'a Value, region: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("{region} not listed: {v}"))
 }
 
-async fn metrics(http: &reqwest::Client, gw: &Gw) -> String {
-    http.get(format!("{}/metrics", gw.api))
+async fn metrics(http: &reqwest::Client, gw: &TestGateway) -> String {
+    http.get(format!("{}/metrics", gw.base))
         .send()
         .await
         .unwrap()
@@ -48,42 +43,17 @@ async fn metrics(http: &reqwest::Client, gw: &Gw) -> String {
 #[actix_web::test]
 async fn members_and_a_stopped_province_are_named_with_status_and_time() {
     let regions = ["100000", "110000", "440000"];
-    let pki = Pki::new(&regions);
-    let fed_ports: Vec<u16> = regions.iter().map(|_| port()).collect();
-    let root =
-        signed_note::SigningKey::generate("pes-federation-root", signed_note::KeyType::Ed25519)
-            .unwrap();
-    let trust_path = pki.path().join("federation.json");
-    let trust = policy_trust(&pki, &regions, 4, &fed_ports);
-    std::fs::write(&trust_path, sign_trust_list(&trust, &root).unwrap()).unwrap();
-    let root_key = root.verifier().to_string();
-    let mut gws = Vec::new();
-    for (region, fed_port) in regions.iter().zip(&fed_ports) {
-        let (dir, config, api, child) = start_gateway(
-            region,
-            pki.path(),
-            &trust_path,
-            &root_key,
-            *fed_port,
-            |_| {},
-        );
-        gws.push(Gw {
-            region: region.to_string(),
-            api,
-            config,
-            child,
-            _dir: dir,
-        });
-    }
+    let federation = TestFederation::new(&regions, 4);
+    let mut gws = federation.spawn_all(pesgw!());
     let http = reqwest::Client::new();
-    for gw in &gws {
-        wait_ready(&http, &gw.api).await;
+    for gw in &mut gws {
+        gw.ready().await;
     }
     for gw in &gws[1..] {
         let body = pes_gateway::native_sample::ndjson(0..300, &gw.region, SOURCE, 1);
         let r = http
-            .post(format!("{}/v1/ingest/{SOURCE}?wait=applied", gw.api))
-            .bearer_auth(gw.token(Role::Pusher, "pusher", &[]))
+            .post(format!("{}/v1/ingest/{SOURCE}?wait=applied", gw.base))
+            .bearer_auth(gw.token_as(Role::Pusher, "pusher", &[SOURCE], &[]))
             .header("content-type", "application/x-ndjson")
             .body(body)
             .send()
@@ -92,14 +62,19 @@ async fn members_and_a_stopped_province_are_named_with_status_and_time() {
         assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
     }
     let national = &gws[0];
-    let analyst = national.token(Role::Analyst, "analyst-nat", &[]);
+    let analyst = national.token_as(Role::Analyst, "analyst-nat", &[], &[]);
 
     // The endpoint needs a token of this region; any role reads it.
     let (s, _) = members(&http, national, "not-a-token").await;
     assert_eq!(s, 401);
-    let (s, _) = members(&http, national, &gws[1].token(Role::Analyst, "x", &[])).await;
+    let (s, _) = members(
+        &http,
+        national,
+        &gws[1].token_as(Role::Analyst, "x", &[], &[]),
+    )
+    .await;
     assert_eq!(s, 401, "a token of another region's issuer");
-    let pusher = national.token(Role::Pusher, "pusher-nat", &[]);
+    let pusher = national.token_as(Role::Pusher, "pusher-nat", &[SOURCE], &[]);
     let (s, before) = members(&http, national, &pusher).await;
     assert_eq!(s, 200, "{before}");
     assert_eq!(before["region"], "100000");
@@ -122,7 +97,7 @@ async fn members_and_a_stopped_province_are_named_with_status_and_time() {
     // Everyone answers: complete, and each province states the time of its data.
     let q = json!({ "dataset": "person", "measures": ["count"], "purpose": "statistics",
                     "regions": ["all"] });
-    let query_url = format!("{}/v1/query", national.api);
+    let query_url = format!("{}/v1/query", national.base);
     let (s, a) = post(&http, &query_url, &analyst, &q).await;
     assert_eq!(s, 200, "{a}");
     assert_eq!(a["complete"], true, "{a}");
@@ -152,8 +127,7 @@ async fn members_and_a_stopped_province_are_named_with_status_and_time() {
 
     // 440000's process stops: the answer is partial and names it, with the cause and since when.
     let gd = &mut gws[2];
-    gd.child.kill().unwrap();
-    gd.child.wait().unwrap();
+    gd.kill();
     let national = &gws[0];
     let (s, partial) = post(&http, &query_url, &analyst, &q).await;
     assert_eq!(s, 200, "{partial}");
@@ -185,12 +159,12 @@ async fn members_and_a_stopped_province_are_named_with_status_and_time() {
     assert!(text.contains("pes_peer_up{region=\"110000\"} 1"), "{text}");
 
     // A person lookup names the missing region the same way.
-    let caseworker = national.token(Role::Caseworker, "cw-nat", &["statistics"]);
+    let caseworker = national.token_as(Role::Caseworker, "cw-nat", &[], &["statistics"]);
     let lookup = json!({ "id_number": "11010519491231002X", "purpose": "statistics",
                          "legal_basis": "test", "regions": ["all"] });
     let (s, p) = post(
         &http,
-        &format!("{}/v1/persons/lookup", national.api),
+        &format!("{}/v1/persons/lookup", national.base),
         &caseworker,
         &lookup,
     )
@@ -208,7 +182,7 @@ async fn members_and_a_stopped_province_are_named_with_status_and_time() {
 
     // `pesgw query --regions all --purpose` answers federally and names the missing region.
     let out = Command::new(env!("CARGO_BIN_EXE_pesgw"))
-        .args(["query", "--url", &national.api, "--dataset", "person"])
+        .args(["query", "--url", &national.base, "--dataset", "person"])
         .args(["--regions", "all", "--purpose", "statistics"])
         .env("PES_TOKEN", &analyst)
         .stderr(Stdio::inherit())
@@ -226,10 +200,10 @@ async fn members_and_a_stopped_province_are_named_with_status_and_time() {
 
 #[test]
 fn a_gateway_without_federation_lists_itself_and_audits_the_read() {
-    let gw = common::Gateway::start();
+    let gw = TestGateway::start(pesgw!());
     let read = |token: &str| {
         let r = gw
-            .http
+            .http()
             .get(format!("{}/v1/federation/members", gw.base))
             .bearer_auth(token)
             .send()
@@ -241,11 +215,11 @@ fn a_gateway_without_federation_lists_itself_and_audits_the_read() {
     };
     let (s, v) = read(&gw.token(Role::Caseworker, &[], &["statistics"]));
     assert_eq!(s, 200, "{v}");
-    assert_eq!(v["region"], common::REGION);
+    assert_eq!(v["region"], REGION);
     assert_eq!(v["trust_list_version"], Value::Null);
     let all = v["members"].as_array().unwrap();
     assert_eq!(all.len(), 1);
-    assert_eq!(all[0]["region"], common::REGION);
+    assert_eq!(all[0]["region"], REGION);
     assert_eq!(all[0]["this_gateway"], true);
     assert_eq!(all[0]["reachable"], "yes");
     // No data pushed yet: no time to state.
@@ -253,7 +227,7 @@ fn a_gateway_without_federation_lists_itself_and_audits_the_read() {
 
     // After a push the gateway states the time of its data.
     gw.push(
-        pes_gateway::native_sample::ndjson(0..20, common::REGION, common::SOURCE, 1),
+        pes_gateway::native_sample::ndjson(0..20, REGION, SOURCE, 1),
         true,
     );
     let (_, v) = read(&gw.token(Role::Analyst, &[], &[]));

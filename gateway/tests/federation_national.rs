@@ -3,39 +3,12 @@
 //! national aggregate equals the sum of the regional truths, and a region that is down gives a
 //! partial answer that says so.
 
-mod fed;
-
-use std::sync::Arc;
-
-use actix_web::web;
-use fed::{free_listener, Pki};
 use pes_gateway::audit::event::Actor;
-use pes_gateway::auth::{claims_for, issue, Role};
-use pes_gateway::config::FederationConfig;
-use pes_gateway::config::{GatewayConfig, SourceConfig};
+use pes_gateway::auth::Role;
 use pes_gateway::federation::fanout::PeerSet;
-use pes_gateway::federation::node::Federation;
 use pes_gateway::federation::tls::CallTimeouts;
-use pes_gateway::federation::trust::sign_trust_list;
-use pes_gateway::node::Node;
 use pes_gateway::query::QueryRequest;
-use pes_gateway::signed_note;
-use ring::signature::KeyPair as _;
-
-const SOURCE: &str = "native-test";
-
-struct Gw {
-    region: String,
-    node: web::Data<Node>,
-    fed: Arc<Federation>,
-    api: String,
-    token: String,
-    _dir: tempfile::TempDir,
-}
-
-fn port() -> u16 {
-    free_listener().local_addr().unwrap().port()
-}
+use pes_testkit::{free_port, TestFederation, SOURCE};
 
 fn analyst() -> Actor {
     Actor {
@@ -59,81 +32,12 @@ fn person_query(regions: &[&str]) -> QueryRequest {
 #[actix_web::test]
 async fn national_total_is_the_sum_of_regional_truths_and_a_down_region_is_marked() {
     let regions = ["100000", "110000", "440000", "510000"];
-    let pki = Pki::new(&regions);
-    let fed_ports: Vec<u16> = regions.iter().map(|_| port()).collect();
-    let mut trust = pki.trust_list(&regions, 1);
-    for (m, p) in trust.members.iter_mut().zip(&fed_ports) {
-        m.url = format!("https://127.0.0.1:{p}");
-    }
-    let root =
-        signed_note::SigningKey::generate("pes-federation-root", signed_note::KeyType::Ed25519)
-            .unwrap();
-    let trust_path = pki.path().join("federation.json");
-    std::fs::write(&trust_path, sign_trust_list(&trust, &root).unwrap()).unwrap();
-
-    let mut gws = Vec::new();
-    for (region, fed_port) in regions.iter().zip(&fed_ports) {
-        let dir = tempfile::tempdir().unwrap();
-        let api_port = port();
-        let out =
-            pes_gateway::keys::init(dir.path(), region, &format!("127.0.0.1:{api_port}")).unwrap();
-        let mut cfg = GatewayConfig::load(&out.config_path).unwrap();
-        cfg.sources.insert(
-            SOURCE.into(),
-            SourceConfig {
-                mapping: "native".into(),
-                pushers: vec![],
-            },
-        );
-        std::fs::write(&out.config_path, cfg.to_toml().unwrap()).unwrap();
-        let cfg = GatewayConfig::load(&out.config_path).unwrap();
-        let der = std::fs::read(&cfg.keys.jwt_issuer_key).unwrap();
-        let kid = pes_gateway::keys::key_id(
-            pes_gateway::keys::load_ed25519(&cfg.keys.jwt_issuer_key)
-                .unwrap()
-                .public_key()
-                .as_ref(),
-        );
-        let token = issue(
-            &der,
-            &kid,
-            &claims_for(
-                "pusher",
-                Role::Pusher,
-                region,
-                vec![SOURCE.into()],
-                vec![],
-                600,
-            ),
-        )
-        .unwrap();
-        let node = Arc::new(Node::open(cfg).unwrap());
-        actix_web::rt::spawn(pes_gateway::api::serve(node.clone()));
-        let node = web::Data::from(node);
-        let fed = Federation::open(
-            region,
-            FederationConfig {
-                listen: format!("127.0.0.1:{fed_port}"),
-                pki_dir: pki.path().to_owned(),
-                trust_list: trust_path.clone(),
-                root_key: root.verifier().to_string(),
-                deadline_ms: 2000,
-                reload_secs: 3600,
-                state_dir: None,
-                witness_key: None,
-            },
-        )
-        .unwrap();
-        actix_web::rt::spawn(fed.clone().serve(node.clone()));
-        gws.push(Gw {
-            region: region.to_string(),
-            node,
-            fed,
-            api: format!("http://127.0.0.1:{api_port}"),
-            token,
-            _dir: dir,
-        });
-    }
+    let federation = TestFederation::new(&regions, 1);
+    // In this process: the test calls into each node's federation side.
+    let gws: Vec<_> = regions
+        .iter()
+        .map(|r| federation.in_process_member(r))
+        .collect();
 
     // Each regional gateway ingests its own records through its real push API.
     let http = reqwest::Client::new();
@@ -143,8 +47,8 @@ async fn national_total_is_the_sum_of_regional_truths_and_a_down_region_is_marke
         let mut ok = false;
         for _ in 0..200 {
             match http
-                .post(format!("{}/v1/ingest/{SOURCE}?wait=applied", gw.api))
-                .bearer_auth(&gw.token)
+                .post(format!("{}/v1/ingest/{SOURCE}?wait=applied", gw.base))
+                .bearer_auth(gw.token_as(Role::Pusher, "pusher", &[SOURCE], &[]))
                 .header("content-type", "application/x-ndjson")
                 .body(body.clone())
                 .send()
@@ -209,13 +113,13 @@ async fn national_total_is_the_sum_of_regional_truths_and_a_down_region_is_marke
 
     // 510000 goes down: the answer is partial and says which region is missing.
     let mut peers = PeerSet::from_trust(
-        &trust,
+        &federation.trust,
         "100000",
-        &pki.client_files("100000"),
+        &federation.pki.client_files("100000"),
         CallTimeouts::default(),
     )
     .unwrap();
-    peers.set_url("510000", &format!("https://127.0.0.1:{}", port()));
+    peers.set_url("510000", &format!("https://127.0.0.1:{}", free_port()));
     national.fed.set_peers(peers);
     let partial = national
         .fed

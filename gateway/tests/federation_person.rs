@@ -6,15 +6,11 @@
 //! person_key is in the audit logs of the calling and the serving gateways, the ID number in
 //! neither; bad requests are refused with problem+json and audited.
 
-mod fed;
-
-use fed::{policy_trust, port, post, start_gateway, wait_ready, Gw, Pki, SOURCE};
 use pes_gateway::auth::Role;
-use pes_gateway::federation::trust::sign_trust_list;
 use pes_gateway::native_sample::record;
-use pes_gateway::signed_note;
 use pes_schemas::person_key::PersonKeyer;
 use pes_schemas::*;
+use pes_testkit::{pesgw, post, TestFederation, TestGateway, LINKAGE_KEY, SOURCE};
 use serde_json::{json, Value};
 
 /// A valid GB 11643 number (the standard's own example).
@@ -63,10 +59,10 @@ fn export(region: &str, pk: &str, bodies: Vec<RecordBody>) -> Vec<u8> {
     out
 }
 
-async fn audit_log(http: &reqwest::Client, gw: &Gw) -> String {
+async fn audit_log(http: &reqwest::Client, gw: &TestGateway) -> String {
     let r = http
-        .get(format!("{}/v1/audit/entries", gw.api))
-        .bearer_auth(gw.token(Role::Auditor, "auditor", &[]))
+        .get(format!("{}/v1/audit/entries", gw.base))
+        .bearer_auth(gw.token_as(Role::Auditor, "auditor", &[], &[]))
         .send()
         .await
         .unwrap();
@@ -95,45 +91,21 @@ fn region<'a>(answer: &'a Value, code: &str) -> &'a Value {
 
 #[actix_web::test]
 async fn lookup_across_regions_is_minimised_and_audited_at_both_ends() {
-    let regions = ["100000", "110000", "440000"];
-    let pki = Pki::new(&regions);
-    let fed_ports: Vec<u16> = regions.iter().map(|_| port()).collect();
-    let root =
-        signed_note::SigningKey::generate("pes-federation-root", signed_note::KeyType::Ed25519)
-            .unwrap();
-    let mut trust = policy_trust(&pki, &regions, 1, &fed_ports);
-    for p in &mut trust.policies {
-        p.purposes.push(PURPOSE.into());
-        // Only 110000 may receive a protected field, and only the name.
-        if p.caller == "110000" {
-            p.protected_fields = vec!["name".into()];
+    let federation = TestFederation::with_trust(&["100000", "110000", "440000"], 1, |trust| {
+        for p in &mut trust.policies {
+            p.purposes.push(PURPOSE.into());
+            // Only 110000 may receive a protected field, and only the name.
+            if p.caller == "110000" {
+                p.protected_fields = vec!["name".into()];
+            }
         }
-    }
-    let trust_path = pki.path().join("federation.json");
-    std::fs::write(&trust_path, sign_trust_list(&trust, &root).unwrap()).unwrap();
-    let root_key = root.verifier().to_string();
+    });
     // One linkage key for the whole federation, so a person has one person_key everywhere.
-    let linkage = pki.path().join("linkage.key");
-    std::fs::write(&linkage, [7u8; 32]).unwrap();
-    let pk = PersonKeyer::new(&[7u8; 32]).key(&id_number::IdNumber::parse(ID).unwrap());
-
-    let mut gws = Vec::new();
-    for (region, fed_port) in regions.iter().zip(&fed_ports) {
-        let (dir, config, api, child) =
-            start_gateway(region, pki.path(), &trust_path, &root_key, *fed_port, |c| {
-                c.keys.linkage_key = linkage.clone()
-            });
-        gws.push(Gw {
-            region: region.to_string(),
-            api,
-            config,
-            child,
-            _dir: dir,
-        });
-    }
+    let pk = PersonKeyer::new(&LINKAGE_KEY).key(&id_number::IdNumber::parse(ID).unwrap());
+    let mut gws = federation.spawn_all(pesgw!());
     let http = reqwest::Client::new();
-    for gw in &gws {
-        wait_ready(&http, &gw.api).await;
+    for gw in &mut gws {
+        gw.ready().await;
     }
     let occ = occupation();
     let date = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
@@ -195,8 +167,8 @@ async fn lookup_across_regions_is_minimised_and_audited_at_both_ends() {
     );
     for (gw, body) in [(&gws[1], bj), (&gws[2], gd)] {
         let r = http
-            .post(format!("{}/v1/ingest/{SOURCE}?wait=applied", gw.api))
-            .bearer_auth(gw.token(Role::Pusher, "pusher", &[]))
+            .post(format!("{}/v1/ingest/{SOURCE}?wait=applied", gw.base))
+            .bearer_auth(gw.token_as(Role::Pusher, "pusher", &[SOURCE], &[]))
             .header("content-type", "application/x-ndjson")
             .body(body)
             .send()
@@ -211,8 +183,8 @@ async fn lookup_across_regions_is_minimised_and_audited_at_both_ends() {
 
     // A caseworker at the national gateway, by ID number, every region.
     let national = &gws[0];
-    let url = format!("{}/v1/persons/lookup", national.api);
-    let cw = national.token(Role::Caseworker, "cw-1", &[PURPOSE]);
+    let url = format!("{}/v1/persons/lookup", national.base);
+    let cw = national.token_as(Role::Caseworker, "cw-1", &[], &[PURPOSE]);
     let req = json!({ "id_number": ID, "purpose": PURPOSE, "legal_basis": BASIS });
     let (s, a) = post(&http, &url, &cw, &req).await;
     assert_eq!(s, 200, "{a}");
@@ -252,8 +224,8 @@ async fn lookup_across_regions_is_minimised_and_audited_at_both_ends() {
     let bj_gw = &gws[1];
     let (s, b) = post(
         &http,
-        &format!("{}/v1/persons/lookup", bj_gw.api),
-        &bj_gw.token(Role::Caseworker, "cw-2", &[PURPOSE]),
+        &format!("{}/v1/persons/lookup", bj_gw.base),
+        &bj_gw.token_as(Role::Caseworker, "cw-2", &[], &[PURPOSE]),
         &json!({ "person_key": pk, "purpose": PURPOSE, "legal_basis": BASIS, "regions": ["440000"] }),
     )
     .await;
@@ -300,7 +272,7 @@ async fn lookup_across_regions_is_minimised_and_audited_at_both_ends() {
         ),
         (
             req.clone(),
-            national.token(Role::Analyst, "an-1", &[PURPOSE]),
+            national.token_as(Role::Analyst, "an-1", &[], &[PURPOSE]),
             403,
             "forbidden",
         ),

@@ -1,17 +1,16 @@
 //! `POST /v1/federation/query` on a real regional gateway (sled store, audit log) behind mTLS:
 //! answered and signed for a member whose policy allows it, refused and audited otherwise.
 
-mod fed;
-
-use actix_web::{web, App, HttpServer};
-use fed::{denied, free_listener, publish_trust, trust_store_with_root, url, Pki};
+use actix_web::web;
 use pes_gateway::config::GatewayConfig;
 use pes_gateway::federation::httpsig::{RequestToSign, RequestVerifier};
 use pes_gateway::federation::inbound::InboundContext;
 use pes_gateway::federation::outbound::{call_peer, PeerCall};
 use pes_gateway::federation::service::{self, FederatedAnswer, QUERY_PATH};
-use pes_gateway::federation::tls::{self, client_config, http_client, CallTimeouts};
+use pes_gateway::federation::tls::{client_config, http_client, CallTimeouts};
 use pes_gateway::node::Node;
+use pes_testkit::peer::{denied, serve_mtls, url};
+use pes_testkit::{free_listener, publish_trust, trust_store_with_root, Pki};
 use serde_json::Value;
 
 struct Served {
@@ -44,7 +43,6 @@ fn start_gateway(
     let cfg = GatewayConfig::load(&out.config_path).unwrap();
     let node = web::Data::new(Node::open(cfg).unwrap());
     let node_for_test = node.clone();
-    let (config, _verifier) = tls::server_config(&pki.server_files(region)).unwrap();
     let listener = free_listener();
     let port = listener.local_addr().unwrap().port();
     let (store, root) = trust_store_with_root(dir.path(), trust);
@@ -53,22 +51,14 @@ fn start_gateway(
         verifier: RequestVerifier::new(vec![format!("127.0.0.1:{port}")], 10_000),
         key: pki.signing_key(region),
     });
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(node.clone())
+    let server = serve_mtls(pki, region, listener, move |app| {
+        app.app_data(node.clone())
             .app_data(fed.clone())
-            .configure(service::configure)
-    })
-    .workers(1)
-    .on_connect(tls::on_connect)
-    .listen_rustls_0_23(listener, config)
-    .unwrap()
-    .run();
-    let handle = server.handle();
-    actix_web::rt::spawn(server);
+            .configure(service::configure);
+    });
     Served {
         port,
-        handle,
+        handle: server.handle,
         node: node_for_test,
         trust: store,
         root,

@@ -1,15 +1,14 @@
 //! Mutual TLS between gateways with real certificates and real servers on 127.0.0.1.
 
-mod fed;
-
 use std::io::{Read, Write};
 use std::sync::Arc;
 
-use fed::{start_whoami, url, Pki};
 use pes_certs::{CertKind, RevokeTarget};
 use pes_gateway::federation::tls::{
     self, client_config, http_client, CallTimeouts, PeerCertificate, PeerError, VerifiedPeer,
 };
+use pes_testkit::peer::{start_whoami, url};
+use pes_testkit::Pki;
 
 async fn call(
     pki: &Pki,

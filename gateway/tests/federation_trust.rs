@@ -1,14 +1,12 @@
 //! The signed trust list: verification at start and on reload, rollback and expiry refused, the
 //! last good list kept.
 
-mod fed;
-
 use chrono::{Duration, Utc};
-use fed::Pki;
 use pes_gateway::federation::trust::{
     draft_from_pki, sign_trust_list, verify_trust_list, Reloaded, TrustError, TrustStore,
 };
 use pes_gateway::signed_note::{KeyType, SigningKey};
+use pes_testkit::Pki;
 
 fn root() -> SigningKey {
     SigningKey::generate("pes-federation-root", KeyType::Ed25519).unwrap()

@@ -4,14 +4,11 @@
 //! inconsistent checkpoint is refused by the witness, audited, and still refused after the
 //! witness restarts.
 
-mod fed;
-
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::web;
-use fed::{free_listener, Pki};
 use pes_gateway::audit::checkpoint::{verify_checkpoint, Checkpoint};
 use pes_gateway::audit::event::{Action, Actor, AuditEvent, Outcome};
 use pes_gateway::audit::witness::{AddCheckpoint, Witness};
@@ -25,6 +22,7 @@ use pes_gateway::federation::tls::CallTimeouts;
 use pes_gateway::federation::trust::{sign_trust_list, TrustList, WitnessKey};
 use pes_gateway::node::Node;
 use pes_gateway::signed_note::{KeyType, SigningKey, VerifierKey};
+use pes_testkit::{free_port, Pki};
 
 const NATIONAL: &str = "100000";
 const REGIONAL: &str = "440000";
@@ -36,14 +34,10 @@ struct Gw {
     _dir: tempfile::TempDir,
 }
 
-fn port() -> u16 {
-    free_listener().local_addr().unwrap().port()
-}
-
 fn init(region: &str) -> Gw {
     let dir = tempfile::tempdir().unwrap();
     let out =
-        pes_gateway::keys::init(dir.path(), region, &format!("127.0.0.1:{}", port())).unwrap();
+        pes_gateway::keys::init(dir.path(), region, &format!("127.0.0.1:{}", free_port())).unwrap();
     let cfg = GatewayConfig::load(&out.config_path).unwrap();
     let log_key =
         SigningKey::parse(&std::fs::read_to_string(&cfg.keys.signing_key).unwrap()).unwrap();
@@ -102,7 +96,7 @@ fn checkpoint_text(key: &SigningKey, size: u64, root: [u8; 32]) -> String {
 async fn regional_checkpoints_carry_the_national_cosignature_and_forgeries_are_refused() {
     let regions = [NATIONAL, REGIONAL];
     let pki = Pki::new(&regions);
-    let fed_ports: Vec<u16> = regions.iter().map(|_| port()).collect();
+    let fed_ports: Vec<u16> = regions.iter().map(|_| free_port()).collect();
     let gws: Vec<Gw> = regions.iter().map(|r| init(r)).collect();
     let witness_key = SigningKey::generate(WITNESS_NAME, KeyType::Cosignature).unwrap();
     let witness_file = gws[0].cfg.keys.signing_key.with_file_name("witness.key");

@@ -2,17 +2,15 @@
 //! the body, a batch with too many bad rows is refused whole, a stalled body times out, and a
 //! journal entry that cannot be applied is set aside instead of stopping the gateway.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{Gateway, REGION, SOURCE};
 use pes_gateway::auth::Role;
 use pes_gateway::config::SourceConfig;
 use pes_gateway::native_sample::ndjson;
+use pes_testkit::{pesgw, TestGateway, REGION, SOURCE};
 use serde_json::Value;
 
 const JSON_SOURCE: &str = "zj-json";
@@ -22,9 +20,9 @@ fn adapters_dir() -> PathBuf {
 }
 
 /// A gateway of Zhejiang with the shipped JSON mapping registered as `zj-json`.
-fn json_gateway(tweak: impl FnOnce(&mut pes_gateway::config::GatewayConfig)) -> Gateway {
+fn json_gateway(tweak: impl FnOnce(&mut pes_gateway::config::GatewayConfig)) -> TestGateway {
     let mapping = adapters_dir().join("mappings/zj_330000_json.toml");
-    Gateway::start_in("330000", |c| {
+    TestGateway::start_in(pesgw!(), "330000", |c| {
         c.sources.insert(
             JSON_SOURCE.into(),
             SourceConfig {
@@ -50,24 +48,6 @@ fn empty_objects(n: usize) -> Vec<u8> {
     b
 }
 
-fn pid_of(g: &Gateway) -> u32 {
-    // The only `pesgw serve` whose command line names this gateway's config.
-    let want = g.config_path.to_string_lossy().into_owned();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
-            continue;
-        };
-        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-        if cmd.contains("serve") && cmd.contains(&want) {
-            return pid;
-        }
-    }
-    panic!("no pesgw process for {want}");
-}
-
 /// Peak resident memory of a process (VmHWM), in MiB.
 fn peak_rss_mib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -85,7 +65,7 @@ fn a_million_bad_rows_are_refused_whole_in_bounded_memory_and_the_gateway_restar
     // Room for all five pushes of one pusher at once: the memory bound must not rest on the
     // per-pusher slot limit.
     let mut g = json_gateway(|c| c.limits.max_concurrent_pushes_per_pusher = 8);
-    let pid = pid_of(&g);
+    let pid = g.pid().expect("the gateway runs");
     let token = g.token(Role::Pusher, &[JSON_SOURCE], &[]);
     // Four different bodies (so none is a duplicate of another), plus a copy of the first:
     // while the first is decoded, its copy must not be told it was taken.
@@ -113,7 +93,7 @@ fn a_million_bad_rows_are_refused_whole_in_bounded_memory_and_the_gateway_restar
             })
             .collect();
         for _ in 0..20 {
-            let r = g.http.get(format!("{}/healthz", g.base)).send().unwrap();
+            let r = g.http().get(format!("{}/healthz", g.base)).send().unwrap();
             assert_eq!(r.status().as_u16(), 200);
         }
         pushes.into_iter().map(|h| h.join().unwrap()).collect()
@@ -147,7 +127,7 @@ fn a_million_bad_rows_are_refused_whole_in_bounded_memory_and_the_gateway_restar
 
     // Nothing was journaled or quarantined.
     let readyz: Value = g
-        .http
+        .http()
         .get(format!("{}/readyz", g.base))
         .send()
         .unwrap()
@@ -156,7 +136,7 @@ fn a_million_bad_rows_are_refused_whole_in_bounded_memory_and_the_gateway_restar
     assert_eq!(readyz["as_of"]["journal_offset"], 0, "{readyz}");
     let admin = g.token(Role::Admin, &[], &[]);
     let q: Value = g
-        .http
+        .http()
         .get(format!("{}/v1/quarantine", g.base))
         .bearer_auth(&admin)
         .send()
@@ -175,8 +155,8 @@ fn a_million_bad_rows_are_refused_whole_in_bounded_memory_and_the_gateway_restar
 
     // And it comes back up at once.
     g.kill();
-    g.spawn();
-    let r = g.http.get(format!("{}/readyz", g.base)).send().unwrap();
+    g.run();
+    let r = g.http().get(format!("{}/readyz", g.base)).send().unwrap();
     assert_eq!(r.status().as_u16(), 200);
 }
 
@@ -212,7 +192,7 @@ fn bad_rows_under_the_limits_are_quarantined_and_a_high_share_is_refused() {
 
     // The share: 1,000 bad rows among 1,500 (67% > 50%) is refused even under the count
     // limit; 1,000 among 2,500 (40%) is taken, the bad rows quarantined.
-    let g = Gateway::start_with(|_| {});
+    let g = TestGateway::start_with(pesgw!(), |_| {});
     let bad = "{\"not\":\"a record\"}\n".repeat(1000);
     for (good, want) in [(500, 422), (1500, 200)] {
         let mut body = ndjson(0..good, REGION, SOURCE, 1);
@@ -234,7 +214,7 @@ fn bad_rows_under_the_limits_are_quarantined_and_a_high_share_is_refused() {
 
 #[test]
 fn a_stalled_body_is_answered_408_and_frees_the_push_slot() {
-    let g = Gateway::start_with(|c| {
+    let g = TestGateway::start_with(pesgw!(), |c| {
         c.limits.body_read_timeout_secs = 1;
         c.limits.max_concurrent_pushes_per_pusher = 1;
     });
@@ -267,7 +247,7 @@ fn a_stalled_body_is_answered_408_and_frees_the_push_slot() {
 #[test]
 fn pushes_past_the_ingest_memory_budget_get_503_with_retry_after() {
     // A budget of 12 MiB fits one 1 MiB body (3 MiB reserved) but not a 5 MiB one (15 MiB).
-    let g = Gateway::start_with(|c| {
+    let g = TestGateway::start_with(pesgw!(), |c| {
         c.limits.max_body_bytes = 4 * 1024 * 1024;
         c.limits.ingest_memory_bytes = 12 * 1024 * 1024;
     });
@@ -307,7 +287,7 @@ fn pushes_past_the_ingest_memory_budget_get_503_with_retry_after() {
     ));
     let body = vec![b'\n'; 2 * 1024 * 1024];
     let r = g
-        .http
+        .http()
         .post(format!("{}/v1/ingest/{SOURCE}", g.base))
         .bearer_auth(&other)
         .header("content-type", "application/x-ndjson")
@@ -334,7 +314,7 @@ fn pushes_past_the_ingest_memory_budget_get_503_with_retry_after() {
 }
 
 /// Appends entries to a stopped gateway's journal, as its own journal writer would.
-fn append_to_journal(g: &Gateway, payloads: Vec<Vec<u8>>) {
+fn append_to_journal(g: &TestGateway, payloads: Vec<Vec<u8>>) {
     let dir = g.cfg.data_dir.join("journal");
     let (tx, rx) = std::sync::mpsc::sync_channel(64);
     let (journal, _) =
@@ -352,7 +332,7 @@ fn append_to_journal(g: &Gateway, payloads: Vec<Vec<u8>>) {
 }
 
 /// A valid journal entry of `body` (native NDJSON), sealed with the gateway's own data key.
-fn entry_of(g: &Gateway, body: &[u8]) -> Vec<u8> {
+fn entry_of(g: &TestGateway, body: &[u8]) -> Vec<u8> {
     use pes_gateway::ingest::decode::{decode_native, DecodeInput, EntrySink};
     let key = pes_gateway::keys::DataKey::load(&g.cfg.keys.data_key).unwrap();
     let batch_id: [u8; 32] = ring::digest::digest(&ring::digest::SHA256, body)
@@ -375,9 +355,9 @@ fn entry_of(g: &Gateway, body: &[u8]) -> Vec<u8> {
     sink.finish().payload
 }
 
-fn get(g: &Gateway, path: &str, token: &str) -> (u16, Value) {
+fn get(g: &TestGateway, path: &str, token: &str) -> (u16, Value) {
     let r = g
-        .http
+        .http()
         .get(format!("{}{path}", g.base))
         .bearer_auth(token)
         .send()
@@ -387,7 +367,7 @@ fn get(g: &Gateway, path: &str, token: &str) -> (u16, Value) {
 
 #[test]
 fn a_poisoned_journal_entry_is_set_aside_and_the_gateway_restarts_degraded() {
-    let mut g = Gateway::start_with(|c| c.k = 1);
+    let mut g = TestGateway::start_with(pesgw!(), |c| c.k = 1);
     g.push(ndjson(0..30, REGION, SOURCE, 1), true);
     let before = g.total("person");
     g.kill();
@@ -398,7 +378,7 @@ fn a_poisoned_journal_entry_is_set_aside_and_the_gateway_restarts_degraded() {
     let good = entry_of(&g, &ndjson(30..60, REGION, SOURCE, 1));
     append_to_journal(&g, vec![poison.clone(), good]);
 
-    g.spawn();
+    g.run();
     g.wait_applied();
     // The good entry behind the poisoned one is applied.
     let after = g.total("person");
@@ -408,7 +388,7 @@ fn a_poisoned_journal_entry_is_set_aside_and_the_gateway_restarts_degraded() {
     let mut readyz = Value::Null;
     for _ in 0..200 {
         readyz = g
-            .http
+            .http()
             .get(format!("{}/readyz", g.base))
             .send()
             .unwrap()
@@ -439,7 +419,7 @@ fn a_poisoned_journal_entry_is_set_aside_and_the_gateway_restarts_degraded() {
 
     // Retrying it fails again (it is malformed), and it stays, counted.
     let r = g
-        .http
+        .http()
         .post(format!("{}/v1/admin/dead-letters/{offset}/retry", g.base))
         .bearer_auth(&admin)
         .send()
@@ -453,7 +433,7 @@ fn a_poisoned_journal_entry_is_set_aside_and_the_gateway_restarts_degraded() {
     let (_, list) = get(&g, "/v1/admin/dead-letters", &admin);
     assert_eq!(list["dead_letters"][0]["retries"], 1);
     let r = g
-        .http
+        .http()
         .post(format!(
             "{}/v1/admin/dead-letters/{}/retry",
             g.base,
@@ -478,7 +458,7 @@ fn a_poisoned_journal_entry_is_set_aside_and_the_gateway_restarts_degraded() {
 
     // A second restart replays nothing and keeps it set aside (audited only once).
     g.kill();
-    g.spawn();
+    g.run();
     g.wait_applied();
     assert_eq!(g.total("person"), after);
     let (_, list) = get(&g, "/v1/admin/dead-letters", &admin);

@@ -1,10 +1,8 @@
 //! End-to-end ingest and query against a real `pesgw serve` on 127.0.0.1.
 
-mod common;
-
-use common::{Gateway, REGION, SOURCE};
 use pes_gateway::auth::Role;
 use pes_gateway::native_sample::{ndjson, record};
+use pes_testkit::{pesgw, TestGateway, REGION, SOURCE};
 use serde_json::json;
 
 fn k1(cfg: &mut pes_gateway::config::GatewayConfig) {
@@ -19,7 +17,7 @@ fn expected(n: u64) -> (i64, i64, i64) {
 
 #[test]
 fn pushed_records_are_counted_back_by_query() {
-    let g = Gateway::start_with(k1);
+    let g = TestGateway::start_with(pesgw!(), k1);
     let v = g.push(ndjson(0..300, REGION, SOURCE, 1), true);
     assert_eq!(v["accepted"], 300);
     assert_eq!(v["quarantined"], 0);
@@ -72,7 +70,7 @@ fn pushed_records_are_counted_back_by_query() {
 
 #[test]
 fn repush_changes_nothing() {
-    let g = Gateway::start_with(k1);
+    let g = TestGateway::start_with(pesgw!(), k1);
     let body = ndjson(0..90, REGION, SOURCE, 1);
     g.push(body.clone(), true);
     let again = g.push(body, true);
@@ -88,7 +86,7 @@ fn repush_changes_nothing() {
 
 #[test]
 fn newer_record_version_replaces_older_and_older_never_wins() {
-    let g = Gateway::start_with(k1);
+    let g = TestGateway::start_with(pesgw!(), k1);
     g.push(ndjson(0..30, REGION, SOURCE, 1), true);
     // Version 2 of every vacancy, all filled.
     let mut body = Vec::new();
@@ -102,7 +100,7 @@ fn newer_record_version_replaces_older_and_older_never_wins() {
     }
     let v = g.push(body, true);
     assert_eq!(v["unchanged"], 0);
-    let filled = |g: &Gateway| {
+    let filled = |g: &TestGateway| {
         let a = g.query(json!({ "dataset": "vacancy", "group_by": ["status"] }));
         a["cells"]
             .as_array()
@@ -128,13 +126,13 @@ fn newer_record_version_replaces_older_and_older_never_wins() {
 
 #[test]
 fn protected_fields_need_caseworker_purpose_and_reveal() {
-    let g = Gateway::start_with(k1);
+    let g = TestGateway::start_with(pesgw!(), k1);
     g.push(ndjson(0..3, REGION, SOURCE, 1), true);
     let id = record(0, REGION, SOURCE, 1).record_id;
     let url = format!("{}/v1/records/{id}", g.base);
     let cw = g.token(Role::Caseworker, &[], &["case_management"]);
     let v: serde_json::Value = g
-        .http
+        .http()
         .get(&url)
         .bearer_auth(&cw)
         .send()
@@ -144,14 +142,14 @@ fn protected_fields_need_caseworker_purpose_and_reveal() {
     assert_eq!(v["protected_withheld"], true);
     assert!(v["record"]["protected"].is_null());
     let r = g
-        .http
+        .http()
         .get(format!("{url}?reveal=true&purpose=marketing"))
         .bearer_auth(&cw)
         .send()
         .unwrap();
     assert_eq!(r.status().as_u16(), 403);
     let v: serde_json::Value = g
-        .http
+        .http()
         .get(format!("{url}?reveal=true&purpose=case_management"))
         .bearer_auth(&cw)
         .send()
@@ -174,7 +172,7 @@ fn protected_fields_need_caseworker_purpose_and_reveal() {
     assert!(!clear, "an ID number is stored in clear");
     let analyst = g.token(Role::Analyst, &[], &[]);
     assert_eq!(
-        g.http
+        g.http()
             .get(&url)
             .bearer_auth(&analyst)
             .send()
@@ -200,7 +198,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn invalid_rows_are_quarantined_and_listed_masked() {
-    let g = Gateway::start_with(k1);
+    let g = TestGateway::start_with(pesgw!(), k1);
     let mut body = ndjson(0..6, REGION, SOURCE, 1);
     let mut bad = record(100, REGION, SOURCE, 1);
     bad.region = "510000".into();
@@ -215,7 +213,7 @@ fn invalid_rows_are_quarantined_and_listed_masked() {
     assert_eq!(errs[0]["location"], "line:7");
     let admin = g.token(Role::Admin, &[], &[]);
     let l: serde_json::Value = g
-        .http
+        .http()
         .get(format!("{}/v1/quarantine?source={SOURCE}", g.base))
         .bearer_auth(&admin)
         .send()
@@ -234,14 +232,14 @@ fn invalid_rows_are_quarantined_and_listed_masked() {
 
 #[test]
 fn sigkill_after_acknowledged_pushes_loses_nothing_and_duplicates_nothing() {
-    let mut g = Gateway::start_with(k1);
+    let mut g = TestGateway::start_with(pesgw!(), k1);
     let mut acked = 0;
     for b in 0..5u64 {
         let v = g.push(ndjson(b * 2000..(b + 1) * 2000, REGION, SOURCE, 1), false);
         acked += v["accepted"].as_u64().unwrap();
     }
     g.kill();
-    g.spawn();
+    g.run();
     g.wait_applied();
     let (p, r, vac) = expected(acked);
     assert_eq!(
@@ -257,7 +255,7 @@ fn sigkill_after_acknowledged_pushes_loses_nothing_and_duplicates_nothing() {
     assert_eq!(v["duplicate"], true);
     // A second crash and restart still counts every record once.
     g.kill();
-    g.spawn();
+    g.run();
     g.wait_applied();
     assert_eq!(g.total("person"), p);
 }
@@ -266,7 +264,7 @@ fn sigkill_after_acknowledged_pushes_loses_nothing_and_duplicates_nothing() {
 fn bad_tokens_are_refused_and_audited() {
     use base64::Engine as _;
     // Short intervals: the counted anonymous refusals are written within the test.
-    let g = Gateway::start_with(|c| c.audit.anonymous_refusal_interval_secs = 1);
+    let g = TestGateway::start_with(pesgw!(), |c| c.audit.anonymous_refusal_interval_secs = 1);
     let body = ndjson(0..3, REGION, SOURCE, 1);
     let before = g.audit_events(0).len();
     let analyst = g.token(Role::Analyst, &[], &[]);
@@ -346,7 +344,7 @@ fn bad_tokens_are_refused_and_audited() {
 
 #[test]
 fn bad_bodies_get_problems_and_lose_nothing_already_accepted() {
-    let g = Gateway::start_with(|c| {
+    let g = TestGateway::start_with(pesgw!(), |c| {
         c.k = 1;
         c.limits.max_body_bytes = 64 * 1024;
         c.limits.max_rows_per_batch = 50;
@@ -415,7 +413,7 @@ fn bad_bodies_get_problems_and_lose_nothing_already_accepted() {
     let big = ndjson(100..400, REGION, SOURCE, 1);
     let stream = reqwest::blocking::Body::new(std::io::Cursor::new(big));
     let r = g
-        .http
+        .http()
         .post(format!("{}/v1/ingest/{SOURCE}", g.base))
         .bearer_auth(&t)
         .header("content-type", "application/x-ndjson")
@@ -452,10 +450,10 @@ fn bad_bodies_get_problems_and_lose_nothing_already_accepted() {
 
 #[test]
 fn ops_endpoints_answer() {
-    let g = Gateway::start();
+    let g = TestGateway::start(pesgw!());
     g.push(ndjson(0..10, REGION, SOURCE, 1), true);
     let r: serde_json::Value = g
-        .http
+        .http()
         .get(format!("{}/readyz", g.base))
         .send()
         .unwrap()
@@ -463,7 +461,7 @@ fn ops_endpoints_answer() {
         .unwrap();
     assert_eq!(r["status"], "ready");
     let m = g
-        .http
+        .http()
         .get(format!("{}/metrics", g.base))
         .send()
         .unwrap()
@@ -472,7 +470,7 @@ fn ops_endpoints_answer() {
     assert!(m.contains("pes_ingested_rows_total 10"), "{m}");
     assert!(m.contains("pes_journal_fsync_seconds_count"));
     let o: serde_json::Value = g
-        .http
+        .http()
         .get(format!("{}/openapi.json", g.base))
         .send()
         .unwrap()
@@ -482,11 +480,11 @@ fn ops_endpoints_answer() {
     assert!(o["components"]["schemas"]["Problem"].is_object());
     assert!(o["paths"]["/v1/persons/lookup"].is_object());
     assert!(o["components"]["schemas"]["PersonLookupAnswer"].is_object());
-    let nf = g.http.get(format!("{}/nope", g.base)).send().unwrap();
+    let nf = g.http().get(format!("{}/nope", g.base)).send().unwrap();
     assert_eq!(nf.status().as_u16(), 404);
     assert!(nf.headers().get("x-request-id").is_some());
     let sd: serde_json::Value = g
-        .http
+        .http()
         .get(format!("{}/v1/reports/supply-demand", g.base))
         .bearer_auth(g.token(Role::Analyst, &[], &[]))
         .send()
@@ -510,11 +508,11 @@ fn pesgw(args: &[&str]) -> (bool, String, String) {
 
 #[test]
 fn cli_push_splits_retries_nothing_twice_and_query_and_record_read_back() {
-    let g = Gateway::start_with(k1);
+    let g = TestGateway::start_with(pesgw!(), k1);
     let file = g.dir.path().join("export.ndjson");
     std::fs::write(&file, ndjson(0..250, REGION, SOURCE, 1)).unwrap();
     let token = g.pusher();
-    let push = |g: &Gateway| {
+    let push = |g: &TestGateway| {
         pesgw(&[
             "push",
             "--quiet",
@@ -622,13 +620,13 @@ fn cli_push_splits_retries_nothing_twice_and_query_and_record_read_back() {
 
 /// Pushes with an `Idempotency-Key`; returns status, body, and the `Idempotent-Replayed` header.
 fn push_with_key(
-    g: &Gateway,
+    g: &TestGateway,
     token: &str,
     key: &str,
     body: Vec<u8>,
 ) -> (u16, serde_json::Value, Option<String>) {
     let r = g
-        .http
+        .http()
         .post(format!("{}/v1/ingest/{SOURCE}", g.base))
         .bearer_auth(token)
         .header("content-type", "application/x-ndjson")
@@ -646,7 +644,7 @@ fn push_with_key(
 
 #[test]
 fn idempotency_key_with_the_same_body_returns_the_original_answer() {
-    let g = Gateway::start_with(k1);
+    let g = TestGateway::start_with(pesgw!(), k1);
     let token = g.pusher();
     let body = ndjson(0..30, REGION, SOURCE, 1);
     let (status, first, replayed) = push_with_key(&g, &token, "export-2026-03-05", body.clone());
@@ -684,7 +682,7 @@ fn idempotency_key_with_the_same_body_returns_the_original_answer() {
 
 #[test]
 fn idempotency_key_reused_for_another_body_is_refused_audited_and_changes_nothing() {
-    let g = Gateway::start_with(k1);
+    let g = TestGateway::start_with(pesgw!(), k1);
     let token = g.pusher();
     let (status, first, _) = push_with_key(&g, &token, "k-1", ndjson(0..30, REGION, SOURCE, 1));
     assert_eq!(status, 200, "{first}");
@@ -735,7 +733,7 @@ fn idempotency_key_reused_for_another_body_is_refused_audited_and_changes_nothin
 
 #[test]
 fn unchanged_is_given_exactly_when_it_is_known() {
-    let g = Gateway::start_with(k1);
+    let g = TestGateway::start_with(pesgw!(), k1);
     g.push(ndjson(0..60, REGION, SOURCE, 1), true);
     // 30 records held already, 30 new; acknowledged without waiting for the store.
     let v = g.push(ndjson(30..90, REGION, SOURCE, 1), false);

@@ -2,18 +2,10 @@
 //! and text), the metrics that must move (queries by route and outcome, audit log size, build
 //! info, certificate and CRL expiry) and `systemctl reload` (SIGHUP).
 
-mod common;
-mod fed;
-
-use std::io::Read as _;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::Gateway;
 use pes_gateway::auth::Role;
-use pes_gateway::federation::trust::sign_trust_list;
-use pes_gateway::signed_note;
+use pes_testkit::{pesgw, post, TestFederation, TestGateway};
 use serde_json::{json, Value};
 
 /// The value of the sample of `name` whose labels include every `labels` pair; `None` if the
@@ -35,67 +27,11 @@ fn sample(metrics: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     })
 }
 
-/// A `pesgw serve` child of ours with stderr going to a file; killed on drop.
-struct Served {
-    child: Child,
-    log: std::path::PathBuf,
-}
-
-impl Served {
-    fn start(config: &Path, log: std::path::PathBuf, args: &[&str], envs: &[(&str, &str)]) -> Self {
-        let file = std::fs::File::create(&log).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pesgw"));
-        cmd.args(args)
-            .args(["serve", "--config"])
-            .arg(config)
-            .env_remove("PES_LOG_FORMAT")
-            .stdout(Stdio::null())
-            .stderr(file);
-        for (k, v) in envs {
-            cmd.env(k, v);
-        }
-        Served {
-            child: cmd.spawn().unwrap(),
-            log,
-        }
-    }
-
-    fn log(&self) -> String {
-        let mut s = String::new();
-        std::fs::File::open(&self.log)
-            .unwrap()
-            .read_to_string(&mut s)
-            .unwrap();
-        s
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn wait_healthy(g: &Gateway) {
-    for _ in 0..400 {
-        if g.http
-            .get(format!("{}/healthz", g.base))
-            .send()
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("gateway did not start");
-}
-
 /// Log lines are written as the request ends; wait until `n` access lines are there.
-fn access_lines(s: &Served, n: usize) -> Vec<Value> {
+fn access_lines(g: &TestGateway, n: usize) -> Vec<Value> {
     for _ in 0..400 {
-        let lines: Vec<Value> = s
-            .log()
+        let lines: Vec<Value> = g
+            .log_text()
             .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
             .filter(|v| v["target"] == "pes::access")
@@ -105,25 +41,20 @@ fn access_lines(s: &Served, n: usize) -> Vec<Value> {
         }
         std::thread::sleep(Duration::from_millis(25));
     }
-    panic!("fewer than {n} access-log lines:\n{}", s.log());
+    panic!("fewer than {n} access-log lines:\n{}", g.log_text());
 }
 
 #[test]
 fn json_access_log_names_route_status_subject_and_request_id_never_ids_or_bodies() {
-    let mut g = Gateway::start();
-    g.kill();
-    let served = Served::start(
-        &g.config_path,
-        g.dir.path().join("stderr.log"),
-        &["--log-format", "json"],
-        &[("RUST_LOG", "warn,pes::access=info")],
-    );
-    wait_healthy(&g);
+    let g = TestGateway::builder(pesgw!())
+        .env("PES_LOG_FORMAT", "json")
+        .env("RUST_LOG", "warn,pes::access=info")
+        .start();
 
     // A record id in the path and a distinctive string in a body: neither may be logged.
     let caseworker = g.token(Role::Caseworker, &[], &["case_management"]);
     let r = g
-        .http
+        .http()
         .get(format!("{}/v1/records/rec-SECRET-ID-42", g.base))
         .bearer_auth(&caseworker)
         .header("x-request-id", "req-ops-1")
@@ -132,7 +63,7 @@ fn json_access_log_names_route_status_subject_and_request_id_never_ids_or_bodies
     let record_status = r.status().as_u16();
     let analyst = g.token(Role::Analyst, &[], &[]);
     let r = g
-        .http
+        .http()
         .post(format!("{}/v1/query", g.base))
         .bearer_auth(&analyst)
         .header("x-request-id", "req-ops-2")
@@ -141,7 +72,7 @@ fn json_access_log_names_route_status_subject_and_request_id_never_ids_or_bodies
         .unwrap();
     let query_status = r.status().as_u16();
     let r = g
-        .http
+        .http()
         .post(format!("{}/v1/query", g.base))
         .header("x-request-id", "req-ops-3")
         .json(&json!({ "dataset": "person" }))
@@ -149,8 +80,8 @@ fn json_access_log_names_route_status_subject_and_request_id_never_ids_or_bodies
         .unwrap();
     assert_eq!(r.status().as_u16(), 401);
 
-    let lines = access_lines(&served, 3);
-    let log = served.log();
+    let lines = access_lines(&g, 3);
+    let log = g.log_text();
     assert!(!log.contains("SECRET-ID"), "a raw path was logged:\n{log}");
     assert!(!log.contains("BODY-MARKER"), "a body was logged:\n{log}");
     assert!(!log.contains('\u{1b}'), "colour escapes in a file:\n{log}");
@@ -185,18 +116,12 @@ fn json_access_log_names_route_status_subject_and_request_id_never_ids_or_bodies
 
 #[test]
 fn text_log_to_a_file_has_no_colour_and_access_lines_can_be_filtered_out() {
-    let mut g = Gateway::start();
-    g.kill();
-    let served = Served::start(
-        &g.config_path,
-        g.dir.path().join("stderr.log"),
-        &[],
-        &[("RUST_LOG", "info,pes::access=off")],
-    );
-    wait_healthy(&g);
+    let g = TestGateway::builder(pesgw!())
+        .env("RUST_LOG", "info,pes::access=off")
+        .start();
     g.query(json!({ "dataset": "person" }));
-    drop(g.http.get(format!("{}/metrics", g.base)).send().unwrap());
-    let log = served.log();
+    drop(g.http().get(format!("{}/metrics", g.base)).send().unwrap());
+    let log = g.log_text();
     assert!(
         log.contains("regional gateway listening"),
         "the startup line is logged as text:\n{log}"
@@ -208,7 +133,7 @@ fn text_log_to_a_file_has_no_colour_and_access_lines_can_be_filtered_out() {
 
 #[test]
 fn queries_are_counted_by_route_and_outcome_local_and_fanned_out() {
-    let g = Gateway::start();
+    let g = TestGateway::start(pesgw!());
     let before = g.metrics();
     assert_eq!(
         sample(&before, "pes_queries_total", &[("route", "/v1/query")]),
@@ -221,7 +146,7 @@ fn queries_are_counted_by_route_and_outcome_local_and_fanned_out() {
     let analyst = g.token(Role::Analyst, &[], &[]);
     // The fan-out branch (`regions`) used to be uncounted: here it is refused (no federation).
     let r = g
-        .http
+        .http()
         .post(format!("{}/v1/query", g.base))
         .bearer_auth(&analyst)
         .json(&json!({ "dataset": "person", "regions": ["all"] }))
@@ -229,7 +154,7 @@ fn queries_are_counted_by_route_and_outcome_local_and_fanned_out() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 400);
     let r = g
-        .http
+        .http()
         .get(format!("{}/v1/reports/supply-demand", g.base))
         .bearer_auth(&analyst)
         .send()
@@ -265,7 +190,7 @@ fn queries_are_counted_by_route_and_outcome_local_and_fanned_out() {
         Some(3.0)
     );
     // Paths that match no route share one label, whatever the path.
-    let _ = g.http.get(format!("{}/no/such/{}", g.base, 7)).send();
+    let _ = g.http().get(format!("{}/no/such/{}", g.base, 7)).send();
     let m = g.metrics();
     assert_eq!(
         sample(
@@ -280,7 +205,7 @@ fn queries_are_counted_by_route_and_outcome_local_and_fanned_out() {
 
 #[test]
 fn audit_log_size_and_build_info_are_reported() {
-    let g = Gateway::start();
+    let g = TestGateway::start(pesgw!());
     let m = g.metrics();
     let info = m
         .lines()
@@ -316,28 +241,18 @@ fn audit_log_size_and_build_info_are_reported() {
 
 #[actix_web::test]
 async fn federation_expiry_metrics_follow_the_files_and_sighup_reloads_the_trust_list() {
-    let regions = ["440000"];
-    let pki = fed::Pki::new(&regions);
-    let fed_ports = [fed::port()];
-    let root =
-        signed_note::SigningKey::generate("pes-federation-root", signed_note::KeyType::Ed25519)
-            .unwrap();
-    let trust_path = pki.path().join("federation.json");
-    let trust = fed::policy_trust(&pki, &regions, 1, &fed_ports);
-    std::fs::write(&trust_path, sign_trust_list(&trust, &root).unwrap()).unwrap();
-    // stderr in a file, to see when SIGHUP has been handled.
-    let (served, gw) = start_federated(
-        "440000",
-        &pki,
-        &trust_path,
-        &root,
-        fed_ports[0],
-        "info,pes::access=off",
-    );
+    let federation = TestFederation::new(&["440000"], 1);
+    // Output in a file, to see when SIGHUP has been handled.
+    let mut gw = federation
+        .member(pesgw!(), "440000")
+        .env("PES_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info,pes::access=off")
+        .create();
+    gw.spawn();
+    gw.ready().await;
     let http = reqwest::Client::new();
-    fed::wait_ready(&http, &gw.api).await;
     let metrics = || async {
-        http.get(format!("{}/metrics", gw.api))
+        http.get(format!("{}/metrics", gw.base))
             .send()
             .await
             .unwrap()
@@ -361,7 +276,7 @@ async fn federation_expiry_metrics_follow_the_files_and_sighup_reloads_the_trust
 
     // The CRL re-signed for 2 days: the gauge follows at the next scrape.
     pes_certs::resign_crl(
-        pki.path(),
+        federation.pki.path(),
         time::OffsetDateTime::now_utc(),
         time::Duration::days(2),
     )
@@ -371,10 +286,10 @@ async fn federation_expiry_metrics_follow_the_files_and_sighup_reloads_the_trust
     assert!((1.0 * DAY..=2.0 * DAY).contains(&crl), "{crl}");
 
     // A fanned-out query is counted like a local one.
-    let analyst = gw.token(Role::Analyst, "analyst", &[]);
-    let (s, a) = fed::post(
+    let analyst = gw.token_as(Role::Analyst, "analyst", &[], &[]);
+    let (s, a) = post(
         &http,
-        &format!("{}/v1/query", gw.api),
+        &format!("{}/v1/query", gw.base),
         &analyst,
         &json!({ "dataset": "person", "measures": ["count"], "purpose": "statistics", "regions": ["all"] }),
     )
@@ -393,24 +308,26 @@ async fn federation_expiry_metrics_follow_the_files_and_sighup_reloads_the_trust
 
     // SIGHUP (systemctl reload): the gateway stays up and version 2 is in force at once, so
     // an admin reload right after finds nothing new.
-    let v2 = fed::policy_trust(&pki, &regions, 2, &fed_ports);
-    std::fs::write(&trust_path, sign_trust_list(&v2, &root).unwrap()).unwrap();
-    let pid = served.child.id() as libc::pid_t;
+    federation.publish(&federation.policy_trust(2));
+    let pid = gw.pid().unwrap() as libc::pid_t;
     // SAFETY: kill(2) on our own child's pid, which has not been waited for.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
     let mut handled = false;
     for _ in 0..400 {
-        if served.log().contains("SIGHUP: trust list and CRL reloaded") {
+        if gw
+            .log_text()
+            .contains("SIGHUP: trust list and CRL reloaded")
+        {
             handled = true;
             break;
         }
         actix_web::rt::time::sleep(Duration::from_millis(25)).await;
     }
-    assert!(handled, "{}", served.log());
-    let admin = gw.token(Role::Admin, "admin", &[]);
-    let (s, r) = fed::post(
+    assert!(handled, "{}", gw.log_text());
+    let admin = gw.token_as(Role::Admin, "admin", &[], &[]);
+    let (s, r) = post(
         &http,
-        &format!("{}/v1/admin/reload", gw.api),
+        &format!("{}/v1/admin/reload", gw.base),
         &admin,
         &json!({}),
     )
@@ -420,69 +337,27 @@ async fn federation_expiry_metrics_follow_the_files_and_sighup_reloads_the_trust
     assert_eq!(r["changed"], false, "SIGHUP had already reloaded it: {r}");
 }
 
-/// A federated gateway (`fed::start_gateway`'s config), run by us with stderr in a file.
-fn start_federated(
-    region: &str,
-    pki: &fed::Pki,
-    trust_path: &Path,
-    root: &signed_note::SigningKey,
-    fed_port: u16,
-    rust_log: &str,
-) -> (Served, fed::Gw) {
-    let (dir, config, api, mut first) = fed::start_gateway(
-        region,
-        pki.path(),
-        trust_path,
-        &root.verifier().to_string(),
-        fed_port,
-        |_| {},
-    );
-    let _ = first.kill();
-    let _ = first.wait();
-    let served = Served::start(
-        &config,
-        dir.path().join("stderr.log"),
-        &["--log-format", "json"],
-        &[("RUST_LOG", rust_log)],
-    );
-    let gw = fed::Gw {
-        region: region.into(),
-        api,
-        config,
-        child: Command::new("true").spawn().unwrap(),
-        _dir: dir,
-    };
-    (served, gw)
-}
-
 #[actix_web::test]
 async fn peer_queries_on_the_mtls_listener_are_logged_and_counted() {
-    let regions = ["100000", "440000"];
-    let pki = fed::Pki::new(&regions);
-    let fed_ports = [fed::port(), fed::port()];
-    let root =
-        signed_note::SigningKey::generate("pes-federation-root", signed_note::KeyType::Ed25519)
-            .unwrap();
-    let trust_path = pki.path().join("federation.json");
-    let trust = fed::policy_trust(&pki, &regions, 1, &fed_ports);
-    std::fs::write(&trust_path, sign_trust_list(&trust, &root).unwrap()).unwrap();
-    let (_nat_log, national) =
-        start_federated("100000", &pki, &trust_path, &root, fed_ports[0], "warn");
-    let (province_log, province) = start_federated(
-        "440000",
-        &pki,
-        &trust_path,
-        &root,
-        fed_ports[1],
-        "warn,pes::access=info",
-    );
+    let federation = TestFederation::new(&["100000", "440000"], 1);
+    let mut national = federation
+        .member(pesgw!(), "100000")
+        .env("PES_LOG_FORMAT", "json")
+        .create();
+    let mut province = federation
+        .member(pesgw!(), "440000")
+        .env("PES_LOG_FORMAT", "json")
+        .env("RUST_LOG", "warn,pes::access=info")
+        .create();
+    national.spawn();
+    province.spawn();
+    national.ready().await;
+    province.ready().await;
     let http = reqwest::Client::new();
-    fed::wait_ready(&http, &national.api).await;
-    fed::wait_ready(&http, &province.api).await;
 
     let r = http
-        .post(format!("{}/v1/query", national.api))
-        .bearer_auth(national.token(Role::Analyst, "analyst-nat", &[]))
+        .post(format!("{}/v1/query", national.base))
+        .bearer_auth(national.token_as(Role::Analyst, "analyst-nat", &[], &[]))
         .header("x-request-id", "req-national-7")
         .json(&json!({ "dataset": "person", "measures": ["count"], "purpose": "statistics", "regions": ["440000"] }))
         .send()
@@ -495,7 +370,7 @@ async fn peer_queries_on_the_mtls_listener_are_logged_and_counted() {
     // The province answered a peer: counted as a query of its mTLS route, and logged with the
     // national request id.
     let m = http
-        .get(format!("{}/metrics", province.api))
+        .get(format!("{}/metrics", province.base))
         .send()
         .await
         .unwrap()
@@ -511,11 +386,11 @@ async fn peer_queries_on_the_mtls_listener_are_logged_and_counted() {
         Some(1.0),
         "{m}"
     );
-    let lines = access_lines(&province_log, 1);
+    let lines = access_lines(&province, 1);
     let peer = lines
         .iter()
         .find(|l| l["fields"]["route"] == "/v1/federation/query")
-        .unwrap_or_else(|| panic!("{}", province_log.log()));
+        .unwrap_or_else(|| panic!("{}", province.log_text()));
     assert_eq!(peer["fields"]["status"], 200);
     assert_eq!(peer["fields"]["request_id"], "req-national-7");
     assert_eq!(peer["fields"]["sub"], "-");

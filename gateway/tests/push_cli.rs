@@ -3,14 +3,12 @@
 //! object, the exit codes are the documented ones; refusals say what is wrong; the token
 //! variable is `PES_TOKEN` everywhere; printing commands end quietly on a closed pipe.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use common::{Gateway, REGION, SOURCE};
 use pes_gateway::auth::Role;
 use pes_gateway::native_sample::{ndjson, record};
+use pes_testkit::{pesgw, TestGateway, REGION, SOURCE};
 use serde_json::Value;
 
 /// Runs `pesgw` with no token variables inherited from the environment.
@@ -72,7 +70,7 @@ fn export_with_a_bad_batch(dir: &Path) -> std::path::PathBuf {
 
 #[test]
 fn a_failed_batch_is_named_on_stderr_and_in_the_json_summary_with_exit_1() {
-    let g = Gateway::start();
+    let g = TestGateway::start(pesgw!());
     let file = export_with_a_bad_batch(g.dir.path());
     let o = push(
         &g.base,
@@ -137,7 +135,7 @@ fn a_failed_batch_is_named_on_stderr_and_in_the_json_summary_with_exit_1() {
 
 #[test]
 fn an_unregistered_pusher_is_told_so_and_the_push_stops_with_exit_3() {
-    let g = Gateway::start_with(|cfg| {
+    let g = TestGateway::start_with(pesgw!(), |cfg| {
         cfg.sources.get_mut(SOURCE).unwrap().pushers = vec!["gd-hr-system".into()];
     });
     let file = g.dir.path().join("ok.ndjson");
@@ -181,8 +179,8 @@ fn an_unregistered_pusher_is_told_so_and_the_push_stops_with_exit_3() {
 
 #[test]
 fn a_token_of_another_regions_gateway_is_refused_as_such() {
-    let gd = Gateway::start();
-    let sc = Gateway::start_in("510000", |_| {});
+    let gd = TestGateway::start(pesgw!());
+    let sc = TestGateway::start_in(pesgw!(), "510000", |_| {});
     let foreign = sc.pusher();
     let (status, v, _) = gd.push_raw(
         SOURCE,
@@ -291,11 +289,11 @@ fn usage_errors_exit_2_and_an_unreachable_gateway_exits_3() {
 
 #[test]
 fn audit_verify_reads_pes_token_and_warns_on_the_old_name() {
-    let g = Gateway::start();
+    let g = TestGateway::start(pesgw!());
     g.push(ndjson(0..3, REGION, SOURCE, 1), true);
     let auditor = g.token(Role::Auditor, &[], &[]);
     let key = g
-        .http
+        .http()
         .get(format!("{}/v1/audit/key", g.base))
         .bearer_auth(&auditor)
         .send()
@@ -324,7 +322,7 @@ fn audit_verify_reads_pes_token_and_warns_on_the_old_name() {
 
 #[test]
 fn record_into_a_closed_pipe_ends_quietly() {
-    let g = Gateway::start();
+    let g = TestGateway::start(pesgw!());
     g.push(ndjson(0..3, REGION, SOURCE, 1), true);
     let id = record(0, REGION, SOURCE, 1).record_id.to_string();
     let cw = g.token(Role::Caseworker, &[], &[]);

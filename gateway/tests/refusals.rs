@@ -2,10 +2,8 @@
 //! refused with a specific problem+json answer and audited, anonymous refusals aggregated per
 //! client and interval, and every read of the audit log is itself in the log.
 
-mod common;
-
-use common::{Gateway, REGION};
 use pes_gateway::auth::{claims_for, now_secs, Role};
+use pes_testkit::{pesgw, TestGateway, REGION};
 use serde_json::Value;
 
 /// Audit entries refusing access, from index `from` on.
@@ -18,12 +16,12 @@ fn denials(events: &[Value], from: usize) -> Vec<&Value> {
 
 #[test]
 fn token_not_yet_valid_is_refused_and_audited() {
-    let g = Gateway::start();
+    let g = TestGateway::start(pesgw!());
     let before = g.audit_events(0).len();
     let mut c = claims_for("early-bird", Role::Analyst, REGION, vec![], vec![], 3600);
     c.nbf = Some(now_secs() + 600);
     let r = g
-        .http
+        .http()
         .get(format!("{}/v1/reports/supply-demand", g.base))
         .bearer_auth(g.sign(&c))
         .send()
@@ -43,7 +41,7 @@ fn token_not_yet_valid_is_refused_and_audited() {
     // The same token once its `nbf` has passed is fine: only the time was wrong.
     c.nbf = Some(now_secs() - 1);
     let r = g
-        .http
+        .http()
         .get(format!("{}/v1/reports/supply-demand", g.base))
         .bearer_auth(g.sign(&c))
         .send()
@@ -53,7 +51,7 @@ fn token_not_yet_valid_is_refused_and_audited() {
 
 #[test]
 fn wrong_methods_on_known_paths_get_405_with_allow_and_unknown_paths_404() {
-    let g = Gateway::start();
+    let g = TestGateway::start(pesgw!());
     let analyst = g.token(Role::Analyst, &[], &[]);
     let trace = reqwest::Method::from_bytes(b"TRACE").unwrap();
     for (method, path, allow) in [
@@ -75,7 +73,7 @@ fn wrong_methods_on_known_paths_get_405_with_allow_and_unknown_paths_404() {
         (reqwest::Method::PUT, "/ui/merkle.js", "GET"),
     ] {
         let r = g
-            .http
+            .http()
             .request(method.clone(), format!("{}{path}", g.base))
             .bearer_auth(&analyst)
             .send()
@@ -99,7 +97,7 @@ fn wrong_methods_on_known_paths_get_405_with_allow_and_unknown_paths_404() {
         (reqwest::Method::DELETE, "/v1/ingest"),
     ] {
         let r = g
-            .http
+            .http()
             .request(method.clone(), format!("{}{path}", g.base))
             .send()
             .unwrap();
@@ -112,11 +110,11 @@ fn wrong_methods_on_known_paths_get_405_with_allow_and_unknown_paths_404() {
 
 /// `GET` of an audit route with `token`: status, headers and body.
 fn audit_get(
-    g: &Gateway,
+    g: &TestGateway,
     path: &str,
     token: Option<&str>,
 ) -> (u16, reqwest::header::HeaderMap, String) {
-    let mut rq = g.http.get(format!("{}{path}", g.base));
+    let mut rq = g.http().get(format!("{}{path}", g.base));
     if let Some(t) = token {
         rq = rq.bearer_auth(t);
     }
@@ -133,7 +131,7 @@ fn ndjson_lines(body: &str) -> Vec<&str> {
 #[test]
 fn every_read_of_the_audit_log_and_every_refusal_on_it_is_audited() {
     use pes_gateway::audit::{checkpoint, merkle};
-    let g = Gateway::start();
+    let g = TestGateway::start(pesgw!());
     let auditor = g.token(Role::Auditor, &[], &[]);
 
     // Each read adds exactly its own entry; the answer holds the log as it was before it.
@@ -225,7 +223,7 @@ fn every_read_of_the_audit_log_and_every_refusal_on_it_is_audited() {
     let (s, ..) = audit_get(&g, "/v1/audit/checkpoint", None);
     assert_eq!(s, 401);
     let r = g
-        .http
+        .http()
         .delete(format!("{}/v1/audit/entries", g.base))
         .bearer_auth(&auditor)
         .send()
@@ -279,7 +277,7 @@ fn auditor_reads_from(all: &[Value], from: usize) -> usize {
 
 #[test]
 fn anonymous_refusals_are_aggregated_per_client_and_interval() {
-    let g = Gateway::start_with(|c| c.audit.anonymous_refusal_interval_secs = 2);
+    let g = TestGateway::start_with(pesgw!(), |c| c.audit.anonymous_refusal_interval_secs = 2);
     let before = g.audit_events(0).len();
     // No token, a malformed one, a forged signature (this issuer's key id, another key), an
     // expired one: all anonymous.
@@ -295,7 +293,7 @@ fn anonymous_refusals_are_aggregated_per_client_and_interval() {
     let expired = g.sign(&expired_claims);
     let url = format!("{}/v1/reports/supply-demand", g.base);
     for i in 0..200 {
-        let rq = g.http.get(&url);
+        let rq = g.http().get(&url);
         let rq = match i % 4 {
             0 => rq,
             1 => rq.bearer_auth("not-a-token"),
@@ -307,7 +305,7 @@ fn anonymous_refusals_are_aggregated_per_client_and_interval() {
     // Refusals of tokens of this issuer stay one entry each.
     let pusher = g.pusher();
     for _ in 0..3 {
-        let r = g.http.get(&url).bearer_auth(&pusher).send().unwrap();
+        let r = g.http().get(&url).bearer_auth(&pusher).send().unwrap();
         assert_eq!(r.status().as_u16(), 403);
     }
 
@@ -347,17 +345,17 @@ fn anonymous_refusals_are_aggregated_per_client_and_interval() {
 
 #[test]
 fn content_coded_bodies_are_refused_with_415_before_they_are_read_and_audited() {
-    let g = Gateway::start_with(|c| c.k = 1);
+    let g = TestGateway::start_with(pesgw!(), |c| c.k = 1);
     let before = g.audit_events(0).len();
     let pusher = g.pusher();
-    let body = pes_gateway::native_sample::ndjson(0..5, REGION, common::SOURCE, 1);
+    let body = pes_gateway::native_sample::ndjson(0..5, REGION, pes_testkit::SOURCE, 1);
     let push = |encoding: &str, token: Option<&str>| {
         let mut rq = g
-            .http
+            .http()
             .post(format!(
                 "{}/v1/ingest/{}?wait=applied",
                 g.base,
-                common::SOURCE
+                pes_testkit::SOURCE
             ))
             .header("content-type", "application/x-ndjson")
             .header("content-encoding", encoding)
@@ -389,7 +387,7 @@ fn content_coded_bodies_are_refused_with_415_before_they_are_read_and_audited() 
     assert_eq!(g.total("person"), 0);
     // Other routes take the same check, whoever asks.
     let r = g
-        .http
+        .http()
         .post(format!("{}/v1/query", g.base))
         .bearer_auth(g.token(Role::Analyst, &[], &[]))
         .header("content-encoding", "gzip")
@@ -432,8 +430,8 @@ fn content_coded_bodies_are_refused_with_415_before_they_are_read_and_audited() 
 
 #[test]
 fn pushed_ids_with_bidi_controls_are_quarantined_with_their_code() {
-    let g = Gateway::start();
-    let body = pes_gateway::native_sample::ndjson(0..2, REGION, common::SOURCE, 1);
+    let g = TestGateway::start(pesgw!());
+    let body = pes_gateway::native_sample::ndjson(0..2, REGION, pes_testkit::SOURCE, 1);
     let text = String::from_utf8(body).unwrap();
     let mut lines: Vec<Value> = text
         .lines()
@@ -444,7 +442,7 @@ fn pushed_ids_with_bidi_controls_are_quarantined_with_their_code() {
         "{}\u{202E}1-",
         lines[0]["source_record_id"].as_str().unwrap()
     );
-    lines[0]["record_id"] = format!("{REGION}:{}:{spoofed}", common::SOURCE).into();
+    lines[0]["record_id"] = format!("{REGION}:{}:{spoofed}", pes_testkit::SOURCE).into();
     lines[0]["source_record_id"] = spoofed.into();
     let body: Vec<u8> = lines
         .iter()

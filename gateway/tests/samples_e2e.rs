@@ -1,16 +1,14 @@
 //! Every shipped provincial sample, pushed through its mapping into a real gateway of that
 //! region, is counted back by query exactly as the adapter decodes it locally.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use common::Gateway;
 use pes_adapters::{build_adapter, DecodeContext, Decoded, Mapping};
 use pes_gateway::config::SourceConfig;
 use pes_schemas::person_key::PersonKeyer;
 use pes_schemas::RecordBody;
+use pes_testkit::{pesgw, TestGateway};
 
 fn adapters_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../adapters")
@@ -106,7 +104,7 @@ fn every_shipped_sample_is_counted_back_by_query() {
             registrations_by_group,
         } = local_decode(&mapping, &body, &mapping.region);
         assert!(records > 0, "{sample_file} decodes to no records");
-        let g = Gateway::start_in(&mapping.region, |c| {
+        let g = TestGateway::start_in(pesgw!(), &mapping.region, |c| {
             c.k = 1;
             c.sources.insert(
                 "prov".into(),
@@ -163,8 +161,8 @@ fn every_shipped_sample_is_counted_back_by_query() {
 }
 
 /// The source's quarantine listing, as an admin.
-fn quarantine_list(g: &Gateway, admin: &str) -> serde_json::Value {
-    g.http
+fn quarantine_list(g: &TestGateway, admin: &str) -> serde_json::Value {
+    g.http()
         .get(format!("{}/v1/quarantine?source=prov", g.base))
         .bearer_auth(admin)
         .send()
@@ -174,9 +172,9 @@ fn quarantine_list(g: &Gateway, admin: &str) -> serde_json::Value {
 }
 
 /// Retries one quarantined row as an admin: the status and the answer.
-fn retry_quarantined(g: &Gateway, admin: &str, id: &str) -> (u16, serde_json::Value) {
+fn retry_quarantined(g: &TestGateway, admin: &str, id: &str) -> (u16, serde_json::Value) {
     let r = g
-        .http
+        .http()
         .post(format!("{}/v1/quarantine/{id}/retry", g.base))
         .bearer_auth(admin)
         .send()
@@ -199,7 +197,7 @@ fn quarantined_row_is_retried_after_the_mapping_is_fixed() {
     let work = tempfile::tempdir().unwrap();
     let mappings = copy_mappings(work.path());
     let mapping_path = mappings.join("gd_440000_csv.toml");
-    let mut g = Gateway::start_in("440000", |c| {
+    let mut g = TestGateway::start_in(pesgw!(), "440000", |c| {
         c.k = 1;
         c.sources.insert(
             "prov".into(),
@@ -227,10 +225,10 @@ fn quarantined_row_is_retried_after_the_mapping_is_fixed() {
     assert_eq!(v["quarantined"], 1);
     assert_eq!(v["row_errors"][0]["code"], "unknown_local_code");
     let admin = g.token(pes_gateway::auth::Role::Admin, &[], &[]);
-    let list = |g: &Gateway| quarantine_list(g, &admin);
+    let list = |g: &TestGateway| quarantine_list(g, &admin);
     let id = list(&g)["items"][0]["id"].as_str().unwrap().to_string();
     // Retrying before the fix changes nothing and keeps exactly one entry.
-    let retry = |g: &Gateway| retry_quarantined(g, &admin, &id).1;
+    let retry = |g: &TestGateway| retry_quarantined(g, &admin, &id).1;
     assert_eq!(retry(&g)["resolved"], false);
     assert_eq!(list(&g)["items"].as_array().unwrap().len(), 1);
     // The operator adds the code to the table and restarts the gateway.
@@ -238,7 +236,7 @@ fn quarantined_row_is_retried_after_the_mapping_is_fixed() {
     table.push_str("GD9999,2-02-10-03\n");
     std::fs::write(mappings.join("codes/gd_occupation.csv"), table).unwrap();
     g.kill();
-    g.spawn();
+    g.run();
     let r = retry(&g);
     assert_eq!(r["resolved"], true, "{r}");
     assert!(r["accepted"].as_u64().unwrap() >= 1);
@@ -254,7 +252,7 @@ fn quarantined_xml_item_is_retried_after_the_mapping_is_fixed() {
     let shipped =
         std::fs::read_to_string(adapters_dir().join("mappings/bj_110000_xml.toml")).unwrap();
     std::fs::write(&mapping_path, &shipped).unwrap();
-    let mut g = Gateway::start_in("110000", |c| {
+    let mut g = TestGateway::start_in(pesgw!(), "110000", |c| {
         c.k = 1;
         c.sources.insert(
             "prov".into(),
@@ -300,9 +298,9 @@ fn quarantined_xml_item_is_retried_after_the_mapping_is_fixed() {
     assert_eq!(v["quarantined"], 1, "{v}");
     assert_eq!(v["row_errors"][0]["code"], "unknown_local_code");
     let admin = g.token(pes_gateway::auth::Role::Admin, &[], &[]);
-    let list = |g: &Gateway| quarantine_list(g, &admin);
+    let list = |g: &TestGateway| quarantine_list(g, &admin);
     let id = list(&g)["items"][0]["id"].as_str().unwrap().to_string();
-    let retry = |g: &Gateway| retry_quarantined(g, &admin, &id);
+    let retry = |g: &TestGateway| retry_quarantined(g, &admin, &id);
     // Before the fix the item fails again, and one quarantine entry remains.
     let (status, r) = retry(&g);
     assert_eq!(status, 200, "{r}");
@@ -317,7 +315,7 @@ fn quarantined_xml_item_is_retried_after_the_mapping_is_fixed() {
     assert_ne!(fixed, shipped);
     std::fs::write(&mapping_path, fixed).unwrap();
     g.kill();
-    g.spawn();
+    g.run();
     let (status, r) = retry(&g);
     assert_eq!(status, 200, "{r}");
     assert_eq!(r["resolved"], true, "{r}");

@@ -19,10 +19,10 @@ use pes_gateway::federation::tls;
 use pes_gateway::federation::trust::TrustList;
 use serde_json::{json, Value};
 
-use crate::fed::Pki;
-use crate::harness::{
-    client, free_port, valid_batch, FedFiles, Proc, LOOKUP_BASIS, LOOKUP_PURPOSE,
-};
+use pes_testkit::http::client;
+use pes_testkit::{free_listener, free_port, pesgw, Pki, TestGateway};
+
+use crate::harness::{federation, valid_batch, LOOKUP_BASIS, LOOKUP_PURPOSE};
 
 /// What a fake peer does with a request it verified.
 #[derive(Clone)]
@@ -131,7 +131,7 @@ fn start_fake(
     };
     let fake = web::Data::new(Fake {
         ctx: InboundContext {
-            trust: crate::fed::trust_store(dir.path(), trust),
+            trust: pes_testkit::trust_store(dir.path(), trust),
             verifier: RequestVerifier::new(vec![format!("127.0.0.1:{port}")], 10_000),
             key: pki.signing_key(region),
         },
@@ -196,10 +196,6 @@ impl Drop for Junk {
     }
 }
 
-fn listener() -> TcpListener {
-    TcpListener::bind("127.0.0.1:0").unwrap()
-}
-
 const NATIONAL: &str = "100000";
 const REAL: &str = "440000";
 const DEADLINE_MS: u64 = 1500;
@@ -248,7 +244,7 @@ fn bad_peers_are_marked_per_region_and_the_answer_comes_back_with_the_others() {
     // Fakes and the junk listener hold their sockets from now on; real gateways get free ports.
     let mut sockets: Vec<Option<TcpListener>> = cast
         .iter()
-        .map(|(r, b, _)| (b.is_some() || *r == "510000").then(listener))
+        .map(|(r, b, _)| (b.is_some() || *r == "510000").then(free_listener))
         .collect();
     let fed_ports: Vec<u16> = sockets
         .iter()
@@ -257,7 +253,7 @@ fn bad_peers_are_marked_per_region_and_the_answer_comes_back_with_the_others() {
             None => free_port(),
         })
         .collect();
-    let files = FedFiles::new(&regions, &fed_ports);
+    let files = federation(&regions, &fed_ports);
     let mut fakes = Vec::new();
     let mut junk = None;
     for (i, (region, behaviour, _)) in cast.iter().enumerate() {
@@ -268,17 +264,23 @@ fn bad_peers_are_marked_per_region_and_the_answer_comes_back_with_the_others() {
         }
     }
     let _junk = junk;
-    let index = |r: &str| regions.iter().position(|x| *x == r).unwrap();
-    let mut national = Proc::create_federated(
-        NATIONAL,
-        &files.settings(fed_ports[index(NATIONAL)], DEADLINE_MS),
-    );
-    let mut real =
-        Proc::create_federated(REAL, &files.settings(fed_ports[index(REAL)], DEADLINE_MS));
-    national.start();
-    real.start();
+    let member = |region: &str| -> TestGateway {
+        files
+            .member(pesgw!(), region)
+            .k(1)
+            .config(|c| {
+                if let Some(f) = c.federation.as_mut() {
+                    f.deadline_ms = DEADLINE_MS;
+                }
+            })
+            .create()
+    };
+    let mut national = member(NATIONAL);
+    let mut real = member(REAL);
+    national.run();
+    real.run();
     let (body, ids) = valid_batch(0..60, REAL);
-    let p = real.push(body, true).unwrap();
+    let p = real.try_push(body, true).unwrap();
     assert_eq!(p.status, 200, "{}", p.body);
     let real_persons = real.total("person");
     assert!(
@@ -301,7 +303,7 @@ fn bad_peers_are_marked_per_region_and_the_answer_comes_back_with_the_others() {
     let started = Instant::now();
     let r = http
         .post(format!("{}/v1/query", national.base))
-        .bearer_auth(national.token(Role::Analyst, "analyst-1", &[], &[]))
+        .bearer_auth(national.token_as(Role::Analyst, "analyst-1", &[], &[]))
         .header("x-request-id", "bad-peers-query")
         .json(&json!({ "dataset": "person", "regions": ["all"], "purpose": "statistics" }))
         .send()
@@ -328,7 +330,7 @@ fn bad_peers_are_marked_per_region_and_the_answer_comes_back_with_the_others() {
     let started = Instant::now();
     let r = http
         .post(format!("{}/v1/persons/lookup", national.base))
-        .bearer_auth(national.token(Role::Caseworker, "cw-1", &[], &[LOOKUP_PURPOSE]))
+        .bearer_auth(national.token_as(Role::Caseworker, "cw-1", &[], &[LOOKUP_PURPOSE]))
         .json(&json!({
             "person_key": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
             "purpose": LOOKUP_PURPOSE, "legal_basis": LOOKUP_BASIS,

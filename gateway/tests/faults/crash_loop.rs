@@ -18,9 +18,12 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
+use pes_testkit::http::{client, push_to};
+use pes_testkit::{free_port, pesgw, TestGateway, SOURCE};
+
 use crate::harness::{
-    client, free_port, pesgw, push_to, replayed_store, store_count, valid_batch, FedFiles, Proc,
-    DATASETS, LOOKUP_BASIS, LOOKUP_PURPOSE, SOURCE,
+    federation, replayed_store, run_pesgw, store_count, valid_batch, DATASETS, LOOKUP_BASIS,
+    LOOKUP_PURPOSE,
 };
 
 const NATIONAL: &str = "100000";
@@ -74,14 +77,13 @@ pub fn run(kills: usize) {
     println!("crash loop: {kills} SIGKILLs, seed {seed} (PES_FAULTS_SEED={seed} repeats it)");
     let mut rng = StdRng::seed_from_u64(seed);
     let fed_ports: Vec<u16> = REGIONS.iter().map(|_| free_port()).collect();
-    let files = FedFiles::new(&REGIONS, &fed_ports);
-    let mut gws: Vec<Proc> = REGIONS
+    let files = federation(&REGIONS, &fed_ports);
+    let mut gws: Vec<TestGateway> = REGIONS
         .iter()
-        .zip(&fed_ports)
-        .map(|(r, p)| Proc::create_federated(r, &files.settings(*p, 2000)))
+        .map(|r| files.member(pesgw!(), r).k(1).create())
         .collect();
     for g in &mut gws {
-        g.start();
+        g.run();
     }
     let targets: Vec<Target> = gws
         .iter()
@@ -113,8 +115,8 @@ pub fn run(kills: usize) {
         }));
     }
     let national = &gws[0];
-    let analyst = national.token(Role::Analyst, "analyst-1", &[], &[]);
-    let caseworker = national.token(Role::Caseworker, "cw-1", &[], &[LOOKUP_PURPOSE]);
+    let analyst = national.token_as(Role::Analyst, "analyst-1", &[], &[]);
+    let caseworker = national.token_as(Role::Caseworker, "cw-1", &[], &[LOOKUP_PURPOSE]);
     let base = national.base.clone();
     threads.push({
         let (base, seen, stop) = (base.clone(), seen.clone(), stop.clone());
@@ -147,7 +149,7 @@ pub fn run(kills: usize) {
             gws[i].kill();
             startup_kills += 1;
         }
-        gws[i].start();
+        gws[i].run();
         survived += 1;
         if k % 4 == 3 {
             // The restarted log verifies, and is consistent with what was verified before.
@@ -198,7 +200,7 @@ pub fn run(kills: usize) {
         let (status, v) = post(
             &http,
             &format!("{}/v1/query", gws[0].base),
-            &gws[0].token(Role::Analyst, "analyst-1", &[], &[]),
+            &gws[0].token_as(Role::Analyst, "analyst-1", &[], &[]),
             &json!({ "dataset": "person", "regions": ["all"], "purpose": "statistics" }),
         );
         assert_eq!(status, 200, "{v}");
@@ -256,7 +258,7 @@ pub fn run(kills: usize) {
     for (i, g) in gws.iter().enumerate() {
         let dir = g.data_dir().join("audit");
         let state = state_file(i);
-        let (ok, out) = pesgw(&[
+        let (ok, out) = run_pesgw(&[
             "audit",
             "verify",
             "--dir",
@@ -309,9 +311,9 @@ pub fn run(kills: usize) {
     assert!(seen.fed_queries.values().sum::<u64>() > 0);
 }
 
-fn audit_verify_url(g: &Proc, state: &Path) -> (bool, String) {
+fn audit_verify_url(g: &TestGateway, state: &Path) -> (bool, String) {
     let token = g.auditor();
-    pesgw(&[
+    run_pesgw(&[
         "audit",
         "verify",
         "--url",

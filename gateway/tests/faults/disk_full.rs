@@ -13,7 +13,9 @@ use std::process::Command;
 use pes_gateway::auth::Role;
 use pes_gateway::ingest::journal;
 
-use crate::harness::{valid_batch, Proc, DATASETS};
+use pes_testkit::{pesgw, TestGateway};
+
+use crate::harness::{valid_batch, DATASETS};
 
 /// A tmpfs mounted on a directory, unmounted on drop.
 struct Tmpfs {
@@ -89,11 +91,11 @@ impl Full {
     }
 }
 
-fn records(g: &Proc) -> i64 {
+fn records(g: &TestGateway) -> i64 {
     DATASETS.iter().map(|d| g.total(d)).sum()
 }
 
-fn journal_len(g: &Proc) -> u64 {
+fn journal_len(g: &TestGateway) -> u64 {
     journal::segments(&g.data_dir().join("journal"))
         .unwrap()
         .iter()
@@ -103,7 +105,7 @@ fn journal_len(g: &Proc) -> u64 {
 
 #[test]
 fn a_full_journal_disk_refuses_pushes_with_507_loses_nothing_and_resumes_when_space_returns() {
-    let mut g = Proc::create("440000", |_| {});
+    let mut g = TestGateway::builder(pesgw!()).k(1).create();
     let journal_dir = g.data_dir().join("journal");
     let full = match Tmpfs::mount(&journal_dir, 8) {
         Ok(fs) => {
@@ -130,7 +132,7 @@ fn a_full_journal_disk_refuses_pushes_with_507_loses_nothing_and_resumes_when_sp
             Full::Injected { marker }
         }
     };
-    g.start();
+    g.run();
 
     let mut next = 0u64;
     let mut batch = |n: u64| {
@@ -142,7 +144,7 @@ fn a_full_journal_disk_refuses_pushes_with_507_loses_nothing_and_resumes_when_sp
     let mut acked_batches = 0usize;
     for _ in 0..3 {
         let (body, ids) = batch(60);
-        let p = g.push(body, false).unwrap();
+        let p = g.try_push(body, false).unwrap();
         assert_eq!(p.status, 200, "{}", p.body);
         acked_records += ids.len() as i64;
         acked_batches += 1;
@@ -153,7 +155,7 @@ fn a_full_journal_disk_refuses_pushes_with_507_loses_nothing_and_resumes_when_sp
     let mut refused = None;
     for _ in 0..200 {
         let (body, ids) = batch(60);
-        let p = g.push(body.clone(), false).unwrap();
+        let p = g.try_push(body.clone(), false).unwrap();
         if p.status == 200 {
             acked_records += ids.len() as i64;
             acked_batches += 1;
@@ -174,7 +176,7 @@ fn a_full_journal_disk_refuses_pushes_with_507_loses_nothing_and_resumes_when_sp
     // Still full: refused again, and no partial frame stays behind in the journal.
     for _ in 0..3 {
         let (body, _) = batch(60);
-        assert_eq!(g.push(body, false).unwrap().status, 507);
+        assert_eq!(g.try_push(body, false).unwrap().status, 507);
     }
     let (status, ready) = g.readyz();
     assert_eq!(status, 200, "queries still served: {ready}");
@@ -186,7 +188,7 @@ fn a_full_journal_disk_refuses_pushes_with_507_loses_nothing_and_resumes_when_sp
         "the journal file holds only whole acknowledged frames"
     );
     let metrics = g
-        .http
+        .http()
         .get(format!("{}/metrics", g.base))
         .send()
         .unwrap()
@@ -202,7 +204,7 @@ fn a_full_journal_disk_refuses_pushes_with_507_loses_nothing_and_resumes_when_sp
 
     // Space returns: the refused body is taken as new, with nobody restarting anything.
     full.free_space();
-    let p = g.push(refused_body, false).unwrap();
+    let p = g.try_push(refused_body, false).unwrap();
     assert_eq!(p.status, 200, "{}", p.body);
     assert_eq!(p.body["duplicate"], false);
     assert_eq!(p.body["accepted"], refused_ids.len());
@@ -210,7 +212,7 @@ fn a_full_journal_disk_refuses_pushes_with_507_loses_nothing_and_resumes_when_sp
     acked_batches += 1;
     for _ in 0..2 {
         let (body, ids) = batch(60);
-        assert_eq!(g.push(body, false).unwrap().status, 200);
+        assert_eq!(g.try_push(body, false).unwrap().status, 200);
         acked_records += ids.len() as i64;
         acked_batches += 1;
     }
@@ -229,7 +231,7 @@ fn a_full_journal_disk_refuses_pushes_with_507_loses_nothing_and_resumes_when_sp
         "one frame per acknowledged push"
     );
     assert_eq!(entries.last().unwrap().end_offset, journal_len(&g));
-    g.start();
+    g.run();
     g.wait_applied();
     assert_eq!(records(&g), acked_records, "after a restart");
     println!(
@@ -244,7 +246,7 @@ fn a_full_journal_disk_refuses_pushes_with_507_loses_nothing_and_resumes_when_sp
 /// and still verifies.
 #[test]
 fn a_full_audit_disk_refuses_audited_requests_and_resumes_when_space_returns() {
-    let mut g = Proc::create("440000", |_| {});
+    let mut g = TestGateway::builder(pesgw!()).k(1).create();
     let audit_dir = g.data_dir().join("audit");
     let fs = match Tmpfs::mount(&audit_dir, 8) {
         Ok(fs) => fs,
@@ -254,12 +256,12 @@ fn a_full_audit_disk_refuses_audited_requests_and_resumes_when_space_returns() {
             return;
         }
     };
-    g.start();
-    let query = |g: &Proc| {
+    g.run();
+    let query = |g: &TestGateway| {
         let r = g
-            .http
+            .http()
             .post(format!("{}/v1/query", g.base))
-            .bearer_auth(g.token(Role::Analyst, "analyst-1", &[], &[]))
+            .bearer_auth(g.token_as(Role::Analyst, "analyst-1", &[], &[]))
             .json(&serde_json::json!({ "dataset": "person" }))
             .send()
             .unwrap();
@@ -304,7 +306,7 @@ fn a_full_audit_disk_refuses_audited_requests_and_resumes_when_space_returns() {
         "the audit log did not take entries again once space returned"
     );
     g.kill();
-    let (ok, out) = crate::harness::pesgw(&[
+    let (ok, out) = crate::harness::run_pesgw(&[
         "audit",
         "verify",
         "--dir",

@@ -6,17 +6,19 @@
 
 use pes_gateway::ingest::journal::FAULT_FSYNC_ENV;
 
-use crate::harness::{valid_batch, Proc, DATASETS};
+use pes_testkit::{pesgw, TestGateway};
 
-fn records(g: &Proc) -> i64 {
+use crate::harness::{valid_batch, DATASETS};
+
+fn records(g: &TestGateway) -> i64 {
     DATASETS.iter().map(|d| g.total(d)).sum()
 }
 
 #[test]
 fn a_failed_fsync_stops_acknowledgements_until_restart_and_loses_nothing_acknowledged() {
-    let mut g = Proc::create("440000", |_| {});
+    let mut g = TestGateway::builder(pesgw!()).k(1).create();
     g.env.push((FAULT_FSYNC_ENV.into(), "fail-after:3".into()));
-    g.start();
+    g.run();
     let (status, ready) = g.readyz();
     assert_eq!(status, 200, "{ready}");
     assert_eq!(ready["journal_fault_injection"], true);
@@ -32,14 +34,14 @@ fn a_failed_fsync_stops_acknowledgements_until_restart_and_loses_nothing_acknowl
         .collect();
     let mut acked = 0i64;
     for (body, ids) in &batches[..3] {
-        let p = g.push(body.clone(), false).unwrap();
+        let p = g.try_push(body.clone(), false).unwrap();
         assert_eq!(p.status, 200, "{}", p.body);
         acked += ids.len() as i64;
     }
     // The fourth fsync fails: that batch is refused, and so is every later one, the same body
     // again included (never retried into a success).
     for (body, _) in [&batches[3], &batches[4], &batches[3]] {
-        let p = g.push(body.clone(), false).unwrap();
+        let p = g.try_push(body.clone(), false).unwrap();
         assert_eq!(p.status, 503, "{}", p.body);
         assert_eq!(p.content_type, "application/problem+json");
         assert_eq!(
@@ -54,7 +56,7 @@ fn a_failed_fsync_stops_acknowledgements_until_restart_and_loses_nothing_acknowl
     assert_eq!(ready["journal"], "failed");
     assert_eq!(ready["status"], "not_ready");
     let metrics = g
-        .http
+        .http()
         .get(format!("{}/metrics", g.base))
         .send()
         .unwrap()
@@ -69,7 +71,7 @@ fn a_failed_fsync_stops_acknowledgements_until_restart_and_loses_nothing_acknowl
     // too, if its frame reached the file; it was never acknowledged), and pushes work again.
     g.kill();
     g.env.clear();
-    g.start();
+    g.run();
     let (status, ready) = g.readyz();
     assert_eq!(status, 200, "{ready}");
     assert_eq!(ready["journal"], "ok");
@@ -82,7 +84,7 @@ fn a_failed_fsync_stops_acknowledgements_until_restart_and_loses_nothing_acknowl
         "after restart {after}, acknowledged {acked}"
     );
     for (body, _) in &batches[3..] {
-        let p = g.push(body.clone(), false).unwrap();
+        let p = g.try_push(body.clone(), false).unwrap();
         assert_eq!(p.status, 200, "{}", p.body);
     }
     g.wait_applied();

@@ -16,9 +16,6 @@
 //! | [`torn_tail`] | the last journal entry torn at every byte, or with any byte flipped |
 //! | [`bad_peers`] | peers that answer garbage, hang, sign with the wrong key or do not speak TLS |
 
-#[path = "../fed/mod.rs"]
-mod fed;
-
 mod bad_peers;
 mod crash_loop;
 mod disk_full;

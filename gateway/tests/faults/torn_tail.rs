@@ -10,7 +10,9 @@ use std::sync::mpsc;
 use pes_gateway::ingest::apply::{replay, ApplyState};
 use pes_gateway::ingest::journal::{self, Durable, Faults, Journal};
 
-use crate::harness::{store_count, valid_batch, Proc, DATASETS};
+use pes_testkit::{pesgw, TestGateway};
+
+use crate::harness::{store_count, valid_batch, DATASETS};
 
 /// Batch sizes (before validation) of the journal's entries; the last one is small so that a
 /// fresh store per byte stays affordable.
@@ -19,7 +21,7 @@ const BATCHES: [u64; 4] = [30, 20, 12, 3];
 /// A real gateway's journal: the stopped gateway, its entries, the record ids of each, and the
 /// segment's name and bytes.
 struct Built {
-    gw: Proc,
+    gw: TestGateway,
     entries: Vec<Durable>,
     ids: Vec<Vec<String>>,
     seg_name: std::ffi::OsString,
@@ -27,15 +29,15 @@ struct Built {
 }
 
 fn build() -> Built {
-    let mut gw = Proc::create("440000", |_| {});
-    gw.start();
+    let mut gw = TestGateway::builder(pesgw!()).k(1).create();
+    gw.run();
     let mut ids = Vec::new();
     let mut next = 0;
     for n in BATCHES {
         let (body, batch_ids) = valid_batch(next..next + n, "440000");
         next += n;
         assert!(!batch_ids.is_empty());
-        let p = gw.push(body, false).unwrap();
+        let p = gw.try_push(body, false).unwrap();
         assert_eq!(p.status, 200, "{}", p.body);
         ids.push(batch_ids);
     }
@@ -232,7 +234,7 @@ fn torn_last_entry_at_every_byte_replayed_into_a_store_for_every_byte() {
     every_byte(|_| true);
 }
 
-fn records(g: &Proc) -> i64 {
+fn records(g: &TestGateway) -> i64 {
     DATASETS.iter().map(|d| g.total(d)).sum()
 }
 
@@ -255,10 +257,10 @@ fn a_gateway_started_on_a_torn_journal_applies_the_earlier_entries_and_ingests_a
         // The store is rebuilt from the journal alone.
         std::fs::remove_dir_all(&store_dir).unwrap();
         std::fs::write(jdir.join(&b.seg_name), bytes).unwrap();
-        b.gw.start();
+        b.gw.run();
         b.gw.wait_applied();
         assert_eq!(records(&b.gw), earlier, "{case}: earlier entries applied");
-        let p = b.gw.push(new_body.clone(), true).unwrap();
+        let p = b.gw.try_push(new_body.clone(), true).unwrap();
         assert_eq!(p.status, 200, "{case}: {}", p.body);
         assert_eq!(p.body["journal_offset"].as_u64().unwrap() as usize, {
             let len = journal::read_after(&jdir, 0)
@@ -279,7 +281,7 @@ fn a_gateway_started_on_a_torn_journal_applies_the_earlier_entries_and_ingests_a
             "{case}: earlier entries + the new one"
         );
         assert_eq!(entries[BATCHES.len() - 2].end_offset as usize, start);
-        b.gw.start();
+        b.gw.run();
         b.gw.wait_applied();
         assert_eq!(records(&b.gw), with_new, "{case}: after a restart");
         b.gw.kill();
