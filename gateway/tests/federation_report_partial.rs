@@ -3,17 +3,13 @@
 //! province named in `regions` (status, cause, since when) and its rows left out. The dashboard
 //! marks the report's totals as partial from it.
 
-mod fed;
-
-use fed::{policy_trust, port, start_gateway, wait_ready, Gw, Pki, SOURCE};
 use pes_gateway::auth::Role;
-use pes_gateway::federation::trust::sign_trust_list;
-use pes_gateway::signed_note;
+use pes_testkit::{pesgw, TestFederation, TestGateway, SOURCE};
 use serde_json::Value;
 
-async fn report(http: &reqwest::Client, gw: &Gw, token: &str, query: &str) -> Value {
+async fn report(http: &reqwest::Client, gw: &TestGateway, token: &str, query: &str) -> Value {
     let r = http
-        .get(format!("{}/v1/reports/supply-demand{query}", gw.api))
+        .get(format!("{}/v1/reports/supply-demand{query}", gw.base))
         .bearer_auth(token)
         .send()
         .await
@@ -34,42 +30,17 @@ fn row_regions(v: &Value) -> std::collections::BTreeSet<String> {
 #[actix_web::test]
 async fn supply_demand_across_regions_says_complete_and_names_a_stopped_province() {
     let regions = ["100000", "110000", "440000"];
-    let pki = Pki::new(&regions);
-    let fed_ports: Vec<u16> = regions.iter().map(|_| port()).collect();
-    let root =
-        signed_note::SigningKey::generate("pes-federation-root", signed_note::KeyType::Ed25519)
-            .unwrap();
-    let trust_path = pki.path().join("federation.json");
-    let trust = policy_trust(&pki, &regions, 1, &fed_ports);
-    std::fs::write(&trust_path, sign_trust_list(&trust, &root).unwrap()).unwrap();
-    let root_key = root.verifier().to_string();
-    let mut gws = Vec::new();
-    for (region, fed_port) in regions.iter().zip(&fed_ports) {
-        let (dir, config, api, child) = start_gateway(
-            region,
-            pki.path(),
-            &trust_path,
-            &root_key,
-            *fed_port,
-            |_| {},
-        );
-        gws.push(Gw {
-            region: region.to_string(),
-            api,
-            config,
-            child,
-            _dir: dir,
-        });
-    }
+    let federation = TestFederation::new(&regions, 1);
+    let mut gws = federation.spawn_all(pesgw!());
     let http = reqwest::Client::new();
-    for gw in &gws {
-        wait_ready(&http, &gw.api).await;
+    for gw in &mut gws {
+        gw.ready().await;
     }
     for gw in &gws[1..] {
         let body = pes_gateway::native_sample::ndjson(0..300, &gw.region, SOURCE, 1);
         let r = http
-            .post(format!("{}/v1/ingest/{SOURCE}?wait=applied", gw.api))
-            .bearer_auth(gw.token(Role::Pusher, "pusher", &[]))
+            .post(format!("{}/v1/ingest/{SOURCE}?wait=applied", gw.base))
+            .bearer_auth(gw.token_as(Role::Pusher, "pusher", &[SOURCE], &[]))
             .header("content-type", "application/x-ndjson")
             .body(body)
             .send()
@@ -77,11 +48,17 @@ async fn supply_demand_across_regions_says_complete_and_names_a_stopped_province
             .unwrap();
         assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
     }
-    let analyst = gws[0].token(Role::Analyst, "analyst-nat", &[]);
+    let analyst = gws[0].token_as(Role::Analyst, "analyst-nat", &[], &[]);
     let asked = "?regions=110000,440000";
 
     // This region alone: no federation fields at all (the answer is as before).
-    let local = report(&http, &gws[1], &gws[1].token(Role::Analyst, "a", &[]), "").await;
+    let local = report(
+        &http,
+        &gws[1],
+        &gws[1].token_as(Role::Analyst, "a", &[], &[]),
+        "",
+    )
+    .await;
     assert!(local.get("complete").is_none(), "{local}");
     assert!(local.get("regions").is_none(), "{local}");
 
@@ -95,9 +72,7 @@ async fn supply_demand_across_regions_says_complete_and_names_a_stopped_province
 
     // 440000 stops: the report is partial, names it with the cause and since when, and its
     // rows are gone (not zero).
-    let gd = &mut gws[2];
-    gd.child.kill().unwrap();
-    gd.child.wait().unwrap();
+    gws[2].kill();
     let partial = report(&http, &gws[0], &analyst, asked).await;
     assert_eq!(partial["complete"], false, "{partial}");
     let missing = partial["regions"]

@@ -7,9 +7,7 @@
 //! CI also checks the document with openapi-spec-validator and schemathesis
 //! (`tests/openapi/run.sh`).
 
-mod common;
-
-use common::Gateway;
+use pes_testkit::{pesgw, TestGateway};
 use serde_json::Value;
 
 /// Served routes that are no part of the API document: none today. (The dashboard's `/` and
@@ -60,9 +58,9 @@ fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
 
 #[test]
 fn every_served_route_is_documented_with_parameters_security_and_problems() {
-    let g = Gateway::start();
+    let g = TestGateway::start(pesgw!());
     let res = g
-        .http
+        .http()
         .get(format!("{}/openapi.json", g.base))
         .send()
         .unwrap();
@@ -174,8 +172,8 @@ fn every_served_route_is_documented_with_parameters_security_and_problems() {
             .collect();
         let url = format!("{}{}", g.base, concrete.join("/"));
         let res = match *method {
-            "get" => g.http.get(&url),
-            "post" => g.http.post(&url),
+            "get" => g.http().get(&url),
+            "post" => g.http().post(&url),
             m => panic!("unexpected method {m}"),
         }
         .send()
@@ -197,11 +195,11 @@ fn every_served_route_is_documented_with_parameters_security_and_problems() {
 /// a 5xx.
 #[test]
 fn bad_input_found_by_schemathesis_is_a_client_error() {
-    let g = Gateway::start();
+    let g = TestGateway::start(pesgw!());
     let admin = g.token(pes_gateway::auth::Role::Admin, &[], &[]);
     // An offset beyond 2^53 cannot be written into the audit event: it was a 503.
     let res = g
-        .http
+        .http()
         .post(format!(
             "{}/v1/admin/dead-letters/9223372036854775808/retry",
             g.base
