@@ -245,6 +245,103 @@ fn quarantined_row_is_retried_after_the_mapping_is_fixed() {
     assert_eq!(g.total("person"), 1);
 }
 
+/// `POST /v1/admin/reload`.
+fn reload(g: &TestGateway, admin: &str) -> (u16, serde_json::Value) {
+    let r = g
+        .http()
+        .post(format!("{}/v1/admin/reload", g.base))
+        .bearer_auth(admin)
+        .send()
+        .unwrap();
+    (r.status().as_u16(), r.json().unwrap())
+}
+
+/// A mapping fix needs no restart: `POST /v1/admin/reload` puts it in force (and a broken
+/// mapping is refused while the one in force stays). The quarantine listing masks only the
+/// protected cells, so the local code that needs fixing is readable there.
+#[test]
+fn a_mapping_fix_is_taken_by_reload_without_a_restart() {
+    let work = tempfile::tempdir().unwrap();
+    let mappings = copy_mappings(work.path());
+    let mapping_path = mappings.join("gd_440000_csv.toml");
+    let g = TestGateway::start_in(pesgw!(), "440000", |c| {
+        c.k = 1;
+        c.sources.insert(
+            "prov".into(),
+            SourceConfig {
+                mapping: mapping_path.to_string_lossy().into_owned(),
+                pushers: vec![],
+            },
+        );
+    });
+    let sample = std::fs::read(adapters_dir().join("samples/gd_440000_persons.csv")).unwrap();
+    let (text, _, _) = encoding_rs::GB18030.decode(&sample);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let row = lines.next().unwrap().replace("GD0301;GD0302", "GD9999");
+    let id_number = row.split(',').nth(1).unwrap().to_string();
+    let name = row.split(',').nth(2).unwrap().to_string();
+    let body = encoding_rs::GB18030
+        .encode(&format!("{header}\n{row}\n"))
+        .0
+        .into_owned();
+    let token = g.token(pes_gateway::auth::Role::Pusher, &["prov"], &[]);
+    let (status, v, _) = g.push_raw("prov", &token, "text/csv", body, true);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["quarantined"], 1);
+    let admin = g.token(pes_gateway::auth::Role::Admin, &[], &[]);
+    let listed = quarantine_list(&g, &admin);
+    let item = &listed["items"][0];
+    let masked = item["raw_masked"].as_str().unwrap();
+    assert!(masked.contains("GD9999"), "{masked}");
+    assert!(
+        !masked.contains(&id_number) && !masked.contains(&name),
+        "{masked}"
+    );
+    let id = item["id"].as_str().unwrap().to_string();
+
+    // Nothing changed yet: the reload says so.
+    let (s, r) = reload(&g, &admin);
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(
+        r["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["source"] == "prov")
+            .unwrap()["changed"],
+        false
+    );
+    assert!(r["trust_list_version"].is_null(), "{r}");
+
+    // A broken mapping is refused; the one in force stays and still decodes.
+    let good = std::fs::read_to_string(&mapping_path).unwrap();
+    std::fs::write(&mapping_path, "id = ").unwrap();
+    let (s, p) = reload(&g, &admin);
+    assert_eq!(s, 409, "{p}");
+    assert_eq!(p["type"], "https://pes.example/problems/mapping-refused");
+    std::fs::write(&mapping_path, &good).unwrap();
+
+    // The operator adds the code to the table and reloads: no restart.
+    let mut table = std::fs::read_to_string(mappings.join("codes/gd_occupation.csv")).unwrap();
+    table.push_str("GD9999,2-02-10-03\n");
+    std::fs::write(mappings.join("codes/gd_occupation.csv"), table).unwrap();
+    let (s, r) = reload(&g, &admin);
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(
+        r["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["source"] == "prov")
+            .unwrap()["changed"],
+        true
+    );
+    let (_, retried) = retry_quarantined(&g, &admin, &id);
+    assert_eq!(retried["resolved"], true, "{retried}");
+    assert_eq!(g.total("job_seeker_registration"), 1);
+}
+
 #[test]
 fn quarantined_xml_item_is_retried_after_the_mapping_is_fixed() {
     let work = tempfile::tempdir().unwrap();

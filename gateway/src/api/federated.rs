@@ -1,5 +1,5 @@
-//! Federation administration over the HTTP API: `POST /v1/admin/reload` (admin) re-reads the
-//! trust list and the CRL.
+//! Administration over the HTTP API: `POST /v1/admin/reload` (admin) re-reads the sources'
+//! mappings, and the trust list and the CRL of a federation member.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
@@ -9,33 +9,37 @@ use crate::auth::Role;
 use crate::federation::node::Federation;
 use crate::federation::trust::Reloaded;
 use crate::problem::Problem;
+use crate::ReloadedSource;
 
 /// The answer of `POST /v1/admin/reload`.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct Reload {
     /// Receipt of the reload's audit entry.
     pub audit_receipt: AuditReceipt,
-    /// Whether a newer trust list was taken.
+    /// Whether a newer trust list was taken (false without `[federation]`).
     pub changed: bool,
-    /// Version of the trust list in force.
-    pub trust_list_version: u64,
+    /// Every source with the adapter version now in force and whether its mapping changed.
+    pub sources: Vec<ReloadedSource>,
+    /// Version of the trust list in force (absent without `[federation]`).
+    pub trust_list_version: Option<u64>,
 }
 
 /// Audited as [`Action::Admin`], as every administrative request.
 const ACTION: Action = Action::Admin;
 
-/// Re-reads the trust list (a lower version or an expired list is refused and the last good one
-/// stays in force) and the CRL. Admins only; audited.
+/// Re-reads the sources' mappings and code tables (all or nothing: a refused mapping leaves
+/// every mapping in force), then the trust list (a lower version or an expired list is refused
+/// and the last good one stays in force) and the CRL. Admins only; audited.
 #[utoipa::path(post, path = "/v1/admin/reload", tag = "admin",
-    description = "Re-read the trust list and the CRL (role `admin`). A lower version or an \
-        expired list is refused and the last good one stays in force.",
+    description = "Re-read the sources' mappings and code tables, and the trust list and the CRL \
+        (role `admin`). A refused mapping leaves every mapping in force; a lower version or an \
+        expired trust list is refused and the last good one stays in force.",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The trust list in force", body = Reload),
-        (status = 400, description = "This gateway has no `[federation]` section", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The mappings and the trust list in force", body = Reload),
         (status = 401, description = "No token or a bad one", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin of this region", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The new trust list is refused; the last good one stays in force", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A mapping or the new trust list is refused; what was in force stays", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The audit log is unavailable", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -45,28 +49,22 @@ pub async fn reload(
     fed: Option<web::Data<Federation>>,
 ) -> Result<HttpResponse, Problem> {
     let auth = authenticate(&node, &req, &[Role::Admin], ACTION).await?;
-    let Some(fed) = fed else {
-        let p = Problem::bad_request(
-            "federation-not-configured",
-            "this gateway has no [federation] section",
-        );
-        return Err(refuse(&node, &req, ACTION, Some(&auth), p, Detail::new()).await);
-    };
-    match fed.reload() {
-        Ok(r) => {
-            let (changed, version) = match r {
-                Reloaded::Updated { to, .. } => (true, to),
-                Reloaded::Unchanged(v) => (false, v),
-            };
-            let detail = Detail::new().count("trust_list_version", version);
-            let receipt =
-                audit(&node, event(&node, &req, ACTION, Some(&auth), 200, detail)).await?;
-            Ok(HttpResponse::Ok().json(Reload {
-                trust_list_version: version,
-                changed,
-                audit_receipt: receipt,
-            }))
+    let sources = match node.sources.reload(&node.config) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "mapping reload refused");
+            let p = Problem::new(
+                actix_web::http::StatusCode::CONFLICT,
+                "mapping-refused",
+                "Mapping refused; the mappings in force stay",
+                e.to_string(),
+            );
+            return Err(refuse(&node, &req, ACTION, Some(&auth), p, Detail::new()).await);
         }
+    };
+    let changed_sources = sources.iter().filter(|s| s.changed).count() as u64;
+    let trust = match fed.map(|f| f.reload()).transpose() {
+        Ok(t) => t,
         Err(e) => {
             tracing::warn!(error = %e, "trust list reload refused");
             let p = Problem::new(
@@ -75,7 +73,23 @@ pub async fn reload(
                 "Trust list refused; the last good one stays in force",
                 e.to_string(),
             );
-            Err(refuse(&node, &req, ACTION, Some(&auth), p, Detail::new()).await)
+            return Err(refuse(&node, &req, ACTION, Some(&auth), p, Detail::new()).await);
         }
+    };
+    let (changed, version) = match trust {
+        Some(Reloaded::Updated { to, .. }) => (true, Some(to)),
+        Some(Reloaded::Unchanged(v)) => (false, Some(v)),
+        None => (false, None),
+    };
+    let mut detail = Detail::new().count("sources_changed", changed_sources);
+    if let Some(v) = version {
+        detail = detail.count("trust_list_version", v);
     }
+    let receipt = audit(&node, event(&node, &req, ACTION, Some(&auth), 200, detail)).await?;
+    Ok(HttpResponse::Ok().json(Reload {
+        trust_list_version: version,
+        changed,
+        sources,
+        audit_receipt: receipt,
+    }))
 }

@@ -133,15 +133,10 @@ pub struct QuarantineItem {
     pub batch_id: String,
     /// The problem.
     pub problem: RowProblem,
-    /// The raw row with every letter, digit and CJK character replaced by `*`.
+    /// The raw row with the cells that protected fields read (name, ID number, phone) masked:
+    /// each letter, digit and CJK character replaced by `*`. Other cells are shown as they were
+    /// pushed, so the row can be fixed. A row whose cells cannot be told apart is masked whole.
     pub raw_masked: String,
-}
-
-/// Masks a raw row: keeps its shape (delimiters, punctuation), hides its content.
-pub fn mask(raw: &str) -> String {
-    raw.chars()
-        .map(|c| if c.is_alphanumeric() { '*' } else { c })
-        .collect()
 }
 
 /// The answer of `GET /v1/quarantine`.
@@ -212,7 +207,15 @@ pub async fn list_quarantine(
             base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &row.raw_sealed)
                 .ok()
                 .and_then(|s| node.data_key.open(id.as_bytes(), &s).ok())
-                .map(|b| mask(&String::from_utf8_lossy(&b)))
+                .map(|b| {
+                    let raw = String::from_utf8_lossy(&b);
+                    // The source's adapter knows which cells are protected; a source no longer
+                    // registered gets the whole row masked.
+                    match node.sources.get(&row.source) {
+                        Some(source) => source.adapter().mask_row(&raw, row.header.as_deref()),
+                        None => pes_adapters::mask_shape(&raw),
+                    }
+                })
                 .unwrap_or_default();
         items.push(QuarantineItem {
             id,
