@@ -234,7 +234,7 @@ pub trait Adapter: Send + Sync {
     /// every letter and digit of the row.
     fn mask_row(&self, raw_row: &str, header: Option<&str>) -> String {
         let _ = header;
-        crate::row_mask::mask_shape(raw_row)
+        crate::mask::mask_shape(raw_row)
     }
 }
 

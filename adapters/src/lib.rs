@@ -55,7 +55,6 @@ pub use adapter::{
 };
 pub use mapped::{build_adapter, MappedAdapter};
 pub use mapping::{Mapping, MappingError};
-pub use mask::{mask, masked};
+pub use mask::{mask, mask_shape, masked};
 pub use native::NativeAdapter;
 pub use registry::Registry;
-pub use row_mask::mask_shape;

@@ -19,6 +19,14 @@ pub fn mask(value: &str) -> String {
     }
 }
 
+/// Replaces every letter, digit and CJK character with `*`, keeping delimiters and punctuation:
+/// the shape of a raw row stays visible, its content does not.
+pub fn mask_shape(raw: &str) -> String {
+    raw.chars()
+        .map(|c| if c.is_alphanumeric() { '*' } else { c })
+        .collect()
+}
+
 /// A copy of the record with its protected fields masked, for display.
 pub fn masked(record: &Record) -> Record {
     let mut r = record.clone();

@@ -10,15 +10,8 @@
 use std::collections::BTreeSet;
 
 use crate::mapping::{Format, Mapping, SourceRef};
+use crate::mask::mask_shape;
 use crate::target::fields_of;
-
-/// Replaces every letter, digit and CJK character with `*`, keeping delimiters and punctuation:
-/// the shape of the row stays visible, its content does not.
-pub fn mask_shape(raw: &str) -> String {
-    raw.chars()
-        .map(|c| if c.is_alphanumeric() { '*' } else { c })
-        .collect()
-}
 
 /// The sources protected fields read, as written in the mapping (column names, pointers,
 /// paths), and whether one of them is read inside a nested `each` element.

@@ -66,5 +66,5 @@ pub use config::GatewayConfig;
 pub use metrics::Metrics;
 pub use node::Node;
 pub use problem::Problem;
-pub use sources::{Reloaded as ReloadedSource, Source, Sources};
+pub use sources::{ReloadedSource, Source, Sources};
 pub use store::{RecordStore, SledStore};

@@ -65,7 +65,7 @@ pub struct Sources {
 /// What [`Sources::reload`] found: per source, the adapter version now in force and whether it
 /// changed.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-pub struct Reloaded {
+pub struct ReloadedSource {
     /// Source id.
     pub source: String,
     /// Adapter version in force (the mapping's `version`).
@@ -85,12 +85,12 @@ impl Sources {
     /// Re-reads every source's mapping file. All or nothing: when one mapping is refused, the
     /// error names it and the mappings in force stay. Sources are those of the config the
     /// gateway started with; adding or removing a source needs a restart.
-    pub fn reload(&self, cfg: &GatewayConfig) -> Result<Vec<Reloaded>, SourceError> {
+    pub fn reload(&self, cfg: &GatewayConfig) -> Result<Vec<ReloadedSource>, SourceError> {
         let fresh = Self::build(cfg)?;
         let mut guard = self.map.write().unwrap_or_else(|p| p.into_inner());
-        let mut out: Vec<Reloaded> = fresh
+        let mut out: Vec<ReloadedSource> = fresh
             .iter()
-            .map(|(id, src)| Reloaded {
+            .map(|(id, src)| ReloadedSource {
                 source: id.clone(),
                 version: src.adapter.version().to_string(),
                 changed: guard

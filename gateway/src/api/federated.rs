@@ -9,7 +9,7 @@ use crate::auth::Role;
 use crate::federation::node::Federation;
 use crate::federation::trust::Reloaded;
 use crate::problem::Problem;
-use crate::ReloadedSource;
+use crate::sources::ReloadedSource;
 
 /// The answer of `POST /v1/admin/reload`.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
