@@ -7,8 +7,27 @@ use anyhow::Context as _;
 use clap::Args;
 use serde_json::Value;
 
+/// The answer is complete: every region asked answered.
+pub const EXIT_OK: u8 = 0;
+/// The answer is partial: a region asked did not answer (it is named on stdout, or in the
+/// `--json` answer's `regions`); the printed totals leave it out.
+pub const EXIT_PARTIAL: u8 = 4;
+
+/// The exit codes, as `--help` shows them.
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  the answer is complete
+  1  the query failed: the gateway refused it (its problem type and detail are printed),
+     or could not be reached
+  2  usage error: bad arguments
+  4  the answer is partial: a region asked did not answer (named in the output); the totals
+     leave it out
+
+The token may be given in the PES_TOKEN environment variable instead of --token.";
+
 /// Arguments of `pesgw query`.
 #[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
 pub struct QueryArgs {
     /// Gateway base URL.
     #[arg(long)]
@@ -92,14 +111,17 @@ pub fn run(a: QueryArgs) -> anyhow::Result<ExitCode> {
     }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&v)?);
-        return Ok(ExitCode::SUCCESS);
-    }
-    if v.get("complete").is_some() {
+    } else if v.get("complete").is_some() {
         print!("{}", render_federated(&v, &a.group_by));
     } else {
         print!("{}", render_table(&v, &a.group_by));
     }
-    Ok(ExitCode::SUCCESS)
+    // A scheduled job must not take partial totals for whole ones.
+    Ok(ExitCode::from(if v["complete"] == false {
+        EXIT_PARTIAL
+    } else {
+        EXIT_OK
+    }))
 }
 
 /// Renders a federated answer (`POST /v1/query` with `regions`): the merged cells, then which
