@@ -192,12 +192,9 @@ fn copy_mappings(dir: &Path) -> PathBuf {
     to
 }
 
-#[test]
-fn quarantined_row_is_retried_after_the_mapping_is_fixed() {
-    let work = tempfile::tempdir().unwrap();
-    let mappings = copy_mappings(work.path());
-    let mapping_path = mappings.join("gd_440000_csv.toml");
-    let mut g = TestGateway::start_in(pesgw!(), "440000", |c| {
+/// A Guangdong gateway whose source `prov` reads through the mapping at `mapping_path`.
+fn start_gd(mapping_path: &Path) -> TestGateway {
+    TestGateway::start_in(pesgw!(), "440000", |c| {
         c.k = 1;
         c.sources.insert(
             "prov".into(),
@@ -206,8 +203,12 @@ fn quarantined_row_is_retried_after_the_mapping_is_fixed() {
                 pushers: vec![],
             },
         );
-    });
-    // The first data row of the Guangdong sample, with a local occupation code the table lacks.
+    })
+}
+
+/// The first data row of the Guangdong sample with a local occupation code the table lacks
+/// (`GD9999`): the row as text, and the export (header and row) in GB18030.
+fn gd_row_with_unknown_code() -> (String, Vec<u8>) {
     let sample = std::fs::read(adapters_dir().join("samples/gd_440000_persons.csv")).unwrap();
     let (text, _, _) = encoding_rs::GB18030.decode(&sample);
     let mut lines = text.lines();
@@ -217,6 +218,15 @@ fn quarantined_row_is_retried_after_the_mapping_is_fixed() {
         .encode(&format!("{header}\n{row}\n"))
         .0
         .into_owned();
+    (row, body)
+}
+
+#[test]
+fn quarantined_row_is_retried_after_the_mapping_is_fixed() {
+    let work = tempfile::tempdir().unwrap();
+    let mappings = copy_mappings(work.path());
+    let mut g = start_gd(&mappings.join("gd_440000_csv.toml"));
+    let (_, body) = gd_row_with_unknown_code();
     let token = g.token(pes_gateway::auth::Role::Pusher, &["prov"], &[]);
     let (status, v, _) = g.push_raw("prov", &token, "text/csv", body, true);
     assert_eq!(status, 200, "{v}");
@@ -264,27 +274,10 @@ fn a_mapping_fix_is_taken_by_reload_without_a_restart() {
     let work = tempfile::tempdir().unwrap();
     let mappings = copy_mappings(work.path());
     let mapping_path = mappings.join("gd_440000_csv.toml");
-    let g = TestGateway::start_in(pesgw!(), "440000", |c| {
-        c.k = 1;
-        c.sources.insert(
-            "prov".into(),
-            SourceConfig {
-                mapping: mapping_path.to_string_lossy().into_owned(),
-                pushers: vec![],
-            },
-        );
-    });
-    let sample = std::fs::read(adapters_dir().join("samples/gd_440000_persons.csv")).unwrap();
-    let (text, _, _) = encoding_rs::GB18030.decode(&sample);
-    let mut lines = text.lines();
-    let header = lines.next().unwrap();
-    let row = lines.next().unwrap().replace("GD0301;GD0302", "GD9999");
+    let g = start_gd(&mapping_path);
+    let (row, body) = gd_row_with_unknown_code();
     let id_number = row.split(',').nth(1).unwrap().to_string();
     let name = row.split(',').nth(2).unwrap().to_string();
-    let body = encoding_rs::GB18030
-        .encode(&format!("{header}\n{row}\n"))
-        .0
-        .into_owned();
     let token = g.token(pes_gateway::auth::Role::Pusher, &["prov"], &[]);
     let (status, v, _) = g.push_raw("prov", &token, "text/csv", body, true);
     assert_eq!(status, 200, "{v}");

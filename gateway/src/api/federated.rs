@@ -49,15 +49,23 @@ pub async fn reload(
     fed: Option<web::Data<Federation>>,
 ) -> Result<HttpResponse, Problem> {
     let auth = authenticate(&node, &req, &[Role::Admin], ACTION).await?;
+    // A refusal is a 409: what was in force stays, and the operator fixes the file.
+    let refused = |slug: &'static str, title: &'static str, e: &dyn std::fmt::Display| {
+        tracing::warn!(error = %e, "{title}");
+        Problem::new(
+            actix_web::http::StatusCode::CONFLICT,
+            slug,
+            title,
+            e.to_string(),
+        )
+    };
     let sources = match node.sources.reload(&node.config) {
         Ok(s) => s,
         Err(e) => {
-            tracing::warn!(error = %e, "mapping reload refused");
-            let p = Problem::new(
-                actix_web::http::StatusCode::CONFLICT,
+            let p = refused(
                 "mapping-refused",
                 "Mapping refused; the mappings in force stay",
-                e.to_string(),
+                &e,
             );
             return Err(refuse(&node, &req, ACTION, Some(&auth), p, Detail::new()).await);
         }
@@ -66,12 +74,10 @@ pub async fn reload(
     let trust = match fed.map(|f| f.reload()).transpose() {
         Ok(t) => t,
         Err(e) => {
-            tracing::warn!(error = %e, "trust list reload refused");
-            let p = Problem::new(
-                actix_web::http::StatusCode::CONFLICT,
+            let p = refused(
                 "trust-list-refused",
                 "Trust list refused; the last good one stays in force",
-                e.to_string(),
+                &e,
             );
             return Err(refuse(&node, &req, ACTION, Some(&auth), p, Detail::new()).await);
         }
