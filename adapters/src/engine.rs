@@ -51,6 +51,10 @@ pub(crate) struct Emitter<'m> {
     /// The last raw ID number seen, parsed and keyed: a row's records usually share one person,
     /// so each row parses and HMACs it once.
     last_id: RefCell<Option<(String, IdNumber, String)>>,
+    /// With atomic rows: the current source row's records and problems, sent when the row ends
+    /// ([`Emitter::end_row`]): its records only if it has no problem.
+    pending: Vec<Decoded>,
+    pending_failed: bool,
     pub summary: DecodeSummary,
 }
 
@@ -122,8 +126,40 @@ impl<'m> Emitter<'m> {
             run: RefCell::new(None),
             checked: RefCell::default(),
             last_id: RefCell::new(None),
+            pending: Vec::new(),
+            pending_failed: false,
             summary: DecodeSummary::default(),
         }
+    }
+
+    /// Ends a source row (a CSV or fixed-width line, a JSON or XML item with its nested
+    /// elements). With atomic rows, its records go to the sink only when none of the row's
+    /// records failed; otherwise only its problems do, and the row is quarantined whole.
+    pub(crate) fn end_row(
+        &mut self,
+        sink: &mut dyn FnMut(Decoded) -> Result<(), SinkError>,
+    ) -> Result<(), SinkError> {
+        let failed = std::mem::take(&mut self.pending_failed);
+        for item in self.pending.drain(..) {
+            match item {
+                Decoded::Record(_) if failed => {}
+                Decoded::Record(_) => {
+                    self.summary.records += 1;
+                    sink(item)?;
+                }
+                Decoded::RowError(_) => sink(item)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the run: the last row is sent (see [`Emitter::end_row`]) and the counts returned.
+    pub(crate) fn finish(
+        mut self,
+        sink: &mut dyn FnMut(Decoded) -> Result<(), SinkError>,
+    ) -> Result<DecodeSummary, SinkError> {
+        self.end_row(sink)?;
+        Ok(self.summary)
     }
 
     /// Whether the record's condition holds for this frame.
@@ -158,6 +194,11 @@ impl<'m> Emitter<'m> {
         sink: &mut dyn FnMut(Decoded) -> Result<(), SinkError>,
     ) -> Result<(), SinkError> {
         self.summary.row_errors += 1;
+        if self.mapping.atomic_rows {
+            self.pending_failed = true;
+            self.pending.push(Decoded::RowError(Box::new(err)));
+            return Ok(());
+        }
         sink(Decoded::RowError(Box::new(err)))
     }
 
@@ -195,6 +236,10 @@ impl<'m> Emitter<'m> {
         'm: 'f,
     {
         match self.build(spec, frame, cache, ctx) {
+            Ok(record) if self.mapping.atomic_rows => {
+                self.pending.push(Decoded::Record(Box::new(record)));
+                Ok(())
+            }
             Ok(record) => {
                 self.summary.records += 1;
                 sink(Decoded::Record(Box::new(record)))

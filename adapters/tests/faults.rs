@@ -139,7 +139,9 @@ fn a_row_with_the_wrong_field_count_is_a_row_error_and_decoding_goes_on() {
         e.message
     );
     assert_eq!(e.raw_row, "GD2024000199,too,few");
-    assert_eq!(r.records.len(), 8, "all other rows still decode");
+    // The sample's row 5 has a registration with an unknown local code: with atomic rows its
+    // person is withheld too, so 7 records rather than 8.
+    assert_eq!(r.records.len(), 7, "all other rows still decode");
 }
 
 #[test]
@@ -164,7 +166,11 @@ fn a_bad_ndjson_line_is_a_row_error_and_the_next_lines_decode() {
     let mut nd = String::new();
     nd.push_str(&serde_json::to_string(&items[0]).unwrap());
     nd.push_str("\n{\"personId\": oops}\n\n");
-    nd.push_str(&serde_json::to_string(&items[1]).unwrap());
+    // A clean item after the bad line (the sample's second item has a bad nested element, so
+    // with atomic rows none of its records would be stored).
+    let mut next = items[0].clone();
+    next["personId"] = "ZJP-999999".into();
+    nd.push_str(&serde_json::to_string(&next).unwrap());
     nd.push('\n');
     let r = common::run(&m, nd.as_bytes());
     assert!(r.fault.is_none(), "{:?}", r.fault);
@@ -266,4 +272,35 @@ fn a_repeated_item_of_a_split_list_is_kept_once() {
         groups,
         serde_json::json!(["migrant_worker", "college_graduate"])
     );
+}
+
+/// A row is stored whole or not at all by default; `atomic_rows = false` keeps the good records
+/// of a row whose other record failed.
+#[test]
+fn a_failed_record_withholds_its_row_unless_rows_are_not_atomic() {
+    let body = sample("gd_440000_persons.csv");
+    let row5 = |r: &pes_adapters::check::CheckReport| {
+        r.records
+            .iter()
+            .filter(|rec| rec.provenance.location == "row:5")
+            .count()
+    };
+    let atomic = common::run(&common::mapping("gd_440000_csv.toml"), &body);
+    // Row 5's registration has an unknown local code: its valid person is withheld too.
+    assert!(atomic.errors.iter().any(|e| e.location == "row:5"));
+    assert_eq!(row5(&atomic), 0);
+    assert_eq!(atomic.summary.records, atomic.records.len() as u64);
+
+    let text = std::fs::read_to_string(common::crate_dir().join("mappings/gd_440000_csv.toml"))
+        .unwrap()
+        .replace(
+            "region = \"440000\"",
+            "region = \"440000\"\natomic_rows = false",
+        );
+    let base = common::crate_dir().join("mappings");
+    let loose = Mapping::from_toml_str(&text, Some(&base)).unwrap();
+    let split = common::run(&loose, &body);
+    assert_eq!(row5(&split), 1, "the person of row 5 is stored");
+    assert_eq!(split.errors.len(), atomic.errors.len());
+    assert_eq!(split.records.len(), atomic.records.len() + 1);
 }

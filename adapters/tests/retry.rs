@@ -104,9 +104,9 @@ fn a_gb18030_csv_row_is_retried_under_its_header_in_gb18030() {
     assert!(std::str::from_utf8(&retry).is_err());
     let want = format!("{header}\n{}\n", e.raw_row);
     assert_eq!(retry, encoding_rs::GB18030.encode(&want).0.as_ref());
-    // The row's person is valid, so the retry gives it again beside the failing registration.
+    // The row is atomic: its valid person is withheld again while its registration fails.
     let again = run(adapter.as_ref(), &mapping.region, &retry);
-    assert_eq!((again.records.len(), again.errors.len()), (1, 1));
+    assert_eq!((again.records.len(), again.errors.len()), (0, 1));
     assert_eq!(again.errors[0].location, "row:1");
     // Without the header the row cannot be placed alone.
     assert_eq!(adapter.retry_body(&e.raw_row, None, &e.location), None);
@@ -216,7 +216,8 @@ outcome = { value = "completed" }
     let body = encoding_rs::GB18030.encode(body).0.into_owned();
     let adapter = build_adapter(&mapping);
     let first = run(adapter.as_ref(), "110000", &body);
-    assert_eq!(first.records.len(), 1);
+    // The item is one source row: its valid service is withheld while the other fails.
+    assert_eq!(first.records.len(), 0);
     let e = &first.errors[0];
     assert_eq!(e.location, "/Export/Stations/Station[2]/Service[2]");
     let retry = retry_body(adapter.as_ref(), &body, e);
@@ -228,8 +229,8 @@ outcome = { value = "completed" }
     );
     assert!(std::str::from_utf8(&retry).is_err(), "not in GB 18030");
     let reports = every_error_survives_a_retry(&mapping, &body);
-    // The whole item comes back: its valid service again, the failing one at its new place.
-    assert_eq!(reports[0].records.len(), 1);
+    // The whole item comes back, withheld again, the failing service at its new place.
+    assert_eq!(reports[0].records.len(), 0);
     assert_eq!(
         reports[0].errors[0].location,
         "/Export/Stations/Station[1]/Service[2]"

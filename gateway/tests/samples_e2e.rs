@@ -230,8 +230,8 @@ fn quarantined_row_is_retried_after_the_mapping_is_fixed() {
     let token = g.token(pes_gateway::auth::Role::Pusher, &["prov"], &[]);
     let (status, v, _) = g.push_raw("prov", &token, "text/csv", body, true);
     assert_eq!(status, 200, "{v}");
-    // The person is valid; the registration with the unknown code is quarantined.
-    assert_eq!(v["accepted"], 1);
+    // The row is atomic: its valid person is not stored while its registration fails.
+    assert_eq!(v["accepted"], 0);
     assert_eq!(v["quarantined"], 1);
     assert_eq!(v["row_errors"][0]["code"], "unknown_local_code");
     let admin = g.token(pes_gateway::auth::Role::Admin, &[], &[]);
@@ -241,6 +241,7 @@ fn quarantined_row_is_retried_after_the_mapping_is_fixed() {
     let retry = |g: &TestGateway| retry_quarantined(g, &admin, &id).1;
     assert_eq!(retry(&g)["resolved"], false);
     assert_eq!(list(&g)["items"].as_array().unwrap().len(), 1);
+    assert_eq!(g.total("person"), 0, "no half of the row is stored");
     // The operator adds the code to the table and restarts the gateway.
     let mut table = std::fs::read_to_string(mappings.join("codes/gd_occupation.csv")).unwrap();
     table.push_str("GD9999,2-02-10-03\n");

@@ -250,6 +250,7 @@ pub(crate) fn decode(
             if rec.len() != w {
                 let msg = format!("row has {} fields, the header has {w}", rec.len());
                 emitter.bad_row(&frame, msg, sink)?;
+                emitter.end_row(sink)?;
                 continue;
             }
         }
@@ -259,8 +260,9 @@ pub(crate) fn decode(
                 emitter.emit(spec, &frame, &mut cache, ctx, sink)?;
             }
         }
+        emitter.end_row(sink)?;
     }
-    Ok(emitter.summary)
+    Ok(emitter.finish(sink)?)
 }
 
 /// The header line of a CSV body, kept so that a quarantined row can be retried alone: the first

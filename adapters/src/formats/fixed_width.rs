@@ -124,6 +124,7 @@ pub(crate) fn decode(
                 "column '{col}' splits a multi-byte character: the layout does not fit this line"
             );
             emitter.bad_row(&frame, msg, sink)?;
+            emitter.end_row(sink)?;
             continue;
         }
         let mut cache = FrameCache::default();
@@ -132,8 +133,9 @@ pub(crate) fn decode(
                 emitter.emit(spec, &frame, &mut cache, ctx, sink)?;
             }
         }
+        emitter.end_row(sink)?;
     }
-    Ok(emitter.summary)
+    Ok(emitter.finish(sink)?)
 }
 
 /// One quarantined line as a fixed-width text of its own, after the lines the format skips.

@@ -396,6 +396,7 @@ pub(crate) fn decode(
                 location.push_str("line:");
                 push_decimal(&mut location, line);
                 run.item(text, row, line, &location, start)?;
+                run.emitter.end_row(run.sink)?;
             }
         }
         JsonLayout::Array => {
@@ -424,6 +425,7 @@ pub(crate) fn decode(
                     push_decimal(&mut location, row);
                     row += 1;
                     run.item(&buf, row, line, &location, offset)?;
+                    run.emitter.end_row(run.sink)?;
                     match sc.peek()? {
                         Some(b',') => sc.consume(1),
                         Some(b']') => {

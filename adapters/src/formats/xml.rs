@@ -401,6 +401,7 @@ fn item(
             }
         }
     }
+    emitter.end_row(sink)?;
     Ok(())
 }
 

@@ -23,11 +23,21 @@ pub struct MappingConfig {
     pub description: String,
     /// The export format and its options.
     pub format: Spanned<FormatConfig>,
+    /// A source row (CSV or fixed-width line, JSON or XML item) is stored whole or not at all:
+    /// when one of its records fails, none of them is stored and every problem of the row goes
+    /// to quarantine with it (default `true`). `false` stores the row's good records and
+    /// quarantines only the failed ones.
+    #[serde(default = "atomic_rows_default")]
+    pub atomic_rows: bool,
     /// Local-to-national code tables, by name.
     #[serde(default)]
     pub code_tables: BTreeMap<String, Spanned<CodeTableConfig>>,
     /// Which records each row (or item) yields.
     pub records: Vec<RecordConfig>,
+}
+
+fn atomic_rows_default() -> bool {
+    true
 }
 
 /// Text encodings of exports.

@@ -216,6 +216,8 @@ pub struct Mapping {
     pub file: Option<PathBuf>,
     /// Code-table files the mapping read (a reload re-reads them too).
     pub code_table_files: Vec<PathBuf>,
+    /// Whether a source row is stored whole or not at all (see `MappingConfig::atomic_rows`).
+    pub atomic_rows: bool,
 }
 
 impl Mapping {
@@ -340,6 +342,7 @@ impl Compiler<'_> {
             tables,
             file: None,
             code_table_files,
+            atomic_rows: cfg.atomic_rows,
         })
     }
 

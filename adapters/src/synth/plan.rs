@@ -237,8 +237,12 @@ impl<'m> Planner<'m> {
                     None
                 };
                 if self.opts.keep_expected || defect.is_some() {
-                    for (rec, _) in self.build_all(&item, &applied, row, &base) {
+                    let built = self.build_all(&item, &applied, row, &base);
+                    // With atomic rows a row with a planted defect yields no record at all.
+                    let withheld = self.m.atomic_rows && built.iter().any(|(r, _)| r.is_err());
+                    for (rec, _) in built {
                         match rec {
+                            Ok(_) if withheld => {}
                             Ok(r) => {
                                 *report.records.entry(r.record_type()).or_insert(0) += 1;
                                 if self.opts.keep_expected {

@@ -351,14 +351,18 @@ pub async fn retry_quarantined(
     node.state.wait_applied(end).await;
     let resolved = j.accepted > 0 && j.quarantined == 0;
     // Keep one quarantine entry per row: the original while it still fails, none once fixed.
+    // A retry body equal to the original export (a one-row export) has the original's batch id,
+    // so its failure was written over the original entry: that entry then stays.
     let (drop_batch, drop_row) = if resolved {
         (batch, row)
     } else {
         (new_batch, 0)
     };
-    node.store
-        .remove_quarantined(&drop_batch, drop_row)
-        .map_err(|_| Problem::internal())?;
+    if resolved || (drop_batch, drop_row) != (batch, row) {
+        node.store
+            .remove_quarantined(&drop_batch, drop_row)
+            .map_err(|_| Problem::internal())?;
+    }
     // The removal is not in the journal: flush it with the applied offset, or a restart would
     // replay the retry's entry and bring its quarantine row back.
     let store = node.store.clone();
