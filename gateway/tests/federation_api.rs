@@ -20,15 +20,7 @@ async fn serve_with_federation_section_fans_out_reports_and_reloads() {
     for (i, gw) in gws.iter().enumerate().skip(1) {
         let body =
             pes_gateway::native_sample::ndjson(0..(300 + 150 * i as u64), &gw.region, SOURCE, 1);
-        let r = http
-            .post(format!("{}/v1/ingest/{SOURCE}?wait=applied", gw.base))
-            .bearer_auth(gw.token_as(Role::Pusher, "pusher", &[SOURCE], &[]))
-            .header("content-type", "application/x-ndjson")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+        gw.push_async(&http, body).await;
     }
 
     // Regional truths, each asked locally (no `regions`).

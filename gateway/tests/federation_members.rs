@@ -51,15 +51,7 @@ async fn members_and_a_stopped_province_are_named_with_status_and_time() {
     }
     for gw in &gws[1..] {
         let body = pes_gateway::native_sample::ndjson(0..300, &gw.region, SOURCE, 1);
-        let r = http
-            .post(format!("{}/v1/ingest/{SOURCE}?wait=applied", gw.base))
-            .bearer_auth(gw.token_as(Role::Pusher, "pusher", &[SOURCE], &[]))
-            .header("content-type", "application/x-ndjson")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+        gw.push_async(&http, body).await;
     }
     let national = &gws[0];
     let analyst = national.token_as(Role::Analyst, "analyst-nat", &[], &[]);

@@ -166,19 +166,8 @@ async fn lookup_across_regions_is_minimised_and_audited_at_both_ends() {
         })],
     );
     for (gw, body) in [(&gws[1], bj), (&gws[2], gd)] {
-        let r = http
-            .post(format!("{}/v1/ingest/{SOURCE}?wait=applied", gw.base))
-            .bearer_auth(gw.token_as(Role::Pusher, "pusher", &[SOURCE], &[]))
-            .header("content-type", "application/x-ndjson")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        let text = r.text().await.unwrap();
-        assert_eq!(status, 200, "{text}");
-        let v: Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(v["quarantined"], 0, "{text}");
+        let v = gw.push_async(&http, body).await;
+        assert_eq!(v["quarantined"], 0, "{v}");
     }
 
     // A caseworker at the national gateway, by ID number, every region.

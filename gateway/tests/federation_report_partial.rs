@@ -38,15 +38,7 @@ async fn supply_demand_across_regions_says_complete_and_names_a_stopped_province
     }
     for gw in &gws[1..] {
         let body = pes_gateway::native_sample::ndjson(0..300, &gw.region, SOURCE, 1);
-        let r = http
-            .post(format!("{}/v1/ingest/{SOURCE}?wait=applied", gw.base))
-            .bearer_auth(gw.token_as(Role::Pusher, "pusher", &[SOURCE], &[]))
-            .header("content-type", "application/x-ndjson")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+        gw.push_async(&http, body).await;
     }
     let analyst = gws[0].token_as(Role::Analyst, "analyst-nat", &[], &[]);
     let asked = "?regions=110000,440000";

@@ -280,6 +280,23 @@ impl TestGateway {
         );
     }
 
+    /// [`TestGateway::push`] for async tests: national NDJSON to [`SOURCE`] as pusher `pusher`,
+    /// waiting until applied; asserts the 200 and returns the answer.
+    pub async fn push_async(&self, http: &reqwest::Client, body: Vec<u8>) -> Value {
+        let r = http
+            .post(format!("{}/v1/ingest/{SOURCE}?wait=applied", self.base))
+            .bearer_auth(self.token_as(Role::Pusher, "pusher", &[SOURCE], &[]))
+            .header("content-type", "application/x-ndjson")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        assert_eq!(status, 200, "{text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
     /// [`TestGateway::wait_ready`] for async tests.
     pub async fn ready(&mut self) {
         let http = reqwest::Client::new();
