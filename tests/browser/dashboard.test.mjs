@@ -38,12 +38,27 @@ const children = [];
 let failures = 0;
 
 function log(...a) { console.log('[browser-test]', ...a); }
-function freePort() {
-  return new Promise((resolve, reject) => {
+/** Whether `port` can be listened on at 127.0.0.1 now. */
+function portFree(port) {
+  return new Promise((resolve) => {
     const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
-    srv.on('error', reject);
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
   });
+}
+/**
+ * The first of `n` consecutive free ports (the demo takes HTTP and federation ports in a row),
+ * below the kernel's ephemeral range (32768 and up), where outgoing connections take their local
+ * ports and could hold one of the run between this check and the demo's bind.
+ */
+async function freePortRun(n) {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const base = 20000 + Math.floor(Math.random() * (32000 - 20000 - n));
+    let ok = true;
+    for (let p = base; ok && p < base + n; p++) ok = await portFree(p);
+    if (ok) return base;
+  }
+  throw new Error('no run of ' + n + ' free ports between 20000 and 32000');
 }
 async function waitFor(fn, what, ms = 90000) {
   const end = Date.now() + ms;
@@ -60,7 +75,8 @@ function hasDemo() {
 /** A running federation: { base, tokens: {role: token}, gateways }. */
 async function startDemo() {
   const dir = path.join(work, 'demo');
-  const port = await freePort();
+  // A national gateway and REGIONS provinces, each an HTTP and a federation port.
+  const port = await freePortRun(2 * (REGIONS + 1));
   const child = spawn(PESGW, ['demo', '--dir', dir, '--regions', String(REGIONS), '--records', String(RECORDS), '--port', String(port),
     '--mappings', path.join(repo, 'adapters/mappings')], { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
