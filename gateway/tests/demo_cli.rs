@@ -3,7 +3,6 @@
 //! Ctrl-C, and a second run over the same directory reuses it instead of pushing again.
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -15,24 +14,6 @@ impl Drop for Demo {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// A base port with `n` free ports after it (probed, then released).
-fn free_ports(n: u16) -> u16 {
-    for _ in 0..50 {
-        let base = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if base > 65000 {
-            continue;
-        }
-        if (0..n).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
-            return base;
-        }
-    }
-    panic!("no run of free ports");
 }
 
 /// Starts the demo and returns it with its stdout lines up to "Ready".
@@ -92,7 +73,7 @@ fn demo_serves_dashboard_tokens_and_data_stops_on_ctrl_c_and_reuses_its_dir() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("demo");
     // Three HTTP APIs, then three federation listeners.
-    let port = free_ports(6);
+    let port = pes_testkit::free_port_run(6);
     let (mut demo, lines, console) = start(&dir, port);
     let text = lines.join("\n");
     assert!(text.contains(&format!("Dashboard (national)   http://127.0.0.1:{port}/")));

@@ -479,11 +479,8 @@ fn a_poisoned_journal_entry_is_set_aside_and_the_gateway_restarts_degraded() {
 #[test]
 fn bench_load_short_form_meets_its_targets() {
     let dir = tempfile::tempdir().unwrap();
-    let port = {
-        // Four consecutive free ports for 1 province (API and federation listener each).
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    // Four consecutive free ports: a national gateway and 1 province, API and federation each.
+    let port = pes_testkit::free_port_run(4);
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_pesgw"))
         .args([
             "bench",

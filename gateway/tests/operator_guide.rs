@@ -6,7 +6,6 @@
 //! `--help`, and no colour escapes in the demo's console log when it is not a terminal.
 
 use std::io::Read as _;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -38,24 +37,6 @@ fn runnable_blocks(markdown: &str) -> Vec<String> {
     }
     assert!(current.is_none(), "a ```sh test block is never closed");
     blocks
-}
-
-/// A base port with `n` free loopback ports after it (probed, then released).
-fn free_ports(n: u16) -> u16 {
-    for _ in 0..50 {
-        let base = TcpListener::bind("127.0.0.1:0")
-            .expect("bind")
-            .local_addr()
-            .expect("addr")
-            .port();
-        if base > 65000 {
-            continue;
-        }
-        if (0..n).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
-            return base;
-        }
-    }
-    panic!("no run of {n} free ports");
 }
 
 /// PATH with this build's `pesgw` first.
@@ -166,7 +147,7 @@ fn the_operator_guide_builds_a_federation_and_answers_a_national_query() {
     let stop = StopStarted(scratch.clone());
     let out_path = tmp.path().join("guide.out");
     let out = std::fs::File::create(&out_path).expect("output file");
-    let port = free_ports(6);
+    let port = pes_testkit::free_port_run(6);
     let mut child = Command::new("bash")
         .arg(&script)
         .current_dir(&scratch)
@@ -399,7 +380,7 @@ fn help_never_prints_the_token_from_the_environment() {
 #[test]
 fn the_demo_console_log_has_no_colour_escapes_when_not_a_terminal() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let port = free_ports(4);
+    let port = pes_testkit::free_port_run(4);
     let err_path = tmp.path().join("demo.err");
     let mut child = Command::new(PESGW)
         .args(["demo", "--regions", "1", "--records", "50", "--port"])

@@ -7,6 +7,29 @@ use serde_json::Value;
 
 use crate::SOURCE;
 
+/// The first of `n` consecutive free 127.0.0.1 ports, for a process that takes a run of ports
+/// (`pesgw demo`, `pesgw bench load`, the operator guide's gateways). The run lies between 20000
+/// and 32000, below the kernel's ephemeral range (32768 and up) where outgoing connections take
+/// their local ports and could take one of the run between this probe and the child's bind.
+pub fn free_port_run(n: u16) -> u16 {
+    let span = 12_000 - u64::from(n);
+    let seed = u64::from(std::process::id())
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| u64::from(d.subsec_nanos()))
+            .unwrap_or(0);
+    for attempt in 0..500u64 {
+        let mixed = seed
+            .wrapping_add(attempt.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+            .wrapping_mul(6_364_136_223_846_793_005);
+        let base = 20_000 + ((mixed >> 33) % span) as u16;
+        if (0..n).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
+            return base;
+        }
+    }
+    panic!("no run of {n} free ports between 20000 and 32000");
+}
+
 /// A listener on a free 127.0.0.1 port.
 pub fn free_listener() -> TcpListener {
     TcpListener::bind("127.0.0.1:0").unwrap()

@@ -64,7 +64,7 @@ mod pki;
 
 pub use federation::{InProcessMember, TestFederation, DEADLINE_MS, LINKAGE_KEY};
 pub use gateway::{GatewayBuilder, TestGateway, REGION, SOURCE};
-pub use http::{free_listener, free_port, post, wait_ready, Pushed};
+pub use http::{free_listener, free_port, free_port_run, post, wait_ready, Pushed};
 pub use pki::{policy_trust, publish_trust, root_key, trust_store, trust_store_with_root, Pki};
 
 /// The path of the `pesgw` binary of the calling test crate (`CARGO_BIN_EXE_pesgw`, which only
