@@ -36,6 +36,8 @@ fs.mkdirSync(artifacts, { recursive: true });
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pes-browser-'));
 const children = [];
 let failures = 0;
+/** The seven key groups of the schema, in its order (`store::facts::KEY_GROUPS`). */
+const KEY_GROUPS = ['college_graduate', 'migrant_worker', 'out_of_poverty', 'flexible_worker', 'disabled', 'veteran', 'long_term_unemployed'];
 
 function log(...a) { console.log('[browser-test]', ...a); }
 /** Whether `port` can be listened on at 127.0.0.1 now. */
@@ -418,7 +420,7 @@ async function main() {
       'query seekers by province': () => api(fed, fed.tokens.analyst, '/v1/query', { dataset: 'job_seeker_registration', measures: ['count'], group_by: ['province'], filters: { status: ['active'] }, regions, purpose: 'dashboard_overview' }),
       'query vacancies by province': () => api(fed, fed.tokens.analyst, '/v1/query', { dataset: 'vacancy', measures: ['count', 'sum'], group_by: ['province'], filters: { status: ['open'] }, regions, purpose: 'dashboard_overview' }),
       'query key groups': () => api(fed, fed.tokens.analyst, '/v1/query', { dataset: 'person', measures: ['count'], group_by: ['province', 'key_group'], regions, purpose: 'dashboard_key_groups' }),
-      'query registrations by key group and month': () => api(fed, fed.tokens.analyst, '/v1/query', { dataset: 'job_seeker_registration', measures: ['count'], group_by: ['province', 'key_group', 'month'], filters: { key_group: ['college_graduate', 'migrant_worker', 'out_of_poverty', 'flexible_worker'] }, regions, purpose: 'dashboard_key_groups' }),
+      'query registrations by key group and month': () => api(fed, fed.tokens.analyst, '/v1/query', { dataset: 'job_seeker_registration', measures: ['count'], group_by: ['province', 'key_group', 'month'], filters: { key_group: KEY_GROUPS }, regions, purpose: 'dashboard_key_groups' }),
       'supply-demand report': () => api(fed, fed.tokens.analyst, '/v1/reports/supply-demand' + (regions.length ? '?regions=' + regions.join(',') : '')),
     };
     for (const [name, call] of Object.entries(calls)) {
@@ -454,12 +456,14 @@ async function main() {
     // ------------------------------------------------ key groups
     await page.goto(fed.base + '/#/groups');
     await page.waitForSelector('#groups-table');
-    const groups = await api(fed, fed.tokens.analyst, '/v1/query', { dataset: 'person', measures: ['count'], group_by: ['province', 'key_group'], filters: { key_group: ['college_graduate', 'migrant_worker', 'out_of_poverty', 'flexible_worker'] }, regions, purpose: 'dashboard_key_groups' });
+    const groups = await api(fed, fed.tokens.analyst, '/v1/query', { dataset: 'person', measures: ['count'], group_by: ['province', 'key_group'], filters: { key_group: KEY_GROUPS }, regions, purpose: 'dashboard_key_groups' });
     const gShown = await tableValues(page, '#groups-table', ['data-region']);
+    const groupColumns = await page.locator('#groups-table thead th').count();
+    check('the key-groups table has a column for each of the 7 key groups', () => assert.equal(groupColumns, 1 + KEY_GROUPS.length));
     check('key-group counts equal the API', () => {
       for (const c of groups.cells) assert.equal(gShown[c.group.province][c.group.key_group], asValue(c.count), c.group.key_group);
     });
-    const monthly = await api(fed, fed.tokens.analyst, '/v1/query', { dataset: 'job_seeker_registration', measures: ['count'], group_by: ['province', 'key_group', 'month'], filters: { key_group: ['college_graduate', 'migrant_worker', 'out_of_poverty', 'flexible_worker'] }, regions, purpose: 'dashboard_key_groups' });
+    const monthly = await api(fed, fed.tokens.analyst, '/v1/query', { dataset: 'job_seeker_registration', measures: ['count'], group_by: ['province', 'key_group', 'month'], filters: { key_group: KEY_GROUPS }, regions, purpose: 'dashboard_key_groups' });
     const shownRegion = await page.locator('#groups-months-region').inputValue();
     const seriesDrawn = await page.locator('#groups-months svg path').count();
     check('registrations by key group and month are drawn for the selected region', () => {

@@ -43,6 +43,9 @@
     ['migrant_worker', '农民工', 'Migrant workers', '#e07b00'],
     ['out_of_poverty', '脱贫人口', 'Out of poverty', '#2f8f5b'],
     ['flexible_worker', '灵活就业人员', 'Flexible workers', '#8e44ad'],
+    ['disabled', '残疾人', 'Persons with disabilities', '#c0392b'],
+    ['veteran', '退役军人', 'Veterans', '#5d6d7e'],
+    ['long_term_unemployed', '长期失业人员', 'Long-term unemployed', '#b7950b'],
   ];
   const ACTIONS = ['ingest_push', 'quarantine_list', 'quarantine_resubmit', 'query_aggregate',
     'report_supply_demand', 'person_lookup', 'federation_serve', 'trust_list_update', 'audit_read',
