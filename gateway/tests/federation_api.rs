@@ -12,11 +12,8 @@ use serde_json::{json, Value};
 #[actix_web::test]
 async fn serve_with_federation_section_fans_out_reports_and_reloads() {
     let federation = TestFederation::new(&["100000", "110000", "440000"], 2);
-    let mut gws = federation.spawn_all(pesgw!());
+    let gws = federation.start_all(pesgw!()).await;
     let http = reqwest::Client::new();
-    for gw in &mut gws {
-        gw.ready().await;
-    }
     for (i, gw) in gws.iter().enumerate().skip(1) {
         let body =
             pes_gateway::native_sample::ndjson(0..(300 + 150 * i as u64), &gw.region, SOURCE, 1);

@@ -30,25 +30,12 @@ fn member<'a>(v: &'a Value, region: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("{region} not listed: {v}"))
 }
 
-async fn metrics(http: &reqwest::Client, gw: &TestGateway) -> String {
-    http.get(format!("{}/metrics", gw.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 #[actix_web::test]
 async fn members_and_a_stopped_province_are_named_with_status_and_time() {
     let regions = ["100000", "110000", "440000"];
     let federation = TestFederation::new(&regions, 4);
-    let mut gws = federation.spawn_all(pesgw!());
+    let mut gws = federation.start_all(pesgw!()).await;
     let http = reqwest::Client::new();
-    for gw in &mut gws {
-        gw.ready().await;
-    }
     for gw in &gws[1..] {
         let body = pes_gateway::native_sample::ndjson(0..300, &gw.region, SOURCE, 1);
         gw.push_async(&http, body).await;
@@ -113,7 +100,7 @@ async fn members_and_a_stopped_province_are_named_with_status_and_time() {
             a["regions"][regions.iter().position(|r| *r == region).unwrap()]["as_of"]
         );
     }
-    let text = metrics(&http, national).await;
+    let text = national.metrics_async(&http).await;
     assert!(text.contains("pes_peer_up{region=\"440000\"} 1"), "{text}");
     assert!(text.contains("pes_peer_latency_seconds{region=\"440000\"}"));
 
@@ -146,7 +133,7 @@ async fn members_and_a_stopped_province_are_named_with_status_and_time() {
     assert!(m["last_answer"].is_string(), "its last answer is kept: {m}");
     assert!(m["as_of"].is_string(), "its last stated as_of is kept: {m}");
     assert_eq!(member(&down, "110000")["reachable"], "yes");
-    let text = metrics(&http, national).await;
+    let text = national.metrics_async(&http).await;
     assert!(text.contains("pes_peer_up{region=\"440000\"} 0"), "{text}");
     assert!(text.contains("pes_peer_up{region=\"110000\"} 1"), "{text}");
 

@@ -102,11 +102,8 @@ async fn lookup_across_regions_is_minimised_and_audited_at_both_ends() {
     });
     // One linkage key for the whole federation, so a person has one person_key everywhere.
     let pk = PersonKeyer::new(&LINKAGE_KEY).key(&id_number::IdNumber::parse(ID).unwrap());
-    let mut gws = federation.spawn_all(pesgw!());
+    let gws = federation.start_all(pesgw!()).await;
     let http = reqwest::Client::new();
-    for gw in &mut gws {
-        gw.ready().await;
-    }
     let occ = occupation();
     let date = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
     let gd = export(

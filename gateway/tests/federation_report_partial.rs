@@ -31,11 +31,8 @@ fn row_regions(v: &Value) -> std::collections::BTreeSet<String> {
 async fn supply_demand_across_regions_says_complete_and_names_a_stopped_province() {
     let regions = ["100000", "110000", "440000"];
     let federation = TestFederation::new(&regions, 1);
-    let mut gws = federation.spawn_all(pesgw!());
+    let mut gws = federation.start_all(pesgw!()).await;
     let http = reqwest::Client::new();
-    for gw in &mut gws {
-        gw.ready().await;
-    }
     for gw in &gws[1..] {
         let body = pes_gateway::native_sample::ndjson(0..300, &gw.region, SOURCE, 1);
         gw.push_async(&http, body).await;

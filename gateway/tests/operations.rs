@@ -251,15 +251,7 @@ async fn federation_expiry_metrics_follow_the_files_and_sighup_reloads_the_trust
     gw.spawn();
     gw.ready().await;
     let http = reqwest::Client::new();
-    let metrics = || async {
-        http.get(format!("{}/metrics", gw.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    };
+    let metrics = || gw.metrics_async(&http);
     const DAY: f64 = 86_400.0;
     let m = metrics().await;
     // pes_certs' defaults: certificates for 365 days, the CRL for 30.

@@ -154,6 +154,15 @@ impl TestFederation {
             .collect()
     }
 
+    /// [`TestFederation::spawn_all`], then each member awaited until it answers (async tests).
+    pub async fn start_all(&self, exe: impl AsRef<Path>) -> Vec<TestGateway> {
+        let mut gws = self.spawn_all(exe);
+        for gw in &mut gws {
+            gw.ready().await;
+        }
+        gws
+    }
+
     /// `region`'s gateway in this process: its [`Node`] serving the HTTP API and its
     /// [`Federation`] serving the mTLS listener on the actix runtime of the calling test, for a
     /// test that calls into them directly (`aggregate`, `set_peers`, the audit log). The

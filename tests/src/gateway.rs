@@ -297,6 +297,17 @@ impl TestGateway {
         serde_json::from_str(&text).unwrap()
     }
 
+    /// [`TestGateway::metrics`] for async tests.
+    pub async fn metrics_async(&self, http: &reqwest::Client) -> String {
+        http.get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// [`TestGateway::wait_ready`] for async tests.
     pub async fn ready(&mut self) {
         let http = reqwest::Client::new();
