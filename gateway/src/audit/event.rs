@@ -56,11 +56,16 @@ pub enum Action {
     AccessDenied,
     /// Gateway lifecycle: start, stop, key rotation.
     Admin,
+    /// Records were retired: by a committed snapshot, by their source record ids, or by
+    /// retention (which also purges retired records).
+    RecordRetire,
+    /// A person's data was erased from this region (PIPL Art. 47).
+    PersonErase,
 }
 
 impl Action {
     /// Every action, for exhaustive tests and documentation.
-    pub const ALL: [Action; 12] = [
+    pub const ALL: [Action; 14] = [
         Action::IngestPush,
         Action::QuarantineList,
         Action::QuarantineResubmit,
@@ -73,6 +78,8 @@ impl Action {
         Action::WitnessCosign,
         Action::AccessDenied,
         Action::Admin,
+        Action::RecordRetire,
+        Action::PersonErase,
     ];
 
     /// The stable serialised name, e.g. `person_lookup`.
@@ -90,6 +97,8 @@ impl Action {
             Action::WitnessCosign => "witness_cosign",
             Action::AccessDenied => "access_denied",
             Action::Admin => "admin",
+            Action::RecordRetire => "record_retire",
+            Action::PersonErase => "person_erase",
         }
     }
 }
