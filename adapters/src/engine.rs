@@ -300,7 +300,8 @@ impl<'m> Emitter<'m> {
                     + u64::from(d.month()) * 100
                     + u64::from(d.day())
             }
-            _ => 1,
+            // No version of its own: the store orders it by push (`versioning` in mappings).
+            _ => 0,
         };
         let id_of = |raw: &str| -> Result<(IdNumber, String), IdNumberError> {
             if let Some((last_raw, id, key)) = &*self.last_id.borrow() {

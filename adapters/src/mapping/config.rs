@@ -29,11 +29,29 @@ pub struct MappingConfig {
     /// quarantines only the failed ones.
     #[serde(default = "atomic_rows_default")]
     pub atomic_rows: bool,
+    /// How a record's version is found (see [`Versioning`]); `auto` by default.
+    #[serde(default)]
+    pub versioning: Versioning,
     /// Local-to-national code tables, by name.
     #[serde(default)]
     pub code_tables: BTreeMap<String, Spanned<CodeTableConfig>>,
     /// Which records each row (or item) yields.
     pub records: Vec<RecordConfig>,
+}
+
+/// Where a source's record versions come from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Versioning {
+    /// A record whose spec maps `record_version` takes it from the export; one that does not
+    /// is ordered by push.
+    #[default]
+    Auto,
+    /// Every record maps `record_version` (a column, an export date); the mapping is refused
+    /// otherwise.
+    Field,
+    /// No record maps `record_version`: the later acknowledged push wins, by journal position.
+    PushOrder,
 }
 
 fn atomic_rows_default() -> bool {

@@ -14,7 +14,7 @@ use pes_schemas::RecordType;
 
 pub use config::{
     CodeTableConfig, ConditionConfig, EncodingName, FieldConfig, FixedColumn, FormatConfig,
-    JsonLayout, MappingConfig, OnUnknown, OneOrMany, RecordConfig, Transform,
+    JsonLayout, MappingConfig, OnUnknown, OneOrMany, RecordConfig, Transform, Versioning,
 };
 
 use crate::national;
@@ -327,8 +327,35 @@ impl Compiler<'_> {
             });
         }
         let mut records = Vec::new();
+        let versioning = cfg.versioning;
         for r in cfg.records {
-            records.push(self.record(r, &format, &table_index)?);
+            let span = r.record_type.span();
+            let spec = self.record(r, &format, &table_index)?;
+            // Slot 1 of every record type is `record_version` (see `target::ENVELOPE`).
+            let mapped = spec.fields.get(1).is_some_and(Option::is_some);
+            match versioning {
+                config::Versioning::Field if !mapped => {
+                    return Err(self.err(
+                        span,
+                        format!(
+                            "versioning = \"field\" but this {} record maps no record_version",
+                            spec.record_type
+                        ),
+                    ))
+                }
+                config::Versioning::PushOrder if mapped => {
+                    return Err(self.err(
+                        span,
+                        format!(
+                            "versioning = \"push_order\" but this {} record maps record_version \
+                             (remove it, or use versioning = \"field\")",
+                            spec.record_type
+                        ),
+                    ))
+                }
+                _ => {}
+            }
+            records.push(spec);
         }
         share_chains(&mut records);
         Ok(Mapping {

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use pes_schemas::{Record, RecordBody, RecordType};
 
 use super::dead_letter::DeadLetter;
-use super::entry::{Entry, EntryBuilder};
-use super::value::{encode_key, encode_value, value_version};
+use super::entry::{lifecycle_entry, Entry, EntryBuilder, EntryKind, Lifecycle};
+use super::value::{encode_key, encode_value, is_live, push_order_version, value_version};
 use super::{ApplyMode, ApplyOutcome, RecordStore};
 use crate::keys::DataKey;
 
@@ -65,6 +65,17 @@ fn apply(store: &dyn RecordStore, bytes: &[u8], end: u64, mode: ApplyMode) -> Ap
     out
 }
 
+/// What applying a batch did: `new` and `updated` records written, `unchanged` skipped.
+fn outcome(new: u64, updated: u64, unchanged: u64) -> ApplyOutcome {
+    ApplyOutcome {
+        applied: new + updated,
+        unchanged,
+        new,
+        updated,
+        ..ApplyOutcome::default()
+    }
+}
+
 fn record_key(r: &Record) -> Vec<u8> {
     let mut k = Vec::new();
     encode_key(r.record_type(), &r.record_id, &mut k);
@@ -117,13 +128,7 @@ pub(crate) fn check(open: Open<'_>) {
 
     // Applying an entry stores its records, summary and quarantined rows, and its offset.
     let out = apply(&*store, &e1, 100, ApplyMode::Journal);
-    assert_eq!(
-        out,
-        ApplyOutcome {
-            applied: 6,
-            unchanged: 0
-        }
-    );
+    assert_eq!(out, outcome(6, 0, 0));
     assert_eq!(store.applied_offset().unwrap(), 100);
     let summaries = store.batch_summaries().unwrap();
     assert_eq!(summaries.len(), 1);
@@ -186,13 +191,7 @@ pub(crate) fn check(open: Open<'_>) {
 
     // Re-applying the entry (a replay after a crash) changes nothing and keeps the index.
     let again = apply(&*store, &e1, 100, ApplyMode::Replay);
-    assert_eq!(
-        again,
-        ApplyOutcome {
-            applied: 0,
-            unchanged: 6
-        }
-    );
+    assert_eq!(again, outcome(0, 0, 6));
     assert_eq!(store.applied_offset().unwrap(), 100);
     assert_eq!(store.person_record_keys(&alice).unwrap(), listed);
 
@@ -200,13 +199,7 @@ pub(crate) fn check(open: Open<'_>) {
     let second = vec![sample(1, 2, Some(bob.as_str())), sample(2, 1, None)];
     let e2 = entry(&key, 2, &second, &[]);
     let out = apply(&*store, &e2, 200, ApplyMode::Journal);
-    assert_eq!(
-        out,
-        ApplyOutcome {
-            applied: 1,
-            unchanged: 1
-        }
-    );
+    assert_eq!(out, outcome(0, 1, 1));
     let v1 = store.get_record(&first[1].record_id).unwrap().unwrap();
     assert_eq!(value_version(&v1), Some(2));
     assert_eq!(
@@ -219,13 +212,7 @@ pub(crate) fn check(open: Open<'_>) {
     let third = vec![sample(6, 1, None)];
     let e3 = entry(&key, 3, &third, &[]);
     let out = apply(&*store, &e3, 150, ApplyMode::Retry);
-    assert_eq!(
-        out,
-        ApplyOutcome {
-            applied: 1,
-            unchanged: 0
-        }
-    );
+    assert_eq!(out, outcome(1, 0, 0));
     assert_eq!(store.applied_offset().unwrap(), 200);
     assert!(store.get_record(&third[0].record_id).unwrap().is_some());
     let third_pk = match &third[0].body {
@@ -285,13 +272,198 @@ pub(crate) fn check(open: Open<'_>) {
     assert_eq!(total, 7);
 }
 
+/// A retirement (`Retire`) or purge (`Purge`) entry over `(record, expected version)` items.
+fn lifecycle(kind: EntryKind, n: u8, items: &[(&Record, u64)]) -> Vec<u8> {
+    let items: Vec<(Vec<u8>, u64)> = items.iter().map(|(r, v)| (record_key(r), *v)).collect();
+    let l = Lifecycle {
+        batch_id: [n; 32],
+        source: SOURCE,
+        at: "2026-02-01T00:00:00Z",
+        kind,
+        snapshot: "",
+        reason: "request:test",
+    };
+    lifecycle_entry(&l, &items)
+}
+
+/// Checks versions by push order, retirement, revival and purge, and lifecycle state.
+pub(crate) fn check_lifecycle(open: Open<'_>) {
+    let dir = tempfile::tempdir().unwrap();
+    let key = DataKey::from_bytes(&[7; 32]).unwrap();
+    let store = open(dir.path());
+    let alice = "A".repeat(43);
+    let total =
+        |s: &dyn RecordStore| -> usize { RecordType::ALL.iter().map(|t| s.count_type(*t)).sum() };
+
+    // Records without a version of their own take their batch's journal position.
+    let first: Vec<Record> = (0..4).map(|i| sample(i, 0, None)).collect();
+    let out = apply(
+        &*store,
+        &entry(&key, 10, &first, &[]),
+        100,
+        ApplyMode::Journal,
+    );
+    assert_eq!(out, outcome(4, 0, 0));
+    let v = store.get_record(&first[0].record_id).unwrap().unwrap();
+    assert_eq!(value_version(&v), Some(push_order_version(100)));
+
+    // The same content pushed later changes nothing, however its sealed bytes differ.
+    let out = apply(
+        &*store,
+        &entry(&key, 11, &first, &[]),
+        200,
+        ApplyMode::Journal,
+    );
+    assert_eq!(out, outcome(0, 0, 4));
+    let v = store.get_record(&first[0].record_id).unwrap().unwrap();
+    assert_eq!(value_version(&v), Some(push_order_version(100)));
+
+    // Other content in a later push wins over what is stored.
+    let mut changed = first.clone();
+    changed[1] = sample(1, 0, Some(alice.as_str()));
+    let out = apply(
+        &*store,
+        &entry(&key, 12, &changed, &[]),
+        300,
+        ApplyMode::Journal,
+    );
+    assert_eq!(out, outcome(0, 1, 3));
+    let v = store.get_record(&first[1].record_id).unwrap().unwrap();
+    assert_eq!(value_version(&v), Some(push_order_version(300)));
+    assert_eq!(
+        found(&*store, &key, &alice),
+        vec![first[1].record_id.clone()]
+    );
+
+    // Retirement tombstones a record only while it holds the version the decision saw.
+    let stored_v0 = push_order_version(100);
+    let retire = lifecycle(
+        EntryKind::Retire,
+        20,
+        &[(&first[0], stored_v0), (&first[1], push_order_version(100))],
+    );
+    let mut deltas = Vec::new();
+    let out = store
+        .apply_entry(
+            &Entry::parse(&retire).unwrap(),
+            400,
+            ApplyMode::Journal,
+            &mut deltas,
+        )
+        .unwrap();
+    assert_eq!(
+        (out.retired, out.unchanged),
+        (1, 1),
+        "record 1 changed since"
+    );
+    assert_eq!(deltas.len(), 1);
+    assert_eq!(deltas[0].1, -1, "a retired record leaves the rollups");
+    assert_eq!(store.applied_offset().unwrap(), 400);
+    assert!(store.get_record(&first[0].record_id).unwrap().is_none());
+    assert!(store
+        .read_record(&first[0].record_id, &key, false)
+        .unwrap()
+        .is_none());
+    assert_eq!(total(&*store), 3);
+    let mut facts = 0;
+    store.for_each_fact(&mut |_| facts += 1).unwrap();
+    assert_eq!(facts, 3, "scans skip retired records");
+    let mut seen = Vec::new();
+    store
+        .scan_records(
+            first[0].record_type(),
+            &format!("{REGION}:{SOURCE}:"),
+            &mut |k, v| {
+                seen.push((k.to_vec(), is_live(v)));
+                true
+            },
+        )
+        .unwrap();
+    assert!(
+        seen.contains(&(record_key(&first[0]), false)),
+        "the tombstone stays"
+    );
+    // A replay of the retirement changes nothing more.
+    let mut again = Vec::new();
+    let out = store
+        .apply_entry(
+            &Entry::parse(&retire).unwrap(),
+            400,
+            ApplyMode::Replay,
+            &mut again,
+        )
+        .unwrap();
+    assert_eq!((out.retired, again.len()), (0, 0));
+
+    // An older copy does not bring the record back; a later push does.
+    let older = vec![sample(0, 5, None)];
+    let out = apply(
+        &*store,
+        &entry(&key, 13, &older, &[]),
+        450,
+        ApplyMode::Journal,
+    );
+    assert_eq!(out, outcome(0, 0, 1));
+    let out = apply(
+        &*store,
+        &entry(&key, 14, &first[..1], &[]),
+        500,
+        ApplyMode::Journal,
+    );
+    assert_eq!(out, outcome(1, 0, 0), "a retired record comes back as new");
+    assert_eq!(total(&*store), 4);
+
+    // Retired by source record id (any version), then purged: the key is gone.
+    let retire = lifecycle(EntryKind::Retire, 21, &[(&first[2], u64::MAX)]);
+    let out = apply(&*store, &retire, 600, ApplyMode::Journal);
+    assert_eq!(out.retired, 1);
+    let purge = lifecycle(
+        EntryKind::Purge,
+        22,
+        &[(&first[2], u64::MAX), (&first[3], u64::MAX)],
+    );
+    let out = apply(&*store, &purge, 700, ApplyMode::Journal);
+    assert_eq!(
+        (out.purged, out.unchanged),
+        (1, 1),
+        "a live record is not purged"
+    );
+    let mut keys = 0;
+    store
+        .scan_records(first[2].record_type(), &first[2].record_id, &mut |_, _| {
+            keys += 1;
+            true
+        })
+        .unwrap();
+    assert_eq!(keys, 0);
+    assert_eq!(total(&*store), 3);
+
+    // Lifecycle state is kept, listed by prefix, and survives reopening.
+    store.put_meta("snapshot/b", b"2").unwrap();
+    store.put_meta("snapshot/a", b"1").unwrap();
+    store.put_meta("other", b"3").unwrap();
+    store.flush().unwrap();
+    drop(store);
+    let store = open(dir.path());
+    assert_eq!(store.get_meta("other").unwrap().as_deref(), Some(&b"3"[..]));
+    assert_eq!(
+        store.meta_with_prefix("snapshot/").unwrap(),
+        vec![
+            ("snapshot/a".to_string(), b"1".to_vec()),
+            ("snapshot/b".to_string(), b"2".to_vec())
+        ]
+    );
+    assert!(store.get_record(&first[2].record_id).unwrap().is_none());
+    assert_eq!(total(&*store), 3);
+}
+
 #[test]
 fn the_sled_store_keeps_the_boundary() {
     let tuning = crate::config::StoreTuning {
         cache_capacity_mib: 8,
         flush_every_ms: 1000,
     };
-    check(&|dir| {
+    let open = |dir: &Path| -> Arc<dyn RecordStore> {
         // sled may hold the directory's lock a moment after the last handle is dropped.
         let mut tries = 0;
         loop {
@@ -305,5 +477,7 @@ fn the_sled_store_keeps_the_boundary() {
                 Err(e) => panic!("opening the sled store: {e}"),
             }
         }
-    });
+    };
+    check(&open);
+    check_lifecycle(&open);
 }

@@ -69,10 +69,36 @@ pub enum StoreError {
 /// What applying one batch did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ApplyOutcome {
-    /// Records written (new, or a newer version).
+    /// Records written (new, or a newer version): `new + updated`.
     pub applied: u64,
-    /// Records skipped: the store already holds that version or a newer one.
+    /// Records skipped: the store already holds that version or a newer one, or (for a
+    /// push-ordered source) the same content; for a retirement or a purge, items that were
+    /// already gone or have changed since the decision.
     pub unchanged: u64,
+    /// Records the store did not hold (or held only as retired).
+    #[serde(default)]
+    pub new: u64,
+    /// Records that replaced an older version with other content.
+    #[serde(default)]
+    pub updated: u64,
+    /// Records retired (tombstoned) by a retirement entry.
+    #[serde(default)]
+    pub retired: u64,
+    /// Tombstones deleted by a purge entry.
+    #[serde(default)]
+    pub purged: u64,
+}
+
+impl ApplyOutcome {
+    /// Adds another part's counts to these.
+    pub fn add(&mut self, o: &ApplyOutcome) {
+        self.applied += o.applied;
+        self.unchanged += o.unchanged;
+        self.new += o.new;
+        self.updated += o.updated;
+        self.retired += o.retired;
+        self.purged += o.purged;
+    }
 }
 
 /// Summary of a batch, kept so that a re-push of the same body is recognised.
@@ -169,6 +195,29 @@ pub trait RecordStore: Send + Sync {
     /// Record keys the person index lists for a person_key, each once, in key order. A record
     /// listed here may since name another person (readers check).
     fn person_record_keys(&self, person_key: &str) -> Result<Vec<Vec<u8>>, StoreError>;
+
+    /// Calls `each` with the key and stored value of every record of one type whose record id
+    /// starts with `id_prefix` (`<region>:<source>:` for one source), in key order, tombstones
+    /// included (see [`value::is_live`]); `each` returns `false` to stop.
+    fn scan_records(
+        &self,
+        rtype: pes_schemas::RecordType,
+        id_prefix: &str,
+        each: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError>;
+
+    /// The shared envelope a batch's records were stored with (JSON of
+    /// [`value::SharedEnvelope`]), if it has any.
+    fn batch_envelope(&self, batch_id: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Stores one value of lifecycle state (a snapshot's progress) durably.
+    fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
+
+    /// One value of lifecycle state.
+    fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Every value of lifecycle state whose key starts with `prefix`, in key order.
+    fn meta_with_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
 
     /// Every quarantined row's value (JSON written by ingest), by batch id then row.
     fn quarantined(&self) -> Box<dyn Iterator<Item = Result<Vec<u8>, StoreError>> + Send + '_>;

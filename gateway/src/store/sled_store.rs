@@ -7,7 +7,10 @@
 //! re-applying an entry whose offset was lost changes nothing (see [`RecordStore::apply_entry`]).
 //! Key prefixes: a record-type byte (0..8) for records, `0xF0` for the applied offset, `0xF1` for
 //! batch summaries, `0xF2` for quarantined rows, `0xF3` for each batch's shared envelope, `0xF4`
-//! for the person index, `0xF5` for dead letters.
+//! for the person index, `0xF5` for dead letters, `0xF6` for lifecycle state (snapshots).
+//!
+//! A retired record keeps its key with a tombstone value (`value::encode_tombstone`): readers
+//! and scans skip it, a newer version brings the record back, retention deletes it.
 //!
 //! The person index lets a region find every record of a person_key without a scan. Each journal
 //! entry writes at most one index value per bucket: `0xF4 | bucket | entry offset (u64 BE)`, the
@@ -23,7 +26,7 @@
 use std::path::Path;
 
 use super::dead_letter::DeadLetter;
-use super::entry::Entry;
+use super::entry::{Entry, EntryKind, ANY_VERSION};
 use super::facts::{self, Facts};
 use super::{key_filter, value};
 use super::{ApplyMode, ApplyOutcome, BatchSummary, RecordStore, StoreError};
@@ -44,6 +47,8 @@ const DEAD_LETTER_PREFIX: u8 = 0xF5;
 const PERSON_INDEX_KEY: &[u8] = b"\xF0person_index_v2";
 /// Key prefix of quarantined rows.
 const QUARANTINE_PREFIX: u8 = 0xF2;
+/// Key prefix of lifecycle state ([`RecordStore::put_meta`]).
+const META_PREFIX: u8 = 0xF6;
 
 /// Threads writing one entry's records (see [`RecordStore::apply_entry`] for [`SledStore`]).
 const WRITERS: usize = 2;
@@ -139,6 +144,7 @@ impl SledStore {
         &self,
         records: &[(&[u8], &[u8])],
         mode: ApplyMode,
+        end_offset: u64,
     ) -> Result<Written, StoreError> {
         let mut batch = sled::Batch::default();
         let mut in_batch = 0usize;
@@ -147,17 +153,44 @@ impl SledStore {
             ..Written::default()
         };
         for &(key, val) in records {
-            let new_version = value::value_version(val).ok_or(StoreError::Malformed)?;
+            let own_version = value::value_version(val).ok_or(StoreError::Malformed)?;
             let new_facts = value::value_facts(val).ok_or(StoreError::Malformed)?;
+            // A record without a version of its own is ordered by its batch's journal position.
+            let push_ordered = own_version == 0;
+            let reversioned;
+            let (new_version, val) = if push_ordered {
+                let v = value::push_order_version(end_offset);
+                reversioned = value::with_version(val, v);
+                (v, &reversioned[..])
+            } else {
+                (own_version, val)
+            };
             // A key the filter has never seen is not stored: no need to read it.
             let old = match self.keys.get() {
                 Some(f) if !f.may_contain(key) => None,
                 _ => self.db.get(key)?,
             };
             let mut old_person = None;
+            // A tombstone is overwritten by the same version or a newer one (the record is back
+            // in its source) and contributes nothing to the rollups.
+            let old = match old {
+                Some(o) if !value::is_live(&o) => {
+                    let retired_version = value::value_version(&o).ok_or(StoreError::Malformed)?;
+                    if retired_version > new_version {
+                        w.outcome.unchanged += 1;
+                        continue;
+                    }
+                    None
+                }
+                other => other,
+            };
             if let Some(old) = &old {
                 let old_version = value::value_version(old).ok_or(StoreError::Malformed)?;
-                if old_version >= new_version {
+                // The same content pushed again by a push-ordered source changes nothing.
+                let same_content = push_ordered
+                    && value::value_digest(old).is_some()
+                    && value::value_digest(old) == value::value_digest(val);
+                if old_version >= new_version || same_content {
                     w.outcome.unchanged += 1;
                     // This entry may have stored the record before it was cut short: its index
                     // pair was not written yet (pairs go with the applied offset).
@@ -180,6 +213,9 @@ impl SledStore {
                 let old_facts = value::value_facts(old).ok_or(StoreError::Malformed)?;
                 w.deltas.push((old_facts, -1));
                 old_person = value::value_person_key(old);
+                w.outcome.updated += 1;
+            } else {
+                w.outcome.new += 1;
             }
             let indexed = key
                 .first()
@@ -210,6 +246,87 @@ impl SledStore {
         Ok(w)
     }
 
+    /// Applies the last batch of an entry: its summary and (not on a retry) the applied offset.
+    fn finish_entry(
+        &self,
+        entry: &Entry<'_>,
+        end_offset: u64,
+        mode: ApplyMode,
+        out: ApplyOutcome,
+        mut batch: sled::Batch,
+    ) -> Result<(), StoreError> {
+        let summary = BatchSummary {
+            source: entry.source.to_string(),
+            ingested_at: entry.ingested_at.to_string(),
+            records: (entry.records.len() + entry.lifecycle.len()) as u64,
+            quarantined: entry.quarantined.len() as u64,
+            outcome: out,
+            end_offset,
+        };
+        let mut bkey = vec![BATCH_PREFIX];
+        bkey.extend_from_slice(&entry.batch_id);
+        batch.insert(
+            bkey,
+            serde_json::to_vec(&summary).map_err(|_| StoreError::Malformed)?,
+        );
+        if mode != ApplyMode::Retry {
+            batch.insert(APPLIED_KEY, &end_offset.to_le_bytes());
+        }
+        self.db.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// Applies a retirement (live records become tombstones, their facts leave the rollups) or
+    /// a purge (tombstones are deleted), each item only while the store holds the version the
+    /// decision saw. Replaying it changes nothing already done.
+    fn apply_lifecycle(
+        &self,
+        entry: &Entry<'_>,
+        end_offset: u64,
+        mode: ApplyMode,
+        deltas: &mut Vec<(Facts, i64)>,
+    ) -> Result<ApplyOutcome, StoreError> {
+        let mut out = ApplyOutcome::default();
+        let at_ms = chrono::DateTime::parse_from_rfc3339(entry.ingested_at)
+            .map(|t| t.timestamp_millis())
+            .unwrap_or(0);
+        let retired = value::Retired {
+            at_ms,
+            reason: entry.reason.to_string(),
+        };
+        for items in entry.lifecycle.chunks(MAX_SLED_BATCH) {
+            let mut batch = sled::Batch::default();
+            for &(key, expected) in items {
+                let Some(old) = self.db.get(key)? else {
+                    out.unchanged += 1;
+                    continue;
+                };
+                let version = value::value_version(&old).ok_or(StoreError::Malformed)?;
+                let live = value::is_live(&old);
+                let wanted = expected == ANY_VERSION || expected == version;
+                match entry.kind {
+                    EntryKind::Retire if live && wanted => {
+                        let facts = value::value_facts(&old).ok_or(StoreError::Malformed)?;
+                        let mut tomb = Vec::with_capacity(64);
+                        value::encode_tombstone(&old, &retired, &mut tomb)
+                            .ok_or(StoreError::Malformed)?;
+                        deltas.push((facts, -1));
+                        batch.insert(key, tomb);
+                        out.retired += 1;
+                    }
+                    EntryKind::Purge if !live && wanted => {
+                        batch.remove(key);
+                        out.purged += 1;
+                    }
+                    _ => out.unchanged += 1,
+                }
+            }
+            self.db.apply_batch(batch)?;
+        }
+        self.finish_entry(entry, end_offset, mode, out, sled::Batch::default())?;
+        Ok(out)
+    }
+
     /// Decodes a stored value with its batch's shared envelope.
     fn decode_record(
         &self,
@@ -235,7 +352,7 @@ impl SledStore {
             let mut key = Vec::with_capacity(record_id.len() + 1);
             value::encode_key(t, record_id, &mut key);
             if let Some(v) = self.db.get(&key)? {
-                return Ok(Some(v));
+                return Ok(value::is_live(&v).then_some(v));
             }
         }
         Ok(None)
@@ -271,14 +388,19 @@ impl RecordStore for SledStore {
         deltas: &mut Vec<(Facts, i64)>,
     ) -> Result<ApplyOutcome, StoreError> {
         let _writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
+        if entry.kind != EntryKind::Batch {
+            return self.apply_lifecycle(entry, end_offset, mode, deltas);
+        }
         let mut order: Vec<usize> = (0..entry.records.len()).collect();
-        // Sorting by key, newest version first, lets one pass keep the newest of duplicates
-        // inside the batch, and gives sled its keys in order.
+        // Sorting by key, newest version first (the later one of equal versions: a push-ordered
+        // batch's last copy wins), lets one pass keep the newest of duplicates inside the batch,
+        // and gives sled its keys in order.
         order.sort_unstable_by(|&a, &b| {
             let (ka, va) = entry.records[a];
             let (kb, vb) = entry.records[b];
             ka.cmp(kb)
                 .then_with(|| value::value_version(vb).cmp(&value::value_version(va)))
+                .then_with(|| b.cmp(&a))
         });
         let mut out = ApplyOutcome::default();
         let mut newest: Vec<(&[u8], &[u8])> = Vec::with_capacity(order.len());
@@ -301,9 +423,9 @@ impl RecordStore for SledStore {
         let first = parts.next().unwrap_or_default();
         let written: Vec<Result<Written, StoreError>> = std::thread::scope(|scope| {
             let others: Vec<_> = parts
-                .map(|part| scope.spawn(move || self.write_records(part, mode)))
+                .map(|part| scope.spawn(move || self.write_records(part, mode, end_offset)))
                 .collect();
-            let mut all = vec![self.write_records(first, mode)];
+            let mut all = vec![self.write_records(first, mode, end_offset)];
             all.extend(
                 others
                     .into_iter()
@@ -313,8 +435,7 @@ impl RecordStore for SledStore {
         });
         for w in written {
             let w = w?;
-            out.applied += w.outcome.applied;
-            out.unchanged += w.outcome.unchanged;
+            out.add(&w.outcome);
             deltas.extend(w.deltas);
             people.append(w.people);
         }
@@ -332,24 +453,7 @@ impl RecordStore for SledStore {
             }
             self.db.apply_batch(q)?;
         }
-        let summary = BatchSummary {
-            source: entry.source.to_string(),
-            ingested_at: entry.ingested_at.to_string(),
-            records: entry.records.len() as u64,
-            quarantined: entry.quarantined.len() as u64,
-            outcome: out,
-            end_offset,
-        };
-        let mut bkey = vec![BATCH_PREFIX];
-        bkey.extend_from_slice(&entry.batch_id);
-        batch.insert(
-            bkey,
-            serde_json::to_vec(&summary).map_err(|_| StoreError::Malformed)?,
-        );
-        if mode != ApplyMode::Retry {
-            batch.insert(APPLIED_KEY, &end_offset.to_le_bytes());
-        }
-        self.db.apply_batch(batch)?;
+        self.finish_entry(entry, end_offset, mode, out, batch)?;
         Ok(out)
     }
 
@@ -393,7 +497,11 @@ impl RecordStore for SledStore {
     }
 
     fn count_type(&self, rtype: pes_schemas::RecordType) -> usize {
-        self.db.scan_prefix([facts::rtype_byte(rtype)]).count()
+        self.db
+            .scan_prefix([facts::rtype_byte(rtype)])
+            .values()
+            .filter(|v| v.as_ref().map_or(true, |v| value::is_live(v)))
+            .count()
     }
 
     /// The first scan also fills the filter of stored keys, so that writes after it can skip
@@ -403,9 +511,13 @@ impl RecordStore for SledStore {
         for t in pes_schemas::RecordType::ALL {
             for kv in self.db.scan_prefix([facts::rtype_byte(t)]) {
                 let (k, v) = kv?;
+                // A tombstone's key is stored: the filter must send its writes to a read.
+                filter.insert(&k);
+                if !value::is_live(&v) {
+                    continue;
+                }
                 let f: Facts = value::value_facts(&v).ok_or(StoreError::Malformed)?;
                 each(&f);
-                filter.insert(&k);
             }
         }
         // A second scan keeps the first filter: it has seen every key written since.
@@ -420,7 +532,9 @@ impl RecordStore for SledStore {
     ) -> Result<(), StoreError> {
         for v in self.db.scan_prefix([facts::rtype_byte(rtype)]).values() {
             let v = v?;
-            each(&value::value_facts(&v).ok_or(StoreError::Malformed)?);
+            if value::is_live(&v) {
+                each(&value::value_facts(&v).ok_or(StoreError::Malformed)?);
+            }
         }
         Ok(())
     }
@@ -465,6 +579,55 @@ impl RecordStore for SledStore {
             }
         }
         Ok(keys.into_iter().collect())
+    }
+
+    fn scan_records(
+        &self,
+        rtype: pes_schemas::RecordType,
+        id_prefix: &str,
+        each: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        let mut prefix = Vec::with_capacity(id_prefix.len() + 1);
+        value::encode_key(rtype, id_prefix, &mut prefix);
+        for kv in self.db.scan_prefix(prefix) {
+            let (k, v) = kv?;
+            if !each(&k, &v) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn batch_envelope(&self, batch_id: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut ekey = vec![ENVELOPE_PREFIX];
+        ekey.extend_from_slice(batch_id);
+        Ok(self.db.get(ekey)?.map(|v| v.to_vec()))
+    }
+
+    fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        let mut k = vec![META_PREFIX];
+        k.extend_from_slice(key.as_bytes());
+        self.db.insert(k, value)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut k = vec![META_PREFIX];
+        k.extend_from_slice(key.as_bytes());
+        Ok(self.db.get(k)?.map(|v| v.to_vec()))
+    }
+
+    fn meta_with_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let mut k = vec![META_PREFIX];
+        k.extend_from_slice(prefix.as_bytes());
+        let mut out = Vec::new();
+        for kv in self.db.scan_prefix(k) {
+            let (k, v) = kv?;
+            let key = String::from_utf8_lossy(&k[1..]).into_owned();
+            out.push((key, v.to_vec()));
+        }
+        Ok(out)
     }
 
     fn quarantined(&self) -> Box<dyn Iterator<Item = Result<Vec<u8>, StoreError>> + Send + '_> {

@@ -3,10 +3,17 @@
 //! Key: one byte of record type, then the record id, so a scan of one record type is a prefix
 //! scan and a record is one sled write.
 //!
-//! Value: `record_version` (u64 LE), [`Facts`] (fixed size), a form byte, the batch id (32
-//! bytes), the record's location in its export (u16 LE length first), its JSON (u32 LE length
-//! first), then the protected fields sealed with AES-256-GCM under the data key with the record
-//! id as AAD (empty when there are none).
+//! Value: `record_version` (u64 LE), [`Facts`] (fixed size), a form byte, the content digest (16
+//! bytes; not in forms 0 and 1, written before it existed), the batch id (32 bytes), the
+//! record's location in its export (u16 LE length first), its JSON (u32 LE length first), then
+//! the protected fields sealed with AES-256-GCM under the data key with the record id as AAD
+//! (empty when there are none).
+//!
+//! The content digest (SHA-256 of the record body's JSON and of the protected fields' plain
+//! JSON, first 16 bytes) lets a push-ordered source's identical re-export count as unchanged:
+//! the sealed bytes differ on every push, the digest does not. A retired record keeps its key
+//! with a tombstone value ([`encode_tombstone`]): its version, facts, when it was retired and
+//! why, so an older copy cannot bring it back and retention can purge it later.
 //!
 //! In the compact form (0) the JSON is the typed body only: the envelope fields every record of a
 //! batch shares (schema version, code lists, raw hash, adapter, ingest time) are stored once per
@@ -79,8 +86,26 @@ impl SharedEnvelope {
 }
 
 const HEAD: usize = 8 + FACTS_LEN;
-const FORM_COMPACT: u8 = 0;
-const FORM_WHOLE: u8 = 1;
+/// Compact form, written before content digests (read only).
+const FORM_COMPACT_V0: u8 = 0;
+/// Whole form, written before content digests (read only).
+const FORM_WHOLE_V0: u8 = 1;
+const FORM_COMPACT: u8 = 2;
+const FORM_WHOLE: u8 = 3;
+const FORM_TOMBSTONE: u8 = 4;
+/// Bytes of the content digest kept in a value.
+pub const DIGEST_LEN: usize = 16;
+
+/// Versions of push-ordered records start here: `PUSH_ORDER_BASE + journal offset` of the
+/// batch that carried them, above any date (`20240630`) or millisecond-timestamp version a
+/// source column gives, and below 2^53 so JSON readers keep them exact.
+pub const PUSH_ORDER_BASE: u64 = 1 << 52;
+
+/// The version a record of a push-ordered source gets when its batch is applied: records arrive
+/// with version 0 ("no version of its own") and the store puts this in its place.
+pub fn push_order_version(end_offset: u64) -> u64 {
+    PUSH_ORDER_BASE + end_offset
+}
 
 /// Appends the key of a record to `out`.
 pub fn encode_key(rtype: RecordType, record_id: &str, out: &mut Vec<u8>) {
@@ -117,6 +142,8 @@ pub fn encode_value(
     out.extend_from_slice(&record.record_version.to_le_bytes());
     facts.encode_into(out);
     out.push(if compact { FORM_COMPACT } else { FORM_WHOLE });
+    let digest_at = out.len();
+    out.extend_from_slice(&[0; DIGEST_LEN]);
     out.extend_from_slice(batch_id);
     let loc = record.provenance.location.as_bytes();
     let loc = &loc[..loc.len().min(u16::MAX as usize)];
@@ -124,18 +151,85 @@ pub fn encode_value(
     out.extend_from_slice(loc);
     let len_at = out.len();
     out.extend_from_slice(&[0; 4]);
+    let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
     if compact {
         serde_json::to_writer(&mut *out, &record.body)?;
+        digest.update(&out[len_at + 4..]);
     } else {
         serde_json::to_writer(&mut *out, &*record)?;
+        digest.update(&serde_json::to_vec(&record.body)?);
     }
     let json_len = (out.len() - len_at - 4) as u32;
     out[len_at..len_at + 4].copy_from_slice(&json_len.to_le_bytes());
     if let Some(p) = protected {
         let plain = serde_json::to_vec(&p)?;
+        // A separator, so a body and protected fields cannot be shifted into one another.
+        digest.update(&[0]);
+        digest.update(&plain);
         key.seal_into(record.record_id.as_bytes(), &plain, out)?;
     }
+    let d = digest.finish();
+    out[digest_at..digest_at + DIGEST_LEN].copy_from_slice(&d.as_ref()[..DIGEST_LEN]);
     Ok(facts)
+}
+
+/// Why a record was retired, kept in its tombstone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retired {
+    /// When, in milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    /// `snapshot:<id>`, `request:<id>` or `retention`.
+    pub reason: String,
+}
+
+/// Appends the tombstone of a retired record: its last version and facts, then when and why.
+/// Readers treat the key as absent ([`is_live`]); retention deletes it after a while.
+pub fn encode_tombstone(old: &[u8], retired: &Retired, out: &mut Vec<u8>) -> Option<()> {
+    out.extend_from_slice(old.get(..HEAD)?);
+    out.push(FORM_TOMBSTONE);
+    out.extend_from_slice(&retired.at_ms.to_le_bytes());
+    let r = retired.reason.as_bytes();
+    let r = &r[..r.len().min(u16::MAX as usize)];
+    out.extend_from_slice(&(r.len() as u16).to_le_bytes());
+    out.extend_from_slice(r);
+    Some(())
+}
+
+/// Whether a stored value is a record (not a tombstone).
+pub fn is_live(v: &[u8]) -> bool {
+    v.get(HEAD).is_some_and(|f| *f != FORM_TOMBSTONE)
+}
+
+/// When and why a tombstone's record was retired (`None` for a live record).
+pub fn tombstone(v: &[u8]) -> Option<Retired> {
+    if *v.get(HEAD)? != FORM_TOMBSTONE {
+        return None;
+    }
+    let at = v.get(HEAD + 1..HEAD + 9)?;
+    let at_ms = i64::from_le_bytes(at.try_into().ok()?);
+    let lb = v.get(HEAD + 9..HEAD + 11)?;
+    let len = u16::from_le_bytes([lb[0], lb[1]]) as usize;
+    let reason = String::from_utf8_lossy(v.get(HEAD + 11..HEAD + 11 + len)?).into_owned();
+    Some(Retired { at_ms, reason })
+}
+
+/// The content digest of a stored record (`None` for values written before digests existed,
+/// and for tombstones).
+pub fn value_digest(v: &[u8]) -> Option<&[u8]> {
+    match *v.get(HEAD)? {
+        FORM_COMPACT | FORM_WHOLE => v.get(HEAD + 1..HEAD + 1 + DIGEST_LEN),
+        _ => None,
+    }
+}
+
+/// A copy of a stored value with another version (a push-ordered record gets its batch's
+/// journal position when it is applied).
+pub fn with_version(v: &[u8], version: u64) -> Vec<u8> {
+    let mut out = v.to_vec();
+    if out.len() >= 8 {
+        out[..8].copy_from_slice(&version.to_le_bytes());
+    }
+    out
 }
 
 /// The version stored at the front of a value.
@@ -158,12 +252,17 @@ struct Parts<'a> {
 }
 
 fn parts(v: &[u8]) -> Result<Parts<'_>, ValueError> {
-    let form = *v.get(HEAD).ok_or(ValueError::Malformed)?;
+    let (form, at) = match *v.get(HEAD).ok_or(ValueError::Malformed)? {
+        FORM_COMPACT_V0 => (FORM_COMPACT, HEAD + 1),
+        FORM_WHOLE_V0 => (FORM_WHOLE, HEAD + 1),
+        f @ (FORM_COMPACT | FORM_WHOLE) => (f, HEAD + 1 + DIGEST_LEN),
+        _ => return Err(ValueError::Malformed),
+    };
     let batch_id: [u8; 32] = v
-        .get(HEAD + 1..HEAD + 33)
+        .get(at..at + 32)
         .and_then(|b| b.try_into().ok())
         .ok_or(ValueError::Malformed)?;
-    let mut pos = HEAD + 33;
+    let mut pos = at + 32;
     let lb = v.get(pos..pos + 2).ok_or(ValueError::Malformed)?;
     let loc_len = u16::from_le_bytes([lb[0], lb[1]]) as usize;
     pos += 2;
