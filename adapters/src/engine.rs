@@ -300,8 +300,10 @@ impl<'m> Emitter<'m> {
                     + u64::from(d.month()) * 100
                     + u64::from(d.day())
             }
-            // No version of its own: the store orders it by push (`versioning` in mappings).
-            _ => 0,
+            // No version column: the store orders the record by push (`versioning`).
+            _ if spec.fields.get(1).is_none_or(Option::is_none) => 0,
+            // A version column left empty: the lowest version, so any dated copy wins.
+            _ => 1,
         };
         let id_of = |raw: &str| -> Result<(IdNumber, String), IdNumberError> {
             if let Some((last_raw, id, key)) = &*self.last_id.borrow() {

@@ -59,7 +59,7 @@ fn unknown_code_table_names_its_line() {
         "service = { from = \"kind\", transforms = [{ code_table = \"nope\" }] }",
     );
     let e = err_of(&text);
-    assert_eq!(e.line, Some(14), "{e}");
+    assert_eq!(e.line, Some(11), "{e}");
     assert!(e.message.contains("unknown code table 'nope'"), "{e}");
 }
 
@@ -260,4 +260,33 @@ fn code_table_file_columns_are_found_by_header_name() {
         "{e}"
     );
     assert_eq!(e.line, Some(1));
+}
+
+#[test]
+fn versioning_field_needs_a_version_on_every_record() {
+    let text = BASE.replace("[format]", "versioning = \"field\"\n\n[format]");
+    let e = err_of(&text);
+    assert!(e.message.contains("maps no record_version"), "{e}");
+    assert_eq!(e.line, Some(11), "{e}");
+    let with = text.replace(
+        "source_record_id = { from = \"id\" }",
+        "source_record_id = { from = \"id\" }\nrecord_version = { from = \"v\" }",
+    );
+    assert!(Mapping::from_toml_str(&with, None).is_ok());
+}
+
+#[test]
+fn versioning_push_order_refuses_a_version_column() {
+    let text = BASE
+        .replace("[format]", "versioning = \"push_order\"\n\n[format]")
+        .replace(
+            "source_record_id = { from = \"id\" }",
+            "source_record_id = { from = \"id\" }\nrecord_version = { from = \"v\" }",
+        );
+    let e = err_of(&text);
+    assert!(e.message.contains("maps record_version"), "{e}");
+    let plain = BASE.replace("[format]", "versioning = \"push_order\"\n\n[format]");
+    assert!(Mapping::from_toml_str(&plain, None).is_ok());
+    let bad = BASE.replace("[format]", "versioning = \"clock\"\n\n[format]");
+    assert!(err_of(&bad).message.contains("unknown variant"));
 }
