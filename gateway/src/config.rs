@@ -38,6 +38,9 @@ pub struct GatewayConfig {
     /// How refusals reach the audit log.
     #[serde(default)]
     pub audit: AuditSettings,
+    /// Snapshots, retirement and retention of stored records.
+    #[serde(default)]
+    pub lifecycle: LifecycleSettings,
     /// Optional federation side: the mTLS listener for peers and the trust list. Without it the
     /// gateway answers for its own region only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -240,6 +243,37 @@ impl Default for AuditSettings {
     }
 }
 
+/// `[lifecycle]`: how records leave the store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct LifecycleSettings {
+    /// The largest share of a source's stored records (in the snapshot's record types) that a
+    /// committed snapshot may retire on its own; one that would retire more waits for an
+    /// admin's confirmation, so a truncated export cannot wipe a province. Default 0.2.
+    pub snapshot_max_retire_share: f64,
+    /// Seconds between two retention runs (also run at start and by
+    /// `POST /v1/admin/retention`). Default 3600.
+    pub retention_interval_secs: u64,
+    /// Days a retired record is kept (as a tombstone: out of every answer, but it still stops
+    /// an older copy from coming back) before retention deletes it. Default 90.
+    pub purge_retired_after_days: u64,
+    /// Months after its last change that a record of a type expires (is retired by
+    /// retention), by record type, e.g. `job_seeker_registration = 18`. Types not listed
+    /// never expire. Default: none.
+    pub expire_after_months: BTreeMap<String, u32>,
+}
+
+impl Default for LifecycleSettings {
+    fn default() -> Self {
+        LifecycleSettings {
+            snapshot_max_retire_share: 0.2,
+            retention_interval_secs: 3600,
+            purge_retired_after_days: 90,
+            expire_after_months: BTreeMap::new(),
+        }
+    }
+}
+
 /// A configuration problem, naming the key and what is wrong (the operator's fault).
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -400,6 +434,29 @@ impl GatewayConfig {
                 "audit.anonymous_refusal_max_clients",
                 "must be positive",
             ));
+        }
+        if !(0.0..=1.0).contains(&self.lifecycle.snapshot_max_retire_share) {
+            return Err(invalid(
+                "lifecycle.snapshot_max_retire_share",
+                "must be between 0 and 1",
+            ));
+        }
+        if self.lifecycle.retention_interval_secs == 0 {
+            return Err(invalid(
+                "lifecycle.retention_interval_secs",
+                "must be positive",
+            ));
+        }
+        for t in self.lifecycle.expire_after_months.keys() {
+            if pes_schemas::RecordType::parse(t).is_none() {
+                return Err(invalid(
+                    format!("lifecycle.expire_after_months.{t}"),
+                    format!(
+                        "not a record type (known: {})",
+                        pes_schemas::RecordType::ALL.map(|t| t.as_str()).join(", ")
+                    ),
+                ));
+            }
         }
         if self.store.cache_capacity_mib == 0 {
             return Err(invalid("store.cache_capacity_mib", "must be positive"));

@@ -437,6 +437,7 @@ pub fn init_with_linkage(
         store: StoreTuning::default(),
         k: 5,
         audit: AuditSettings::default(),
+        lifecycle: Default::default(),
         federation: None,
         ui: Default::default(),
     };

@@ -24,8 +24,10 @@
 //! 3. [`access`]: access auditing of requests (token, audit event, refusals), and
 //!    `access_log`: one log line and the request metrics per request; both for both.
 //! 4. [`node`]: opens everything below as one running gateway.
-//! 5. `sources` (source id to decoder, [`Sources`]), [`ingest`] (`budget`, `decode`, `journal`, `apply`),
-//!    [`query`] (`local`, `plan`, `rollup`, `suppress`, `grants`, `minimise`, `person`).
+//! 5. [`lifecycle`] (snapshots, retirement, retention: journal entries that retire or purge
+//!    records), above `sources` (source id to decoder, [`Sources`]), [`ingest`] (`budget`,
+//!    `decode`, `journal`, `apply`) and [`query`] (`local`, `plan`, `rollup`, `suppress`,
+//!    `grants`, `minimise`, `person`).
 //! 6. [`store`]: the store boundary (`RecordStore`) and its sled backend, the journal entry
 //!    format, record values and facts, dead letters.
 //! 7. [`audit`] (the transparency log: canonical events, RFC 6962 tree, checkpoints, proofs,
@@ -46,6 +48,7 @@ pub mod config;
 pub mod federation;
 pub mod ingest;
 pub mod keys;
+pub mod lifecycle;
 mod metrics;
 pub mod native_sample;
 pub mod node;

@@ -42,6 +42,9 @@ pub enum StartError {
     /// A thread could not be started.
     #[error("starting a thread: {0}")]
     Thread(std::io::Error),
+    /// The snapshots' state could not be loaded.
+    #[error(transparent)]
+    Lifecycle(#[from] crate::lifecycle::LifecycleError),
 }
 
 /// A running regional gateway's shared parts (everything the API handlers use).
@@ -76,6 +79,8 @@ pub struct Node {
     pub ingest_budget: crate::ingest::budget::IngestBudget,
     /// Anonymous refusals, counted per client and interval before they reach the audit log.
     pub refusals: Arc<RefusalAggregator>,
+    /// Snapshots of sources (open, waiting, committed, aborted).
+    pub snapshots: crate::lifecycle::snapshot::Registry,
 }
 
 impl Node {
@@ -86,6 +91,16 @@ impl Node {
             rollups: &self.state.rollups,
             region: &self.config.region,
             as_of: self.state.as_of(),
+        }
+    }
+
+    /// What a lifecycle change (snapshot commit, retirement, retention) works on.
+    pub fn lifecycle(&self) -> crate::lifecycle::Parts<'_> {
+        crate::lifecycle::Parts {
+            region: &self.config.region,
+            store: &*self.store,
+            state: &self.state,
+            journal: &self.journal,
         }
     }
 
@@ -152,7 +167,12 @@ impl Node {
             std::time::Duration::from_secs(config.audit.anonymous_refusal_interval_secs),
             config.audit.anonymous_refusal_max_clients,
         ));
+        let snapshots = {
+            let batches = state.batches.lock().unwrap_or_else(|p| p.into_inner());
+            crate::lifecycle::snapshot::Registry::load(&*store, &batches)?
+        };
         Ok(Node {
+            snapshots,
             refusals,
             config,
             store,

@@ -29,6 +29,11 @@ pub struct IngestParams {
     /// `applied`: answer only once the batch is applied to the store (read-your-writes).
     #[serde(default)]
     pub wait: Option<String>,
+    /// The id of an open snapshot of this source that the batch belongs to (see
+    /// `POST /v1/sources/{source}/snapshots`). A batch pushed with a snapshot is read again
+    /// even when the same body was pushed before, so its records count as present.
+    #[serde(default)]
+    pub snapshot: Option<String>,
 }
 
 /// The answer to a push.
@@ -47,6 +52,15 @@ pub struct IngestResponse {
     /// `null` until then: given with `?wait=applied`, when the batch was applied before the
     /// answer, and for a duplicate (all of its records).
     pub unchanged: Option<u64>,
+    /// Records the store did not hold (or held only as retired); `null` until applied.
+    #[serde(default)]
+    pub new: Option<u64>,
+    /// Records whose stored copy they replaced with other content; `null` until applied.
+    #[serde(default)]
+    pub updated: Option<u64>,
+    /// The snapshot the batch belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
     /// The same body was pushed before: nothing changed.
     pub duplicate: bool,
     /// Whether the batch is applied to the store.
@@ -208,6 +222,17 @@ pub async fn decode_and_journal(
     body: web::Bytes,
     batch_id: [u8; 32],
 ) -> Result<(Journaled, u64), IngestError> {
+    decode_and_journal_in(node, source_id, body, batch_id, None).await
+}
+
+/// [`decode_and_journal`] for a batch of snapshot `snapshot` when it is set.
+pub async fn decode_and_journal_in(
+    node: &web::Data<Node>,
+    source_id: &str,
+    body: web::Bytes,
+    batch_id: [u8; 32],
+    snapshot: Option<String>,
+) -> Result<(Journaled, u64), IngestError> {
     let n = node.clone();
     let sid = source_id.to_string();
     let decoded = web::block(move || {
@@ -225,6 +250,9 @@ pub async fn decode_and_journal(
             max_quarantined_share: n.config.limits.max_quarantined_share,
         };
         let mut sink = EntrySink::new(&input, body.len());
+        if let Some(id) = &snapshot {
+            sink.snapshot(id);
+        }
         let source = n
             .sources
             .get(&sid)
@@ -312,6 +340,19 @@ pub async fn ingest(
             Ok(a) => (a.body, a.batch_id, a.slot, a.reservation),
             Err(p) => return Err(refused(&node, &req, &auth, p, detail).await),
         };
+    // A snapshot's batch is its own batch: the same body pushed before (or in another
+    // snapshot) must still be read, so that its records count as present.
+    let snapshot = params.snapshot.clone();
+    let batch_id = match &snapshot {
+        None => batch_id,
+        Some(id) => {
+            if let Err(e) = node.snapshots.check_open(&source_id, id) {
+                let p = crate::api::lifecycle::problem(&e);
+                return Err(refused(&node, &req, &auth, p, detail).await);
+            }
+            crate::lifecycle::retire::change_id(&["pes-snapshot-batch", id, &hex::encode(batch_id)])
+        }
+    };
     let batch_hex = hex::encode(batch_id);
     let idem = req
         .headers()
@@ -413,6 +454,9 @@ pub async fn ingest(
             quarantined: 0,
             // Nothing of a duplicate changes: every record of it is unchanged.
             unchanged: summary.as_ref().map(|s| s.records),
+            new: summary.as_ref().map(|_| 0),
+            updated: summary.as_ref().map(|_| 0),
+            snapshot: snapshot.clone(),
             duplicate: true,
             applied: summary.is_some(),
             row_errors: vec![],
@@ -430,7 +474,9 @@ pub async fn ingest(
             .remove(&batch_id);
     };
 
-    let (decoded, end) = match decode_and_journal(&node, &source_id, body, batch_id).await {
+    let journaled =
+        decode_and_journal_in(&node, &source_id, body, batch_id, snapshot.clone()).await;
+    let (decoded, end) = match journaled {
         Ok(x) => x,
         Err(e) => {
             forget(&node);
@@ -439,6 +485,10 @@ pub async fn ingest(
         }
     };
     node.state.journal_end.fetch_max(end, Ordering::AcqRel);
+    if let Some(id) = &snapshot {
+        node.snapshots
+            .note_batch(id, decoded.accepted, decoded.quarantined);
+    }
     node.metrics.ingested_rows.inc_by(decoded.accepted);
     node.metrics.quarantined_rows.inc_by(decoded.quarantined);
     node.metrics
@@ -448,13 +498,14 @@ pub async fn ingest(
     if params.wait.as_deref() == Some("applied") {
         node.state.wait_applied(end).await;
     }
-    // `unchanged` is decided when the batch is applied (in journal order, after the
-    // acknowledgement), so it is given only once that has happened.
-    let (applied, unchanged) = applied_outcome(&node, &batch_id, false);
-    let resp = respond(
-        &node, &req, &auth, decoded, batch_hex, source_id, end, applied, unchanged,
+    // `new`, `updated` and `unchanged` are decided when the batch is applied (in journal
+    // order, after the acknowledgement), so they are given only once that has happened.
+    let (applied, counts) = applied_outcome(&node, &batch_id, false);
+    let mut resp = respond(
+        &node, &req, &auth, decoded, batch_hex, source_id, end, applied, counts,
     )
     .await?;
+    resp.snapshot = snapshot;
     answer(resp, pending)
 }
 
@@ -648,13 +699,35 @@ async fn read_body(
     Ok((body, batch_id, reservation))
 }
 
-/// Whether a batch is applied, and then how many of its records changed nothing (all of them
-/// for a duplicate push).
-fn applied_outcome(node: &Node, batch_id: &[u8; 32], duplicate: bool) -> (bool, Option<u64>) {
+/// What applying a batch did to its records: new, updated, unchanged.
+#[derive(Debug, Clone, Copy)]
+struct Counts {
+    new: u64,
+    updated: u64,
+    unchanged: u64,
+}
+
+/// Whether a batch is applied, and then what it did (for a duplicate push: nothing, every
+/// record unchanged).
+fn applied_outcome(node: &Node, batch_id: &[u8; 32], duplicate: bool) -> (bool, Option<Counts>) {
     let b = node.state.batches.lock().unwrap_or_else(|p| p.into_inner());
     match b.get(batch_id) {
-        Some(Some(s)) if duplicate => (true, Some(s.records)),
-        Some(Some(s)) => (true, Some(s.outcome.unchanged)),
+        Some(Some(s)) if duplicate => (
+            true,
+            Some(Counts {
+                new: 0,
+                updated: 0,
+                unchanged: s.records,
+            }),
+        ),
+        Some(Some(s)) => (
+            true,
+            Some(Counts {
+                new: s.outcome.new,
+                updated: s.outcome.updated,
+                unchanged: s.outcome.unchanged,
+            }),
+        ),
         _ => (false, None),
     }
 }
@@ -685,9 +758,11 @@ async fn replay(
 ) -> Result<HttpResponse, Problem> {
     let mut resp: IngestResponse =
         serde_json::from_slice(original).map_err(|_| Problem::internal())?;
-    let (applied, unchanged) = applied_outcome(node, batch_id, resp.duplicate);
+    let (applied, counts) = applied_outcome(node, batch_id, resp.duplicate);
     resp.applied = applied;
-    resp.unchanged = unchanged;
+    resp.unchanged = counts.map(|c| c.unchanged);
+    resp.new = counts.map(|c| c.new);
+    resp.updated = counts.map(|c| c.updated);
     resp.as_of = as_of(node);
     let detail = Detail::new()
         .dataset(&resp.source)
@@ -714,7 +789,7 @@ async fn respond(
     source: String,
     end: u64,
     applied: bool,
-    unchanged: Option<u64>,
+    counts: Option<Counts>,
 ) -> Result<IngestResponse, Problem> {
     let Journaled {
         accepted,
@@ -739,7 +814,10 @@ async fn respond(
         source,
         accepted,
         quarantined,
-        unchanged,
+        unchanged: counts.map(|c| c.unchanged),
+        new: counts.map(|c| c.new),
+        updated: counts.map(|c| c.updated),
+        snapshot: None,
         duplicate: false,
         applied,
         row_errors,

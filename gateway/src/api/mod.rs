@@ -5,6 +5,7 @@
 //! - [`records`]: `GET /v1/records/{record_id}`, `GET /v1/quarantine`.
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
 //! - [`federation_members`]: `GET /v1/federation/members`.
+//! - [`lifecycle`]: snapshots of a source, retirement by source record id, retention.
 //! - `crate::access_log`: one `pes::access` log line per request, and the request and query
 //!   metrics (also on the federation's mTLS listener).
 //! - [`middleware`]: what runs around every handler: content-coded bodies refused (415), 405 as
@@ -17,6 +18,7 @@ pub mod dead_letters;
 pub mod federated;
 pub mod federation_members;
 pub mod ingest;
+pub mod lifecycle;
 pub mod middleware;
 pub mod ops;
 pub mod persons;
@@ -90,6 +92,13 @@ routes! {
     get "/v1/records/{record_id}" => records::get_record,
     get "/v1/quarantine" => records::list_quarantine,
     post "/v1/quarantine/{id}/retry" => records::retry_quarantined,
+    post "/v1/sources/{source}/snapshots" => lifecycle::open_snapshot,
+    get "/v1/sources/{source}/snapshots/{id}" => lifecycle::get_snapshot,
+    post "/v1/sources/{source}/snapshots/{id}/commit" => lifecycle::commit_snapshot,
+    post "/v1/sources/{source}/snapshots/{id}/confirm" => lifecycle::confirm_snapshot,
+    post "/v1/sources/{source}/snapshots/{id}/abort" => lifecycle::abort_snapshot,
+    post "/v1/sources/{source}/retire" => lifecycle::retire_records,
+    post "/v1/admin/retention" => lifecycle::run_retention,
     post "/v1/admin/reload" => federated::reload,
     get federation_members::PATH => federation_members::list,
     get "/v1/admin/dead-letters" => dead_letters::list,
@@ -196,6 +205,7 @@ where
             .with_access(audit_access(node.clone())),
     );
     tokio::spawn(dead_letters::audit_dead_letters(node.clone()));
+    tokio::spawn(lifecycle::retention_timer(node.clone()));
     let data = web::Data::from(node);
     let mut server = HttpServer::new(move || {
         App::new()

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use crate::ingest::journal::{self, Appended, Durable, SegmentReader};
 use crate::query::rollup::Rollups;
 use crate::store::dead_letter::{self, DeadLetter, DeadLetterError};
-use crate::store::entry::Entry;
+use crate::store::entry::{Entry, EntryKind};
 use crate::store::facts::Facts;
 use crate::store::{ApplyMode, ApplyOutcome, BatchSummary, RecordStore, StoreError};
 
@@ -54,6 +54,64 @@ pub struct ApplyState {
     pub stalled: AtomicU64,
     /// Woken when an entry is dead-lettered (its audit event is written by the API side).
     pub dead_letter_notify: tokio::sync::Notify,
+    /// Record keys seen by the batches of each open snapshot.
+    pub snapshot_seen: SnapshotSeen,
+}
+
+/// The record keys each open snapshot's batches carried, noted by the applier as it applies
+/// them (unchanged records too), so a commit can tell which stored records the snapshot lacks.
+/// Keys are kept as 64-bit hashes (SipHash): 16 bytes a record however long its key. A collision
+/// can only make a record look seen, which keeps it: the safe side. Held in memory: a snapshot
+/// open when the gateway stops is aborted (see `lifecycle::snapshot`).
+#[derive(Default)]
+pub struct SnapshotSeen {
+    open: Mutex<HashMap<String, std::collections::HashSet<u64>>>,
+}
+
+impl SnapshotSeen {
+    /// The hash a key is kept as.
+    pub fn hash(key: &[u8]) -> u64 {
+        use std::hash::{Hash, Hasher};
+        // Fixed (zero) keys; the hashes never leave memory.
+        let mut h = std::hash::DefaultHasher::new();
+        key.hash(&mut h);
+        h.finish()
+    }
+
+    /// Starts noting the keys of snapshot `id`'s batches.
+    pub fn track(&self, id: &str) {
+        self.lock().entry(id.to_string()).or_default();
+    }
+
+    /// Stops noting them and forgets them.
+    pub fn forget(&self, id: &str) {
+        self.lock().remove(id);
+    }
+
+    /// Notes the record keys of an entry of snapshot `id` (ignored unless it is tracked).
+    pub fn note(&self, id: &str, keys: &mut dyn Iterator<Item = &[u8]>) {
+        if let Some(seen) = self.lock().get_mut(id) {
+            seen.extend(keys.map(Self::hash));
+        }
+    }
+
+    /// Whether snapshot `id` is tracked, and then whether its batches carried `key`.
+    pub fn contains(&self, id: &str, key: &[u8]) -> Option<bool> {
+        self.lock().get(id).map(|s| s.contains(&Self::hash(key)))
+    }
+
+    /// Runs `f` over the hashes noted for snapshot `id` (`None` when it is not tracked).
+    pub fn with<R>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&std::collections::HashSet<u64>) -> R,
+    ) -> Option<R> {
+        self.lock().get(id).map(f)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, std::collections::HashSet<u64>>> {
+        self.open.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl ApplyState {
@@ -74,6 +132,7 @@ impl ApplyState {
             dead_lettered: AtomicU64::new(0),
             stalled: AtomicU64::new(0),
             dead_letter_notify: tokio::sync::Notify::new(),
+            snapshot_seen: SnapshotSeen::default(),
         }
     }
 
@@ -162,9 +221,13 @@ pub fn store_one(
     d: &Durable,
     mode: ApplyMode,
     mut deltas: Vec<(Facts, i64)>,
+    seen: &SnapshotSeen,
 ) -> Result<Stored, ApplyError> {
     let entry = Entry::parse(&d.payload)
         .map_err(|_| ApplyError::Entry("the journal entry is malformed".into()))?;
+    if !entry.snapshot.is_empty() && entry.kind == EntryKind::Batch {
+        seen.note(entry.snapshot, &mut entry.records.iter().map(|(k, _)| *k));
+    }
     deltas.clear();
     let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         store.apply_entry(&entry, d.end_offset, mode, &mut deltas)
@@ -179,7 +242,7 @@ pub fn store_one(
         summary: BatchSummary {
             source: entry.source.to_string(),
             ingested_at: entry.ingested_at.to_string(),
-            records: entry.records.len() as u64,
+            records: (entry.records.len() + entry.lifecycle.len()) as u64,
             quarantined: entry.quarantined.len() as u64,
             outcome,
             end_offset: d.end_offset,
@@ -240,7 +303,7 @@ pub fn store_or_set_aside(
     mode: ApplyMode,
     deltas: Vec<(Facts, i64)>,
 ) -> Result<Stored, ApplyError> {
-    match store_one(store, d, mode, deltas) {
+    match store_one(store, d, mode, deltas, &state.snapshot_seen) {
         Err(ApplyError::Entry(reason)) => {
             let stored = set_aside(store, dead_dir, d, &reason).map_err(|e| match e {
                 DeadLetterError::Store(s) => ApplyError::from(s),
@@ -358,7 +421,13 @@ pub fn retry_dead_letter(
         end_offset,
         payload,
     };
-    match store_one(store, &d, ApplyMode::Retry, Vec::new()) {
+    match store_one(
+        store,
+        &d,
+        ApplyMode::Retry,
+        Vec::new(),
+        &state.snapshot_seen,
+    ) {
         Ok(stored) => {
             for chunk in stored.deltas.chunks(ROLLUP_CHUNK) {
                 let mut r = state.rollups.write().unwrap_or_else(|p| p.into_inner());

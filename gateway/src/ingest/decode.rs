@@ -234,6 +234,11 @@ impl<'a> EntrySink<'a> {
         }
     }
 
+    /// Marks the entry as a batch of snapshot `id`.
+    pub fn snapshot(&mut self, id: &str) {
+        self.builder.snapshot(id);
+    }
+
     /// What this sink was started with.
     pub fn input(&self) -> &DecodeInput<'a> {
         self.input
