@@ -294,7 +294,13 @@ impl SledStore {
             at_ms,
             reason: entry.reason.to_string(),
         };
-        for items in entry.lifecycle.chunks(MAX_SLED_BATCH) {
+        // Each key once (a sled batch is read past, so a repeated key would be retired twice),
+        // in key order.
+        let mut keyed = entry.lifecycle.clone();
+        keyed.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        keyed.dedup_by(|a, b| a.0 == b.0);
+        out.unchanged += (entry.lifecycle.len() - keyed.len()) as u64;
+        for items in keyed.chunks(MAX_SLED_BATCH) {
             let mut batch = sled::Batch::default();
             for &(key, expected) in items {
                 let Some(old) = self.db.get(key)? else {
