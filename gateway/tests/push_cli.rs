@@ -351,3 +351,53 @@ fn record_into_a_closed_pipe_ends_quietly() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert!(text(&o.stdout).contains(&id));
 }
+
+/// `--snapshot`: the files are the whole source. The second, smaller export retires what it
+/// lacks; a truncated one waits for an admin (exit 4); one with a failed batch is aborted.
+#[test]
+fn a_snapshot_push_retires_what_the_export_lacks() {
+    let g = TestGateway::builder(pesgw!()).k(1).start();
+    let dir = tempfile::tempdir().unwrap();
+    let token = g.pusher();
+    let file = dir.path().join("export.ndjson");
+    std::fs::write(&file, ndjson(0..12, REGION, SOURCE, 0)).unwrap();
+    let out = push(&g.base, &token, &file, &["--snapshot", "--wait", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["snapshot"]["state"], "committed");
+    assert_eq!(v["snapshot"]["retired"], 0);
+    assert_eq!(v["batches"]["accepted"], 6);
+
+    // Next day's export lacks record 11.
+    std::fs::write(&file, ndjson(0..11, REGION, SOURCE, 0)).unwrap();
+    let out = push(&g.base, &token, &file, &["--snapshot", "--quiet"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("committed, 1 records retired"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(g.total("vacancy"), 3);
+
+    // A truncated export would retire most of the source: it waits.
+    std::fs::write(&file, ndjson(0..2, REGION, SOURCE, 0)).unwrap();
+    let out = push(&g.base, &token, &file, &["--snapshot", "--quiet"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("waits for an admin's confirmation"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(g.total("vacancy"), 3, "nothing retired");
+
+    // A snapshot with a failed batch is aborted: exit 1, nothing retired.
+    let bad = export_with_a_bad_batch(dir.path());
+    let out = push(&g.base, &token, &bad, &["--snapshot", "--quiet"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("aborted because a batch failed"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(g.total("vacancy"), 3);
+}

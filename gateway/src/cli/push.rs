@@ -13,6 +13,11 @@
 //! `--quiet` says; `--json` prints one summary object on stdout; the exit code tells a refused
 //! batch (1) from a usage error (2) and from a gateway that cannot be reached or refuses the
 //! token or source (3), see [`EXIT_CODES`].
+//!
+//! With `--snapshot` the files are the source's complete current content: a snapshot is opened
+//! first, every batch is pushed in it, and it is committed after the last one, which retires
+//! the source's records none of them carried. A failed batch aborts the snapshot (nothing is
+//! retired); a commit that would retire too much waits for an admin (exit code 4).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -32,6 +37,9 @@ pub const EXIT_USAGE: u8 = 2;
 /// The gateway could not be reached, or refused the token (401/403) or the source (404): no
 /// later batch could succeed, so the push stopped there.
 pub const EXIT_UNREACHABLE_OR_REFUSED: u8 = 3;
+/// `--snapshot`: every batch was taken, but the commit waits for an admin's confirmation (it
+/// would retire more than the gateway's guard allows, or rows were quarantined).
+pub const EXIT_SNAPSHOT_WAITS: u8 = 4;
 
 /// The exit codes, as `--help` shows them.
 pub const EXIT_CODES: &str = "\
@@ -41,6 +49,8 @@ Exit codes:
   2  usage or local error: bad arguments, an unreadable file, a malformed URL
   3  the gateway could not be reached, or refused the token (401/403) or the source (404);
      the push stopped at that batch
+  4  --snapshot: every batch was taken, but the commit waits for an admin's confirmation
+     (it would retire more than the gateway allows); nothing was retired yet
 
 Every failed batch is printed on stderr with the gateway's problem type and detail, also with
 --quiet and when stderr is not a terminal. The token may be given in the PES_TOKEN environment
@@ -77,6 +87,14 @@ pub struct PushArgs {
     /// Print one JSON summary object on stdout instead of the summary line (implies --quiet).
     #[arg(long)]
     json: bool,
+    /// The files are the source's complete current content: push them in a snapshot and
+    /// commit it, which retires the source's records they do not carry.
+    #[arg(long)]
+    snapshot: bool,
+    /// With --snapshot: the record types the files are complete for (comma-separated, e.g.
+    /// `vacancy`); records of other types are never retired. Default: every type.
+    #[arg(long, value_delimiter = ',', requires = "snapshot")]
+    snapshot_types: Vec<String>,
     /// Files to push.
     #[arg(required = true)]
     files: Vec<PathBuf>,
@@ -154,6 +172,9 @@ struct Summary {
     seconds: f64,
     exit_code: u8,
     failures: Vec<Failure>,
+    /// The snapshot (`--snapshot`): as the gateway last described it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    snapshot: Option<Value>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -286,16 +307,49 @@ pub fn run(a: PushArgs) -> anyhow::Result<ExitCode> {
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(600))
         .build()?;
-    let url = format!(
-        "{base}/v1/ingest/{}{}",
-        a.source,
-        if a.wait { "?wait=applied" } else { "" }
-    );
     let mut s = Summary {
         source: a.source.clone(),
         url: a.url.clone(),
         ..Summary::default()
     };
+    let snapshots = format!("{base}/v1/sources/{}/snapshots", a.source);
+    let snapshot_id = if a.snapshot {
+        let body = serde_json::json!({ "record_types": a.snapshot_types });
+        match call(&client, &snapshots, &a.token, Some(body)) {
+            Ok((201, v)) => v["id"].as_str().map(str::to_string),
+            Ok((status, v)) => {
+                eprintln!(
+                    "the snapshot could not be opened: {status} {}: {}",
+                    v["type"].as_str().unwrap_or(""),
+                    v["detail"].as_str().unwrap_or("")
+                );
+                return Ok(ExitCode::from(if matches!(status, 401 | 403 | 404) {
+                    EXIT_UNREACHABLE_OR_REFUSED
+                } else {
+                    EXIT_FAILED_BATCHES
+                }));
+            }
+            Err(e) => {
+                eprintln!("the snapshot could not be opened: {e}");
+                return Ok(ExitCode::from(EXIT_UNREACHABLE_OR_REFUSED));
+            }
+        }
+    } else {
+        None
+    };
+    let mut params = Vec::new();
+    if a.wait {
+        params.push("wait=applied".to_string());
+    }
+    if let Some(id) = &snapshot_id {
+        params.push(format!("snapshot={id}"));
+    }
+    let url = format!(
+        "{base}/v1/ingest/{}{}{}",
+        a.source,
+        if params.is_empty() { "" } else { "?" },
+        params.join("&")
+    );
     let started = Instant::now();
     let run_id = uuid::Uuid::new_v4().simple().to_string();
     let mut n = 0u64;
@@ -394,10 +448,52 @@ pub fn run(a: PushArgs) -> anyhow::Result<ExitCode> {
             s.batches.not_sent
         );
     }
+    let mut snapshot_waits = false;
+    if let Some(id) = &snapshot_id {
+        // Whole or not at all: a snapshot with a failed batch is not complete.
+        let clean = stopped.is_none() && s.batches.failed == 0;
+        let action = if clean { "commit" } else { "abort" };
+        match call(
+            &client,
+            &format!("{snapshots}/{id}/{action}"),
+            &a.token,
+            None,
+        ) {
+            Ok((status, v)) => {
+                match (action, status) {
+                    ("commit", 200) => {}
+                    ("commit", 202) => {
+                        snapshot_waits = true;
+                        eprintln!(
+                            "snapshot {id} waits for an admin's confirmation: {}",
+                            v["guard"]["message"].as_str().unwrap_or("")
+                        );
+                    }
+                    ("abort", 200) => eprintln!(
+                        "snapshot {id} aborted because a batch failed: nothing was retired"
+                    ),
+                    _ => {
+                        eprintln!(
+                            "snapshot {id}: {action} answered {status} {}: {}",
+                            v["type"].as_str().unwrap_or(""),
+                            v["detail"].as_str().unwrap_or("")
+                        );
+                        s.batches.failed += 1;
+                    }
+                }
+                s.snapshot = Some(v);
+            }
+            Err(e) => {
+                eprintln!("snapshot {id}: {action} failed: {e}");
+                s.batches.failed += 1;
+            }
+        }
+    }
     s.seconds = started.elapsed().as_secs_f64();
     s.exit_code = match stopped {
         Some(code) => code,
         None if s.batches.failed > 0 => EXIT_FAILED_BATCHES,
+        None if snapshot_waits => EXIT_SNAPSHOT_WAITS,
         None => EXIT_OK,
     };
     if a.json {
@@ -414,8 +510,32 @@ pub fn run(a: PushArgs) -> anyhow::Result<ExitCode> {
             s.batches.failed,
             s.retries
         );
+        if let Some(v) = &s.snapshot {
+            println!(
+                "snapshot {}: {}, {} records retired",
+                v["id"].as_str().unwrap_or("?"),
+                v["state"].as_str().unwrap_or("?"),
+                v["retired"].as_u64().unwrap_or(0)
+            );
+        }
     }
     Ok(ExitCode::from(s.exit_code))
+}
+
+/// A JSON POST to the lifecycle API: status and JSON answer.
+fn call(
+    client: &reqwest::blocking::Client,
+    url: &str,
+    token: &str,
+    body: Option<Value>,
+) -> Result<(u16, Value), String> {
+    let mut req = client.post(url).bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().map_err(|e| e.to_string())?;
+    let status = r.status().as_u16();
+    Ok((status, r.json().unwrap_or(Value::Null)))
 }
 
 /// The progress bar of one file: rows for line-based files, bytes otherwise; hidden with
