@@ -4,7 +4,10 @@
 //! the `csv` crate) and a bare sled `apply_batch` of the same rows (same cache size and flush
 //! interval, one flush at the end). Measured: acknowledged ingest over HTTP into a `pesgw serve`
 //! child process, fully applied ingest, rollup query latency with every record stored, and the
-//! server's resident memory.
+//! server's resident memory. With `--snapshot`, the records carry no version of their own
+//! (ordered by push) and the workload is then pushed again as a snapshot with 10% of the
+//! records changed and 5% missing, timed until the commit has retired them, beside the first
+//! push.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
@@ -68,6 +71,10 @@ struct IngestBench {
     /// Server binary to run (default: this one), to compare two builds on the same workload.
     #[arg(long)]
     server_exe: Option<PathBuf>,
+    /// Push the native workload again as a snapshot (10% changed, 5% missing) and time it
+    /// beside the first push.
+    #[arg(long, conflicts_with = "mapping")]
+    snapshot: bool,
 }
 
 const REGION: &str = "440000";
@@ -92,7 +99,9 @@ fn workload(a: &IngestBench) -> anyhow::Result<Workload> {
         let mut start = 0;
         while start < a.records {
             let end = (start + a.batch_rows).min(a.records);
-            bodies.push(native_sample::ndjson(start..end, REGION, SOURCE, 1));
+            // Versionless with --snapshot: the re-export is ordered by push.
+            let version = u64::from(!a.snapshot);
+            bodies.push(native_sample::ndjson(start..end, REGION, SOURCE, version));
             start = end;
         }
         return Ok(Workload {
@@ -234,7 +243,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             for b in &bodies {
                 for line in b.split(|c| *c == b'\n').filter(|l| !l.is_empty()) {
                     let r: pes_schemas::Record = serde_json::from_slice(line)?;
-                    n += u64::from(r.record_version > 0);
+                    n += u64::from(!r.record_id.is_empty());
                 }
             }
             n
@@ -398,6 +407,18 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         std::thread::sleep(Duration::from_millis(5));
     }
     let applied = t0.elapsed();
+    let snapshot = if a.snapshot {
+        Some(snapshot_repush(
+            &client,
+            &base,
+            (&pusher, &analyst),
+            &w,
+            &a,
+            applied,
+        )?)
+    } else {
+        None
+    };
 
     // Rollup query latency with every record stored.
     let q = serde_json::json!({ "dataset": "job_seeker_registration", "measures": ["count"], "group_by": ["prefecture", "occupation_major"], "filters": { "status": ["active"] } });
@@ -534,7 +555,176 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         hwm_restarted / 1024,
         ""
     );
+    if let Some(s) = snapshot {
+        println!(
+            "{:<48} {:>14.2} {:>10}",
+            "first push, fully applied (s)",
+            applied.as_secs_f64(),
+            ""
+        );
+        println!(
+            "{:<48} {:>14.2} {:>10}",
+            "snapshot re-push, applied and committed (s)",
+            s.elapsed.as_secs_f64(),
+            ""
+        );
+        println!(
+            "{:<48} {:>14.2} {:>10}",
+            "snapshot / first push",
+            s.elapsed.as_secs_f64() / applied.as_secs_f64(),
+            "<=1.5"
+        );
+        println!(
+            "{:<48} {:>14} {:>10}",
+            "  records in the snapshot, changed, missing",
+            format!("{}/{}/{}", s.pushed, s.changed, s.missing),
+            ""
+        );
+        println!(
+            "{:<48} {:>14} {:>10}",
+            "  retired by the commit (= missing)", s.retired, ""
+        );
+        println!(
+            "{:<48} {:>14} {:>10}",
+            "  live records after, by rollup (= total - missing)", s.live_after, ""
+        );
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the snapshot re-push measured.
+struct SnapshotRun {
+    elapsed: Duration,
+    pushed: u64,
+    changed: u64,
+    missing: u64,
+    retired: u64,
+    live_after: i64,
+}
+
+/// Record `i` of the workload with other content (still valid).
+fn changed_record(i: u64) -> pes_schemas::Record {
+    let mut r = native_sample::record(i, REGION, SOURCE, 0);
+    match &mut r.body {
+        pes_schemas::RecordBody::Person(p) => {
+            p.hukou_nature = pes_schemas::HukouNature::Agricultural
+        }
+        pes_schemas::RecordBody::JobSeekerRegistration(j) => {
+            j.status = pes_schemas::RegistrationStatus::Withdrawn
+        }
+        pes_schemas::RecordBody::Vacancy(v) => v.openings += 1,
+        _ => {}
+    }
+    r
+}
+
+/// Pushes the workload again as a snapshot: every 10th record changed, every 20th missing;
+/// times it from the first batch until the commit has retired what is missing.
+fn snapshot_repush(
+    client: &reqwest::blocking::Client,
+    base: &str,
+    (pusher, analyst): (&str, &str),
+    w: &Workload,
+    a: &IngestBench,
+    first: Duration,
+) -> anyhow::Result<SnapshotRun> {
+    let (mut changed, mut missing) = (0u64, 0u64);
+    let mut bodies = Vec::new();
+    let mut start = 0;
+    while start < a.records {
+        let end = (start + a.batch_rows).min(a.records);
+        let mut body = Vec::with_capacity((end - start) as usize * 520);
+        for i in start..end {
+            if i % 20 == 19 {
+                missing += 1;
+                continue;
+            }
+            let r = if i % 10 == 3 {
+                changed += 1;
+                changed_record(i)
+            } else {
+                native_sample::record(i, REGION, SOURCE, 0)
+            };
+            serde_json::to_writer(&mut body, &r)?;
+            body.push(b'\n');
+        }
+        bodies.push(body);
+        start = end;
+    }
+    let pushed = a.records - missing;
+    println!(
+        "snapshot phase: first push took {:.1}s; pushing {pushed} records ({changed} changed, {missing} missing) as a snapshot",
+        first.as_secs_f64()
+    );
+    let snapshots = format!("{base}/v1/sources/{}/snapshots", w.source);
+    let t0 = Instant::now();
+    let opened: serde_json::Value = client
+        .post(&snapshots)
+        .bearer_auth(pusher)
+        .json(&serde_json::json!({}))
+        .send()?
+        .error_for_status()?
+        .json()?;
+    let id = opened["id"].as_str().context("no snapshot id")?.to_string();
+    let bodies = Arc::new(bodies);
+    let next = Arc::new(AtomicUsize::new(0));
+    let handles: Vec<_> = (0..a.pushers.max(1))
+        .map(|_| {
+            let (bodies, next, client) = (bodies.clone(), next.clone(), client.clone());
+            let url = format!("{base}/v1/ingest/{}?snapshot={id}", w.source);
+            let (pusher, ct) = (pusher.to_string(), w.content_type.clone());
+            std::thread::spawn(move || -> anyhow::Result<()> {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(b) = bodies.get(i) else {
+                        return Ok(());
+                    };
+                    let r = client
+                        .post(&url)
+                        .bearer_auth(&pusher)
+                        .header("content-type", ct.as_str())
+                        .body(b.clone())
+                        .send()?;
+                    if !r.status().is_success() {
+                        anyhow::bail!("snapshot push failed: {} {}", r.status(), r.text()?);
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join()
+            .map_err(|_| anyhow::anyhow!("pusher thread panicked"))??;
+    }
+    // The commit waits until every batch is applied, then retires what is missing.
+    let committed: serde_json::Value = client
+        .post(format!("{snapshots}/{id}/commit"))
+        .bearer_auth(pusher)
+        .send()?
+        .error_for_status()?
+        .json()?;
+    let elapsed = t0.elapsed();
+    if committed["state"] != "committed" {
+        anyhow::bail!("the snapshot was not committed: {committed}");
+    }
+    let mut live_after = 0i64;
+    for d in ["person", "job_seeker_registration", "vacancy"] {
+        let v: serde_json::Value = client
+            .post(format!("{base}/v1/query"))
+            .bearer_auth(analyst)
+            .json(&serde_json::json!({ "dataset": d }))
+            .send()?
+            .json()?;
+        live_after += v["cells"][0]["count"].as_i64().unwrap_or(0);
+    }
+    Ok(SnapshotRun {
+        elapsed,
+        pushed,
+        changed,
+        missing,
+        retired: committed["retired"].as_u64().unwrap_or(0),
+        live_after,
+    })
 }
 
 fn to_csv(ndjson: &[u8]) -> anyhow::Result<Vec<u8>> {
