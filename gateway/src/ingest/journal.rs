@@ -974,7 +974,8 @@ mod tests {
         assert_eq!(j.rotate().await.unwrap(), a);
         let b = j.append(b"beta".to_vec()).await.unwrap();
         assert_eq!(b, a + 8 + 4);
-        let bases = |d: &Path| -> Vec<u64> { segments(d).unwrap().into_iter().map(|s| s.0).collect() };
+        let bases =
+            |d: &Path| -> Vec<u64> { segments(d).unwrap().into_iter().map(|s| s.0).collect() };
         assert_eq!(bases(dir.path()), vec![0, a]);
         assert_eq!(prune_before(dir.path(), base).unwrap(), 1);
         assert_eq!(bases(dir.path()), vec![a]);

@@ -336,9 +336,8 @@ pub(crate) fn check_erase(open: Open<'_>) {
     let store = open(dir.path());
     apply(&*store, &e1, 100, ApplyMode::Journal);
     apply(&*store, &e2, 200, ApplyMode::Journal);
-    let total = |s: &dyn RecordStore| -> usize {
-        RecordType::ALL.iter().map(|t| s.count_type(*t)).sum()
-    };
+    let total =
+        |s: &dyn RecordStore| -> usize { RecordType::ALL.iter().map(|t| s.count_type(*t)).sum() };
     let before = total(&*store);
     let carol_had = found(&*store, &key, &carol);
     assert_eq!(carol_had.len(), 2);
@@ -373,7 +372,10 @@ pub(crate) fn check_erase(open: Open<'_>) {
 
     // Erasing again finds nothing; it survives reopening; the store carries on.
     let again = store.erase_person(&alice, &|_, _, _| false).unwrap();
-    assert_eq!((again.deltas.len(), again.index_pairs, again.quarantined), (0, 0, 0));
+    assert_eq!(
+        (again.deltas.len(), again.index_pairs, again.quarantined),
+        (0, 0, 0)
+    );
     drop(store);
     let store = open(dir.path());
     assert!(found(&*store, &key, &alice).is_empty());
@@ -383,7 +385,10 @@ pub(crate) fn check_erase(open: Open<'_>) {
     assert_eq!(facts, before - 2);
     let e3 = entry(&key, 3, &[sample(0, 1, Some(&alice))], &[]);
     apply(&*store, &e3, 300, ApplyMode::Journal);
-    assert_eq!(found(&*store, &key, &alice), vec![first[0].record_id.clone()]);
+    assert_eq!(
+        found(&*store, &key, &alice),
+        vec![first[0].record_id.clone()]
+    );
 }
 
 #[test]

@@ -124,7 +124,7 @@ pub fn scrub(
     store: &dyn RecordStore,
     dir: &Path,
     person_key: &str,
-    quarantined: &dyn Fn(&[u8; 32], u32, &[u8]) -> bool,
+    quarantined: &super::RowMatch<'_>,
 ) -> Result<Scrubbed, DeadLetterError> {
     let pk = person_key.as_bytes();
     let mut out = Scrubbed::default();
@@ -149,8 +149,7 @@ pub fn scrub(
             .iter()
             .filter(|(row, v)| !quarantined(&entry.batch_id, *row, v))
             .collect();
-        if kept_records.len() == entry.records.len() && kept_rows.len() == entry.quarantined.len()
-        {
+        if kept_records.len() == entry.records.len() && kept_rows.len() == entry.quarantined.len() {
             continue;
         }
         let mut b = super::entry::EntryBuilder::new(

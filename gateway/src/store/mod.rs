@@ -205,7 +205,7 @@ pub trait RecordStore: Send + Sync {
     fn erase_person(
         &self,
         person_key: &str,
-        quarantined: &dyn Fn(&[u8; 32], u32, &[u8]) -> bool,
+        quarantined: &RowMatch<'_>,
     ) -> Result<Erased, StoreError>;
 }
 
@@ -225,3 +225,7 @@ pub struct Erased {
     /// Quarantined rows removed.
     pub quarantined: u64,
 }
+
+/// Tells whether a quarantined row belongs to the person being erased, from its batch id, row
+/// number and stored value ([`RecordStore::erase_person`], [`dead_letter::scrub`]).
+pub type RowMatch<'a> = dyn Fn(&[u8; 32], u32, &[u8]) -> bool + 'a;

@@ -542,7 +542,7 @@ impl RecordStore for SledStore {
     fn erase_person(
         &self,
         person_key: &str,
-        quarantined: &dyn Fn(&[u8; 32], u32, &[u8]) -> bool,
+        quarantined: &super::RowMatch<'_>,
     ) -> Result<super::Erased, StoreError> {
         let _writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
         let pk = person_key.as_bytes();
