@@ -360,8 +360,12 @@ pub fn prune(dir: &Path, synced: u64) -> Result<usize, JournalError> {
     let mut removed = 0;
     for w in segs.windows(2) {
         if w[1].0 <= synced {
-            std::fs::remove_file(&w[0].1).map_err(io(&w[0].1))?;
-            removed += 1;
+            match std::fs::remove_file(&w[0].1) {
+                Ok(()) => removed += 1,
+                // An erasure's [`prune_before`] took it first.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(&w[0].1)(e)),
+            }
         }
     }
     Ok(removed)
