@@ -389,6 +389,48 @@ pub(crate) fn check_erase(open: Open<'_>) {
         found(&*store, &key, &alice),
         vec![first[0].record_id.clone()]
     );
+
+    // Dead letters: a payload naming alice is rewritten without her record and row; one that
+    // cannot be parsed goes whole if it holds her person_key, and stays otherwise.
+    use super::dead_letter::{read_payload, scrub, set_aside, Scrubbed};
+    let dl = dir.path().join("dead-letters");
+    let mixed = entry(
+        &key,
+        9,
+        &[sample(0, 1, Some(&alice)), sample(2, 1, None)],
+        &[(1, q_alice), (2, q_carol)],
+    );
+    set_aside(&*store, &dl, &mixed, &letter(500)).unwrap();
+    set_aside(
+        &*store,
+        &dl,
+        format!("junk {alice}").as_bytes(),
+        &letter(600),
+    )
+    .unwrap();
+    set_aside(&*store, &dl, b"junk", &letter(700)).unwrap();
+    let done = scrub(&*store, &dl, &alice, &|_, _, v| v == q_alice).unwrap();
+    assert_eq!(
+        done,
+        Scrubbed {
+            rewritten: 1,
+            removed: 1
+        }
+    );
+    let kept = read_payload(&dl, 500).unwrap();
+    let parsed = Entry::parse(&kept).unwrap();
+    assert_eq!(parsed.records.len(), 1);
+    assert_eq!(parsed.quarantined, vec![(2, q_carol)]);
+    assert!(!kept.windows(alice.len()).any(|w| w == alice.as_bytes()));
+    assert_eq!(
+        store.get_dead_letter(500).unwrap().unwrap().len,
+        kept.len() as u64
+    );
+    assert!(store.get_dead_letter(600).unwrap().is_none());
+    assert!(read_payload(&dl, 600).is_err());
+    assert_eq!(read_payload(&dl, 700).unwrap(), b"junk");
+    let again = scrub(&*store, &dl, &alice, &|_, _, v| v == q_alice).unwrap();
+    assert_eq!(again, Scrubbed::default());
 }
 
 #[test]
