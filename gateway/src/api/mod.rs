@@ -3,6 +3,7 @@
 //! - [`ingest`]: `POST /v1/ingest/{source}`.
 //! - [`query`]: `POST /v1/query`, `GET /v1/reports/supply-demand`.
 //! - [`records`]: `GET /v1/records/{record_id}`, `GET /v1/quarantine`.
+//! - [`persons`]: `POST /v1/persons/lookup`; [`erasure`]: `POST /v1/persons/erase`.
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
 //! - [`federation_members`]: `GET /v1/federation/members`.
 //! - [`lifecycle`]: snapshots of a source, retirement by source record id, retention.
@@ -15,6 +16,7 @@
 //! that is an error is a [`Problem`].
 
 pub mod dead_letters;
+pub mod erasure;
 pub mod federated;
 pub mod federation_members;
 pub mod ingest;
@@ -89,6 +91,7 @@ routes! {
     post "/v1/query" => query::aggregate,
     get "/v1/reports/supply-demand" => query::supply_demand,
     post "/v1/persons/lookup" => persons::lookup,
+    post "/v1/persons/erase" => erasure::erase,
     get "/v1/records/{record_id}" => records::get_record,
     get "/v1/quarantine" => records::list_quarantine,
     post "/v1/quarantine/{id}/retry" => records::retry_quarantined,

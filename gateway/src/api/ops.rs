@@ -157,6 +157,7 @@ pub async fn metrics(node: State) -> HttpResponse {
         crate::api::query::aggregate,
         crate::api::query::supply_demand,
         crate::api::persons::lookup,
+        crate::api::erasure::erase,
         crate::api::records::get_record,
         crate::api::records::list_quarantine,
         crate::api::records::retry_quarantined,

@@ -85,26 +85,8 @@ pub async fn lookup(
             return Err(refuse(&node, &req, ACTION, Some(&auth), p, Detail::new()).await);
         }
     };
-    let person_key = match (&body.id_number, &body.person_key) {
-        (Some(id), None) => match pes_schemas::id_number::IdNumber::parse(id) {
-            Ok(id) => Ok(node.keyer.key(&id)),
-            Err(e) => Err(Problem::bad_request(
-                "bad-id-number",
-                format!("the ID number is not valid ({})", e.code()),
-            )),
-        },
-        (None, Some(pk)) if pes_schemas::person_key::is_well_formed(pk) => Ok(pk.clone()),
-        (None, Some(_)) => Err(Problem::bad_request(
-            "bad-person-key",
-            "person_key must be 43 characters of base64url",
-        )),
-        _ => Err(Problem::bad_request(
-            "bad-identifier",
-            "give exactly one of id_number and person_key",
-        )),
-    };
-    let person_key = match person_key {
-        Ok(pk) => pk,
+    let person_key = match person_key_of(&node, &body.id_number, &body.person_key) {
+        Ok((pk, _)) => pk,
         Err(p) => return Err(refuse(&node, &req, ACTION, Some(&auth), p, Detail::new()).await),
     };
     let q = PersonQuery {
@@ -115,29 +97,7 @@ pub async fn lookup(
     let detail = Detail::new()
         .person_key(&q.person_key)
         .purpose(&body.purpose);
-    let refused = if q.purpose.trim().is_empty() {
-        Some(Problem::bad_request(
-            "missing-purpose",
-            "a purpose is required",
-        ))
-    } else if q.legal_basis.trim().is_empty() {
-        Some(Problem::bad_request(
-            "missing-legal-basis",
-            "a legal basis is required",
-        ))
-    } else if q.legal_basis.chars().count() > person::MAX_LEGAL_BASIS {
-        Some(Problem::bad_request(
-            "bad-legal-basis",
-            "the legal basis is longer than 200 characters",
-        ))
-    } else if !auth.allows_purpose(&q.purpose) {
-        Some(Problem::forbidden(
-            "the caseworker's token does not allow this purpose",
-        ))
-    } else {
-        None
-    };
-    if let Some(p) = refused {
+    if let Some(p) = basis_refusal(&auth, &q.purpose, &q.legal_basis) {
         return Err(refuse(&node, &req, ACTION, Some(&auth), p, detail).await);
     }
     let request_id = crate::api::request_id(&req);
@@ -171,4 +131,62 @@ pub async fn lookup(
         }
     };
     Ok(HttpResponse::Ok().json(answer))
+}
+
+/// The person_key of a request that gives exactly one of an ID number (hashed here with the
+/// linkage key; returned too, parsed) and a person_key. Refusals never repeat the value.
+pub(crate) fn person_key_of(
+    node: &crate::node::Node,
+    id_number: &Option<String>,
+    person_key: &Option<String>,
+) -> Result<(String, Option<pes_schemas::id_number::IdNumber>), Problem> {
+    match (id_number, person_key) {
+        (Some(id), None) => match pes_schemas::id_number::IdNumber::parse(id) {
+            Ok(id) => Ok((node.keyer.key(&id), Some(id))),
+            Err(e) => Err(Problem::bad_request(
+                "bad-id-number",
+                format!("the ID number is not valid ({})", e.code()),
+            )),
+        },
+        (None, Some(pk)) if pes_schemas::person_key::is_well_formed(pk) => Ok((pk.clone(), None)),
+        (None, Some(_)) => Err(Problem::bad_request(
+            "bad-person-key",
+            "person_key must be 43 characters of base64url",
+        )),
+        _ => Err(Problem::bad_request(
+            "bad-identifier",
+            "give exactly one of id_number and person_key",
+        )),
+    }
+}
+
+/// Why a request about a person is refused for its purpose or legal basis: both required, the
+/// legal basis at most [`person::MAX_LEGAL_BASIS`] characters, the purpose allowed by the token.
+pub(crate) fn basis_refusal(
+    auth: &crate::auth::Authenticated,
+    purpose: &str,
+    legal_basis: &str,
+) -> Option<Problem> {
+    if purpose.trim().is_empty() {
+        Some(Problem::bad_request(
+            "missing-purpose",
+            "a purpose is required",
+        ))
+    } else if legal_basis.trim().is_empty() {
+        Some(Problem::bad_request(
+            "missing-legal-basis",
+            "a legal basis is required",
+        ))
+    } else if legal_basis.chars().count() > person::MAX_LEGAL_BASIS {
+        Some(Problem::bad_request(
+            "bad-legal-basis",
+            "the legal basis is longer than 200 characters",
+        ))
+    } else if !auth.allows_purpose(purpose) {
+        Some(Problem::forbidden(
+            "the caseworker's token does not allow this purpose",
+        ))
+    } else {
+        None
+    }
 }

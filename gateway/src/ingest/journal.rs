@@ -159,10 +159,18 @@ struct Append {
     done: tokio::sync::oneshot::Sender<Result<u64, JournalError>>,
 }
 
+/// What the writer thread is asked to do, in order.
+enum Job {
+    /// Append an entry.
+    Append(Append),
+    /// Seal the current segment and start the next one (erasure, [`Journal::rotate`]).
+    Rotate(tokio::sync::oneshot::Sender<Result<u64, JournalError>>),
+}
+
 /// Handle to the journal writer; cheap to clone.
 #[derive(Clone)]
 pub struct Journal {
-    tx: mpsc::Sender<Append>,
+    tx: mpsc::Sender<Job>,
     health: Arc<Health>,
     faults_on: bool,
 }
@@ -352,9 +360,34 @@ pub fn prune(dir: &Path, synced: u64) -> Result<usize, JournalError> {
     let mut removed = 0;
     for w in segs.windows(2) {
         if w[1].0 <= synced {
-            std::fs::remove_file(&w[0].1).map_err(io(&w[0].1))?;
-            removed += 1;
+            match std::fs::remove_file(&w[0].1) {
+                Ok(()) => removed += 1,
+                // An erasure's [`prune_before`] took it first.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(&w[0].1)(e)),
+            }
         }
+    }
+    Ok(removed)
+}
+
+/// Deletes every segment that starts below `base` (the segment [`Journal::rotate`] started) and
+/// returns how many: call it only once the store has applied and flushed up to `base`. A segment
+/// already removed by the applier's own pruning meanwhile is not an error.
+pub fn prune_before(dir: &Path, base: u64) -> Result<usize, JournalError> {
+    let mut removed = 0;
+    for (b, path) in segments(dir)? {
+        if b >= base {
+            break;
+        }
+        match std::fs::remove_file(&path) {
+            Ok(()) => removed += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(&path)(e)),
+        }
+    }
+    if removed > 0 {
+        sync_dir(dir)?;
     }
     Ok(removed)
 }
@@ -405,7 +438,7 @@ impl Journal {
         file.set_len(len).map_err(io(&path))?;
         file.sync_all().map_err(io(&path))?;
         sync_dir(dir)?;
-        let (tx, rx) = mpsc::channel::<Append>();
+        let (tx, rx) = mpsc::channel::<Job>();
         let health = Arc::new(Health::default());
         let faults_on = faults.active();
         let writer = Writer {
@@ -447,7 +480,7 @@ impl Journal {
         }
         let (done, wait) = tokio::sync::oneshot::channel();
         self.tx
-            .send(Append { payload, done })
+            .send(Job::Append(Append { payload, done }))
             .map_err(|_| JournalError::Closed)?;
         wait.await.map_err(|_| JournalError::Closed)?
     }
@@ -467,6 +500,18 @@ impl Journal {
     /// Whether test-only fault injection is on.
     pub fn fault_injection(&self) -> bool {
         self.faults_on
+    }
+
+    /// Seals the current segment and starts the next one, after every entry appended before
+    /// this call; returns the new segment's base offset (the journal's end then). Every segment
+    /// before it may be removed by [`prune_before`] once the store has applied and flushed up
+    /// to that offset: erasure uses it so that no segment written before it remains.
+    pub async fn rotate(&self) -> Result<u64, JournalError> {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        self.tx
+            .send(Job::Rotate(done))
+            .map_err(|_| JournalError::Closed)?;
+        wait.await.map_err(|_| JournalError::Closed)?
     }
 }
 
@@ -513,12 +558,34 @@ struct Writer {
 }
 
 impl Writer {
-    fn run(mut self, rx: mpsc::Receiver<Append>) {
+    fn run(mut self, rx: mpsc::Receiver<Job>) {
         let mut buf = Vec::new();
-        while let Ok(first) = rx.recv() {
+        let mut next = None;
+        loop {
+            let job = match next.take() {
+                Some(job) => job,
+                None => match rx.recv() {
+                    Ok(job) => job,
+                    Err(_) => return,
+                },
+            };
+            let first = match job {
+                Job::Rotate(done) => {
+                    let _ = done.send(self.seal_segment());
+                    continue;
+                }
+                Job::Append(a) => a,
+            };
             let mut group = vec![first];
             while let Ok(more) = rx.try_recv() {
-                group.push(more);
+                match more {
+                    Job::Append(a) => group.push(a),
+                    // A rotation comes after the entries sent before it.
+                    rotate @ Job::Rotate(_) => {
+                        next = Some(rotate);
+                        break;
+                    }
+                }
             }
             if self.health.failed.load(Ordering::Acquire) {
                 for a in group {
@@ -685,6 +752,37 @@ impl Writer {
         self.path = path;
         self.file = file;
         Ok(())
+    }
+
+    /// Seals the current segment and starts the next (nothing to do when the current one is
+    /// still empty); returns the new segment's base offset, the journal's end. A failed fsync
+    /// fails the journal as it does for a group.
+    fn seal_segment(&mut self) -> Result<u64, JournalError> {
+        if self.health.failed.load(Ordering::Acquire) {
+            return Err(JournalError::Failed);
+        }
+        if self.pos > 0 {
+            match self.rotate() {
+                Ok(()) => {}
+                Err(GroupError::NoSpace(source)) => {
+                    return Err(JournalError::NoSpace {
+                        path: self.path.clone(),
+                        source,
+                    })
+                }
+                Err(GroupError::Failed(e)) => {
+                    tracing::error!(
+                        error = %e,
+                        path = %self.path.display(),
+                        "journal fsync failed while sealing a segment; refusing every push until \
+                         the gateway is restarted"
+                    );
+                    self.health.failed.store(true, Ordering::Release);
+                    return Err(JournalError::Failed);
+                }
+            }
+        }
+        Ok(self.base + self.pos)
     }
 }
 
@@ -867,6 +965,34 @@ mod tests {
             all.iter().map(|d| d.payload.clone()).collect::<Vec<_>>(),
             vec![b"kept".to_vec(), b"next".to_vec()]
         );
+    }
+
+    #[tokio::test]
+    async fn rotate_starts_a_segment_and_prune_before_removes_every_older_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (j, _, rx) = open(dir.path());
+        let a = j.append(b"alpha".to_vec()).await.unwrap();
+        let base = j.rotate().await.unwrap();
+        assert_eq!(base, a, "the new segment starts at the journal's end");
+        // A segment still empty is not rotated again.
+        assert_eq!(j.rotate().await.unwrap(), a);
+        let b = j.append(b"beta".to_vec()).await.unwrap();
+        assert_eq!(b, a + 8 + 4);
+        let bases =
+            |d: &Path| -> Vec<u64> { segments(d).unwrap().into_iter().map(|s| s.0).collect() };
+        assert_eq!(bases(dir.path()), vec![0, a]);
+        assert_eq!(prune_before(dir.path(), base).unwrap(), 1);
+        assert_eq!(bases(dir.path()), vec![a]);
+        assert_eq!(payloads(dir.path()), vec![b"beta".to_vec()]);
+        assert_eq!(prune_before(dir.path(), base).unwrap(), 0);
+        // The applier reads the next entry from the new segment.
+        let notices: Vec<Appended> = (0..2).map(|_| rx.recv().unwrap()).collect();
+        assert_eq!(notices[1].seg_base, a);
+        let mut reader = SegmentReader::new(dir.path());
+        assert_eq!(reader.read(&notices[1]).unwrap().payload, b"beta");
+        drop(j);
+        let (_j, end, _rx) = open(dir.path());
+        assert_eq!(end, b, "reopened, the journal ends where it did");
     }
 
     #[test]

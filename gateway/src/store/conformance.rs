@@ -481,3 +481,150 @@ fn the_sled_store_keeps_the_boundary() {
     check(&open);
     check_lifecycle(&open);
 }
+
+/// Runs the erasure checks ([`RecordStore::erase_person`]) against the backend `open` opens.
+pub(crate) fn check_erase(open: Open<'_>) {
+    let dir = tempfile::tempdir().unwrap();
+    let key = DataKey::from_bytes(&[7; 32]).unwrap();
+    let alice = "A".repeat(43);
+    // Same index bucket as alice (the first two characters), so they share index values.
+    let carol = format!("{}C", "A".repeat(42));
+    // Alice's person (0) and registration (1), carol's person (3), and an unlinked record.
+    let first: Vec<Record> = (0..4)
+        .map(|i| {
+            let who = match i {
+                0 | 1 => Some(alice.as_str()),
+                3 => Some(carol.as_str()),
+                _ => None,
+            };
+            sample(i, 1, who)
+        })
+        .collect();
+    let (q_alice, q_carol): (&[u8], &[u8]) = (br#"{"who":"alice"}"#, br#"{"who":"carol"}"#);
+    let e1 = entry(&key, 1, &first, &[(3, q_alice), (5, q_carol)]);
+    // A second registration of alice (4 is a registration), and alice's first registration
+    // now naming carol: the index still lists it under alice, but it is carol's.
+    let second = vec![sample(4, 1, Some(&alice)), sample(1, 2, Some(&carol))];
+    assert_eq!(second[0].record_type(), RecordType::JobSeekerRegistration);
+    let e2 = entry(&key, 2, &second, &[]);
+    let store = open(dir.path());
+    apply(&*store, &e1, 100, ApplyMode::Journal);
+    apply(&*store, &e2, 200, ApplyMode::Journal);
+    let total =
+        |s: &dyn RecordStore| -> usize { RecordType::ALL.iter().map(|t| s.count_type(*t)).sum() };
+    let before = total(&*store);
+    let carol_had = found(&*store, &key, &carol);
+    assert_eq!(carol_had.len(), 2);
+
+    let erased = store
+        .erase_person(&alice, &|batch, row, v| {
+            assert_eq!((*batch, row == 3), ([1; 32], v == q_alice));
+            v == q_alice
+        })
+        .unwrap();
+    // Alice's person and her remaining registration, with their facts taken out once each.
+    let mut types: Vec<RecordType> = erased.deltas.iter().map(|(f, _)| f.rtype).collect();
+    types.sort_by_key(|t| t.as_str());
+    assert_eq!(
+        types,
+        vec![RecordType::JobSeekerRegistration, RecordType::Person]
+    );
+    assert!(erased.deltas.iter().all(|(_, sign)| *sign == -1));
+    // Three pairs listed alice (records 0 and 1 in the first entry, 4 in the second).
+    assert_eq!(erased.index_pairs, 3);
+    assert_eq!(erased.quarantined, 1);
+    assert_eq!(total(&*store), before - 2);
+    for gone in [&first[0], &second[0]] {
+        assert!(store.get_record(&gone.record_id).unwrap().is_none());
+    }
+    assert!(store.get_record(&first[1].record_id).unwrap().is_some());
+    assert!(store.person_record_keys(&alice).unwrap().is_empty());
+    assert!(found(&*store, &key, &alice).is_empty());
+    assert_eq!(found(&*store, &key, &carol), carol_had, "carol keeps hers");
+    let rows: Vec<Vec<u8>> = store.quarantined().map(Result::unwrap).collect();
+    assert_eq!(rows, vec![q_carol.to_vec()]);
+
+    // Erasing again finds nothing; it survives reopening; the store carries on.
+    let again = store.erase_person(&alice, &|_, _, _| false).unwrap();
+    assert_eq!(
+        (again.deltas.len(), again.index_pairs, again.quarantined),
+        (0, 0, 0)
+    );
+    drop(store);
+    let store = open(dir.path());
+    assert!(found(&*store, &key, &alice).is_empty());
+    assert_eq!(found(&*store, &key, &carol), carol_had);
+    let mut facts = 0;
+    store.for_each_fact(&mut |_| facts += 1).unwrap();
+    assert_eq!(facts, before - 2);
+    let e3 = entry(&key, 3, &[sample(0, 1, Some(&alice))], &[]);
+    apply(&*store, &e3, 300, ApplyMode::Journal);
+    assert_eq!(
+        found(&*store, &key, &alice),
+        vec![first[0].record_id.clone()]
+    );
+
+    // Dead letters: a payload naming alice is rewritten without her record and row; one that
+    // cannot be parsed goes whole if it holds her person_key, and stays otherwise.
+    use super::dead_letter::{read_payload, scrub, set_aside, Scrubbed};
+    let dl = dir.path().join("dead-letters");
+    let mixed = entry(
+        &key,
+        9,
+        &[sample(0, 1, Some(&alice)), sample(2, 1, None)],
+        &[(1, q_alice), (2, q_carol)],
+    );
+    set_aside(&*store, &dl, &mixed, &letter(500)).unwrap();
+    set_aside(
+        &*store,
+        &dl,
+        format!("junk {alice}").as_bytes(),
+        &letter(600),
+    )
+    .unwrap();
+    set_aside(&*store, &dl, b"junk", &letter(700)).unwrap();
+    let done = scrub(&*store, &dl, &alice, &|_, _, v| v == q_alice).unwrap();
+    assert_eq!(
+        done,
+        Scrubbed {
+            rewritten: 1,
+            removed: 1
+        }
+    );
+    let kept = read_payload(&dl, 500).unwrap();
+    let parsed = Entry::parse(&kept).unwrap();
+    assert_eq!(parsed.records.len(), 1);
+    assert_eq!(parsed.quarantined, vec![(2, q_carol)]);
+    assert!(!kept.windows(alice.len()).any(|w| w == alice.as_bytes()));
+    assert_eq!(
+        store.get_dead_letter(500).unwrap().unwrap().len,
+        kept.len() as u64
+    );
+    assert!(store.get_dead_letter(600).unwrap().is_none());
+    assert!(read_payload(&dl, 600).is_err());
+    assert_eq!(read_payload(&dl, 700).unwrap(), b"junk");
+    let again = scrub(&*store, &dl, &alice, &|_, _, v| v == q_alice).unwrap();
+    assert_eq!(again, Scrubbed::default());
+}
+
+#[test]
+fn the_sled_store_erases_a_person() {
+    let tuning = crate::config::StoreTuning {
+        cache_capacity_mib: 8,
+        flush_every_ms: 1000,
+    };
+    check_erase(&|dir| {
+        let mut tries = 0;
+        loop {
+            match super::SledStore::open(dir, &tuning) {
+                Ok(s) => return Arc::new(s),
+                Err(e) if tries < 100 => {
+                    tries += 1;
+                    tracing::debug!(error = %e, "sled still locked; opening again");
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => panic!("opening the sled store: {e}"),
+            }
+        }
+    });
+}

@@ -105,3 +105,94 @@ pub fn remove(store: &dyn RecordStore, dir: &Path, end_offset: u64) -> Result<()
         Err(source) => Err(DeadLetterError::Io { path, source }),
     }
 }
+
+/// What [`scrub`] did to the dead letters.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Scrubbed {
+    /// Payload files rewritten without the person's records and quarantined rows.
+    pub rewritten: u64,
+    /// Dead letters removed whole: their payload could not be parsed and holds the person_key.
+    pub removed: u64,
+}
+
+/// Erasure's part in the dead letters: rewrites each payload file without the records that name
+/// `person_key` and the quarantined rows `quarantined` accepts (called with the batch id, row
+/// number and stored value), and updates the letter's length. A payload that cannot be parsed
+/// (often why it was set aside) is removed whole, record and file, when it holds the
+/// person_key; otherwise it is kept as it is. The rewritten file replaces the old one by rename.
+pub fn scrub(
+    store: &dyn RecordStore,
+    dir: &Path,
+    person_key: &str,
+    quarantined: &super::RowMatch<'_>,
+) -> Result<Scrubbed, DeadLetterError> {
+    let pk = person_key.as_bytes();
+    let mut out = Scrubbed::default();
+    for mut letter in store.dead_letters()? {
+        let path = payload_path(dir, letter.end_offset);
+        let payload = match std::fs::read(&path) {
+            Ok(p) => p,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(source) => return Err(DeadLetterError::Io { path, source }),
+        };
+        let Ok(entry) = super::entry::Entry::parse(&payload) else {
+            if payload.windows(pk.len()).any(|w| w == pk) {
+                remove(store, dir, letter.end_offset)?;
+                out.removed += 1;
+            }
+            continue;
+        };
+        let names = |v: &[u8]| super::value::value_person_key(v) == Some(pk);
+        let kept_records: Vec<_> = entry.records.iter().filter(|(_, v)| !names(v)).collect();
+        let kept_rows: Vec<_> = entry
+            .quarantined
+            .iter()
+            .filter(|(row, v)| !quarantined(&entry.batch_id, *row, v))
+            .collect();
+        if kept_records.len() == entry.records.len() && kept_rows.len() == entry.quarantined.len() {
+            continue;
+        }
+        let mut b = super::entry::EntryBuilder::new(
+            &entry.batch_id,
+            entry.source,
+            entry.ingested_at,
+            payload.len(),
+        );
+        for (k, v) in kept_records {
+            let copied: Result<(), std::convert::Infallible> = b.push_record(
+                |out| out.extend_from_slice(k),
+                |out| {
+                    out.extend_from_slice(v);
+                    Ok(())
+                },
+            );
+            let Ok(()) = copied;
+        }
+        for (row, v) in kept_rows {
+            b.push_quarantined(*row, v);
+        }
+        let rewritten = b.finish(entry.shared);
+        replace_file(dir, &path, &rewritten)?;
+        letter.len = rewritten.len() as u64;
+        store.update_dead_letter(&letter)?;
+        out.rewritten += 1;
+    }
+    Ok(out)
+}
+
+/// Writes `bytes` to `path` through a temporary file renamed over it, both made durable.
+fn replace_file(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), DeadLetterError> {
+    let tmp = path.with_extension("entry.tmp");
+    let io = |source| DeadLetterError::Io {
+        path: tmp.clone(),
+        source,
+    };
+    let mut f = std::fs::File::create(&tmp).map_err(io)?;
+    f.write_all(bytes).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}

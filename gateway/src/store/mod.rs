@@ -244,9 +244,37 @@ pub trait RecordStore: Send + Sync {
 
     /// Removes a dead letter's record (its payload file is [`dead_letter::remove`]'s).
     fn remove_dead_letter(&self, end_offset: u64) -> Result<(), StoreError>;
+
+    /// Erases a person (PIPL Art. 47): deletes every record the person index lists for
+    /// `person_key` that still names it, every index pair of that person_key, and every
+    /// quarantined row `quarantined` accepts (called with the row's batch id, row number and
+    /// stored value), then makes it durable. Serialised with [`RecordStore::apply_entry`], so no
+    /// entry is half-applied around it. The removed records' facts come back with -1, for the
+    /// caller to apply to the rollups.
+    fn erase_person(
+        &self,
+        person_key: &str,
+        quarantined: &RowMatch<'_>,
+    ) -> Result<Erased, StoreError>;
 }
 
 /// Opens the gateway's record store in `dir` (sled, the one backend so far).
 pub fn open(dir: &Path, tuning: &StoreTuning) -> Result<Arc<dyn RecordStore>, StoreError> {
     Ok(Arc::new(SledStore::open(dir, tuning)?))
 }
+
+/// What [`RecordStore::erase_person`] removed.
+#[derive(Debug, Default)]
+pub struct Erased {
+    /// Rollup deltas: each removed record's facts with -1 (their `rtype` gives the counts by
+    /// record type).
+    pub deltas: Vec<(Facts, i64)>,
+    /// `(person_key, record key)` pairs removed from the person index.
+    pub index_pairs: u64,
+    /// Quarantined rows removed.
+    pub quarantined: u64,
+}
+
+/// Tells whether a quarantined row belongs to the person being erased, from its batch id, row
+/// number and stored value ([`RecordStore::erase_person`], [`dead_letter::scrub`]).
+pub type RowMatch<'a> = dyn Fn(&[u8; 32], u32, &[u8]) -> bool + 'a;

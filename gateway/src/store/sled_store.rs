@@ -702,6 +702,78 @@ impl RecordStore for SledStore {
         self.db.remove(dead_letter_key(end_offset))?;
         Ok(())
     }
+
+    /// One sled batch removes the records, rewrites the person's index bucket without its
+    /// pairs and removes the quarantined rows; then a flush. The `writing` lock keeps the
+    /// applier out meanwhile, so a record cannot be re-indexed between the read and the write.
+    /// sled is log-structured: the removed values' bytes stay in its files until it reuses the
+    /// space (see docs/operator-guide.md, "Erasure").
+    fn erase_person(
+        &self,
+        person_key: &str,
+        quarantined: &super::RowMatch<'_>,
+    ) -> Result<super::Erased, StoreError> {
+        let _writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
+        let pk = person_key.as_bytes();
+        let mut out = super::Erased::default();
+        let mut batch = sled::Batch::default();
+        for rkey in self.person_record_keys(person_key)? {
+            let Some(v) = self.db.get(&rkey)? else {
+                continue;
+            };
+            // A listed record that names someone else since is theirs, not this person's.
+            if value::value_person_key(&v) != Some(pk) {
+                continue;
+            }
+            let f = value::value_facts(&v).ok_or(StoreError::Malformed)?;
+            out.deltas.push((f, -1));
+            batch.remove(rkey);
+        }
+        for kv in self.db.scan_prefix([PERSON_PREFIX, person_bucket(pk)]) {
+            let (k, v) = kv?;
+            let mut kept = Vec::with_capacity(v.len());
+            let mut removed = 0;
+            let mut rest: &[u8] = &v;
+            while !rest.is_empty() {
+                let (listed, _, tail) = split_person_pair(rest).ok_or(StoreError::Malformed)?;
+                let pair = &rest[..rest.len() - tail.len()];
+                if listed == pk {
+                    removed += 1;
+                } else {
+                    kept.extend_from_slice(pair);
+                }
+                rest = tail;
+            }
+            if removed == 0 {
+                continue;
+            }
+            out.index_pairs += removed;
+            if kept.is_empty() {
+                batch.remove(k);
+            } else {
+                batch.insert(k, kept);
+            }
+        }
+        for kv in self.db.scan_prefix([QUARANTINE_PREFIX]) {
+            let (k, v) = kv?;
+            let batch_id: [u8; 32] = k
+                .get(1..33)
+                .and_then(|s| s.try_into().ok())
+                .ok_or(StoreError::Malformed)?;
+            let row = k
+                .get(33..37)
+                .and_then(|s| s.try_into().ok())
+                .map(u32::from_be_bytes)
+                .ok_or(StoreError::Malformed)?;
+            if quarantined(&batch_id, row, &v) {
+                out.quarantined += 1;
+                batch.remove(k);
+            }
+        }
+        self.db.apply_batch(batch)?;
+        self.db.flush()?;
+        Ok(out)
+    }
 }
 
 /// Opens a sled database with the store's tuning (cache size and flush interval set explicitly).
