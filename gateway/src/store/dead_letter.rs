@@ -142,6 +142,10 @@ pub fn scrub(
             }
             continue;
         };
+        // A retirement or purge names record keys only: no person data to scrub.
+        if entry.kind != super::entry::EntryKind::Batch {
+            continue;
+        }
         let names = |v: &[u8]| super::value::value_person_key(v) == Some(pk);
         let kept_records: Vec<_> = entry.records.iter().filter(|(_, v)| !names(v)).collect();
         let kept_rows: Vec<_> = entry
@@ -158,6 +162,9 @@ pub fn scrub(
             entry.ingested_at,
             payload.len(),
         );
+        if !entry.snapshot.is_empty() {
+            b.snapshot(entry.snapshot);
+        }
         for (k, v) in kept_records {
             let copied: Result<(), std::convert::Infallible> = b.push_record(
                 |out| out.extend_from_slice(k),
