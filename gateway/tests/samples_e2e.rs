@@ -71,7 +71,8 @@ fn local_decode(mapping: &Mapping, body: &[u8], region: &str) -> LocalDecode {
                         _ => {}
                     }
                 }
-                Decoded::RowError(_) => errors += 1,
+                // The gateway quarantines a failed row as one entry.
+                Decoded::RowError(_) | Decoded::FailedRow(_) => errors += 1,
             }
             Ok(())
         })

@@ -122,7 +122,8 @@ pub struct QuarantineParams {
     pub limit: Option<usize>,
 }
 
-/// One listed quarantined row; the raw row is masked.
+/// One listed quarantined row (a failed source row, with all its problems); the raw row is
+/// masked.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QuarantineItem {
     /// Id for retry: `<batch id>-<row>`.
@@ -131,8 +132,12 @@ pub struct QuarantineItem {
     pub source: String,
     /// Batch id.
     pub batch_id: String,
-    /// The problem.
+    /// 0-based index of the source row in its batch (see `RowProblem.row`).
+    pub row: u32,
+    /// The row's first problem, as listed before rows held several (also first in `problems`).
     pub problem: RowProblem,
+    /// Every problem of the row, in the order its records were built.
+    pub problems: Vec<RowProblem>,
     /// The raw row with the cells that protected fields read (name, ID number, phone) masked:
     /// each letter, digit and CJK character replaced by `*`. Other cells are shown as they were
     /// pushed, so the row can be fixed. A row whose cells cannot be told apart is masked whole.
@@ -144,8 +149,12 @@ pub struct QuarantineItem {
 pub struct QuarantineList {
     /// Freshness of the store.
     pub as_of: crate::query::AsOf,
-    /// The rows listed, masked.
+    /// The rows listed, masked (at most `limit`).
     pub items: Vec<QuarantineItem>,
+    /// Quarantined rows matching the filters, listed or not.
+    pub rows: u64,
+    /// Problems of those rows (a row may have several).
+    pub problems: u64,
 }
 
 /// Lists quarantined rows (admins: all; pushers: their sources).
@@ -189,6 +198,7 @@ pub async fn list_quarantine(
     }
     let limit = params.limit.unwrap_or(100).min(1000);
     let mut items = Vec::new();
+    let (mut rows, mut problems) = (0u64, 0u64);
     for kv in node.store.quarantined() {
         let v = kv.map_err(|_| Problem::internal())?;
         let Ok(row) = serde_json::from_slice::<QuarantinedRow>(&v) else {
@@ -202,7 +212,16 @@ pub async fn list_quarantine(
         if auth.role() == Role::Pusher && !auth.may_push(&row.source) {
             continue;
         }
-        let id = quarantine_id(&row.batch_id, row.problem.row);
+        let Some(first) = row.problems.first().cloned() else {
+            continue;
+        };
+        rows += 1;
+        problems += row.problems.len() as u64;
+        // Past the limit the rows are only counted.
+        if items.len() >= limit {
+            continue;
+        }
+        let id = quarantine_id(&row.batch_id, row.row());
         let raw =
             base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &row.raw_sealed)
                 .ok()
@@ -221,12 +240,11 @@ pub async fn list_quarantine(
             id,
             source: row.source,
             batch_id: row.batch_id,
-            problem: row.problem,
+            row: first.row,
+            problem: first,
+            problems: row.problems,
             raw_masked: raw,
         });
-        if items.len() >= limit {
-            break;
-        }
     }
     let d = Detail::new()
         .dataset(&params.source)
@@ -238,6 +256,8 @@ pub async fn list_quarantine(
     .await?;
     Ok(HttpResponse::Ok().json(QuarantineList {
         items,
+        rows,
+        problems,
         as_of: as_of(&node),
     }))
 }
@@ -307,7 +327,7 @@ pub async fn retry_quarantined(
     };
     let Some(body) = source
         .adapter()
-        .retry_body(&raw, q.header.as_deref(), &q.problem.location)
+        .retry_body(&raw, q.header.as_deref(), q.location())
     else {
         let p = Problem::new(
             actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
@@ -351,14 +371,20 @@ pub async fn retry_quarantined(
     node.state.wait_applied(end).await;
     let resolved = j.accepted > 0 && j.quarantined == 0;
     // Keep one quarantine entry per row: the original while it still fails, none once fixed.
-    // A retry body equal to the original export (a one-row export) has the original's batch id,
-    // so its failure was written over the original entry: that entry then stays.
-    let (drop_batch, drop_row) = if resolved {
-        (batch, row)
+    // The retry's own entries are dropped: one for the row (atomic rows), or one per failed
+    // record (`atomic_rows = false`); their rows are those of its few problems. A retry body
+    // equal to the original export (a one-row export) has the original's batch id, so its
+    // failure was written over the original entry: that entry then stays.
+    let mut stale: Vec<([u8; 32], u32)> = if resolved {
+        vec![(batch, row)]
     } else {
-        (new_batch, 0)
+        j.row_errors.iter().map(|p| (new_batch, p.row)).collect()
     };
-    if resolved || (drop_batch, drop_row) != (batch, row) {
+    stale.dedup();
+    for (drop_batch, drop_row) in stale {
+        if !resolved && (drop_batch, drop_row) == (batch, row) {
+            continue;
+        }
         node.store
             .remove_quarantined(&drop_batch, drop_row)
             .map_err(|_| Problem::internal())?;
@@ -383,6 +409,7 @@ pub async fn retry_quarantined(
         retry_batch_id: hex::encode(new_batch),
         accepted: j.accepted,
         quarantined: j.quarantined,
+        problems: j.problems,
         row_errors: j.row_errors,
         audit_receipt: receipt,
         as_of: as_of(&node),
@@ -400,8 +427,11 @@ pub struct RetryAnswer {
     pub audit_receipt: AuditReceipt,
     /// The quarantine id retried.
     pub id: String,
-    /// Rows quarantined again (0 or 1).
+    /// Rows quarantined again (0 or 1; with a mapping's `atomic_rows = false`, one per failed
+    /// record).
     pub quarantined: u64,
+    /// Problems of the row, when it still fails.
+    pub problems: u64,
     /// Whether the row now yields records (its quarantine entry is removed).
     pub resolved: bool,
     /// Batch id (hex) of the one-row batch.
