@@ -144,6 +144,24 @@ pub struct QuarantineItem {
     pub raw_masked: String,
 }
 
+impl QuarantineItem {
+    /// The listed form of a stored row whose raw row is already masked; `None` for a value with
+    /// no problem. Values stored before rows were quarantined whole (one `problem`) list as rows
+    /// of one problem.
+    fn of(row: QuarantinedRow, raw_masked: String) -> Option<QuarantineItem> {
+        let first = row.problems.first()?.clone();
+        Some(QuarantineItem {
+            id: quarantine_id(&row.batch_id, first.row),
+            source: row.source,
+            batch_id: row.batch_id,
+            row: first.row,
+            problem: first,
+            problems: row.problems,
+            raw_masked,
+        })
+    }
+}
+
 /// The answer of `GET /v1/quarantine`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct QuarantineList {
@@ -212,9 +230,9 @@ pub async fn list_quarantine(
         if auth.role() == Role::Pusher && !auth.may_push(&row.source) {
             continue;
         }
-        let Some(first) = row.problems.first().cloned() else {
+        if row.problems.is_empty() {
             continue;
-        };
+        }
         rows += 1;
         problems += row.problems.len() as u64;
         // Past the limit the rows are only counted.
@@ -236,15 +254,7 @@ pub async fn list_quarantine(
                     }
                 })
                 .unwrap_or_default();
-        items.push(QuarantineItem {
-            id,
-            source: row.source,
-            batch_id: row.batch_id,
-            row: first.row,
-            problem: first,
-            problems: row.problems,
-            raw_masked: raw,
-        });
+        items.extend(QuarantineItem::of(row, raw));
     }
     let d = Detail::new()
         .dataset(&params.source)
@@ -438,4 +448,41 @@ pub struct RetryAnswer {
     pub retry_batch_id: String,
     /// The row's problems, when it still fails.
     pub row_errors: Vec<RowProblem>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{QuarantineItem, QuarantinedRow};
+
+    /// A value stored before rows were quarantined whole: one `problem`, no `problems`.
+    const OLD_VALUE: &str = r#"{"source":"prov","batch_id":"ab12","problem":{"row":7,"location":"row:8","field":"job_seeker_registration.desired_occupations","code":"unknown_local_code","message":"local code not in code table"},"raw_sealed":"AAAA","header":"a,b"}"#;
+
+    #[test]
+    fn a_value_stored_with_one_problem_still_lists() {
+        let row: QuarantinedRow = serde_json::from_str(OLD_VALUE).unwrap();
+        assert_eq!((row.row(), row.location()), (7, "row:8"));
+        let item = QuarantineItem::of(row, "*".into()).unwrap();
+        assert_eq!(item.id, "ab12-7");
+        assert_eq!(item.row, 7);
+        assert_eq!(item.problems.len(), 1);
+        assert_eq!(item.problems[0].code, "unknown_local_code");
+        assert_eq!(item.problem.location, "row:8");
+    }
+
+    #[test]
+    fn a_row_lists_with_all_its_problems_and_round_trips() {
+        let mut row: QuarantinedRow = serde_json::from_str(OLD_VALUE).unwrap();
+        let mut second = row.problems[0].clone();
+        second.field = Some("person.protected.phone".into());
+        second.code = "invalid_phone".into();
+        row.problems.push(second);
+        let stored = serde_json::to_value(&row).unwrap();
+        assert!(stored.get("problem").is_none(), "{stored}");
+        assert_eq!(stored["problems"].as_array().unwrap().len(), 2);
+        let again: QuarantinedRow = serde_json::from_value(stored).unwrap();
+        let item = QuarantineItem::of(again, String::new()).unwrap();
+        assert_eq!(item.problems.len(), 2);
+        assert_eq!(item.problems[1].code, "invalid_phone");
+        assert_eq!(item.problem.code, "unknown_local_code");
+    }
 }

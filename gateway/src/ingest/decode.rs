@@ -486,9 +486,12 @@ pub fn decode_native(body: &[u8], sink: &mut EntrySink<'_>) -> Result<(), Ingest
 
 #[cfg(test)]
 mod tests {
-    use pes_adapters::{RowError, RowErrorCode};
+    use chrono::NaiveDate;
+    use pes_adapters::{FailedRow, RowError, RowErrorCode};
 
-    use super::RowProblem;
+    use super::{DecodeInput, EntrySink, QuarantinedRow, RowProblem, MAX_REPORTED_ROW_ERRORS};
+    use crate::ingest::IngestError;
+    use crate::keys::DataKey;
 
     fn row_error(code: RowErrorCode, detail_code: Option<&str>) -> RowError {
         RowError {
@@ -522,5 +525,65 @@ mod tests {
         assert_eq!(p.raw_row, "a,b,c");
         let p = RowProblem::from_row_error(0, row_error(RowErrorCode::UnknownLocalCode, None));
         assert_eq!(p.code, "unknown_local_code");
+    }
+
+    fn decode_input(key: &DataKey, max_quarantined_share: f64) -> DecodeInput<'_> {
+        DecodeInput {
+            region: "440000",
+            source: "prov",
+            batch_id: &[3; 32],
+            ingested_at: "2026-01-01T00:00:00Z",
+            today: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default(),
+            key,
+            max_rows: 100_000,
+            max_quarantined: 10_000,
+            max_quarantined_share,
+        }
+    }
+
+    /// Every other source row of 2,000 fails with two problems: 1,000 quarantined rows (one
+    /// entry each, its raw row sealed once), 2,000 problems, a share of half of the source rows.
+    fn every_other_row_fails(sink: &mut EntrySink<'_>) -> Result<(), IngestError> {
+        for i in 0..1000u64 {
+            let row = 2 * i + 1;
+            let problems = vec![
+                row_error(RowErrorCode::BadIdNumber, None),
+                row_error(RowErrorCode::UnknownLocalCode, None),
+            ];
+            sink.failed_row(FailedRow { row, problems })?;
+        }
+        // What `decode_body` takes from the adapter's summary once the body is read.
+        sink.source_rows = Some(2000);
+        sink.check_share()
+    }
+
+    #[test]
+    fn a_failed_row_is_one_entry_and_the_bad_share_is_over_source_rows() {
+        let key = DataKey::from_bytes(&[7; 32]).unwrap();
+        let input = decode_input(&key, 0.5);
+        let mut sink = EntrySink::new(&input, 0);
+        every_other_row_fails(&mut sink).unwrap();
+        let d = sink.finish();
+        assert_eq!((d.quarantined, d.problems), (1000, 2000));
+        assert_eq!(d.row_errors.len(), MAX_REPORTED_ROW_ERRORS);
+        assert_eq!(d.row_errors[0].row, 1);
+        assert_eq!(d.row_errors[1].row, 1);
+        assert_eq!(d.row_errors[2].row, 3);
+        let entry = crate::store::entry::Entry::parse(&d.payload).unwrap();
+        assert_eq!(entry.quarantined.len(), 1000);
+        let (row, value) = &entry.quarantined[0];
+        assert_eq!(*row, 1);
+        let stored: QuarantinedRow = serde_json::from_slice(value).unwrap();
+        assert_eq!(stored.problems.len(), 2);
+
+        // Half of the source rows failed: over a 40% limit the batch is refused.
+        let input = decode_input(&key, 0.4);
+        let mut sink = EntrySink::new(&input, 0);
+        match every_other_row_fails(&mut sink) {
+            Err(IngestError::TooManyBadRows { bad, rows, .. }) => {
+                assert_eq!((bad, rows), (1000, 2000));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }
