@@ -42,6 +42,10 @@ pub struct RowProblem {
     /// NDJSON, a JSON Pointer or an XML path to the item), or the nested element within it
     /// (`/3/registrations/0`).
     pub location: String,
+    /// 1-based line of the input where the source row starts, when the adapter knows it (a
+    /// CSV row's `row:12` may start on line 14, after the header and a multi-line field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
     /// Field path in the national record, if the problem is about one field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
@@ -57,11 +61,12 @@ pub struct RowProblem {
 impl RowProblem {
     /// The gateway's form of an adapter's row error, the `row`-th of its batch. `code` is the
     /// validator's code when there is one (`division_unknown`), else the adapter's
-    /// (`unknown_local_code`); the line and the masked raw value stay with the adapter.
+    /// (`unknown_local_code`); the masked raw value stays with the adapter.
     fn from_row_error(row: u32, e: RowError) -> RowProblem {
         RowProblem {
             row,
             location: e.location,
+            line: e.line,
             field: e.field,
             code: e.detail_code.unwrap_or_else(|| e.code.as_str().to_string()),
             message: e.message,
@@ -232,6 +237,7 @@ impl<'a> EntrySink<'a> {
             return self.quarantine(vec![RowProblem {
                 row,
                 location,
+                line: None,
                 field: Some(field.into()),
                 code: "invalid".into(),
                 message,
@@ -517,6 +523,7 @@ mod tests {
             serde_json::json!({
                 "row": 7,
                 "location": "row:3",
+                "line": 4,
                 "field": "person.hukou_division",
                 "code": "division_unknown",
                 "message": "unknown division",
