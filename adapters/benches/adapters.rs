@@ -110,7 +110,7 @@ fn adapter_run(m: &Mapping, bytes: &[u8]) -> (u64, u64) {
                     black_box(&r);
                     records += 1
                 }
-                Decoded::RowError(_) => errors += 1,
+                Decoded::RowError(_) | Decoded::FailedRow(_) => errors += 1,
             }
             Ok(())
         })

@@ -25,8 +25,25 @@ pub struct DecodeContext<'a> {
 pub enum Decoded {
     /// A normalised record that passed validation.
     Record(Box<Record>),
-    /// A row (or nested element) that could not become a valid record.
+    /// A row (or nested element) that could not become a valid record. With atomic rows (a
+    /// mapping's `atomic_rows`, the default) a mapped adapter sends [`Decoded::FailedRow`]
+    /// instead; the native adapter's rows hold one record each, so each of its row errors is a
+    /// failed row of its own.
     RowError(Box<RowError>),
+    /// A source row none of whose records is sent because one of them failed (atomic rows):
+    /// every problem of the row, together, once the row ends.
+    FailedRow(Box<FailedRow>),
+}
+
+/// A source row (CSV or fixed-width line, JSON or XML item with its nested elements) that yields
+/// no record, with all of its problems.
+#[derive(Debug, Clone)]
+pub struct FailedRow {
+    /// 0-based index of the row among the input's source rows (a header not counted).
+    pub row: u64,
+    /// The row's problems in the order its records were built; never empty. Each holds the
+    /// row's raw text and names where in the row it is (`row:5`, `/3/registrations/0`).
+    pub problems: Vec<RowError>,
 }
 
 /// The sink refused an item (for example the client went away); decoding stops.
@@ -41,8 +58,11 @@ pub struct DecodeSummary {
     pub rows: u64,
     /// Records sent to the sink.
     pub records: u64,
-    /// Row errors sent to the sink.
+    /// Row errors (problems) found, whether sent alone or within failed rows.
     pub row_errors: u64,
+    /// Source rows with at least one row error (with atomic rows: the rows of which no record
+    /// was sent).
+    pub failed_rows: u64,
 }
 
 /// Stable machine-readable codes of row errors.

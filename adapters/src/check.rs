@@ -20,7 +20,7 @@ pub struct CheckReport {
     pub summary: DecodeSummary,
     /// Records, in order.
     pub records: Vec<Record>,
-    /// Row errors, in order.
+    /// Row errors, in order (a failed row's problems one after the other).
     pub errors: Vec<RowError>,
     /// The fault that stopped the run early, if any.
     pub fault: Option<String>,
@@ -39,6 +39,7 @@ impl CheckReport {
             match d {
                 Decoded::Record(r) => records.push(*r),
                 Decoded::RowError(e) => errors.push(*e),
+                Decoded::FailedRow(f) => errors.extend(f.problems),
             }
             Ok(())
         });
@@ -49,6 +50,7 @@ impl CheckReport {
                     rows: 0,
                     records: records.len() as u64,
                     row_errors: errors.len() as u64,
+                    failed_rows: 0,
                 },
                 Some(e.to_string()),
             ),

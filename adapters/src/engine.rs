@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use pes_schemas::{Provenance, Record, RecordType, SCHEMA_VERSION};
 
-use crate::adapter::{DecodeContext, DecodeSummary, Decoded, RowError, RowErrorCode, SinkError};
+use crate::adapter::{
+    DecodeContext, DecodeSummary, Decoded, FailedRow, RowError, RowErrorCode, SinkError,
+};
 use crate::mapping::{CondTest, Condition, Field, Mapping, RecordSpec, SourceRef, SHARED_CHAINS};
 use crate::mask::mask;
 use chrono::Datelike;
@@ -54,6 +56,7 @@ pub(crate) struct Emitter<'m> {
     /// With atomic rows: the current source row's records and problems, sent when the row ends
     /// ([`Emitter::end_row`]): its records only if it has no problem.
     pending: Vec<Decoded>,
+    /// Whether the current source row has a problem (counted in `summary.failed_rows`).
     pending_failed: bool,
     pub summary: DecodeSummary,
 }
@@ -135,20 +138,35 @@ impl<'m> Emitter<'m> {
     /// Ends a source row (a CSV or fixed-width line, a JSON or XML item with its nested
     /// elements). With atomic rows, its records go to the sink only when none of the row's
     /// records failed; otherwise only its problems do, and the row is quarantined whole.
+    /// The failed row goes as one [`Decoded::FailedRow`] holding all its problems, so that the
+    /// gateway keeps it as one quarantine entry.
     pub(crate) fn end_row(
         &mut self,
         sink: &mut dyn FnMut(Decoded) -> Result<(), SinkError>,
     ) -> Result<(), SinkError> {
         let failed = std::mem::take(&mut self.pending_failed);
+        if failed {
+            self.summary.failed_rows += 1;
+        }
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        if failed {
+            let problems = self
+                .pending
+                .drain(..)
+                .filter_map(|item| match item {
+                    Decoded::RowError(e) => Some(*e),
+                    _ => None,
+                })
+                .collect();
+            // Every front-end counts a row in `summary.rows` before reading it.
+            let row = self.summary.rows.saturating_sub(1);
+            return sink(Decoded::FailedRow(Box::new(FailedRow { row, problems })));
+        }
         for item in self.pending.drain(..) {
-            match item {
-                Decoded::Record(_) if failed => {}
-                Decoded::Record(_) => {
-                    self.summary.records += 1;
-                    sink(item)?;
-                }
-                Decoded::RowError(_) => sink(item)?,
-            }
+            self.summary.records += 1;
+            sink(item)?;
         }
         Ok(())
     }
@@ -194,8 +212,8 @@ impl<'m> Emitter<'m> {
         sink: &mut dyn FnMut(Decoded) -> Result<(), SinkError>,
     ) -> Result<(), SinkError> {
         self.summary.row_errors += 1;
+        self.pending_failed = true;
         if self.mapping.atomic_rows {
-            self.pending_failed = true;
             self.pending.push(Decoded::RowError(Box::new(err)));
             return Ok(());
         }

@@ -50,8 +50,8 @@ mod transform;
 
 // Public interface.
 pub use adapter::{
-    envelope_problem, Adapter, AdapterError, DecodeContext, DecodeSummary, Decoded, RowError,
-    RowErrorCode, SinkError,
+    envelope_problem, Adapter, AdapterError, DecodeContext, DecodeSummary, Decoded, FailedRow,
+    RowError, RowErrorCode, SinkError,
 };
 pub use mapped::{build_adapter, MappedAdapter};
 pub use mapping::{Mapping, MappingError};

@@ -168,7 +168,12 @@ impl Adapter for NativeAdapter {
             let item = self.line(line, i as u64 + 1, ctx)?;
             match item {
                 Decoded::Record(_) => summary.records += 1,
-                Decoded::RowError(_) => summary.row_errors += 1,
+                // A native row is one record: its error is a failed row of its own.
+                Decoded::RowError(_) => {
+                    summary.row_errors += 1;
+                    summary.failed_rows += 1;
+                }
+                Decoded::FailedRow(_) => {}
             }
             sink(item)?;
         }

@@ -304,3 +304,110 @@ fn a_failed_record_withholds_its_row_unless_rows_are_not_atomic() {
     assert_eq!(split.errors.len(), atomic.errors.len());
     assert_eq!(split.records.len(), atomic.records.len() + 1);
 }
+
+/// Every item a decode run sends, in order, and its summary.
+fn items(m: &Mapping, bytes: &[u8]) -> (Vec<Decoded>, pes_adapters::DecodeSummary) {
+    let keyer = PersonKeyer::new(common::LINKAGE_KEY);
+    let ctx = DecodeContext {
+        region: &m.region,
+        source: "prov",
+        raw_sha256: common::RAW_SHA256,
+        ingested_at: common::INGESTED_AT,
+        keyer: &keyer,
+    };
+    let mut items = Vec::new();
+    let summary = build_adapter(m)
+        .decode(&mut &bytes[..], &ctx, &mut |d| {
+            items.push(d);
+            Ok(())
+        })
+        .unwrap();
+    (items, summary)
+}
+
+/// The failed rows sent: (0-based row index, the problems' locations and codes).
+fn failed_rows(items: &[Decoded]) -> Vec<(u64, Vec<(String, RowErrorCode)>)> {
+    items
+        .iter()
+        .filter_map(|d| match d {
+            Decoded::FailedRow(f) => Some((
+                f.row,
+                f.problems
+                    .iter()
+                    .map(|e| (e.location.clone(), e.code))
+                    .collect(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// With atomic rows a failed source row comes as one item holding all its problems and the
+/// row's index among the source rows; without, each failed record comes alone as today.
+#[test]
+fn a_failed_row_comes_whole_with_its_index_and_every_problem() {
+    let body = sample("gd_440000_persons.csv");
+    let (atomic, summary) = items(&common::mapping("gd_440000_csv.toml"), &body);
+    // Row 4 (line 5) has a bad ID number, read by its person and its registration: two
+    // problems, one row. Row 5's registration has an unknown occupation code.
+    let bad_id = (String::from("row:4"), RowErrorCode::BadIdNumber);
+    assert_eq!(
+        failed_rows(&atomic),
+        vec![
+            (3, vec![bad_id.clone(), bad_id]),
+            (
+                4,
+                vec![("row:5".to_string(), RowErrorCode::UnknownLocalCode)]
+            ),
+        ]
+    );
+    assert!(!atomic.iter().any(|d| matches!(d, Decoded::RowError(_))));
+    assert_eq!((summary.failed_rows, summary.row_errors), (2, 3));
+    // A failed row's raw text is the row's, in each problem.
+    let Some(Decoded::FailedRow(f)) = atomic.iter().find(|d| matches!(d, Decoded::FailedRow(_)))
+    else {
+        unreachable!()
+    };
+    assert!(f
+        .problems
+        .iter()
+        .all(|e| e.raw_row.starts_with("GD2024000104,")));
+
+    let text = std::fs::read_to_string(common::crate_dir().join("mappings/gd_440000_csv.toml"))
+        .unwrap()
+        .replace(
+            "region = \"440000\"",
+            "region = \"440000\"\natomic_rows = false",
+        );
+    let loose = Mapping::from_toml_str(&text, Some(&common::crate_dir().join("mappings"))).unwrap();
+    let (split, summary) = items(&loose, &body);
+    assert!(failed_rows(&split).is_empty());
+    let errors = split
+        .iter()
+        .filter(|d| matches!(d, Decoded::RowError(_)))
+        .count();
+    assert_eq!(errors, 3);
+    assert_eq!((summary.failed_rows, summary.row_errors), (2, 3));
+}
+
+/// A JSON item whose nested element fails is one failed row, numbered by item, its problem
+/// naming the nested element.
+#[test]
+fn a_json_item_with_a_failed_nested_element_is_one_failed_row() {
+    let (items, summary) = items(
+        &common::mapping("zj_330000_json.toml"),
+        &sample("zj_330000_persons.json"),
+    );
+    let failed = failed_rows(&items);
+    assert_eq!(failed.len() as u64, summary.failed_rows);
+    assert_eq!(
+        failed[0],
+        (
+            1,
+            vec![(
+                "/1/employmentHistory/2".to_string(),
+                RowErrorCode::UnknownLocalCode
+            )]
+        )
+    );
+}

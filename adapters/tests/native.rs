@@ -53,6 +53,7 @@ fn run(body: &[u8]) -> Run {
         match d {
             Decoded::Record(r) => records.push(*r),
             Decoded::RowError(e) => errors.push(*e),
+            Decoded::FailedRow(f) => panic!("native rows fail alone: {f:?}"),
         }
         Ok(())
     });
@@ -74,7 +75,8 @@ fn records_pass_through_with_this_pushs_batch_hash_and_ingest_time() {
         DecodeSummary {
             rows: records.len() as u64,
             records: records.len() as u64,
-            row_errors: 0
+            row_errors: 0,
+            failed_rows: 0,
         }
     );
     assert!(got.errors.is_empty());

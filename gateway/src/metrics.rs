@@ -12,8 +12,10 @@ pub struct Metrics {
     registry: Registry,
     /// Records accepted into the journal.
     pub ingested_rows: IntCounter,
-    /// Rows quarantined.
+    /// Source rows quarantined (one quarantine entry each, whatever its number of problems).
     pub quarantined_rows: IntCounter,
+    /// Problems of the quarantined rows (a row may have several).
+    pub row_problems: IntCounter,
     /// Pushes refused (any 4xx/5xx).
     pub refused_pushes: IntCounter,
     /// Push latency, request to acknowledgement.
@@ -65,6 +67,11 @@ impl Metrics {
             .expect("metric"),
             quarantined_rows: IntCounter::new("pes_quarantined_rows_total", "Rows quarantined")
                 .expect("metric"),
+            row_problems: IntCounter::new(
+                "pes_quarantined_row_problems_total",
+                "Problems of the quarantined rows (a row may have several)",
+            )
+            .expect("metric"),
             refused_pushes: IntCounter::new("pes_refused_pushes_total", "Pushes refused")
                 .expect("metric"),
             batch_latency: hist(
@@ -110,7 +117,12 @@ impl Metrics {
             peers: PeerMetrics::register(&registry),
             ops: OpsMetrics::new(&registry),
         };
-        for c in [&m.ingested_rows, &m.quarantined_rows, &m.refused_pushes] {
+        for c in [
+            &m.ingested_rows,
+            &m.quarantined_rows,
+            &m.row_problems,
+            &m.refused_pushes,
+        ] {
             registry.register(Box::new(c.clone())).expect("register");
         }
         for h in [&m.batch_latency, &m.journal_fsync] {

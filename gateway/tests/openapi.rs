@@ -162,6 +162,23 @@ fn every_served_route_is_documented_with_parameters_security_and_problems() {
         );
     }
 
+    // Quarantined rows and their problems are counted apart (issue #13, atomic rows).
+    let schemas = &doc["components"]["schemas"];
+    for (schema, fields) in [
+        ("IngestResponse", &["quarantined", "problems"][..]),
+        ("RetryAnswer", &["quarantined", "problems"]),
+        ("QuarantineList", &["rows", "problems", "items"]),
+        ("QuarantineItem", &["row", "problems", "problem"]),
+    ] {
+        for field in fields {
+            assert!(
+                schemas[schema]["properties"][field].is_object(),
+                "{schema}.{field} undocumented: {}",
+                schemas[schema]
+            );
+        }
+    }
+
     // Each route is really served: without a token the authenticated ones are refused, never
     // with the 404 of an unknown path or a 405.
     for (method, path) in &routes {

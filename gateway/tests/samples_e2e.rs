@@ -71,7 +71,8 @@ fn local_decode(mapping: &Mapping, body: &[u8], region: &str) -> LocalDecode {
                         _ => {}
                     }
                 }
-                Decoded::RowError(_) => errors += 1,
+                // The gateway quarantines a failed row as one entry.
+                Decoded::RowError(_) | Decoded::FailedRow(_) => errors += 1,
             }
             Ok(())
         })
@@ -104,16 +105,7 @@ fn every_shipped_sample_is_counted_back_by_query() {
             registrations_by_group,
         } = local_decode(&mapping, &body, &mapping.region);
         assert!(records > 0, "{sample_file} decodes to no records");
-        let g = TestGateway::start_in(pesgw!(), &mapping.region, |c| {
-            c.k = 1;
-            c.sources.insert(
-                "prov".into(),
-                SourceConfig {
-                    mapping: mapping_path.to_string_lossy().into_owned(),
-                    pushers: vec![],
-                },
-            );
-        });
+        let g = start_prov(&mapping.region, &mapping_path);
         let ct = build_adapter(&mapping).content_types()[0];
         let token = g.token(pes_gateway::auth::Role::Pusher, &["prov"], &[]);
         let (status, v, _) = g.push_raw("prov", &token, ct, body.clone(), true);
@@ -171,6 +163,25 @@ fn quarantine_list(g: &TestGateway, admin: &str) -> serde_json::Value {
         .unwrap()
 }
 
+/// Pushes `body` to the source `prov` as its pusher, waiting until it is applied; the answer of
+/// a push that must be taken (200).
+fn push_prov(g: &TestGateway, content_type: &str, body: Vec<u8>) -> serde_json::Value {
+    let token = g.token(pes_gateway::auth::Role::Pusher, &["prov"], &[]);
+    let (status, v, _) = g.push_raw("prov", &token, content_type, body, true);
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
+/// The rows and the problems a push answer (`quarantined`, `problems`), a retry's answer (the
+/// same) or a quarantine listing (`rows`, `problems`) counts.
+fn rows_and_problems(v: &serde_json::Value) -> (u64, u64) {
+    let rows = v.get("rows").unwrap_or(&v["quarantined"]);
+    match (rows.as_u64(), v["problems"].as_u64()) {
+        (Some(rows), Some(problems)) => (rows, problems),
+        _ => panic!("no rows and problems in {v}"),
+    }
+}
+
 /// Retries one quarantined row as an admin: the status and the answer.
 fn retry_quarantined(g: &TestGateway, admin: &str, id: &str) -> (u16, serde_json::Value) {
     let r = g
@@ -194,7 +205,12 @@ fn copy_mappings(dir: &Path) -> PathBuf {
 
 /// A Guangdong gateway whose source `prov` reads through the mapping at `mapping_path`.
 fn start_gd(mapping_path: &Path) -> TestGateway {
-    TestGateway::start_in(pesgw!(), "440000", |c| {
+    start_prov("440000", mapping_path)
+}
+
+/// A gateway of `region` whose source `prov` reads through the mapping at `mapping_path`.
+fn start_prov(region: &str, mapping_path: &Path) -> TestGateway {
+    TestGateway::start_in(pesgw!(), region, |c| {
         c.k = 1;
         c.sources.insert(
             "prov".into(),
@@ -206,19 +222,162 @@ fn start_gd(mapping_path: &Path) -> TestGateway {
     })
 }
 
+/// The Guangdong sample's lines (header first), decoded.
+fn gd_sample_lines() -> Vec<String> {
+    let sample = std::fs::read(adapters_dir().join("samples/gd_440000_persons.csv")).unwrap();
+    let (text, _, _) = encoding_rs::GB18030.decode(&sample);
+    text.lines().map(str::to_string).collect()
+}
+
+/// An export of `lines` (header first) in GB18030, as Guangdong pushes it.
+fn gd_export(lines: &[String]) -> Vec<u8> {
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    encoding_rs::GB18030.encode(&text).0.into_owned()
+}
+
 /// The first data row of the Guangdong sample with a local occupation code the table lacks
 /// (`GD9999`): the row as text, and the export (header and row) in GB18030.
 fn gd_row_with_unknown_code() -> (String, Vec<u8>) {
-    let sample = std::fs::read(adapters_dir().join("samples/gd_440000_persons.csv")).unwrap();
-    let (text, _, _) = encoding_rs::GB18030.decode(&sample);
-    let mut lines = text.lines();
-    let header = lines.next().unwrap();
-    let row = lines.next().unwrap().replace("GD0301;GD0302", "GD9999");
-    let body = encoding_rs::GB18030
-        .encode(&format!("{header}\n{row}\n"))
-        .0
-        .into_owned();
+    let lines = gd_sample_lines();
+    let row = lines[1].replace("GD0301;GD0302", "GD9999");
+    let body = gd_export(&[lines[0].clone(), row.clone()]);
     (row, body)
+}
+
+/// A Guangdong export of two rows: the sample's second row (clean: a person and its
+/// registration) and then its first row with an unknown occupation code (`GD9999`, failing the
+/// registration) and a phone number of five digits (failing the person).
+fn gd_clean_row_then_two_bad_records() -> Vec<u8> {
+    let lines = gd_sample_lines();
+    let bad = lines[1]
+        .replace("GD0301;GD0302", "GD9999")
+        .replace(",13800138000,", ",12345,");
+    assert_ne!(bad, lines[1]);
+    gd_export(&[lines[0].clone(), lines[2].clone(), bad])
+}
+
+/// Atomic rows (the default): a source row whose person (bad phone) and registration (unknown
+/// occupation code) both fail is one quarantine entry with both problems, numbered by its
+/// index among the export's rows; none of its records is stored; the push answer, the listing
+/// and `/metrics` count one row and two problems.
+#[test]
+fn a_row_with_two_failed_records_is_one_quarantine_entry_with_both_problems() {
+    let work = tempfile::tempdir().unwrap();
+    let mappings = copy_mappings(work.path());
+    let g = start_gd(&mappings.join("gd_440000_csv.toml"));
+    let v = push_prov(&g, "text/csv", gd_clean_row_then_two_bad_records());
+    assert_eq!(rows_and_problems(&v), (1, 2), "{v}");
+    let fields: BTreeSet<&str> = v["row_errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        BTreeSet::from([
+            "person.protected.phone",
+            "job_seeker_registration.desired_occupations"
+        ]),
+        "{v}"
+    );
+    // Only the clean row's person is stored.
+    assert_eq!(g.total("person"), 1);
+    let admin = g.token(pes_gateway::auth::Role::Admin, &[], &[]);
+    let listed = quarantine_list(&g, &admin);
+    let items = listed["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{listed}");
+    assert_eq!(rows_and_problems(&listed), (1, 2));
+    let item = &items[0];
+    // The second source row (index 1), though the clean row before it gave two records.
+    assert_eq!(item["row"], 1, "{item}");
+    assert!(item["id"].as_str().unwrap().ends_with("-1"), "{item}");
+    let problems = item["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 2, "{item}");
+    for p in problems {
+        assert_eq!(p["row"], 1);
+        assert_eq!(p["location"], "row:2");
+    }
+    assert_eq!(item["problem"], problems[0]);
+    // Retried alone, the row fails again as one row with both problems; one entry remains.
+    let id = item["id"].as_str().unwrap();
+    let (status, r) = retry_quarantined(&g, &admin, id);
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["resolved"], false, "{r}");
+    assert_eq!(rows_and_problems(&r), (1, 2), "{r}");
+    let listed = quarantine_list(&g, &admin);
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed["items"][0]["id"], id);
+    let m = g.metrics();
+    assert!(m.contains("\npes_quarantined_rows_total 1\n"), "{m}");
+    assert!(
+        m.contains("\npes_quarantined_row_problems_total 2\n"),
+        "{m}"
+    );
+}
+
+/// `atomic_rows = false` keeps the per-record behaviour: each failed record is an entry of its
+/// own, and the row's good records are stored.
+#[test]
+fn without_atomic_rows_each_failed_record_is_an_entry_of_its_own() {
+    let work = tempfile::tempdir().unwrap();
+    let mappings = copy_mappings(work.path());
+    let mapping_path = mappings.join("gd_440000_csv.toml");
+    let text = std::fs::read_to_string(&mapping_path).unwrap();
+    let loose = text.replace(
+        "region = \"440000\"",
+        "region = \"440000\"\natomic_rows = false",
+    );
+    assert_ne!(loose, text);
+    std::fs::write(&mapping_path, loose).unwrap();
+    let g = start_gd(&mapping_path);
+    let v = push_prov(&g, "text/csv", gd_clean_row_then_two_bad_records());
+    assert_eq!(rows_and_problems(&v), (2, 2), "{v}");
+    let admin = g.token(pes_gateway::auth::Role::Admin, &[], &[]);
+    let listed = quarantine_list(&g, &admin);
+    let items = listed["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{listed}");
+    for item in items {
+        assert_eq!(item["problems"].as_array().unwrap().len(), 1, "{item}");
+    }
+    assert_eq!(rows_and_problems(&listed), (2, 2));
+
+    // A row whose registration alone fails keeps its person.
+    let v = push_prov(&g, "text/csv", gd_row_with_unknown_code().1);
+    assert_eq!(
+        (v["accepted"].as_u64(), v["quarantined"].as_u64()),
+        (Some(1), Some(1)),
+        "{v}"
+    );
+    assert_eq!(g.total("person"), 2);
+}
+
+/// A JSON item whose nested element fails is one quarantine entry, numbered by item, its
+/// problem naming the nested element; none of the item's records is stored.
+#[test]
+fn a_json_item_with_a_failed_nested_element_is_quarantined_whole() {
+    let mapping_path = adapters_dir().join("mappings/zj_330000_json.toml");
+    let g = start_prov("330000", &mapping_path);
+    let body = std::fs::read(adapters_dir().join("samples/zj_330000_persons.json")).unwrap();
+    let v = push_prov(&g, "application/json", body);
+    let admin = g.token(pes_gateway::auth::Role::Admin, &[], &[]);
+    let listed = quarantine_list(&g, &admin);
+    let items = listed["items"].as_array().unwrap();
+    assert_eq!(rows_and_problems(&listed), rows_and_problems(&v));
+    let nested = items
+        .iter()
+        .find(|i| i["problems"][0]["location"] == "/1/employmentHistory/2")
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert_eq!(nested["row"], 1, "{nested}");
+    assert!(nested["id"].as_str().unwrap().ends_with("-1"), "{nested}");
+    // The item's person (ZJP-000002) is withheld with its failing event.
+    let r = g
+        .http()
+        .get(format!("{}/v1/records/330000:prov:ZJP-000002", g.base))
+        .bearer_auth(&admin)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
 }
 
 #[test]
@@ -226,10 +385,7 @@ fn quarantined_row_is_retried_after_the_mapping_is_fixed() {
     let work = tempfile::tempdir().unwrap();
     let mappings = copy_mappings(work.path());
     let mut g = start_gd(&mappings.join("gd_440000_csv.toml"));
-    let (_, body) = gd_row_with_unknown_code();
-    let token = g.token(pes_gateway::auth::Role::Pusher, &["prov"], &[]);
-    let (status, v, _) = g.push_raw("prov", &token, "text/csv", body, true);
-    assert_eq!(status, 200, "{v}");
+    let v = push_prov(&g, "text/csv", gd_row_with_unknown_code().1);
     // The row is atomic: its valid person is not stored while its registration fails.
     assert_eq!(v["accepted"], 0);
     assert_eq!(v["quarantined"], 1);
@@ -279,9 +435,7 @@ fn a_mapping_fix_is_taken_by_reload_without_a_restart() {
     let (row, body) = gd_row_with_unknown_code();
     let id_number = row.split(',').nth(1).unwrap().to_string();
     let name = row.split(',').nth(2).unwrap().to_string();
-    let token = g.token(pes_gateway::auth::Role::Pusher, &["prov"], &[]);
-    let (status, v, _) = g.push_raw("prov", &token, "text/csv", body, true);
-    assert_eq!(status, 200, "{v}");
+    let v = push_prov(&g, "text/csv", body);
     assert_eq!(v["quarantined"], 1);
     let admin = g.token(pes_gateway::auth::Role::Admin, &[], &[]);
     let listed = quarantine_list(&g, &admin);
@@ -337,16 +491,7 @@ fn quarantined_xml_item_is_retried_after_the_mapping_is_fixed() {
     let shipped =
         std::fs::read_to_string(adapters_dir().join("mappings/bj_110000_xml.toml")).unwrap();
     std::fs::write(&mapping_path, &shipped).unwrap();
-    let mut g = TestGateway::start_in(pesgw!(), "110000", |c| {
-        c.k = 1;
-        c.sources.insert(
-            "prov".into(),
-            SourceConfig {
-                mapping: mapping_path.to_string_lossy().into_owned(),
-                pushers: vec![],
-            },
-        );
-    });
+    let mut g = start_prov("110000", &mapping_path);
     // Two employers; the second has a size class the mapping's code table lacks.
     let body = r#"<?xml version="1.0" encoding="UTF-8"?>
 <Export system="bj-ggjy">
@@ -370,15 +515,7 @@ fn quarantined_xml_item_is_retried_after_the_mapping_is_fixed() {
   </Employers>
 </Export>
 "#;
-    let token = g.token(pes_gateway::auth::Role::Pusher, &["prov"], &[]);
-    let (status, v, _) = g.push_raw(
-        "prov",
-        &token,
-        "application/xml",
-        body.as_bytes().to_vec(),
-        true,
-    );
-    assert_eq!(status, 200, "{v}");
+    let v = push_prov(&g, "application/xml", body.as_bytes().to_vec());
     assert_eq!(v["accepted"], 1, "{v}");
     assert_eq!(v["quarantined"], 1, "{v}");
     assert_eq!(v["row_errors"][0]["code"], "unknown_local_code");

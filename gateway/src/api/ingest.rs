@@ -45,8 +45,13 @@ pub struct IngestResponse {
     pub source: String,
     /// Valid records journaled (0 for a duplicate batch).
     pub accepted: u64,
-    /// Rows quarantined.
+    /// Source rows quarantined: one each, however many of its records failed (with atomic rows,
+    /// none of a failed row's records is stored).
     pub quarantined: u64,
+    /// Problems of the quarantined rows, all of them (a row may have several; `row_errors`
+    /// lists the first 1000).
+    #[serde(default)]
+    pub problems: u64,
     /// Records that changed nothing (the store already held that version or newer, or a newer
     /// copy in the same batch). Decided when the batch is applied, in journal order, so it is
     /// `null` until then: given with `?wait=applied`, when the batch was applied before the
@@ -65,7 +70,7 @@ pub struct IngestResponse {
     pub duplicate: bool,
     /// Whether the batch is applied to the store.
     pub applied: bool,
-    /// Row errors (the first 1000; all are quarantined).
+    /// Row problems (the first 1000; all are quarantined with their rows).
     pub row_errors: Vec<RowProblem>,
     /// Audit receipt of this push.
     pub audit_receipt: AuditReceipt,
@@ -210,6 +215,8 @@ pub struct Journaled {
     pub accepted: u64,
     /// Quarantined rows.
     pub quarantined: u64,
+    /// Problems of the quarantined rows (all of them).
+    pub problems: u64,
     /// First row problems.
     pub row_errors: Vec<RowProblem>,
 }
@@ -275,6 +282,7 @@ pub async fn decode_and_journal_in(
         Journaled {
             accepted: decoded.accepted,
             quarantined: decoded.quarantined,
+            problems: decoded.problems,
             row_errors: decoded.row_errors,
         },
         end,
@@ -452,6 +460,7 @@ pub async fn ingest(
             source: source_id,
             accepted: 0,
             quarantined: 0,
+            problems: 0,
             // Nothing of a duplicate changes: every record of it is unchanged.
             unchanged: summary.as_ref().map(|s| s.records),
             new: summary.as_ref().map(|_| 0),
@@ -491,6 +500,7 @@ pub async fn ingest(
     }
     node.metrics.ingested_rows.inc_by(decoded.accepted);
     node.metrics.quarantined_rows.inc_by(decoded.quarantined);
+    node.metrics.row_problems.inc_by(decoded.problems);
     node.metrics
         .batch_latency
         .observe(started.elapsed().as_secs_f64());
@@ -794,6 +804,7 @@ async fn respond(
     let Journaled {
         accepted,
         quarantined,
+        problems,
         row_errors,
     } = decoded;
     let detail = Detail::new()
@@ -814,6 +825,7 @@ async fn respond(
         source,
         accepted,
         quarantined,
+        problems,
         unchanged: counts.map(|c| c.unchanged),
         new: counts.map(|c| c.new),
         updated: counts.map(|c| c.updated),

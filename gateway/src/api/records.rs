@@ -122,7 +122,8 @@ pub struct QuarantineParams {
     pub limit: Option<usize>,
 }
 
-/// One listed quarantined row; the raw row is masked.
+/// One listed quarantined row (a failed source row, with all its problems); the raw row is
+/// masked.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QuarantineItem {
     /// Id for retry: `<batch id>-<row>`.
@@ -131,12 +132,34 @@ pub struct QuarantineItem {
     pub source: String,
     /// Batch id.
     pub batch_id: String,
-    /// The problem.
+    /// 0-based index of the source row in its batch (see `RowProblem.row`).
+    pub row: u32,
+    /// The row's first problem, as listed before rows held several (also first in `problems`).
     pub problem: RowProblem,
+    /// Every problem of the row, in the order its records were built.
+    pub problems: Vec<RowProblem>,
     /// The raw row with the cells that protected fields read (name, ID number, phone) masked:
     /// each letter, digit and CJK character replaced by `*`. Other cells are shown as they were
     /// pushed, so the row can be fixed. A row whose cells cannot be told apart is masked whole.
     pub raw_masked: String,
+}
+
+impl QuarantineItem {
+    /// The listed form of a stored row whose raw row is already masked; `None` for a value with
+    /// no problem. Values stored before rows were quarantined whole (one `problem`) list as rows
+    /// of one problem.
+    fn of(row: QuarantinedRow, raw_masked: String) -> Option<QuarantineItem> {
+        let first = row.problems.first()?.clone();
+        Some(QuarantineItem {
+            id: quarantine_id(&row.batch_id, first.row),
+            source: row.source,
+            batch_id: row.batch_id,
+            row: first.row,
+            problem: first,
+            problems: row.problems,
+            raw_masked,
+        })
+    }
 }
 
 /// The answer of `GET /v1/quarantine`.
@@ -144,8 +167,12 @@ pub struct QuarantineItem {
 pub struct QuarantineList {
     /// Freshness of the store.
     pub as_of: crate::query::AsOf,
-    /// The rows listed, masked.
+    /// The rows listed, masked (at most `limit`).
     pub items: Vec<QuarantineItem>,
+    /// Quarantined rows matching the filters, listed or not.
+    pub rows: u64,
+    /// Problems of those rows (a row may have several).
+    pub problems: u64,
 }
 
 /// Lists quarantined rows (admins: all; pushers: their sources).
@@ -189,6 +216,7 @@ pub async fn list_quarantine(
     }
     let limit = params.limit.unwrap_or(100).min(1000);
     let mut items = Vec::new();
+    let (mut rows, mut problems) = (0u64, 0u64);
     for kv in node.store.quarantined() {
         let v = kv.map_err(|_| Problem::internal())?;
         let Ok(row) = serde_json::from_slice::<QuarantinedRow>(&v) else {
@@ -202,7 +230,16 @@ pub async fn list_quarantine(
         if auth.role() == Role::Pusher && !auth.may_push(&row.source) {
             continue;
         }
-        let id = quarantine_id(&row.batch_id, row.problem.row);
+        if row.problems.is_empty() {
+            continue;
+        }
+        rows += 1;
+        problems += row.problems.len() as u64;
+        // Past the limit the rows are only counted.
+        if items.len() >= limit {
+            continue;
+        }
+        let id = quarantine_id(&row.batch_id, row.row());
         let raw =
             base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &row.raw_sealed)
                 .ok()
@@ -217,16 +254,7 @@ pub async fn list_quarantine(
                     }
                 })
                 .unwrap_or_default();
-        items.push(QuarantineItem {
-            id,
-            source: row.source,
-            batch_id: row.batch_id,
-            problem: row.problem,
-            raw_masked: raw,
-        });
-        if items.len() >= limit {
-            break;
-        }
+        items.extend(QuarantineItem::of(row, raw));
     }
     let d = Detail::new()
         .dataset(&params.source)
@@ -238,6 +266,8 @@ pub async fn list_quarantine(
     .await?;
     Ok(HttpResponse::Ok().json(QuarantineList {
         items,
+        rows,
+        problems,
         as_of: as_of(&node),
     }))
 }
@@ -307,7 +337,7 @@ pub async fn retry_quarantined(
     };
     let Some(body) = source
         .adapter()
-        .retry_body(&raw, q.header.as_deref(), &q.problem.location)
+        .retry_body(&raw, q.header.as_deref(), q.location())
     else {
         let p = Problem::new(
             actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
@@ -351,14 +381,20 @@ pub async fn retry_quarantined(
     node.state.wait_applied(end).await;
     let resolved = j.accepted > 0 && j.quarantined == 0;
     // Keep one quarantine entry per row: the original while it still fails, none once fixed.
-    // A retry body equal to the original export (a one-row export) has the original's batch id,
-    // so its failure was written over the original entry: that entry then stays.
-    let (drop_batch, drop_row) = if resolved {
-        (batch, row)
+    // The retry's own entries are dropped: one for the row (atomic rows), or one per failed
+    // record (`atomic_rows = false`); their rows are those of its few problems. A retry body
+    // equal to the original export (a one-row export) has the original's batch id, so its
+    // failure was written over the original entry: that entry then stays.
+    let mut stale: Vec<([u8; 32], u32)> = if resolved {
+        vec![(batch, row)]
     } else {
-        (new_batch, 0)
+        j.row_errors.iter().map(|p| (new_batch, p.row)).collect()
     };
-    if resolved || (drop_batch, drop_row) != (batch, row) {
+    stale.dedup();
+    for (drop_batch, drop_row) in stale {
+        if !resolved && (drop_batch, drop_row) == (batch, row) {
+            continue;
+        }
         node.store
             .remove_quarantined(&drop_batch, drop_row)
             .map_err(|_| Problem::internal())?;
@@ -383,6 +419,7 @@ pub async fn retry_quarantined(
         retry_batch_id: hex::encode(new_batch),
         accepted: j.accepted,
         quarantined: j.quarantined,
+        problems: j.problems,
         row_errors: j.row_errors,
         audit_receipt: receipt,
         as_of: as_of(&node),
@@ -400,12 +437,52 @@ pub struct RetryAnswer {
     pub audit_receipt: AuditReceipt,
     /// The quarantine id retried.
     pub id: String,
-    /// Rows quarantined again (0 or 1).
+    /// Rows quarantined again (0 or 1; with a mapping's `atomic_rows = false`, one per failed
+    /// record).
     pub quarantined: u64,
+    /// Problems of the row, when it still fails.
+    pub problems: u64,
     /// Whether the row now yields records (its quarantine entry is removed).
     pub resolved: bool,
     /// Batch id (hex) of the one-row batch.
     pub retry_batch_id: String,
     /// The row's problems, when it still fails.
     pub row_errors: Vec<RowProblem>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{QuarantineItem, QuarantinedRow};
+
+    /// A value stored before rows were quarantined whole: one `problem`, no `problems`.
+    const OLD_VALUE: &str = r#"{"source":"prov","batch_id":"ab12","problem":{"row":7,"location":"row:8","field":"job_seeker_registration.desired_occupations","code":"unknown_local_code","message":"local code not in code table"},"raw_sealed":"AAAA","header":"a,b"}"#;
+
+    #[test]
+    fn a_value_stored_with_one_problem_still_lists() {
+        let row: QuarantinedRow = serde_json::from_str(OLD_VALUE).unwrap();
+        assert_eq!((row.row(), row.location()), (7, "row:8"));
+        let item = QuarantineItem::of(row, "*".into()).unwrap();
+        assert_eq!(item.id, "ab12-7");
+        assert_eq!(item.row, 7);
+        assert_eq!(item.problems.len(), 1);
+        assert_eq!(item.problems[0].code, "unknown_local_code");
+        assert_eq!(item.problem.location, "row:8");
+    }
+
+    #[test]
+    fn a_row_lists_with_all_its_problems_and_round_trips() {
+        let mut row: QuarantinedRow = serde_json::from_str(OLD_VALUE).unwrap();
+        let mut second = row.problems[0].clone();
+        second.field = Some("person.protected.phone".into());
+        second.code = "invalid_phone".into();
+        row.problems.push(second);
+        let stored = serde_json::to_value(&row).unwrap();
+        assert!(stored.get("problem").is_none(), "{stored}");
+        assert_eq!(stored["problems"].as_array().unwrap().len(), 2);
+        let again: QuarantinedRow = serde_json::from_value(stored).unwrap();
+        let item = QuarantineItem::of(again, String::new()).unwrap();
+        assert_eq!(item.problems.len(), 2);
+        assert_eq!(item.problems[1].code, "invalid_phone");
+        assert_eq!(item.problem.code, "unknown_local_code");
+    }
 }

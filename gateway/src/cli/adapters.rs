@@ -144,6 +144,14 @@ fn summary(
                     let _ = writeln!(out, "{e}");
                 }
             }
+            Decoded::FailedRow(f) => {
+                for e in &f.problems {
+                    errors += 1;
+                    if errors as usize <= SUMMARY_ERRORS {
+                        let _ = writeln!(out, "{e}");
+                    }
+                }
+            }
         }
         Ok(())
     });
@@ -177,8 +185,13 @@ fn summary(
 fn print_tables(out: &mut dyn Write, r: &CheckReport) -> anyhow::Result<()> {
     writeln!(
         out,
-        "adapter {} {}: {} rows, {} records, {} row errors",
-        r.adapter_id, r.adapter_version, r.summary.rows, r.summary.records, r.summary.row_errors
+        "adapter {} {}: {} rows ({} failed), {} records, {} row errors",
+        r.adapter_id,
+        r.adapter_version,
+        r.summary.rows,
+        r.summary.failed_rows,
+        r.summary.records,
+        r.summary.row_errors
     )?;
     writeln!(out)?;
     writeln!(
