@@ -59,7 +59,7 @@ fn unknown_code_table_names_its_line() {
         "service = { from = \"kind\", transforms = [{ code_table = \"nope\" }] }",
     );
     let e = err_of(&text);
-    assert_eq!(e.line, Some(11), "{e}");
+    assert_eq!(e.line, Some(14), "{e}");
     assert!(e.message.contains("unknown code table 'nope'"), "{e}");
 }
 
