@@ -202,6 +202,12 @@ fn the_operator_guide_builds_a_federation_and_answers_a_national_query() {
         "every member answered:\n{query}"
     );
     assert!(!query.contains("PARTIAL"), "{query}");
+    // The next export, pushed as a snapshot, retired what it lacks.
+    let snapshot = std::fs::read_to_string(scratch.join("snapshot.txt")).expect("snapshot.txt");
+    assert!(
+        snapshot.contains("committed,") && snapshot.contains("records retired"),
+        "{snapshot}"
+    );
     drop(stop);
 }
 
