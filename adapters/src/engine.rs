@@ -301,7 +301,17 @@ impl<'m> Emitter<'m> {
                 ))
             }
         };
+        let from_ingest = spec
+            .fields
+            .get(1)
+            .and_then(Option::as_ref)
+            .is_some_and(|f| f.sources.contains(&SourceRef::IngestedAt));
         let record_version = match std::mem::replace(&mut vals[1], V::Absent) {
+            // The push's ingest time: later pushes win, and the record says when it came.
+            _ if from_ingest => chrono::DateTime::parse_from_rfc3339(ctx.ingested_at)
+                .ok()
+                .and_then(|t| u64::try_from(t.timestamp_millis()).ok())
+                .unwrap_or(1),
             V::Text(t) if !t.is_empty() => t.trim().parse::<u64>().map_err(|_| {
                 self.field_error(
                     spec,
@@ -612,6 +622,8 @@ fn read<'f, F: Frame>(s: &SourceRef, frame: &'f F) -> V<'f> {
         SourceRef::Path { idx, item } => frame.path(*idx, *item),
         SourceRef::Row => V::Text(Cow::Owned(frame.row().to_string())),
         SourceRef::Index => V::Text(Cow::Owned(frame.index().to_string())),
+        // Read from the decode context by `Emitter::build`, never from the input.
+        SourceRef::IngestedAt => V::Absent,
     }
 }
 

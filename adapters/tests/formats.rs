@@ -125,3 +125,27 @@ fn a_date_column_is_a_record_version() {
     // Without a date the version stays the default 1.
     assert_eq!(versions, [20240307, 1]);
 }
+
+/// `$ingested_at` as `record_version`: the push's ingest time in milliseconds, so a later push
+/// of the record wins; it cannot feed any other field.
+#[test]
+fn ingested_at_is_a_record_version() {
+    let text = format!(
+        "id = \"t\"\nversion = \"1\"\nregion = \"110000\"\n\n[format]\ntype = \"csv\"\n\n[[records]]\ntype = \"service_event\"\n{}",
+        FIELDS.replace(
+            "source_record_id = { from = \"ID\" }",
+            "source_record_id = { from = \"ID\" }\nrecord_version = { from = \"$ingested_at\" }",
+        )
+    );
+    let m = Mapping::from_toml_str(&text, None).unwrap();
+    let csv = "ID,ST,DIV,KIND,DATE\nS1,bj-a,110105,referral,2024/3/5\n";
+    let r = common::run(&m, csv.as_bytes());
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    let want = chrono::DateTime::parse_from_rfc3339(common::INGESTED_AT)
+        .unwrap()
+        .timestamp_millis() as u64;
+    assert_eq!(r.records[0].record_version, want);
+    let elsewhere = text.replace("from = \"ST\"", "from = \"$ingested_at\"");
+    let e = Mapping::from_toml_str(&elsewhere, None).unwrap_err();
+    assert!(e.message.contains("can only give record_version"), "{e}");
+}

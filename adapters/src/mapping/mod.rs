@@ -61,6 +61,9 @@ pub(crate) enum SourceRef {
     Row,
     /// 0-based index in the `each` array (0 without one).
     Index,
+    /// The push's ingest time (`$ingested_at`), as milliseconds since the Unix epoch: only as
+    /// a record's `record_version`, so the later push wins and the record shows when.
+    IngestedAt,
 }
 
 /// A compiled condition.
@@ -267,6 +270,7 @@ impl Mapping {
             }
             SourceRef::Row => "$row".into(),
             SourceRef::Index => "$index".into(),
+            SourceRef::IngestedAt => "$ingested_at".into(),
         }
     }
 }
@@ -622,8 +626,21 @@ impl Compiler<'_> {
                     )
                 })?;
             let span = f.span();
-            fields[slot] =
-                Some(self.field(f.into_inner(), span, format, tables, r.each.is_some())?);
+            let field = self.field(
+                f.into_inner(),
+                span.clone(),
+                format,
+                tables,
+                r.each.is_some(),
+            )?;
+            // Slot 1 is `record_version` (see `target::ENVELOPE`).
+            if slot != 1 && field.sources.contains(&SourceRef::IngestedAt) {
+                return Err(self.err(
+                    span,
+                    "`$ingested_at` can only give record_version (the push's ingest time)",
+                ));
+            }
+            fields[slot] = Some(field);
         }
         for (def, f) in defs.iter().zip(&fields) {
             let filled = f.as_ref().is_some_and(|f| {
@@ -732,6 +749,7 @@ impl Compiler<'_> {
         match s {
             "$row" => return Ok(SourceRef::Row),
             "$index" => return Ok(SourceRef::Index),
+            "$ingested_at" => return Ok(SourceRef::IngestedAt),
             _ => {}
         }
         let (item, path) = match s.strip_prefix('^') {
