@@ -438,6 +438,12 @@ pub(crate) fn check_lifecycle(open: Open<'_>) {
     assert_eq!(keys, 0);
     assert_eq!(total(&*store), 3);
 
+    // A retired record of a person leaves their lookup.
+    assert_eq!(found(&*store, &key, &alice), vec![first[1].record_id.clone()]);
+    let retire = lifecycle(EntryKind::Retire, 23, &[(&first[1], u64::MAX)]);
+    assert_eq!(apply(&*store, &retire, 800, ApplyMode::Journal).retired, 1);
+    assert!(found(&*store, &key, &alice).is_empty());
+
     // Lifecycle state is kept, listed by prefix, and survives reopening.
     store.put_meta("snapshot/b", b"2").unwrap();
     store.put_meta("snapshot/a", b"1").unwrap();
@@ -454,7 +460,7 @@ pub(crate) fn check_lifecycle(open: Open<'_>) {
         ]
     );
     assert!(store.get_record(&first[2].record_id).unwrap().is_none());
-    assert_eq!(total(&*store), 3);
+    assert_eq!(total(&*store), 2);
 }
 
 #[test]
