@@ -96,19 +96,7 @@ fn push(
     }
     // The batch's shared envelope, as the decoder stores it, so records decode back.
     let bytes = b.finish(&serde_json::to_vec(&shared).unwrap());
-    let entry = Entry::parse(&bytes).unwrap();
-    let mut deltas = Vec::new();
-    store
-        .apply_entry(
-            &entry,
-            n,
-            pes_gateway::store::ApplyMode::Journal,
-            &mut deltas,
-        )
-        .unwrap();
-    for (f, s) in &deltas {
-        rollups.apply(f, *s);
-    }
+    apply(store, rollups, &bytes, n);
 }
 
 /// One of a few person keys shared by several records (43 characters, like a real one).

@@ -117,6 +117,31 @@ fn may_change(node: &Node, auth: &Authenticated, source: &str) -> Result<(), Pro
     Ok(())
 }
 
+/// Audits a request that ends with snapshot `s` (status `status`) and answers with it.
+async fn answer_snapshot(
+    node: &Node,
+    req: &HttpRequest,
+    auth: &Authenticated,
+    action: Action,
+    status: u16,
+    s: Snapshot,
+) -> Result<HttpResponse, Problem> {
+    let receipt = audit(
+        node,
+        event(node, req, action, Some(auth), status, snapshot_detail(&s)),
+    )
+    .await?;
+    let answer = SnapshotAnswer {
+        snapshot: s,
+        audit_receipt: receipt,
+    };
+    Ok(match status {
+        201 => HttpResponse::Created().json(answer),
+        202 => HttpResponse::Accepted().json(answer),
+        _ => HttpResponse::Ok().json(answer),
+    })
+}
+
 fn snapshot_detail(s: &Snapshot) -> Detail {
     let mut d = Detail::new()
         .dataset(&s.source)
@@ -178,15 +203,7 @@ pub async fn open_snapshot(
         Ok(s) => s,
         Err(e) => return Err(refuse(&node, &req, ACTION, Some(&auth), problem(&e), detail).await),
     };
-    let receipt = audit(
-        &node,
-        event(&node, &req, ACTION, Some(&auth), 201, snapshot_detail(&s)),
-    )
-    .await?;
-    Ok(HttpResponse::Created().json(SnapshotAnswer {
-        snapshot: s,
-        audit_receipt: receipt,
-    }))
+    answer_snapshot(&node, &req, &auth, ACTION, 201, s).await
 }
 
 /// Reads a snapshot.
@@ -216,22 +233,7 @@ pub async fn get_snapshot(
         Ok(s) => s,
         Err(p) => return Err(refuse(&node, &req, Action::Admin, Some(&auth), p, detail).await),
     };
-    let receipt = audit(
-        &node,
-        event(
-            &node,
-            &req,
-            Action::Admin,
-            Some(&auth),
-            200,
-            snapshot_detail(&s),
-        ),
-    )
-    .await?;
-    Ok(HttpResponse::Ok().json(SnapshotAnswer {
-        snapshot: s,
-        audit_receipt: receipt,
-    }))
+    answer_snapshot(&node, &req, &auth, Action::Admin, 200, s).await
 }
 
 /// Commits (or, as an admin, confirms) a snapshot.
@@ -282,27 +284,7 @@ async fn finish(
         200
     };
     tracing::info!(request_id = %request_id(&req), snapshot = %s.id, state = s.state.as_str(), retired = s.retired.unwrap_or(0), "snapshot commit");
-    let receipt = audit(
-        &node,
-        event(
-            &node,
-            &req,
-            ACTION,
-            Some(&auth),
-            status,
-            snapshot_detail(&s),
-        ),
-    )
-    .await?;
-    let answer = SnapshotAnswer {
-        snapshot: s,
-        audit_receipt: receipt,
-    };
-    Ok(if status == 202 {
-        HttpResponse::Accepted().json(answer)
-    } else {
-        HttpResponse::Ok().json(answer)
-    })
+    answer_snapshot(&node, &req, &auth, ACTION, status, s).await
 }
 
 /// Commits a snapshot.
@@ -392,15 +374,7 @@ pub async fn abort_snapshot(
         Ok(s) => s,
         Err(e) => return Err(refuse(&node, &req, ACTION, Some(&auth), problem(&e), detail).await),
     };
-    let receipt = audit(
-        &node,
-        event(&node, &req, ACTION, Some(&auth), 200, snapshot_detail(&s)),
-    )
-    .await?;
-    Ok(HttpResponse::Ok().json(SnapshotAnswer {
-        snapshot: s,
-        audit_receipt: receipt,
-    }))
+    answer_snapshot(&node, &req, &auth, ACTION, 200, s).await
 }
 
 /// Retires records by source record id.

@@ -439,7 +439,10 @@ pub(crate) fn check_lifecycle(open: Open<'_>) {
     assert_eq!(total(&*store), 3);
 
     // A retired record of a person leaves their lookup.
-    assert_eq!(found(&*store, &key, &alice), vec![first[1].record_id.clone()]);
+    assert_eq!(
+        found(&*store, &key, &alice),
+        vec![first[1].record_id.clone()]
+    );
     let retire = lifecycle(EntryKind::Retire, 23, &[(&first[1], u64::MAX)]);
     assert_eq!(apply(&*store, &retire, 800, ApplyMode::Journal).retired, 1);
     assert!(found(&*store, &key, &alice).is_empty());
