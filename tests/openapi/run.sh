@@ -116,7 +116,7 @@ st "$none" "$admin" --exclude-path-regex '^/v1/(ingest|persons|audit)/' || faile
 st "$none" "$auditor" --include-path-regex '^/v1/audit/' || failed=1
 st "$none" "$analyst" --include-path-regex '^/v1/(query|reports)' || failed=1
 st "$none" "$caseworker" --include-path-regex '^/v1/(persons|records)/' || failed=1
-st "$none" "$pusher" --include-path-regex '^/v1/(ingest|quarantine)' || failed=1
+st "$none" "$pusher" --include-path-regex '^/v1/(ingest|quarantine|sources)' || failed=1
 # Again with the known ids: the answers of a record read and a retry checked against the schema.
 st "$work/known.toml" "$caseworker" --include-path-regex '^/v1/records/' || failed=1
 st "$work/known.toml" "$pusher" --include-path-regex '^/v1/quarantine/' || failed=1
