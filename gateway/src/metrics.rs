@@ -18,6 +18,10 @@ pub struct Metrics {
     pub row_problems: IntCounter,
     /// Pushes refused (any 4xx/5xx).
     pub refused_pushes: IntCounter,
+    /// Records retired (snapshot commits, retirement requests, retention).
+    pub records_retired: IntCounter,
+    /// Retired records deleted for good by retention.
+    pub records_purged: IntCounter,
     /// Push latency, request to acknowledgement.
     pub batch_latency: Histogram,
     /// Journal fdatasync latency.
@@ -74,6 +78,16 @@ impl Metrics {
             .expect("metric"),
             refused_pushes: IntCounter::new("pes_refused_pushes_total", "Pushes refused")
                 .expect("metric"),
+            records_retired: IntCounter::new(
+                "pes_records_retired_total",
+                "Records retired by snapshot commits, retirement requests and retention",
+            )
+            .expect("metric"),
+            records_purged: IntCounter::new(
+                "pes_records_purged_total",
+                "Retired records deleted for good by retention",
+            )
+            .expect("metric"),
             batch_latency: hist(
                 "pes_ingest_batch_seconds",
                 "Push latency until acknowledgement",
@@ -122,6 +136,8 @@ impl Metrics {
             &m.quarantined_rows,
             &m.row_problems,
             &m.refused_pushes,
+            &m.records_retired,
+            &m.records_purged,
         ] {
             registry.register(Box::new(c.clone())).expect("register");
         }

@@ -373,6 +373,12 @@ fn retention_expires_registrations_and_purges_retired_records() {
     );
     let (status, _) = call(&g, "POST", "/v1/admin/retention", &g.pusher(), None);
     assert_eq!(status, 403);
+    let metrics = g.metrics();
+    assert!(
+        metrics.contains("pes_records_retired_total 10"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("pes_records_purged_total 10"), "{metrics}");
     assert!(!g
         .audit_entries(2, |e| e["action"] == "record_retire"
             && e["counts"]["purged"] == 10)

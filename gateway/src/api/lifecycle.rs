@@ -284,6 +284,7 @@ async fn finish(
         200
     };
     tracing::info!(request_id = %request_id(&req), snapshot = %s.id, state = s.state.as_str(), retired = s.retired.unwrap_or(0), "snapshot commit");
+    node.metrics.records_retired.inc_by(s.retired.unwrap_or(0));
     answer_snapshot(&node, &req, &auth, ACTION, status, s).await
 }
 
@@ -428,6 +429,7 @@ pub async fn retire_records(
         Ok(o) => o,
         Err(e) => return Err(refuse(&node, &req, ACTION, Some(&auth), problem(&e), detail).await),
     };
+    node.metrics.records_retired.inc_by(outcome.retired);
     let d = detail
         .count("asked", asked)
         .count("retired", outcome.retired)
@@ -479,7 +481,10 @@ async fn retain(node: &Arc<Node>) -> Result<RetentionOutcome, LifecycleError> {
         web::block(move || retention::plan(n.lifecycle(), &n.config.lifecycle, &n.data_key, now))
             .await
             .map_err(|_| LifecycleError::NotApplied("the retention thread failed".into()))??;
-    retention::apply(node.lifecycle(), &plan, now).await
+    let done = retention::apply(node.lifecycle(), &plan, now).await?;
+    node.metrics.records_retired.inc_by(done.expired);
+    node.metrics.records_purged.inc_by(done.purged);
+    Ok(done)
 }
 
 /// Runs retention on start and then every `lifecycle.retention_interval_secs`, auditing each
