@@ -247,6 +247,29 @@ fn a_snapshot_that_would_retire_too_much_waits_for_an_admin() {
     let (status, _) = call(&g, "POST", &snapshot_path(&id, "commit"), &g.pusher(), None);
     assert_eq!(status, 409);
     assert_eq!(live(&g), 10);
+    // A snapshot with a batch refused for its content waits for an admin: that batch's records
+    // would look absent.
+    let id = open_snapshot(&g, &[]);
+    let r = g
+        .http()
+        .post(format!("{}/v1/ingest/{SOURCE}?snapshot={id}", g.base))
+        .bearer_auth(g.pusher())
+        .header("content-type", "application/x-ndjson")
+        .body("this is not JSON\n")
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    // One record of ten missing: within the share, but the refused batch may have held it.
+    push(&g, body(&versionless(0..9)), Some(&id));
+    let (status, v) = call(&g, "POST", &snapshot_path(&id, "commit"), &g.pusher(), None);
+    assert_eq!(status, 202, "{v}");
+    assert_eq!(v["failed_batches"], 1);
+    assert!(
+        v["guard"]["message"].as_str().unwrap().contains("refused"),
+        "{v}"
+    );
+    let (status, _) = call(&g, "POST", &snapshot_path(&id, "abort"), &g.pusher(), None);
+    assert_eq!(status, 200);
     // Unknown snapshots and record types are refused.
     let (status, v) = call(
         &g,

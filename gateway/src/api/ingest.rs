@@ -489,6 +489,18 @@ pub async fn ingest(
         Ok(x) => x,
         Err(e) => {
             forget(&node);
+            // A snapshot batch refused for what it holds must not look present-and-absent at
+            // the commit: the snapshot remembers it until the same batch is taken.
+            let refused_for_content = matches!(
+                e,
+                IngestError::Encoding { .. }
+                    | IngestError::Malformed { .. }
+                    | IngestError::TooManyRows { .. }
+                    | IngestError::TooManyBadRows { .. }
+            );
+            if let (Some(id), true) = (&snapshot, refused_for_content) {
+                node.snapshots.note_failed(id, &batch_id);
+            }
             let d = detail.batch_id(&batch_hex);
             return Err(refused(&node, &req, &auth, ingest_problem(&e), d).await);
         }
@@ -496,7 +508,7 @@ pub async fn ingest(
     node.state.journal_end.fetch_max(end, Ordering::AcqRel);
     if let Some(id) = &snapshot {
         node.snapshots
-            .note_batch(id, decoded.accepted, decoded.quarantined);
+            .note_batch(id, &batch_id, decoded.accepted, decoded.quarantined);
     }
     node.metrics.ingested_rows.inc_by(decoded.accepted);
     node.metrics.quarantined_rows.inc_by(decoded.quarantined);

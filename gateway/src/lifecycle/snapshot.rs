@@ -70,6 +70,9 @@ pub struct Guard {
     pub max_share: f64,
     /// Rows the snapshot's batches quarantined.
     pub quarantined_rows: u64,
+    /// The snapshot's batches that were refused.
+    #[serde(default)]
+    pub failed_batches: u64,
     /// What an operator reads.
     pub message: String,
 }
@@ -95,6 +98,13 @@ pub struct Snapshot {
     pub records: u64,
     /// Rows those batches quarantined.
     pub quarantined_rows: u64,
+    /// Batches pushed with it that were refused for what they hold (malformed, too many bad
+    /// rows) and not taken since: their records would look absent.
+    #[serde(default)]
+    pub failed_batches: u64,
+    /// Ids of those batches (in memory only).
+    #[serde(skip)]
+    failed: std::collections::HashSet<[u8; 32]>,
     /// Why its commit waits, while it does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guard: Option<Guard>,
@@ -199,6 +209,8 @@ impl Registry {
             batches: 0,
             records: 0,
             quarantined_rows: 0,
+            failed_batches: 0,
+            failed: Default::default(),
             guard: None,
             retired: None,
             kept: None,
@@ -234,12 +246,25 @@ impl Registry {
         Ok(())
     }
 
-    /// Counts a batch journaled with snapshot `id` (kept in memory until the snapshot closes).
-    pub fn note_batch(&self, id: &str, records: u64, quarantined_rows: u64) {
+    /// Counts batch `batch` journaled with snapshot `id` (kept in memory until the snapshot
+    /// closes); a batch refused before is no longer missing.
+    pub fn note_batch(&self, id: &str, batch: &[u8; 32], records: u64, quarantined_rows: u64) {
         if let Some(s) = self.lock().get_mut(id) {
             s.batches += 1;
             s.records += records;
             s.quarantined_rows += quarantined_rows;
+            s.failed.remove(batch);
+            s.failed_batches = s.failed.len() as u64;
+        }
+    }
+
+    /// Remembers batch `batch` of snapshot `id`, refused for what it holds.
+    pub fn note_failed(&self, id: &str, batch: &[u8; 32]) {
+        if let Some(s) = self.lock().get_mut(id) {
+            if s.state == SnapshotState::Open {
+                s.failed.insert(*batch);
+                s.failed_batches = s.failed.len() as u64;
+            }
         }
     }
 
@@ -337,8 +362,15 @@ impl Registry {
         };
         if confirmed_by.is_none() && would > 0 {
             let too_much = share > max_share;
-            if too_much || s.quarantined_rows > 0 {
-                let message = if too_much {
+            if too_much || s.quarantined_rows > 0 || s.failed_batches > 0 {
+                let message = if s.failed_batches > 0 {
+                    format!(
+                        "{} batches of the snapshot were refused for what they hold, so their \
+                         records would be retired with the {would} it lacks: abort it and push \
+                         the fixed export as a new snapshot, or an admin confirms",
+                        s.failed_batches
+                    )
+                } else if too_much {
                     format!(
                         "committing would retire {would} of {} live records ({:.1}%), more than \
                          the {:.1}% allowed (lifecycle.snapshot_max_retire_share): an admin \
@@ -362,6 +394,7 @@ impl Registry {
                     share,
                     max_share,
                     quarantined_rows: s.quarantined_rows,
+                    failed_batches: s.failed_batches,
                     message,
                 });
                 self.save(parts.store, &s)?;
