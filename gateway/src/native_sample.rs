@@ -127,7 +127,7 @@ fn demo_person(i: u64, region: &str, div: &str, today: NaiveDate) -> Person {
         .collect();
     let graduate = key_groups.contains(&KeyGroup::CollegeGraduate);
     let migrant = key_groups.contains(&KeyGroup::MigrantWorker);
-    let a = mix(h ^ 0x6167_65);
+    let a = mix(h ^ 0x0061_6765);
     let age = if graduate {
         21 + a % 6
     } else {
