@@ -56,6 +56,7 @@ fn export(m: &Mapping, rows: u64) -> Vec<u8> {
         seed: 2024,
         defect_rate: 0.0,
         keep_expected: false,
+        ..Default::default()
     };
     synth::write_export(m, &opts, &mut out).expect("synth");
     out

@@ -34,6 +34,8 @@ fn generate(
         seed,
         defect_rate: defects,
         keep_expected: true,
+        // The fixed reference day, so a seed gives the same records on every day.
+        ..Default::default()
     };
     let mut out = Vec::new();
     let report = synth::write_export(mapping, &opts, &mut out).unwrap();

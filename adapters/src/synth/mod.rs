@@ -19,6 +19,7 @@ mod write;
 use std::collections::BTreeMap;
 use std::io::Write;
 
+use chrono::NaiveDate;
 use pes_schemas::{Record, RecordType};
 use serde::Serialize;
 
@@ -26,6 +27,7 @@ use crate::adapter::RowErrorCode;
 use crate::mapping::Mapping;
 
 pub use plan::{EXPECTED_INGESTED_AT, EXPECTED_LINKAGE_KEY, EXPECTED_RAW_SHA256};
+pub use values::{key_group_shares, reference_day, window_day, window_start, WINDOW_MONTHS};
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -38,6 +40,10 @@ pub struct SynthOptions {
     pub defect_rate: f64,
     /// Keep every expected record in the report (for tests; costs memory).
     pub keep_expected: bool,
+    /// The day the export is "as of": dates fall in the [`WINDOW_MONTHS`] months up to it,
+    /// never after it. The default, [`reference_day`], keeps output independent of the clock;
+    /// demos pass today.
+    pub as_of: NaiveDate,
 }
 
 impl Default for SynthOptions {
@@ -47,6 +53,7 @@ impl Default for SynthOptions {
             seed: 1,
             defect_rate: 0.0,
             keep_expected: false,
+            as_of: reference_day(),
         }
     }
 }

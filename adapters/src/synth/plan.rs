@@ -299,7 +299,12 @@ impl<'m> Planner<'m> {
     }
 
     fn row_ctx(&mut self, row: u64) -> RowCtx {
-        let profile = values::profile(&mut self.rng, &self.m.region, &self.counties);
+        let profile = values::profile(
+            &mut self.rng,
+            &self.m.region,
+            &self.counties,
+            self.opts.as_of,
+        );
         let employer = self
             .employers
             .choose(&mut self.rng)
@@ -593,9 +598,9 @@ impl<'m> Planner<'m> {
                 )
             }
             "reg_division" => Nat::Text(ctx.employer.division.clone()),
-            "registered_on" | "date" => Nat::Date(values::recent_date(rng, 365)),
-            "posted_on" => Nat::Date(values::recent_date(rng, 120)),
-            "start_on" => Nat::Date(values::recent_date(rng, 365)),
+            "registered_on" | "date" => Nat::Date(values::window_date(rng, self.opts.as_of)),
+            "posted_on" => Nat::Date(values::window_date(rng, self.opts.as_of)),
+            "start_on" => Nat::Date(values::window_date(rng, self.opts.as_of)),
             "valid_until" => after(rng, ctx, "registered_on", 180, 180, 0.75),
             "valid_through" => after(rng, ctx, "posted_on", 30, 90, 0.7),
             "end_on" => after(rng, ctx, "start_on", 14, 60, 0.8),
@@ -682,7 +687,7 @@ impl<'m> Planner<'m> {
                 }
             }
             "period_month" => {
-                let d = values::recent_date(rng, 365);
+                let d = values::window_date(rng, self.opts.as_of);
                 Nat::Text(format!("{:04}-{:02}", d.year(), d.month()))
             }
             "active_days" => {

@@ -6,15 +6,77 @@ use std::sync::OnceLock;
 
 use chrono::{Datelike, Duration, NaiveDate};
 use pes_schemas::codes::{self, DivisionLevel, OccupationLevel};
-use pes_schemas::{id_number, uscc, RecordType};
+use pes_schemas::{id_number, uscc, KeyGroup, RecordType};
 use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-/// Reference day of generated data (exports are "as of" this day), so output does not depend
-/// on the clock.
-pub(crate) fn as_of() -> NaiveDate {
+/// The fixed reference day of [`SynthOptions::default`](super::SynthOptions): tests that need
+/// the same bytes on every day generate "as of" this day; demos pass today instead.
+pub fn reference_day() -> NaiveDate {
     NaiveDate::from_ymd_opt(2024, 6, 30).unwrap_or_default()
+}
+
+/// Months of history the generated data covers, up to and including the month of the day it
+/// is generated "as of".
+pub const WINDOW_MONTHS: u32 = 24;
+
+/// First day of the data window: the first of the month [`WINDOW_MONTHS`] − 1 months before
+/// `as_of`'s month.
+pub fn window_start(as_of: NaiveDate) -> NaiveDate {
+    let first = as_of.with_day(1).unwrap_or(as_of);
+    first
+        .checked_sub_months(chrono::Months::new(WINDOW_MONTHS - 1))
+        .unwrap_or(first)
+}
+
+/// A day in the data window (from [`window_start`] up to `as_of`, never after it), given
+/// `x`, any well-spread number.
+pub fn window_day(as_of: NaiveDate, x: u64) -> NaiveDate {
+    let start = window_start(as_of);
+    let days = (as_of - start).num_days().max(0) as u64 + 1;
+    start + Duration::days((x % days) as i64)
+}
+
+/// Where a province lies in the NBS's four economic regions; migrant work differs by region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EconomicRegion {
+    East,
+    Central,
+    West,
+    Northeast,
+}
+
+fn economic_region(region: &str) -> EconomicRegion {
+    match region.get(..2).unwrap_or("") {
+        "11" | "12" | "13" | "31" | "32" | "33" | "35" | "37" | "44" | "46" => EconomicRegion::East,
+        "14" | "34" | "36" | "41" | "42" | "43" => EconomicRegion::Central,
+        "21" | "22" | "23" => EconomicRegion::Northeast,
+        _ => EconomicRegion::West,
+    }
+}
+
+/// Share of a region's registrants in each key group; each group is drawn on its own, so a
+/// person may be in several or none. Derived from published national statistics; the sources
+/// and the arithmetic are in adapters/README.md, "Demo data: sources of the shares".
+pub fn key_group_shares(region: &str) -> [(KeyGroup, f64); 7] {
+    // Migrant workers (29,753万) over employed persons (74,041万) is 40.2% nationally, scaled
+    // by where they work (NBS 2023 migrant report) against where people live (2020 census).
+    let migrant = match economic_region(region) {
+        EconomicRegion::East => 0.52,
+        EconomicRegion::Central => 0.37,
+        EconomicRegion::West => 0.33,
+        EconomicRegion::Northeast => 0.17,
+    };
+    [
+        (KeyGroup::MigrantWorker, migrant),
+        (KeyGroup::CollegeGraduate, 0.15),
+        (KeyGroup::FlexibleWorker, 0.27),
+        (KeyGroup::OutOfPoverty, 0.046),
+        (KeyGroup::Disabled, 0.012),
+        (KeyGroup::Veteran, 0.02),
+        (KeyGroup::LongTermUnemployed, 0.07),
+    ]
 }
 
 /// Picks by weight; `items` must not be empty.
@@ -245,25 +307,62 @@ pub(crate) fn id_for(rng: &mut ChaCha8Rng, division: &str, birth: NaiveDate, mal
     format!("{first17}{}", char::from(check))
 }
 
-/// A job seeker with the region's age, education and origin distributions.
-pub(crate) fn profile(rng: &mut ChaCha8Rng, region: &str, local: &[&'static str]) -> Profile {
-    // Ages 16-60, most between 22 and 40.
-    let (lo, hi) = *weighted(
-        rng,
-        &[
-            ((16u32, 21u32), 12),
-            ((22, 30), 36),
-            ((31, 40), 28),
-            ((41, 50), 16),
-            ((51, 60), 8),
-        ],
-    );
+/// The wire name of a key group.
+fn key_group_name(g: KeyGroup) -> &'static str {
+    match g {
+        KeyGroup::CollegeGraduate => "college_graduate",
+        KeyGroup::MigrantWorker => "migrant_worker",
+        KeyGroup::OutOfPoverty => "out_of_poverty",
+        KeyGroup::FlexibleWorker => "flexible_worker",
+        KeyGroup::Disabled => "disabled",
+        KeyGroup::Veteran => "veteran",
+        KeyGroup::LongTermUnemployed => "long_term_unemployed",
+    }
+}
+
+/// A job seeker with the region's key group shares and age, education and origin
+/// distributions, as of `as_of`.
+pub(crate) fn profile(
+    rng: &mut ChaCha8Rng,
+    region: &str,
+    local: &[&'static str],
+    as_of: NaiveDate,
+) -> Profile {
+    // Each key group is its own draw; the rest of the profile is then made to fit them (a
+    // graduate is young and has a college degree, a migrant worker an agricultural hukou).
+    let key_groups: Vec<&'static str> = key_group_shares(region)
+        .into_iter()
+        .filter(|(_, p)| rng.gen_bool(*p))
+        .map(|(g, _)| key_group_name(g))
+        .collect();
+    let graduate = key_groups.contains(&"college_graduate");
+    let migrant = key_groups.contains(&"migrant_worker");
+    // Ages 16-60, most between 22 and 40; graduates of the last two years 21-26.
+    let (lo, hi) = if graduate {
+        (21, 26)
+    } else {
+        *weighted(
+            rng,
+            &[
+                ((16u32, 21u32), 12),
+                ((22, 30), 36),
+                ((31, 40), 28),
+                ((41, 50), 16),
+                ((51, 60), 8),
+            ],
+        )
+    };
     let age = rng.gen_range(lo..=hi);
-    let birth = as_of() - Duration::days(i64::from(age) * 365 + rng.gen_range(0..365));
+    let birth = as_of - Duration::days(i64::from(age) * 365 + rng.gen_range(0..365));
     let male = rng.gen_bool(0.52);
-    let migrant =
-        region != "110000" && rng.gen_bool(if region.starts_with("51") { 0.05 } else { 0.35 });
-    let hukou_division = if migrant {
+    // Of all migrant workers 22.7% work in another province (6,751万 of 29,753万, NBS 2023),
+    // most of them in the east: there half the migrant workers come from elsewhere (an
+    // illustrative split), in other regions few.
+    let cross_province = match economic_region(region) {
+        EconomicRegion::East => 0.5,
+        _ => 0.15,
+    };
+    let hukou_division = if migrant && rng.gen_bool(cross_province) {
         let origin = weighted(rng, ORIGINS);
         let cs = counties(origin);
         cs.choose(rng)
@@ -279,35 +378,26 @@ pub(crate) fn profile(rng: &mut ChaCha8Rng, region: &str, local: &[&'static str]
         .choose(rng)
         .map(|c| c.to_string())
         .unwrap_or_else(|| region.to_string());
-    let education = *weighted(rng, education_weights(region));
-    let graduate = matches!(education, "11" | "14" | "21" | "31");
+    let college = |e: &&str| matches!(*e, "11" | "14" | "21" | "31");
+    let education = if graduate {
+        let degrees: Vec<(&'static str, u32)> = education_weights(region)
+            .iter()
+            .copied()
+            .filter(|(e, _)| college(e))
+            .collect();
+        *weighted(rng, &degrees)
+    } else {
+        *weighted(rng, education_weights(region))
+    };
     let graduation_year = if graduate {
+        Some((as_of.year() - rng.gen_range(0..2)) as u16)
+    } else if college(&education) {
         let years = if education == "31" { 21 } else { 22 };
         let y = birth.year() + years + rng.gen_range(0..2);
-        (y <= as_of().year()).then_some(y as u16)
+        (y <= as_of.year()).then_some(y as u16)
     } else {
         None
     };
-    let mut key_groups = Vec::new();
-    if graduation_year.is_some_and(|y| i32::from(y) >= as_of().year() - 2) {
-        key_groups.push("college_graduate");
-    }
-    if migrant {
-        key_groups.push("migrant_worker");
-        if rng.gen_bool(0.15) {
-            key_groups.push("out_of_poverty");
-        }
-    }
-    for (g, p) in [
-        ("flexible_worker", 0.12),
-        ("disabled", 0.02),
-        ("veteran", 0.03),
-        ("long_term_unemployed", 0.05),
-    ] {
-        if rng.gen_bool(p) {
-            key_groups.push(g);
-        }
-    }
     let hukou_nature = if migrant {
         "agricultural"
     } else {
@@ -520,9 +610,9 @@ pub(crate) fn enum_domain(t: RecordType, field: &str) -> Option<&'static [(&'sta
     })
 }
 
-/// A date within the last `days` days before [`as_of`].
-pub(crate) fn recent_date(rng: &mut ChaCha8Rng, days: i64) -> NaiveDate {
-    as_of() - Duration::days(rng.gen_range(0..days.max(1)))
+/// A date in the data window up to `as_of` ([`window_day`]).
+pub(crate) fn window_date(rng: &mut ChaCha8Rng, as_of: NaiveDate) -> NaiveDate {
+    window_day(as_of, rng.gen())
 }
 
 /// Name of an occupation, for vacancy titles.
@@ -531,4 +621,56 @@ pub(crate) fn occupation_name(code: &str) -> &'static str {
         .filter(|o| o.level == OccupationLevel::Occupation)
         .map(|o| o.name)
         .unwrap_or("普工")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    #[test]
+    fn the_window_is_the_24_months_up_to_the_day() {
+        assert_eq!(window_start(day(2026, 12, 3)), day(2025, 1, 1));
+        assert_eq!(window_start(day(2024, 6, 30)), day(2022, 7, 1));
+        let as_of = day(2026, 3, 31);
+        let days: Vec<NaiveDate> = (0..5000u64)
+            .map(|x| window_day(as_of, x.wrapping_mul(0x9E37_79B9_7F4A_7C15)))
+            .collect();
+        assert!(days.iter().all(|d| (day(2024, 4, 1)..=as_of).contains(d)));
+        assert!(days.iter().any(|d| d.year() == 2026 && d.month() == 3));
+        assert!(days.iter().any(|d| d.year() == 2024 && d.month() == 4));
+    }
+
+    #[test]
+    fn profiles_draw_each_key_group_with_its_share_and_fit_the_profile_to_it() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let as_of = day(2026, 6, 30);
+        let local = counties("440000");
+        let n = 20_000;
+        let profiles: Vec<Profile> = (0..n)
+            .map(|_| profile(&mut rng, "440000", local, as_of))
+            .collect();
+        for (g, p) in key_group_shares("440000") {
+            let name = key_group_name(g);
+            let got = profiles
+                .iter()
+                .filter(|p| p.key_groups.contains(&name))
+                .count() as f64
+                / n as f64;
+            let tolerance = 4.0 * (p * (1.0 - p) / n as f64).sqrt();
+            assert!((got - p).abs() < tolerance, "{name}: {got} against {p}");
+        }
+        for p in profiles
+            .iter()
+            .filter(|p| p.key_groups.contains(&"college_graduate"))
+        {
+            assert!(p.graduation_year.is_some_and(|y| i32::from(y) >= 2025));
+            assert!(matches!(p.education, "11" | "14" | "21" | "31"));
+            assert!(p.birth < as_of);
+        }
+    }
 }

@@ -121,6 +121,8 @@ fn workload(a: &IngestBench) -> anyhow::Result<Workload> {
         seed: 7,
         defect_rate: 0.0,
         keep_expected: false,
+        // The fixed reference day: the same bytes on every run.
+        ..Default::default()
     };
     let mut export = Vec::new();
     pes_adapters::synth::write_export(&mapping, &opts, &mut export)?;

@@ -96,6 +96,8 @@ pub fn run(a: FederationBench) -> anyhow::Result<ExitCode> {
                 drop_vacancy_pct: 0,
                 mapped: None,
                 sample_key: None,
+                // The fixed sample records, which the benchmark counts on.
+                today: None,
             }
         })
         .collect();

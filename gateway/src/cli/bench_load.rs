@@ -100,7 +100,12 @@ pub fn run(a: LoadBench) -> anyhow::Result<ExitCode> {
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;
-    let plans = demo::plan_pushes(&gateways, a.records, &sample_key);
+    let plans = demo::plan_pushes(
+        &gateways,
+        a.records,
+        &sample_key,
+        chrono::Utc::now().date_naive(),
+    );
     let loaded = Instant::now();
     let summary = demo::push_all(&plans)?;
     for g in &gateways {

@@ -22,11 +22,13 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use chrono::NaiveDate;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use pes_adapters::{build_adapter, Mapping};
 use pes_gateway::auth::Role;
 use pes_gateway::cluster::{self, process::Process, Site, NATIONAL};
+use pes_gateway::native_sample;
 use pes_gateway::web::{DemoGateway, DemoToken, DemoTokens};
 
 /// Arguments of `pesgw demo`.
@@ -112,7 +114,7 @@ fn sample_registration(p: &PushPlan) -> Option<pes_schemas::Record> {
     let sample_key = p.sample_key.as_ref()?;
     let first = p.first + p.count;
     (first..first + 30).find_map(|i| {
-        let mut rec = pes_gateway::native_sample::record(i, &p.region, SOURCE, 1);
+        let mut rec = p.record(i);
         match &mut rec.body {
             pes_schemas::RecordBody::JobSeekerRegistration(j) => {
                 j.person_key.clone_from(sample_key);
@@ -232,7 +234,9 @@ pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
         sites.len(),
         a.dir.display()
     );
-    let plans = plan_pushes(&sites, a.records, &sample_key);
+    // Dated by the clock, so the dashboard's months run up to this month.
+    let today = chrono::Utc::now().date_naive();
+    let plans = plan_pushes(&sites, a.records, &sample_key, today);
     let summary = match push_all(&plans) {
         Ok(s) => s,
         Err(e) => {
@@ -319,6 +323,19 @@ pub(super) struct PushPlan {
     pub(super) mapped: Option<(Mapping, u64)>,
     /// person_key of the sample person registered in every province (none: no sample person).
     pub(super) sample_key: Option<String>,
+    /// The day the data is generated: [`native_sample::demo_record`]s dated up to it and a
+    /// synthetic export as of it; none: the fixed [`native_sample::record`]s (benchmarks).
+    pub(super) today: Option<NaiveDate>,
+}
+
+impl PushPlan {
+    /// National-schema record `i` of this push.
+    fn record(&self, i: u64) -> pes_schemas::Record {
+        match self.today {
+            Some(today) => native_sample::demo_record(i, &self.region, SOURCE, today),
+            None => native_sample::record(i, &self.region, SOURCE, 1),
+        }
+    }
 }
 
 /// splitmix64, for per-province variation that is the same on every run.
@@ -329,7 +346,13 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-pub(super) fn plan_pushes(gateways: &[DemoSite], records: u64, sample_key: &str) -> Vec<PushPlan> {
+/// What to push into each province: demo records dated up to `today`.
+pub(super) fn plan_pushes(
+    gateways: &[DemoSite],
+    records: u64,
+    sample_key: &str,
+    today: NaiveDate,
+) -> Vec<PushPlan> {
     let provinces: Vec<&DemoSite> = gateways.iter().filter(|g| g.region != NATIONAL).collect();
     // Each province weighs between 60 and 140, so provinces differ in size; shares add up to
     // `records`.
@@ -351,6 +374,7 @@ pub(super) fn plan_pushes(gateways: &[DemoSite], records: u64, sample_key: &str)
                 drop_vacancy_pct: (h >> 8) % 70,
                 mapped: g.mapping.clone().map(|m| (m, (count / 5).max(1))),
                 sample_key: Some(sample_key.to_owned()),
+                today: Some(today),
             }
         })
         .collect()
@@ -393,7 +417,8 @@ pub(super) fn push_all(plans: &[PushPlan]) -> anyhow::Result<Summary> {
         let (mut accepted, mut quarantined) = (0, 0);
         if let Some((mapping, rows)) = &p.mapped {
             pb.set_message(format!("{} via {}", p.region, mapping.id));
-            let (body, content_type) = mapped_export(mapping, *rows, &p.region)?;
+            let today = p.today.unwrap_or_else(pes_adapters::synth::reference_day);
+            let (body, content_type) = mapped_export(mapping, *rows, &p.region, today)?;
             let (a, q) = push(&client, p, &mapping.id, content_type, body, true)?;
             accepted += a;
             quarantined += q;
@@ -407,7 +432,7 @@ pub(super) fn push_all(plans: &[PushPlan]) -> anyhow::Result<Summary> {
             let stop = (start + BATCH_ROWS as u64).min(end);
             let mut body = Vec::with_capacity((stop - start) as usize * 600);
             for i in start..stop {
-                let rec = pes_gateway::native_sample::record(i, &p.region, SOURCE, 1);
+                let rec = p.record(i);
                 let is_vacancy = matches!(rec.body, pes_schemas::RecordBody::Vacancy(_));
                 if is_vacancy && mix(i ^ 0x5eed) % 100 < p.drop_vacancy_pct {
                     continue;
@@ -458,12 +483,14 @@ fn mapped_export(
     mapping: &Mapping,
     rows: u64,
     region: &str,
+    today: NaiveDate,
 ) -> anyhow::Result<(Vec<u8>, &'static str)> {
     let opts = pes_adapters::synth::SynthOptions {
         rows,
         seed: mix(region.parse::<u64>().unwrap_or(1)),
         defect_rate: 0.0,
         keep_expected: false,
+        as_of: today,
     };
     let mut raw = Vec::new();
     pes_adapters::synth::write_export(mapping, &opts, &mut raw)?;

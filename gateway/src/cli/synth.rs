@@ -34,6 +34,10 @@ pub struct SynthArgs {
     /// Write the planted defects (row, kind, expected row errors) here as JSON.
     #[arg(long)]
     defects_out: Option<PathBuf>,
+    /// The day the export is "as of" (YYYY-MM-DD): dates fall in the 24 months up to it.
+    /// Default: today (UTC); give a day for the same bytes on every day.
+    #[arg(long)]
+    as_of: Option<chrono::NaiveDate>,
 }
 
 /// Runs `pesgw synth`.
@@ -49,6 +53,7 @@ pub fn run(a: SynthArgs) -> anyhow::Result<ExitCode> {
         seed: a.seed,
         defect_rate: a.defects,
         keep_expected: false,
+        as_of: a.as_of.unwrap_or_else(|| chrono::Utc::now().date_naive()),
     };
     let report = match &a.out {
         Some(path) => {
