@@ -526,8 +526,7 @@ impl Checker {
             );
         }
         if let Some(t) = &b.township {
-            let shaped =
-                matches!(t.len(), 9 | 12) && t.bytes().all(|c| c.is_ascii_digit());
+            let shaped = matches!(t.len(), 9 | 12) && t.bytes().all(|c| c.is_ascii_digit());
             if !shaped || !t.starts_with(b.division.as_str()) {
                 self.push(
                     "/township",

@@ -362,7 +362,11 @@ fn schemas_reject_malformed_values() {
         ("service_event", "station_kind", json!("kiosk")),
         ("service_station", "township", json!("4401060")),
         ("service_station", "division", json!("4401")),
-        ("service_station", "services", json!(["referral", "referral"])),
+        (
+            "service_station",
+            "services",
+            json!(["referral", "referral"]),
+        ),
         ("service_station", "name", json!("")),
         ("employer", "source_record_id", json!("E-1\u{202E}2")),
         ("employer", "record_id", json!("440000:gd-hr:E-1\u{2066}2")),

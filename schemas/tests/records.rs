@@ -210,15 +210,43 @@ fn service_station_rules_are_enforced() {
     let bad = |edit: fn(&mut Value), path: &str, code: &str| {
         assert_single(&errors_after("service_station", edit), path, code);
     };
-    bad(|v| v["station_id"] = json!("Has Spaces"), "/station_id", "invalid_station_id");
+    bad(
+        |v| v["station_id"] = json!("Has Spaces"),
+        "/station_id",
+        "invalid_station_id",
+    );
     bad(|v| v["name"] = json!(""), "/name", "required");
     // A province or a prefecture with counties is not where a station is.
-    bad(|v| v["division"] = json!("440000"), "/division", "division_not_county");
-    bad(|v| v["division"] = json!("440100"), "/division", "division_not_county");
-    bad(|v| v["division"] = json!("449999"), "/division", "unknown_division");
-    bad(|v| v["township"] = json!("44010601"), "/township", "invalid_township");
-    bad(|v| v["township"] = json!("440105010"), "/township", "invalid_township");
-    bad(|v| v["opened_on"] = json!("2999-01-01"), "/opened_on", "date_out_of_range");
+    bad(
+        |v| v["division"] = json!("440000"),
+        "/division",
+        "division_not_county",
+    );
+    bad(
+        |v| v["division"] = json!("440100"),
+        "/division",
+        "division_not_county",
+    );
+    bad(
+        |v| v["division"] = json!("449999"),
+        "/division",
+        "unknown_division",
+    );
+    bad(
+        |v| v["township"] = json!("44010601"),
+        "/township",
+        "invalid_township",
+    );
+    bad(
+        |v| v["township"] = json!("440105010"),
+        "/township",
+        "invalid_township",
+    );
+    bad(
+        |v| v["opened_on"] = json!("2999-01-01"),
+        "/opened_on",
+        "date_out_of_range",
+    );
     bad(
         |v| v["services"] = json!(["referral", "referral"]),
         "/services/1",
