@@ -154,7 +154,16 @@ fn beijing_exports_its_service_stations_and_the_kind_of_each_events_station() {
             _ => None,
         })
         .collect();
-    let got: Vec<(&str, StationKind, &str, Option<&str>, StationStatus, usize)> = stations
+    /// Station id, kind, division, township, status, number of services.
+    type Station<'a> = (
+        &'a str,
+        StationKind,
+        &'a str,
+        Option<&'a str>,
+        StationStatus,
+        usize,
+    );
+    let got: Vec<Station> = stations
         .iter()
         .map(|s| {
             (
