@@ -370,7 +370,7 @@ pub fn has_protected(v: &[u8]) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::native_sample::record;
 
@@ -404,7 +404,7 @@ mod tests {
 
     /// A value as stores wrote it before the facts gained `county`, `station_kind` and
     /// `outcome`: the same value with the old facts layout in place of the new one.
-    fn old_layout_value(v: &[u8]) -> Vec<u8> {
+    pub(crate) fn old_layout_value(v: &[u8]) -> Vec<u8> {
         let f = value_facts(v).unwrap();
         let mut out = v[..8].to_vec();
         out.extend_from_slice(&crate::store::facts::tests::old_layout(&f));
