@@ -512,6 +512,7 @@ fn json_floor(
                 service: enum_of(&t("service_kind", &s.kind)),
                 date: date(&s.date, "%Y%m%d").expect("date"),
                 outcome: enum_of(&s.result.to_ascii_lowercase()),
+                station_kind: None,
             };
             black_box(env.record(
                 s.service_id,

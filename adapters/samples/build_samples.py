@@ -220,9 +220,34 @@ def beijing():
     </Vacancy>
   </Vacancies>
   <GigMarket>
-    <Service id="BJS-0001" station="bj-cy-lgsc-01" division="110105" kind="零工匹配" date="2024-03-02" result="已上岗"/>
-    <Service id="BJS-0002" station="bj-cy-lgsc-01" division="110105" kind="政策咨询" date="2024-03-02" result="已办结"/>
+    <Service id="BJS-0001" station="bj-cy-lgsc-01" stationKind="零工市场" division="110105" kind="零工匹配" date="2024-03-02" result="已上岗"/>
+    <Service id="BJS-0002" station="bj-cy-lgsc-01" stationKind="零工市场" division="110105" kind="政策咨询" date="2024-03-02" result="已办结"/>
+    <Service id="BJS-0003" station="bj-hd-zgc-01" stationKind="街道(乡镇)就业服务窗口" division="110108" kind="职业指导" date="2024-03-05" result="待跟进"/>
   </GigMarket>
+  <ServiceStations>
+    <Station id="BJST-0001" code="bj-cy-lgsc-01" kind="零工市场" division="110105" opened="2021-09-15" status="运营中">
+      <Name>朝阳区零工市场</Name>
+      <Services>零工匹配;政策咨询;职业介绍</Services>
+    </Station>
+    <Station id="BJST-0002" code="bj-hd-zgc-01" kind="街道(乡镇)就业服务窗口" division="110108" township="110108013" opened="2018-04-02" status="运营中">
+      <Name>海淀区中关村街道就业服务窗口</Name>
+      <Services>职业介绍;职业指导;政策咨询;培训推荐</Services>
+    </Station>
+    <Station id="BJST-0003" code="bj-mtg-cun-07" kind="社区(村)服务点" division="110109" township="110109104201" opened="2022-06-20" status="暂停">
+      <Name>门头沟区清水镇村级就业服务点</Name>
+      <Services>政策咨询</Services>
+    </Station>
+    <!-- Planted: a station opened in the future (2099). -->
+    <Station id="BJST-0004" code="bj-dc-xs-01" kind="线上平台" division="110101" opened="2099-01-01" status="运营中">
+      <Name>东城区线上就业服务平台</Name>
+      <Services></Services>
+    </Station>
+    <!-- Planted: a prefecture (市辖区) where the station's county belongs. -->
+    <Station id="BJST-0005" code="bj-sx-01" kind="人力资源服务机构" division="110100" opened="2020-01-01" status="已关闭">
+      <Name>北京某人力资源服务有限公司</Name>
+      <Services>职业介绍</Services>
+    </Station>
+  </ServiceStations>
 </Export>
 """
     with open(os.path.join(HERE, "bj_110000_export.xml"), "w", encoding="utf-8") as f:

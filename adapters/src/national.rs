@@ -15,7 +15,7 @@ pub fn code_list_versions() -> BTreeMap<String, String> {
 }
 
 /// Names a code table may give as its `target`.
-pub const CODE_TABLE_TARGETS: [&str; 10] = [
+pub const CODE_TABLE_TARGETS: [&str; 11] = [
     "division",
     "occupation",
     "education",
@@ -26,6 +26,7 @@ pub const CODE_TABLE_TARGETS: [&str; 10] = [
     "employment_forms",
     "platform_types",
     "service_kinds",
+    "station_kinds",
 ];
 
 /// Whether `code` is in the named national (or gateway-owned) code list; `None` for an unknown

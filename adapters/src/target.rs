@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use chrono::NaiveDate;
 use pes_schemas::{
     Employer, EmploymentEvent, JobSeekerRegistration, Person, PersonProtected, PlatformWork,
-    RecordBody, RecordType, ServiceEvent, TrainingRecord, Vacancy,
+    RecordBody, RecordType, ServiceEvent, ServiceStation, TrainingRecord, Vacancy,
 };
 use serde::de::value::{Error as ValueError, StrDeserializer};
 use serde::Deserialize;
@@ -187,6 +187,19 @@ const SERVICE_EVENT: &[FieldDef] = &[
     req("service"),
     req("date"),
     req("outcome"),
+    opt("station_kind"),
+];
+const SERVICE_STATION: &[FieldDef] = &[
+    ENVELOPE[0],
+    ENVELOPE[1],
+    req("station_id"),
+    req("name"),
+    req("kind"),
+    req("division"),
+    opt("township"),
+    req("opened_on"),
+    req("status"),
+    opt("services"),
 ];
 
 /// The target fields of a record type, in slot order.
@@ -200,6 +213,7 @@ pub(crate) fn fields_of(t: RecordType) -> &'static [FieldDef] {
         RecordType::TrainingRecord => TRAINING,
         RecordType::PlatformWork => PLATFORM_WORK,
         RecordType::ServiceEvent => SERVICE_EVENT,
+        RecordType::ServiceStation => SERVICE_STATION,
     }
 }
 
@@ -327,6 +341,16 @@ impl<'a> Slots<'_, 'a> {
                 RowErrorCode::BadValue,
                 "not a yes/no value",
             )),
+        }
+    }
+
+    fn opt_enumerated<T: for<'de> Deserialize<'de>>(&mut self) -> Result<Option<T>, FieldFail> {
+        let slot = self.next;
+        match self.opt_str()? {
+            None => Ok(None),
+            Some(t) => parse_enum(&t)
+                .map(Some)
+                .ok_or_else(|| Self::fail(slot, RowErrorCode::BadValue, "not an allowed value")),
         }
     }
 
@@ -510,6 +534,17 @@ pub(crate) fn build_body(
             service: s.enumerated()?,
             date: s.date()?,
             outcome: s.enumerated()?,
+            station_kind: s.opt_enumerated()?,
+        }),
+        RecordType::ServiceStation => RecordBody::ServiceStation(ServiceStation {
+            station_id: s.text()?,
+            name: s.text()?,
+            kind: s.enumerated()?,
+            division: s.text()?,
+            township: s.opt_text()?,
+            opened_on: s.date()?,
+            status: s.enumerated()?,
+            services: s.enum_list()?,
         }),
     })
 }
@@ -524,6 +559,7 @@ pub(crate) fn code_lists_of(t: RecordType) -> &'static [&'static str] {
         RecordType::EmploymentEvent => &["occupations", "gbt2260", "employment_forms"],
         RecordType::TrainingRecord => &["occupations"],
         RecordType::PlatformWork => &["gbt2260", "occupations", "platform_types"],
-        RecordType::ServiceEvent => &["gbt2260", "service_kinds"],
+        RecordType::ServiceEvent => &["gbt2260", "service_kinds", "station_kinds"],
+        RecordType::ServiceStation => &["gbt2260", "station_kinds", "service_kinds"],
     }
 }

@@ -137,3 +137,117 @@ fn protected_values_never_appear_in_error_messages_or_raw_values() {
     // The raw row is kept for quarantine, unmasked.
     assert!(with_bad_id[0].raw_row.contains(bad_id));
 }
+
+#[test]
+fn beijing_exports_its_service_stations_and_the_kind_of_each_events_station() {
+    use pes_schemas::{RecordBody, StationKind, StationStatus};
+    let mapping = common::mapping("bj_110000_xml.toml");
+    let report = common::run_file(
+        &mapping,
+        &common::crate_dir().join("samples/bj_110000_export.xml"),
+    );
+    let stations: Vec<_> = report
+        .records
+        .iter()
+        .filter_map(|r| match &r.body {
+            RecordBody::ServiceStation(s) => Some(s),
+            _ => None,
+        })
+        .collect();
+    /// Station id, kind, division, township, status, number of services.
+    type Station<'a> = (
+        &'a str,
+        StationKind,
+        &'a str,
+        Option<&'a str>,
+        StationStatus,
+        usize,
+    );
+    let got: Vec<Station> = stations
+        .iter()
+        .map(|s| {
+            (
+                s.station_id.as_str(),
+                s.kind,
+                s.division.as_str(),
+                s.township.as_deref(),
+                s.status,
+                s.services.len(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "bj-cy-lgsc-01",
+                StationKind::GigMarket,
+                "110105",
+                None,
+                StationStatus::Operating,
+                3
+            ),
+            (
+                "bj-hd-zgc-01",
+                StationKind::StreetTownWindow,
+                "110108",
+                Some("110108013"),
+                StationStatus::Operating,
+                4
+            ),
+            (
+                "bj-mtg-cun-07",
+                StationKind::CommunityVillagePoint,
+                "110109",
+                Some("110109104201"),
+                StationStatus::Suspended,
+                1
+            ),
+        ]
+    );
+    // Stations carry schema 1.1 and the station-kind code list.
+    for r in &report.records {
+        assert_eq!(&*r.schema_version, pes_schemas::SCHEMA_VERSION);
+    }
+    // The planted stations (opened in 2099; a prefecture for a division) are quarantined.
+    let bad: BTreeSet<(&str, Option<&str>, Option<&str>)> = report
+        .errors
+        .iter()
+        .filter(|e| e.location.starts_with("/Export/ServiceStations/"))
+        .map(|e| {
+            (
+                e.location.as_str(),
+                e.field.as_deref(),
+                e.detail_code.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        bad,
+        [
+            (
+                "/Export/ServiceStations/Station[4]",
+                Some("service_station.opened_on"),
+                Some("future_date")
+            ),
+            (
+                "/Export/ServiceStations/Station[5]",
+                Some("service_station.division"),
+                Some("division_not_county")
+            ),
+        ]
+        .into_iter()
+        .collect()
+    );
+    // Every service event names a station of the export and carries that station's kind.
+    for r in &report.records {
+        if let RecordBody::ServiceEvent(e) = &r.body {
+            let s = stations
+                .iter()
+                .find(|s| s.station_id == e.station_id)
+                .unwrap_or_else(|| panic!("{} names no station", e.station_id));
+            assert_eq!(e.station_kind, Some(s.kind));
+            assert_eq!(e.division, s.division);
+        }
+    }
+}

@@ -130,7 +130,7 @@ fn generated_exports_cover_every_record_type_and_use_the_mapping_encoding() {
             assert!(header.starts_with("记录编号") || header.contains("身份证号码"));
         }
     }
-    assert_eq!(types.len(), 8);
+    assert_eq!(types.len(), pes_schemas::RecordType::ALL.len());
 }
 
 #[test]
@@ -157,4 +157,40 @@ fn generated_people_follow_regional_patterns() {
         .filter(|p| p.birth_date.to_string().as_str() > "1984-06-30")
         .count();
     assert!(young * 2 > persons.len(), "most job seekers are under 40");
+}
+
+#[test]
+fn generated_stations_are_the_ones_service_events_name() {
+    use pes_schemas::RecordBody;
+    let mapping = common::mapping("bj_110000_xml.toml");
+    let (bytes, report) = generate(&mapping, 400, 7, 0.0);
+    let decoded = decode(&mapping, &bytes);
+    assert!(decoded.errors.is_empty(), "{:?}", decoded.errors);
+    let mut stations = std::collections::BTreeMap::new();
+    for r in &decoded.records {
+        if let RecordBody::ServiceStation(s) = &r.body {
+            assert!(
+                pes_schemas::codes::current_division(&s.division).is_some(),
+                "{}",
+                s.division
+            );
+            stations.insert(s.station_id.clone(), (s.kind, s.division.clone()));
+        }
+    }
+    // 100 station rows (a quarter of the rows) describe the pool of 40 stations.
+    assert_eq!(stations.len(), 40);
+    let mut events = 0;
+    for r in &decoded.records {
+        if let RecordBody::ServiceEvent(e) = &r.body {
+            let (kind, division) = &stations[&e.station_id];
+            assert_eq!(e.station_kind, Some(*kind));
+            assert_eq!(&e.division, division);
+            events += 1;
+        }
+    }
+    assert!(events > 0);
+    assert_eq!(
+        report.records.get(&pes_schemas::RecordType::ServiceStation),
+        Some(&100)
+    );
 }

@@ -12,7 +12,7 @@
 //! | `gbt4658` | `education.csv` | GB/T 4658-2006 education levels |
 //! | `gbt2261_1` | `sex.csv` | GB/T 2261.1-2003 sex |
 //! | `gbt4754` | `industry.csv` | GB/T 4754-2017 sections and divisions |
-//! | `key_groups` ... `service_kinds` | same name `.csv` | lists the gateway owns |
+//! | `key_groups` ... `station_kinds` | same name `.csv` | lists the gateway owns |
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -22,7 +22,7 @@ use thiserror::Error;
 
 /// Code-list name and the version this build embeds. Records name the versions they were
 /// normalised with in `code_lists`.
-pub const VERSIONS: [(&str, &str); 10] = [
+pub const VERSIONS: [(&str, &str); 11] = [
     ("gbt2260", "2023"),
     ("occupations", "2022"),
     ("gbt4658", "2006"),
@@ -33,6 +33,7 @@ pub const VERSIONS: [(&str, &str); 10] = [
     ("employment_forms", "1"),
     ("platform_types", "1"),
     ("service_kinds", "1"),
+    ("station_kinds", "1"),
 ];
 
 /// The embedded version of a code list, by name (see [`VERSIONS`]).
@@ -49,7 +50,7 @@ pub fn code_list_versions() -> BTreeMap<String, String> {
 }
 
 /// Raw text of the embedded CSV files, by file stem (for publishing them over HTTP, say).
-pub const FILES: [(&str, &str); 10] = [
+pub const FILES: [(&str, &str); 11] = [
     ("divisions", include_str!("../codes/divisions.csv")),
     ("occupations", include_str!("../codes/occupations.csv")),
     ("education", include_str!("../codes/education.csv")),
@@ -69,6 +70,7 @@ pub const FILES: [(&str, &str); 10] = [
         include_str!("../codes/platform_types.csv"),
     ),
     ("service_kinds", include_str!("../codes/service_kinds.csv")),
+    ("station_kinds", include_str!("../codes/station_kinds.csv")),
 ];
 
 /// Level of an administrative division.
@@ -339,12 +341,13 @@ impl Tables {
 }
 
 /// Names of the lists the gateway owns (file stems and [`VERSIONS`] names).
-pub const GATEWAY_LISTS: [&str; 5] = [
+pub const GATEWAY_LISTS: [&str; 6] = [
     "key_groups",
     "seeker_categories",
     "employment_forms",
     "platform_types",
     "service_kinds",
+    "station_kinds",
 ];
 
 /// Looks up a division code, current or retired.

@@ -10,7 +10,10 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 /// Version of the unified schema these types implement.
-pub const SCHEMA_VERSION: &str = "1.0.0";
+///
+/// 1.1.0 (additive): the `service_station` record type and `service_event.station_kind`. Records
+/// of 1.0.0 stay valid as they are.
+pub const SCHEMA_VERSION: &str = "1.1.0";
 
 /// One normalised national record: envelope plus typed body.
 ///
@@ -90,11 +93,13 @@ pub enum RecordType {
     PlatformWork,
     /// A service given at a grassroots station or gig market.
     ServiceEvent,
+    /// A grassroots service station or gig market (schema 1.1).
+    ServiceStation,
 }
 
 impl RecordType {
     /// All record types, in schema order.
-    pub const ALL: [RecordType; 8] = [
+    pub const ALL: [RecordType; 9] = [
         RecordType::Person,
         RecordType::JobSeekerRegistration,
         RecordType::Employer,
@@ -103,6 +108,7 @@ impl RecordType {
         RecordType::TrainingRecord,
         RecordType::PlatformWork,
         RecordType::ServiceEvent,
+        RecordType::ServiceStation,
     ];
 
     /// The snake_case name used on the wire and in schema file names.
@@ -116,6 +122,7 @@ impl RecordType {
             RecordType::TrainingRecord => "training_record",
             RecordType::PlatformWork => "platform_work",
             RecordType::ServiceEvent => "service_event",
+            RecordType::ServiceStation => "service_station",
         }
     }
 
@@ -151,6 +158,8 @@ pub enum RecordBody {
     PlatformWork(PlatformWork),
     /// A service given at a grassroots station or gig market.
     ServiceEvent(ServiceEvent),
+    /// A grassroots service station or gig market.
+    ServiceStation(ServiceStation),
 }
 
 impl RecordBody {
@@ -165,6 +174,7 @@ impl RecordBody {
             RecordBody::TrainingRecord(_) => RecordType::TrainingRecord,
             RecordBody::PlatformWork(_) => RecordType::PlatformWork,
             RecordBody::ServiceEvent(_) => RecordType::ServiceEvent,
+            RecordBody::ServiceStation(_) => RecordType::ServiceStation,
         }
     }
 }
@@ -577,6 +587,9 @@ pub struct ServiceEvent {
     pub date: NaiveDate,
     /// Outcome.
     pub outcome: ServiceOutcome,
+    /// Kind of the station the service was given at (schema 1.1; absent in 1.0 records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub station_kind: Option<StationKind>,
 }
 
 /// Service kinds (gateway-owned list).
@@ -607,4 +620,59 @@ pub enum ServiceOutcome {
     Pending,
     /// Nothing came of it.
     NoResult,
+}
+
+/// A grassroots service station or gig market (schema 1.1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceStation {
+    /// Id of the station, as service events name it in their `station_id`.
+    pub station_id: String,
+    /// Name of the station.
+    pub name: String,
+    /// Kind of station (gateway-owned list `station_kinds.csv`).
+    pub kind: StationKind,
+    /// GB/T 2260 county-level division of the station (or a prefecture-level city without
+    /// counties, such as 441900 东莞市).
+    pub division: String,
+    /// Statistical township (乡镇街道) code, 9 digits, or village (村居) code, 12 digits, when the
+    /// station is below county level; it starts with `division`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub township: Option<String>,
+    /// Date the station opened (not in the future).
+    pub opened_on: NaiveDate,
+    /// Current status.
+    pub status: StationStatus,
+    /// Services the station offers (gateway-owned list `service_kinds.csv`).
+    #[serde(default)]
+    pub services: Vec<ServiceKind>,
+}
+
+/// Kinds of service station (gateway-owned list `station_kinds.csv`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StationKind {
+    /// Street or town employment service window (街道(乡镇)就业服务窗口).
+    StreetTownWindow,
+    /// Community or village service point (社区(村)服务点).
+    CommunityVillagePoint,
+    /// Station in an industrial park or cluster (产业园区/工业集聚区服务站).
+    IndustrialClusterStation,
+    /// Gig market (零工市场).
+    GigMarket,
+    /// Online platform (线上平台).
+    Online,
+    /// Commercial human-resources service organisation (经营性人力资源服务机构).
+    MarketHrOrg,
+}
+
+/// Status of a service station.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StationStatus {
+    /// Open and serving.
+    Operating,
+    /// Temporarily not serving.
+    Suspended,
+    /// Closed for good.
+    Closed,
 }

@@ -124,6 +124,7 @@ pub fn validate_record_with(
         RecordBody::TrainingRecord(b) => v.training(b),
         RecordBody::PlatformWork(b) => v.platform_work(b),
         RecordBody::ServiceEvent(b) => v.service_event(b),
+        RecordBody::ServiceStation(b) => v.service_station(b),
     }
     if v.errors.is_empty() {
         Ok(())
@@ -501,6 +502,55 @@ impl Checker {
         self.date("/date", b.date);
     }
 
+    fn service_station(&mut self, b: &ServiceStation) {
+        if !is_identifier(&b.station_id) {
+            self.push(
+                "/station_id",
+                "invalid_station_id",
+                "station_id must be 1-64 characters of a-z, 0-9, '-', '_' or '.'",
+            );
+        }
+        self.text("/name", &b.name, 200, true);
+        let before = self.errors.len();
+        self.division("/division", &b.division);
+        // A station sits in a county; a prefecture-level city without counties (东莞, 中山,
+        // 儋州) is its own county.
+        if self.errors.len() == before && !is_county_level(&b.division) {
+            self.push(
+                "/division",
+                "division_not_county",
+                format!(
+                    "{:?} is above county level; give the station's county",
+                    b.division
+                ),
+            );
+        }
+        if let Some(t) = &b.township {
+            let shaped = matches!(t.len(), 9 | 12) && t.bytes().all(|c| c.is_ascii_digit());
+            if !shaped || !t.starts_with(b.division.as_str()) {
+                self.push(
+                    "/township",
+                    "invalid_township",
+                    "township must be the 9-digit township or 12-digit village code, starting \
+                     with the station's division",
+                );
+            }
+        }
+        self.date("/opened_on", b.opened_on);
+        if is_future(b.opened_on) {
+            self.push("/opened_on", "future_date", "opened_on is in the future");
+        }
+        for (i, s) in b.services.iter().enumerate() {
+            if b.services[..i].contains(s) {
+                self.push(
+                    &format!("/services/{i}"),
+                    "duplicate_service",
+                    "a service is listed twice",
+                );
+            }
+        }
+    }
+
     // Field rules shared by several record types.
 
     fn person_key(&mut self, path: &str, key: &str) {
@@ -615,6 +665,21 @@ impl Checker {
 }
 
 /// `YYYY-MM` with a year in range and month 1-12.
+/// Whether a (known, current) division is at county level: a county, or a prefecture-level city
+/// that has no counties of its own.
+fn is_county_level(code: &str) -> bool {
+    match codes::current_division(code) {
+        Some(d) => match d.level {
+            DivisionLevel::County => true,
+            DivisionLevel::Prefecture => !codes::all_divisions()
+                .iter()
+                .any(|c| c.parent == Some(d.code)),
+            DivisionLevel::Province => false,
+        },
+        None => false,
+    }
+}
+
 fn parse_month(s: &str) -> Option<(u32, u32)> {
     let b = s.as_bytes();
     if b.len() != 7 || b[4] != b'-' || !b[..4].iter().chain(&b[5..]).all(u8::is_ascii_digit) {

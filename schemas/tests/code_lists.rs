@@ -243,6 +243,18 @@ fn gateway_owned_lists_match_the_rust_enums() {
             K::GigMatch
         ])
     );
+    use StationKind as Sk;
+    assert_eq!(
+        list_codes("station_kinds"),
+        serde_names(&[
+            Sk::StreetTownWindow,
+            Sk::CommunityVillagePoint,
+            Sk::IndustrialClusterStation,
+            Sk::GigMarket,
+            Sk::Online,
+            Sk::MarketHrOrg
+        ])
+    );
 }
 
 #[test]

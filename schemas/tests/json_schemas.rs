@@ -58,7 +58,7 @@ fn fixture(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-const FIXTURES: [(&str, &str); 9] = [
+const FIXTURES: [(&str, &str); 10] = [
     ("person", "person"),
     ("person_minimal", "person"),
     ("job_seeker_registration", "job_seeker_registration"),
@@ -68,12 +68,13 @@ const FIXTURES: [(&str, &str); 9] = [
     ("training_record", "training_record"),
     ("platform_work", "platform_work"),
     ("service_event", "service_event"),
+    ("service_station", "service_station"),
 ];
 
 #[test]
 fn every_schema_file_is_draft_2020_12_with_id_and_description() {
     let schemas = all_schemas();
-    assert_eq!(schemas.len(), 10, "{:?}", schemas.keys());
+    assert_eq!(schemas.len(), 11, "{:?}", schemas.keys());
     for (name, s) in &schemas {
         assert_eq!(
             s["$schema"], "https://json-schema.org/draft/2020-12/schema",
@@ -189,6 +190,17 @@ fn rust_records() -> Vec<Record> {
             service: ServiceKind::PolicyConsultation,
             date: date(2025, 3, 3),
             outcome: ServiceOutcome::NoResult,
+            station_kind: Some(StationKind::StreetTownWindow),
+        }),
+        RecordBody::ServiceStation(ServiceStation {
+            station_id: "bj-chaoyang-03".into(),
+            name: "朝阳区三里屯街道就业服务窗口".into(),
+            kind: StationKind::StreetTownWindow,
+            division: "110105".into(),
+            township: Some("110105001".into()),
+            opened_on: date(2019, 6, 1),
+            status: StationStatus::Operating,
+            services: vec![ServiceKind::Referral, ServiceKind::PolicyConsultation],
         }),
     ];
     bodies
@@ -347,6 +359,15 @@ fn schemas_reject_malformed_values() {
         ("person", "birth_date", json!("19900307")),
         ("person", "unexpected_field", json!(1)),
         ("service_event", "station_id", json!("Has Spaces")),
+        ("service_event", "station_kind", json!("kiosk")),
+        ("service_station", "township", json!("4401060")),
+        ("service_station", "division", json!("4401")),
+        (
+            "service_station",
+            "services",
+            json!(["referral", "referral"]),
+        ),
+        ("service_station", "name", json!("")),
         ("employer", "source_record_id", json!("E-1\u{202E}2")),
         ("employer", "record_id", json!("440000:gd-hr:E-1\u{2066}2")),
     ];

@@ -22,7 +22,7 @@ fn record(name: &str) -> Record {
     serde_json::from_value(fixture(name)).unwrap()
 }
 
-const FIXTURES: [&str; 9] = [
+const FIXTURES: [&str; 10] = [
     "person",
     "person_minimal",
     "job_seeker_registration",
@@ -32,6 +32,7 @@ const FIXTURES: [&str; 9] = [
     "training_record",
     "platform_work",
     "service_event",
+    "service_station",
 ];
 
 #[test]
@@ -202,6 +203,105 @@ fn codes_and_ranges_are_enforced() {
     assert_single(&e, "/desired_occupations/2", "unknown_occupation");
     let e = errors_after("service_event", |v| v["station_id"] = json!("Bad Station"));
     assert_single(&e, "/station_id", "invalid_station_id");
+}
+
+#[test]
+fn service_station_rules_are_enforced() {
+    let bad = |edit: fn(&mut Value), path: &str, code: &str| {
+        assert_single(&errors_after("service_station", edit), path, code);
+    };
+    bad(
+        |v| v["station_id"] = json!("Has Spaces"),
+        "/station_id",
+        "invalid_station_id",
+    );
+    bad(|v| v["name"] = json!(""), "/name", "required");
+    // A province or a prefecture with counties is not where a station is.
+    bad(
+        |v| v["division"] = json!("440000"),
+        "/division",
+        "division_not_county",
+    );
+    bad(
+        |v| v["division"] = json!("440100"),
+        "/division",
+        "division_not_county",
+    );
+    bad(
+        |v| v["division"] = json!("449999"),
+        "/division",
+        "unknown_division",
+    );
+    bad(
+        |v| v["township"] = json!("44010601"),
+        "/township",
+        "invalid_township",
+    );
+    bad(
+        |v| v["township"] = json!("440105010"),
+        "/township",
+        "invalid_township",
+    );
+    bad(
+        |v| v["opened_on"] = json!("2999-01-01"),
+        "/opened_on",
+        "date_out_of_range",
+    );
+    bad(
+        |v| v["services"] = json!(["referral", "referral"]),
+        "/services/1",
+        "duplicate_service",
+    );
+    let tomorrow = (chrono::Utc::now().date_naive() + chrono::Days::new(2)).to_string();
+    let e = errors_after("service_station", |v| v["opened_on"] = json!(tomorrow));
+    assert_single(&e, "/opened_on", "future_date");
+    // Closed lists are enforced when the record is read.
+    for (field, value) in [
+        ("kind", json!("kiosk")),
+        ("status", json!("open")),
+        ("services", json!(["gig"])),
+    ] {
+        let mut v = fixture("service_station");
+        v[field] = value;
+        assert!(serde_json::from_value::<Record>(v).is_err(), "{field}");
+    }
+    // A prefecture-level city without counties is its own county; township and services may
+    // be left out.
+    let ok = |edit: fn(&mut Value)| {
+        let mut v = fixture("service_station");
+        edit(&mut v);
+        let rec: Record = serde_json::from_value(v).unwrap();
+        assert_eq!(validate_record(&rec), Ok(()));
+    };
+    ok(|v| {
+        v["division"] = json!("441900");
+        v["township"] = json!("441900003001");
+    });
+    ok(|v| {
+        let o = v.as_object_mut().unwrap();
+        o.remove("township");
+        o.remove("services");
+    });
+}
+
+#[test]
+fn service_events_of_schema_1_0_and_1_1_both_read() {
+    // 1.0 records have no station_kind; 1.1 records may carry one.
+    let old = record("service_event");
+    assert_eq!(old.schema_version.as_ref(), "1.0.0");
+    match &old.body {
+        RecordBody::ServiceEvent(e) => assert_eq!(e.station_kind, None),
+        other => panic!("{other:?}"),
+    }
+    let mut v = fixture("service_event");
+    v["schema_version"] = json!("1.1.0");
+    v["station_kind"] = json!("gig_market");
+    let rec: Record = serde_json::from_value(v).unwrap();
+    assert_eq!(validate_record(&rec), Ok(()));
+    match &rec.body {
+        RecordBody::ServiceEvent(e) => assert_eq!(e.station_kind, Some(StationKind::GigMarket)),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

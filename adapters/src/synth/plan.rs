@@ -109,6 +109,7 @@ const DATE_FIELDS: &[&str] = &[
     "date",
     "start_on",
     "end_on",
+    "opened_on",
 ];
 const DIVISION_FIELDS: &[&str] = &[
     "hukou_division",
@@ -145,6 +146,9 @@ pub(crate) struct Planner<'m> {
     /// Groups of items: XML item paths, or one group for other formats.
     groups: Vec<Option<Vec<String>>>,
     condition_sources: BTreeSet<usize>,
+    /// The mapping declares service stations (schema 1.1): service events then name one of
+    /// [`STATION_POOL`] stations and carry its division and kind.
+    stations: bool,
 }
 
 fn abbreviation(region: &str) -> String {
@@ -206,6 +210,7 @@ impl<'m> Planner<'m> {
             abbr: abbreviation(&m.region),
             groups,
             condition_sources,
+            stations: declares_stations(m),
         })
     }
 
@@ -503,6 +508,9 @@ impl<'m> Planner<'m> {
 
     /// A plausible national value for a target field.
     fn choose(&mut self, t: RecordType, def: FieldDef, f: &Field, ctx: &mut RowCtx) -> Nat {
+        if let Some(nat) = self.choose_station(t, def, ctx) {
+            return self.restrict_to_table(t, def, f, nat);
+        }
         let rng = &mut self.rng;
         let nat = match def.name {
             "source_record_id" => Nat::Text(if !ctx.elem {
@@ -711,6 +719,83 @@ impl<'m> Planner<'m> {
             },
         };
         self.restrict_to_table(t, def, f, nat)
+    }
+
+    /// Values of service stations, and of the service events that name them, when the mapping
+    /// declares stations (`None`: the field is not one of these).
+    fn choose_station(&mut self, t: RecordType, def: FieldDef, ctx: &RowCtx) -> Option<Nat> {
+        if !self.stations {
+            return None;
+        }
+        let named = || {
+            ctx.record
+                .get("station_id")
+                .and_then(|id| id.rsplit("-st-").next())
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(1)
+        };
+        Some(match (t, def.name) {
+            (RecordType::ServiceEvent, "station_id") => {
+                let n = self.rng.gen_range(1..=STATION_POOL);
+                Nat::Text(self.station_id(n))
+            }
+            (RecordType::ServiceEvent, "division") => Nat::Text(self.station_county(named())),
+            (RecordType::ServiceEvent, "station_kind") => {
+                Nat::Text(station_kind(named()).0.to_string())
+            }
+            (RecordType::ServiceStation, "station_id") => {
+                Nat::Text(self.station_id((ctx.row - 1) % STATION_POOL + 1))
+            }
+            (RecordType::ServiceStation, "name") => {
+                let n = named();
+                let county = self.station_county(n);
+                let place = pes_schemas::codes::division(&county)
+                    .map(|d| d.name)
+                    .unwrap_or("");
+                Nat::Text(format!("{place}{}（{n}）", station_kind(n).1))
+            }
+            (RecordType::ServiceStation, "kind") => Nat::Text(station_kind(named()).0.to_string()),
+            (RecordType::ServiceStation, "division") => Nat::Text(self.station_county(named())),
+            (RecordType::ServiceStation, "township") => {
+                let n = named();
+                match station_kind(n).0 {
+                    "street_town_window" | "community_village_point" => {
+                        Nat::Text(format!("{}{:03}", self.station_county(n), 1 + n % 20))
+                    }
+                    _ => Nat::Null,
+                }
+            }
+            (RecordType::ServiceStation, "opened_on") => {
+                Nat::Date(values::recent_date(&mut self.rng, 365 * 8))
+            }
+            (RecordType::ServiceStation, "status") => Nat::Text(
+                values::weighted(
+                    &mut self.rng,
+                    &[("operating", 90), ("suspended", 7), ("closed", 3)],
+                )
+                .to_string(),
+            ),
+            (RecordType::ServiceStation, "services") => Nat::List(
+                station_services(station_kind(named()).0)
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+            ),
+            _ => return None,
+        })
+    }
+
+    /// Id of the `n`-th station of the pool.
+    fn station_id(&self, n: u64) -> String {
+        format!("{}-st-{n:03}", self.abbr.to_ascii_lowercase())
+    }
+
+    /// County of the `n`-th station of the pool (spread over the region's counties).
+    fn station_county(&self, n: u64) -> String {
+        self.counties
+            .get((n as usize * 7) % self.counties.len().max(1))
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| self.m.region.clone())
     }
 
     /// With a code table, the national value must be one the table can produce.
@@ -1130,4 +1215,52 @@ fn to_fullwidth_digits(s: &str) -> String {
             }
         })
         .collect()
+}
+
+/// Stations a generated export names when its mapping declares stations.
+const STATION_POOL: u64 = 40;
+
+/// Station kinds with their Chinese names, for station names; the `n`-th station of the pool
+/// has kind `n mod 6`.
+const STATION_KINDS: [(&str, &str); 6] = [
+    ("street_town_window", "街道就业服务窗口"),
+    ("community_village_point", "社区就业服务点"),
+    ("industrial_cluster_station", "产业园区就业服务站"),
+    ("gig_market", "零工市场"),
+    ("online", "线上就业服务平台"),
+    ("market_hr_org", "人力资源服务机构"),
+];
+
+fn station_kind(n: u64) -> (&'static str, &'static str) {
+    STATION_KINDS[(n % STATION_KINDS.len() as u64) as usize]
+}
+
+/// Services a station of a kind offers.
+fn station_services(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "gig_market" => &["gig_match", "policy_consultation"],
+        "street_town_window" => &[
+            "referral",
+            "counselling",
+            "policy_consultation",
+            "training_referral",
+        ],
+        "community_village_point" => &["referral", "policy_consultation"],
+        "industrial_cluster_station" => &["referral", "training_referral", "counselling"],
+        "online" => &["referral", "gig_match", "policy_consultation"],
+        _ => &["referral", "counselling"],
+    }
+}
+
+/// Whether a mapping declares service stations: a `service_station` record, or service events
+/// that carry their station's kind.
+fn declares_stations(m: &Mapping) -> bool {
+    m.records.iter().any(|r| match r.record_type {
+        RecordType::ServiceStation => true,
+        RecordType::ServiceEvent => fields_of(r.record_type)
+            .iter()
+            .zip(&r.fields)
+            .any(|(d, f)| d.name == "station_kind" && f.is_some()),
+        _ => false,
+    })
 }

@@ -31,7 +31,7 @@ pub struct QueryRequest {
     #[serde(default = "default_measures")]
     pub measures: Vec<String>,
     /// Dimensions to group by: province, prefecture, occupation_major, occupation_minor,
-    /// education, sex, age_band, key_group, status, month.
+    /// education, sex, age_band, key_group, status, month, county, station_kind, outcome.
     #[serde(default)]
     pub group_by: Vec<String>,
     /// Dimension to accepted codes.

@@ -2,7 +2,9 @@
 //!
 //! For each record type there is a set of cubes, each over at most three of its dimensions: every
 //! subset of one or two dimensions, and every three-dimension subset that includes `status`
-//! (the filter almost every dashboard query carries). A query whose group-by and filter
+//! (the filter almost every dashboard query carries) and, except for the station types, not
+//! `county`: a county has ten times the values of a prefecture, so county triples of the big
+//! types would hold most of a cell per record; such queries scan the facts instead. A query whose group-by and filter
 //! dimensions fit inside one cube is answered from that cube's cells without touching records.
 //! Rollups are rebuilt from the store on start, so they never disagree with it.
 
@@ -66,7 +68,10 @@ impl Rollups {
                     for (j, b) in dims.iter().enumerate().skip(i + 1) {
                         cubes.push(vec![*a, *b]);
                         for c in dims.iter().skip(j + 1) {
-                            if [*a, *b, *c].contains(&Dim::Status) {
+                            let dims = [*a, *b, *c];
+                            if dims.contains(&Dim::Status)
+                                && (county_triples(*t) || !dims.contains(&Dim::County))
+                            {
                                 cubes.push(vec![*a, *b, *c]);
                             }
                         }
@@ -132,6 +137,12 @@ impl Rollups {
     pub fn cubes(&self, rtype: RecordType) -> &[Cube] {
         &self.by_type[rtype as usize]
     }
+}
+
+/// Whether a record type gets three-dimension cubes over `county`: the station types, whose
+/// records are few and whose dashboard queries group by county within a status.
+fn county_triples(t: RecordType) -> bool {
+    matches!(t, RecordType::ServiceEvent | RecordType::ServiceStation)
 }
 
 fn add(

@@ -637,3 +637,78 @@ fn the_sled_store_erases_a_person() {
         }
     });
 }
+
+/// A store written before the facts gained `county`, `station_kind` and `outcome` (every
+/// value in the shorter layout) opens, reads its records as before and gives their facts, with
+/// `none` for the new dimensions; a record pushed again gets the new layout.
+#[test]
+fn the_sled_store_reads_values_of_the_old_facts_layout() {
+    use super::facts::{Dim, Facts};
+    let tuning = crate::config::StoreTuning {
+        cache_capacity_mib: 8,
+        flush_every_ms: 1000,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let key = DataKey::from_bytes(&[7; 32]).unwrap();
+    let records: Vec<Record> = (0..9).map(|i| sample(i, 1, None)).collect();
+    let facts_of = |store: &dyn RecordStore| {
+        let mut all: Vec<Facts> = Vec::new();
+        store.for_each_fact(&mut |f| all.push(*f)).unwrap();
+        all
+    };
+    let (before, facts_before) = {
+        let store = super::SledStore::open(dir.path(), &tuning).unwrap();
+        apply(&store, &entry(&key, 1, &records, &[]), 100, ApplyMode::Journal);
+        store.flush().unwrap();
+        let read: Vec<_> = records
+            .iter()
+            .map(|r| store.read_record(&r.record_id, &key, true).unwrap().unwrap())
+            .collect();
+        (read, facts_of(&store))
+    };
+    assert!(facts_before.iter().any(|f| f.get(Dim::County) != 0));
+    // Rewrite every value as a gateway before the change stored it.
+    {
+        let db = super::sled_store::open_sled(dir.path(), &tuning).unwrap();
+        for r in &records {
+            let k = record_key(r);
+            let v = db.get(&k).unwrap().unwrap();
+            let old = super::value::tests::old_layout_value(&v);
+            assert!(old.len() < v.len());
+            db.insert(k, old).unwrap();
+        }
+        db.flush().unwrap();
+    }
+    let store = super::SledStore::open(dir.path(), &tuning).unwrap();
+    for (r, want) in records.iter().zip(&before) {
+        let got = store.read_record(&r.record_id, &key, true).unwrap().unwrap();
+        assert_eq!(&got, want);
+    }
+    let facts_after = facts_of(&store);
+    assert_eq!(facts_after.len(), facts_before.len());
+    for (a, b) in facts_after.iter().zip(&facts_before) {
+        assert_eq!(a.rtype, b.rtype);
+        assert_eq!(a.vals[..9], b.vals[..9]);
+        assert_eq!((a.key_groups, a.measure), (b.key_groups, b.measure));
+        for d in [Dim::County, Dim::StationKind, Dim::Outcome] {
+            assert_eq!(a.get(d), 0);
+        }
+    }
+    // A newer version of a record replaces its old-layout value, moving the rollups from the
+    // old facts to the new.
+    let again = vec![sample(0, 2, None)];
+    let mut deltas = Vec::new();
+    store
+        .apply_entry(
+            &Entry::parse(&entry(&key, 2, &again, &[])).unwrap(),
+            200,
+            ApplyMode::Journal,
+            &mut deltas,
+        )
+        .unwrap();
+    let out: Vec<(i64, u32)> = deltas.iter().map(|(f, s)| (*s, f.get(Dim::County))).collect();
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default();
+    let county = Facts::of(&again[0], today).get(Dim::County);
+    assert_ne!(county, 0);
+    assert!(out.contains(&(-1, 0)) && out.contains(&(1, county)), "{out:?}");
+}

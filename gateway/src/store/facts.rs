@@ -43,10 +43,21 @@ pub enum Dim {
     Status,
     /// Month of the record's main date (`2024-03`).
     Month,
+    /// GB/T 2260 county-level division (`440106`); `none` where the record gives only a
+    /// prefecture or province.
+    County,
+    /// Kind of service station (`gig_market`, ...), code list `station_kinds`.
+    StationKind,
+    /// Outcome of a service event (`placed`, ...).
+    Outcome,
 }
 
 /// Number of stored dimensions.
-pub const DIMS: usize = 9;
+pub const DIMS: usize = 12;
+
+/// Dimensions of the facts layout written before `county`, `station_kind` and `outcome`
+/// existed (see [`Facts::decode`]).
+const DIMS_V1: usize = 9;
 
 impl Dim {
     /// All stored dimensions, in index order.
@@ -60,6 +71,9 @@ impl Dim {
         Dim::KeyGroup,
         Dim::Status,
         Dim::Month,
+        Dim::County,
+        Dim::StationKind,
+        Dim::Outcome,
     ];
 
     /// Index into [`Facts::vals`].
@@ -95,6 +109,17 @@ impl Dim {
                 .unwrap_or("?")
                 .into(),
             Dim::Month => format!("{}-{:02}", v / 100, v % 100),
+            Dim::County => format!("{v:06}"),
+            Dim::StationKind => STATION_KINDS
+                .get(v as usize - 1)
+                .copied()
+                .unwrap_or("?")
+                .into(),
+            Dim::Outcome => SERVICE_OUTCOMES
+                .get(v as usize - 1)
+                .copied()
+                .unwrap_or("?")
+                .into(),
         }
     }
 
@@ -118,6 +143,15 @@ impl Dim {
                 .position(|b| *b == s)
                 .map(|i| i as u32 + 1),
             Dim::Month => month_code(s),
+            Dim::County => division_county(s),
+            Dim::StationKind => STATION_KINDS
+                .iter()
+                .position(|b| *b == s)
+                .map(|i| i as u32 + 1),
+            Dim::Outcome => SERVICE_OUTCOMES
+                .iter()
+                .position(|b| *b == s)
+                .map(|i| i as u32 + 1),
         }
     }
 
@@ -125,7 +159,7 @@ impl Dim {
     pub fn applicable(rtype: RecordType) -> &'static [Dim] {
         use Dim::*;
         match rtype {
-            RecordType::Person => &[Prefecture, Education, Sex, AgeBand, KeyGroup],
+            RecordType::Person => &[Prefecture, Education, Sex, AgeBand, KeyGroup, County],
             // A registration's key groups are its person's, linked at ingest
             // (`ingest::decode`), so new registrations can be counted by key group and month.
             RecordType::JobSeekerRegistration => &[
@@ -135,8 +169,9 @@ impl Dim {
                 KeyGroup,
                 Status,
                 Month,
+                County,
             ],
-            RecordType::Employer => &[Prefecture, Status],
+            RecordType::Employer => &[Prefecture, Status, County],
             RecordType::Vacancy => &[
                 Prefecture,
                 OccupationMajor,
@@ -144,15 +179,28 @@ impl Dim {
                 Education,
                 Status,
                 Month,
+                County,
             ],
-            RecordType::EmploymentEvent => {
-                &[Prefecture, OccupationMajor, OccupationMinor, Status, Month]
-            }
+            RecordType::EmploymentEvent => &[
+                Prefecture,
+                OccupationMajor,
+                OccupationMinor,
+                Status,
+                Month,
+                County,
+            ],
             RecordType::TrainingRecord => &[OccupationMajor, OccupationMinor, Status, Month],
-            RecordType::PlatformWork => {
-                &[Prefecture, OccupationMajor, OccupationMinor, Status, Month]
-            }
-            RecordType::ServiceEvent => &[Prefecture, Status, Month],
+            RecordType::PlatformWork => &[
+                Prefecture,
+                OccupationMajor,
+                OccupationMinor,
+                Status,
+                Month,
+                County,
+            ],
+            RecordType::ServiceEvent => &[Prefecture, Status, Month, County, StationKind, Outcome],
+            // `month` is the opening month.
+            RecordType::ServiceStation => &[Prefecture, Status, Month, County, StationKind],
         }
     }
 }
@@ -172,9 +220,25 @@ pub const KEY_GROUPS: [&str; 7] = [
     "long_term_unemployed",
 ];
 
+/// Station kinds, in schema order (`StationKind`).
+pub const STATION_KINDS: [&str; 6] = [
+    "street_town_window",
+    "community_village_point",
+    "industrial_cluster_station",
+    "gig_market",
+    "online",
+    "market_hr_org",
+];
+/// Service outcomes, in schema order (`ServiceOutcome`).
+pub const SERVICE_OUTCOMES: [&str; 4] = ["completed", "placed", "pending", "no_result"];
+
+/// Prefecture-level cities without counties (东莞, 中山, 儋州): their own code is their
+/// county.
+const COUNTYLESS_PREFECTURES: [u32; 3] = [441900, 442000, 460400];
+
 /// Names of the `status` dimension's values per record type, in declaration order of the enum
 /// it comes from (registration status, vacancy status, event kind, training outcome, platform
-/// type, service kind, size class).
+/// type, service kind, size class, station status).
 pub fn status_names(rtype: RecordType) -> &'static [&'static str] {
     match rtype {
         RecordType::Person => &[],
@@ -203,6 +267,7 @@ pub fn status_names(rtype: RecordType) -> &'static [&'static str] {
             "training_referral",
             "gig_match",
         ],
+        RecordType::ServiceStation => &["operating", "suspended", "closed"],
     }
 }
 
@@ -236,37 +301,66 @@ pub struct Facts {
     pub measure: u32,
 }
 
-/// Encoded length of [`Facts`].
-pub const FACTS_LEN: usize = 1 + 4 * DIMS + 1 + 4;
+/// Encoded length of [`Facts`] as written now.
+pub const FACTS_LEN: usize = FACTS_LEN_V1 + 4 * (DIMS - DIMS_V1);
+
+/// Encoded length of the facts layout written before `county`, `station_kind` and `outcome`
+/// (stores written then are still read).
+pub const FACTS_LEN_V1: usize = 1 + 4 * DIMS_V1 + 1 + 4;
+
+/// Set in the record-type byte of the facts layout that has the later dimensions. Record type
+/// bytes are small, so the bit is free, and an old value's byte never has it.
+const FACTS_V2: u8 = 0x80;
 
 impl Facts {
-    /// Appends the fixed-size encoding.
+    /// Appends the fixed-size encoding: the old layout (record type byte marked with
+    /// [`FACTS_V2`], the first nine dimensions, key groups, measure), then the later dimensions.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
-        out.push(rtype_byte(self.rtype));
-        for v in self.vals {
+        out.push(rtype_byte(self.rtype) | FACTS_V2);
+        for v in &self.vals[..DIMS_V1] {
             out.extend_from_slice(&v.to_le_bytes());
         }
         out.push(self.key_groups);
         out.extend_from_slice(&self.measure.to_le_bytes());
+        for v in &self.vals[DIMS_V1..] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
     }
 
-    /// Decodes the fixed-size encoding.
+    /// Encoded length of the facts whose first byte is `first` (the old layout or the current
+    /// one).
+    pub fn encoded_len(first: u8) -> usize {
+        if first & FACTS_V2 != 0 {
+            FACTS_LEN
+        } else {
+            FACTS_LEN_V1
+        }
+    }
+
+    /// Decodes the fixed-size encoding, current or old layout; the old layout's values are
+    /// `none` (0) for the later dimensions until the record is pushed again.
     pub fn decode(b: &[u8]) -> Option<Facts> {
-        if b.len() < FACTS_LEN {
+        let first = *b.first()?;
+        if b.len() < Facts::encoded_len(first) {
             return None;
         }
-        let rtype = rtype_from_byte(b[0])?;
+        let rtype = rtype_from_byte(first & !FACTS_V2)?;
+        let word = |o: usize| u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
         let mut vals = [0u32; DIMS];
-        for (i, v) in vals.iter_mut().enumerate() {
-            let o = 1 + 4 * i;
-            *v = u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
+        for (i, v) in vals[..DIMS_V1].iter_mut().enumerate() {
+            *v = word(1 + 4 * i);
         }
-        let o = 1 + 4 * DIMS;
+        if first & FACTS_V2 != 0 {
+            for (i, v) in vals[DIMS_V1..].iter_mut().enumerate() {
+                *v = word(FACTS_LEN_V1 + 4 * i);
+            }
+        }
+        let o = 1 + 4 * DIMS_V1;
         Some(Facts {
             rtype,
             vals,
             key_groups: b[o],
-            measure: u32::from_le_bytes([b[o + 1], b[o + 2], b[o + 3], b[o + 4]]),
+            measure: word(o + 1),
         })
     }
 
@@ -303,6 +397,7 @@ impl Facts {
                 set(&mut f, Dim::Education, small_code(&p.education));
                 set(&mut f, Dim::Sex, small_code(&p.sex));
                 set(&mut f, Dim::AgeBand, Some(age_band(p.birth_date, today)));
+                set(&mut f, Dim::County, division_county(&p.residence_division));
                 f.key_groups = key_group_mask(&p.key_groups);
             }
             RecordBody::JobSeekerRegistration(r) => {
@@ -317,6 +412,7 @@ impl Facts {
                 }
                 set(&mut f, Dim::Status, Some(r.status as u32 + 1));
                 set(&mut f, Dim::Month, Some(date_month(r.registered_on)));
+                set(&mut f, Dim::County, division_county(&r.desired_division));
             }
             RecordBody::Employer(e) => {
                 set(
@@ -325,6 +421,7 @@ impl Facts {
                     division_prefecture(&e.reg_division),
                 );
                 set(&mut f, Dim::Status, Some(e.size_class as u32 + 1));
+                set(&mut f, Dim::County, division_county(&e.reg_division));
             }
             RecordBody::Vacancy(v) => {
                 set(
@@ -341,6 +438,7 @@ impl Facts {
                 );
                 set(&mut f, Dim::Status, Some(v.status as u32 + 1));
                 set(&mut f, Dim::Month, Some(date_month(v.posted_on)));
+                set(&mut f, Dim::County, division_county(&v.work_division));
                 f.measure = v.openings;
             }
             RecordBody::EmploymentEvent(e) => {
@@ -355,6 +453,7 @@ impl Facts {
                 }
                 set(&mut f, Dim::Status, Some(e.kind as u32 + 1));
                 set(&mut f, Dim::Month, Some(date_month(e.date)));
+                set(&mut f, Dim::County, division_county(&e.work_division));
             }
             RecordBody::TrainingRecord(t) => {
                 set(
@@ -381,12 +480,27 @@ impl Facts {
                 set(&mut f, Dim::OccupationMinor, occ_minor(&p.occupation));
                 set(&mut f, Dim::Status, Some(p.platform_type as u32 + 1));
                 set(&mut f, Dim::Month, month_code(&p.period_month));
+                set(&mut f, Dim::County, division_county(&p.city_division));
                 f.measure = u32::from(p.active_days);
             }
             RecordBody::ServiceEvent(s) => {
                 set(&mut f, Dim::Prefecture, division_prefecture(&s.division));
                 set(&mut f, Dim::Status, Some(s.service as u32 + 1));
                 set(&mut f, Dim::Month, Some(date_month(s.date)));
+                set(&mut f, Dim::County, division_county(&s.division));
+                set(
+                    &mut f,
+                    Dim::StationKind,
+                    s.station_kind.map(|k| k as u32 + 1),
+                );
+                set(&mut f, Dim::Outcome, Some(s.outcome as u32 + 1));
+            }
+            RecordBody::ServiceStation(s) => {
+                set(&mut f, Dim::Prefecture, division_prefecture(&s.division));
+                set(&mut f, Dim::County, division_county(&s.division));
+                set(&mut f, Dim::StationKind, Some(s.kind as u32 + 1));
+                set(&mut f, Dim::Status, Some(s.status as u32 + 1));
+                set(&mut f, Dim::Month, Some(date_month(s.opened_on)));
             }
         }
         f
@@ -418,6 +532,16 @@ fn division_prefecture(s: &str) -> Option<u32> {
         return None;
     }
     digits(s, 4)
+}
+
+/// The county of a 6-digit division code: itself when it is county level (not `XXXX00`, or a
+/// prefecture-level city without counties).
+fn division_county(s: &str) -> Option<u32> {
+    if s.len() != 6 {
+        return None;
+    }
+    let v = digits(s, 6)?;
+    (v % 100 != 0 || COUNTYLESS_PREFECTURES.contains(&v)).then_some(v)
 }
 
 fn occ_major(s: &str) -> Option<u32> {
@@ -469,7 +593,7 @@ fn age_band(birth: NaiveDate, today: NaiveDate) -> u32 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const DIMS_BEGIN: &str =
@@ -538,7 +662,7 @@ mod tests {
     fn facts_round_trip_through_their_encoding() {
         let f = Facts {
             rtype: RecordType::Vacancy,
-            vals: [4401, 2, 202, 22, 0, 0, 0, 1, 202403],
+            vals: [4401, 2, 202, 22, 0, 0, 0, 1, 202403, 440106, 4, 2],
             key_groups: 0b101,
             measure: 7,
         };
@@ -560,6 +684,9 @@ mod tests {
             (Dim::Month, "2024-03"),
             (Dim::KeyGroup, "veteran"),
             (Dim::AgeBand, "25-34"),
+            (Dim::County, "440106"),
+            (Dim::StationKind, "gig_market"),
+            (Dim::Outcome, "no_result"),
         ] {
             let v = d.parse(t, s).unwrap();
             assert_eq!(d.render(t, v), s, "{d:?}");
@@ -589,5 +716,100 @@ mod tests {
             );
             assert_eq!(s as usize, i);
         }
+    }
+
+    /// Facts as stores wrote them before `county`, `station_kind` and `outcome`: record type
+    /// byte unmarked, nine dimensions, key groups, measure.
+    pub(crate) fn old_layout(f: &Facts) -> Vec<u8> {
+        let mut b = vec![rtype_byte(f.rtype)];
+        for v in &f.vals[..DIMS_V1] {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        b.push(f.key_groups);
+        b.extend_from_slice(&f.measure.to_le_bytes());
+        b
+    }
+
+    #[test]
+    fn old_layout_facts_decode_with_none_for_the_later_dimensions() {
+        let f = Facts {
+            rtype: RecordType::ServiceEvent,
+            vals: [4401, 0, 0, 0, 0, 0, 0, 5, 202403, 440106, 4, 2],
+            key_groups: 0,
+            measure: 0,
+        };
+        let old = old_layout(&f);
+        assert_eq!(old.len(), FACTS_LEN_V1);
+        assert_eq!(Facts::encoded_len(old[0]), FACTS_LEN_V1);
+        let back = Facts::decode(&old).unwrap();
+        assert_eq!(back.rtype, RecordType::ServiceEvent);
+        assert_eq!(back.vals[..DIMS_V1], f.vals[..DIMS_V1]);
+        for d in [Dim::County, Dim::StationKind, Dim::Outcome] {
+            assert_eq!(back.get(d), 0, "{d:?}");
+            assert_eq!(d.render(back.rtype, back.get(d)), "none");
+        }
+        // The current layout is longer and marked, and keeps every dimension.
+        let mut new = Vec::new();
+        f.encode_into(&mut new);
+        assert_eq!(Facts::encoded_len(new[0]), FACTS_LEN);
+        assert_eq!(Facts::decode(&new), Some(f));
+        assert!(Facts::decode(&new[..FACTS_LEN - 1]).is_none());
+    }
+
+    #[test]
+    fn station_kinds_and_outcomes_follow_the_schema_enums() {
+        use pes_schemas::{ServiceOutcome as O, StationKind as K};
+        for (i, k) in [
+            K::StreetTownWindow,
+            K::CommunityVillagePoint,
+            K::IndustrialClusterStation,
+            K::GigMarket,
+            K::Online,
+            K::MarketHrOrg,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            assert_eq!(serde_json::to_value(k).unwrap(), STATION_KINDS[i]);
+            assert_eq!(k as usize, i);
+        }
+        for (i, o) in [O::Completed, O::Placed, O::Pending, O::NoResult]
+            .into_iter()
+            .enumerate()
+        {
+            assert_eq!(serde_json::to_value(o).unwrap(), SERVICE_OUTCOMES[i]);
+            assert_eq!(o as usize, i);
+        }
+        use pes_schemas::StationStatus as S;
+        for (i, s) in [S::Operating, S::Suspended, S::Closed]
+            .into_iter()
+            .enumerate()
+        {
+            assert_eq!(
+                serde_json::to_value(s).unwrap(),
+                status_names(RecordType::ServiceStation)[i]
+            );
+            assert_eq!(s as usize, i);
+        }
+    }
+
+    #[test]
+    fn county_is_the_county_level_division_or_none() {
+        assert_eq!(division_county("440106"), Some(440106));
+        assert_eq!(division_county("440100"), None);
+        assert_eq!(division_county("440000"), None);
+        assert_eq!(division_county("441900"), Some(441900));
+        // The countyless prefectures are exactly those of the division list.
+        let all = pes_schemas::codes::all_divisions();
+        let countyless: Vec<u32> = all
+            .iter()
+            .filter(|d| {
+                !d.retired
+                    && d.level == pes_schemas::codes::DivisionLevel::Prefecture
+                    && !all.iter().any(|c| c.parent == Some(d.code) && !c.retired)
+            })
+            .filter_map(|d| d.code.parse().ok())
+            .collect();
+        assert_eq!(countyless, COUNTYLESS_PREFECTURES);
     }
 }

@@ -3,7 +3,9 @@
 //! Key: one byte of record type, then the record id, so a scan of one record type is a prefix
 //! scan and a record is one sled write.
 //!
-//! Value: `record_version` (u64 LE), [`Facts`] (fixed size), a form byte, the content digest (16
+//! Value: `record_version` (u64 LE), [`Facts`] (fixed size per layout: the layout written
+//! before `county`, `station_kind` and `outcome` is shorter, and its values still read, see
+//! [`Facts::encoded_len`]), a form byte, the content digest (16
 //! bytes; not in forms 0 and 1, written before it existed), the batch id (32 bytes), the
 //! record's location in its export (u16 LE length first), its JSON (u32 LE length first), then
 //! the protected fields sealed with AES-256-GCM under the data key with the record id as AAD
@@ -28,7 +30,7 @@ use pes_schemas::{PersonProtected, Provenance, Record, RecordBody, RecordType};
 use serde::{Deserialize, Serialize};
 
 use crate::keys::{DataKey, KeyError};
-use crate::store::facts::{rtype_byte, Facts, FACTS_LEN};
+use crate::store::facts::{rtype_byte, Facts};
 
 /// Why a record could not be encoded or decoded.
 #[derive(Debug, thiserror::Error)]
@@ -85,7 +87,12 @@ impl SharedEnvelope {
     }
 }
 
-const HEAD: usize = 8 + FACTS_LEN;
+/// Length of a value's head (version and facts), which depends on the facts layout it was
+/// written with; `None` when the value is too short to say.
+fn head(v: &[u8]) -> Option<usize> {
+    let first = *v.get(8)?;
+    Some(8 + Facts::encoded_len(first))
+}
 /// Compact form, written before content digests (read only).
 const FORM_COMPACT_V0: u8 = 0;
 /// Whole form, written before content digests (read only).
@@ -185,7 +192,7 @@ pub struct Retired {
 /// Appends the tombstone of a retired record: its last version and facts, then when and why.
 /// Readers treat the key as absent ([`is_live`]); retention deletes it after a while.
 pub fn encode_tombstone(old: &[u8], retired: &Retired, out: &mut Vec<u8>) -> Option<()> {
-    out.extend_from_slice(old.get(..HEAD)?);
+    out.extend_from_slice(old.get(..head(old)?)?);
     out.push(FORM_TOMBSTONE);
     out.extend_from_slice(&retired.at_ms.to_le_bytes());
     let r = retired.reason.as_bytes();
@@ -197,27 +204,31 @@ pub fn encode_tombstone(old: &[u8], retired: &Retired, out: &mut Vec<u8>) -> Opt
 
 /// Whether a stored value is a record (not a tombstone).
 pub fn is_live(v: &[u8]) -> bool {
-    v.get(HEAD).is_some_and(|f| *f != FORM_TOMBSTONE)
+    head(v)
+        .and_then(|h| v.get(h))
+        .is_some_and(|f| *f != FORM_TOMBSTONE)
 }
 
 /// When and why a tombstone's record was retired (`None` for a live record).
 pub fn tombstone(v: &[u8]) -> Option<Retired> {
-    if *v.get(HEAD)? != FORM_TOMBSTONE {
+    let h = head(v)?;
+    if *v.get(h)? != FORM_TOMBSTONE {
         return None;
     }
-    let at = v.get(HEAD + 1..HEAD + 9)?;
+    let at = v.get(h + 1..h + 9)?;
     let at_ms = i64::from_le_bytes(at.try_into().ok()?);
-    let lb = v.get(HEAD + 9..HEAD + 11)?;
+    let lb = v.get(h + 9..h + 11)?;
     let len = u16::from_le_bytes([lb[0], lb[1]]) as usize;
-    let reason = String::from_utf8_lossy(v.get(HEAD + 11..HEAD + 11 + len)?).into_owned();
+    let reason = String::from_utf8_lossy(v.get(h + 11..h + 11 + len)?).into_owned();
     Some(Retired { at_ms, reason })
 }
 
 /// The content digest of a stored record (`None` for values written before digests existed,
 /// and for tombstones).
 pub fn value_digest(v: &[u8]) -> Option<&[u8]> {
-    match *v.get(HEAD)? {
-        FORM_COMPACT | FORM_WHOLE => v.get(HEAD + 1..HEAD + 1 + DIGEST_LEN),
+    let h = head(v)?;
+    match *v.get(h)? {
+        FORM_COMPACT | FORM_WHOLE => v.get(h + 1..h + 1 + DIGEST_LEN),
         _ => None,
     }
 }
@@ -240,7 +251,7 @@ pub fn value_version(v: &[u8]) -> Option<u64> {
 
 /// The facts stored in a value.
 pub fn value_facts(v: &[u8]) -> Option<Facts> {
-    Facts::decode(v.get(8..HEAD)?)
+    Facts::decode(v.get(8..head(v)?)?)
 }
 
 struct Parts<'a> {
@@ -252,10 +263,11 @@ struct Parts<'a> {
 }
 
 fn parts(v: &[u8]) -> Result<Parts<'_>, ValueError> {
-    let (form, at) = match *v.get(HEAD).ok_or(ValueError::Malformed)? {
-        FORM_COMPACT_V0 => (FORM_COMPACT, HEAD + 1),
-        FORM_WHOLE_V0 => (FORM_WHOLE, HEAD + 1),
-        f @ (FORM_COMPACT | FORM_WHOLE) => (f, HEAD + 1 + DIGEST_LEN),
+    let h = head(v).ok_or(ValueError::Malformed)?;
+    let (form, at) = match *v.get(h).ok_or(ValueError::Malformed)? {
+        FORM_COMPACT_V0 => (FORM_COMPACT, h + 1),
+        FORM_WHOLE_V0 => (FORM_WHOLE, h + 1),
+        f @ (FORM_COMPACT | FORM_WHOLE) => (f, h + 1 + DIGEST_LEN),
         _ => return Err(ValueError::Malformed),
     };
     let batch_id: [u8; 32] = v
@@ -358,7 +370,7 @@ pub fn has_protected(v: &[u8]) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::native_sample::record;
 
@@ -376,7 +388,10 @@ mod tests {
             let want = r.clone();
             let mut v = Vec::new();
             encode_value(&mut r, &key, today, &[5; 32], &mut shared, None, &mut v).unwrap();
-            assert_eq!(v[HEAD], if tweak { FORM_WHOLE } else { FORM_COMPACT });
+            assert_eq!(
+                v[head(&v).unwrap()],
+                if tweak { FORM_WHOLE } else { FORM_COMPACT }
+            );
             let back = decode_value(&want.record_id, &v, shared.as_ref(), &key, true).unwrap();
             assert_eq!(back, want, "record {i}");
             let hidden = decode_value(&want.record_id, &v, shared.as_ref(), &key, false).unwrap();
@@ -384,6 +399,55 @@ mod tests {
                 assert!(p.protected.is_none());
                 assert!(has_protected(&v));
             }
+        }
+    }
+
+    /// A value as stores wrote it before the facts gained `county`, `station_kind` and
+    /// `outcome`: the same value with the old facts layout in place of the new one.
+    pub(crate) fn old_layout_value(v: &[u8]) -> Vec<u8> {
+        let f = value_facts(v).unwrap();
+        let mut out = v[..8].to_vec();
+        out.extend_from_slice(&crate::store::facts::tests::old_layout(&f));
+        out.extend_from_slice(&v[head(v).unwrap()..]);
+        out
+    }
+
+    #[test]
+    fn old_layout_values_still_decode() {
+        let key = DataKey::from_bytes(&[1; 32]).unwrap();
+        let today = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+        let mut shared = None;
+        for i in 0..4u64 {
+            let mut r = record(i, "440000", "gd-hr", 3);
+            let want = r.clone();
+            let mut v = Vec::new();
+            let facts =
+                encode_value(&mut r, &key, today, &[5; 32], &mut shared, None, &mut v).unwrap();
+            let old = old_layout_value(&v);
+            assert_eq!(old.len() + 12, v.len());
+            // Records, facts, digest, batch and liveness read as before.
+            let back = decode_value(&want.record_id, &old, shared.as_ref(), &key, true).unwrap();
+            assert_eq!(back, want, "record {i}");
+            let old_facts = value_facts(&old).unwrap();
+            assert_eq!(old_facts.rtype, facts.rtype);
+            assert_eq!(old_facts.vals[..9], facts.vals[..9]);
+            assert_eq!(old_facts.get(crate::store::facts::Dim::County), 0);
+            assert_eq!(value_digest(&old), value_digest(&v));
+            assert_eq!(value_batch(&old), Some([5; 32]));
+            assert_eq!(value_version(&old), Some(3));
+            assert!(is_live(&old));
+            assert_eq!(value_person_key(&old), value_person_key(&v));
+            assert_eq!(has_protected(&old), has_protected(&v));
+            // An old value retired keeps its own layout in the tombstone.
+            let retired = Retired {
+                at_ms: 7,
+                reason: "retention".into(),
+            };
+            let mut t = Vec::new();
+            encode_tombstone(&old, &retired, &mut t).unwrap();
+            assert!(!is_live(&t));
+            assert_eq!(tombstone(&t), Some(retired));
+            assert_eq!(value_facts(&t), Some(old_facts));
         }
     }
 }
