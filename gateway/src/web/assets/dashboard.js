@@ -347,6 +347,14 @@
     const perRegion = Array.isArray(data.regions)
       ? data.regions.map(regionStatus)
       : [regionStatus({ region: data.region, status: 'ok', latency_ms: ms })];
+    // Every region refusing the query is what a local gateway answers with an error: as
+    // malformed (`bad-query`: a dimension it does not have yet) 400, by policy (a dataset its
+    // policy does not list yet) 403. Pages show "no data" for the first, an error for the second.
+    if (perRegion.length && perRegion.every((r) => r.status === 'denied')) {
+      const malformed = perRegion.every((r) => /bad-query/.test(r.detail || ''));
+      throw new ApiError(malformed ? 400 : 403, { title: malformed ? 'Bad query' : 'Refused',
+        detail: 'every region refused this query (' + [...new Set(perRegion.map((r) => r.detail || 'denied'))].join(', ') + ')' });
+    }
     // Merged fan-out cells say `includes_suppressed`; a cell with no count left is suppressed.
     const cells = (data.cells || []).map((c) => ({
       group: c.group || {}, count: c.count, sum: c.sum,
@@ -808,7 +816,7 @@
           h('td', { class: 'num', 'data-k': 'ratio', 'data-value': d.ratio === null ? '' : String(d.ratio) },
             d.ratio === null ? (d.suppressed ? supRatio(k) : '—') : fmtRatio(d.ratio)))), missingRowsOf(statuses, 3)));
       const tableCard = h('div', { class: 'card' }, cardHead('分' + lzh + '数据', 'By ' + len.toLowerCase(), null, exportButton('overview-table', 'overview', () => ({ statuses, k }))),
-        h('div', { class: 'scroll' }, table),
+        h('div', { class: 'scroll', tabindex: 0 }, table),
         rows.length ? null : h('p', { class: 'muted', 'data-nodata': 'true' }, '本级暂无数据 No data at this level.'),
         D !== 'county' && rows.length ? h('p', { class: 'muted' }, '点击名称下钻 Select a name to drill down.') : null);
       fill(body,
@@ -852,8 +860,8 @@
         let vac; let seek;
         try {
           [vac, seek] = await Promise.all([
-            scopedQuery(sc, { dataset: 'vacancy', measures: ['count', 'sum'], filters: { status: ['open'] }, purpose: 'dashboard_supply_demand' }, ['occupation_major']),
-            scopedQuery(sc, { dataset: 'job_seeker_registration', measures: ['count'], filters: { status: ['active'] }, purpose: 'dashboard_supply_demand' }, ['occupation_major']),
+            scopedQuery(sc, { dataset: 'vacancy', measures: ['count', 'sum'], filters: { status: ['open'] }, purpose: 'statistics' }, ['occupation_major']),
+            scopedQuery(sc, { dataset: 'job_seeker_registration', measures: ['count'], filters: { status: ['active'] }, purpose: 'statistics' }, ['occupation_major']),
           ]);
         } catch (e) {
           if (e.status !== 400) throw e;
@@ -906,7 +914,7 @@
         ignoredNote(ignored),
         h('div', { class: 'card' }, h('h3', {}, bi('按职业大类', 'By occupation major group'), complete ? null : [' ', partialMark()]), rows.length ? pairedBars(rows, k) : h('p', { class: 'muted', 'data-nodata': 'true' }, '暂无数据 No data')),
         h('div', { class: 'card' }, cardHead('明细', 'Rows by ' + len.toLowerCase(), null, exportButton('occupations-table', 'supply-demand', () => ({ statuses, k }))),
-          h('div', { class: 'scroll' }, h('table', { id: 'occupations-table' },
+          h('div', { class: 'scroll', tabindex: 0 }, h('table', { id: 'occupations-table' },
             h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, bi(lzh, len)), h('th', { scope: 'col' }, bi('职业大类', 'Major group')),
               h('th', { class: 'num', scope: 'col' }, bi('岗位', 'Vacancies')), h('th', { class: 'num', scope: 'col' }, bi('求职', 'Seekers')), h('th', { class: 'num', scope: 'col' }, bi('倍率', 'Ratio')))),
             h('tbody', {}, (data.rows || []).map((r) => h('tr', { 'data-region': r.region, 'data-occ': r.occupation_major },
@@ -990,7 +998,7 @@
         fedStatus(statuses),
         ignoredNote([['人员 persons', people.ignored], ['求职登记 registrations', months.ignored]]),
         h('div', { class: 'card' }, cardHead('各' + lzh + '重点群体人数', 'People in each key group by ' + len.toLowerCase(), complete ? null : [' ', partialMark()], exportButton('groups-table', 'key-groups', () => ({ statuses, k }))),
-          h('div', { class: 'scroll' }, h('table', { id: 'groups-table' },
+          h('div', { class: 'scroll', tabindex: 0 }, h('table', { id: 'groups-table' },
             h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, bi(lzh, len)), groups.map(([, zh, en]) => h('th', { class: 'num', scope: 'col' }, bi(zh, en))))),
             h('tbody', {}, regions.map((code) => h('tr', { 'data-region': code }, h('td', {}, drillLink(sc, code, placeLabel(sc, code))),
               groups.map(([g]) => (g in table.get(code) ? numTd(g, table.get(code)[g], k) : h('td', { class: 'num', 'data-k': g, 'data-value': '0' }, '0'))))),
@@ -1017,8 +1025,8 @@
       let seek; let vac;
       try {
         [seek, vac] = await Promise.all([
-          scopedQuery(sc, { dataset: 'job_seeker_registration', measures: ['count'], purpose: 'dashboard_trends' }, ['month']),
-          scopedQuery(sc, { dataset: 'vacancy', measures: ['count', 'sum'], purpose: 'dashboard_trends' }, ['month']),
+          scopedQuery(sc, { dataset: 'job_seeker_registration', measures: ['count'], purpose: 'statistics' }, ['month']),
+          scopedQuery(sc, { dataset: 'vacancy', measures: ['count', 'sum'], purpose: 'statistics' }, ['month']),
         ]);
       } catch (e) {
         if (sc.level === 'province' || e.status !== 400) throw e;
@@ -1079,7 +1087,7 @@
           h('p', { class: 'muted' }, '求职：当月新增登记；岗位：当月发布的岗位数（按招聘人数）。 Seekers: registrations made in the month; vacancies: openings posted in the month.'))
           : h('div', { class: 'card' }, noData()),
         h('div', { class: 'card' }, cardHead('按月明细', 'Monthly rows', null, exportButton('trends-table', 'trends', () => ({ statuses, k }))),
-          h('div', { class: 'scroll' }, h('table', { id: 'trends-table' },
+          h('div', { class: 'scroll', tabindex: 0 }, h('table', { id: 'trends-table' },
             h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, bi(lzh, len)), h('th', { scope: 'col' }, bi('月份', 'Month')), h('th', { class: 'num', scope: 'col' }, bi('求职', 'Seekers')),
               h('th', { class: 'num', scope: 'col' }, bi('岗位', 'Vacancies')), h('th', { class: 'num', scope: 'col' }, bi('倍率', 'Ratio')))),
             h('tbody', {}, rows, missingRowsOf(statuses, 4))))));
@@ -1109,9 +1117,9 @@
       const val = new Map(a.cells.map((c) => [(c.group[o.rows] || 'none') + '|' + (o.cols ? c.group[o.cols] || 'none' : 'count'), c.suppressed ? null : c.count]));
       if (o.names) await o.names(rowKeys);
       const shownCols = o.cols ? colKeys.filter((c) => o.colOrder && o.colOrder.includes(c) ? true : a.cells.some((x) => (x.group[o.cols] || 'none') === c)) : colKeys;
-      fill(box, cardHead(o.zh, o.en, null, exportButton(o.id, o.id, () => ({ statuses: a.regions, k: a.k }))),
+      fill(box, cardHead(o.zh, o.en, null, rowKeys.length ? exportButton(o.id, o.id, () => ({ statuses: a.regions, k: a.k })) : null),
         ignoredNote([[o.zh, a.ignored || []]]),
-        rowKeys.length ? h('div', { class: 'scroll' }, h('table', { id: o.id },
+        rowKeys.length ? h('div', { class: 'scroll', tabindex: 0 }, h('table', { id: o.id },
           h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, bi(o.rowHead[0], o.rowHead[1])),
             shownCols.map((c) => h('th', { class: 'num', scope: 'col' }, o.colLabel ? o.colLabel(c) : c)))),
           h('tbody', {}, rowKeys.map((r) => h('tr', { 'data-key': r }, h('td', {}, o.rowLabel ? o.rowLabel(r) : r),
@@ -1122,7 +1130,7 @@
         o.note ? h('p', { class: 'muted' }, o.note) : null);
       return { box, answer: a };
     } catch (e) {
-      if (e.status !== 400) fill(box, h('h3', {}, bi(o.zh, o.en)), errorBox(e));
+      if (e.status !== 400 && e.status !== 403) fill(box, h('h3', {}, bi(o.zh, o.en)), errorBox(e));
       else fill(box, h('h3', {}, bi(o.zh, o.en)), noData(e));
       return { box, answer: null };
     }
@@ -1163,27 +1171,27 @@
       const cards = await Promise.all([
         coverageCard({ id: 'coverage-stations', zh: '各区县服务站点与零工市场', en: 'Stations and gig markets per county · ' + regionName(prov), rows: 'county', cols: 'station_kind', colOrder: STATION_KINDS.map((s) => s[0]),
           rowHead: ['区县', 'County'], rowLabel: countyLabel, colLabel: kindCol, names: (keys) => nameDivisions(keys),
-          query: () => federatedQueryIn(only, { dataset: 'service_station', measures: ['count'], group_by: ['county', 'station_kind'], filters: { status: ['operating'] }, purpose: 'dashboard_coverage' }),
+          query: () => federatedQueryIn(only, { dataset: 'service_station', measures: ['count'], group_by: ['county', 'station_kind'], filters: { status: ['operating'] }, purpose: 'statistics' }),
           onAnswer: (a) => { keep(a); stationsCells.push(...a.cells); } }),
         (async () => {
           try {
-            const a = await federatedQueryIn(only, { dataset: 'service_event', measures: ['count'], group_by: ['county'], date_from: recent, purpose: 'dashboard_coverage' });
+            const a = await federatedQueryIn(only, { dataset: 'service_event', measures: ['count'], group_by: ['county'], date_from: recent, purpose: 'statistics' });
             keep(a); recentCells = a.cells;
           } catch (e) { recentCells = null; }
           return null;
         })(),
         coverageCard({ id: 'coverage-events-kind-month', zh: '按站点类型和月份的服务人次', en: 'Service events by station kind and month', rows: 'month', cols: 'station_kind', colOrder: STATION_KINDS.map((s) => s[0]),
           rowHead: ['月份', 'Month'], colLabel: kindCol,
-          query: () => q(asked, { dataset: 'service_event', measures: ['count'], group_by: ['station_kind', 'month'], purpose: 'dashboard_coverage' }), onAnswer: keep }),
+          query: () => q(asked, { dataset: 'service_event', measures: ['count'], group_by: ['station_kind', 'month'], purpose: 'statistics' }), onAnswer: keep }),
         coverageCard({ id: 'coverage-services', zh: '按服务类型和结果', en: 'Services by kind and outcome', rows: 'status', cols: 'outcome',
           rowHead: ['服务类型', 'Service kind'], rowLabel: (c) => [codeZh(c), h('span', { class: 'code' }, ' ' + c)], colLabel: (c) => [codeZh(c), h('span', { class: 'code' }, ' ' + c)],
-          query: () => q(asked, { dataset: 'service_event', measures: ['count'], group_by: ['status', 'outcome'], purpose: 'dashboard_coverage' }), onAnswer: keep }),
+          query: () => q(asked, { dataset: 'service_event', measures: ['count'], group_by: ['status', 'outcome'], purpose: 'statistics' }), onAnswer: keep }),
         coverageCard({ id: 'coverage-platform', zh: '平台就业（按平台类型）', en: 'Platform work by type', rows: 'province', cols: 'status',
           rowHead: ['省份', 'Province'], rowLabel: regionName, colLabel: (c) => [codeZh(c), h('span', { class: 'code' }, ' ' + c)],
-          query: () => q(asked, { dataset: 'platform_work', measures: ['count'], group_by: ['province', 'status'], purpose: 'dashboard_coverage' }), onAnswer: keep }),
+          query: () => q(asked, { dataset: 'platform_work', measures: ['count'], group_by: ['province', 'status'], purpose: 'statistics' }), onAnswer: keep }),
         coverageCard({ id: 'coverage-training', zh: '职业培训（按结果）', en: 'Training by outcome', rows: 'province', cols: 'status',
           rowHead: ['省份', 'Province'], rowLabel: regionName, colLabel: (c) => [codeZh(c), h('span', { class: 'code' }, ' ' + c)],
-          query: () => q(asked, { dataset: 'training_record', measures: ['count'], group_by: ['province', 'status'], purpose: 'dashboard_coverage' }), onAnswer: keep }),
+          query: () => q(asked, { dataset: 'training_record', measures: ['count'], group_by: ['province', 'status'], purpose: 'statistics' }), onAnswer: keep }),
       ]);
       const counties = await countiesP;
       // A county with a cell (even a suppressed one: 1 to k-1 records) has some.
@@ -1207,7 +1215,7 @@
         stationsKnown || withService ? null : noData(),
         counties.length ? gapMap : null,
         h('div', { class: 'legend' }, h('span', {}, h('i', { class: 'sw', 'data-color': '#e7f5ec' }), '已覆盖 covered'), h('span', {}, h('i', { class: 'sw', 'data-color': '#fdecea' }), '缺口 gap'), h('span', {}, '▲ 农村 rural')),
-        h('div', { class: 'scroll' }, h('table', { id: 'coverage-gaps' },
+        h('div', { class: 'scroll', tabindex: 0 }, h('table', { id: 'coverage-gaps' },
           h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, bi('区县', 'County')), h('th', { scope: 'col' }, bi('类别', 'Kind')), h('th', { scope: 'col' }, bi('无站点', 'No station')), h('th', { scope: 'col' }, bi('90 天无服务', 'No service in 90 days')))),
           h('tbody', {}, gapRows.map((c) => h('tr', { 'data-county': c.code, 'data-rural': String(!!c.rural) },
             h('td', {}, c.name, h('span', { class: 'code' }, ' ' + c.code)),
@@ -1325,7 +1333,7 @@
         h('tr', {}, h('th', {}, '/healthz'), h('td', { class: live.ok ? 'ok' : 'bad' }, live.ok ? 'up' : 'down (' + live.status + ')'), h('td', { class: 'num' }, live.ms.toFixed(1) + ' ms')),
         h('tr', {}, h('th', {}, '/readyz'), h('td', { class: ready.ok ? 'ok' : 'bad' }, ready.ok ? 'ready' : 'not ready (' + ready.status + ')'), h('td', { class: 'num' }, ready.ms.toFixed(1) + ' ms'))))));
     cards.push(h('div', { class: 'card' }, h('h3', {}, bi('联邦成员', 'Federation members')),
-      rows.length ? h('div', { class: 'scroll' }, h('table', { id: 'health-table' }, h('thead', {}, h('tr', {}, h('th', {}, bi('区域', 'Region')), h('th', {}, bi('状态', 'Status')), h('th', { class: 'num' }, bi('延迟', 'Latency')),
+      rows.length ? h('div', { class: 'scroll', tabindex: 0 }, h('table', { id: 'health-table' }, h('thead', {}, h('tr', {}, h('th', {}, bi('区域', 'Region')), h('th', {}, bi('状态', 'Status')), h('th', { class: 'num' }, bi('延迟', 'Latency')),
         h('th', {}, bi('最近应答', 'Last answer')), h('th', {}, bi('数据时间', 'Data as of')), h('th', {}, bi('联署检查点', 'Checkpoint cosigned')))), h('tbody', {}, rows)))
         : h('p', { class: 'muted' }, '无法读取联邦成员。 The federation members could not be read.'),
       federation.federated ? null : h('p', { class: 'muted' }, '本网关未加入联邦。 This gateway runs outside any federation.')));
@@ -1595,7 +1603,7 @@
         const now = await fetchCheckpoint();
         const rows = await findEntries(now.size, { action: f.action.value, actor: f.actor.value.trim(), region: f.region.value.trim(), since: f.since.value.trim(), until: f.until.value.trim() }, 200);
         fill(list, h('p', { class: 'muted' }, rows.length + ' 条（最新在前，最多 200） entries, newest first'),
-          h('div', { class: 'scroll' }, h('table', { id: 'audit-table' }, eventHead(), h('tbody', {}, rows.map((r) => {
+          h('div', { class: 'scroll', tabindex: 0 }, h('table', { id: 'audit-table' }, eventHead(), h('tbody', {}, rows.map((r) => {
             const tr = eventRow(r.index, r.event);
             tr.addEventListener('click', () => { idx.value = String(r.index); });
             return tr;
@@ -1639,7 +1647,7 @@
   // ---------------------------------------------------------------- sign-in
   function pageSignIn() {
     const body = byId('signin-body');
-    const ta = h('textarea', { id: 'token-input', placeholder: 'eyJhbGciOiJFZERTQSIs…', spellcheck: 'false' });
+    const ta = h('textarea', { id: 'token-input', 'aria-label': '令牌 token', placeholder: 'eyJhbGciOiJFZERTQSIs…', spellcheck: 'false' });
     const msg = h('div');
     const useToken = (t, next) => {
       session.token = t.trim();
@@ -1667,7 +1675,11 @@
   function route() {
     const name = hashState().name;
     const page = PAGES[name] ? name : 'overview';
-    for (const sec of document.querySelectorAll('main > section')) sec.hidden = sec.id !== 'page-' + page;
+    for (const sec of document.querySelectorAll('main > section')) {
+      sec.hidden = sec.id !== 'page-' + page;
+      // A page is drawn afresh each visit: a hidden one keeps no controls (nor their ids).
+      if (sec.hidden) for (const b of sec.querySelectorAll('[id$="-body"]')) fill(b);
+    }
     const p = hashState().params;
     for (const a of document.querySelectorAll('nav a')) {
       if (a.dataset.route === page) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
