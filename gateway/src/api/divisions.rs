@@ -160,7 +160,10 @@ pub async fn list(
         }
     }
     let answer = children_of(parent).ok_or_else(|| {
-        Problem::not_found("unknown-division", "parent is not a current GB/T 2260 division")
+        Problem::not_found(
+            "unknown-division",
+            "parent is not a current GB/T 2260 division",
+        )
     })?;
     let mut res = HttpResponse::Ok().json(answer);
     // The list changes only with a new binary: browsers may keep it for an hour.
@@ -187,14 +190,20 @@ mod tests {
     #[test]
     fn provinces_and_children_come_from_the_code_list() {
         let top = children_of(None).expect("provinces");
-        assert!(top.children.iter().any(|d| d.code == "440000" && d.name == "广东省"));
+        assert!(top
+            .children
+            .iter()
+            .any(|d| d.code == "440000" && d.name == "广东省"));
         assert!(top.children.iter().all(|d| d.level == Level::Province));
         let gd = children_of(Some("440000")).expect("Guangdong");
         assert!(gd.children.iter().any(|d| d.code == "440100"));
         assert!(gd.children.iter().all(|d| d.level == Level::Prefecture));
         let gz = children_of(Some("440100")).expect("Guangzhou");
         assert!(!gz.children.is_empty());
-        assert!(gz.children.iter().all(|d| d.level == Level::County && d.kind.is_some()));
+        assert!(gz
+            .children
+            .iter()
+            .all(|d| d.level == Level::County && d.kind.is_some()));
         assert!(children_of(Some("999999")).is_none());
     }
 }

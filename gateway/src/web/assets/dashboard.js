@@ -1361,7 +1361,7 @@
     seeker_category: '求职类别', desired_occupations: '意向职业', desired_division: '意向工作地', registered_on: '登记日期', valid_until: '有效期至',
     status: '状态', kind: '事件', employer_uscc: '用人单位代码', employment_form: '就业形式', occupation: '职业', work_division: '工作地', date: '日期', reason: '原因',
     provider_uscc: '培训机构代码', target_occupation: '培训职业', training_type: '培训类型', start_on: '开始日期', end_on: '结束日期', certificate_level: '证书等级',
-    subsidy_cny: '补贴（元）', outcome: '结果', active_registration: '登记有效', record_type: '记录类型', record_id: '记录号', region: '区域',
+    subsidy_cny: '补贴（元）', outcome: '结果', active_registration: '登记有效', registered_unemployed: '已登记失业', training_subsidy_cny: '培训补贴（元）', record_type: '记录类型', record_id: '记录号', region: '区域',
   };
   const HIDDEN_FIELDS = new Set(['record_type', 'schema_version', 'code_lists', 'provenance', 'record_version', 'source', 'source_record_id']);
   const REGION_ANSWER = { ok: ['已应答', 'answered', 'ok'], timeout: ['超时', 'timed out', 'bad'], unreachable: ['无法连接', 'unreachable', 'bad'], denied: ['拒绝', 'denied', 'bad'], bad_signature: ['签名无效', 'bad signature', 'bad'], error: ['出错', 'error', 'bad'] };
@@ -1681,7 +1681,7 @@
       if (sec.hidden) for (const b of sec.querySelectorAll('[id$="-body"]')) fill(b);
     }
     const p = hashState().params;
-    for (const a of document.querySelectorAll('nav a')) {
+    for (const a of document.querySelectorAll('#nav a')) {
       if (a.dataset.route === page) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
       // The analyst pages share the view's filters and drill-down level.
       if (ANALYST_PAGES.includes(a.dataset.route)) {
