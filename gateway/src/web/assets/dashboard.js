@@ -1051,6 +1051,8 @@
       if (D !== 'province') await nameDivisions([...by.keys()]);
       const monthList = [...monthSet].sort();
       const places = [...by.keys()].sort();
+      const volume = (code) => [...by.get(code).values()].reduce((t, p) => t + (p.s || 0) + (p.v || 0), 0);
+      const busiest = places.slice().sort((a, b) => volume(b) - volume(a))[0];
       const label = (code) => (D === 'province' ? regionName(code) : divName(code));
       const ratio = (p) => (p && p.s !== null && p.v !== null && p.s > 0 ? ratioOf(p.v, p.s) : null);
       const chartBox = h('div', { id: 'trends-chart' });
@@ -1061,10 +1063,17 @@
         fill(chartBox, lineChart(monthList, [
           { name: '新增求职登记 new seekers', color: '#e07b00', points: pts((p) => p.s) },
           { name: '新增岗位空缺 new vacancies (openings)', color: '#0b5cad', points: pts((p) => p.v) }], k));
-        fill(ratioBox, lineChart(monthList, [{ name: '求人倍率 vacancy-to-seeker ratio', color: '#137a3a', points: new Map(monthList.map((mo) => [mo, ratio(m.get(mo))])) }], k, fmtRatio));
+        // A month with a suppressed part has no ratio (marked); one with no seekers has none at all.
+        const ratios = new Map();
+        for (const mo of monthList) {
+          const p = m.get(mo);
+          if (p && (p.s === null || p.v === null)) ratios.set(mo, null);
+          else if (p && p.s > 0) ratios.set(mo, ratio(p));
+        }
+        fill(ratioBox, lineChart(monthList, [{ name: '求人倍率 vacancy-to-seeker ratio', color: '#137a3a', points: ratios }], k, fmtRatio));
         paintSwatches(chartBox); paintSwatches(ratioBox);
       };
-      const select = h('select', { id: 'trends-region' }, places.map((c) => h('option', { value: c }, label(c))));
+      const select = h('select', { id: 'trends-region' }, places.map((c) => h('option', { value: c, selected: c === busiest }, label(c))));
       select.addEventListener('change', () => draw(select.value));
       const [lzh, len] = LEVEL_ZH[D];
       const rows = [];
@@ -1091,7 +1100,7 @@
             h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, bi(lzh, len)), h('th', { scope: 'col' }, bi('月份', 'Month')), h('th', { class: 'num', scope: 'col' }, bi('求职', 'Seekers')),
               h('th', { class: 'num', scope: 'col' }, bi('岗位', 'Vacancies')), h('th', { class: 'num', scope: 'col' }, bi('倍率', 'Ratio')))),
             h('tbody', {}, rows, missingRowsOf(statuses, 4))))));
-      if (places.length) draw(places[0]);
+      if (places.length) draw(busiest);
       paintSwatches(body);
     } catch (e) {
       fill(body, errorBox(e));
