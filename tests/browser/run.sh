@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Browser test of the dashboard: installs what it needs when missing (Debian's chromium, a CJK
-# font for readable screenshots, playwright-core from package-lock.json), builds pesgw if needed,
+# font for readable screenshots, playwright-core and axe-core from package-lock.json), builds pesgw if needed,
 # then drives a real gateway in headless chromium. Screenshots go to tests/browser/artifacts/.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -18,7 +18,7 @@ fi
 if command -v fc-list >/dev/null && [ -z "$(fc-list :lang=zh 2>/dev/null | head -1)" ]; then
   apt_install fonts-wqy-microhei || echo "warning: no CJK font; Chinese labels will not render in screenshots" >&2
 fi
-if [ ! -d node_modules/playwright-core ]; then
+if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/axe-core ]; then
   PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
 fi
 if [ -z "${PESGW:-}" ]; then

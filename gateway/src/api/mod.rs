@@ -2,6 +2,7 @@
 //!
 //! - [`ingest`]: `POST /v1/ingest/{source}`.
 //! - [`query`]: `POST /v1/query`, `GET /v1/reports/supply-demand`.
+//! - [`divisions`]: `GET /v1/divisions` (GB/T 2260 names for the dashboard).
 //! - [`records`]: `GET /v1/records/{record_id}`, `GET /v1/quarantine`.
 //! - [`persons`]: `POST /v1/persons/lookup`; [`erasure`]: `POST /v1/persons/erase`.
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
@@ -16,6 +17,7 @@
 //! that is an error is a [`Problem`].
 
 pub mod dead_letters;
+pub mod divisions;
 pub mod erasure;
 pub mod federated;
 pub mod federation_members;
@@ -90,6 +92,7 @@ routes! {
     post "/v1/ingest/{source}" => ingest::ingest,
     post "/v1/query" => query::aggregate,
     get "/v1/reports/supply-demand" => query::supply_demand,
+    get "/v1/divisions" => divisions::list,
     post "/v1/persons/lookup" => persons::lookup,
     post "/v1/persons/erase" => erasure::erase,
     get "/v1/records/{record_id}" => records::get_record,

@@ -57,6 +57,52 @@
     ['training_referral', '培训推荐 Training referral'],
   ];
 
+  // GB/T 4658 education codes.
+  const EDU = { '10': '研究生教育', '11': '博士研究生毕业', '12': '博士研究生结业', '13': '博士研究生肄业', '14': '硕士研究生毕业', '15': '硕士研究生结业', '16': '硕士研究生肄业', '17': '研究生班毕业', '18': '研究生班结业', '19': '研究生班肄业', '20': '大学本科教育', '21': '大学本科毕业', '22': '大学本科结业', '23': '大学本科肄业', '28': '大学普通班毕业', '30': '大学专科教育', '31': '大学专科毕业', '32': '大学专科结业', '33': '大学专科肄业', '40': '中等职业教育', '41': '中等专科毕业', '42': '中等专科结业', '43': '中等专科肄业', '44': '职业高中毕业', '45': '职业高中结业', '46': '职业高中肄业', '47': '技工学校毕业', '48': '技工学校结业', '49': '技工学校肄业', '60': '普通高级中学教育', '61': '普通高中毕业', '62': '普通高中结业', '63': '普通高中肄业', '70': '初级中学教育', '71': '初中毕业', '73': '初中肄业', '80': '小学教育', '81': '小学毕业', '83': '小学肄业', '90': '其他' };
+  // GB/T 2261.1 sex codes.
+  const SEX = { 0: '未知的性别', 1: '男性', 2: '女性', 9: '未说明的性别' };
+  // Service station kinds (service_station.kind and the `station_kind` dimension).
+  const STATION_KINDS = [
+    ['street_town_window', '街道（乡镇）就业服务窗口', 'Street/town window'],
+    ['community_village_point', '社区（村）服务点', 'Community/village point'],
+    ['industrial_cluster_station', '产业园区服务站', 'Industrial-cluster station'],
+    ['gig_market', '零工市场', 'Gig market'],
+    ['online', '线上服务', 'Online'],
+    ['market_hr_org', '经营性人力资源服务机构', 'Market HR organisation'],
+  ];
+  // Chinese names of the code lists the gateway owns and of the status-like values of each
+  // record type (`store::facts::status_names`); an unknown code is shown as it is.
+  const CODE_ZH = {
+    active: '有效', matched: '已匹配', expired: '已过期', withdrawn: '已撤回',
+    open: '招聘中', filled: '已招满', closed: '已关闭',
+    hired: '录用', separated: '离职', unemployment_registered: '失业登记', unemployment_deregistered: '失业注销',
+    in_progress: '培训中', completed: '已结业', certified: '已取证', dropped_out: '中途退出',
+    food_delivery: '外卖配送', ride_hailing: '网约车', courier: '快递', freight: '网络货运', domestic_services: '家政服务', other: '其他',
+    referral: '职业介绍', counselling: '职业指导', policy_consultation: '政策咨询', training_referral: '培训推介', gig_match: '零工匹配',
+    operating: '运营中', suspended: '暂停服务',
+    unemployed: '失业人员', new_entrant: '新成长劳动力', employed_seeking: '在职求职', retired_seeking: '退休再就业',
+    unit: '单位就业', self_employed: '自主创业', flexible: '灵活就业', platform: '平台就业',
+    urban: '城镇', rural: '农村', agricultural: '农业户口', non_agricultural: '非农业户口',
+    micro: '微型', small: '小型', medium: '中型', large: '大型',
+    placed: '已安置', employed: '已就业', not_placed: '未就业', none: '未填写',
+  };
+  for (const [c, zh] of KEY_GROUPS) CODE_ZH[c] = zh;
+  for (const [c, zh] of STATION_KINDS) CODE_ZH[c] = zh;
+  const codeZh = (c) => (c in CODE_ZH ? CODE_ZH[c] : String(c));
+  // The dimensions each dataset offers (`store::facts::Dim::applicable`, plus the coverage
+  // dimensions of schema 1.x): a filter the dataset lacks is left out and the page says so.
+  const DIMS_OF = {
+    person: ['prefecture', 'education', 'sex', 'age_band', 'key_group'],
+    job_seeker_registration: ['prefecture', 'occupation_major', 'occupation_minor', 'key_group', 'status', 'month'],
+    employer: ['prefecture', 'status'],
+    vacancy: ['prefecture', 'occupation_major', 'occupation_minor', 'education', 'status', 'month'],
+    employment_event: ['prefecture', 'occupation_major', 'occupation_minor', 'status', 'month'],
+    training_record: ['occupation_major', 'occupation_minor', 'status', 'month'],
+    platform_work: ['prefecture', 'occupation_major', 'occupation_minor', 'status', 'month'],
+    service_event: ['prefecture', 'county', 'station_kind', 'outcome', 'status', 'month'],
+    service_station: ['prefecture', 'county', 'station_kind', 'status', 'month'],
+  };
+
   // ---------------------------------------------------------------- DOM helpers
   function h(tag, props, ...kids) {
     const el = document.createElement(tag);
@@ -294,11 +340,21 @@
   // (a gateway outside any federation) is read as one region that answered `ok`. Only this
   // function knows the difference.
   async function federatedQuery(body) {
-    const regions = regionsToAsk();
+    return federatedQueryIn(regionsToAsk(), body);
+  }
+  async function federatedQueryIn(regions, body) {
     const { data, ms } = await api('/v1/query', { body: Object.assign({ regions }, body) });
     const perRegion = Array.isArray(data.regions)
       ? data.regions.map(regionStatus)
       : [regionStatus({ region: data.region, status: 'ok', latency_ms: ms })];
+    // Every region refusing the query is what a local gateway answers with an error: as
+    // malformed (`bad-query`: a dimension it does not have yet) 400, by policy (a dataset its
+    // policy does not list yet) 403. Pages show "no data" for the first, an error for the second.
+    if (perRegion.length && perRegion.every((r) => r.status === 'denied')) {
+      const malformed = perRegion.every((r) => /bad-query/.test(r.detail || ''));
+      throw new ApiError(malformed ? 400 : 403, { title: malformed ? 'Bad query' : 'Refused',
+        detail: 'every region refused this query (' + [...new Set(perRegion.map((r) => r.detail || 'denied'))].join(', ') + ')' });
+    }
     // Merged fan-out cells say `includes_suppressed`; a cell with no count left is suppressed.
     const cells = (data.cells || []).map((c) => ({
       group: c.group || {}, count: c.count, sum: c.sum,
@@ -334,7 +390,7 @@
   function tileMap(byRegion, k, statuses) {
     const W = 66; const H = 54; const G = 4;
     const status = new Map((statuses || []).map((r) => [r.region, r]));
-    const svg = s('svg', { viewBox: '0 0 ' + (9 * W) + ' ' + (8 * H), width: '100%', role: 'img', 'aria-label': '各省求人倍率 vacancy-to-seeker ratio by province' });
+    const svg = s('svg', { viewBox: '0 0 ' + (9 * W) + ' ' + (8 * H), width: '100%', role: 'group', 'aria-label': '各省求人倍率 vacancy-to-seeker ratio by province' });
     svg.append(s('defs', {}, s('pattern', { id: 'tile-missing', width: 8, height: 8, patternUnits: 'userSpaceOnUse', patternTransform: 'rotate(45)' },
       s('rect', { width: 8, height: 8, fill: '#fbe9e7' }), s('line', { x1: 0, y1: 0, x2: 0, y2: 8, stroke: '#e6a39b', 'stroke-width': 3 }))));
     for (const [code, zh, en, row, col] of PROVINCES) {
@@ -360,11 +416,13 @@
         title = zh + ' ' + en + ': 非联邦成员 not a federation member';
         extra['stroke-dasharray'] = '2 3';
       }
-      svg.append(s('g', { 'data-region': code, 'data-state': state },
+      const tile = s('g', { 'data-region': code, 'data-state': state },
         s('title', {}, title),
         s('rect', Object.assign({ x: x + G / 2, y: y + G / 2, width: W - G, height: H - G, rx: 5, fill, stroke }, extra)),
         s('text', { x: x + W / 2, y: y + 21, 'text-anchor': 'middle', 'font-size': 13, fill: ink }, zh),
-        s('text', { x: x + W / 2, y: y + 39, 'text-anchor': 'middle', 'font-size': 12, 'font-weight': 600, fill: ink }, label)));
+        s('text', { x: x + W / 2, y: y + 39, 'text-anchor': 'middle', 'font-size': 12, 'font-weight': 600, fill: ink }, label));
+      // An answered tile is a link into the province's prefectures (focusable, Enter follows it).
+      svg.append(state === 'answered' && d ? s('a', { href: hrefWith({ at: code }), 'data-drill': code, 'aria-label': title + ' · 下钻 drill down' }, tile) : tile);
     }
     return h('div', {}, svg, h('div', { class: 'legend' },
       RATIO_LEGEND.map(([l, c]) => h('span', {}, h('i', { class: 'sw', 'data-color': c }), l)),
@@ -404,7 +462,7 @@
   }
 
   /** Multi-series line chart over months. series: [{name, color, points: Map(month -> value|null)}]. */
-  function lineChart(months, series, k) {
+  function lineChart(months, series, k, fmt) {
     const W = 1000; const H = 260; const L = 60; const B = 30; const T = 10;
     const vals = series.flatMap((sr) => [...sr.points.values()].filter((v) => v !== null));
     const max = Math.max(1, ...vals);
@@ -414,7 +472,7 @@
     for (let t = 0; t <= 4; t++) {
       const v = (max * t) / 4;
       svg.append(s('line', { x1: L, x2: W - 10, y1: y(v), y2: y(v), stroke: '#e3e7ec' }));
-      svg.append(s('text', { x: L - 6, y: y(v) + 4, 'text-anchor': 'end', 'font-size': 11, fill: '#5b6775' }, fmtInt(Math.round(v))));
+      svg.append(s('text', { x: L - 6, y: y(v) + 4, 'text-anchor': 'end', 'font-size': 11, fill: '#5b6775' }, fmt ? fmt(v) : fmtInt(Math.round(v))));
     }
     const step = Math.max(1, Math.ceil(months.length / 12));
     months.forEach((m, i) => {
@@ -444,6 +502,227 @@
     for (const el of root.querySelectorAll('i.sw[data-color]')) el.style.background = el.dataset.color;
   }
 
+  // ---------------------------------------------------------------- view state in the URL
+  // A view is `#/<page>?from=YYYY-MM&to=YYYY-MM&kg=<key group>&occ=<major group>&at=<province>.<prefecture>`,
+  // so a link to it shows the same figures to whoever opens it (with their own token).
+  function hashState() {
+    const raw = location.hash.replace(/^#\/?/, '');
+    const q = raw.indexOf('?');
+    return { name: (q < 0 ? raw : raw.slice(0, q)) || 'overview', params: new URLSearchParams(q < 0 ? '' : raw.slice(q + 1)) };
+  }
+  /** The link to this page (or `name`) with some parameters changed (null or '' removes one). */
+  function hrefWith(changes, name) {
+    const st = hashState();
+    const p = new URLSearchParams(st.params);
+    for (const [k, v] of Object.entries(changes || {})) {
+      if (v === null || v === undefined || v === '') p.delete(k); else p.set(k, v);
+    }
+    const qs = p.toString();
+    return '#/' + (name || st.name) + (qs ? '?' + qs : '');
+  }
+  const MONTH_RE = /^\d{4}-(0[1-9]|1[0-2])$/;
+  /** The filters of the view: month range, key group, occupation major group. */
+  function filtersNow() {
+    const p = hashState().params;
+    const m = (v) => (v && MONTH_RE.test(v) ? v : '');
+    const kg = p.get('kg') || '';
+    const occ = p.get('occ') || '';
+    return { from: m(p.get('from')), to: m(p.get('to')), kg: KEY_GROUPS.some((g) => g[0] === kg) ? kg : '', occ: /^[1-8]$/.test(occ) ? occ : '' };
+  }
+  /** The drill-down path: [] national, [province], [province, prefecture]. */
+  function drillNow() {
+    const at = (hashState().params.get('at') || '').split('.').filter((c) => /^\d{6}$/.test(c));
+    if (at.length && !PROV.has(at[0])) return [];
+    return at.slice(0, 2);
+  }
+  /**
+   * What a page groups by and asks at the current drill level: provinces of the federation;
+   * prefectures of one province (asking that province only); counties of one prefecture.
+   */
+  function scope() {
+    const at = drillNow();
+    const asked = regionsToAsk();
+    const only = (code) => (asked.length ? [code] : []);
+    if (at.length === 0) return { level: 'province', dim: 'province', regions: asked, filters: {}, at };
+    if (at.length === 1) return { level: 'prefecture', dim: 'prefecture', regions: only(at[0]), filters: {}, at };
+    return { level: 'county', dim: 'county', regions: only(at[0]), filters: { prefecture: [at[1]] }, at };
+  }
+  const DIM_ZH = { month: ['月份', 'month range'], key_group: ['重点群体', 'key group'], occupation_major: ['职业大类', 'occupation group'] };
+  /**
+   * A query with the view's filters applied where its dataset has the dimension; the filters it
+   * lacks are listed in `ignored` (the page says so rather than pretending).
+   */
+  function withFilters(q) {
+    const f = filtersNow();
+    const dims = DIMS_OF[q.dataset] || [];
+    const out = Object.assign({}, q, { filters: Object.assign({}, q.filters || {}) });
+    const ignored = [];
+    if (f.from || f.to) {
+      if (dims.includes('month')) { if (f.from) out.date_from = f.from; if (f.to) out.date_to = f.to; } else ignored.push('month');
+    }
+    if (f.kg) { if (dims.includes('key_group')) out.filters.key_group = [f.kg]; else ignored.push('key_group'); }
+    if (f.occ) { if (dims.includes('occupation_major')) out.filters.occupation_major = [f.occ]; else ignored.push('occupation_major'); }
+    return { q: out, ignored };
+  }
+  /** The note listing filters some of a page's datasets cannot apply. */
+  function ignoredNote(pairs) {
+    const list = pairs.filter(([, ig]) => ig.length).map(([what, ig]) => what + '：' + ig.map((d) => DIM_ZH[d][0] + ' ' + DIM_ZH[d][1]).join('、'));
+    return list.length ? h('p', { class: 'muted', 'data-ignored-filters': 'true' }, '以下数据集不含该维度，未按其筛选 not filtered (the dataset lacks the dimension): ' + list.join('；')) : null;
+  }
+  /** A federated query at the current drill level, with the view's filters. */
+  function scopedQuery(sc, q, groupRest) {
+    const { q: fq, ignored } = withFilters(Object.assign({}, q, { group_by: [sc.dim].concat(groupRest || []), filters: Object.assign({}, sc.filters, q.filters || {}) }));
+    return federatedQueryIn(sc.regions, fq).then((a) => Object.assign(a, { ignored }));
+  }
+
+  // ---------------------------------------------------------------- division names
+  // GB/T 2260 children from `GET /v1/divisions`, cached for the page's life.
+  const divLists = new Map();
+  const divNames = new Map();
+  function divisionChildren(parent) {
+    const key = parent || '';
+    if (!divLists.has(key)) {
+      divLists.set(key, api('/v1/divisions' + (parent ? '?parent=' + parent : '')).then(({ data }) => {
+        for (const c of data.children || []) divNames.set(c.code, c);
+        return data.children || [];
+      }).catch(() => []));
+    }
+    return divLists.get(key);
+  }
+  /** Loads the names of these division codes (by their parents' lists). */
+  async function nameDivisions(codes) {
+    const parents = new Set();
+    for (const c of codes) {
+      if (!/^\d{6}$/.test(c) || divNames.has(c) || c.endsWith('0000')) continue;
+      parents.add(c.endsWith('00') ? c.slice(0, 2) + '0000' : c.slice(0, 4) + '00');
+    }
+    await Promise.all([...parents].map(divisionChildren));
+  }
+  function divName(code) {
+    if (code === 'none' || code === '' || code === null || code === undefined) return '未填写 not given';
+    if (PROV.has(code)) return regionName(code);
+    const d = divNames.get(code);
+    return d ? d.name : String(code);
+  }
+  /** The mark of a rural or remote county (a county-level division of kind `county`). */
+  const ruralMark = (code) => {
+    const d = divNames.get(code);
+    return d && d.rural ? h('span', { class: 'tag rural', 'data-rural': 'true', title: '县（农村、偏远地区） county: rural or remote' }, '农村 rural') : null;
+  };
+
+  /** Breadcrumbs of the drill-down: 全国 › province › prefecture, each a link but the last. */
+  function breadcrumbs(sc) {
+    const items = [['全国 National', hrefWith({ at: null })]];
+    if (sc.at[0]) items.push([regionName(sc.at[0]), hrefWith({ at: sc.at[0] })]);
+    if (sc.at[1]) items.push([divName(sc.at[1]), hrefWith({ at: sc.at.join('.') })]);
+    return h('nav', { class: 'crumbs', 'aria-label': '层级 drill-down level', id: 'crumbs', 'data-level': sc.level },
+      items.map(([label, href], i) => [i ? h('span', { class: 'sep', 'aria-hidden': 'true' }, ' › ') : null,
+        i === items.length - 1 ? h('span', { 'aria-current': 'location' }, label) : h('a', { href }, label)]));
+  }
+  /** A link that drills into `code` from the current level (none below the county). */
+  function drillLink(sc, code, label) {
+    if (code === 'none' || sc.level === 'county') return h('span', {}, label);
+    const at = sc.at.concat([code]).join('.');
+    return h('a', { href: hrefWith({ at }), 'data-drill': code, title: '下钻 drill down' }, label);
+  }
+
+  /** The filter bar: month range, key group, occupation group; it writes them to the URL. */
+  function filterBar(opts) {
+    const f = filtersNow();
+    const from = h('input', { type: 'month', name: 'from', value: f.from, id: 'f-from' });
+    const to = h('input', { type: 'month', name: 'to', value: f.to, id: 'f-to' });
+    const kg = h('select', { name: 'kg', id: 'f-kg' }, h('option', { value: '' }, '全部 all'),
+      KEY_GROUPS.map(([c, zh, en]) => h('option', { value: c, selected: c === f.kg }, zh + ' ' + en)));
+    const occ = h('select', { name: 'occ', id: 'f-occ' }, h('option', { value: '' }, '全部 all'),
+      Object.entries(OCC).filter(([c]) => c !== 'none').map(([c, [zh, en]]) => h('option', { value: c, selected: c === f.occ }, c + ' ' + zh + ' ' + en)));
+    const apply = (ev) => {
+      ev.preventDefault();
+      location.hash = hrefWith({ from: from.value, to: to.value, kg: kg.value, occ: occ.value });
+    };
+    const any = f.from || f.to || f.kg || f.occ;
+    return h('form', { class: 'card filters', id: 'filters', role: 'search', 'aria-label': '筛选 filters', on: { submit: apply } },
+      h('div', { class: 'row' },
+        h('label', { for: 'f-from' }, bi('起始月份', 'From month'), from),
+        h('label', { for: 'f-to' }, bi('截止月份', 'To month'), to),
+        opts && opts.noKeyGroup ? null : h('label', { for: 'f-kg' }, bi('重点群体', 'Key group'), kg),
+        opts && opts.noOcc ? null : h('label', { for: 'f-occ' }, bi('职业大类', 'Occupation group'), occ),
+        h('button', { type: 'submit', id: 'filters-apply' }, '应用 Apply'),
+        any ? h('a', { href: hrefWith({ from: null, to: null, kg: null, occ: null }), class: 'clear' }, '清除筛选 Clear') : null));
+  }
+
+  // ---------------------------------------------------------------- CSV export
+  /** One CSV field (RFC 4180 quoting). */
+  const csvField = (v) => {
+    const t = v === null || v === undefined ? '' : String(v);
+    return /[",\r\n]/.test(t) ? '"' + t.replace(/"/g, '""') + '"' : t;
+  };
+  const cellText = (el) => el.textContent.replace(/\s+/g, ' ').trim();
+  /**
+   * A table as CSV for spreadsheets: a UTF-8 BOM, one header row (the bilingual column
+   * names, then `suppressed 已抑制`), one row per table row (counts as plain numbers, a
+   * suppressed count as `<k`, and the suppressed column naming the columns withheld), then a
+   * blank row and a trailer of labelled rows: data as of per region, regions answered, regions
+   * missing, k, filters and the time of export.
+   */
+  function tableCsv(table, meta) {
+    const k = meta.k || 5;
+    const heads = [...table.querySelectorAll('thead th')].map(cellText);
+    const lines = [heads.concat(['suppressed 已抑制']).map(csvField).join(',')];
+    for (const tr of table.querySelectorAll('tbody tr')) {
+      const sup = [];
+      const cells = [];
+      [...tr.children].forEach((td, i) => {
+        const v = td.getAttribute('data-value');
+        if (v === 'suppressed') { cells.push('<' + k); sup.push(heads[i] || String(i)); } else if (v !== null && v !== '') cells.push(v);
+        else cells.push(cellText(td));
+        for (let j = 1; j < (Number(td.getAttribute('colspan')) || 1); j++) cells.push('');
+      });
+      while (cells.length < heads.length) cells.push('');
+      lines.push(cells.concat([sup.join('; ')]).map(csvField).join(','));
+    }
+    const st = meta.statuses || [];
+    const f = filtersNow();
+    const trailer = [
+      ['数据时间 data as of', st.map((r) => regionLabel(r.region) + ' (' + r.region + ') ' + (r.as_of || '—')).join('; ')],
+      ['已应答区域 regions answered', st.filter((r) => r.status === 'ok').map((r) => regionLabel(r.region) + ' (' + r.region + ')').join('; ')],
+      ['未应答区域 regions missing', st.filter((r) => r.status !== 'ok').map((r) => regionLabel(r.region) + ' (' + r.region + ') ' + r.status).join('; ') || '无 none'],
+      ['抑制阈值 k', '少于 ' + k + ' 条记录的单元格记为 <' + k + ' · cells of fewer than ' + k + ' records are written <' + k],
+      ['筛选 filters', [f.from && 'from ' + f.from, f.to && 'to ' + f.to, f.kg && 'key_group ' + f.kg, f.occ && 'occupation_major ' + f.occ].filter(Boolean).join('; ') || '无 none'],
+      ['层级 level', drillNow().join(' › ') || '全国 national'],
+      ['导出时间 exported at', new Date().toISOString()],
+    ];
+    lines.push('');
+    for (const row of trailer) lines.push(row.map(csvField).join(','));
+    return '\uFEFF' + lines.join('\r\n') + '\r\n';
+  }
+  /** A button that downloads the table `tableId` as CSV. `meta()` gives statuses and k. */
+  function exportButton(tableId, name, meta) {
+    return h('button', { type: 'button', class: 'secondary export', 'data-export': tableId, on: { click: () => {
+      const table = byId(tableId);
+      if (!table) return;
+      const csv = tableCsv(table, meta());
+      const url = URL.createObjectURL(new Blob([csv], { type: 'text/csv;charset=utf-8' }));
+      const a = h('a', { href: url, download: name + '-' + new Date().toISOString().slice(0, 10) + '.csv', hidden: true });
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10000);
+    } } }, '导出 CSV Export');
+  }
+  /** A card title with an export button at its right. */
+  const cardHead = (zh, en, extra, button) => h('div', { class: 'cardhead' }, h('h3', {}, bi(zh, en), extra || null), button || null);
+  /** "No data" for a card whose query the gateways do not answer yet. */
+  function noData(e) {
+    return h('div', { class: 'notice', 'data-nodata': 'true' }, '暂无数据 No data',
+      e ? h('span', { class: 'muted' }, '（' + (e.status ? e.status + ' ' : '') + (e.detail || e.message || e) + '）') : null);
+  }
+  /** Chinese date: 2024年3月5日 (a month alone: 2024年3月). */
+  function zhDate(v) {
+    const m = /^(\d{4})-(\d{2})(?:-(\d{2}))?/.exec(String(v));
+    if (!m) return String(v);
+    return m[1] + '年' + Number(m[2]) + '月' + (m[3] ? Number(m[3]) + '日' : '');
+  }
+
   // ---------------------------------------------------------------- pages
   function needSignIn(body, roles) {
     const c = session.claims();
@@ -460,15 +739,35 @@
     return false;
   }
 
+  /** The label of a row key at a drill level: a province, a prefecture or a county name. */
+  function placeLabel(sc, code) {
+    if (sc.dim === 'province') return regionName(code);
+    return [divName(code), code !== 'none' ? h('span', { class: 'code' }, ' ' + code) : null, sc.dim === 'county' ? [' ', ruralMark(code)] : null];
+  }
+  const LEVEL_ZH = { province: ['省份', 'Province'], prefecture: ['地市', 'Prefecture'], county: ['区县', 'County'] };
+  /** Rows saying which regions did not answer. */
+  const missingRowsOf = (statuses, cols, skip) => statuses.filter((r) => r.status !== 'ok' && !(skip && skip.has(r.region))).map((r) => h('tr', { 'data-region': r.region, 'data-state': 'missing', class: 'missing-row' },
+    h('td', {}, regionName(r.region)), h('td', { class: 'bad', colspan: cols }, '未应答 no answer · ' + missingWhy(r)[1])));
+
   async function pageOverview() {
     const body = byId('overview-body');
     if (needSignIn(body, ['analyst', 'admin'])) return;
     try {
       await loadFederation();
-      const [seek, vac] = await Promise.all([
-        federatedQuery({ dataset: 'job_seeker_registration', measures: ['count'], group_by: ['province'], filters: { status: ['active'] }, purpose: 'dashboard_overview' }),
-        federatedQuery({ dataset: 'vacancy', measures: ['count', 'sum'], group_by: ['province'], filters: { status: ['open'] }, purpose: 'dashboard_overview' }),
-      ]);
+      const sc = scope();
+      await nameDivisions(sc.at);
+      let seek; let vac;
+      try {
+        [seek, vac] = await Promise.all([
+          scopedQuery(sc, { dataset: 'job_seeker_registration', measures: ['count'], filters: { status: ['active'] }, purpose: 'dashboard_overview' }),
+          scopedQuery(sc, { dataset: 'vacancy', measures: ['count', 'sum'], filters: { status: ['open'] }, purpose: 'dashboard_overview' }),
+        ]);
+      } catch (e) {
+        if (sc.level === 'province' || e.status !== 400) throw e;
+        fill(body, filterBar(), breadcrumbs(sc), noData(e));
+        return;
+      }
+      const D = sc.dim;
       const statuses = mergeStatuses(seek.regions, vac.regions);
       // A region missing from either answer is missing from the page: half of it would be wrong.
       const missing = new Set(statuses.filter((r) => r.status !== 'ok').map((r) => r.region));
@@ -479,25 +778,28 @@
         if (!byRegion.has(code)) byRegion.set(code, { seekers: null, vacancies: null, suppressed: false, ratio: null, seen: { s: false, v: false } });
         return byRegion.get(code);
       };
+      const keyOf = (c) => c.group[D] || 'none';
+      const skip = (c) => D === 'province' ? missing.has(c.group.province) : missing.size > 0;
       for (const c of seek.cells) {
-        if (missing.has(c.group.province)) continue;
-        const d = get(c.group.province);
+        if (skip(c)) continue;
+        const d = get(keyOf(c));
         d.seen.s = true;
         if (c.suppressed) d.suppressed = true; else d.seekers = c.count;
       }
       for (const c of vac.cells) {
-        if (missing.has(c.group.province)) continue;
-        const d = get(c.group.province);
+        if (skip(c)) continue;
+        const d = get(keyOf(c));
         d.seen.v = true;
         if (c.suppressed) d.suppressed = true; else d.vacancies = c.sum !== undefined && c.sum !== null ? c.sum : c.count;
       }
       // A region that answered but has no cell for one side has zero of it, not a suppressed cell.
-      for (const r of statuses) if (r.status === 'ok') get(r.region);
+      if (D === 'province') for (const r of statuses) if (r.status === 'ok') get(r.region);
       for (const d of byRegion.values()) {
         if (!d.seen.s && !d.suppressed) d.seekers = 0;
         if (!d.seen.v && !d.suppressed) d.vacancies = 0;
         d.ratio = d.seekers > 0 && d.vacancies !== null ? ratioOf(d.vacancies, d.seekers) : null;
       }
+      if (D !== 'province') await nameDivisions([...byRegion.keys()]);
       const rows = [...byRegion.entries()].sort((a, b) => a[0].localeCompare(b[0]));
       const sum = (key) => rows.reduce((t, [, d]) => t + (d[key] || 0), 0);
       const anySup = rows.some(([, d]) => d.suppressed);
@@ -505,10 +807,23 @@
       const kpi = (v, zh, en, key) => h('div', { class: 'card kpi' },
         h('div', { class: 'v', 'data-kpi': key, 'data-partial': String(!complete) }, v),
         h('div', { class: 'l' }, bi(zh, en), complete ? null : [' ', partialMark()]));
-      const missingRows = statuses.filter((r) => r.status !== 'ok').map((r) => h('tr', { 'data-region': r.region, 'data-state': 'missing', class: 'missing-row' },
-        h('td', {}, regionName(r.region)), h('td', { class: 'bad', colspan: 3 }, '未应答 no answer · ' + missingWhy(r)[1])));
+      const [lzh, len] = LEVEL_ZH[D];
+      const table = h('table', { id: 'overview-table', 'data-level': sc.level },
+        h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, bi(lzh, len)), h('th', { class: 'num', scope: 'col' }, bi('求职', 'Seekers')),
+          h('th', { class: 'num', scope: 'col' }, bi('岗位', 'Vacancies')), h('th', { class: 'num', scope: 'col' }, bi('倍率', 'Ratio')))),
+        h('tbody', {}, rows.map(([code, d]) => h('tr', { 'data-region': code },
+          h('td', {}, drillLink(sc, code, placeLabel(sc, code))), numTd('seekers', d.seekers, k), numTd('vacancies', d.vacancies, k),
+          h('td', { class: 'num', 'data-k': 'ratio', 'data-value': d.ratio === null ? '' : String(d.ratio) },
+            d.ratio === null ? (d.suppressed ? supRatio(k) : '—') : fmtRatio(d.ratio)))), missingRowsOf(statuses, 3)));
+      const tableCard = h('div', { class: 'card' }, cardHead('分' + lzh + '数据', 'By ' + len.toLowerCase(), null, exportButton('overview-table', 'overview', () => ({ statuses, k }))),
+        h('div', { class: 'scroll', tabindex: 0 }, table),
+        rows.length ? null : h('p', { class: 'muted', 'data-nodata': 'true' }, '本级暂无数据 No data at this level.'),
+        D !== 'county' && rows.length ? h('p', { class: 'muted' }, '点击名称下钻 Select a name to drill down.') : null);
       fill(body,
+        filterBar(),
+        breadcrumbs(sc),
         fedStatus(statuses),
+        ignoredNote([['求职登记 seekers', seek.ignored], ['岗位 vacancies', vac.ignored]]),
         h('div', { class: 'grid g3' },
           kpi(fmtInt(totS) + (anySup ? '+' : ''), '登记求职人数', 'registered job seekers (active)', 'seekers'),
           kpi(fmtInt(totV) + (anySup ? '+' : ''), '岗位空缺数', 'open vacancies (openings)', 'vacancies'),
@@ -517,17 +832,9 @@
         anySup ? h('p', { class: 'muted' }, '“+”：合计不含已抑制单元格 (<' + k + ')；“≈”：倍率由这些合计算出。 "+": totals exclude suppressed cells; "≈": the ratio is of those totals.') : null,
         complete ? null : h('p', { class: 'muted', 'data-partial-note': 'true' }, '“部分”：合计不含未应答的区域 ' + [...missing].map(regionLabel).join('、')
           + '。 "partial": the totals leave out the regions that did not answer.'),
-        h('div', { class: 'grid g2' },
-          h('div', { class: 'card' }, h('h3', {}, bi('求人倍率地图', 'Ratio by province')), tileMap(byRegion, k, statuses)),
-          h('div', { class: 'card' }, h('h3', {}, bi('分省数据', 'By province')),
-            h('div', { class: 'scroll' }, h('table', { id: 'overview-table' },
-              h('thead', {}, h('tr', {}, h('th', {}, bi('省份', 'Province')), h('th', { class: 'num' }, bi('求职', 'Seekers')),
-                h('th', { class: 'num' }, bi('岗位', 'Vacancies')), h('th', { class: 'num' }, bi('倍率', 'Ratio')))),
-              h('tbody', {}, rows.map(([code, d]) => h('tr', { 'data-region': code },
-                h('td', {}, regionName(code)), numTd('seekers', d.seekers, k), numTd('vacancies', d.vacancies, k),
-                h('td', { class: 'num', 'data-k': 'ratio', 'data-value': d.ratio === null ? '' : String(d.ratio) },
-                  d.ratio === null ? (d.suppressed ? supRatio(k) : '—') : fmtRatio(d.ratio)))), missingRows))),
-            seek.as_of && seek.as_of.lag_batches !== undefined ? h('p', { class: 'muted' }, 'as_of lag ' + seek.as_of.lag_batches + ' batches') : null)));
+        D === 'province'
+          ? h('div', { class: 'grid g2' }, h('div', { class: 'card' }, h('h3', {}, bi('求人倍率地图', 'Ratio by province')), tileMap(byRegion, k, statuses)), tableCard)
+          : tableCard);
       paintSwatches(body);
       performance.mark('pes:overview-data');
     } catch (e) {
@@ -539,11 +846,45 @@
     const body = byId('occupations-body');
     if (needSignIn(body, ['analyst', 'admin'])) return;
     try {
-      // The report lists rows per region and occupation (a federated one also every region's
-      // status); rows are merged here by occupation.
+      // Without filters or drill-down: the supply-demand report. With them: the same figures
+      // from two aggregate queries (open vacancies summed, active registrations counted).
       await loadFederation();
-      const q = regionsToAsk().length ? '?regions=' + regionsToAsk().join(',') : '';
-      const { data } = await api('/v1/reports/supply-demand' + q);
+      const sc = scope();
+      const f = filtersNow();
+      await nameDivisions(sc.at);
+      let data; let ignored = [];
+      if (!sc.at.length && !f.from && !f.to && !f.kg && !f.occ) {
+        const q = regionsToAsk().length ? '?regions=' + regionsToAsk().join(',') : '';
+        data = (await api('/v1/reports/supply-demand' + q)).data;
+      } else {
+        let vac; let seek;
+        try {
+          [vac, seek] = await Promise.all([
+            scopedQuery(sc, { dataset: 'vacancy', measures: ['count', 'sum'], filters: { status: ['open'] }, purpose: 'statistics' }, ['occupation_major']),
+            scopedQuery(sc, { dataset: 'job_seeker_registration', measures: ['count'], filters: { status: ['active'] }, purpose: 'statistics' }, ['occupation_major']),
+          ]);
+        } catch (e) {
+          if (e.status !== 400) throw e;
+          fill(body, filterBar(), breadcrumbs(sc), noData(e));
+          return;
+        }
+        ignored = [['岗位 vacancies', vac.ignored], ['求职登记 seekers', seek.ignored]];
+        const by = new Map();
+        const row = (c) => {
+          const key = (c.group[sc.dim] || 'none') + '/' + (c.group.occupation_major || 'none');
+          if (!by.has(key)) by.set(key, { region: c.group[sc.dim] || 'none', occupation_major: c.group.occupation_major || 'none', open_vacancies: 0, active_seekers: 0 });
+          return by.get(key);
+        };
+        for (const c of vac.cells) row(c).open_vacancies = c.suppressed ? null : (c.sum !== undefined && c.sum !== null ? c.sum : c.count);
+        for (const c of seek.cells) row(c).active_seekers = c.suppressed ? null : c.count;
+        const rows = [...by.values()].sort((a, b) => (a.region + a.occupation_major).localeCompare(b.region + b.occupation_major));
+        for (const r of rows) {
+          r.suppressed = r.open_vacancies === null || r.active_seekers === null;
+          r.ratio = !r.suppressed && r.active_seekers > 0 ? ratioOf(r.open_vacancies, r.active_seekers) : null;
+        }
+        if (sc.dim !== 'province') await nameDivisions(rows.map((r) => r.region));
+        data = { rows, k: vac.k, regions: mergeStatuses(vac.regions, seek.regions) };
+      }
       const k = data.k || 5;
       const statuses = mergeStatuses(Array.isArray(data.regions) ? data.regions.map(regionStatus)
         : [regionStatus({ region: federation.region || ((data.rows || [])[0] || {}).region, status: 'ok' })]);
@@ -565,21 +906,24 @@
         ratio: !m.vacSup && !m.seekSup && m.seek > 0 ? ratioOf(m.vac, m.seek) : null,
       }));
       const regions = [...new Set((data.rows || []).map((r) => r.region))];
+      const [lzh, len] = LEVEL_ZH[sc.dim];
       fill(body,
+        filterBar(),
+        breadcrumbs(sc),
         fedStatus(statuses),
-        h('div', { class: 'card' }, h('h3', {}, bi('按职业大类', 'By occupation major group'), complete ? null : [' ', partialMark()]), pairedBars(rows, k)),
-        h('div', { class: 'card', style: null }, h('h3', {}, bi('明细', 'Rows by region')),
-          h('div', { class: 'scroll' }, h('table', { id: 'occupations-table' },
-            h('thead', {}, h('tr', {}, h('th', {}, bi('区域', 'Region')), h('th', {}, bi('职业大类', 'Major group')),
-              h('th', { class: 'num' }, bi('岗位', 'Vacancies')), h('th', { class: 'num' }, bi('求职', 'Seekers')), h('th', { class: 'num' }, bi('倍率', 'Ratio')))),
+        ignoredNote(ignored),
+        h('div', { class: 'card' }, h('h3', {}, bi('按职业大类', 'By occupation major group'), complete ? null : [' ', partialMark()]), rows.length ? pairedBars(rows, k) : h('p', { class: 'muted', 'data-nodata': 'true' }, '暂无数据 No data')),
+        h('div', { class: 'card' }, cardHead('明细', 'Rows by ' + len.toLowerCase(), null, exportButton('occupations-table', 'supply-demand', () => ({ statuses, k }))),
+          h('div', { class: 'scroll', tabindex: 0 }, h('table', { id: 'occupations-table' },
+            h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, bi(lzh, len)), h('th', { scope: 'col' }, bi('职业大类', 'Major group')),
+              h('th', { class: 'num', scope: 'col' }, bi('岗位', 'Vacancies')), h('th', { class: 'num', scope: 'col' }, bi('求职', 'Seekers')), h('th', { class: 'num', scope: 'col' }, bi('倍率', 'Ratio')))),
             h('tbody', {}, (data.rows || []).map((r) => h('tr', { 'data-region': r.region, 'data-occ': r.occupation_major },
-              h('td', {}, regionName(r.region)), h('td', {}, r.occupation_major + ' ' + (OCC[r.occupation_major] || [''])[0]),
+              h('td', {}, drillLink(sc, r.region, placeLabel(sc, r.region))), h('td', {}, r.occupation_major + ' ' + (OCC[r.occupation_major] || [''])[0]),
               numTd('vacancies', r.open_vacancies, k), numTd('seekers', r.active_seekers, k),
               h('td', { class: 'num', 'data-k': 'ratio', 'data-value': r.ratio === null || r.ratio === undefined ? '' : String(r.ratio) },
                 r.ratio === null || r.ratio === undefined ? (r.suppressed ? supRatio(k) : '—') : fmtRatio(r.ratio)))),
-            statuses.filter((r) => r.status !== 'ok').map((r) => h('tr', { 'data-region': r.region, 'data-state': 'missing', class: 'missing-row' },
-              h('td', {}, regionName(r.region)), h('td', { class: 'bad', colspan: 4 }, '未应答 no answer · ' + missingWhy(r)[1])))))),
-          h('p', { class: 'muted' }, regions.length + ' 个区域 regions · k = ' + k)));
+            missingRowsOf(statuses, 4)))),
+          h('p', { class: 'muted' }, regions.length + ' 个' + lzh + ' ' + len.toLowerCase() + ' · k = ' + k)));
       paintSwatches(body);
     } catch (e) {
       fill(body, errorBox(e));
@@ -591,18 +935,31 @@
     if (needSignIn(body, ['analyst', 'admin'])) return;
     try {
       await loadFederation();
-      const [people, months] = await Promise.all([
-        federatedQuery({ dataset: 'person', measures: ['count'], group_by: ['province', 'key_group'], filters: { key_group: KEY_GROUPS.map((g) => g[0]) }, purpose: 'dashboard_key_groups' }),
-        federatedQuery({ dataset: 'job_seeker_registration', measures: ['count'], group_by: ['province', 'key_group', 'month'], filters: { key_group: KEY_GROUPS.map((g) => g[0]) }, purpose: 'dashboard_key_groups' }),
-      ]);
+      const sc = scope();
+      await nameDivisions(sc.at);
+      const f = filtersNow();
+      const groups = f.kg ? KEY_GROUPS.filter((g) => g[0] === f.kg) : KEY_GROUPS;
+      const D = sc.dim;
+      let people; let months;
+      try {
+        [people, months] = await Promise.all([
+          scopedQuery(sc, { dataset: 'person', measures: ['count'], filters: { key_group: KEY_GROUPS.map((g) => g[0]) }, purpose: 'dashboard_key_groups' }, ['key_group']),
+          scopedQuery(sc, { dataset: 'job_seeker_registration', measures: ['count'], filters: { key_group: KEY_GROUPS.map((g) => g[0]) }, purpose: 'dashboard_key_groups' }, ['key_group', 'month']),
+        ]);
+      } catch (e) {
+        if (sc.level === 'province' || e.status !== 400) throw e;
+        fill(body, filterBar(), breadcrumbs(sc), noData(e));
+        return;
+      }
       const k = people.k;
       const statuses = mergeStatuses(people.regions, months.regions);
       const complete = statuses.every((r) => r.status === 'ok');
       const table = new Map();
       for (const c of people.cells) {
-        const row = table.get(c.group.province) || {};
+        const key = c.group[D] || 'none';
+        const row = table.get(key) || {};
         row[c.group.key_group] = c.suppressed ? null : c.count;
-        table.set(c.group.province, row);
+        table.set(key, row);
       }
       // New registrations per key group and month, one region at a time: a suppressed cell
       // stays suppressed (summing regions would hide which parts were < k).
@@ -611,40 +968,278 @@
       for (const c of months.cells) {
         if (!c.group.month || c.group.month === 'none') continue;
         monthSet.add(c.group.month);
-        const byGroup = perRegion.get(c.group.province) || new Map();
+        const key = c.group[D] || 'none';
+        const byGroup = perRegion.get(key) || new Map();
         const pts = byGroup.get(c.group.key_group) || new Map();
         pts.set(c.group.month, c.suppressed ? null : c.count);
         byGroup.set(c.group.key_group, pts);
-        perRegion.set(c.group.province, byGroup);
+        perRegion.set(key, byGroup);
       }
+      if (D !== 'province') await nameDivisions([...table.keys(), ...perRegion.keys()]);
       const monthList = [...monthSet].sort().slice(-24);
       const volume = (code) => [...perRegion.get(code).values()].reduce((t, pts) => t + [...pts.values()].reduce((u, v) => u + (v || 0), 0), 0);
       const monthRegions = [...perRegion.keys()].sort((a, b) => volume(b) - volume(a));
       const chartBox = h('div', { id: 'groups-months' });
       const drawMonths = (code) => {
         const byGroup = perRegion.get(code) || new Map();
-        const series = KEY_GROUPS.map(([g, zh, en, color]) => ({ name: zh + ' ' + en, color, points: byGroup.get(g) || new Map() }));
+        const series = groups.map(([g, zh, en, color]) => ({ name: zh + ' ' + en, color, points: byGroup.get(g) || new Map() }));
         fill(chartBox, lineChart(monthList, series, k));
         paintSwatches(chartBox);
       };
-      const regionSelect = h('select', { id: 'groups-months-region', 'aria-label': '区域 region' },
-        monthRegions.map((code) => h('option', { value: code }, regionName(code))));
+      const label = (code) => (D === 'province' ? regionName(code) : divName(code));
+      const regionSelect = h('select', { id: 'groups-months-region' },
+        monthRegions.map((code) => h('option', { value: code }, label(code))));
       regionSelect.addEventListener('change', () => drawMonths(regionSelect.value));
       const regions = [...table.keys()].sort();
+      const [lzh, len] = LEVEL_ZH[D];
       fill(body,
+        filterBar({ noOcc: false }),
+        breadcrumbs(sc),
         fedStatus(statuses),
-        h('div', { class: 'card' }, h('h3', {}, bi('各区域重点群体人数', 'People in each key group by region'), complete ? null : [' ', partialMark()]),
-          h('div', { class: 'scroll' }, h('table', { id: 'groups-table' },
-            h('thead', {}, h('tr', {}, h('th', {}, bi('区域', 'Region')), KEY_GROUPS.map(([, zh, en]) => h('th', { class: 'num' }, bi(zh, en))))),
-            h('tbody', {}, regions.map((code) => h('tr', { 'data-region': code }, h('td', {}, regionName(code)),
-              KEY_GROUPS.map(([g]) => (g in table.get(code) ? numTd(g, table.get(code)[g], k) : h('td', { class: 'num', 'data-k': g, 'data-value': '0' }, '0'))))),
-            statuses.filter((r) => r.status !== 'ok' && !table.has(r.region)).map((r) => h('tr', { 'data-region': r.region, 'data-state': 'missing', class: 'missing-row' },
-              h('td', {}, regionName(r.region)), h('td', { class: 'bad', colspan: KEY_GROUPS.length }, '未应答 no answer · ' + missingWhy(r)[1])))))),
+        ignoredNote([['人员 persons', people.ignored], ['求职登记 registrations', months.ignored]]),
+        h('div', { class: 'card' }, cardHead('各' + lzh + '重点群体人数', 'People in each key group by ' + len.toLowerCase(), complete ? null : [' ', partialMark()], exportButton('groups-table', 'key-groups', () => ({ statuses, k }))),
+          h('div', { class: 'scroll', tabindex: 0 }, h('table', { id: 'groups-table' },
+            h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, bi(lzh, len)), groups.map(([, zh, en]) => h('th', { class: 'num', scope: 'col' }, bi(zh, en))))),
+            h('tbody', {}, regions.map((code) => h('tr', { 'data-region': code }, h('td', {}, drillLink(sc, code, placeLabel(sc, code))),
+              groups.map(([g]) => (g in table.get(code) ? numTd(g, table.get(code)[g], k) : h('td', { class: 'num', 'data-k': g, 'data-value': '0' }, '0'))))),
+            missingRowsOf(statuses, groups.length, D === 'province' ? new Set(table.keys()) : null)))),
           h('p', { class: 'muted' }, '一人可属于多个群体。 A person counts once in each of their groups.')),
         h('div', { class: 'card' }, h('h3', {}, bi('重点群体按月新增求职登记', 'New job-seeker registrations by key group and month')),
           monthList.length ? h('div', {}, h('label', {}, bi('区域', 'Region'), regionSelect), chartBox) : h('p', { class: 'muted' }, '无按月数据 no monthly data'),
           h('p', { class: 'muted' }, '登记按其人员的重点群体计（人员与登记同批推送）。 A registration counts under the key groups of its person, as pushed in the same batch.')));
       if (monthList.length) drawMonths(monthRegions[0]);
+      paintSwatches(body);
+    } catch (e) {
+      fill(body, errorBox(e));
+    }
+  }
+
+  /** Monthly seekers (new registrations), vacancies (openings posted) and their ratio per region. */
+  async function pageTrends() {
+    const body = byId('trends-body');
+    if (needSignIn(body, ['analyst', 'admin'])) return;
+    try {
+      await loadFederation();
+      const sc = scope();
+      await nameDivisions(sc.at);
+      let seek; let vac;
+      try {
+        [seek, vac] = await Promise.all([
+          scopedQuery(sc, { dataset: 'job_seeker_registration', measures: ['count'], purpose: 'statistics' }, ['month']),
+          scopedQuery(sc, { dataset: 'vacancy', measures: ['count', 'sum'], purpose: 'statistics' }, ['month']),
+        ]);
+      } catch (e) {
+        if (sc.level === 'province' || e.status !== 400) throw e;
+        fill(body, filterBar(), breadcrumbs(sc), noData(e));
+        return;
+      }
+      const D = sc.dim;
+      const k = seek.k;
+      const statuses = mergeStatuses(seek.regions, vac.regions);
+      const by = new Map(); // place -> month -> {s, v}
+      const monthSet = new Set();
+      const at = (c) => {
+        const key = c.group[D] || 'none';
+        if (!by.has(key)) by.set(key, new Map());
+        const m = by.get(key);
+        if (!m.has(c.group.month)) m.set(c.group.month, { s: 0, v: 0 });
+        monthSet.add(c.group.month);
+        return m.get(c.group.month);
+      };
+      for (const c of seek.cells) if (c.group.month && c.group.month !== 'none') at(c).s = c.suppressed ? null : c.count;
+      for (const c of vac.cells) if (c.group.month && c.group.month !== 'none') at(c).v = c.suppressed ? null : (c.sum !== undefined && c.sum !== null ? c.sum : c.count);
+      if (D !== 'province') await nameDivisions([...by.keys()]);
+      const monthList = [...monthSet].sort();
+      const places = [...by.keys()].sort();
+      const volume = (code) => [...by.get(code).values()].reduce((t, p) => t + (p.s || 0) + (p.v || 0), 0);
+      const busiest = places.slice().sort((a, b) => volume(b) - volume(a))[0];
+      const label = (code) => (D === 'province' ? regionName(code) : divName(code));
+      const ratio = (p) => (p && p.s !== null && p.v !== null && p.s > 0 ? ratioOf(p.v, p.s) : null);
+      const chartBox = h('div', { id: 'trends-chart' });
+      const ratioBox = h('div', { id: 'trends-ratio' });
+      const draw = (code) => {
+        const m = by.get(code) || new Map();
+        const pts = (fn) => new Map(monthList.map((mo) => [mo, m.has(mo) ? fn(m.get(mo)) : 0]));
+        fill(chartBox, lineChart(monthList, [
+          { name: '新增求职登记 new seekers', color: '#e07b00', points: pts((p) => p.s) },
+          { name: '新增岗位空缺 new vacancies (openings)', color: '#0b5cad', points: pts((p) => p.v) }], k));
+        // A month with a suppressed part has no ratio (marked); one with no seekers has none at all.
+        const ratios = new Map();
+        for (const mo of monthList) {
+          const p = m.get(mo);
+          if (p && (p.s === null || p.v === null)) ratios.set(mo, null);
+          else if (p && p.s > 0) ratios.set(mo, ratio(p));
+        }
+        fill(ratioBox, lineChart(monthList, [{ name: '求人倍率 vacancy-to-seeker ratio', color: '#137a3a', points: ratios }], k, fmtRatio));
+        paintSwatches(chartBox); paintSwatches(ratioBox);
+      };
+      const select = h('select', { id: 'trends-region' }, places.map((c) => h('option', { value: c, selected: c === busiest }, label(c))));
+      select.addEventListener('change', () => draw(select.value));
+      const [lzh, len] = LEVEL_ZH[D];
+      const rows = [];
+      for (const p of places) {
+        for (const mo of monthList) {
+          const v = (by.get(p).get(mo)) || { s: 0, v: 0 };
+          const r = ratio(v);
+          rows.push(h('tr', { 'data-region': p, 'data-month': mo }, h('td', {}, drillLink(sc, p, placeLabel(sc, p))), h('td', {}, mo),
+            numTd('seekers', v.s, k), numTd('vacancies', v.v, k),
+            h('td', { class: 'num', 'data-k': 'ratio', 'data-value': r === null ? '' : String(r) }, r === null ? (v.s === null || v.v === null ? supRatio(k) : '—') : fmtRatio(r))));
+        }
+      }
+      fill(body,
+        filterBar(),
+        breadcrumbs(sc),
+        fedStatus(statuses),
+        ignoredNote([['求职登记 seekers', seek.ignored], ['岗位 vacancies', vac.ignored]]),
+        places.length ? h('div', { class: 'card' }, h('h3', {}, bi('按月供需', 'Supply and demand by month')),
+          h('label', {}, bi(lzh, len), select), chartBox, h('h3', {}, bi('求人倍率', 'Vacancy-to-seeker ratio')), ratioBox,
+          h('p', { class: 'muted' }, '求职：当月新增登记；岗位：当月发布的岗位数（按招聘人数）。 Seekers: registrations made in the month; vacancies: openings posted in the month.'))
+          : h('div', { class: 'card' }, noData()),
+        h('div', { class: 'card' }, cardHead('按月明细', 'Monthly rows', null, exportButton('trends-table', 'trends', () => ({ statuses, k }))),
+          h('div', { class: 'scroll', tabindex: 0 }, h('table', { id: 'trends-table' },
+            h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, bi(lzh, len)), h('th', { scope: 'col' }, bi('月份', 'Month')), h('th', { class: 'num', scope: 'col' }, bi('求职', 'Seekers')),
+              h('th', { class: 'num', scope: 'col' }, bi('岗位', 'Vacancies')), h('th', { class: 'num', scope: 'col' }, bi('倍率', 'Ratio')))),
+            h('tbody', {}, rows, missingRowsOf(statuses, 4))))));
+      if (places.length) draw(busiest);
+      paintSwatches(body);
+    } catch (e) {
+      fill(body, errorBox(e));
+    }
+  }
+
+  /** The month `days` days before today, `YYYY-MM`. */
+  function monthDaysAgo(days) {
+    const d = new Date(Date.now() - days * 86400000);
+    return d.getFullYear() + '-' + pad2(d.getMonth() + 1);
+  }
+  /**
+   * One card of the coverage page from one query: a table of rows × columns. A query the
+   * gateways cannot answer yet (an unknown dataset or dimension: 400) shows "no data".
+   */
+  async function coverageCard(o) {
+    const box = h('div', { class: 'card', id: o.id + '-card' });
+    try {
+      const a = await o.query();
+      o.onAnswer && o.onAnswer(a);
+      const rowKeys = [...new Set(a.cells.map((c) => c.group[o.rows] || 'none'))].sort();
+      const colKeys = o.cols ? (o.colOrder || []).concat([...new Set(a.cells.map((c) => c.group[o.cols] || 'none'))].filter((c) => !(o.colOrder || []).includes(c)).sort()) : ['count'];
+      const val = new Map(a.cells.map((c) => [(c.group[o.rows] || 'none') + '|' + (o.cols ? c.group[o.cols] || 'none' : 'count'), c.suppressed ? null : c.count]));
+      if (o.names) await o.names(rowKeys);
+      const shownCols = o.cols ? colKeys.filter((c) => o.colOrder && o.colOrder.includes(c) ? true : a.cells.some((x) => (x.group[o.cols] || 'none') === c)) : colKeys;
+      fill(box, cardHead(o.zh, o.en, null, rowKeys.length ? exportButton(o.id, o.id, () => ({ statuses: a.regions, k: a.k })) : null),
+        ignoredNote([[o.zh, a.ignored || []]]),
+        rowKeys.length ? h('div', { class: 'scroll', tabindex: 0 }, h('table', { id: o.id },
+          h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, bi(o.rowHead[0], o.rowHead[1])),
+            shownCols.map((c) => h('th', { class: 'num', scope: 'col' }, o.colLabel ? o.colLabel(c) : c)))),
+          h('tbody', {}, rowKeys.map((r) => h('tr', { 'data-key': r }, h('td', {}, o.rowLabel ? o.rowLabel(r) : r),
+            shownCols.map((c) => {
+              const key = r + '|' + c;
+              return val.has(key) ? numTd(c, val.get(key), a.k) : h('td', { class: 'num', 'data-k': c, 'data-value': '0' }, '0');
+            })))))) : h('p', { class: 'muted', 'data-nodata': 'true' }, '暂无数据 No data'),
+        o.note ? h('p', { class: 'muted' }, o.note) : null);
+      return { box, answer: a };
+    } catch (e) {
+      if (e.status !== 400 && e.status !== 403) fill(box, h('h3', {}, bi(o.zh, o.en)), errorBox(e));
+      else fill(box, h('h3', {}, bi(o.zh, o.en)), noData(e));
+      return { box, answer: null };
+    }
+  }
+
+  /**
+   * Grassroots coverage of one province (the drill-down's, else the first member): stations
+   * and gig markets per county, the counties with no station or no service in the last 90
+   * days, and, across the federation, services by station kind, month, kind and outcome,
+   * platform work by type and training by outcome. Every figure is k-suppressed at its source.
+   */
+  async function pageCoverage() {
+    const body = byId('coverage-body');
+    if (needSignIn(body, ['analyst', 'admin'])) return;
+    try {
+      await loadFederation();
+      const asked = regionsToAsk();
+      const at = drillNow();
+      const prov = at[0] || asked[0] || federation.region || '';
+      const only = prov && asked.length ? [prov] : [];
+      const kindCol = (c) => (STATION_KINDS.find((s) => s[0] === c) ? bi(codeZh(c), STATION_KINDS.find((s) => s[0] === c)[2]) : codeZh(c));
+      const countyLabel = (c) => [divName(c), h('span', { class: 'code' }, ' ' + c), ' ', ruralMark(c)];
+      const q = (regions, body2) => {
+        const { q: fq, ignored } = withFilters(body2);
+        return federatedQueryIn(regions, fq).then((a) => Object.assign(a, { ignored }));
+      };
+      const statusLists = [];
+      const keep = (a) => statusLists.push(a.regions);
+      // Counties of the province, from the division list (prefectures, then their counties).
+      const countiesP = (async () => {
+        const prefs = await divisionChildren(prov);
+        const lists = await Promise.all(prefs.map((p) => divisionChildren(p.code)));
+        return lists.flat().filter((c) => c.level === 'county');
+      })();
+      const stationsCells = [];
+      const recent = monthDaysAgo(90);
+      let recentCells = null;
+      const cards = await Promise.all([
+        coverageCard({ id: 'coverage-stations', zh: '各区县服务站点与零工市场', en: 'Stations and gig markets per county · ' + regionName(prov), rows: 'county', cols: 'station_kind', colOrder: STATION_KINDS.map((s) => s[0]),
+          rowHead: ['区县', 'County'], rowLabel: countyLabel, colLabel: kindCol, names: (keys) => nameDivisions(keys),
+          query: () => federatedQueryIn(only, { dataset: 'service_station', measures: ['count'], group_by: ['county', 'station_kind'], filters: { status: ['operating'] }, purpose: 'statistics' }),
+          onAnswer: (a) => { keep(a); stationsCells.push(...a.cells); } }),
+        (async () => {
+          try {
+            const a = await federatedQueryIn(only, { dataset: 'service_event', measures: ['count'], group_by: ['county'], date_from: recent, purpose: 'statistics' });
+            keep(a); recentCells = a.cells;
+          } catch (e) { recentCells = null; }
+          return null;
+        })(),
+        coverageCard({ id: 'coverage-events-kind-month', zh: '按站点类型和月份的服务人次', en: 'Service events by station kind and month', rows: 'month', cols: 'station_kind', colOrder: STATION_KINDS.map((s) => s[0]),
+          rowHead: ['月份', 'Month'], colLabel: kindCol,
+          query: () => q(asked, { dataset: 'service_event', measures: ['count'], group_by: ['station_kind', 'month'], purpose: 'statistics' }), onAnswer: keep }),
+        coverageCard({ id: 'coverage-services', zh: '按服务类型和结果', en: 'Services by kind and outcome', rows: 'status', cols: 'outcome',
+          rowHead: ['服务类型', 'Service kind'], rowLabel: (c) => [codeZh(c), h('span', { class: 'code' }, ' ' + c)], colLabel: (c) => [codeZh(c), h('span', { class: 'code' }, ' ' + c)],
+          query: () => q(asked, { dataset: 'service_event', measures: ['count'], group_by: ['status', 'outcome'], purpose: 'statistics' }), onAnswer: keep }),
+        coverageCard({ id: 'coverage-platform', zh: '平台就业（按平台类型）', en: 'Platform work by type', rows: 'province', cols: 'status',
+          rowHead: ['省份', 'Province'], rowLabel: regionName, colLabel: (c) => [codeZh(c), h('span', { class: 'code' }, ' ' + c)],
+          query: () => q(asked, { dataset: 'platform_work', measures: ['count'], group_by: ['province', 'status'], purpose: 'statistics' }), onAnswer: keep }),
+        coverageCard({ id: 'coverage-training', zh: '职业培训（按结果）', en: 'Training by outcome', rows: 'province', cols: 'status',
+          rowHead: ['省份', 'Province'], rowLabel: regionName, colLabel: (c) => [codeZh(c), h('span', { class: 'code' }, ' ' + c)],
+          query: () => q(asked, { dataset: 'training_record', measures: ['count'], group_by: ['province', 'status'], purpose: 'statistics' }), onAnswer: keep }),
+      ]);
+      const counties = await countiesP;
+      // A county with a cell (even a suppressed one: 1 to k-1 records) has some.
+      const has = (cells) => new Set((cells || []).filter((c) => c.suppressed || c.count > 0).map((c) => c.group.county));
+      const withStation = has(stationsCells);
+      const withService = recentCells ? has(recentCells) : null;
+      const stationsKnown = !!cards[0].answer;
+      const gapRows = counties.filter((c) => (stationsKnown && !withStation.has(c.code)) || (withService && !withService.has(c.code)));
+      const gapMap = h('div', { class: 'countymap', id: 'coverage-map', role: 'list', 'aria-label': '区县覆盖 county coverage' },
+        counties.map((c) => {
+          const noSt = stationsKnown && !withStation.has(c.code);
+          const noSv = withService && !withService.has(c.code);
+          const state = !stationsKnown && !withService ? 'unknown' : noSt || noSv ? 'gap' : 'covered';
+          return h('div', { role: 'listitem', class: 'county ' + state + (c.rural ? ' rural' : ''), 'data-county': c.code, 'data-state': state, 'data-rural': String(!!c.rural),
+            title: c.name + ' ' + c.code + (c.rural ? ' · 农村 rural' : '') + (noSt ? ' · 无站点 no station' : '') + (noSv ? ' · 90 天无服务 no service in 90 days' : '') },
+          c.name, c.rural ? h('span', { class: 'rmark', 'aria-hidden': 'true' }, ' ▲') : null);
+        }));
+      const gaps = h('div', { class: 'card', id: 'coverage-gaps-card' },
+        cardHead('覆盖缺口', 'Coverage gaps · ' + regionName(prov), null, exportButton('coverage-gaps', 'coverage-gaps', () => ({ statuses: mergeStatuses(...statusLists), k: cards[0].answer ? cards[0].answer.k : 5 }))),
+        h('p', { class: 'muted' }, '没有运营中站点，或最近 90 天（自 ' + recent + ' 起）没有服务记录的区县；▲ 为县（农村、偏远地区），按 GB/T 2260 代码区分市辖区、县级市和县。 Counties with no operating station, or no service event since ' + recent + ' (the last 90 days); ▲ marks counties (rural or remote), told apart from districts and county-level cities by their GB/T 2260 code.'),
+        stationsKnown || withService ? null : noData(),
+        counties.length ? gapMap : null,
+        h('div', { class: 'legend' }, h('span', {}, h('i', { class: 'sw', 'data-color': '#e7f5ec' }), '已覆盖 covered'), h('span', {}, h('i', { class: 'sw', 'data-color': '#fdecea' }), '缺口 gap'), h('span', {}, '▲ 农村 rural')),
+        h('div', { class: 'scroll', tabindex: 0 }, h('table', { id: 'coverage-gaps' },
+          h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, bi('区县', 'County')), h('th', { scope: 'col' }, bi('类别', 'Kind')), h('th', { scope: 'col' }, bi('无站点', 'No station')), h('th', { scope: 'col' }, bi('90 天无服务', 'No service in 90 days')))),
+          h('tbody', {}, gapRows.map((c) => h('tr', { 'data-county': c.code, 'data-rural': String(!!c.rural) },
+            h('td', {}, c.name, h('span', { class: 'code' }, ' ' + c.code)),
+            h('td', {}, c.kind === 'district' ? '市辖区 district' : c.kind === 'county_city' ? '县级市 county-level city' : '县 county (农村 rural)'),
+            h('td', { 'data-k': 'no_station', 'data-value': stationsKnown ? String(!withStation.has(c.code)) : '' }, !stationsKnown ? '—' : withStation.has(c.code) ? '' : '是 yes'),
+            h('td', { 'data-k': 'no_service', 'data-value': withService ? String(!withService.has(c.code)) : '' }, !withService ? '—' : withService.has(c.code) ? '' : '是 yes')))))));
+      const provSelect = h('select', { id: 'coverage-province' }, asked.map((r) => h('option', { value: r, selected: r === prov }, regionName(r))));
+      provSelect.addEventListener('change', () => { location.hash = hrefWith({ at: provSelect.value }); });
+      fill(body,
+        filterBar({ noKeyGroup: true }),
+        breadcrumbs({ level: 'province', at: at.slice(0, 1) }),
+        fedStatus(mergeStatuses(...statusLists)),
+        asked.length ? h('div', { class: 'row' }, h('label', {}, bi('区县明细的省份', 'Province for the county view'), provSelect)) : null,
+        h('div', { class: 'grid g2' }, cards[0].box, gaps),
+        cards[2].box, h('div', { class: 'grid g2' }, cards[3].box, cards[4].box), cards[5].box);
       paintSwatches(body);
     } catch (e) {
       fill(body, errorBox(e));
@@ -747,7 +1342,7 @@
         h('tr', {}, h('th', {}, '/healthz'), h('td', { class: live.ok ? 'ok' : 'bad' }, live.ok ? 'up' : 'down (' + live.status + ')'), h('td', { class: 'num' }, live.ms.toFixed(1) + ' ms')),
         h('tr', {}, h('th', {}, '/readyz'), h('td', { class: ready.ok ? 'ok' : 'bad' }, ready.ok ? 'ready' : 'not ready (' + ready.status + ')'), h('td', { class: 'num' }, ready.ms.toFixed(1) + ' ms'))))));
     cards.push(h('div', { class: 'card' }, h('h3', {}, bi('联邦成员', 'Federation members')),
-      rows.length ? h('div', { class: 'scroll' }, h('table', { id: 'health-table' }, h('thead', {}, h('tr', {}, h('th', {}, bi('区域', 'Region')), h('th', {}, bi('状态', 'Status')), h('th', { class: 'num' }, bi('延迟', 'Latency')),
+      rows.length ? h('div', { class: 'scroll', tabindex: 0 }, h('table', { id: 'health-table' }, h('thead', {}, h('tr', {}, h('th', {}, bi('区域', 'Region')), h('th', {}, bi('状态', 'Status')), h('th', { class: 'num' }, bi('延迟', 'Latency')),
         h('th', {}, bi('最近应答', 'Last answer')), h('th', {}, bi('数据时间', 'Data as of')), h('th', {}, bi('联署检查点', 'Checkpoint cosigned')))), h('tbody', {}, rows)))
         : h('p', { class: 'muted' }, '无法读取联邦成员。 The federation members could not be read.'),
       federation.federated ? null : h('p', { class: 'muted' }, '本网关未加入联邦。 This gateway runs outside any federation.')));
@@ -765,6 +1360,71 @@
     } catch (e) {
       body.append(h('div', { class: 'card muted' }, '检查点需要审计员角色。 The checkpoint needs the auditor role here (' + (e.status || e.message) + ').'));
     }
+  }
+
+  // ---------------------------------------------------------------- caseworker card
+  const FIELD_ZH = {
+    records: '记录数', person: '个人信息', registration: '最近求职登记', last_employment_event: '最近就业事件', trainings: '培训记录', benefits: '服务资格',
+    person_key: '人员标识', sex: '性别', birth_date: '出生日期', education: '学历', hukou_division: '户籍地', hukou_nature: '户口性质',
+    residence_division: '居住地', graduation_year: '毕业年份', key_groups: '重点群体', protected: '受保护信息', name: '姓名', id_number: '身份证号', phone: '电话',
+    seeker_category: '求职类别', desired_occupations: '意向职业', desired_division: '意向工作地', registered_on: '登记日期', valid_until: '有效期至',
+    status: '状态', kind: '事件', employer_uscc: '用人单位代码', employment_form: '就业形式', occupation: '职业', work_division: '工作地', date: '日期', reason: '原因',
+    provider_uscc: '培训机构代码', target_occupation: '培训职业', training_type: '培训类型', start_on: '开始日期', end_on: '结束日期', certificate_level: '证书等级',
+    subsidy_cny: '补贴（元）', outcome: '结果', active_registration: '登记有效', registered_unemployed: '已登记失业', training_subsidy_cny: '培训补贴（元）', record_type: '记录类型', record_id: '记录号', region: '区域',
+  };
+  const HIDDEN_FIELDS = new Set(['record_type', 'schema_version', 'code_lists', 'provenance', 'record_version', 'source', 'source_record_id']);
+  const REGION_ANSWER = { ok: ['已应答', 'answered', 'ok'], timeout: ['超时', 'timed out', 'bad'], unreachable: ['无法连接', 'unreachable', 'bad'], denied: ['拒绝', 'denied', 'bad'], bad_signature: ['签名无效', 'bad signature', 'bad'], error: ['出错', 'error', 'bad'] };
+  /** Every division code in a lookup answer, to name them before drawing. */
+  function divisionCodes(v, key, out) {
+    if (Array.isArray(v)) v.forEach((x) => divisionCodes(x, key, out));
+    else if (v && typeof v === 'object') for (const [k2, x] of Object.entries(v)) divisionCodes(x, k2, out);
+    else if (key && /division$/.test(key) && /^\d{6}$/.test(String(v))) out.add(String(v));
+    return out;
+  }
+  /** A code shown by its Chinese name, the code itself in small text. */
+  const named = (name, code) => [name, ' ', h('span', { class: 'code' }, String(code))];
+  function occName(code) {
+    const c = String(code);
+    const g = OCC[c[0]];
+    return g ? named(g[0] + (c.length > 1 ? '（大类）' : ''), c) : c;
+  }
+  /** One value of a lookup answer, readable: names for codes, Chinese dates, nested records. */
+  function fieldValue(key, v) {
+    if (v === null || v === undefined || v === '') return '—';
+    if (typeof v === 'boolean') return v ? '是 yes' : '否 no';
+    if (Array.isArray(v)) {
+      if (!v.length) return '无 none';
+      if (v.every((x) => x && typeof x === 'object')) return v.map((x) => h('div', { class: 'sub' }, fieldList(x)));
+      return v.map((x, i) => [i ? '、' : '', fieldValue(key === 'key_groups' ? 'key_group' : key === 'desired_occupations' ? 'occupation' : key, x)]);
+    }
+    if (typeof v === 'object') return fieldList(v);
+    const t = String(v);
+    if (/division$/.test(key) && /^\d{6}$/.test(t)) return named(divName(t), t);
+    if (/occupation/.test(key)) return occName(t);
+    if (key === 'education') return EDU[t] ? named(EDU[t], t) : t;
+    if (key === 'sex') return SEX[t] ? named(SEX[t], t) : t;
+    if (/(^date$|_date$|_on$|_until$|_through$)/.test(key) || /^\d{4}-\d{2}-\d{2}$/.test(t)) return zhDate(t);
+    if (key === 'period_month' && MONTH_RE.test(t)) return zhDate(t);
+    if (t in CODE_ZH && !/(_key|_id|uscc|name|phone|id_number)$/.test(key)) return named(CODE_ZH[t], t);
+    return t;
+  }
+  function fieldList(obj) {
+    return h('dl', { class: 'fields' }, Object.entries(obj).filter(([k2]) => !HIDDEN_FIELDS.has(k2)).map(([k2, v]) => [
+      h('dt', {}, FIELD_ZH[k2] || k2, FIELD_ZH[k2] ? h('span', { class: 'code' }, ' ' + k2) : null),
+      h('dd', { 'data-field': k2 }, fieldValue(k2, v))]));
+  }
+  /** One region's answer to a lookup as a card: what it answered, and what it holds. */
+  function personCard(x) {
+    const [zh, en, cls] = REGION_ANSWER[x.status] || [x.status, x.status, 'bad'];
+    const found = x.status === 'ok' ? (x.found ? ['已找到', 'found', 'ok'] : ['未找到', 'not found', 'muted']) : null;
+    return h('article', { class: 'card person-card', 'data-region': x.region, 'data-status': x.status, 'data-found': String(x.found), 'aria-label': regionName(x.region) },
+      h('div', { class: 'cardhead' }, h('h4', {}, regionName(x.region)),
+        h('span', { class: 'badge ' + cls, 'data-answer': x.status }, zh + ' ' + en),
+        found ? h('span', { class: 'badge ' + found[2], 'data-found-label': String(x.found) }, found[0] + ' ' + found[1]) : null,
+        h('span', { class: 'muted small' }, x.latency_ms === null || x.latency_ms === undefined ? '' : Number(x.latency_ms).toFixed(0) + ' ms')),
+      x.status !== 'ok' ? h('p', { class: 'bad' }, missingWhy(x)[0] + ' ' + missingWhy(x)[1] + (x.detail ? '（' + shortReason(x) + '）' : '')) : null,
+      x.status === 'ok' && x.found ? fieldList(x.fields) : null,
+      x.receipt ? h('p', { class: 'muted small' }, '该区域审计日志 audited there as entry #' + x.receipt.index) : null);
   }
 
   async function pageCaseworker() {
@@ -791,13 +1451,11 @@
         await loadFederation();
         const statuses = mergeStatuses(r.regions);
         const complete = r.complete !== undefined ? !!r.complete : statuses.every((x) => x.status === 'ok');
+        await nameDivisions(divisionCodes(r.regions.map((x) => x.fields), null, new Set()));
         fill(result, h('div', { class: 'card' },
           h('h3', {}, bi('结果', 'Result'), complete ? null : [' ', partialMark()], r.person_key ? h('span', { class: 'mono' }, ' person_key ' + r.person_key) : null),
           fedStatus(statuses),
-          h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, bi('区域', 'Region')), h('th', {}, bi('状态', 'Status')), h('th', { class: 'num' }, bi('延迟', 'Latency')), h('th', {}, bi('结果', 'Fields allowed by policy')))),
-            h('tbody', {}, r.regions.map((x) => h('tr', { 'data-region': x.region }, h('td', {}, regionName(x.region)),
-              h('td', { class: x.status === 'ok' ? 'ok' : 'bad' }, x.status, x.status !== 'ok' && x.unreachable_since ? ' · since ' + fmtTime(x.unreachable_since) : ''), h('td', { class: 'num' }, x.latency_ms === null || x.latency_ms === undefined ? '—' : Number(x.latency_ms).toFixed(1) + ' ms'),
-              h('td', { class: 'found', 'data-found': String(x.found) }, x.status !== 'ok' ? (x.detail || '') : !x.found ? '未找到 not found' : Object.entries(x.fields).map(([kk, v]) => h('div', {}, h('b', {}, kk + ': '), typeof v === 'object' ? JSON.stringify(v) : String(v)))))))),
+          h('div', { class: 'grid g2 cards' }, r.regions.map(personCard)),
           r.receipt ? h('p', { class: 'muted' }, '本次查询已记入审计日志 Audited here as entry #' + r.receipt.index + ' (' + r.receipt.log_origin + ')') : null));
       } catch (e) {
         fill(result, errorBox(e));
@@ -954,7 +1612,7 @@
         const now = await fetchCheckpoint();
         const rows = await findEntries(now.size, { action: f.action.value, actor: f.actor.value.trim(), region: f.region.value.trim(), since: f.since.value.trim(), until: f.until.value.trim() }, 200);
         fill(list, h('p', { class: 'muted' }, rows.length + ' 条（最新在前，最多 200） entries, newest first'),
-          h('div', { class: 'scroll' }, h('table', { id: 'audit-table' }, eventHead(), h('tbody', {}, rows.map((r) => {
+          h('div', { class: 'scroll', tabindex: 0 }, h('table', { id: 'audit-table' }, eventHead(), h('tbody', {}, rows.map((r) => {
             const tr = eventRow(r.index, r.event);
             tr.addEventListener('click', () => { idx.value = String(r.index); });
             return tr;
@@ -998,7 +1656,7 @@
   // ---------------------------------------------------------------- sign-in
   function pageSignIn() {
     const body = byId('signin-body');
-    const ta = h('textarea', { id: 'token-input', placeholder: 'eyJhbGciOiJFZERTQSIs…', spellcheck: 'false' });
+    const ta = h('textarea', { id: 'token-input', 'aria-label': '令牌 token', placeholder: 'eyJhbGciOiJFZERTQSIs…', spellcheck: 'false' });
     const msg = h('div');
     const useToken = (t, next) => {
       session.token = t.trim();
@@ -1021,13 +1679,25 @@
   }
 
   // ---------------------------------------------------------------- router
-  const PAGES = { overview: pageOverview, occupations: pageOccupations, groups: pageGroups, health: pageHealth, caseworker: pageCaseworker, audit: pageAudit, signin: pageSignIn };
+  const PAGES = { overview: pageOverview, occupations: pageOccupations, groups: pageGroups, trends: pageTrends, coverage: pageCoverage, health: pageHealth, caseworker: pageCaseworker, audit: pageAudit, signin: pageSignIn };
+  const ANALYST_PAGES = ['overview', 'occupations', 'groups', 'trends', 'coverage'];
   function route() {
-    const name = (location.hash.replace(/^#\/?/, '').split('?')[0]) || 'overview';
+    const name = hashState().name;
     const page = PAGES[name] ? name : 'overview';
-    for (const sec of document.querySelectorAll('main > section')) sec.hidden = sec.id !== 'page-' + page;
-    for (const a of document.querySelectorAll('nav a')) {
+    for (const sec of document.querySelectorAll('main > section')) {
+      sec.hidden = sec.id !== 'page-' + page;
+      // A page is drawn afresh each visit: a hidden one keeps no controls (nor their ids).
+      if (sec.hidden) for (const b of sec.querySelectorAll('[id$="-body"]')) fill(b);
+    }
+    const p = hashState().params;
+    for (const a of document.querySelectorAll('#nav a')) {
       if (a.dataset.route === page) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
+      // The analyst pages share the view's filters and drill-down level.
+      if (ANALYST_PAGES.includes(a.dataset.route)) {
+        const q = new URLSearchParams();
+        for (const key of ['from', 'to', 'kg', 'occ', 'at']) if (p.get(key)) q.set(key, p.get(key));
+        a.setAttribute('href', '#/' + a.dataset.route + (q.toString() ? '?' + q : ''));
+      }
     }
     PAGES[page]();
   }
