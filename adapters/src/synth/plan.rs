@@ -766,7 +766,7 @@ impl<'m> Planner<'m> {
                 }
             }
             (RecordType::ServiceStation, "opened_on") => {
-                Nat::Date(values::recent_date(&mut self.rng, 365 * 8))
+                Nat::Date(self.opts.as_of - Duration::days(self.rng.gen_range(0..365 * 8)))
             }
             (RecordType::ServiceStation, "status") => Nat::Text(
                 values::weighted(

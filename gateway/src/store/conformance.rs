@@ -696,7 +696,11 @@ fn the_sled_store_reads_values_of_the_old_facts_layout() {
     }
     // A newer version of a record replaces its old-layout value, moving the rollups from the
     // old facts to the new.
-    let again = vec![sample(0, 2, None)];
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default();
+    let with_county = (0..9)
+        .find(|&i| Facts::of(&sample(i, 1, None), today).get(Dim::County) != 0)
+        .unwrap();
+    let again = vec![sample(with_county, 2, None)];
     let mut deltas = Vec::new();
     store
         .apply_entry(
@@ -707,7 +711,6 @@ fn the_sled_store_reads_values_of_the_old_facts_layout() {
         )
         .unwrap();
     let out: Vec<(i64, u32)> = deltas.iter().map(|(f, s)| (*s, f.get(Dim::County))).collect();
-    let today = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default();
     let county = Facts::of(&again[0], today).get(Dim::County);
     assert_ne!(county, 0);
     assert!(out.contains(&(-1, 0)) && out.contains(&(1, county)), "{out:?}");
