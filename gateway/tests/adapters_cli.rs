@@ -46,7 +46,14 @@ fn check_json_is_machine_readable() {
     ]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["adapter_id"], "bj-ggjy-xml");
-    assert_eq!(v["records"].as_array().unwrap().len(), 6);
+    let records = v["records"].as_array().unwrap();
+    assert_eq!(records.len(), 10);
+    // Beijing's export carries its service stations next to people and registrations.
+    let stations = records
+        .iter()
+        .filter(|r| r["record_type"] == "service_station")
+        .count();
+    assert_eq!(stations, 3, "{records:?}");
     assert_eq!(v["errors"][0]["detail_code"], "out_of_order");
 }
 
