@@ -46,6 +46,7 @@ pub mod auth;
 pub mod cluster;
 pub mod config;
 pub mod federation;
+pub mod grassroots_sample;
 pub mod ingest;
 pub mod keys;
 pub mod lifecycle;

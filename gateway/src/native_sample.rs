@@ -44,7 +44,7 @@ fn make_id_number(div: &str, birth: NaiveDate, order: u64) -> String {
 }
 
 /// A valid GB 32100 USCC for a division and serial.
-fn make_uscc(div: &str, serial: u64) -> String {
+pub(crate) fn make_uscc(div: &str, serial: u64) -> String {
     const SET: &[u8] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
     let mut s = format!("91{div}");
     let mut x = serial;

@@ -28,8 +28,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use pes_adapters::{build_adapter, Mapping};
 use pes_gateway::auth::Role;
 use pes_gateway::cluster::{self, process::Process, Site, NATIONAL};
-use pes_gateway::native_sample;
 use pes_gateway::web::{DemoGateway, DemoToken, DemoTokens};
+use pes_gateway::{grassroots_sample, native_sample};
 
 /// Arguments of `pesgw demo`.
 #[derive(Debug, Args)]
@@ -463,6 +463,31 @@ pub(super) fn push_all(plans: &[PushPlan]) -> anyhow::Result<Summary> {
             quarantined += q;
             pb.inc(stop - start);
             start = stop;
+        }
+        if let Some(today) = p.today {
+            // Stations, their services, training and platform work for the coverage page.
+            pb.set_message(format!("{} grassroots records", p.region));
+            let records = grassroots_sample::records(&p.region, SOURCE, today);
+            pb.inc_length(records.len() as u64);
+            let batches = records.chunks(BATCH_ROWS).count();
+            for (n, chunk) in records.chunks(BATCH_ROWS).enumerate() {
+                let mut body = Vec::with_capacity(chunk.len() * 600);
+                for rec in chunk {
+                    serde_json::to_writer(&mut body, rec)?;
+                    body.push(b'\n');
+                }
+                let (a, q) = push(
+                    &client,
+                    p,
+                    SOURCE,
+                    "application/x-ndjson",
+                    body,
+                    n + 1 == batches,
+                )?;
+                accepted += a;
+                quarantined += q;
+                pb.inc(chunk.len() as u64);
+            }
         }
         std::fs::write(
             &p.marker,
