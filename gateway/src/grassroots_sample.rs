@@ -63,36 +63,36 @@ fn kinds_of(d: &codes::Division) -> Vec<StationKind> {
     match kind {
         CountyKind::District => {
             out.push(StationKind::StreetTownWindow);
-            if h % 3 != 0 {
+            if !h.is_multiple_of(3) {
                 out.push(StationKind::CommunityVillagePoint);
             }
-            if (h >> 8) % 4 == 0 {
+            if (h >> 8).is_multiple_of(4) {
                 out.push(StationKind::IndustrialClusterStation);
             }
-            if (h >> 16) % 3 == 0 {
+            if (h >> 16).is_multiple_of(3) {
                 out.push(StationKind::GigMarket);
             }
-            if (h >> 24) % 6 == 0 {
+            if (h >> 24).is_multiple_of(6) {
                 out.push(StationKind::MarketHrOrg);
             }
         }
         CountyKind::CountyCity => {
             out.push(StationKind::StreetTownWindow);
-            if h % 2 == 0 {
+            if h.is_multiple_of(2) {
                 out.push(StationKind::GigMarket);
             }
-            if (h >> 8) % 3 == 0 {
+            if (h >> 8).is_multiple_of(3) {
                 out.push(StationKind::IndustrialClusterStation);
             }
         }
         CountyKind::County => {
             // One rural county in five has no station yet.
-            if h % 5 != 0 {
+            if !h.is_multiple_of(5) {
                 out.push(StationKind::CommunityVillagePoint);
-                if (h >> 8) % 3 == 0 {
+                if (h >> 8).is_multiple_of(3) {
                     out.push(StationKind::StreetTownWindow);
                 }
-                if (h >> 16) % 5 == 0 {
+                if (h >> 16).is_multiple_of(5) {
                     out.push(StationKind::GigMarket);
                 }
             }
@@ -155,7 +155,7 @@ fn stations(region: &str, today: NaiveDate) -> Vec<Station> {
                 1 | 2 => StationStatus::Suspended,
                 _ => StationStatus::Operating,
             };
-            let quiet = status != StationStatus::Operating || (h >> 30) % 10 == 0;
+            let quiet = status != StationStatus::Operating || (h >> 30).is_multiple_of(10);
             let record = ServiceStation {
                 station_id: id.clone(),
                 name: format!("{province}{}{}", d.name, kind_name(kind)),
@@ -373,7 +373,7 @@ pub fn records(region: &str, source: &str, today: NaiveDate) -> Vec<Record> {
                 city_division: div.into(),
                 period_month: month.format("%Y-%m").to_string(),
                 active_days: 8 + ((h >> 52) % 20) as u8,
-                injury_insurance: (h >> 58) % 3 != 0,
+                injury_insurance: !(h >> 58).is_multiple_of(3),
             }),
         ));
     }
