@@ -799,6 +799,7 @@ async function main() {
         answers: [...r.querySelectorAll('.person-card [data-answer]')].map((e) => e.getAttribute('data-answer')),
         divisions: [...r.querySelectorAll('dd[data-field$="division"]')].map((e) => e.textContent),
         dates: [...r.querySelectorAll('dd[data-field$="_on"], dd[data-field="birth_date"], dd[data-field="date"]')].map((e) => e.textContent),
+        occupations: [...r.querySelectorAll('dd[data-field="desired_occupations"]')].map((e) => e.textContent),
       }));
       log('caseworker card:', JSON.stringify({ divisions: card.divisions.slice(0, 4), dates: card.dates.slice(0, 4), answers: card.answers }));
       check('caseworker: one card per region saying what it answered; names for divisions, Chinese dates, no raw JSON', () => {
@@ -808,6 +809,15 @@ async function main() {
         for (const d of card.divisions) assert.match(d, /[\u4e00-\u9fff].*\d{6}/, 'a name, then the code: ' + d);
         assert.ok(card.dates.length > 0, 'date fields shown');
         for (const d of card.dates.filter((x) => x !== '—')) assert.match(d, /^\d{4}年\d{1,2}月(\d{1,2}日)?$/, d);
+      });
+      const occCodes = [...new Set(card.occupations.flatMap((t) => t.match(/\d-\d\d-\d\d-\d\d/g) || []))];
+      const occApi = occCodes.length ? await api(fed, fed.tokens.caseworker, '/v1/occupations?codes=' + occCodes.join(',')) : { known: [] };
+      check('caseworker: desired occupations are named by their own name from /v1/occupations, not their major group', () => {
+        assert.ok(occCodes.length > 0, 'desired occupations shown: ' + JSON.stringify(card.occupations));
+        assert.equal(occApi.known.length, occCodes.length);
+        const text = card.occupations.join(' ');
+        for (const o of occApi.known) assert.ok(text.includes(o.name + ' ' + o.code), o.name + ' ' + o.code + ' in ' + text);
+        assert.ok(!text.includes('（大类）'), text);
       });
       await page.screenshot({ path: path.join(artifacts, 'caseworker.png'), fullPage: true });
     }

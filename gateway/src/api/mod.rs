@@ -3,6 +3,7 @@
 //! - [`ingest`]: `POST /v1/ingest/{source}`.
 //! - [`query`]: `POST /v1/query`, `GET /v1/reports/supply-demand`.
 //! - [`divisions`]: `GET /v1/divisions` (GB/T 2260 names for the dashboard).
+//! - [`occupations`]: `GET /v1/occupations` (names of occupation codes for the dashboard).
 //! - [`records`]: `GET /v1/records/{record_id}`, `GET /v1/quarantine`.
 //! - [`persons`]: `POST /v1/persons/lookup`; [`erasure`]: `POST /v1/persons/erase`.
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
@@ -18,6 +19,7 @@
 
 pub mod dead_letters;
 pub mod divisions;
+pub mod occupations;
 pub mod erasure;
 pub mod federated;
 pub mod federation_members;
@@ -93,6 +95,7 @@ routes! {
     post "/v1/query" => query::aggregate,
     get "/v1/reports/supply-demand" => query::supply_demand,
     get "/v1/divisions" => divisions::list,
+    get "/v1/occupations" => occupations::list,
     post "/v1/persons/lookup" => persons::lookup,
     post "/v1/persons/erase" => erasure::erase,
     get "/v1/records/{record_id}" => records::get_record,

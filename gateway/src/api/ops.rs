@@ -157,6 +157,7 @@ pub async fn metrics(node: State) -> HttpResponse {
         crate::api::query::aggregate,
         crate::api::query::supply_demand,
         crate::api::divisions::list,
+        crate::api::occupations::list,
         crate::api::persons::lookup,
         crate::api::erasure::erase,
         crate::api::records::get_record,

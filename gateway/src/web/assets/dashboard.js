@@ -589,6 +589,17 @@
     }
     return divLists.get(key);
   }
+  /** Names of occupation codes, from `GET /v1/occupations` (filled by `nameOccupations`). */
+  const occNames = new Map();
+  /** Loads the names of these occupation codes in one request; a failure leaves group names. */
+  async function nameOccupations(codes) {
+    const todo = [...codes].filter((c) => /^\d(-\d\d){0,3}$/.test(c) && !occNames.has(c)).slice(0, 200);
+    if (!todo.length) return;
+    try {
+      const { data } = await api('/v1/occupations?codes=' + encodeURIComponent(todo.join(',')));
+      for (const o of data.known || []) occNames.set(o.code, o);
+    } catch (e) { /* the major-group names below still apply */ }
+  }
   /** Loads the names of these division codes (by their parents' lists). */
   async function nameDivisions(codes) {
     const parents = new Set();
@@ -1381,10 +1392,19 @@
     else if (key && /division$/.test(key) && /^\d{6}$/.test(String(v))) out.add(String(v));
     return out;
   }
+  /** Every occupation code in a lookup answer, to name them before drawing. */
+  function occupationCodes(v, key, out) {
+    if (Array.isArray(v)) v.forEach((x) => occupationCodes(x, key, out));
+    else if (v && typeof v === 'object') for (const [k2, x] of Object.entries(v)) occupationCodes(x, k2, out);
+    else if (key && /occupation/.test(key)) out.add(String(v));
+    return out;
+  }
   /** A code shown by its Chinese name, the code itself in small text. */
   const named = (name, code) => [name, ' ', h('span', { class: 'code' }, String(code))];
   function occName(code) {
     const c = String(code);
+    const o = occNames.get(c);
+    if (o) return named(o.name, c);
     const g = OCC[c[0]];
     return g ? named(g[0] + (c.length > 1 ? '（大类）' : ''), c) : c;
   }
@@ -1451,7 +1471,8 @@
         await loadFederation();
         const statuses = mergeStatuses(r.regions);
         const complete = r.complete !== undefined ? !!r.complete : statuses.every((x) => x.status === 'ok');
-        await nameDivisions(divisionCodes(r.regions.map((x) => x.fields), null, new Set()));
+        await Promise.all([nameDivisions(divisionCodes(r.regions.map((x) => x.fields), null, new Set())),
+          nameOccupations(occupationCodes(r.regions.map((x) => x.fields), null, new Set()))]);
         fill(result, h('div', { class: 'card' },
           h('h3', {}, bi('结果', 'Result'), complete ? null : [' ', partialMark()], r.person_key ? h('span', { class: 'mono' }, ' person_key ' + r.person_key) : null),
           fedStatus(statuses),
