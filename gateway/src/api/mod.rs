@@ -2,6 +2,7 @@
 //!
 //! - [`ingest`]: `POST /v1/ingest/{source}`.
 //! - [`query`]: `POST /v1/query`, `GET /v1/reports/supply-demand`.
+//! - [`takers`]: `GET /v1/reports/takers`, `GET /v1/reports/no-takers` (seekers for jobs).
 //! - [`divisions`]: `GET /v1/divisions` (GB/T 2260 names for the dashboard).
 //! - [`occupations`]: `GET /v1/occupations` (names of occupation codes for the dashboard).
 //! - [`records`]: `GET /v1/records/{record_id}`, `GET /v1/quarantine`.
@@ -19,17 +20,18 @@
 
 pub mod dead_letters;
 pub mod divisions;
-pub mod occupations;
 pub mod erasure;
 pub mod federated;
 pub mod federation_members;
 pub mod ingest;
 pub mod lifecycle;
 pub mod middleware;
+pub mod occupations;
 pub mod ops;
 pub mod persons;
 pub mod query;
 pub mod records;
+pub mod takers;
 
 use std::sync::Arc;
 
@@ -94,6 +96,8 @@ routes! {
     post "/v1/ingest/{source}" => ingest::ingest,
     post "/v1/query" => query::aggregate,
     get "/v1/reports/supply-demand" => query::supply_demand,
+    get "/v1/reports/no-takers" => takers::no_takers,
+    get "/v1/reports/takers" => takers::takers,
     get "/v1/divisions" => divisions::list,
     get "/v1/occupations" => occupations::list,
     post "/v1/persons/lookup" => persons::lookup,

@@ -153,7 +153,10 @@ mod tests {
         assert_eq!(a.unknown, vec!["9-99-99-99".to_string()]);
         assert_eq!(a.known.len(), 2);
         let courier = &a.known[0];
-        assert_eq!((courier.name.as_str(), courier.level), ("快递员", Level::Occupation));
+        assert_eq!(
+            (courier.name.as_str(), courier.level),
+            ("快递员", Level::Occupation)
+        );
         let codes: Vec<&str> = courier.groups.iter().map(|g| g.0.as_str()).collect();
         assert_eq!(codes, ["4", "4-02", "4-02-07"]);
         assert_eq!(a.known[1].level, Level::Major);

@@ -156,6 +156,8 @@ pub async fn metrics(node: State) -> HttpResponse {
         crate::api::ingest::ingest,
         crate::api::query::aggregate,
         crate::api::query::supply_demand,
+        crate::api::takers::no_takers,
+        crate::api::takers::takers,
         crate::api::divisions::list,
         crate::api::occupations::list,
         crate::api::persons::lookup,
