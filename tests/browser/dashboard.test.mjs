@@ -609,6 +609,21 @@ async function main() {
     });
     const supCount = await page.locator('#occupations-table .sup').count();
     log('suppressed cells shown on the supply-demand page:', supCount);
+    if (regions.length) {
+      await page.waitForSelector('#no-takers-card h3, #no-takers-card table, #no-takers-card [data-nodata]');
+      const nt = await api(fed, fed.tokens.analyst, '/v1/reports/no-takers?regions=' + regions.join(','));
+      const ntShown = (await page.$('#no-takers')) ? await tableValues(page, '#no-takers', ['data-region', 'data-occ']) : {};
+      log('no-takers:', nt.rows.length, 'rows of', nt.groups_with_vacancies, 'groups with vacancies');
+      check('no-takers card shows the rows of /v1/reports/no-takers, suppressed as suppressed', () => {
+        assert.equal(Object.keys(ntShown).length, nt.rows.length);
+        for (const r of nt.rows) {
+          const row = ntShown[r.region + '/' + r.occupation_group];
+          assert.ok(row, 'row ' + r.region + '/' + r.occupation_group);
+          assert.equal(row.vacancies, asValue(r.vacancies));
+          assert.equal(row.openings, asValue(r.openings));
+        }
+      });
+    }
     await page.screenshot({ path: path.join(artifacts, '02-occupations.png'), fullPage: true });
 
     // ------------------------------------------------ key groups

@@ -936,9 +936,39 @@
             missingRowsOf(statuses, 4)))),
           h('p', { class: 'muted' }, regions.length + ' 个' + lzh + ' ' + len.toLowerCase() + ' · k = ' + k)));
       paintSwatches(body);
+      // Across regions, at the national level: the jobs nobody reachable is looking for.
+      if (regionsToAsk().length && !sc.at.length) body.append(await noTakersCard(regionsToAsk()));
     } catch (e) {
       fill(body, errorBox(e));
     }
+  }
+
+  /**
+   * Open vacancies that no answering region has an active seeker for, by region and occupation
+   * group (`GET /v1/reports/no-takers`; k-suppressed at each source).
+   */
+  async function noTakersCard(regions) {
+    const box = h('div', { class: 'card', id: 'no-takers-card' });
+    const title = ['无人应聘的岗位', 'Jobs with no takers'];
+    try {
+      const { data } = await api('/v1/reports/no-takers?regions=' + regions.join(','));
+      await nameOccupations(data.rows.map((r) => r.occupation_group));
+      const k = data.k || 5;
+      const statuses = mergeStatuses((data.regions || []).map(regionStatus));
+      fill(box, cardHead(title[0], title[1], null, data.rows.length ? exportButton('no-takers', 'no-takers', () => ({ statuses, k })) : null),
+        h('p', { class: 'muted' }, '有空缺岗位、但任何已应答区域都没有该职业中类在册求职者的组合（按求职登记的第一意向职业）。 Open vacancies in an occupation group (中类) that no answering region has an active job seeker for (by the first occupation of each registration); ' +
+          data.groups_with_vacancies + ' groups have vacancies.'),
+        data.rows.length ? h('div', { class: 'scroll', tabindex: 0 }, h('table', { id: 'no-takers' },
+          h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, bi('省份', 'Province')), h('th', { scope: 'col' }, bi('职业中类', 'Occupation group')),
+            h('th', { class: 'num', scope: 'col' }, bi('岗位', 'Vacancies')), h('th', { class: 'num', scope: 'col' }, bi('招聘人数', 'Openings')))),
+          h('tbody', {}, data.rows.map((r) => h('tr', { 'data-region': r.region, 'data-occ': r.occupation_group },
+            h('td', {}, regionName(r.region)), h('td', {}, occName(r.occupation_group)),
+            numTd('vacancies', r.vacancies, k), numTd('openings', r.openings, k)))))) : h('p', { class: 'muted', 'data-nodata': 'true' }, '没有：每个有空缺的职业中类都有求职者 None: every occupation group with vacancies has seekers somewhere'),
+        data.complete ? null : h('p', { class: 'muted', 'data-partial': 'true' }, '部分区域未应答，它们可能有求职者。 Some regions did not answer; they may have takers.'));
+    } catch (e) {
+      fill(box, h('h3', {}, bi(title[0], title[1])), e.status === 400 || e.status === 403 ? noData(e) : errorBox(e));
+    }
+    return box;
   }
 
   async function pageGroups() {
