@@ -12,18 +12,10 @@ use pes_schemas::codes::{self, DivisionLevel};
 use pes_schemas::*;
 
 use crate::api::divisions::{county_kind, CountyKind};
-use crate::native_sample::make_uscc;
+use crate::native_sample::{envelope, make_uscc, mix};
 
 /// Months of service events before `today` (the dashboard's 24-month window).
 const MONTHS: u32 = 24;
-
-fn mix(mut x: u64) -> u64 {
-    // splitmix64, as in `native_sample`: well-spread bits from an index.
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
 
 /// A number from `code`'s digits and a salt, so each county varies the same way on every run.
 fn seed(code: &str, salt: u64) -> u64 {
@@ -200,24 +192,7 @@ fn stations(region: &str, today: NaiveDate) -> Vec<Station> {
 
 fn wrap(region: &str, source: &str, sid: String, body: RecordBody) -> Record {
     let location = format!("grassroots:{sid}");
-    Record {
-        record_id: Record::make_id(region, source, &sid),
-        region: region.into(),
-        source: source.into(),
-        source_record_id: sid,
-        record_version: 1,
-        schema_version: SCHEMA_VERSION.into(),
-        code_lists: codes::code_list_versions().into(),
-        provenance: Provenance {
-            // The gateway stamps the real batch hash and ingest time.
-            raw_sha256: "0".repeat(64).into(),
-            adapter_id: "native".into(),
-            adapter_version: "1".into(),
-            ingested_at: "2026-01-01T00:00:00Z".into(),
-            location,
-        },
-        body,
-    }
+    envelope(region, source, sid, 1, location, body)
 }
 
 /// A person_key-shaped pseudonym (never a real person's).

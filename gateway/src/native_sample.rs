@@ -12,7 +12,7 @@ use base64::Engine as _;
 use chrono::{Datelike, Duration, NaiveDate};
 use pes_schemas::*;
 
-fn mix(mut x: u64) -> u64 {
+pub(crate) fn mix(mut x: u64) -> u64 {
     // splitmix64: cheap, well-spread pseudo-random bits from an index.
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -313,7 +313,19 @@ fn build(i: u64, region: &str, source: &str, version: u64, demo: Option<NaiveDat
             },
         }),
     };
-    let sid = format!("S{i:09}");
+    let location = format!("line:{}", i + 1);
+    envelope(region, source, format!("S{i:09}"), version, location, body)
+}
+
+/// A native record of `body` with source record id `sid`: the envelope a native push carries.
+pub(crate) fn envelope(
+    region: &str,
+    source: &str,
+    sid: String,
+    version: u64,
+    location: String,
+    body: RecordBody,
+) -> Record {
     Record {
         record_id: Record::make_id(region, source, &sid),
         region: region.into(),
@@ -328,7 +340,7 @@ fn build(i: u64, region: &str, source: &str, version: u64, demo: Option<NaiveDat
             adapter_id: "native".into(),
             adapter_version: "1".into(),
             ingested_at: "2026-01-01T00:00:00Z".into(),
-            location: format!("line:{}", i + 1),
+            location,
         },
         body,
     }
