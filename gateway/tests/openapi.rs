@@ -179,6 +179,19 @@ fn every_served_route_is_documented_with_parameters_security_and_problems() {
         }
     }
 
+    // Two Rust types of one name would share a schema (utoipa keeps the last): the division
+    // and occupation levels must stay apart.
+    let levels = |name: &str| -> Vec<String> {
+        schemas[name]["enum"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name} is not an enum: {}", schemas[name]))
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(levels("Level").contains(&"province".to_string()));
+    assert!(levels("CodeLevel").contains(&"occupation".to_string()));
+
     // Each route is really served: without a token the authenticated ones are refused, never
     // with the 404 of an unknown path or a 405.
     for (method, path) in &routes {

@@ -25,10 +25,10 @@ pub struct OccupationsParams {
     pub codes: String,
 }
 
-/// Level of a code in the classification.
+/// Level of a code in the classification (schema `CodeLevel`: `Level` is the division one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum Level {
+pub enum CodeLevel {
     /// 大类.
     Major,
     /// 中类.
@@ -47,7 +47,7 @@ pub struct OccupationEntry {
     /// Chinese name.
     pub name: String,
     /// Level.
-    pub level: Level,
+    pub level: CodeLevel,
     /// The groups above it, major group first: code and name.
     pub groups: Vec<(String, String)>,
 }
@@ -73,10 +73,10 @@ fn entry(o: &Occupation) -> OccupationEntry {
         code: o.code.to_string(),
         name: o.name.to_string(),
         level: match o.level {
-            OccupationLevel::Major => Level::Major,
-            OccupationLevel::Middle => Level::Middle,
-            OccupationLevel::Minor => Level::Minor,
-            OccupationLevel::Occupation => Level::Occupation,
+            OccupationLevel::Major => CodeLevel::Major,
+            OccupationLevel::Middle => CodeLevel::Middle,
+            OccupationLevel::Minor => CodeLevel::Minor,
+            OccupationLevel::Occupation => CodeLevel::Occupation,
         },
         groups,
     }
@@ -155,11 +155,11 @@ mod tests {
         let courier = &a.known[0];
         assert_eq!(
             (courier.name.as_str(), courier.level),
-            ("快递员", Level::Occupation)
+            ("快递员", CodeLevel::Occupation)
         );
         let codes: Vec<&str> = courier.groups.iter().map(|g| g.0.as_str()).collect();
         assert_eq!(codes, ["4", "4-02", "4-02-07"]);
-        assert_eq!(a.known[1].level, Level::Major);
+        assert_eq!(a.known[1].level, CodeLevel::Major);
         assert!(a.known[1].groups.is_empty());
     }
 }
