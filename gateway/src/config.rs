@@ -420,18 +420,7 @@ impl GatewayConfig {
                 "set either password_file or password_env, not both",
             ));
         }
-        let ident = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_';
-        if st.schema.is_empty()
-            || st.schema.len() > 63
-            || !st.schema.chars().all(ident)
-            || st.schema.starts_with(|c: char| c.is_ascii_digit())
-        {
-            return Err(invalid(
-                "store.schema",
-                "must be 1-63 characters of a-z, 0-9 and _, not starting with a digit",
-            ));
-        }
-        Ok(())
+        crate::store::postgres::check_schema(&st.schema).map_err(|p| invalid("store.schema", p))
     }
 
     /// Checks values that TOML types alone cannot.

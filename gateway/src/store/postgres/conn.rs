@@ -53,9 +53,24 @@ pub fn check_url(url: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks a schema name: 1-63 characters of a-z, 0-9 and `_`, not starting with a digit (it is
+/// written into SQL as an identifier, so nothing else is allowed).
+pub fn check_schema(schema: &str) -> Result<(), String> {
+    let ident = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_';
+    if schema.is_empty()
+        || schema.len() > 63
+        || !schema.chars().all(ident)
+        || schema.starts_with(|c: char| c.is_ascii_digit())
+    {
+        return Err("must be 1-63 characters of a-z, 0-9 and _, not starting with a digit".into());
+    }
+    Ok(())
+}
+
 impl PgSettings {
     /// Settings from a URL without a password (tests, the bench), for `schema`.
     pub fn from_url(url: &str, schema: &str) -> Result<PgSettings, StoreError> {
+        check_schema(schema).map_err(|p| StoreError::Backend(format!("store schema {p}")))?;
         let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Backend(format!("store URL: {e}")))?;

@@ -44,7 +44,7 @@ use super::entry::{Entry, EntryKind};
 use super::facts::{self, Facts};
 use super::{upsert, value};
 use super::{ApplyMode, ApplyOutcome, BatchSummary, Erased, RecordStore, RowMatch, StoreError};
-pub use conn::{check_url, PgSettings};
+pub use conn::{check_schema, check_url, PgSettings};
 use conn::wait;
 
 /// How long opening waits for another gateway's writer lock on the same schema.
@@ -1098,22 +1098,62 @@ fn col<'a, T: tokio_postgres::types::FromSql<'a>>(row: &'a Row, i: usize) -> Res
         .map_err(|e| StoreError::Backend(format!("PostgreSQL store column {i}: {e}")))
 }
 
-/// Drops a schema and everything in it (tests start each store on a fresh schema).
-#[cfg(test)]
-pub(crate) fn drop_schema(settings: &PgSettings) -> Result<(), StoreError> {
-    let rt2 = tokio::runtime::Builder::new_multi_thread()
+/// Drops a schema and everything in it: tests start each store on a fresh schema, the bench
+/// each run. Never called by a gateway.
+pub fn drop_schema(settings: &PgSettings) -> Result<(), StoreError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .map_err(StoreError::Io)?;
-    let c = conn::connect(&rt2, settings)?;
+    let c = conn::connect(&rt, settings)?;
     wait(c.batch_execute(&format!(
         "DROP SCHEMA IF EXISTS {} CASCADE",
         settings.schema
     )))?;
     drop(c);
-    rt2.shutdown_background();
+    rt.shutdown_background();
     Ok(())
+}
+
+/// The bench's bare floor: binary `COPY` of rows into a plain `(key bytea PRIMARY KEY, live
+/// boolean, value bytea)` table in `settings`' schema (made anew), one synchronously committed
+/// transaction per batch, exactly the durability the store gives an entry. `batches` yields
+/// each batch's `(key, value)` rows (generated as it goes: the bench streams); only the
+/// transactions are timed. Returns the rows copied, the time spent and the table's bytes.
+pub fn copy_floor(
+    settings: &PgSettings,
+    batches: &mut dyn Iterator<Item = Vec<(Vec<u8>, Vec<u8>)>>,
+) -> Result<(u64, Duration, u64), StoreError> {
+    drop_schema(settings)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(StoreError::Io)?;
+    let mut c = conn::connect(&rt, settings)?;
+    wait(c.batch_execute(
+        "CREATE TABLE floor (key bytea PRIMARY KEY, live boolean NOT NULL, value bytea NOT NULL)",
+    ))?;
+    let (mut rows, mut spent) = (0u64, Duration::ZERO);
+    for batch in batches {
+        let t = Instant::now();
+        let tx = wait(c.transaction())?;
+        let sink = wait(tx.copy_in("COPY floor (key, live, value) FROM STDIN (FORMAT binary)"))?;
+        let writer = BinaryCopyInWriter::new(sink, &[Type::BYTEA, Type::BOOL, Type::BYTEA]);
+        let mut writer = pin!(writer);
+        for (k, v) in &batch {
+            wait(writer.as_mut().write(&[k as &(dyn ToSql + Sync), &true, v]))?;
+        }
+        rows += wait(writer.finish())?;
+        wait(tx.commit())?;
+        spent += t.elapsed();
+    }
+    let row = wait(c.query_one("SELECT pg_total_relation_size('floor')::bigint", &[]))?;
+    let bytes: i64 = col(&row, 0)?;
+    drop(c);
+    rt.shutdown_background();
+    Ok((rows, spent, bytes.max(0) as u64))
 }
 
 #[cfg(test)]
