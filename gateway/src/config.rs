@@ -205,6 +205,7 @@ pub struct StoreTuning {
     /// `sled` (default: embedded, in `data_dir/store`) or `postgres` (a PostgreSQL 13+
     /// database the operator runs, with its replication and backups; see docs/decisions.md,
     /// "PostgreSQL store").
+    #[schemars(with = "String", extend("enum" = ["sled", "postgres"]))]
     pub engine: StoreEngine,
     /// sled page cache, in MiB.
     pub cache_capacity_mib: u64,

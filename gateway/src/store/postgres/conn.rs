@@ -27,7 +27,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Where the PostgreSQL store is and how to log in. `Debug` leaves the password out.
 #[derive(Clone)]
 pub struct PgSettings {
-    config: tokio_postgres::Config,
+    pub(super) config: tokio_postgres::Config,
     /// The schema holding the tables.
     pub schema: String,
 }

@@ -1168,4 +1168,37 @@ mod tests {
         assert_eq!(type_range(RecordType::Person).1.len(), 1);
         assert_ne!(lock_key("pes"), lock_key("pes_440000"));
     }
+
+    #[test]
+    fn a_password_never_comes_from_the_url_nor_shows_in_logs() {
+        let refused = check_url("postgres://pesgw:s3cret@127.0.0.1/pes").unwrap_err();
+        assert!(!refused.contains("s3cret"), "{refused}");
+        assert!(check_url("postgres://pesgw@127.0.0.1:5433/pes").is_ok());
+        assert!(check_url("postgres://pesgw@localhost/pes?host=/run/postgresql").is_ok());
+        assert!(check_url("mysql://x").is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "s3cret\n").unwrap();
+        let tuning = crate::config::StoreTuning {
+            engine: crate::config::StoreEngine::Postgres,
+            url: Some("postgres://pesgw@127.0.0.1/pes".into()),
+            password_file: Some(file),
+            ..Default::default()
+        };
+        let s = PgSettings::from_config(&tuning).unwrap();
+        assert_eq!(s.config.get_password(), Some(&b"s3cret"[..]));
+        let shown = format!("{s:?} {}", s.target());
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("127.0.0.1:5432/pes"), "{shown}");
+    }
+
+    #[test]
+    fn schema_names_are_plain_identifiers() {
+        for ok in ["pes", "pes_440000", "_x"] {
+            assert!(check_schema(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "1pes", "Pes", "pes;drop", "a\"b", &"x".repeat(64)] {
+            assert!(check_schema(bad).is_err(), "{bad}");
+        }
+    }
 }
