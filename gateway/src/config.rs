@@ -410,7 +410,10 @@ impl GatewayConfig {
             return Ok(());
         }
         let Some(url) = &st.url else {
-            return Err(invalid("store.url", "is required with engine = \"postgres\""));
+            return Err(invalid(
+                "store.url",
+                "is required with engine = \"postgres\"",
+            ));
         };
         if let Err(problem) = crate::store::postgres::check_url(url) {
             return Err(invalid("store.url", problem));

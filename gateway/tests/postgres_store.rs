@@ -20,8 +20,8 @@ fn pg_url() -> Option<String> {
             return Some(url);
         }
     }
-    let required = std::env::var_os("CI").is_some()
-        || std::env::var("PES_REQUIRE_PG").is_ok_and(|v| v == "1");
+    let required =
+        std::env::var_os("CI").is_some() || std::env::var("PES_REQUIRE_PG").is_ok_and(|v| v == "1");
     assert!(
         !required,
         "PES_TEST_PG_URL is not set, and CI (or PES_REQUIRE_PG=1) requires the PostgreSQL \
@@ -51,10 +51,12 @@ fn a_gateway_on_postgres_restarts_on_its_database_and_has_one_writer() {
         .config(on_postgres(url.clone(), schema.clone()))
         .start();
     let v = g.push(ndjson(0..300, REGION, SOURCE, 1), true);
-    assert_eq!((v["accepted"].as_u64(), v["applied"].as_bool()), (Some(300), Some(true)));
-    let totals = |g: &TestGateway| {
-        ["person", "job_seeker_registration", "vacancy"].map(|d| g.total(d))
-    };
+    assert_eq!(
+        (v["accepted"].as_u64(), v["applied"].as_bool()),
+        (Some(300), Some(true))
+    );
+    let totals =
+        |g: &TestGateway| ["person", "job_seeker_registration", "vacancy"].map(|d| g.total(d));
     let before = totals(&g);
     assert_eq!(before.iter().sum::<i64>(), 300);
     let by_prefecture = json!({ "dataset": "vacancy", "measures": ["count", "sum"],

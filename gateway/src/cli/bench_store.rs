@@ -62,7 +62,12 @@ fn batch_entry(key: &DataKey, n: u64, rows: u64, records: u64) -> anyhow::Result
 }
 
 /// Applies every batch to `store` as the applier would, timing only the applying.
-fn fill(store: &dyn RecordStore, key: &DataKey, records: u64, rows: u64) -> anyhow::Result<(u64, Duration)> {
+fn fill(
+    store: &dyn RecordStore,
+    key: &DataKey,
+    records: u64,
+    rows: u64,
+) -> anyhow::Result<(u64, Duration)> {
     let mut rollups = Rollups::rebuild(store)?;
     let (mut applied, mut spent) = (0u64, Duration::ZERO);
     let mut deltas = Vec::new();
@@ -71,7 +76,8 @@ fn fill(store: &dyn RecordStore, key: &DataKey, records: u64, rows: u64) -> anyh
         let entry = Entry::parse(&bytes)?;
         let t = Instant::now();
         deltas.clear();
-        let out = store.apply_entry(&entry, (n + 1) * 1_000_000, ApplyMode::Journal, &mut deltas)?;
+        let out =
+            store.apply_entry(&entry, (n + 1) * 1_000_000, ApplyMode::Journal, &mut deltas)?;
         for (f, sign) in &deltas {
             rollups.apply(f, *sign);
         }
@@ -121,7 +127,13 @@ pub fn run(
         let store = SledStore::open(&sled_dir, tuning)?;
         let rollups = Rollups::rebuild(&store)?;
         let restart = t.elapsed();
-        Measured { records: n, applying, bytes, restart, rollup_total: total(&rollups) }
+        Measured {
+            records: n,
+            applying,
+            bytes,
+            restart,
+            rollup_total: total(&rollups),
+        }
     };
     let _ = std::fs::remove_dir_all(&sled_dir);
     println!("sled store: done");
@@ -138,7 +150,13 @@ pub fn run(
         let store = PgStore::open(&settings)?;
         let rollups = Rollups::rebuild(&store)?;
         let restart = t.elapsed();
-        Measured { records: n, applying, bytes, restart, rollup_total: total(&rollups) }
+        Measured {
+            records: n,
+            applying,
+            bytes,
+            restart,
+            rollup_total: total(&rollups),
+        }
     };
     postgres::drop_schema(&settings)?;
     println!("PostgreSQL store: done");
@@ -149,7 +167,10 @@ pub fn run(
     let mut batches = (0..records.div_ceil(rows)).map_while(|n| {
         let made = batch_entry(&key, n, rows, records).and_then(|bytes| {
             let e = Entry::parse(&bytes)?;
-            Ok(e.records.iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect::<Vec<_>>())
+            Ok(e.records
+                .iter()
+                .map(|(k, v)| (k.to_vec(), v.to_vec()))
+                .collect::<Vec<_>>())
         });
         match made {
             Ok(rows) => Some(rows),
@@ -159,7 +180,8 @@ pub fn run(
             }
         }
     });
-    let (floor_rows, floor_time, floor_bytes) = postgres::copy_floor(&floor_settings, &mut batches)?;
+    let (floor_rows, floor_time, floor_bytes) =
+        postgres::copy_floor(&floor_settings, &mut batches)?;
     if let Some(e) = failed {
         return Err(e);
     }
@@ -173,7 +195,10 @@ pub fn run(
         "{:<44} {:>12} {:>12} {:>12} {:>10}",
         "store", "records/s", "× COPY floor", "B/record", "restart s"
     );
-    for (name, m) in [("sled store (default; flush at end)", &sled), ("PostgreSQL store (commit per batch)", &pg)] {
+    for (name, m) in [
+        ("sled store (default; flush at end)", &sled),
+        ("PostgreSQL store (commit per batch)", &pg),
+    ] {
         println!(
             "{:<44} {:>12.0} {:>12.2} {:>12.0} {:>10.2}",
             name,
@@ -201,6 +226,9 @@ pub fn run(
             pg.records
         );
     }
-    println!("rollups after restart count {} records on both stores", pg.rollup_total);
+    println!(
+        "rollups after restart count {} records on both stores",
+        pg.rollup_total
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -96,7 +96,10 @@ fn rollups_are_a_recount(store: &dyn RecordStore) {
             })
         })
         .unwrap();
-    assert_eq!(stored, recount, "stored rollup cells = a recount of the records");
+    assert_eq!(
+        stored, recount,
+        "stored rollup cells = a recount of the records"
+    );
 }
 
 /// What applying a batch did: `new` and `updated` records written, `unchanged` skipped.
@@ -686,8 +689,8 @@ pub(crate) fn pg_url() -> Option<String> {
             return Some(url);
         }
     }
-    let required = std::env::var_os("CI").is_some()
-        || std::env::var("PES_REQUIRE_PG").is_ok_and(|v| v == "1");
+    let required =
+        std::env::var_os("CI").is_some() || std::env::var("PES_REQUIRE_PG").is_ok_and(|v| v == "1");
     assert!(
         !required,
         "PES_TEST_PG_URL is not set, and CI (or PES_REQUIRE_PG=1) requires the PostgreSQL \
@@ -741,8 +744,16 @@ fn the_postgres_store_has_one_writer_and_keeps_its_rollups() {
     let key = DataKey::from_bytes(&[7; 32]).unwrap();
     let first = open(dir.path());
     let records: Vec<Record> = (0..9).map(|i| sample(i, 1, None)).collect();
-    apply(&*first, &entry(&key, 1, &records, &[]), 100, ApplyMode::Journal);
-    let d = ring::digest::digest(&ring::digest::SHA256, dir.path().to_string_lossy().as_bytes());
+    apply(
+        &*first,
+        &entry(&key, 1, &records, &[]),
+        100,
+        ApplyMode::Journal,
+    );
+    let d = ring::digest::digest(
+        &ring::digest::SHA256,
+        dir.path().to_string_lossy().as_bytes(),
+    );
     let schema = format!("t_{}", hex::encode(&d.as_ref()[..8]));
     let settings = super::postgres::PgSettings::from_url(&url, &schema).unwrap();
     let started = std::time::Instant::now();
@@ -759,7 +770,10 @@ fn the_postgres_store_has_one_writer_and_keeps_its_rollups() {
     again.for_each_fact(&mut |f| scanned.apply(f, 1)).unwrap();
     assert!(crate::query::rollup::same_counts(&rollups, &scanned));
     assert_eq!(
-        RecordType::ALL.iter().map(|t| rollups.total(*t).count).sum::<i64>(),
+        RecordType::ALL
+            .iter()
+            .map(|t| rollups.total(*t).count)
+            .sum::<i64>(),
         9
     );
 }
@@ -785,11 +799,21 @@ fn the_sled_store_reads_values_of_the_old_facts_layout() {
     };
     let (before, facts_before) = {
         let store = super::SledStore::open(dir.path(), &tuning).unwrap();
-        apply(&store, &entry(&key, 1, &records, &[]), 100, ApplyMode::Journal);
+        apply(
+            &store,
+            &entry(&key, 1, &records, &[]),
+            100,
+            ApplyMode::Journal,
+        );
         store.flush().unwrap();
         let read: Vec<_> = records
             .iter()
-            .map(|r| store.read_record(&r.record_id, &key, true).unwrap().unwrap())
+            .map(|r| {
+                store
+                    .read_record(&r.record_id, &key, true)
+                    .unwrap()
+                    .unwrap()
+            })
             .collect();
         (read, facts_of(&store))
     };
@@ -808,7 +832,10 @@ fn the_sled_store_reads_values_of_the_old_facts_layout() {
     }
     let store = super::SledStore::open(dir.path(), &tuning).unwrap();
     for (r, want) in records.iter().zip(&before) {
-        let got = store.read_record(&r.record_id, &key, true).unwrap().unwrap();
+        let got = store
+            .read_record(&r.record_id, &key, true)
+            .unwrap()
+            .unwrap();
         assert_eq!(&got, want);
     }
     let facts_after = facts_of(&store);
@@ -837,8 +864,14 @@ fn the_sled_store_reads_values_of_the_old_facts_layout() {
             &mut deltas,
         )
         .unwrap();
-    let out: Vec<(i64, u32)> = deltas.iter().map(|(f, s)| (*s, f.get(Dim::County))).collect();
+    let out: Vec<(i64, u32)> = deltas
+        .iter()
+        .map(|(f, s)| (*s, f.get(Dim::County)))
+        .collect();
     let county = Facts::of(&again[0], today).get(Dim::County);
     assert_ne!(county, 0);
-    assert!(out.contains(&(-1, 0)) && out.contains(&(1, county)), "{out:?}");
+    assert!(
+        out.contains(&(-1, 0)) && out.contains(&(1, county)),
+        "{out:?}"
+    );
 }

@@ -43,7 +43,8 @@ fn build(t: RecordType) -> Vec<Vec<Dim>> {
             cubes.push(vec![*a, *b]);
             for c in dims.iter().skip(j + 1) {
                 let dims = [*a, *b, *c];
-                if dims.contains(&Dim::Status) && (county_triples(t) || !dims.contains(&Dim::County))
+                if dims.contains(&Dim::Status)
+                    && (county_triples(t) || !dims.contains(&Dim::County))
                 {
                     cubes.push(vec![*a, *b, *c]);
                 }

@@ -201,7 +201,12 @@ pub trait RecordStore: Send + Sync {
     /// returns `false` and its rollups are rebuilt with [`RecordStore::for_each_fact`].
     fn stored_rollups(
         &self,
-        each: &mut dyn FnMut(pes_schemas::RecordType, usize, [u32; cubes::MAX_CUBE_DIMS], cubes::Counters),
+        each: &mut dyn FnMut(
+            pes_schemas::RecordType,
+            usize,
+            [u32; cubes::MAX_CUBE_DIMS],
+            cubes::Counters,
+        ),
     ) -> Result<bool, StoreError> {
         let _ = each;
         Ok(false)

@@ -8,9 +8,12 @@ use super::entry::{Entry, EntryKind, ANY_VERSION};
 use super::facts::{self, Facts};
 use super::{value, ApplyMode, StoreError};
 
+/// `(key, value)` pairs borrowed from an entry.
+pub(crate) type KeyValues<'a> = Vec<(&'a [u8], &'a [u8])>;
+
 /// An entry's records sorted by key, one per key: the newest version of each (the later one of
 /// equal versions: a push-ordered batch's last copy wins), and how many copies were dropped.
-pub(crate) fn newest<'a>(entry: &Entry<'a>) -> (Vec<(&'a [u8], &'a [u8])>, u64) {
+pub(crate) fn newest<'a>(entry: &Entry<'a>) -> (KeyValues<'a>, u64) {
     let mut order: Vec<usize> = (0..entry.records.len()).collect();
     order.sort_unstable_by(|&a, &b| {
         let (ka, va) = entry.records[a];

@@ -93,10 +93,7 @@ impl PgSettings {
         let password = match (&tuning.password_file, &tuning.password_env) {
             (Some(path), _) => {
                 let text = std::fs::read_to_string(path).map_err(|e| {
-                    StoreError::Backend(format!(
-                        "[store] password_file {}: {e}",
-                        path.display()
-                    ))
+                    StoreError::Backend(format!("[store] password_file {}: {e}", path.display()))
                 })?;
                 Some(text.lines().next().unwrap_or_default().to_string())
             }

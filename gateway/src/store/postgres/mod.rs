@@ -44,8 +44,8 @@ use super::entry::{Entry, EntryKind};
 use super::facts::{self, Facts};
 use super::{upsert, value};
 use super::{ApplyMode, ApplyOutcome, BatchSummary, Erased, RecordStore, RowMatch, StoreError};
-pub use conn::{check_schema, check_url, PgSettings};
 use conn::wait;
+pub use conn::{check_schema, check_url, PgSettings};
 
 /// How long opening waits for another gateway's writer lock on the same schema.
 pub const LOCK_WAIT: Duration = Duration::from_secs(10);
@@ -121,7 +121,10 @@ impl PgStore {
     }
 
     /// Runs `f` on the reader connection.
-    fn read<T>(&self, f: impl FnOnce(&mut Client) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&mut Client) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         self.with(&self.reader, false, f)
     }
 
@@ -430,8 +433,7 @@ impl PgStore {
         let mut from = lo.to_vec();
         let mut first = true;
         loop {
-            let rows =
-                self.read(|c| wait(c.query(sql, &[&from, &hi, &PAGE, &first])))?;
+            let rows = self.read(|c| wait(c.query(sql, &[&from, &hi, &PAGE, &first])))?;
             for row in &rows {
                 let k: &[u8] = col(row, 0)?;
                 let v: &[u8] = col(row, 1)?;
@@ -453,7 +455,11 @@ impl PgStore {
 impl Drop for PgStore {
     /// Gives the writer lock back at once (a successor may be waiting), then closes.
     fn drop(&mut self) {
-        let writer = self.writer.get_mut().map(Option::take).unwrap_or_else(|p| p.into_inner().take());
+        let writer = self
+            .writer
+            .get_mut()
+            .map(Option::take)
+            .unwrap_or_else(|p| p.into_inner().take());
         if let Some(c) = writer {
             let key = self.lock_key;
             let params: [&(dyn ToSql + Sync); 1] = [&key];
@@ -502,7 +508,10 @@ impl RecordStore for PgStore {
 
     fn batch_summaries(&self) -> Result<Vec<([u8; 32], BatchSummary)>, StoreError> {
         let rows = self.read(|c| {
-            wait(c.query("SELECT batch_id, summary FROM batches ORDER BY batch_id", &[]))
+            wait(c.query(
+                "SELECT batch_id, summary FROM batches ORDER BY batch_id",
+                &[],
+            ))
         })?;
         rows.iter()
             .map(|row| {
@@ -633,8 +642,8 @@ impl RecordStore for PgStore {
             if value::value_person_key(v) != Some(person_key.as_bytes()) {
                 continue;
             }
-            let record_id =
-                std::str::from_utf8(k.get(1..).unwrap_or_default()).map_err(|_| StoreError::Malformed)?;
+            let record_id = std::str::from_utf8(k.get(1..).unwrap_or_default())
+                .map_err(|_| StoreError::Malformed)?;
             out.push(self.decode_record(record_id, v, key, reveal)?);
         }
         Ok(out)
@@ -696,9 +705,7 @@ impl RecordStore for PgStore {
                 &[&prefix],
             ))
         })?;
-        rows.iter()
-            .map(|r| Ok((col(r, 0)?, col(r, 1)?)))
-            .collect()
+        rows.iter().map(|r| Ok((col(r, 0)?, col(r, 1)?))).collect()
     }
 
     /// Pages through the rows (keyset by batch and row), so a large quarantine is never held
@@ -746,7 +753,11 @@ impl RecordStore for PgStore {
         }))
     }
 
-    fn quarantined_row(&self, batch_id: &[u8; 32], row: u32) -> Result<Option<Vec<u8>>, StoreError> {
+    fn quarantined_row(
+        &self,
+        batch_id: &[u8; 32],
+        row: u32,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
         let r = self.read(|c| {
             wait(c.query_opt(
                 "SELECT value FROM quarantine WHERE batch_id = $1 AND row_no = $2",
@@ -785,9 +796,8 @@ impl RecordStore for PgStore {
     }
 
     fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
-        let rows = self.read(|c| {
-            wait(c.query("SELECT letter FROM dead_letters ORDER BY end_offset", &[]))
-        })?;
+        let rows = self
+            .read(|c| wait(c.query("SELECT letter FROM dead_letters ORDER BY end_offset", &[])))?;
         rows.iter()
             .map(|r| {
                 let v: &[u8] = col(r, 0)?;
@@ -807,7 +817,9 @@ impl RecordStore for PgStore {
         match row {
             Some(r) => {
                 let v: &[u8] = col(&r, 0)?;
-                Ok(Some(serde_json::from_slice(v).map_err(|_| StoreError::Malformed)?))
+                Ok(Some(
+                    serde_json::from_slice(v).map_err(|_| StoreError::Malformed)?,
+                ))
             }
             None => Ok(None),
         }
@@ -835,7 +847,11 @@ impl RecordStore for PgStore {
     /// One transaction: the person's records (those that still name them), every index pair of
     /// the person_key, the matching quarantined rows, and the rollup cells. PostgreSQL keeps
     /// deleted rows' bytes until VACUUM reclaims them (see docs/operator-guide.md, "Erasure").
-    fn erase_person(&self, person_key: &str, quarantined: &RowMatch<'_>) -> Result<Erased, StoreError> {
+    fn erase_person(
+        &self,
+        person_key: &str,
+        quarantined: &RowMatch<'_>,
+    ) -> Result<Erased, StoreError> {
         self.write(|c| {
             let tx = wait(c.transaction())?;
             let mut out = Erased::default();
@@ -853,7 +869,8 @@ impl RecordStore for PgStore {
                     continue;
                 }
                 if value::is_live(v) {
-                    out.deltas.push((value::value_facts(v).ok_or(StoreError::Malformed)?, -1));
+                    out.deltas
+                        .push((value::value_facts(v).ok_or(StoreError::Malformed)?, -1));
                 }
                 gone.push(k);
             }
@@ -890,7 +907,9 @@ impl RecordStore for PgStore {
                     ))?;
                 }
                 match rows.last() {
-                    Some(last) if rows.len() as i64 == PAGE => after = (col(last, 0)?, col(last, 1)?),
+                    Some(last) if rows.len() as i64 == PAGE => {
+                        after = (col(last, 0)?, col(last, 1)?)
+                    }
                     _ => break,
                 }
             }
@@ -932,16 +951,11 @@ impl CellDeltas {
             .filter(|(_, (n, s))| *n != 0 || *s != 0)
             .collect();
         for part in changed.chunks(CHUNK) {
-            let mut cols: (Vec<i16>, Vec<i16>, Vec<i32>, Vec<i32>, Vec<i32>, Vec<i64>, Vec<i64>) =
-                Default::default();
+            let mut cols = CellColumns::default();
             for ((t, cube, k), (n, s)) in part {
-                cols.0.push(*t);
-                cols.1.push(*cube);
-                cols.2.push(k[0]);
-                cols.3.push(k[1]);
-                cols.4.push(k[2]);
-                cols.5.push(*n);
-                cols.6.push(*s);
+                cols.push(*t, *cube, *k);
+                cols.count.push(*n);
+                cols.sum.push(*s);
             }
             let zero = wait(tx.query(
                 "WITH up AS (
@@ -952,22 +966,27 @@ impl CellDeltas {
                          SET count = c.count + excluded.count, sum = c.sum + excluded.sum
                      RETURNING rtype, cube, k1, k2, k3, count, sum)
                  SELECT rtype, cube, k1, k2, k3 FROM up WHERE count = 0 AND sum = 0",
-                &[&cols.0, &cols.1, &cols.2, &cols.3, &cols.4, &cols.5, &cols.6],
+                &[
+                    &cols.rtype,
+                    &cols.cube,
+                    &cols.k1,
+                    &cols.k2,
+                    &cols.k3,
+                    &cols.count,
+                    &cols.sum,
+                ],
             ))?;
             if !zero.is_empty() {
-                let mut z: (Vec<i16>, Vec<i16>, Vec<i32>, Vec<i32>, Vec<i32>) = Default::default();
+                let mut z = CellColumns::default();
                 for row in &zero {
-                    z.0.push(col(row, 0)?);
-                    z.1.push(col(row, 1)?);
-                    z.2.push(col(row, 2)?);
-                    z.3.push(col(row, 3)?);
-                    z.4.push(col(row, 4)?);
+                    let key = [col(row, 2)?, col(row, 3)?, col(row, 4)?];
+                    z.push(col(row, 0)?, col(row, 1)?, key);
                 }
                 wait(tx.execute(
                     "DELETE FROM rollup_cells c USING unnest($1::int2[], $2::int2[], $3::int4[],
                                                             $4::int4[], $5::int4[]) AS z(t, u, a, b, d)
                      WHERE c.rtype = z.t AND c.cube = z.u AND c.k1 = z.a AND c.k2 = z.b AND c.k3 = z.d",
-                    &[&z.0, &z.1, &z.2, &z.3, &z.4],
+                    &[&z.rtype, &z.cube, &z.k1, &z.k2, &z.k3],
                 ))?;
             }
         }
@@ -975,9 +994,37 @@ impl CellDeltas {
     }
 }
 
+/// Rollup cells as one array per column, for `unnest`.
+#[derive(Default)]
+struct CellColumns {
+    rtype: Vec<i16>,
+    cube: Vec<i16>,
+    k1: Vec<i32>,
+    k2: Vec<i32>,
+    k3: Vec<i32>,
+    count: Vec<i64>,
+    sum: Vec<i64>,
+}
+
+impl CellColumns {
+    fn push(&mut self, rtype: i16, cube: i16, key: [i32; MAX_CUBE_DIMS]) {
+        self.rtype.push(rtype);
+        self.cube.push(cube);
+        self.k1.push(key[0]);
+        self.k2.push(key[1]);
+        self.k3.push(key[2]);
+    }
+}
+
 /// Stored values of `keys` (tombstones included), by key.
-fn old_values(tx: &Transaction<'_>, keys: &[&[u8]]) -> Result<HashMap<Vec<u8>, Vec<u8>>, StoreError> {
-    let rows = wait(tx.query("SELECT key, value FROM records WHERE key = ANY($1)", &[&keys]))?;
+fn old_values(
+    tx: &Transaction<'_>,
+    keys: &[&[u8]],
+) -> Result<HashMap<Vec<u8>, Vec<u8>>, StoreError> {
+    let rows = wait(tx.query(
+        "SELECT key, value FROM records WHERE key = ANY($1)",
+        &[&keys],
+    ))?;
     rows.iter().map(|r| Ok((col(r, 0)?, col(r, 1)?))).collect()
 }
 
@@ -992,7 +1039,11 @@ fn copy_records(tx: &Transaction<'_>, rows: &[(&[u8], Cow<'_, [u8]>)]) -> Result
     let mut writer = pin!(writer);
     for (k, v) in rows {
         let v: &[u8] = v;
-        wait(writer.as_mut().write(&[k as &(dyn ToSql + Sync), &true, &v]))?;
+        wait(
+            writer
+                .as_mut()
+                .write(&[k as &(dyn ToSql + Sync), &true, &v]),
+        )?;
     }
     wait(writer.finish())?;
     Ok(())
@@ -1033,7 +1084,10 @@ fn finish(
         &[&&entry.batch_id[..], &summary],
     ))?;
     if mode != ApplyMode::Retry {
-        wait(tx.execute("UPDATE applied SET end_offset = $1", &[&offset_i64(end_offset)?]))?;
+        wait(tx.execute(
+            "UPDATE applied SET end_offset = $1",
+            &[&offset_i64(end_offset)?],
+        ))?;
     }
     Ok(())
 }
