@@ -43,9 +43,7 @@ impl Rollups {
         let mut r = Rollups::new();
         let kept = store.stored_rollups(&mut |rtype, cube, key, c| {
             if let Some(cube) = r.by_type[rtype as usize].get_mut(cube) {
-                if c.count != 0 || c.sum != 0 {
-                    cube.cells.insert(key, c);
-                }
+                add(&mut cube.cells, key, c.count, c.sum);
             }
         })?;
         if !kept {

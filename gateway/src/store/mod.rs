@@ -195,10 +195,11 @@ pub trait RecordStore: Send + Sync {
     /// rollups. Call it before any record is written (a backend may warm caches with it).
     fn for_each_fact(&self, each: &mut dyn FnMut(&Facts)) -> Result<(), StoreError>;
 
-    /// Calls `each(record type, cube number, cell key, counters)` with every rollup cell the
+    /// Calls `each(record type, cube number, cell key, counters)` with the rollup state the
     /// backend keeps beside its records, updated in the same transaction as they are
-    /// ([`cubes::layout`] numbers the cubes), and returns `true`; a backend that keeps none
-    /// returns `false` and its rollups are rebuilt with [`RecordStore::for_each_fact`].
+    /// ([`cubes::layout`] numbers the cubes), and returns `true`; the counters of one cell may
+    /// come in several calls, to be added up. A backend that keeps none returns `false` and its
+    /// rollups are rebuilt with [`RecordStore::for_each_fact`].
     fn stored_rollups(
         &self,
         each: &mut dyn FnMut(

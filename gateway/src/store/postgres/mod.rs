@@ -12,11 +12,15 @@
 //! version (or a tombstone) by one `UPDATE … FROM unnest(…)` per chunk. The version rules are
 //! the sled store's (`upsert`), applied to old values read with one query per chunk.
 //!
-//! **Rollups are stored.** Each entry's rollup changes are added to `rollup_cells` (cells of
-//! [`cubes::layout`]) in its transaction; at start the gateway loads the cells
-//! ([`RecordStore::stored_rollups`]) instead of scanning every record. The layout's
-//! [`cubes::fingerprint`] is stored beside them: after an upgrade that changes the layout, the
-//! cells are recounted once from the records at open.
+//! **Rollups are stored.** Each entry's rollup changes (its records' facts, each with +1 or
+//! -1) are appended to `rollup_deltas` as one row in its transaction; once the unfolded deltas
+//! pass [`FOLD_FACTS`], the entry's transaction also folds them all into `rollup_cells` (cells
+//! of [`cubes::layout`]): summed over many entries first, a fold writes each touched cell once,
+//! where writing an entry's cells in every entry would upsert about as many cells as the entry
+//! has records times cubes. At start the gateway loads the cells plus the unfolded deltas
+//! ([`RecordStore::stored_rollups`]) instead of scanning every record: bounded work, whatever
+//! the store holds. The layout's [`cubes::fingerprint`] is stored beside the cells: after an
+//! upgrade that changes the layout, the cells are recounted once from the records at open.
 //!
 //! **One writer.** The store holds a session advisory lock (keyed by schema) on its writer
 //! connection for as long as it is open: a second gateway on the same schema waits up to
@@ -53,6 +57,10 @@ pub const LOCK_WAIT: Duration = Duration::from_secs(10);
 const CHUNK: usize = 10_000;
 /// Rows fetched per page by scans.
 const PAGE: i64 = 5_000;
+/// Unfolded rollup deltas (facts) past which an entry's transaction folds them into the cells:
+/// bounds what a restart adds up (about a second of work) and amortises a fold over many
+/// entries.
+pub const FOLD_FACTS: u64 = 400_000;
 
 /// The PostgreSQL store.
 pub struct PgStore {
@@ -66,6 +74,11 @@ pub struct PgStore {
     writer: Mutex<Option<Client>>,
     /// Reads.
     reader: Mutex<Option<Client>>,
+    /// Unfolded facts past which a fold runs ([`FOLD_FACTS`]; tests lower it).
+    fold_facts: u64,
+    /// Facts in `rollup_deltas` not folded yet (an estimate: counted at open, then by the
+    /// writer).
+    unfolded: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -96,14 +109,33 @@ impl PgStore {
             lock_key,
             writer: Mutex::new(Some(w)),
             reader: Mutex::new(None),
+            unfolded: Default::default(),
+            fold_facts: FOLD_FACTS,
         };
         store.ensure_rollup_layout()?;
+        let pending = store.read(|c| {
+            let row = wait(c.query_one(
+                "SELECT coalesce(sum(length(deltas)), 0)::bigint FROM rollup_deltas",
+                &[],
+            ))?;
+            col::<i64>(&row, 0)
+        })?;
+        store.unfolded.store(
+            pending.max(0) as u64 / DELTA_LEN as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         tracing::info!(
             target = %settings.target(),
             schema = %settings.schema,
             "PostgreSQL store open"
         );
         Ok(store)
+    }
+
+    /// Sets how many unfolded rollup deltas trigger a fold (tests use small values so that
+    /// small entries fold too).
+    pub fn set_fold_threshold(&mut self, facts: u64) {
+        self.fold_facts = facts.max(1);
     }
 
     fn rt(&self) -> Result<&tokio::runtime::Runtime, StoreError> {
@@ -173,6 +205,7 @@ impl PgStore {
             }
             let started = Instant::now();
             wait(tx.execute("DELETE FROM rollup_cells", &[]))?;
+            wait(tx.execute("DELETE FROM rollup_deltas", &[]))?;
             let mut cells = CellDeltas::default();
             let mut after: Vec<u8> = Vec::new();
             loop {
@@ -203,6 +236,44 @@ impl PgStore {
             );
             Ok(())
         })
+    }
+
+    /// Appends an entry's rollup deltas to `rollup_deltas`, and folds every unfolded delta into
+    /// `rollup_cells` once there are more than [`FOLD_FACTS`], all in the entry's transaction.
+    fn log_deltas(&self, tx: &Transaction<'_>, deltas: &[(Facts, i64)]) -> Result<(), StoreError> {
+        use std::sync::atomic::Ordering;
+        if deltas.is_empty() {
+            return Ok(());
+        }
+        let mut blob = Vec::with_capacity(deltas.len() * DELTA_LEN);
+        for (f, sign) in deltas {
+            blob.extend_from_slice(&sign.to_le_bytes());
+            f.encode_into(&mut blob);
+        }
+        let pending = self.unfolded.load(Ordering::Relaxed) + deltas.len() as u64;
+        if pending < self.fold_facts {
+            wait(tx.execute("INSERT INTO rollup_deltas (deltas) VALUES ($1)", &[&blob]))?;
+            self.unfolded.store(pending, Ordering::Relaxed);
+            return Ok(());
+        }
+        let mut cells = CellDeltas::default();
+        decode_deltas(&blob, &mut |f, sign| cells.add(f, sign))?;
+        let rows = wait(tx.query("SELECT deltas FROM rollup_deltas", &[]))?;
+        for row in &rows {
+            decode_deltas(col(row, 0)?, &mut |f, sign| cells.add(f, sign))?;
+        }
+        let started = Instant::now();
+        let n = cells.write(tx)?;
+        wait(tx.execute("DELETE FROM rollup_deltas", &[]))?;
+        // Counted as folded now; if the transaction fails, the next open counts again.
+        self.unfolded.store(0, Ordering::Relaxed);
+        tracing::debug!(
+            facts = pending,
+            cells = n,
+            ms = started.elapsed().as_millis() as u64,
+            "PostgreSQL store: rollup deltas folded"
+        );
+        Ok(())
     }
 
     /// Bytes the store's tables and indexes take in the database.
@@ -308,11 +379,7 @@ impl PgStore {
                 &[&&entry.batch_id[..], &nos, &vals],
             ))?;
         }
-        let mut cells = CellDeltas::default();
-        for (f, sign) in &mine {
-            cells.add(f, *sign);
-        }
-        cells.write(&tx)?;
+        self.log_deltas(&tx, &mine)?;
         finish(&tx, entry, end_offset, mode, out)?;
         wait(tx.commit())?;
         deltas.extend(mine);
@@ -361,11 +428,7 @@ impl PgStore {
                 wait(tx.execute("DELETE FROM records WHERE key = ANY($1)", &[&purged]))?;
             }
         }
-        let mut cells = CellDeltas::default();
-        for (f, sign) in &mine {
-            cells.add(f, *sign);
-        }
-        cells.write(&tx)?;
+        self.log_deltas(&tx, &mine)?;
         finish(&tx, entry, end_offset, mode, out)?;
         wait(tx.commit())?;
         deltas.extend(mine);
@@ -595,6 +658,25 @@ impl RecordStore for PgStore {
                 sum: col(row, 6)?,
             };
             each(rtype, cube as usize, key, counters);
+        }
+        // Then the deltas not folded yet, cell by cell, to be added on top.
+        let rows =
+            self.read(|c| wait(c.query("SELECT deltas FROM rollup_deltas ORDER BY id", &[])))?;
+        for row in &rows {
+            decode_deltas(col(row, 0)?, &mut |f, sign| {
+                let measure = i64::from(f.measure) * sign;
+                cubes::for_each_cell(f, |cube, key| {
+                    each(
+                        f.rtype,
+                        cube,
+                        key,
+                        Counters {
+                            count: sign,
+                            sum: measure,
+                        },
+                    )
+                });
+            })?;
         }
         Ok(true)
     }
@@ -913,21 +995,33 @@ impl RecordStore for PgStore {
                     _ => break,
                 }
             }
-            let mut cells = CellDeltas::default();
-            for (f, sign) in &out.deltas {
-                cells.add(f, *sign);
-            }
-            cells.write(&tx)?;
+            self.log_deltas(&tx, &out.deltas)?;
             wait(tx.commit())?;
             Ok(out)
         })
     }
 }
 
+/// Bytes of one logged delta: the sign (i64 LE) and the facts.
+const DELTA_LEN: usize = 8 + facts::FACTS_LEN;
+
+/// Calls `each(facts, sign)` for every delta of a `rollup_deltas` row.
+fn decode_deltas(mut b: &[u8], each: &mut dyn FnMut(&Facts, i64)) -> Result<(), StoreError> {
+    while !b.is_empty() {
+        let (sign, rest) = b.split_first_chunk::<8>().ok_or(StoreError::Malformed)?;
+        let len = Facts::encoded_len(*rest.first().ok_or(StoreError::Malformed)?);
+        let f = Facts::decode(rest.get(..len).ok_or(StoreError::Malformed)?)
+            .ok_or(StoreError::Malformed)?;
+        each(&f, i64::from_le_bytes(*sign));
+        b = &rest[len..];
+    }
+    Ok(())
+}
+
 /// Rollup cell changes of one transaction, summed per cell before they are written.
 #[derive(Default)]
 struct CellDeltas {
-    cells: HashMap<(i16, i16, [i32; MAX_CUBE_DIMS]), (i64, i64)>,
+    cells: rustc_hash::FxHashMap<(i16, i16, [i32; MAX_CUBE_DIMS]), (i64, i64)>,
 }
 
 impl CellDeltas {

@@ -54,9 +54,15 @@ CREATE TABLE applied (
 );
 INSERT INTO applied VALUES (1, 0);
 
--- Rollup cells (store::cubes), kept in the same transaction as the records, so a restart
--- loads them instead of scanning every record. Cell keys are u32 dimension values stored as
--- int4 bit patterns.
+-- Rollup state, kept in the same transaction as the records, so a restart loads it instead of
+-- scanning every record: each entry's rollup changes (facts with their sign, store::facts'
+-- encoding) are appended to `rollup_deltas` as one row, and folded now and then into
+-- `rollup_cells` (cells of store::cubes, summed over many entries, so one fold touches each
+-- cell once). Cell keys are u32 dimension values stored as int4 bit patterns.
+CREATE TABLE rollup_deltas (
+    id     bigserial PRIMARY KEY,
+    deltas bytea NOT NULL
+);
 CREATE TABLE rollup_cells (
     rtype smallint NOT NULL,
     cube  smallint NOT NULL,
