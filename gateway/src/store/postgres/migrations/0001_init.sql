@@ -9,6 +9,19 @@ CREATE TABLE records (
     value bytea NOT NULL
 );
 
+-- Values (about 400 bytes: JSON body, facts, sealed protected fields) are compressed in
+-- place: a tuple over 128 bytes gets its value compressed (lz4 where the server has it, the
+-- default pglz otherwise), and STORAGE MAIN keeps it in the table rather than in TOAST.
+ALTER TABLE records ALTER COLUMN value SET STORAGE MAIN;
+ALTER TABLE records SET (toast_tuple_target = 128);
+DO $$
+BEGIN
+    EXECUTE 'ALTER TABLE records ALTER COLUMN value SET COMPRESSION lz4';
+EXCEPTION WHEN others THEN
+    RAISE NOTICE 'lz4 is not available: record values are compressed with pglz';
+END
+$$;
+
 -- (person_key, record key) pairs; a pair whose record names someone else since is allowed
 -- (readers check).
 CREATE TABLE person_index (
