@@ -2,7 +2,8 @@
 # Starts a throwaway PostgreSQL cluster for the PostgreSQL store's tests and prints the lines to
 # export its URL:
 #
-#     eval "$(tests/postgres/start.sh)"     # sets PES_TEST_PG_URL and PES_TEST_PG_DIR
+#     pg_env=$(tests/postgres/start.sh)    # fails the script (set -e) if the cluster does not start
+#     eval "$pg_env"                       # sets PES_TEST_PG_URL and PES_TEST_PG_DIR
 #     tests/postgres/stop.sh                # or: pg_ctl -D "$PES_TEST_PG_DIR/data" stop
 #
 # Uses initdb and pg_ctl from PATH, /usr/local/bin or Debian's /usr/lib/postgresql/*/bin, and
@@ -54,8 +55,11 @@ as_user() {
     else "${run_as[@]}" "$@"; fi
 }
 
-as_user "$initdb" -D "$dir/data" -U pes --auth=trust --encoding=UTF8 --locale=C.UTF-8 >/dev/null 2>&1 \
-    || as_user "$initdb" -D "$dir/data" -U pes --auth=trust --encoding=UTF8 --no-locale >&2
+if ! as_user "$initdb" -D "$dir/data" -U pes --auth=trust --encoding=UTF8 --locale=C.UTF-8 >/dev/null 2>&1; then
+    # No C.UTF-8 locale on this machine: the C locale does as well for the tests.
+    rm -rf "$dir/data"
+    as_user "$initdb" -D "$dir/data" -U pes --auth=trust --encoding=UTF8 --no-locale >&2
+fi
 # A unix socket in the cluster's directory only: nothing listens on a TCP port.
 as_user "$pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 \
     -o "-c listen_addresses='' -c unix_socket_directories='$dir' -c max_connections=100 -c fsync=on" \
