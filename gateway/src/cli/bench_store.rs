@@ -106,6 +106,8 @@ pub fn run(
     dir: &Path,
     tuning: &StoreTuning,
 ) -> anyhow::Result<ExitCode> {
+    // `RUST_LOG=pes_gateway::store=debug` shows where each PostgreSQL entry's time goes.
+    super::logging::init("warn");
     let rows = rows.max(1);
     let key = DataKey::from_bytes(&[7; 32])?;
     println!(

@@ -307,9 +307,17 @@ impl PgStore {
         let mut mine: Vec<(Facts, i64)> = Vec::with_capacity(newest.len());
         let mut pairs: Vec<(&str, &[u8])> = Vec::new();
         let tx = wait(c.transaction())?;
+        // Where an entry's time goes, for `RUST_LOG=pes_gateway::store=debug` (the bench).
+        let mut took = [Duration::ZERO; 4];
+        let mut lap = Instant::now();
+        let mut mark = |i: usize| {
+            took[i] += lap.elapsed();
+            lap = Instant::now();
+        };
         for chunk in newest.chunks(CHUNK) {
             let keys: Vec<&[u8]> = chunk.iter().map(|(k, _)| *k).collect();
             let old = old_values(&tx, &keys)?;
+            mark(0);
             let mut inserts: Vec<(&[u8], Cow<'_, [u8]>)> = Vec::new();
             let mut updates: Vec<(&[u8], Cow<'_, [u8]>)> = Vec::new();
             for &(key, val) in chunk {
@@ -350,8 +358,10 @@ impl PgStore {
                     }
                 }
             }
+            mark(1);
             copy_records(&tx, &inserts)?;
             update_records(&tx, &updates, true)?;
+            mark(2);
         }
         for part in pairs.chunks(CHUNK) {
             let pks: Vec<&str> = part.iter().map(|p| p.0).collect();
@@ -382,6 +392,15 @@ impl PgStore {
         self.log_deltas(&tx, &mine)?;
         finish(&tx, entry, end_offset, mode, out)?;
         wait(tx.commit())?;
+        mark(3);
+        tracing::debug!(
+            records = newest.len(),
+            read_ms = took[0].as_secs_f64() * 1e3,
+            decide_ms = took[1].as_secs_f64() * 1e3,
+            write_ms = took[2].as_secs_f64() * 1e3,
+            rest_ms = took[3].as_secs_f64() * 1e3,
+            "PostgreSQL store: entry applied"
+        );
         deltas.extend(mine);
         Ok(out)
     }

@@ -76,6 +76,8 @@ CREATE TABLE rollup_deltas (
     id     bigserial PRIMARY KEY,
     deltas bytea NOT NULL
 );
+-- Read once at a fold or a start: not worth compressing on every entry.
+ALTER TABLE rollup_deltas ALTER COLUMN deltas SET STORAGE EXTERNAL;
 CREATE TABLE rollup_cells (
     rtype smallint NOT NULL,
     cube  smallint NOT NULL,
