@@ -29,7 +29,8 @@ pub struct GatewayConfig {
     /// Limits on ingest.
     #[serde(default)]
     pub limits: Limits,
-    /// sled tuning; both values are always set explicitly (sled's defaults are 1 GiB / 500 ms).
+    /// The record store: sled in `data_dir` (the default), or a PostgreSQL database. sled's
+    /// two values are always set explicitly (sled's defaults are 1 GiB / 500 ms).
     #[serde(default)]
     pub store: StoreTuning,
     /// Small-cell suppression threshold: cells from fewer than `k` records are suppressed.
@@ -197,21 +198,59 @@ impl Default for Limits {
     }
 }
 
-/// sled tuning.
+/// `[store]`: which record store, and its settings.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreTuning {
+    /// `sled` (default: embedded, in `data_dir/store`) or `postgres` (a PostgreSQL 13+
+    /// database the operator runs, with its replication and backups; see docs/decisions.md,
+    /// "PostgreSQL store").
+    #[schemars(with = "String", extend("enum" = ["sled", "postgres"]))]
+    pub engine: StoreEngine,
     /// sled page cache, in MiB.
     pub cache_capacity_mib: u64,
     /// sled background flush interval, in milliseconds.
     pub flush_every_ms: u64,
+    /// With `engine = "postgres"`: the database, as a libpq-style URL without a password, e.g.
+    /// `postgres://pesgw@127.0.0.1:5432/pes` or `postgres://pesgw@localhost/pes?host=/run/postgresql`
+    /// (a unix socket). Connections are not encrypted: use a loopback address or a unix socket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// With `engine = "postgres"`: a file holding the database password (its first line),
+    /// relative to the config file. A password in `url` is refused, so it never reaches a log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "path"))]
+    pub password_file: Option<PathBuf>,
+    /// With `engine = "postgres"`: the name of an environment variable holding the database
+    /// password (read when the gateway starts), instead of `password_file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
+    /// With `engine = "postgres"`: the schema holding this region's tables (created on first
+    /// start, migrated on later ones). Default `pes`.
+    pub schema: String,
+}
+
+/// The record store's engine.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreEngine {
+    /// sled, embedded in the gateway's data directory.
+    #[default]
+    Sled,
+    /// A PostgreSQL database.
+    Postgres,
 }
 
 impl Default for StoreTuning {
     fn default() -> Self {
         StoreTuning {
+            engine: StoreEngine::Sled,
             cache_capacity_mib: 32,
             flush_every_ms: 1000,
+            url: None,
+            password_file: None,
+            password_env: None,
+            schema: "pes".into(),
         }
     }
 }
@@ -353,11 +392,39 @@ impl GatewayConfig {
         if let Some(p) = &mut self.ui.demo_tokens {
             fix(p);
         }
+        if let Some(p) = &mut self.store.password_file {
+            fix(p);
+        }
         for src in self.sources.values_mut() {
             if src.mapping != "native" && Path::new(&src.mapping).is_relative() {
                 src.mapping = base.join(&src.mapping).to_string_lossy().into_owned();
             }
         }
+    }
+
+    /// The `[store]` keys: a PostgreSQL store needs its URL (without a password) and a schema
+    /// name that is a plain SQL identifier.
+    fn check_store(&self) -> Result<(), ConfigError> {
+        let st = &self.store;
+        if st.engine != StoreEngine::Postgres {
+            return Ok(());
+        }
+        let Some(url) = &st.url else {
+            return Err(invalid(
+                "store.url",
+                "is required with engine = \"postgres\"",
+            ));
+        };
+        if let Err(problem) = crate::store::postgres::check_url(url) {
+            return Err(invalid("store.url", problem));
+        }
+        if st.password_file.is_some() && st.password_env.is_some() {
+            return Err(invalid(
+                "store.password_file",
+                "set either password_file or password_env, not both",
+            ));
+        }
+        crate::store::postgres::check_schema(&st.schema).map_err(|p| invalid("store.schema", p))
     }
 
     /// Checks values that TOML types alone cannot.
@@ -375,6 +442,7 @@ impl GatewayConfig {
         if self.k == 0 {
             return Err(invalid("k", "must be at least 1"));
         }
+        self.check_store()?;
         if let Some(f) = &self.federation {
             if f.listen.parse::<SocketAddr>().is_err() {
                 return Err(invalid(

@@ -128,7 +128,7 @@ proptest! {
         parallel_from in prop::sample::select(vec![1usize, 3, 2048]),
     ) {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = SledStore::open(dir.path(), &StoreTuning { cache_capacity_mib: 8, flush_every_ms: 1000 }).unwrap();
+        let mut store = SledStore::open(dir.path(), &StoreTuning { cache_capacity_mib: 8, flush_every_ms: 1000, ..Default::default() }).unwrap();
         // Small thresholds split even these batches between the writer threads.
         store.set_parallel_threshold(parallel_from);
         let key = DataKey::from_bytes(&[3; 32]).unwrap();
@@ -210,7 +210,7 @@ proptest! {
         steps in prop::collection::vec(step(), 1..12),
     ) {
         let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path(), &StoreTuning { cache_capacity_mib: 8, flush_every_ms: 1000 }).unwrap();
+        let store = SledStore::open(dir.path(), &StoreTuning { cache_capacity_mib: 8, flush_every_ms: 1000, ..Default::default() }).unwrap();
         let key = DataKey::from_bytes(&[3; 32]).unwrap();
         let mut rollups = Rollups::new();
         let mut live: BTreeSet<u64> = BTreeSet::new();

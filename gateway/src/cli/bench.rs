@@ -75,6 +75,14 @@ struct IngestBench {
     /// beside the first push.
     #[arg(long, conflicts_with = "mapping")]
     snapshot: bool,
+    /// Compare the record stores instead, on a PostgreSQL database (a URL without a password;
+    /// PGPASSWORD is not read): the sled store, the PostgreSQL store and a bare binary COPY of
+    /// the same stored rows, streaming the workload (see `bench_store`).
+    #[arg(long, conflicts_with_all = ["mapping", "snapshot"])]
+    store_url: Option<String>,
+    /// With `--store-url`: the schema the bench creates and drops (and `<schema>_floor`).
+    #[arg(long, default_value = "pes_bench")]
+    store_schema: String,
 }
 
 const REGION: &str = "440000";
@@ -173,6 +181,20 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let tmp = tempfile::tempdir()?;
     let dir = a.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
     std::fs::create_dir_all(&dir)?;
+    if let Some(url) = &a.store_url {
+        let mut tuning = pes_gateway::config::StoreTuning::default();
+        if let Some(mib) = a.sled_cache_mib {
+            tuning.cache_capacity_mib = mib;
+        }
+        return super::bench_store::run(
+            url,
+            &a.store_schema,
+            a.records,
+            a.batch_rows,
+            &dir,
+            &tuning,
+        );
+    }
     println!(
         "pesgw bench ingest: {} records, {} rows per batch, {} pushers, sled cache {} MiB, dir {}",
         a.records,

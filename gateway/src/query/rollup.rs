@@ -1,30 +1,18 @@
 //! Rollup counters kept in memory and adjusted at apply time (old version out, new version in).
 //!
-//! For each record type there is a set of cubes, each over at most three of its dimensions: every
-//! subset of one or two dimensions, and every three-dimension subset that includes `status`
-//! (the filter almost every dashboard query carries) and, except for the station types, not
-//! `county`: a county has ten times the values of a prefecture, so county triples of the big
-//! types would hold most of a cell per record; such queries scan the facts instead. A query whose group-by and filter
+//! The cube layout (which cubes, which cells a record counts in) is `store::cubes`, shared with
+//! a backend that keeps the cells with its records. A query whose group-by and filter
 //! dimensions fit inside one cube is answered from that cube's cells without touching records.
-//! Rollups are rebuilt from the store on start, so they never disagree with it.
+//! Rollups are loaded from the store's own cells when it keeps them (PostgreSQL), or rebuilt by
+//! a scan on start (sled), so they never disagree with it.
 
 use pes_schemas::RecordType;
 use rustc_hash::FxHashMap;
 
+use crate::store::cubes;
+pub use crate::store::cubes::{Counters, MAX_CUBE_DIMS};
 use crate::store::facts::{Dim, Facts};
 use crate::store::{RecordStore, StoreError};
-
-/// Count and sum of one cell.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counters {
-    /// Number of records.
-    pub count: i64,
-    /// Sum of the type's measure.
-    pub sum: i64,
-}
-
-/// Most dimensions one cube holds.
-pub const MAX_CUBE_DIMS: usize = 3;
 
 /// One cube: a set of dimensions and its cells.
 #[derive(Debug, Clone)]
@@ -48,39 +36,31 @@ impl Default for Rollups {
 }
 
 impl Rollups {
-    /// Rebuilds rollups from every stored record (the start-up scan; see
-    /// [`RecordStore::for_each_fact`]).
+    /// The rollups of what the store holds: its own cells when it keeps them
+    /// ([`RecordStore::stored_rollups`]), else rebuilt from every stored record (the start-up
+    /// scan, [`RecordStore::for_each_fact`]).
     pub fn rebuild(store: &dyn RecordStore) -> Result<Rollups, StoreError> {
         let mut r = Rollups::new();
-        store.for_each_fact(&mut |f| r.apply(f, 1))?;
+        let kept = store.stored_rollups(&mut |rtype, cube, key, c| {
+            if let Some(cube) = r.by_type[rtype as usize].get_mut(cube) {
+                add(&mut cube.cells, key, c.count, c.sum);
+            }
+        })?;
+        if !kept {
+            store.for_each_fact(&mut |f| r.apply(f, 1))?;
+        }
         Ok(r)
     }
 
-    /// Empty rollups with the cube layout described in the module docs.
+    /// Empty rollups with the cube layout of [`cubes::layout`].
     pub fn new() -> Rollups {
         let by_type = RecordType::ALL
             .iter()
             .map(|t| {
-                let dims = Dim::applicable(*t);
-                let mut cubes: Vec<Vec<Dim>> = vec![vec![]];
-                for (i, a) in dims.iter().enumerate() {
-                    cubes.push(vec![*a]);
-                    for (j, b) in dims.iter().enumerate().skip(i + 1) {
-                        cubes.push(vec![*a, *b]);
-                        for c in dims.iter().skip(j + 1) {
-                            let dims = [*a, *b, *c];
-                            if dims.contains(&Dim::Status)
-                                && (county_triples(*t) || !dims.contains(&Dim::County))
-                            {
-                                cubes.push(vec![*a, *b, *c]);
-                            }
-                        }
-                    }
-                }
-                cubes
-                    .into_iter()
+                cubes::layout(*t)
+                    .iter()
                     .map(|dims| Cube {
-                        dims,
+                        dims: dims.clone(),
                         cells: FxHashMap::default(),
                     })
                     .collect()
@@ -89,28 +69,12 @@ impl Rollups {
         Rollups { by_type }
     }
 
-    /// Adds (`sign` = 1) or removes (`sign` = -1) one record's facts.
+    /// Adds (`sign` = 1) or removes (`sign` = -1) one record's facts (or `sign` records with
+    /// the same facts).
     pub fn apply(&mut self, f: &Facts, sign: i64) {
         let measure = i64::from(f.measure) * sign;
-        for cube in &mut self.by_type[f.rtype as usize] {
-            let kg_pos = cube.dims.iter().position(|d| *d == Dim::KeyGroup);
-            let mut key = [0u32; MAX_CUBE_DIMS];
-            for (i, d) in cube.dims.iter().enumerate() {
-                key[i] = f.vals[d.index()];
-            }
-            match kg_pos {
-                None => add(&mut cube.cells, key, sign, measure),
-                Some(p) => {
-                    // A person counts once in each key group they belong to.
-                    for g in 0..8u32 {
-                        if f.key_groups & (1 << g) != 0 {
-                            key[p] = g + 1;
-                            add(&mut cube.cells, key, sign, measure);
-                        }
-                    }
-                }
-            }
-        }
+        let cubes = &mut self.by_type[f.rtype as usize];
+        cubes::for_each_cell(f, |n, key| add(&mut cubes[n].cells, key, sign, measure));
     }
 
     /// The smallest cube of `rtype` that holds every dimension in `needed`. A cube over
@@ -137,12 +101,6 @@ impl Rollups {
     pub fn cubes(&self, rtype: RecordType) -> &[Cube] {
         &self.by_type[rtype as usize]
     }
-}
-
-/// Whether a record type gets three-dimension cubes over `county`: the station types, whose
-/// records are few and whose dashboard queries group by county within a status.
-fn county_triples(t: RecordType) -> bool {
-    matches!(t, RecordType::ServiceEvent | RecordType::ServiceStation)
 }
 
 fn add(

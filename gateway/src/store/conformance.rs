@@ -1,7 +1,12 @@
 //! What every [`RecordStore`] backend must do, checked through the trait alone: a backend's test
-//! calls [`check`] with a function that opens its store on a directory (opening the same
-//! directory again must find what was stored before). The sled store's test is at the end; a
-//! second backend adds one like it.
+//! calls [`check`], [`check_lifecycle`] and [`check_erase`] with a function that opens its store
+//! on a directory (opening the same directory again must find what was stored before). Both
+//! backends run them: sled on the directory, PostgreSQL on a fresh schema named after it, in the
+//! database `PES_TEST_PG_URL` gives (`tests/postgres/start.sh` starts one). Without that URL the
+//! PostgreSQL tests say loudly that they skipped, and fail when `CI` or `PES_REQUIRE_PG=1` is set.
+//!
+//! A backend that keeps rollup cells ([`RecordStore::stored_rollups`]) is also checked to hold
+//! exactly the recount of its records after every step that changes them.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -62,7 +67,42 @@ fn apply(store: &dyn RecordStore, bytes: &[u8], end: u64, mode: ApplyMode) -> Ap
         .unwrap();
     // Every record written moves the rollups: its new facts in, any old version's out.
     assert!(deltas.len() as u64 >= out.applied);
+    rollups_are_a_recount(store);
     out
+}
+
+/// A backend's stored rollup cells (if it keeps them) are exactly the cells a recount of its
+/// live records gives.
+fn rollups_are_a_recount(store: &dyn RecordStore) {
+    use super::cubes::{for_each_cell, Counters};
+    use std::collections::BTreeMap;
+    type Cells = BTreeMap<(u8, usize, [u32; 3]), Counters>;
+    let mut stored: Cells = BTreeMap::new();
+    let kept = store
+        .stored_rollups(&mut |t, cube, key, c| {
+            let s = stored.entry((t as u8, cube, key)).or_default();
+            s.count += c.count;
+            s.sum += c.sum;
+        })
+        .unwrap();
+    if !kept {
+        return;
+    }
+    let mut recount: Cells = BTreeMap::new();
+    store
+        .for_each_fact(&mut |f| {
+            for_each_cell(f, |cube, key| {
+                let c = recount.entry((f.rtype as u8, cube, key)).or_default();
+                c.count += 1;
+                c.sum += i64::from(f.measure);
+            })
+        })
+        .unwrap();
+    stored.retain(|_, c| c.count != 0 || c.sum != 0);
+    assert_eq!(
+        stored, recount,
+        "stored rollup cells = a recount of the records"
+    );
 }
 
 /// What applying a batch did: `new` and `updated` records written, `unchanged` skipped.
@@ -270,6 +310,7 @@ pub(crate) fn check(open: Open<'_>) {
     assert_eq!(store.dead_letters().unwrap(), vec![l]);
     let total: usize = RecordType::ALL.iter().map(|t| store.count_type(*t)).sum();
     assert_eq!(total, 7);
+    rollups_are_a_recount(&*store);
 }
 
 /// A retirement (`Retire`) or purge (`Purge`) entry over `(record, expected version)` items.
@@ -351,6 +392,7 @@ pub(crate) fn check_lifecycle(open: Open<'_>) {
             &mut deltas,
         )
         .unwrap();
+    rollups_are_a_recount(&*store);
     assert_eq!(
         (out.retired, out.unchanged),
         (1, 1),
@@ -464,6 +506,7 @@ pub(crate) fn check_lifecycle(open: Open<'_>) {
     );
     assert!(store.get_record(&first[2].record_id).unwrap().is_none());
     assert_eq!(total(&*store), 2);
+    rollups_are_a_recount(&*store);
 }
 
 #[test]
@@ -471,6 +514,7 @@ fn the_sled_store_keeps_the_boundary() {
     let tuning = crate::config::StoreTuning {
         cache_capacity_mib: 8,
         flush_every_ms: 1000,
+        ..Default::default()
     };
     let open = |dir: &Path| -> Arc<dyn RecordStore> {
         // sled may hold the directory's lock a moment after the last handle is dropped.
@@ -552,6 +596,7 @@ pub(crate) fn check_erase(open: Open<'_>) {
     assert_eq!(found(&*store, &key, &carol), carol_had, "carol keeps hers");
     let rows: Vec<Vec<u8>> = store.quarantined().map(Result::unwrap).collect();
     assert_eq!(rows, vec![q_carol.to_vec()]);
+    rollups_are_a_recount(&*store);
 
     // Erasing again finds nothing; it survives reopening; the store carries on.
     let again = store.erase_person(&alice, &|_, _, _| false).unwrap();
@@ -621,6 +666,7 @@ fn the_sled_store_erases_a_person() {
     let tuning = crate::config::StoreTuning {
         cache_capacity_mib: 8,
         flush_every_ms: 1000,
+        ..Default::default()
     };
     check_erase(&|dir| {
         let mut tries = 0;
@@ -638,6 +684,106 @@ fn the_sled_store_erases_a_person() {
     });
 }
 
+/// The database URL of the PostgreSQL tests, or `None` (said loudly) when there is none and
+/// neither `CI` nor `PES_REQUIRE_PG=1` requires one.
+pub(crate) fn pg_url() -> Option<String> {
+    if let Ok(url) = std::env::var("PES_TEST_PG_URL") {
+        if !url.is_empty() {
+            return Some(url);
+        }
+    }
+    let required =
+        std::env::var_os("CI").is_some() || std::env::var("PES_REQUIRE_PG").is_ok_and(|v| v == "1");
+    assert!(
+        !required,
+        "PES_TEST_PG_URL is not set, and CI (or PES_REQUIRE_PG=1) requires the PostgreSQL \
+         store's tests: start a cluster with `eval \"$(tests/postgres/start.sh)\"`"
+    );
+    // Straight to stderr: the test harness captures `eprintln!` of passing tests.
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(
+        b"\n*** SKIPPED: a PostgreSQL store test (PES_TEST_PG_URL is not set; \
+          `eval \"$(tests/postgres/start.sh)\"` starts a throwaway cluster) ***\n",
+    );
+    None
+}
+
+/// Opens PostgreSQL stores for the checks: each directory gets its own schema, dropped and
+/// made anew the first time the directory is opened.
+fn pg_opener(url: String) -> impl Fn(&Path) -> Arc<dyn RecordStore> {
+    let fresh = std::sync::Mutex::new(std::collections::HashSet::new());
+    move |dir: &Path| -> Arc<dyn RecordStore> {
+        let d = ring::digest::digest(&ring::digest::SHA256, dir.to_string_lossy().as_bytes());
+        let schema = format!("t_{}", hex::encode(&d.as_ref()[..8]));
+        let settings = super::postgres::PgSettings::from_url(&url, &schema).unwrap();
+        if fresh.lock().unwrap().insert(dir.to_path_buf()) {
+            super::postgres::drop_schema(&settings).unwrap();
+        }
+        let mut store = super::postgres::PgStore::open(&settings).unwrap();
+        // Fold the rollup deltas into cells every few records, so the checks see both.
+        store.set_fold_threshold(5);
+        Arc::new(store)
+    }
+}
+
+#[test]
+fn the_postgres_store_keeps_the_boundary() {
+    let Some(url) = pg_url() else { return };
+    let open = pg_opener(url);
+    check(&open);
+    check_lifecycle(&open);
+}
+
+#[test]
+fn the_postgres_store_erases_a_person() {
+    let Some(url) = pg_url() else { return };
+    check_erase(&pg_opener(url));
+}
+
+/// One writer per region: a second store on the same schema is refused while the first is
+/// open, and opens once it is closed; the rollups a new store loads are its records' recount.
+#[test]
+fn the_postgres_store_has_one_writer_and_keeps_its_rollups() {
+    let Some(url) = pg_url() else { return };
+    let open = pg_opener(url.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let key = DataKey::from_bytes(&[7; 32]).unwrap();
+    let first = open(dir.path());
+    let records: Vec<Record> = (0..9).map(|i| sample(i, 1, None)).collect();
+    apply(
+        &*first,
+        &entry(&key, 1, &records, &[]),
+        100,
+        ApplyMode::Journal,
+    );
+    let d = ring::digest::digest(
+        &ring::digest::SHA256,
+        dir.path().to_string_lossy().as_bytes(),
+    );
+    let schema = format!("t_{}", hex::encode(&d.as_ref()[..8]));
+    let settings = super::postgres::PgSettings::from_url(&url, &schema).unwrap();
+    let started = std::time::Instant::now();
+    let second = super::postgres::PgStore::open(&settings);
+    assert!(
+        matches!(&second, Err(super::StoreError::Backend(m)) if m.contains("writer lock")),
+        "{second:?}"
+    );
+    assert!(started.elapsed() >= super::postgres::LOCK_WAIT);
+    drop(first);
+    let again = super::postgres::PgStore::open(&settings).unwrap();
+    let rollups = crate::query::rollup::Rollups::rebuild(&again).unwrap();
+    let mut scanned = crate::query::rollup::Rollups::new();
+    again.for_each_fact(&mut |f| scanned.apply(f, 1)).unwrap();
+    assert!(crate::query::rollup::same_counts(&rollups, &scanned));
+    assert_eq!(
+        RecordType::ALL
+            .iter()
+            .map(|t| rollups.total(*t).count)
+            .sum::<i64>(),
+        9
+    );
+}
+
 /// A store written before the facts gained `county`, `station_kind` and `outcome` (every
 /// value in the shorter layout) opens, reads its records as before and gives their facts, with
 /// `none` for the new dimensions; a record pushed again gets the new layout.
@@ -647,6 +793,7 @@ fn the_sled_store_reads_values_of_the_old_facts_layout() {
     let tuning = crate::config::StoreTuning {
         cache_capacity_mib: 8,
         flush_every_ms: 1000,
+        ..Default::default()
     };
     let dir = tempfile::tempdir().unwrap();
     let key = DataKey::from_bytes(&[7; 32]).unwrap();

@@ -4,15 +4,20 @@
 //!
 //! Everything crossing the boundary is the crate's own: journal [`entry::Entry`]s in, record
 //! values (`value`), [`facts::Facts`], [`pes_schemas::Record`]s and byte vectors out, and
-//! [`StoreError`]s that say whether a failure is worth retrying. [`sled_store::SledStore`] is the
-//! one backend so far; a second (PostgreSQL, issue #17) implements the trait and passes the same
-//! checks (`conformance`, in tests). See `docs/decisions.md`.
+//! [`StoreError`]s that say whether a failure is worth retrying. Two backends implement it and
+//! pass the same checks (`conformance`, in tests): [`sled_store::SledStore`], embedded, the
+//! default; and [`postgres::PgStore`], a PostgreSQL database that keeps the rollup cells too
+//! (issue #17). The version rules both follow are `upsert`'s; the rollup cube layout both
+//! count in is [`cubes`]'s. See `docs/decisions.md`.
 
+pub mod cubes;
 pub mod dead_letter;
 pub mod entry;
 pub mod facts;
 pub mod key_filter;
+pub mod postgres;
 pub mod sled_store;
+mod upsert;
 pub mod value;
 
 #[cfg(test)]
@@ -23,7 +28,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::StoreTuning;
+use crate::config::{StoreEngine, StoreTuning};
 use dead_letter::DeadLetter;
 use entry::Entry;
 use facts::Facts;
@@ -118,6 +123,20 @@ pub struct BatchSummary {
     pub end_offset: u64,
 }
 
+impl BatchSummary {
+    /// The summary of an entry applied with outcome `out`, ending at `end_offset`.
+    pub fn of(entry: &Entry<'_>, end_offset: u64, out: ApplyOutcome) -> BatchSummary {
+        BatchSummary {
+            source: entry.source.to_string(),
+            ingested_at: entry.ingested_at.to_string(),
+            records: (entry.records.len() + entry.lifecycle.len()) as u64,
+            quarantined: entry.quarantined.len() as u64,
+            outcome: out,
+            end_offset,
+        }
+    }
+}
+
 /// The store boundary. Record keys are [`value::encode_key`]'s (type byte + record id), record
 /// values [`value::encode_value`]'s; a backend stores them as given and may keep whatever
 /// indexes it likes beside them. Methods block (call them from the applier thread or the
@@ -175,6 +194,24 @@ pub trait RecordStore: Send + Sync {
     /// Calls `each` with the facts of every stored record: the start-up scan that rebuilds the
     /// rollups. Call it before any record is written (a backend may warm caches with it).
     fn for_each_fact(&self, each: &mut dyn FnMut(&Facts)) -> Result<(), StoreError>;
+
+    /// Calls `each(record type, cube number, cell key, counters)` with the rollup state the
+    /// backend keeps beside its records, updated in the same transaction as they are
+    /// ([`cubes::layout`] numbers the cubes), and returns `true`; the counters of one cell may
+    /// come in several calls, to be added up. A backend that keeps none returns `false` and its
+    /// rollups are rebuilt with [`RecordStore::for_each_fact`].
+    fn stored_rollups(
+        &self,
+        each: &mut dyn FnMut(
+            pes_schemas::RecordType,
+            usize,
+            [u32; cubes::MAX_CUBE_DIMS],
+            cubes::Counters,
+        ),
+    ) -> Result<bool, StoreError> {
+        let _ = each;
+        Ok(false)
+    }
 
     /// Calls `each` with the facts of every stored record of one type (a query by scan).
     fn scan_facts(
@@ -258,9 +295,14 @@ pub trait RecordStore: Send + Sync {
     ) -> Result<Erased, StoreError>;
 }
 
-/// Opens the gateway's record store in `dir` (sled, the one backend so far).
+/// Opens the gateway's record store: sled in `dir`, or the PostgreSQL database `[store]` names.
 pub fn open(dir: &Path, tuning: &StoreTuning) -> Result<Arc<dyn RecordStore>, StoreError> {
-    Ok(Arc::new(SledStore::open(dir, tuning)?))
+    match tuning.engine {
+        StoreEngine::Sled => Ok(Arc::new(SledStore::open(dir, tuning)?)),
+        StoreEngine::Postgres => Ok(Arc::new(postgres::PgStore::open(
+            &postgres::PgSettings::from_config(tuning)?,
+        )?)),
+    }
 }
 
 /// What [`RecordStore::erase_person`] removed.

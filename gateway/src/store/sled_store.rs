@@ -26,9 +26,9 @@
 use std::path::Path;
 
 use super::dead_letter::DeadLetter;
-use super::entry::{Entry, EntryKind, ANY_VERSION};
+use super::entry::{Entry, EntryKind};
 use super::facts::{self, Facts};
-use super::{key_filter, value};
+use super::{key_filter, upsert, value};
 use super::{ApplyMode, ApplyOutcome, BatchSummary, RecordStore, StoreError};
 use crate::config::StoreTuning;
 
@@ -153,88 +153,44 @@ impl SledStore {
             ..Written::default()
         };
         for &(key, val) in records {
-            let own_version = value::value_version(val).ok_or(StoreError::Malformed)?;
-            let new_facts = value::value_facts(val).ok_or(StoreError::Malformed)?;
-            // A record without a version of its own is ordered by its batch's journal position.
-            let push_ordered = own_version == 0;
-            let reversioned;
-            let (new_version, val) = if push_ordered {
-                let v = value::push_order_version(end_offset);
-                reversioned = value::with_version(val, v);
-                (v, &reversioned[..])
-            } else {
-                (own_version, val)
-            };
             // A key the filter has never seen is not stored: no need to read it.
             let old = match self.keys.get() {
                 Some(f) if !f.may_contain(key) => None,
                 _ => self.db.get(key)?,
             };
-            let mut old_person = None;
-            // A tombstone is overwritten by the same version or a newer one (the record is back
-            // in its source) and contributes nothing to the rollups.
-            let old = match old {
-                Some(o) if !value::is_live(&o) => {
-                    let retired_version = value::value_version(&o).ok_or(StoreError::Malformed)?;
-                    if retired_version > new_version {
+            let (value, old_facts, new_facts, list, new) =
+                match upsert::decide(key, val, old.as_deref(), mode, end_offset)? {
+                    upsert::Upsert::Unchanged { relist } => {
                         w.outcome.unchanged += 1;
+                        if let Some(pk) = relist {
+                            w.people.push(pk, key);
+                        }
                         continue;
                     }
-                    None
-                }
-                other => other,
-            };
-            if let Some(old) = &old {
-                let old_version = value::value_version(old).ok_or(StoreError::Malformed)?;
-                // The same content pushed again by a push-ordered source changes nothing.
-                let same_content = push_ordered
-                    && value::value_digest(old).is_some()
-                    && value::value_digest(old) == value::value_digest(val);
-                if old_version >= new_version || same_content {
-                    w.outcome.unchanged += 1;
-                    // This entry may have stored the record before it was cut short: its index
-                    // pair was not written yet (pairs go with the applied offset).
-                    if mode != ApplyMode::Journal
-                        && old_version == new_version
-                        && old.as_ref() == val
-                    {
-                        if let Some(pk) = value::value_person_key(val) {
-                            if key
-                                .first()
-                                .and_then(|b| facts::rtype_from_byte(*b))
-                                .is_some_and(value::links_person)
-                            {
-                                w.people.push(pk, key);
-                            }
-                        }
-                    }
-                    continue;
-                }
-                let old_facts = value::value_facts(old).ok_or(StoreError::Malformed)?;
-                w.deltas.push((old_facts, -1));
-                old_person = value::value_person_key(old);
-                w.outcome.updated += 1;
-            } else {
-                w.outcome.new += 1;
+                    upsert::Upsert::Write {
+                        value,
+                        old_facts,
+                        new_facts,
+                        list,
+                        new,
+                    } => (value, old_facts, new_facts, list, new),
+                };
+            if let Some(f) = old_facts {
+                w.deltas.push((f, -1));
             }
-            let indexed = key
-                .first()
-                .and_then(|b| facts::rtype_from_byte(*b))
-                .is_some_and(value::links_person);
-            if indexed {
-                let new_person = value::value_person_key(val);
-                // Only a new record or a changed person_key touches the index.
-                if old.is_none() || old_person != new_person {
-                    if let Some(pk) = new_person {
-                        w.people.push(pk, key);
-                    }
-                }
+            if new {
+                w.outcome.new += 1;
+            } else {
+                w.outcome.updated += 1;
+            }
+            if let Some(pk) = list {
+                w.people.push(pk, key);
             }
             w.deltas.push((new_facts, 1));
             if let Some(f) = self.keys.get() {
                 f.insert(key);
             }
-            batch.insert(key, val);
+            batch.insert(key, &*value);
             w.outcome.applied += 1;
             in_batch += 1;
             if in_batch == MAX_SLED_BATCH {
@@ -255,14 +211,7 @@ impl SledStore {
         out: ApplyOutcome,
         mut batch: sled::Batch,
     ) -> Result<(), StoreError> {
-        let summary = BatchSummary {
-            source: entry.source.to_string(),
-            ingested_at: entry.ingested_at.to_string(),
-            records: (entry.records.len() + entry.lifecycle.len()) as u64,
-            quarantined: entry.quarantined.len() as u64,
-            outcome: out,
-            end_offset,
-        };
+        let summary = BatchSummary::of(entry, end_offset, out);
         let mut bkey = vec![BATCH_PREFIX];
         bkey.extend_from_slice(&entry.batch_id);
         batch.insert(
@@ -287,13 +236,7 @@ impl SledStore {
         deltas: &mut Vec<(Facts, i64)>,
     ) -> Result<ApplyOutcome, StoreError> {
         let mut out = ApplyOutcome::default();
-        let at_ms = chrono::DateTime::parse_from_rfc3339(entry.ingested_at)
-            .map(|t| t.timestamp_millis())
-            .unwrap_or(0);
-        let retired = value::Retired {
-            at_ms,
-            reason: entry.reason.to_string(),
-        };
+        let retired = upsert::retired_of(entry.ingested_at, entry.reason);
         // Each key once (a sled batch is read past, so a repeated key would be retired twice),
         // in key order.
         let mut keyed = entry.lifecycle.clone();
@@ -303,28 +246,18 @@ impl SledStore {
         for items in keyed.chunks(MAX_SLED_BATCH) {
             let mut batch = sled::Batch::default();
             for &(key, expected) in items {
-                let Some(old) = self.db.get(key)? else {
-                    out.unchanged += 1;
-                    continue;
-                };
-                let version = value::value_version(&old).ok_or(StoreError::Malformed)?;
-                let live = value::is_live(&old);
-                let wanted = expected == ANY_VERSION || expected == version;
-                match entry.kind {
-                    EntryKind::Retire if live && wanted => {
-                        let facts = value::value_facts(&old).ok_or(StoreError::Malformed)?;
-                        let mut tomb = Vec::with_capacity(64);
-                        value::encode_tombstone(&old, &retired, &mut tomb)
-                            .ok_or(StoreError::Malformed)?;
+                let old = self.db.get(key)?;
+                match upsert::lifecycle_change(entry.kind, old.as_deref(), expected, &retired)? {
+                    upsert::Change::Retire(tomb, facts) => {
                         deltas.push((facts, -1));
                         batch.insert(key, tomb);
                         out.retired += 1;
                     }
-                    EntryKind::Purge if !live && wanted => {
+                    upsert::Change::Purge => {
                         batch.remove(key);
                         out.purged += 1;
                     }
-                    _ => out.unchanged += 1,
+                    upsert::Change::Unchanged => out.unchanged += 1,
                 }
             }
             self.db.apply_batch(batch)?;
@@ -397,27 +330,13 @@ impl RecordStore for SledStore {
         if entry.kind != EntryKind::Batch {
             return self.apply_lifecycle(entry, end_offset, mode, deltas);
         }
-        let mut order: Vec<usize> = (0..entry.records.len()).collect();
-        // Sorting by key, newest version first (the later one of equal versions: a push-ordered
-        // batch's last copy wins), lets one pass keep the newest of duplicates inside the batch,
-        // and gives sled its keys in order.
-        order.sort_unstable_by(|&a, &b| {
-            let (ka, va) = entry.records[a];
-            let (kb, vb) = entry.records[b];
-            ka.cmp(kb)
-                .then_with(|| value::value_version(vb).cmp(&value::value_version(va)))
-                .then_with(|| b.cmp(&a))
-        });
-        let mut out = ApplyOutcome::default();
-        let mut newest: Vec<(&[u8], &[u8])> = Vec::with_capacity(order.len());
-        for i in order {
-            let (key, val) = entry.records[i];
-            if newest.last().is_some_and(|(k, _)| *k == key) {
-                out.unchanged += 1;
-            } else {
-                newest.push((key, val));
-            }
-        }
+        // Sorted by key, one per key (the newest), so one pass writes each key once and sled
+        // gets its keys in order.
+        let (newest, dropped) = upsert::newest(entry);
+        let mut out = ApplyOutcome {
+            unchanged: dropped,
+            ..ApplyOutcome::default()
+        };
         let mut people = PersonBuckets::default();
         let writers = if newest.len() >= self.parallel_min {
             WRITERS
