@@ -4,6 +4,7 @@
 //! - [`query`]: `POST /v1/query`, `GET /v1/reports/supply-demand`.
 //! - [`divisions`]: `GET /v1/divisions` (GB/T 2260 names for the dashboard).
 //! - [`records`]: `GET /v1/records/{record_id}`, `GET /v1/quarantine`.
+//! - [`vacancies`]: `POST /v1/vacancies/search`.
 //! - [`persons`]: `POST /v1/persons/lookup`; [`erasure`]: `POST /v1/persons/erase`.
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
 //! - [`federation_members`]: `GET /v1/federation/members`.
@@ -28,6 +29,7 @@ pub mod ops;
 pub mod persons;
 pub mod query;
 pub mod records;
+pub mod vacancies;
 
 use std::sync::Arc;
 
@@ -93,6 +95,7 @@ routes! {
     post "/v1/query" => query::aggregate,
     get "/v1/reports/supply-demand" => query::supply_demand,
     get "/v1/divisions" => divisions::list,
+    post "/v1/vacancies/search" => vacancies::search,
     post "/v1/persons/lookup" => persons::lookup,
     post "/v1/persons/erase" => erasure::erase,
     get "/v1/records/{record_id}" => records::get_record,
