@@ -711,8 +711,8 @@ mod tests {
             payload: entry(&key, 30..60),
         };
         // The first entry is set aside (as if it had failed), the second applies after it.
-        let stored = set_aside(&store, &dead, &first, "test").unwrap();
-        publish(&state, &stored);
+        let mut stored = set_aside(&store, &dead, &first, "test").unwrap();
+        publish(&state, &mut stored);
         let mut deltas = Vec::new();
         apply_one(
             &store,
