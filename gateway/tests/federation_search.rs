@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use pes_gateway::auth::Role;
 use pes_gateway::native_sample::record;
 use pes_schemas::{EmploymentType, RecordBody, Vacancy, VacancyStatus};
-use pes_testkit::{InProcessMember, TestFederation, SOURCE};
+use pes_testkit::{pesgw, TestFederation, TestGateway, SOURCE};
 use serde_json::{json, Value};
 
 struct Posting {
@@ -74,52 +74,40 @@ fn ndjson(region: &str, postings: &[Posting]) -> String {
         .collect()
 }
 
-async fn push(http: &reqwest::Client, gw: &InProcessMember, body: String) {
-    for _ in 0..200 {
-        match http
-            .post(format!("{}/v1/ingest/{SOURCE}?wait=applied", gw.base))
-            .bearer_auth(gw.token_as(Role::Pusher, "pusher", &[SOURCE], &[]))
-            .header("content-type", "application/x-ndjson")
-            .body(body.clone())
-            .send()
-            .await
-        {
-            Ok(r) => {
-                assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap_or_default());
-                return;
-            }
-            // The API listener may not be bound yet.
-            Err(_) => actix_web::rt::time::sleep(Duration::from_millis(20)).await,
-        }
-    }
-    panic!("push to {} never connected", gw.region);
-}
-
-/// Waits (bounded) until the member's index has caught up with its store.
-async fn indexed(gw: &InProcessMember) {
-    for _ in 0..500 {
-        if gw.node.search_lag_bytes() == 0 {
+/// Waits (bounded) until the gateway's index has caught up with its store.
+fn indexed(gw: &TestGateway) {
+    gw.wait_applied();
+    for _ in 0..1000 {
+        let (_, v) = gw.readyz();
+        if v["search_index_lag_bytes"] == 0 {
             return;
         }
-        actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+        std::thread::sleep(Duration::from_millis(10));
     }
     panic!("the index of {} never caught up", gw.region);
 }
 
-async fn search(http: &reqwest::Client, gw: &InProcessMember, token: Option<&str>, q: Value) -> (u16, Value) {
-    let mut req = http.post(format!("{}/v1/vacancies/search", gw.base)).json(&q);
+fn search(gw: &TestGateway, token: Option<&str>, q: Value) -> (u16, Value) {
+    let mut req = gw
+        .http()
+        .post(format!("{}/v1/vacancies/search", gw.base))
+        .json(&q);
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }
-    let r = req.send().await.unwrap_or_else(|e| panic!("search: {e}"));
+    let r = req.send().unwrap_or_else(|e| panic!("search: {e}"));
     let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    (status, r.json().unwrap_or(Value::Null))
 }
 
 fn ids(answer: &Value) -> Vec<String> {
     answer["hits"]
         .as_array()
-        .map(|h| h.iter().map(|h| h["vacancy_id"].as_str().unwrap_or("").to_string()).collect())
+        .map(|h| {
+            h.iter()
+                .map(|h| h["vacancy_id"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -130,22 +118,19 @@ fn status_of<'a>(answer: &'a Value, region: &str) -> &'a Value {
         .unwrap_or(&Value::Null)
 }
 
-#[actix_web::test]
-async fn a_national_search_fans_out_pages_stably_and_drops_retired_vacancies() {
+#[test]
+fn a_national_search_fans_out_pages_stably_and_drops_retired_vacancies() {
     // 510000 is in the trust list but never started: it is down.
     let regions = ["100000", "110000", "440000", "510000"];
     let federation = TestFederation::new(&regions, 1);
     let gws: Vec<_> = regions[..3]
         .iter()
-        .map(|r| federation.in_process_member(r))
+        .map(|r| federation.member(pesgw!(), r).start())
         .collect();
     let (national, beijing, guangdong) = (&gws[0], &gws[1], &gws[2]);
-    let http = reqwest::Client::new();
     let mut filled = posting(5, "中式烹调师", "4-03-02-01", "110105");
     filled.status = VacancyStatus::Filled;
-    push(
-        &http,
-        beijing,
+    beijing.push(
         ndjson(
             "110000",
             &[
@@ -154,12 +139,11 @@ async fn a_national_search_fans_out_pages_stably_and_drops_retired_vacancies() {
                 posting(2, "软件工程师", "2-02-10-01", "110108"),
                 filled,
             ],
-        ),
-    )
-    .await;
-    push(
-        &http,
-        guangdong,
+        )
+        .into_bytes(),
+        true,
+    );
+    guangdong.push(
         ndjson(
             "440000",
             &[
@@ -169,38 +153,63 @@ async fn a_national_search_fans_out_pages_stably_and_drops_retired_vacancies() {
                 posting(3, "软件工程师", "2-02-10-01", "440305"),
                 posting(4, "软件工程师助理", "2-02-10-01", "440305"),
             ],
-        ),
-    )
-    .await;
-    indexed(beijing).await;
-    indexed(guangdong).await;
+        )
+        .into_bytes(),
+        true,
+    );
+    indexed(beijing);
+    indexed(guangdong);
     let analyst = national.token_as(Role::Analyst, "analyst-1", &[], &[]);
+    let analyst = analyst.as_str();
 
     // Text: jieba words over title and description, across regions; the filled one is not found.
-    let (status, a) = search(&http, national, Some(&analyst), json!({"text": "粤菜 烹饪", "regions": ["all"]})).await;
+    let (status, a) = search(
+        national,
+        Some(analyst),
+        json!({"text": "粤菜 烹饪", "regions": ["all"]}),
+    );
     assert_eq!(status, 200, "{a}");
     let found = ids(&a);
     assert_eq!(found.len(), 5, "{a}");
-    assert!(!found.contains(&"110000:gd-hr:S000000005".to_string()) && found.iter().all(|id| !id.ends_with("S000000005")));
+    assert!(
+        !found.contains(&"110000:gd-hr:S000000005".to_string())
+            && found.iter().all(|id| !id.ends_with("S000000005"))
+    );
     assert_eq!(a["complete"], false);
     assert_eq!(status_of(&a, "110000")["status"], "ok");
     assert_eq!(status_of(&a, "440000")["status"], "ok");
     assert!(status_of(&a, "440000")["receipt"].is_object(), "{a}");
     assert_ne!(status_of(&a, "510000")["status"], "ok", "{a}");
     assert!(a["hits"][0]["score"].as_f64().unwrap_or(0.0) > 0.0);
-    assert!(a["hits"].as_array().into_iter().flatten().all(|h| h.get("person_key").is_none()));
+    assert!(a["hits"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .all(|h| h.get("person_key").is_none()));
 
     // Filters: an occupation group and a province.
-    let (_, a) = search(&http, national, Some(&analyst), json!({"occupation": "4", "division": "440000", "regions": ["all"]})).await;
+    let (_, a) = search(
+        national,
+        Some(analyst),
+        json!({"occupation": "4", "division": "440000", "regions": ["all"]}),
+    );
     let found = ids(&a);
     assert_eq!(found.len(), 3, "{a}");
     assert!(found.iter().all(|id| id.starts_with("440000:")));
-    let (_, a) = search(&http, national, Some(&analyst), json!({"occupation": "2-02-10", "wage_min": 8000, "wage_max": 8000, "regions": ["110000", "440000"]})).await;
+    let (_, a) = search(
+        national,
+        Some(analyst),
+        json!({"occupation": "2-02-10", "wage_min": 8000, "wage_max": 8000, "regions": ["110000", "440000"]}),
+    );
     assert_eq!(ids(&a).len(), 3, "{a}");
     assert_eq!(a["complete"], true);
 
     // Paging: two at a time, every open vacancy once, in the order of one big page.
-    let (_, whole) = search(&http, national, Some(&analyst), json!({"regions": ["all"], "limit": 100})).await;
+    let (_, whole) = search(
+        national,
+        Some(analyst),
+        json!({"regions": ["all"], "limit": 100}),
+    );
     let whole = ids(&whole);
     assert_eq!(whole.len(), 8);
     let mut paged = Vec::new();
@@ -210,7 +219,7 @@ async fn a_national_search_fans_out_pages_stably_and_drops_retired_vacancies() {
         if let Some(c) = &cursor {
             q["cursor"] = json!(c);
         }
-        let (status, page) = search(&http, national, Some(&analyst), q).await;
+        let (status, page) = search(national, Some(analyst), q);
         assert_eq!(status, 200, "{page}");
         paged.extend(ids(&page));
         cursor = page["next_cursor"].as_str().map(str::to_string);
@@ -222,34 +231,51 @@ async fn a_national_search_fans_out_pages_stably_and_drops_retired_vacancies() {
     assert_eq!(paged.iter().collect::<BTreeSet<_>>().len(), 8);
 
     // A retired vacancy leaves the index of its region.
-    let r = http
+    let r = guangdong
+        .http()
         .post(format!("{}/v1/sources/{SOURCE}/retire", guangdong.base))
-        .bearer_auth(guangdong.token_as(Role::Pusher, "pusher", &[SOURCE], &[]))
+        .bearer_auth(guangdong.pusher())
         .json(&json!({"source_record_ids": ["S000000001"]}))
         .send()
-        .await
         .unwrap_or_else(|e| panic!("retire: {e}"));
     assert_eq!(r.status().as_u16(), 200);
-    for _ in 0..500 {
-        if guangdong.node.state.as_of().applied_offset >= guangdong.node.state.as_of().journal_offset {
-            break;
-        }
-        actix_web::rt::time::sleep(Duration::from_millis(10)).await;
-    }
-    indexed(guangdong).await;
-    let (_, a) = search(&http, national, Some(&analyst), json!({"text": "粤菜", "regions": ["all"]})).await;
+    indexed(guangdong);
+    let (_, a) = search(
+        national,
+        Some(analyst),
+        json!({"text": "粤菜", "regions": ["all"]}),
+    );
     let found = ids(&a);
     assert_eq!(found.len(), 4, "{a}");
     assert!(!found.contains(&format!("440000:{SOURCE}:S000000001")));
 
     // Without a token (public search off by default): refused. A pusher may not search.
-    let (status, _) = search(&http, national, None, json!({})).await;
+    let (status, _) = search(national, None, json!({}));
     assert_eq!(status, 401);
-    let pusher = national.token_as(Role::Pusher, "pusher", &[SOURCE], &[]);
-    let (status, _) = search(&http, national, Some(&pusher), json!({})).await;
+    let pusher = national.pusher();
+    let (status, _) = search(national, Some(&pusher), json!({}));
     assert_eq!(status, 403);
     // A bad code is the caller's fault, named.
-    let (status, p) = search(&http, national, Some(&analyst), json!({"occupation": "9-99"})).await;
+    let (status, p) = search(national, Some(analyst), json!({"occupation": "9-99"}));
     assert_eq!(status, 400);
-    assert!(p["type"].as_str().unwrap_or("").ends_with("bad-occupation"), "{p}");
+    assert!(
+        p["type"].as_str().unwrap_or("").ends_with("bad-occupation"),
+        "{p}"
+    );
+
+    // Audited at home for the analyst (partial: 510000 is down), and at Guangdong as an
+    // anonymous search by the national gateway: criteria only, no user.
+    let home = national.audit_entries(1, |e| e["action"] == "vacancy_search");
+    assert!(
+        home.iter()
+            .any(|e| e["outcome"] == "partial" && e["actor"]["sub"] == "analyst-1"),
+        "{home:?}"
+    );
+    let remote = guangdong.audit_entries(1, |e| e["action"] == "vacancy_search");
+    assert!(
+        remote
+            .iter()
+            .all(|e| e["actor"]["peer_member"] == "100000" && e["actor"]["role"] == "peer"),
+        "{remote:?}"
+    );
 }

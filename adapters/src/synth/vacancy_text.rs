@@ -19,8 +19,16 @@ struct Vocabulary {
 }
 
 const MANAGERS: Vocabulary = Vocabulary {
-    duties: &["负责部门日常管理与团队建设", "制定年度经营计划并组织实施", "统筹协调各项业务工作"],
-    asks: &["五年以上管理经验", "本科及以上学历", "具备良好的沟通协调能力"],
+    duties: &[
+        "负责部门日常管理与团队建设",
+        "制定年度经营计划并组织实施",
+        "统筹协调各项业务工作",
+    ],
+    asks: &[
+        "五年以上管理经验",
+        "本科及以上学历",
+        "具备良好的沟通协调能力",
+    ],
     offers: &["五险一金", "年终奖金", "带薪年假", "周末双休"],
     trades: &["实业", "控股", "集团"],
     wage: 11_000,
@@ -33,13 +41,29 @@ const PROFESSIONALS: Vocabulary = Vocabulary {
         "承担课程教学与学生管理",
         "负责病人诊疗与护理工作",
     ],
-    asks: &["相关专业本科及以上学历", "熟悉Java或Python开发", "持有相应职业资格证书", "应届毕业生亦可"],
-    offers: &["五险一金", "定期培训", "项目奖金", "弹性工作", "提供人才公寓"],
+    asks: &[
+        "相关专业本科及以上学历",
+        "熟悉Java或Python开发",
+        "持有相应职业资格证书",
+        "应届毕业生亦可",
+    ],
+    offers: &[
+        "五险一金",
+        "定期培训",
+        "项目奖金",
+        "弹性工作",
+        "提供人才公寓",
+    ],
     trades: &["科技", "信息技术", "医药", "教育咨询", "工程设计"],
     wage: 9_000,
 };
 const CLERKS: Vocabulary = Vocabulary {
-    duties: &["负责文件收发与档案整理", "处理日常行政事务", "协助做好客户接待工作", "负责数据录入与报表统计"],
+    duties: &[
+        "负责文件收发与档案整理",
+        "处理日常行政事务",
+        "协助做好客户接待工作",
+        "负责数据录入与报表统计",
+    ],
     asks: &["熟练使用办公软件", "大专及以上学历", "工作细心有责任心"],
     offers: &["五险一金", "周末双休", "节日福利"],
     trades: &["商务服务", "物业管理", "人力资源"],
@@ -55,13 +79,37 @@ const SERVICES: Vocabulary = Vocabulary {
         "负责客房清洁与布草更换",
         "负责小区安保巡逻",
     ],
-    asks: &["吃苦耐劳", "有相关工作经验者优先", "能适应倒班", "持健康证", "会骑电动车"],
-    offers: &["包吃住", "多劳多得", "日结工资", "提供员工宿舍", "工作时间灵活"],
-    trades: &["餐饮管理", "商贸", "物流", "酒店管理", "家政服务", "保安服务"],
+    asks: &[
+        "吃苦耐劳",
+        "有相关工作经验者优先",
+        "能适应倒班",
+        "持健康证",
+        "会骑电动车",
+    ],
+    offers: &[
+        "包吃住",
+        "多劳多得",
+        "日结工资",
+        "提供员工宿舍",
+        "工作时间灵活",
+    ],
+    trades: &[
+        "餐饮管理",
+        "商贸",
+        "物流",
+        "酒店管理",
+        "家政服务",
+        "保安服务",
+    ],
     wage: 5_200,
 };
 const FARMING: Vocabulary = Vocabulary {
-    duties: &["负责大棚蔬菜种植与管理", "负责果园修剪施肥", "负责畜禽饲养与防疫", "负责农机操作与维护"],
+    duties: &[
+        "负责大棚蔬菜种植与管理",
+        "负责果园修剪施肥",
+        "负责畜禽饲养与防疫",
+        "负责农机操作与维护",
+    ],
     asks: &["能吃苦", "有种植或养殖经验优先", "身体健康"],
     offers: &["包吃住", "按季节结算", "提供技术培训"],
     trades: &["农业开发", "生态农业", "种养殖专业合作社"],
@@ -76,7 +124,12 @@ const PRODUCTION: Vocabulary = Vocabulary {
         "负责建筑工地钢筋绑扎",
         "负责电子元件组装",
     ],
-    asks: &["持焊工证或电工证优先", "能适应两班倒", "初中及以上学历", "有工厂经验者优先"],
+    asks: &[
+        "持焊工证或电工证优先",
+        "能适应两班倒",
+        "初中及以上学历",
+        "有工厂经验者优先",
+    ],
     offers: &["五险一金", "包吃住", "加班另计", "满勤奖", "免费技能培训"],
     trades: &["制造", "电子", "机械", "建筑工程", "汽车零部件"],
     wage: 5_800,
@@ -112,7 +165,15 @@ fn pick<'a>(items: &[&'a str], x: u64) -> &'a str {
 /// variation), e.g. `中式烹调师（包吃住）` and `负责中餐热菜烹饪与菜品出品；持健康证；包吃住，多劳多得。`
 pub fn vacancy_text(occupation: &str, occupation_name: &str, x: u64) -> (String, String) {
     let v = vocabulary(occupation);
-    const SUFFIX: [&str; 7] = ["", "", "（急招）", "（五险一金）", "（包吃住）", "助理", "主管"];
+    const SUFFIX: [&str; 7] = [
+        "",
+        "",
+        "（急招）",
+        "（五险一金）",
+        "（包吃住）",
+        "助理",
+        "主管",
+    ];
     let title = format!("{occupation_name}{}", SUFFIX[(x % 7) as usize]);
     let offer_a = pick(v.offers, x >> 20);
     let offer_b = pick(v.offers, (x >> 24) + 1);
@@ -232,10 +293,16 @@ mod tests {
     fn a_cook_is_a_service_posting_with_a_chinese_text_and_a_regional_wage() {
         let (title, description) = vacancy_text("4-03-02-01", "中式烹调师", 4);
         assert!(title.starts_with("中式烹调师"), "{title}");
-        assert!(description.ends_with('。') && description.contains('；'), "{description}");
+        assert!(
+            description.ends_with('。') && description.contains('；'),
+            "{description}"
+        );
         let beijing = wage_range("110000", "4-03-02-01", 7);
         let sichuan = wage_range("510000", "4-03-02-01", 7);
-        assert!(beijing.0 > sichuan.0 && beijing.0 <= beijing.1, "{beijing:?} {sichuan:?}");
+        assert!(
+            beijing.0 > sichuan.0 && beijing.0 <= beijing.1,
+            "{beijing:?} {sichuan:?}"
+        );
         assert!(employer_name("440000", "4-03-02-01", 3).starts_with("广州"));
     }
 

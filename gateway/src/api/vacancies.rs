@@ -34,7 +34,9 @@ async fn admit(node: &State, req: &HttpRequest) -> Result<Option<Authenticated>,
     if node.config.search.public && !has_token {
         return Ok(None);
     }
-    authenticate(node, req, SEARCH_ROLES, ACTION).await.map(Some)
+    authenticate(node, req, SEARCH_ROLES, ACTION)
+        .await
+        .map(Some)
 }
 
 /// Searches open vacancies.

@@ -544,7 +544,8 @@ impl Federation {
         for (status, hits) in parts {
             if let Some(mut hits) = hits {
                 // A region speaks for itself only.
-                hits.iter_mut().for_each(|h| h.region = status.region.clone());
+                hits.iter_mut()
+                    .for_each(|h| h.region = status.region.clone());
                 pages.push(hits);
             }
             statuses.push(status);

@@ -481,7 +481,11 @@ pub fn retry_dead_letter(
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(stored.batch_id, Some(stored.summary.clone()));
             dead_letter::remove(store, dead_dir, end_offset)?;
-            feed_index(state, state.applied.load(Ordering::Acquire), stored.vacancy_keys);
+            feed_index(
+                state,
+                state.applied.load(Ordering::Acquire),
+                stored.vacancy_keys,
+            );
             Ok(stored.summary)
         }
         Err(e) => {

@@ -123,7 +123,10 @@ impl VacancyDoc {
             }
         }
         if !f.employment_type.is_empty()
-            && !f.employment_type.iter().any(|k| k.covers(self.employment_type))
+            && !f
+                .employment_type
+                .iter()
+                .any(|k| k.covers(self.employment_type))
         {
             return false;
         }

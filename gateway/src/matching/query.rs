@@ -181,7 +181,9 @@ impl SearchQuery {
     /// Checks the query (the caller's input) and cuts its text into words.
     pub fn check(&self) -> Result<Checked, SearchError> {
         if self.occupation.len() > MAX_CODES || self.division.len() > MAX_CODES {
-            return Err(SearchError::TooLarge("at most 50 occupations and 50 divisions"));
+            return Err(SearchError::TooLarge(
+                "at most 50 occupations and 50 divisions",
+            ));
         }
         for o in &self.occupation {
             if pes_schemas::codes::validate_occupation_or_group(o).is_err() {
@@ -366,8 +368,9 @@ mod tests {
 
     #[test]
     fn one_code_or_a_list_is_accepted_and_unknown_fields_are_refused() {
-        let q: SearchQuery = serde_json::from_str(r#"{"occupation":"2-02","division":["440100","110000"]}"#)
-            .unwrap_or_default();
+        let q: SearchQuery =
+            serde_json::from_str(r#"{"occupation":"2-02","division":["440100","110000"]}"#)
+                .unwrap_or_default();
         assert_eq!(q.occupation, vec!["2-02"]);
         assert_eq!(q.division.len(), 2);
         assert!(serde_json::from_str::<SearchQuery>(r#"{"person_key":"x"}"#).is_err());
@@ -381,8 +384,14 @@ mod tests {
             f(&mut q);
             q
         };
-        assert_eq!(bad(q(|q| q.occupation = vec!["9-99-99-99".into()])), "bad-occupation");
-        assert_eq!(bad(q(|q| q.division = vec!["12345".into()])), "bad-division");
+        assert_eq!(
+            bad(q(|q| q.occupation = vec!["9-99-99-99".into()])),
+            "bad-occupation"
+        );
+        assert_eq!(
+            bad(q(|q| q.division = vec!["12345".into()])),
+            "bad-division"
+        );
         assert_eq!(bad(q(|q| q.limit = Some(0))), "bad-limit");
         assert_eq!(bad(q(|q| q.limit = Some(101))), "bad-limit");
         assert_eq!(bad(q(|q| q.cursor = Some("!!".into()))), "bad-cursor");
@@ -393,7 +402,9 @@ mod tests {
             })),
             "bad-wage-range"
         );
-        assert!(q(|q| q.occupation = vec!["2".into(), "2-02-10-01".into()]).check().is_ok());
+        assert!(q(|q| q.occupation = vec!["2".into(), "2-02-10-01".into()])
+            .check()
+            .is_ok());
     }
 
     #[test]

@@ -183,7 +183,12 @@ fn text_is_searched_by_words_ranked_by_relevance_and_not_by_substring() {
             .search(&checked, today())
             .unwrap_or_else(|e| panic!("search: {e}"))
             .into_iter()
-            .map(|h| (h.vacancy_id.rsplit(':').next().unwrap_or("").to_string(), h.score))
+            .map(|h| {
+                (
+                    h.vacancy_id.rsplit(':').next().unwrap_or("").to_string(),
+                    h.score,
+                )
+            })
             .collect::<Vec<_>>()
     };
     let cooks = search("粤菜 厨师");
@@ -204,10 +209,14 @@ fn a_removed_or_replaced_vacancy_is_found_as_it_now_is() {
     let (_dir, index) = index_of(&docs);
     index.remove(&docs[0].vacancy_id);
     docs[1].title = "西点师".into();
-    index.upsert(&docs[1]).unwrap_or_else(|e| panic!("upsert: {e}"));
+    index
+        .upsert(&docs[1])
+        .unwrap_or_else(|e| panic!("upsert: {e}"));
     index.commit(2).unwrap_or_else(|e| panic!("commit: {e}"));
     assert_eq!(index.indexed_offset(), 2);
-    let q = SearchQuery::default().check().unwrap_or_else(|e| panic!("{e}"));
+    let q = SearchQuery::default()
+        .check()
+        .unwrap_or_else(|e| panic!("{e}"));
     let hits = index.search(&q, today()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(hits.len(), 1);
     assert_eq!(hits[0].title, "西点师");
