@@ -118,6 +118,23 @@ fn demo_vacancy(region: &str, occ: &str, div: String, h: u64, today: NaiveDate) 
     })
 }
 
+/// The `i`-th demo vacancy for `region` and `source` on `today` (the bench of vacancy search
+/// pushes only vacancies): the vacancy [`demo_record`] would give for its hash, whatever
+/// record type `i` has there.
+pub fn demo_vacancy_record(i: u64, region: &str, source: &str, today: NaiveDate) -> Record {
+    let mut r = build(i, region, source, 1, Some(today));
+    if !matches!(r.body, RecordBody::Vacancy(_)) {
+        let h = mix(i);
+        let occs = occupations();
+        let occ = occs
+            .get(((h >> 4) % occs.len().max(1) as u64) as usize)
+            .copied()
+            .unwrap_or("2-02-01-01");
+        r.body = demo_vacancy(region, occ, division_of(i, region), h, today);
+    }
+    r
+}
+
 /// Days a demo registration or vacancy stays valid.
 const DEMO_VALID_DAYS: i64 = 180;
 

@@ -9,6 +9,7 @@ mod audit;
 mod bench;
 mod bench_federation;
 mod bench_load;
+mod bench_matching;
 mod certs;
 mod config;
 mod demo;

@@ -197,6 +197,13 @@ pub fn division_path(code: &str) -> Vec<String> {
     out
 }
 
+/// Whether `hay`, lower-cased, contains `word` (lower-cased already); allocates only for a
+/// text with upper-case ASCII.
+fn contains_lower(hay: &str, word: &str) -> bool {
+    hay.contains(word)
+        || (hay.bytes().any(|b| b.is_ascii_uppercase()) && hay.to_lowercase().contains(word))
+}
+
 /// The reference search: every vacancy checked in turn. Filters as the index applies them; the
 /// text as substrings (every query word appears in the title or description, lower-cased), all
 /// scored 0, so a filter-only search must give exactly the index's answer.
@@ -205,10 +212,9 @@ pub fn brute_force(docs: &[VacancyDoc], q: &Checked, today: NaiveDate) -> Vec<Va
         .iter()
         .filter(|d| d.passes_filters(q, today))
         .filter(|d| {
-            q.words.is_empty() || {
-                let text = format!("{} {}", d.title, d.description).to_lowercase();
-                q.words.iter().all(|w| text.contains(w.as_str()))
-            }
+            q.words
+                .iter()
+                .all(|w| contains_lower(&d.title, w) || contains_lower(&d.description, w))
         })
         .map(|d| (d.rank_key(0.0), d))
         .filter(|(k, _)| {
