@@ -58,9 +58,8 @@ pub struct GatewayConfig {
 #[serde(deny_unknown_fields)]
 pub struct SearchSettings {
     /// Lets anyone search this gateway's vacancies without a token (a public job board):
-    /// vacancies are public data, and each anonymous search is audited with the client's
-    /// address. Off by default: a search then needs a token of role `analyst`, `caseworker` or
-    /// `admin`. Default false.
+    /// vacancies are public data, and each anonymous search is audited as such. Off by default:
+    /// a search then needs a token of role `analyst`, `caseworker` or `admin`. Default false.
     #[serde(default)]
     pub public: bool,
 }

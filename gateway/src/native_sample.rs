@@ -120,7 +120,8 @@ fn demo_vacancy(region: &str, occ: &str, div: String, h: u64, today: NaiveDate) 
 
 /// The `i`-th demo vacancy for `region` and `source` on `today` (the bench of vacancy search
 /// pushes only vacancies): the vacancy [`demo_record`] would give for its hash, whatever
-/// record type `i` has there.
+/// record type `i` has there, posted in the 150 days up to `today` (so all but the filled third
+/// are open).
 pub fn demo_vacancy_record(i: u64, region: &str, source: &str, today: NaiveDate) -> Record {
     let mut r = build(i, region, source, 1, Some(today));
     if !matches!(r.body, RecordBody::Vacancy(_)) {
@@ -131,6 +132,14 @@ pub fn demo_vacancy_record(i: u64, region: &str, source: &str, today: NaiveDate)
             .copied()
             .unwrap_or("2-02-01-01");
         r.body = demo_vacancy(region, occ, division_of(i, region), h, today);
+    }
+    // Posted in the last 150 days and valid for 180: every vacancy not filled is open today.
+    if let RecordBody::Vacancy(v) = &mut r.body {
+        v.posted_on = today - Duration::days((mix(i ^ 0x6e6f_7773) % 150) as i64);
+        v.valid_through = Some(v.posted_on + Duration::days(DEMO_VALID_DAYS));
+        if v.status == VacancyStatus::Expired {
+            v.status = VacancyStatus::Open;
+        }
     }
     r
 }

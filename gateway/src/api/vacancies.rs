@@ -1,8 +1,8 @@
 //! `POST /v1/vacancies/search`: vacancy search, in this region or across regions.
 //!
 //! Who may search: roles `analyst`, `caseworker` and `admin`; and anyone without a token when
-//! `search.public` is set (a public job board; each anonymous search is audited with the
-//! client's address like other anonymous requests). Vacancies are public data and the answer
+//! `search.public` is set (a public job board; each anonymous search is audited, actor
+//! `anonymous`). Vacancies are public data and the answer
 //! names no person.
 
 use actix_web::{web, HttpRequest, HttpResponse};
