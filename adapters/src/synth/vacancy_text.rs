@@ -270,16 +270,16 @@ pub fn employment_type(occupation: &str, x: u64) -> EmploymentType {
 pub fn key_groups(occupation: &str, t: EmploymentType, x: u64) -> Vec<KeyGroup> {
     let mut out = Vec::new();
     let first = occupation.as_bytes().first().copied();
-    if t == EmploymentType::Internship || (first == Some(b'2') && x % 3 == 0) {
+    if t == EmploymentType::Internship || (first == Some(b'2') && x.is_multiple_of(3)) {
         out.push(KeyGroup::CollegeGraduate);
     }
-    if matches!(first, Some(b'4' | b'5' | b'6')) && (x >> 3) % 3 == 0 {
+    if matches!(first, Some(b'4' | b'5' | b'6')) && (x >> 3).is_multiple_of(3) {
         out.push(KeyGroup::MigrantWorker);
     }
-    if (x >> 7) % 25 == 0 {
+    if (x >> 7).is_multiple_of(25) {
         out.push(KeyGroup::Disabled);
     }
-    if (x >> 12) % 30 == 0 {
+    if (x >> 12).is_multiple_of(30) {
         out.push(KeyGroup::Veteran);
     }
     out

@@ -53,8 +53,18 @@ const BATCH: u64 = 10_000;
 const WARMUP: usize = 20;
 /// Words of the demo vocabulary a job seeker would type.
 const WORDS: [&str; 12] = [
-    "包吃住", "五险一金", "配送", "开发", "仓库", "培训", "经验", "烹饪", "日结", "厨师",
-    "管理", "技术",
+    "包吃住",
+    "五险一金",
+    "配送",
+    "开发",
+    "仓库",
+    "培训",
+    "经验",
+    "烹饪",
+    "日结",
+    "厨师",
+    "管理",
+    "技术",
 ];
 
 fn mix(mut x: u64) -> u64 {
@@ -89,12 +99,14 @@ fn search_of(n: usize, docs: &[VacancyDoc]) -> SearchQuery {
             q.wage_min = Some(3000 + ((h >> 40) % 120) as u32 * 100);
         }
     }
-    if (h >> 20) % 4 == 0 {
-        q.employment_type = vec![[
-            EmploymentKind::FullTime,
-            EmploymentKind::PartTime,
-            EmploymentKind::Gig,
-        ][(h >> 24) as usize % 3]];
+    if (h >> 20).is_multiple_of(4) {
+        q.employment_type = vec![
+            [
+                EmploymentKind::FullTime,
+                EmploymentKind::PartTime,
+                EmploymentKind::Gig,
+            ][(h >> 24) as usize % 3],
+        ];
     }
     q
 }
@@ -106,7 +118,12 @@ fn pct(v: &mut [Duration], p: f64) -> f64 {
 }
 
 /// The vacancies of one region, as pushed: NDJSON lines in batches, and their searchable part.
-fn vacancy_lines(region: &str, first: u64, count: u64, today: NaiveDate) -> (Vec<Vec<u8>>, Vec<VacancyDoc>) {
+fn vacancy_lines(
+    region: &str,
+    first: u64,
+    count: u64,
+    today: NaiveDate,
+) -> (Vec<Vec<u8>>, Vec<VacancyDoc>) {
     let mut batches = Vec::new();
     let mut docs = Vec::new();
     let mut body = Vec::new();
@@ -124,7 +141,7 @@ fn vacancy_lines(region: &str, first: u64, count: u64, today: NaiveDate) -> (Vec
         if serde_json::to_writer(&mut body, &rec).is_ok() {
             body.push(b'\n');
         }
-        if (i - first + 1) % BATCH == 0 {
+        if (i - first + 1).is_multiple_of(BATCH) {
             batches.push(std::mem::take(&mut body));
         }
     }
@@ -150,10 +167,10 @@ pub fn run(a: MatchingBench) -> anyhow::Result<ExitCode> {
     let mut nodes = Vec::new();
     let mut feds = Vec::new();
     for g in &gateways {
-        nodes.push(Arc::new(
-            Node::open(g.config.clone())
-                .with_context(|| format!("starting the {} gateway", g.region))?,
-        ));
+        nodes
+            .push(Arc::new(Node::open(g.config.clone()).with_context(
+                || format!("starting the {} gateway", g.region),
+            )?));
         let fc = g.config.federation.clone().context("federation section")?;
         feds.push(Federation::open(&g.region, fc)?);
     }
@@ -343,7 +360,9 @@ fn push_all(bodies: Vec<(String, String, Vec<Vec<u8>>)>) -> anyhow::Result<u64> 
                 match r {
                     Ok(r) if r.status().is_success() => break r.json()?,
                     // Back-pressure (503 with Retry-After) or the listener not bound yet.
-                    Ok(r) if tries < 600 && (r.status().as_u16() == 503 || r.status().as_u16() == 409) => {}
+                    Ok(r)
+                        if tries < 600
+                            && (r.status().as_u16() == 503 || r.status().as_u16() == 409) => {}
                     Err(_) if tries < 600 => {}
                     Ok(r) => anyhow::bail!("push to {url}: {}", r.status()),
                     Err(e) => return Err(e.into()),
