@@ -279,3 +279,42 @@ fn a_national_search_fans_out_pages_stably_and_drops_retired_vacancies() {
         "{remote:?}"
     );
 }
+
+#[test]
+fn a_lost_index_is_rebuilt_from_the_store_and_public_search_needs_no_token() {
+    let mut g = TestGateway::start_with(pesgw!(), |c| c.search.public = true);
+    g.push(
+        ndjson(
+            "440000",
+            &[
+                posting(0, "中式烹调师", "4-03-02-01", "440106"),
+                posting(1, "粤菜厨师", "4-03-02-01", "440106"),
+                posting(2, "软件工程师", "2-02-10-01", "440305"),
+            ],
+        )
+        .into_bytes(),
+        true,
+    );
+    indexed(&g);
+    g.stop();
+    let index_dir = g.data_dir().join("search");
+    std::fs::remove_dir_all(&index_dir).unwrap_or_else(|e| panic!("removing the index: {e}"));
+    g.run();
+    indexed(&g);
+    // No token: public search is on. This region only (no `regions`).
+    let (status, a) = search(&g, None, json!({"occupation": "4-03"}));
+    assert_eq!(status, 200, "{a}");
+    assert_eq!(ids(&a).len(), 2, "{a}");
+    assert_eq!(a["complete"], true);
+    assert!(g.metrics().contains("pes_search_index_vacancies 3"));
+    let (_, ready) = g.readyz();
+    assert_eq!(ready["search_index_lag_bytes"], 0);
+    assert_eq!(ready["search_index_failed"], false);
+    // A token, when given, must still be a good one.
+    let (status, _) = search(&g, Some("not-a-token"), json!({}));
+    assert_eq!(status, 401);
+    let anonymous = g.audit_entries(1, |e| e["action"] == "vacancy_search");
+    assert!(anonymous
+        .iter()
+        .any(|e| e["actor"]["sub"] == "anonymous" && e["outcome"] == "ok"));
+}
