@@ -229,6 +229,7 @@ pub fn run(a: MatchingBench) -> anyhow::Result<ExitCode> {
             )?;
         }
         let held: Vec<u64> = nodes[1..].iter().map(|n| n.vacancies.len()).collect();
+        let index_bytes = dir_bytes(&nodes[1].config.data_dir.join(pes_gateway::node::SEARCH_DIR));
 
         // Index build: a fresh index of the first region's open vacancies, one writer thread.
         let region_docs: Vec<VacancyDoc> = all_docs
@@ -330,11 +331,28 @@ pub fn run(a: MatchingBench) -> anyhow::Result<ExitCode> {
             pct(&mut floor, 0.5),
             pct(&mut floor, 0.99)
         );
+        println!(
+            "| index on disk, first region | {:.0} bytes per open vacancy |",
+            index_bytes as f64 / held.first().copied().unwrap_or(1).max(1) as f64
+        );
         println!("| filter-only searches identical to the brute force | {identical} / {compared} |");
         println!("| answers not complete (a region missing) | {partial} |");
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Bytes of the files in `dir`.
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|it| {
+            it.filter_map(Result::ok)
+                .filter_map(|e| e.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 /// One region's vacancies.
