@@ -480,6 +480,8 @@ struct RankSegment {
     posted: Column<i64>,
     id_hash: Column<u64>,
     kept: Vec<(Light, DocAddress)>,
+    /// The `limit`-th best kept so far, once there are that many: a hit not better is skipped.
+    worst: Option<Light>,
 }
 
 fn keep_best(v: &mut Vec<(Light, DocAddress)>, limit: usize) {
@@ -504,6 +506,7 @@ impl Collector for RankCollector {
             posted: reader.fast_fields().i64("posted")?,
             id_hash: reader.fast_fields().u64("id_hash")?,
             kept: Vec::new(),
+            worst: None,
         })
     }
 
@@ -530,12 +533,18 @@ impl SegmentCollector for RankSegment {
             posted: self.posted.first(doc).unwrap_or(0),
             id_hash: self.id_hash.first(doc).unwrap_or(0),
         };
+        if self.worst.is_some_and(|w| key.rank_cmp(&w) != Ordering::Less) {
+            return;
+        }
         if self.after.as_ref().is_some_and(|a| !key.is_after(a)) {
             return;
         }
         self.kept.push((key, DocAddress::new(self.segment, doc)));
         if self.kept.len() >= self.limit.saturating_mul(4).max(64) {
             keep_best(&mut self.kept, self.limit);
+            if self.kept.len() == self.limit {
+                self.worst = self.kept.last().map(|(k, _)| *k);
+            }
         }
     }
 
