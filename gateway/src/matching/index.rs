@@ -35,7 +35,7 @@ use tantivy::{
 };
 
 use super::doc::VacancyDoc;
-use super::query::{days, id_hash, Checked, RankKey, VacancyHit};
+use super::query::{days, id_hash, Checked, VacancyHit};
 use super::tokenizer::{JiebaTokenizer, TOKENIZER};
 use crate::store::{value, RecordStore, StoreError};
 
@@ -451,7 +451,7 @@ impl Light {
             .then(self.id_hash.cmp(&o.id_hash))
     }
 
-    /// Whether this hit ranks after the cursor (the same order as [`RankKey::rank_cmp`]).
+    /// Whether this hit ranks after the cursor (the same order as [`super::query::RankKey::rank_cmp`]).
     fn is_after(&self, a: &After) -> bool {
         let head = a
             .key
@@ -533,7 +533,10 @@ impl SegmentCollector for RankSegment {
             posted: self.posted.first(doc).unwrap_or(0),
             id_hash: self.id_hash.first(doc).unwrap_or(0),
         };
-        if self.worst.is_some_and(|w| key.rank_cmp(&w) != Ordering::Less) {
+        if self
+            .worst
+            .is_some_and(|w| key.rank_cmp(&w) != Ordering::Less)
+        {
             return;
         }
         if self.after.as_ref().is_some_and(|a| !key.is_after(a)) {
@@ -584,9 +587,4 @@ fn key_group_name(g: pes_schemas::KeyGroup) -> &'static str {
         G::Veteran => "veteran",
         G::LongTermUnemployed => "long_term_unemployed",
     }
-}
-
-/// The rank key of a hit of this index (tests compare pages with it).
-pub fn rank_key_of(hit: &VacancyHit) -> RankKey {
-    hit.rank_key()
 }

@@ -658,11 +658,21 @@ fn the_sled_store_reads_values_of_the_old_facts_layout() {
     };
     let (before, facts_before) = {
         let store = super::SledStore::open(dir.path(), &tuning).unwrap();
-        apply(&store, &entry(&key, 1, &records, &[]), 100, ApplyMode::Journal);
+        apply(
+            &store,
+            &entry(&key, 1, &records, &[]),
+            100,
+            ApplyMode::Journal,
+        );
         store.flush().unwrap();
         let read: Vec<_> = records
             .iter()
-            .map(|r| store.read_record(&r.record_id, &key, true).unwrap().unwrap())
+            .map(|r| {
+                store
+                    .read_record(&r.record_id, &key, true)
+                    .unwrap()
+                    .unwrap()
+            })
             .collect();
         (read, facts_of(&store))
     };
@@ -681,7 +691,10 @@ fn the_sled_store_reads_values_of_the_old_facts_layout() {
     }
     let store = super::SledStore::open(dir.path(), &tuning).unwrap();
     for (r, want) in records.iter().zip(&before) {
-        let got = store.read_record(&r.record_id, &key, true).unwrap().unwrap();
+        let got = store
+            .read_record(&r.record_id, &key, true)
+            .unwrap()
+            .unwrap();
         assert_eq!(&got, want);
     }
     let facts_after = facts_of(&store);
@@ -710,8 +723,14 @@ fn the_sled_store_reads_values_of_the_old_facts_layout() {
             &mut deltas,
         )
         .unwrap();
-    let out: Vec<(i64, u32)> = deltas.iter().map(|(f, s)| (*s, f.get(Dim::County))).collect();
+    let out: Vec<(i64, u32)> = deltas
+        .iter()
+        .map(|(f, s)| (*s, f.get(Dim::County)))
+        .collect();
     let county = Facts::of(&again[0], today).get(Dim::County);
     assert_ne!(county, 0);
-    assert!(out.contains(&(-1, 0)) && out.contains(&(1, county)), "{out:?}");
+    assert!(
+        out.contains(&(-1, 0)) && out.contains(&(1, county)),
+        "{out:?}"
+    );
 }
