@@ -100,8 +100,8 @@ impl Default for FrameCache<'_> {
     }
 }
 
-/// Most target fields of any record type (vacancy has 15).
-const MAX_FIELDS: usize = 16;
+/// Most target fields of any record type (vacancy has 18).
+const MAX_FIELDS: usize = 18;
 
 fn type_index(t: RecordType) -> usize {
     RecordType::ALL.iter().position(|x| *x == t).unwrap_or(0)

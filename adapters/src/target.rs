@@ -140,6 +140,9 @@ const VACANCY: &[FieldDef] = &[
     req("posted_on"),
     opt("valid_through"),
     req("status"),
+    opt("employer_name"),
+    opt("description"),
+    opt("key_groups"),
 ];
 const EMPLOYMENT_EVENT: &[FieldDef] = &[
     ENVELOPE[0],
@@ -495,6 +498,9 @@ pub(crate) fn build_body(
             posted_on: s.date()?,
             valid_through: s.opt_date()?,
             status: s.enumerated()?,
+            employer_name: s.opt_text()?,
+            description: s.opt_text()?,
+            key_groups: s.enum_list()?,
         }),
         RecordType::EmploymentEvent => RecordBody::EmploymentEvent(EmploymentEvent {
             person_key: s.req_id(keyer)?.1,

@@ -49,6 +49,26 @@ pub struct GatewayConfig {
     /// The dashboard.
     #[serde(default, skip_serializing_if = "UiSettings::is_default")]
     pub ui: UiSettings,
+    /// Vacancy search (`POST /v1/vacancies/search`).
+    #[serde(default, skip_serializing_if = "SearchSettings::is_default")]
+    pub search: SearchSettings,
+}
+
+/// Settings of vacancy search.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchSettings {
+    /// Lets anyone search this gateway's vacancies without a token (a public job board):
+    /// vacancies are public data, and each anonymous search is audited as such. Off by default:
+    /// a search then needs a token of role `analyst`, `caseworker` or `admin`. Default false.
+    #[serde(default)]
+    pub public: bool,
+}
+
+impl SearchSettings {
+    fn is_default(&self) -> bool {
+        *self == SearchSettings::default()
+    }
 }
 
 /// Settings of the dashboard served at `/`.

@@ -440,6 +440,7 @@ pub fn init_with_linkage(
         lifecycle: Default::default(),
         federation: None,
         ui: Default::default(),
+        search: Default::default(),
     };
     let config_path = dir.join("gateway.toml");
     let text = cfg.to_toml().map_err(|e| KeyError::Malformed {

@@ -27,7 +27,8 @@
 //! 5. [`lifecycle`] (snapshots, retirement, retention: journal entries that retire or purge
 //!    records), above `sources` (source id to decoder, [`Sources`]), [`ingest`] (`budget`,
 //!    `decode`, `journal`, `apply`) and [`query`] (`local`, `plan`, `rollup`, `suppress`,
-//!    `grants`, `minimise`, `person`).
+//!    `grants`, `minimise`, `person`) and [`matching`] (vacancy search: the per-region tantivy
+//!    index kept by a follower of the applier, the query, the rank order and cursor).
 //! 6. [`store`]: the store boundary (`RecordStore`) and its sled backend, the journal entry
 //!    format, record values and facts, dead letters.
 //! 7. [`audit`] (the transparency log: canonical events, RFC 6962 tree, checkpoints, proofs,
@@ -50,6 +51,7 @@ pub mod grassroots_sample;
 pub mod ingest;
 pub mod keys;
 pub mod lifecycle;
+pub mod matching;
 mod metrics;
 pub mod native_sample;
 pub mod node;

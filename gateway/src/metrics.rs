@@ -30,6 +30,10 @@ pub struct Metrics {
     pub apply_lag_batches: IntGauge,
     /// Journal bytes acknowledged but not applied.
     pub apply_lag_bytes: IntGauge,
+    /// Journal bytes applied to the store but not yet to the vacancy search index.
+    pub search_index_lag_bytes: IntGauge,
+    /// Vacancies the search index holds.
+    pub search_index_vacancies: IntGauge,
     /// 1 once a journal write or fsync failed (pushes refused until restart).
     pub journal_failed: IntGauge,
     /// 1 while the journal's disk is full (the last append found no space).
@@ -108,6 +112,16 @@ impl Metrics {
                 "Journal bytes acknowledged but not yet applied",
             )
             .expect("metric"),
+            search_index_lag_bytes: IntGauge::new(
+                "pes_search_index_lag_bytes",
+                "Journal bytes applied to the store but not yet to the vacancy search index",
+            )
+            .expect("metric"),
+            search_index_vacancies: IntGauge::new(
+                "pes_search_index_vacancies",
+                "Open vacancies the search index holds",
+            )
+            .expect("metric"),
             journal_failed: IntGauge::new(
                 "pes_journal_failed",
                 "1 once a journal write or fsync failed: pushes are refused until restart",
@@ -147,6 +161,8 @@ impl Metrics {
         for g in [
             &m.apply_lag_batches,
             &m.apply_lag_bytes,
+            &m.search_index_lag_bytes,
+            &m.search_index_vacancies,
             &m.journal_failed,
             &m.journal_no_space,
             &m.dead_letters,

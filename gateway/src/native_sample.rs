@@ -80,6 +80,70 @@ pub fn demo_record(i: u64, region: &str, source: &str, today: NaiveDate) -> Reco
     build(i, region, source, 1, Some(today))
 }
 
+/// A demo vacancy: a Chinese title and description from the vocabulary of its occupation
+/// group, an employer name, a wage by region and occupation, part-time and gig work among the
+/// full-time posts, and key-group flags ([`pes_adapters::synth::vacancy_text`]).
+fn demo_vacancy(region: &str, occ: &str, div: String, h: u64, today: NaiveDate) -> RecordBody {
+    use pes_adapters::synth::vacancy_text as text;
+    let posted_on = pes_adapters::synth::window_day(today, mix(h ^ 0x706f_7374));
+    let valid_through = posted_on + Duration::days(DEMO_VALID_DAYS);
+    let x = mix(h ^ 0x7661_6361);
+    let name = pes_schemas::codes::occupation(occ).map_or("普工", |o| o.name);
+    let (title, description) = text::vacancy_text(occ, name, x);
+    let (lo, hi) = text::wage_range(region, occ, x >> 17);
+    let employment_type = text::employment_type(occ, x >> 29);
+    RecordBody::Vacancy(Vacancy {
+        employer_uscc: make_uscc(&div, h >> 13),
+        employer_name: Some(text::employer_name(region, occ, h >> 13)),
+        title,
+        description: Some(description),
+        key_groups: text::key_groups(occ, employment_type, x >> 37),
+        occupation: occ.to_string(),
+        industry: "C38".into(),
+        work_division: div,
+        openings: 1 + ((h >> 36) % 5) as u32,
+        min_education: Some(EDUCATION[((h >> 40) % 5) as usize].into()),
+        employment_type,
+        salary_min: Some(lo),
+        salary_max: Some(hi),
+        posted_on,
+        valid_through: Some(valid_through),
+        status: if matches!((h >> 52) % 3, 0) {
+            VacancyStatus::Filled
+        } else if valid_through < today {
+            VacancyStatus::Expired
+        } else {
+            VacancyStatus::Open
+        },
+    })
+}
+
+/// The `i`-th demo vacancy for `region` and `source` on `today` (the bench of vacancy search
+/// pushes only vacancies): the vacancy [`demo_record`] would give for its hash, whatever
+/// record type `i` has there, posted in the 150 days up to `today` (so all but the filled third
+/// are open).
+pub fn demo_vacancy_record(i: u64, region: &str, source: &str, today: NaiveDate) -> Record {
+    let mut r = build(i, region, source, 1, Some(today));
+    if !matches!(r.body, RecordBody::Vacancy(_)) {
+        let h = mix(i);
+        let occs = occupations();
+        let occ = occs
+            .get(((h >> 4) % occs.len().max(1) as u64) as usize)
+            .copied()
+            .unwrap_or("2-02-01-01");
+        r.body = demo_vacancy(region, occ, division_of(i, region), h, today);
+    }
+    // Posted in the last 150 days and valid for 180: every vacancy not filled is open today.
+    if let RecordBody::Vacancy(v) = &mut r.body {
+        v.posted_on = today - Duration::days((mix(i ^ 0x6e6f_7773) % 150) as i64);
+        v.valid_through = Some(v.posted_on + Duration::days(DEMO_VALID_DAYS));
+        if v.status == VacancyStatus::Expired {
+            v.status = VacancyStatus::Open;
+        }
+    }
+    r
+}
+
 /// Days a demo registration or vacancy stays valid.
 const DEMO_VALID_DAYS: i64 = 180;
 
@@ -219,31 +283,7 @@ fn build(i: u64, region: &str, source: &str, version: u64, demo: Option<NaiveDat
                 },
             })
         }
-        (_, Some(today)) => {
-            let posted_on = pes_adapters::synth::window_day(today, mix(h ^ 0x706f_7374));
-            let valid_through = posted_on + Duration::days(DEMO_VALID_DAYS);
-            RecordBody::Vacancy(Vacancy {
-                employer_uscc: make_uscc(&div, h >> 13),
-                title: "操作工".into(),
-                occupation: occ,
-                industry: "C38".into(),
-                work_division: div,
-                openings: 1 + ((h >> 36) % 5) as u32,
-                min_education: Some(EDUCATION[((h >> 40) % 5) as usize].into()),
-                employment_type: EmploymentType::FullTime,
-                salary_min: Some(4000),
-                salary_max: Some(6500),
-                posted_on,
-                valid_through: Some(valid_through),
-                status: if matches!((h >> 52) % 3, 0) {
-                    VacancyStatus::Filled
-                } else if valid_through < today {
-                    VacancyStatus::Expired
-                } else {
-                    VacancyStatus::Open
-                },
-            })
-        }
+        (_, Some(today)) => demo_vacancy(region, &occ, div, h, today),
         (0, None) => {
             let birth = NaiveDate::from_ymd_opt(
                 1960 + ((h >> 24) % 40) as i32,
@@ -311,6 +351,9 @@ fn build(i: u64, region: &str, source: &str, version: u64, demo: Option<NaiveDat
             } else {
                 VacancyStatus::Open
             },
+            employer_name: None,
+            description: None,
+            key_groups: Vec::new(),
         }),
     };
     let location = format!("line:{}", i + 1);

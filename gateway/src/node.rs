@@ -45,7 +45,13 @@ pub enum StartError {
     /// The snapshots' state could not be loaded.
     #[error(transparent)]
     Lifecycle(#[from] crate::lifecycle::LifecycleError),
+    /// The vacancy search index could not be opened.
+    #[error(transparent)]
+    Search(#[from] crate::matching::IndexError),
 }
+
+/// Directory of the vacancy search index inside the data directory.
+pub const SEARCH_DIR: &str = "search";
 
 /// A running regional gateway's shared parts (everything the API handlers use).
 pub struct Node {
@@ -81,6 +87,10 @@ pub struct Node {
     pub refusals: Arc<RefusalAggregator>,
     /// Snapshots of sources (open, waiting, committed, aborted).
     pub snapshots: crate::lifecycle::snapshot::Registry,
+    /// The region's vacancy search index, kept at the store's state by its follower thread.
+    pub vacancies: Arc<crate::matching::VacancyIndex>,
+    /// How far the vacancy index has got (its lag is `/readyz`'s and `/metrics`').
+    pub search_progress: Arc<crate::matching::follow::IndexProgress>,
 }
 
 impl Node {
@@ -92,6 +102,14 @@ impl Node {
             region: &self.config.region,
             as_of: self.state.as_of(),
         }
+    }
+
+    /// Journal bytes applied to the store but not yet to the vacancy index.
+    pub fn search_lag_bytes(&self) -> u64 {
+        self.state
+            .applied
+            .load(Ordering::Acquire)
+            .saturating_sub(self.search_progress.indexed.load(Ordering::Acquire))
     }
 
     /// What a lifecycle change (snapshot commit, retirement, retention) works on.
@@ -145,6 +163,22 @@ impl Node {
             Box::new(move |d| m.journal_fsync.observe(d.as_secs_f64())),
         )?;
         state.journal_end.store(end, Ordering::Release);
+        // The index follows from here: the feed is set before the applier publishes anything.
+        let vacancies = Arc::new(crate::matching::VacancyIndex::open(
+            &data.join(SEARCH_DIR),
+            &config.region,
+        )?);
+        let search_progress = Arc::new(crate::matching::follow::IndexProgress::default());
+        let (feed_tx, feed_rx) = mpsc::channel();
+        let _ = state.index_feed.set(feed_tx);
+        crate::matching::follow::spawn(
+            vacancies.clone(),
+            store.clone(),
+            state.applied.load(Ordering::Acquire),
+            feed_rx,
+            search_progress.clone(),
+        )
+        .map_err(StartError::Thread)?;
         apply::spawn(store.clone(), state.clone(), rx, journal_dir, dead_dir)
             .map_err(StartError::Thread)?;
         let key_text =
@@ -172,6 +206,8 @@ impl Node {
             crate::lifecycle::snapshot::Registry::load(&*store, &batches)?
         };
         Ok(Node {
+            vacancies,
+            search_progress,
             snapshots,
             refusals,
             config,

@@ -392,6 +392,17 @@ pub struct Vacancy {
     pub valid_through: Option<NaiveDate>,
     /// Current status.
     pub status: VacancyStatus,
+    /// Name of the employer as advertised (schema 1.1, optional): shown in search results.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub employer_name: Option<String>,
+    /// Description of the position (schema 1.1, optional): searched as free text with the
+    /// title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Key service groups the position is flagged for (schema 1.1, optional), e.g. open to
+    /// college graduates or suited to workers with a disability.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_groups: Vec<KeyGroup>,
 }
 
 /// Kind of employment offered.

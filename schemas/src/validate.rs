@@ -420,6 +420,21 @@ impl Checker {
             self.date("/valid_through", through);
             self.order("/valid_through", "posted_on", b.posted_on, through);
         }
+        if let Some(name) = &b.employer_name {
+            self.text("/employer_name", name, 200, true);
+        }
+        if let Some(d) = &b.description {
+            self.text("/description", d, 4000, false);
+        }
+        for (i, g) in b.key_groups.iter().enumerate() {
+            if b.key_groups[..i].contains(g) {
+                self.push(
+                    &format!("/key_groups/{i}"),
+                    "duplicate",
+                    "key group listed twice",
+                );
+            }
+        }
     }
 
     fn employment_event(&mut self, b: &EmploymentEvent) {

@@ -151,6 +151,9 @@ fn rust_records() -> Vec<Record> {
             posted_on: date(2025, 2, 1),
             valid_through: None,
             status: VacancyStatus::Expired,
+            employer_name: Some("福州示例有限公司".into()),
+            description: Some("负责仓库货物收发与盘点；包吃住。".into()),
+            key_groups: vec![KeyGroup::Disabled, KeyGroup::MigrantWorker],
         }),
         RecordBody::EmploymentEvent(EmploymentEvent {
             person_key: person_key.clone(),

@@ -13,6 +13,7 @@
 
 mod item;
 mod plan;
+pub mod vacancy_text;
 mod values;
 mod write;
 

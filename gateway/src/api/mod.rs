@@ -6,6 +6,7 @@
 //! - [`divisions`]: `GET /v1/divisions` (GB/T 2260 names for the dashboard).
 //! - [`occupations`]: `GET /v1/occupations` (names of occupation codes for the dashboard).
 //! - [`records`]: `GET /v1/records/{record_id}`, `GET /v1/quarantine`.
+//! - [`vacancies`]: `POST /v1/vacancies/search`.
 //! - [`persons`]: `POST /v1/persons/lookup`; [`erasure`]: `POST /v1/persons/erase`.
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
 //! - [`federation_members`]: `GET /v1/federation/members`.
@@ -32,6 +33,7 @@ pub mod persons;
 pub mod query;
 pub mod records;
 pub mod takers;
+pub mod vacancies;
 
 use std::sync::Arc;
 
@@ -100,6 +102,7 @@ routes! {
     get "/v1/reports/takers" => takers::takers,
     get "/v1/divisions" => divisions::list,
     get "/v1/occupations" => occupations::list,
+    post "/v1/vacancies/search" => vacancies::search,
     post "/v1/persons/lookup" => persons::lookup,
     post "/v1/persons/erase" => erasure::erase,
     get "/v1/records/{record_id}" => records::get_record,

@@ -54,6 +54,13 @@ pub struct Readiness {
     pub status: String,
     /// A store write is failing and being retried.
     pub store_stalled: bool,
+    /// Journal bytes applied to the store but not yet to the vacancy search index (searches
+    /// answer from the index as it is).
+    pub search_index_lag_bytes: u64,
+    /// Journal offset the vacancy search index has committed.
+    pub search_indexed_offset: u64,
+    /// The vacancy search index failed to update (searches may miss recent changes).
+    pub search_index_failed: bool,
 }
 
 /// Readiness: the journal takes appends, the applier runs and its lag is within bound. A journal
@@ -74,11 +81,12 @@ pub async fn readyz(node: State) -> HttpResponse {
     // A failed journal takes no pushes until restart: not ready.
     let ready = !failed && journal != JournalStatus::Failed && lag <= bound * 2;
     let dead_letters = node.metrics.dead_letters.get().max(0) as u64;
+    let search_failed = node.search_progress.failed.load(Ordering::Acquire) != 0;
     // Degraded: still serving, but an operator must look (entries set aside, a store write
     // failing and being retried, or the journal's disk full: pushes refused until space returns).
     let status = match (
         ready,
-        dead_letters > 0 || stalled || journal == JournalStatus::NoSpace,
+        dead_letters > 0 || stalled || journal == JournalStatus::NoSpace || search_failed,
     ) {
         (false, _) => "not_ready",
         (true, true) => "degraded",
@@ -95,6 +103,9 @@ pub async fn readyz(node: State) -> HttpResponse {
         apply_lag_bytes: s.lag_bytes(),
         apply_lag_bound_batches: bound,
         as_of: as_of(&node),
+        search_index_lag_bytes: node.search_lag_bytes(),
+        search_indexed_offset: node.search_progress.indexed.load(Ordering::Acquire),
+        search_index_failed: search_failed,
     };
     if ready {
         HttpResponse::Ok().json(body)
@@ -113,6 +124,12 @@ pub async fn metrics(node: State) -> HttpResponse {
     node.metrics
         .apply_lag_bytes
         .set(node.state.lag_bytes() as i64);
+    node.metrics
+        .search_index_lag_bytes
+        .set(node.search_lag_bytes() as i64);
+    node.metrics
+        .search_index_vacancies
+        .set(node.vacancies.len() as i64);
     let journal = node.journal.status();
     node.metrics
         .journal_failed
@@ -158,6 +175,7 @@ pub async fn metrics(node: State) -> HttpResponse {
         crate::api::query::supply_demand,
         crate::api::takers::no_takers,
         crate::api::takers::takers,
+        crate::api::vacancies::search,
         crate::api::divisions::list,
         crate::api::occupations::list,
         crate::api::persons::lookup,
@@ -186,6 +204,8 @@ pub async fn metrics(node: State) -> HttpResponse {
         crate::query::Cell,
         crate::store::facts::Dim,
         crate::federation::fanout::MergedCell,
+        crate::matching::VacancyHit,
+        crate::matching::EmploymentKind,
     )),
     modifiers(&BearerScheme),
     tags(

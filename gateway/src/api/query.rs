@@ -123,7 +123,7 @@ pub fn no_member_problem(e: &NoMemberRegion) -> Problem {
 }
 
 /// The federation side, or a problem (audited) when this gateway has none.
-async fn need_federation<'a>(
+pub(crate) async fn need_federation<'a>(
     node: &Node,
     req: &HttpRequest,
     action: Action,

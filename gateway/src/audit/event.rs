@@ -61,11 +61,14 @@ pub enum Action {
     RecordRetire,
     /// A person's data was erased from this region (PIPL Art. 47).
     PersonErase,
+    /// Vacancies were searched (`POST /v1/vacancies/search`; at a serving region, the peer's
+    /// search: anonymous, criteria only).
+    VacancySearch,
 }
 
 impl Action {
     /// Every action, for exhaustive tests and documentation.
-    pub const ALL: [Action; 14] = [
+    pub const ALL: [Action; 15] = [
         Action::IngestPush,
         Action::QuarantineList,
         Action::QuarantineResubmit,
@@ -80,6 +83,7 @@ impl Action {
         Action::Admin,
         Action::RecordRetire,
         Action::PersonErase,
+        Action::VacancySearch,
     ];
 
     /// The stable serialised name, e.g. `person_lookup`.
@@ -99,6 +103,7 @@ impl Action {
             Action::Admin => "admin",
             Action::RecordRetire => "record_retire",
             Action::PersonErase => "person_erase",
+            Action::VacancySearch => "vacancy_search",
         }
     }
 }

@@ -43,6 +43,8 @@ enum BenchCommand {
     /// A bounded mixed load (pushes, national queries, person lookups, audit reads) against a
     /// demo federation of separate gateway processes: latency, statuses, losses, peak RSS.
     Load(super::bench_load::LoadBench),
+    /// Vacancy search across regional gateways beside a brute-force scan of the same vacancies.
+    Matching(super::bench_matching::MatchingBench),
 }
 
 #[derive(Debug, Args)]
@@ -177,6 +179,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         BenchCommand::Ingest(a) => a,
         BenchCommand::Federation(f) => return super::bench_federation::run(f),
         BenchCommand::Load(l) => return super::bench_load::run(l),
+        BenchCommand::Matching(m) => return super::bench_matching::run(m),
     };
     let tmp = tempfile::tempdir()?;
     let dir = a.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());

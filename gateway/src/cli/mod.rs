@@ -10,6 +10,7 @@ mod bench;
 mod bench_federation;
 mod bench_load;
 mod bench_store;
+mod bench_matching;
 mod certs;
 mod config;
 mod demo;

@@ -19,7 +19,9 @@ use super::httpsig::{RequestVerifier, SignatureError, SigningKey};
 use super::inbound::{unix_now, InboundContext};
 use super::members::{data_as_of, PeerBook};
 use super::outbound::{exchange, PeerCall};
-use super::service::{self, FederatedAnswer, PersonAnswer, PERSON_PATH, QUERY_PATH};
+use super::service::{
+    self, FederatedAnswer, PersonAnswer, SearchPage, PERSON_PATH, QUERY_PATH, SEARCH_PATH,
+};
 use super::tls::{self, CallTimeouts, ReloadableClientVerifier, TlsError, TlsFiles};
 use super::trust::{Reloaded, TrustError, TrustStore};
 use crate::audit::event::{Action, Actor, AuditEvent, Outcome};
@@ -495,6 +497,117 @@ impl Federation {
             cells,
             receipt,
         })
+    }
+}
+
+impl Federation {
+    /// Searches vacancies across `q.query.regions` (`["all"]` = every member): this region's
+    /// index in-process, the others over `/v1/federation/vacancies/search` with signatures
+    /// (only the criteria and the cursor travel), each under the deadline; the pages are merged
+    /// in rank order. Audits the outcome (`ok` or `partial`) for `actor` with every region's
+    /// status and receipt.
+    pub async fn search_vacancies(
+        &self,
+        node: &web::Data<Node>,
+        q: &crate::matching::Checked,
+        request_id: &str,
+        actor: &Actor,
+    ) -> Result<VacancySearchAnswer, crate::matching::IndexError> {
+        let body = serde_json::to_vec(&crate::matching::SearchQuery {
+            regions: Vec::new(),
+            ..q.query.clone()
+        })
+        .unwrap_or_default();
+        let local = || async {
+            let started = std::time::Instant::now();
+            let hits = crate::matching::search_blocking(node.vacancies.clone(), q.clone()).await?;
+            let status = RegionStatus {
+                region: self.region.clone(),
+                status: Answered::Ok,
+                latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+                receipt: None,
+                detail: None,
+                unreachable_since: None,
+                as_of: data_as_of(&node.config.data_dir, node.state.as_of().applied_offset),
+            };
+            Ok::<_, crate::matching::IndexError>((status, Some(hits)))
+        };
+        let asked = Ask {
+            regions: &q.query.regions,
+            path: SEARCH_PATH,
+            request_id,
+            body: &body,
+        };
+        let parts = self.ask::<SearchPage, _, _, _>(asked, local).await?;
+        let mut statuses = Vec::with_capacity(parts.len());
+        let mut pages = Vec::with_capacity(parts.len());
+        for (status, hits) in parts {
+            if let Some(mut hits) = hits {
+                // A region speaks for itself only.
+                hits.iter_mut()
+                    .for_each(|h| h.region = status.region.clone());
+                pages.push(hits);
+            }
+            statuses.push(status);
+        }
+        let complete = statuses.iter().all(|s| s.status == Answered::Ok);
+        let (hits, next_cursor) = crate::matching::query::merge_pages(pages, q.limit);
+        let mut event = AuditEvent::new(
+            self.region.clone(),
+            request_id,
+            actor.clone(),
+            Action::VacancySearch,
+            if complete {
+                Outcome::Ok
+            } else {
+                Outcome::Partial
+            },
+        );
+        event.dataset = Some("vacancy".into());
+        event.query_digest = Some(hex::encode(ring::digest::digest(
+            &ring::digest::SHA256,
+            &body,
+        )));
+        event.counts.insert("hits".into(), hits.len() as u64);
+        event.peer_receipts = peer_receipts(&statuses);
+        let receipt = crate::access::audit(node, event).await.ok();
+        Ok(VacancySearchAnswer {
+            hits,
+            next_cursor,
+            complete,
+            regions: statuses,
+            receipt,
+        })
+    }
+}
+
+/// The answer of a vacancy search: one page of hits in rank order, merged across the regions
+/// asked.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct VacancySearchAnswer {
+    /// Hits, best first.
+    pub hits: Vec<crate::matching::VacancyHit>,
+    /// Pass as `cursor` for the next page; absent when there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+    /// Whether every region asked answered `ok`.
+    pub complete: bool,
+    /// Every region asked, with status, latency and receipt.
+    pub regions: Vec<RegionStatus>,
+    /// Receipt of this gateway's own audit entry for the search.
+    pub receipt: Option<crate::access::AuditReceipt>,
+}
+
+impl Reply for SearchPage {
+    type Answer = Vec<crate::matching::VacancyHit>;
+    fn receipt(&self) -> Option<crate::access::AuditReceipt> {
+        Some(self.receipt.clone())
+    }
+    fn as_of(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.data_as_of
+    }
+    fn into_answer(self) -> Vec<crate::matching::VacancyHit> {
+        self.hits
     }
 }
 

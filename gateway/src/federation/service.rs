@@ -34,11 +34,14 @@ use crate::query::{QueryAnswer, QueryError, QueryRequest};
 pub const QUERY_PATH: &str = "/v1/federation/query";
 /// Path of the federated person lookup.
 pub const PERSON_PATH: &str = "/v1/federation/person";
+/// Path of the federated vacancy search.
+pub const SEARCH_PATH: &str = "/v1/federation/vacancies/search";
 
 /// Registers the federation routes. Needs `web::Data<Node>` and `web::Data<InboundContext>`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource(QUERY_PATH).route(web::post().to(query)))
-        .service(web::resource(PERSON_PATH).route(web::post().to(person)));
+        .service(web::resource(PERSON_PATH).route(web::post().to(person)))
+        .service(web::resource(SEARCH_PATH).route(web::post().to(search)));
 }
 
 /// A region's signed answer to a federated aggregate query.
@@ -277,6 +280,100 @@ async fn answer(
         answer,
         receipt,
         data_as_of,
+    };
+    let json = serde_json::to_vec(&out).map_err(|_| unavailable())?;
+    signed_response(
+        &fed.key,
+        &checked.signature,
+        StatusCode::OK,
+        "application/json",
+        json,
+        unix_now(),
+    )
+    .map_err(|_| unavailable())
+}
+
+/// A region's signed page of a federated vacancy search.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SearchPage {
+    /// The serving region.
+    pub region: String,
+    /// Its hits after the cursor, in rank order, at most the query's limit.
+    pub hits: Vec<crate::matching::VacancyHit>,
+    /// Receipt of the audit entry the serving region wrote for this search.
+    pub receipt: AuditReceipt,
+    /// Time of the serving region's data (its last acknowledged push), when it can state it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub data_as_of: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+async fn search(
+    req: HttpRequest,
+    body: web::Bytes,
+    node: web::Data<Node>,
+    fed: web::Data<InboundContext>,
+) -> HttpResponse {
+    let checked = match verify_inbound(&req, &body, &fed, unix_now()) {
+        Ok(c) => c,
+        Err(refusal) => return refuse_unverified(&req, &node, refusal).await,
+    };
+    match answer_search(&req, &body, &node, &fed, &checked).await {
+        Ok(resp) => resp,
+        Err(resp) => resp,
+    }
+}
+
+/// Serves a peer's vacancy search. Vacancies are public data: any verified member may search,
+/// whatever its aggregate policy. The body carries only criteria; the event is audited with the
+/// calling member as an anonymous search (no user, no person).
+async fn answer_search(
+    req: &HttpRequest,
+    body: &[u8],
+    node: &web::Data<Node>,
+    fed: &InboundContext,
+    checked: &FederationRequest,
+) -> Result<HttpResponse, HttpResponse> {
+    use crate::matching::SearchQuery;
+    let caller = checked.peer.region().to_owned();
+    let digest = hex::encode(ring::digest::digest(&ring::digest::SHA256, body));
+    let parsed = serde_json::from_slice::<SearchQuery>(body)
+        .map_err(|e| (400, "malformed-json", e.to_string()))
+        .and_then(|q| q.check().map_err(|e| (400, e.slug(), e.to_string())));
+    let result = match parsed {
+        Err(e) => Err(e),
+        Ok(q) => crate::matching::search_blocking(node.vacancies.clone(), q)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "federated vacancy search failed");
+                (500, "internal", "the gateway failed".to_owned())
+            }),
+    };
+    let mut detail = Detail::new().dataset("vacancy").query_sha256(digest);
+    let status = match &result {
+        Ok(hits) => {
+            detail = detail.count("hits", hits.len() as u64);
+            200
+        }
+        Err((status, slug, _)) => {
+            detail = detail.problem(*slug);
+            *status
+        }
+    };
+    let ev = event(node, req, Action::VacancySearch, None, status, detail);
+    let mut ev = as_peer(ev, &caller, Some(&caller));
+    ev.action = Action::VacancySearch;
+    let receipt = audit(node, ev).await.map_err(|_| unavailable())?;
+    let hits = match result {
+        Ok(h) => h,
+        Err((status, slug, msg)) => return Err(problem_signed(fed, checked, status, slug, &msg)),
+    };
+    let applied = node.state.as_of().applied_offset;
+    let out = SearchPage {
+        region: node.config.region.clone(),
+        hits,
+        receipt,
+        data_as_of: super::members::data_as_of(&node.config.data_dir, applied),
     };
     let json = serde_json::to_vec(&out).map_err(|_| unavailable())?;
     signed_response(

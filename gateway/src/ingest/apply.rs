@@ -56,6 +56,19 @@ pub struct ApplyState {
     pub dead_letter_notify: tokio::sync::Notify,
     /// Record keys seen by the batches of each open snapshot.
     pub snapshot_seen: SnapshotSeen,
+    /// Where each applied entry's vacancy keys go (the search index's follower), once set.
+    pub index_feed: std::sync::OnceLock<mpsc::Sender<IndexFeed>>,
+}
+
+/// The vacancies one applied entry touched (pushed, retired or purged), for the search index:
+/// it re-reads them from the store, so it never needs to know which version won.
+#[derive(Debug, Default)]
+pub struct IndexFeed {
+    /// Journal offset just past the entry (the current applied offset for a retried dead
+    /// letter, which never moves it).
+    pub end_offset: u64,
+    /// Store keys (type byte + record id) of the entry's vacancies.
+    pub keys: Vec<Vec<u8>>,
 }
 
 /// The record keys each open snapshot's batches carried, noted by the applier as it applies
@@ -133,6 +146,7 @@ impl ApplyState {
             stalled: AtomicU64::new(0),
             dead_letter_notify: tokio::sync::Notify::new(),
             snapshot_seen: SnapshotSeen::default(),
+            index_feed: std::sync::OnceLock::new(),
         }
     }
 
@@ -178,6 +192,21 @@ pub struct Stored {
     pub summary: BatchSummary,
     /// The entry was set aside, not applied: its batch is forgotten (a re-push is new).
     pub dead_lettered: bool,
+    /// Store keys of the vacancies the entry touched (for the search index).
+    pub vacancy_keys: Vec<Vec<u8>>,
+}
+
+/// Keys of the vacancies an entry writes, retires or purges.
+fn vacancy_keys(entry: &Entry<'_>) -> Vec<Vec<u8>> {
+    let t = crate::store::facts::rtype_byte(pes_schemas::RecordType::Vacancy);
+    entry
+        .records
+        .iter()
+        .map(|(k, _)| *k)
+        .chain(entry.lifecycle.iter().map(|(k, _)| *k))
+        .filter(|k| k.first() == Some(&t))
+        .map(<[u8]>::to_vec)
+        .collect()
 }
 
 /// Why an entry was not stored.
@@ -237,6 +266,7 @@ pub fn store_one(
         Err(_) => return Err(ApplyError::Entry("applying the entry panicked".into())),
     };
     Ok(Stored {
+        vacancy_keys: vacancy_keys(&entry),
         deltas,
         batch_id: entry.batch_id,
         summary: BatchSummary {
@@ -290,6 +320,7 @@ pub fn set_aside(
             end_offset: d.end_offset,
         },
         dead_lettered: true,
+        vacancy_keys: Vec::new(),
     })
 }
 
@@ -319,7 +350,7 @@ pub fn store_or_set_aside(
 
 /// Applies a stored batch's deltas to the rollups, then makes it visible: its summary, the
 /// applied offset, and the wake-up of readers waiting for it.
-pub fn publish(state: &ApplyState, s: &Stored) {
+pub fn publish(state: &ApplyState, s: &mut Stored) {
     for chunk in s.deltas.chunks(ROLLUP_CHUNK) {
         let mut r = state.rollups.write().unwrap_or_else(|p| p.into_inner());
         for (f, sign) in chunk {
@@ -341,6 +372,15 @@ pub fn publish(state: &ApplyState, s: &Stored) {
         .fetch_add(outcome.applied, Ordering::Relaxed);
     state.applied.store(end, Ordering::Release);
     state.applied_tx.send_replace(end);
+    feed_index(state, end, std::mem::take(&mut s.vacancy_keys));
+}
+
+/// Hands the search index's follower what an entry changed (nothing when it is not running).
+fn feed_index(state: &ApplyState, end_offset: u64, keys: Vec<Vec<u8>>) {
+    if let Some(tx) = state.index_feed.get() {
+        // The follower gone (its thread ended) leaves the index behind; `/readyz` shows the lag.
+        let _ = tx.send(IndexFeed { end_offset, keys });
+    }
 }
 
 /// Applies one entry to the store and the rollups (setting it aside if it cannot be applied).
@@ -352,8 +392,8 @@ pub fn apply_one(
     mode: ApplyMode,
     deltas: &mut Vec<(Facts, i64)>,
 ) -> Result<ApplyOutcome, ApplyError> {
-    let stored = store_or_set_aside(store, state, dead_dir, d, mode, std::mem::take(deltas))?;
-    publish(state, &stored);
+    let mut stored = store_or_set_aside(store, state, dead_dir, d, mode, std::mem::take(deltas))?;
+    publish(state, &mut stored);
     *deltas = stored.deltas;
     Ok(stored.summary.outcome)
 }
@@ -441,6 +481,11 @@ pub fn retry_dead_letter(
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(stored.batch_id, Some(stored.summary.clone()));
             dead_letter::remove(store, dead_dir, end_offset)?;
+            feed_index(
+                state,
+                state.applied.load(Ordering::Acquire),
+                stored.vacancy_keys,
+            );
             Ok(stored.summary)
         }
         Err(e) => {
@@ -482,8 +527,8 @@ pub fn spawn(
         .name("applier-rollups".into())
         .spawn(move || {
             yield_to_acknowledgements();
-            for s in stored_rx {
-                publish(&publisher, &s);
+            for mut s in stored_rx {
+                publish(&publisher, &mut s);
                 publisher.batches_applied.fetch_add(1, Ordering::AcqRel);
                 let _ = recycle_tx.send(s.deltas);
             }
@@ -670,8 +715,8 @@ mod tests {
             payload: entry(&key, 30..60),
         };
         // The first entry is set aside (as if it had failed), the second applies after it.
-        let stored = set_aside(&store, &dead, &first, "test").unwrap();
-        publish(&state, &stored);
+        let mut stored = set_aside(&store, &dead, &first, "test").unwrap();
+        publish(&state, &mut stored);
         let mut deltas = Vec::new();
         apply_one(
             &store,

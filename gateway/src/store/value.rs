@@ -347,6 +347,15 @@ pub fn decode_value(
     Ok(record)
 }
 
+/// The typed body of a stored record, without its envelope; protected fields stay sealed and
+/// out of it (what a search index reads).
+pub fn value_body(v: &[u8]) -> Result<RecordBody, ValueError> {
+    let p = parts(v)?;
+    // A whole record's JSON carries the envelope beside the tagged body; the body's fields are
+    // read and the envelope's ignored.
+    Ok(serde_json::from_slice(p.json)?)
+}
+
 /// Whether records of this type name a person (and so belong in the person index).
 pub fn links_person(rtype: RecordType) -> bool {
     !matches!(rtype, RecordType::Employer | RecordType::Vacancy)
