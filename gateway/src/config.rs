@@ -435,7 +435,7 @@ impl GatewayConfig {
                 "is required with engine = \"postgres\"",
             ));
         };
-        if let Err(problem) = crate::store::postgres::check_url(url) {
+        if let Err(problem) = check_url(url) {
             return Err(invalid("store.url", problem));
         }
         if st.password_file.is_some() && st.password_env.is_some() {
@@ -444,7 +444,7 @@ impl GatewayConfig {
                 "set either password_file or password_env, not both",
             ));
         }
-        crate::store::postgres::check_schema(&st.schema).map_err(|p| invalid("store.schema", p))
+        check_schema(&st.schema).map_err(|p| invalid("store.schema", p))
     }
 
     /// Checks values that TOML types alone cannot.
@@ -608,6 +608,32 @@ pub fn is_province_code(code: &str) -> bool {
         && code.bytes().all(|b| b.is_ascii_digit())
         && code.ends_with("0000")
         && !code.starts_with("00")
+}
+
+/// Checks a `[store] url`: it must parse, and must not hold a password (a URL is logged and
+/// shown; the password comes from `password_file` or `password_env`).
+pub fn check_url(url: &str) -> Result<(), String> {
+    let config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e| format!("is not a PostgreSQL URL: {e}"))?;
+    if config.get_password().is_some() {
+        return Err("holds a password: put it in password_file or password_env".into());
+    }
+    Ok(())
+}
+
+/// Checks a schema name: 1-63 characters of a-z, 0-9 and `_`, not starting with a digit (it is
+/// written into SQL as an identifier, so nothing else is allowed).
+pub fn check_schema(schema: &str) -> Result<(), String> {
+    let ident = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_';
+    if schema.is_empty()
+        || schema.len() > 63
+        || !schema.chars().all(ident)
+        || schema.starts_with(|c: char| c.is_ascii_digit())
+    {
+        return Err("must be 1-63 characters of a-z, 0-9 and _, not starting with a digit".into());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

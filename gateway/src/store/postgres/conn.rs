@@ -8,6 +8,7 @@
 //! its futures are driven by [`block_on`] on the calling thread, which needs no runtime there
 //! (the sync `postgres` crate's `block_on` would panic inside an actix worker).
 
+use crate::config::{check_schema, check_url};
 use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
@@ -39,32 +40,6 @@ impl std::fmt::Debug for PgSettings {
             .field("schema", &self.schema)
             .finish()
     }
-}
-
-/// Checks a `[store] url`: it must parse, and must not hold a password (a URL is logged and
-/// shown; the password comes from `password_file` or `password_env`).
-pub fn check_url(url: &str) -> Result<(), String> {
-    let config: tokio_postgres::Config = url
-        .parse()
-        .map_err(|e| format!("is not a PostgreSQL URL: {e}"))?;
-    if config.get_password().is_some() {
-        return Err("holds a password: put it in password_file or password_env".into());
-    }
-    Ok(())
-}
-
-/// Checks a schema name: 1-63 characters of a-z, 0-9 and `_`, not starting with a digit (it is
-/// written into SQL as an identifier, so nothing else is allowed).
-pub fn check_schema(schema: &str) -> Result<(), String> {
-    let ident = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_';
-    if schema.is_empty()
-        || schema.len() > 63
-        || !schema.chars().all(ident)
-        || schema.starts_with(|c: char| c.is_ascii_digit())
-    {
-        return Err("must be 1-63 characters of a-z, 0-9 and _, not starting with a digit".into());
-    }
-    Ok(())
 }
 
 impl PgSettings {

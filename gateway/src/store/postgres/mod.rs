@@ -48,8 +48,9 @@ use super::entry::{Entry, EntryKind};
 use super::facts::{self, Facts};
 use super::{upsert, value};
 use super::{ApplyMode, ApplyOutcome, BatchSummary, Erased, RecordStore, RowMatch, StoreError};
+pub use crate::config::{check_schema, check_url};
 use conn::wait;
-pub use conn::{check_schema, check_url, PgSettings};
+pub use conn::PgSettings;
 
 /// How long opening waits for another gateway's writer lock on the same schema.
 pub const LOCK_WAIT: Duration = Duration::from_secs(10);
