@@ -183,7 +183,13 @@ pub trait RecordStore: Send + Sync {
         record_id: &str,
         key: &crate::keys::DataKey,
         reveal: bool,
-    ) -> Result<Option<(pes_schemas::Record, bool)>, StoreError>;
+    ) -> Result<Option<(pes_schemas::Record, bool)>, StoreError> {
+        let Some(v) = self.get_record(record_id)? else {
+            return Ok(None);
+        };
+        let record = decode_stored(self, record_id, &v, key, reveal)?;
+        Ok(Some((record, value::has_protected(&v))))
+    }
 
     /// A record's stored value (as [`value::encode_value`] wrote it), by record id.
     fn get_record(&self, record_id: &str) -> Result<Option<Vec<u8>>, StoreError>;
@@ -296,6 +302,24 @@ pub trait RecordStore: Send + Sync {
 }
 
 /// Opens the gateway's record store: sled in `dir`, or the PostgreSQL database `[store]` names.
+/// Decodes a stored value of `record_id` with its batch's shared envelope (every backend keeps
+/// envelopes by batch id, [`RecordStore::batch_envelope`]).
+pub(crate) fn decode_stored<S: RecordStore + ?Sized>(
+    store: &S,
+    record_id: &str,
+    v: &[u8],
+    key: &crate::keys::DataKey,
+    reveal: bool,
+) -> Result<pes_schemas::Record, StoreError> {
+    let batch = value::value_batch(v).ok_or(StoreError::Malformed)?;
+    let shared: Option<value::SharedEnvelope> = match store.batch_envelope(&batch)? {
+        Some(b) => Some(serde_json::from_slice(&b).map_err(|_| StoreError::Malformed)?),
+        None => None,
+    };
+    value::decode_value(record_id, v, shared.as_ref(), key, reveal)
+        .map_err(|_| StoreError::Malformed)
+}
+
 pub fn open(dir: &Path, tuning: &StoreTuning) -> Result<Arc<dyn RecordStore>, StoreError> {
     match tuning.engine {
         StoreEngine::Sled => Ok(Arc::new(SledStore::open(dir, tuning)?)),

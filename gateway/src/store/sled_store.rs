@@ -266,25 +266,6 @@ impl SledStore {
         Ok(out)
     }
 
-    /// Decodes a stored value with its batch's shared envelope.
-    fn decode_record(
-        &self,
-        record_id: &str,
-        v: &[u8],
-        key: &crate::keys::DataKey,
-        reveal: bool,
-    ) -> Result<pes_schemas::Record, StoreError> {
-        let batch = value::value_batch(v).ok_or(StoreError::Malformed)?;
-        let mut ekey = vec![ENVELOPE_PREFIX];
-        ekey.extend_from_slice(&batch);
-        let shared: Option<value::SharedEnvelope> = match self.db.get(ekey)? {
-            Some(b) => Some(serde_json::from_slice(&b).map_err(|_| StoreError::Malformed)?),
-            None => None,
-        };
-        value::decode_value(record_id, v, shared.as_ref(), key, reveal)
-            .map_err(|_| StoreError::Malformed)
-    }
-
     /// Looks a record's stored value up by record id, trying each record type's key space.
     fn record_value(&self, record_id: &str) -> Result<Option<sled::IVec>, StoreError> {
         for t in pes_schemas::RecordType::ALL {
@@ -404,19 +385,6 @@ impl RecordStore for SledStore {
         Ok(out)
     }
 
-    fn read_record(
-        &self,
-        record_id: &str,
-        key: &crate::keys::DataKey,
-        reveal: bool,
-    ) -> Result<Option<(pes_schemas::Record, bool)>, StoreError> {
-        let Some(v) = self.record_value(record_id)? else {
-            return Ok(None);
-        };
-        let record = self.decode_record(record_id, &v, key, reveal)?;
-        Ok(Some((record, value::has_protected(&v))))
-    }
-
     fn get_record(&self, record_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.record_value(record_id)?.map(|v| v.to_vec()))
     }
@@ -480,7 +448,7 @@ impl RecordStore for SledStore {
             }
             let record_id = std::str::from_utf8(rkey.get(1..).unwrap_or_default())
                 .map_err(|_| StoreError::Malformed)?;
-            out.push(self.decode_record(record_id, &v, key, reveal)?);
+            out.push(super::decode_stored(self, record_id, &v, key, reveal)?);
         }
         Ok(out)
     }

@@ -480,23 +480,6 @@ impl PgStore {
         }
     }
 
-    /// Decodes a stored value with its batch's shared envelope.
-    fn decode_record(
-        &self,
-        record_id: &str,
-        v: &[u8],
-        key: &crate::keys::DataKey,
-        reveal: bool,
-    ) -> Result<pes_schemas::Record, StoreError> {
-        let batch = value::value_batch(v).ok_or(StoreError::Malformed)?;
-        let shared: Option<value::SharedEnvelope> = match self.batch_envelope(&batch)? {
-            Some(b) => Some(serde_json::from_slice(&b).map_err(|_| StoreError::Malformed)?),
-            None => None,
-        };
-        value::decode_value(record_id, v, shared.as_ref(), key, reveal)
-            .map_err(|_| StoreError::Malformed)
-    }
-
     /// Calls `each(key, value)` for the rows of `records` with keys in `[lo, hi)` (`hi` empty:
     /// no end), only live ones when `live_only`, in key order, a page at a time (the
     /// connection is free while `each` runs); `each` returns `false` to stop.
@@ -606,19 +589,6 @@ impl RecordStore for PgStore {
                 ))
             })
             .collect()
-    }
-
-    fn read_record(
-        &self,
-        record_id: &str,
-        key: &crate::keys::DataKey,
-        reveal: bool,
-    ) -> Result<Option<(pes_schemas::Record, bool)>, StoreError> {
-        let Some(v) = self.record_value(record_id)? else {
-            return Ok(None);
-        };
-        let record = self.decode_record(record_id, &v, key, reveal)?;
-        Ok(Some((record, value::has_protected(&v))))
     }
 
     fn get_record(&self, record_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -746,7 +716,7 @@ impl RecordStore for PgStore {
             }
             let record_id = std::str::from_utf8(k.get(1..).unwrap_or_default())
                 .map_err(|_| StoreError::Malformed)?;
-            out.push(self.decode_record(record_id, v, key, reveal)?);
+            out.push(super::decode_stored(self, record_id, v, key, reveal)?);
         }
         Ok(out)
     }
