@@ -484,14 +484,7 @@ async fn federated_supply_demand(
             }
         })
         .collect();
-    let mut statuses = vac.regions;
-    for s in seek.regions {
-        if let Some(prev) = statuses.iter_mut().find(|p| p.region == s.region) {
-            if prev.status == Answered::Ok && s.status != Answered::Ok {
-                *prev = s;
-            }
-        }
-    }
+    let statuses = crate::api::takers::merged_statuses(vac.regions, seek.regions);
     let complete = statuses.iter().all(|s| s.status == Answered::Ok);
     Ok(HttpResponse::Ok().json(SupplyDemand {
         rows,

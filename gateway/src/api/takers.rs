@@ -175,7 +175,7 @@ fn problem_of(e: &QueryError) -> Problem {
 }
 
 /// The statuses of two fan-outs over the same regions: a region is as bad as its worse answer.
-fn merged_statuses(a: Vec<RegionStatus>, b: Vec<RegionStatus>) -> Vec<RegionStatus> {
+pub(crate) fn merged_statuses(a: Vec<RegionStatus>, b: Vec<RegionStatus>) -> Vec<RegionStatus> {
     let mut out = a;
     for s in b {
         match out.iter_mut().find(|p| p.region == s.region) {
